@@ -1,0 +1,383 @@
+"""Cache keys and the on-disk store of step outputs.
+
+The store sits in a ``joblib.Memory`` location and writes each entry with joblib's own
+persistence (``joblib.numpy_pickle``), so large numpy arrays load memory-mapped. An entry is
+a directory holding ``output.pkl`` and, written after it, ``meta.json`` with the format
+version, the decodable key, the size and a checksum of ``output.pkl``. Only an entry whose
+``meta.json`` exists and matches is ever loaded; anything else is reported and recomputed.
+Both files are written to a temporary name and renamed into place (atomic on POSIX).
+
+:class:`NullStore` has the same interface and never stores anything (``cache=False``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import xxhash
+
+from flowyml.hashing import FINGERPRINT_VERSION
+
+FORMAT_VERSION = 1
+KEY_VERSION = 1
+#: entries up to this size are checksummed in full on every load; larger ones (which load
+#: memory-mapped) are checked by size and by a checksum of sampled blocks.
+FULL_VERIFY_BYTES = 64 * 1024 * 1024
+_SAMPLE_BLOCK = 64 * 1024
+_SAMPLE_COUNT = 64
+
+
+class CacheWarning(UserWarning):
+    """Something went wrong with the cache; the result is still correct (recomputed)."""
+
+
+class UnsafeCacheDirError(PermissionError):
+    """The cache directory could be written by someone else; loading from it is unsafe."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Keys
+# ---------------------------------------------------------------------------------------------
+
+
+def make_key(step_name: str, code: str | None, params: dict[str, str]) -> str:
+    """A content-addressed key: step name + code fingerprint + each received value's digest."""
+    parts = key_parts(step_name, code, params)
+    return f"{step_name}:{xxhash.xxh3_128_hexdigest(json.dumps(parts, sort_keys=True).encode())}"
+
+
+def key_parts(step_name: str, code: str | None, params: dict[str, str]) -> dict[str, Any]:
+    """The decodable form of a key, stored next to each entry."""
+    return {
+        "key_version": KEY_VERSION,
+        "fingerprint_version": FINGERPRINT_VERSION,
+        "step": step_name,
+        "code": code,
+        "params": dict(sorted(params.items())),
+    }
+
+
+def custom_key(step_name: str, user_key: str) -> str:
+    """The key of a step whose ``cache`` is a callable returning ``user_key``."""
+    return f"{step_name}:{user_key}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Cache directory
+# ---------------------------------------------------------------------------------------------
+
+
+def default_cache_dir() -> Path:
+    """``FLOWYML_CACHE_DIR``, else ``.flowyml/cache`` next to the running script or notebook."""
+    env = os.environ.get("FLOWYML_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    main = sys.modules.get("__main__")
+    script = getattr(main, "__file__", None)
+    base = Path.cwd()
+    if script and not hasattr(main, "get_ipython"):
+        candidate = Path(script).resolve().parent
+        prefixes = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
+        if not any(candidate.is_relative_to(p) for p in prefixes):
+            base = candidate
+    return base / ".flowyml" / "cache"
+
+
+def _check_dir_safety(path: Path, trust: bool) -> None:
+    if trust or os.environ.get("FLOWYML_TRUST_CACHE_DIR") == "1" or not hasattr(os, "getuid"):
+        return
+    st = path.stat()
+    if st.st_uid != os.getuid():
+        raise UnsafeCacheDirError(
+            f"cache directory {path} belongs to another user (uid {st.st_uid}); loading its "
+            "pickles would run their code. Use a directory of your own, or set "
+            "FLOWYML_TRUST_CACHE_DIR=1 / trust_cache_dir=True if you trust it."
+        )
+    if st.st_mode & stat.S_IWOTH and not st.st_mode & stat.S_ISVTX:
+        raise UnsafeCacheDirError(
+            f"cache directory {path} is world-writable; anyone could plant a pickle there. "
+            f"Run `chmod 700 {path}`, or set FLOWYML_TRUST_CACHE_DIR=1 if you trust it."
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Store
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """A verified entry: where it is and what ``meta.json`` says about it."""
+
+    path: Path
+    meta: dict[str, Any] = field(hash=False, compare=False)
+
+    @property
+    def output_hashes(self) -> dict[str, str]:
+        return self.meta.get("outputs", {})
+
+    @property
+    def duration(self) -> float:
+        return float(self.meta.get("duration", 0.0))
+
+
+class CacheStore:
+    """The on-disk store shared by the notebook, exported modules and every executor."""
+
+    enabled = True
+
+    def __init__(
+        self, location: str | os.PathLike[str] | None = None, *, trust_cache_dir: bool = False
+    ) -> None:
+        root = Path(location).expanduser() if location is not None else default_cache_dir()
+        self.root = root.resolve()
+        self.trust_cache_dir = trust_cache_dir
+        self._memory: Any = None
+        self._entries: Path | None = None
+        self._reported: set[str] = set()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # shipped to workers: they reopen the location themselves
+        return {**self.__dict__, "_memory": None, "_entries": None, "_reported": set()}
+
+    def __repr__(self) -> str:
+        return f"CacheStore({str(self.root)!r})"
+
+    # -- layout ---------------------------------------------------------------------------
+    @property
+    def memory(self) -> Any:
+        """The ``joblib.Memory`` that owns the store's location."""
+        if self._memory is None:
+            import joblib
+
+            new = not self.root.exists()
+            self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if new:
+                os.chmod(self.root, 0o700)
+            _check_dir_safety(self.root, self.trust_cache_dir)
+            self._memory = joblib.Memory(location=str(self.root), verbose=0, mmap_mode="c")
+        return self._memory
+
+    @property
+    def entries_dir(self) -> Path:
+        if self._entries is None:
+            base = Path(self.memory.location)  # <root>/joblib
+            self._entries = base / "flowyml"
+            self._entries.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return self._entries
+
+    def entry_path(self, key: str) -> Path:
+        step_name, _, _ = key.partition(":")
+        safe_step = "".join(c if c.isalnum() or c in "-_." else "_" for c in step_name)[:80]
+        return self.entries_dir / (safe_step or "_") / xxhash.xxh3_128_hexdigest(key.encode())
+
+    # -- reading --------------------------------------------------------------------------
+    def lookup(self, key: str) -> CacheEntry | None:
+        """The verified entry for ``key``, or ``None``; a bad entry is reported and removed."""
+        path = self.entry_path(key)
+        meta_file = path / "meta.json"
+        try:
+            raw = meta_file.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            self._report(key, f"cannot read {meta_file}: {exc}")
+            return None
+        try:
+            meta = json.loads(raw)
+            problem = self._verify(path, meta, key)
+        except (ValueError, OSError) as exc:
+            problem = f"unreadable metadata ({exc})"
+            meta = {}
+        if problem:
+            self._report(key, problem)
+            self._discard(path)
+            return None
+        return CacheEntry(path, meta)
+
+    def load(self, entry: CacheEntry) -> dict[str, Any]:
+        """The outputs stored in ``entry`` (large arrays memory-mapped, copy-on-write)."""
+        from joblib import numpy_pickle
+
+        target = entry.path / "output.pkl"
+        self._check_inside(target)
+        return numpy_pickle.load(str(target), mmap_mode="c")
+
+    def _verify(self, path: Path, meta: dict[str, Any], key: str) -> str | None:
+        if meta.get("format") != FORMAT_VERSION:
+            return f"written by another format version ({meta.get('format')!r})"
+        if meta.get("key") != key:
+            return "its metadata names another key"
+        data = path / "output.pkl"
+        self._check_inside(data)
+        size = data.stat().st_size if data.exists() else -1
+        if size != meta.get("size"):
+            return f"output.pkl is {size} bytes, expected {meta.get('size')} (truncated?)"
+        if _checksum(data, size) != meta.get("checksum"):
+            return "output.pkl checksum mismatch (corrupted)"
+        return None
+
+    def _check_inside(self, target: Path) -> None:
+        real = target.resolve()
+        if not real.is_relative_to(self.root):
+            raise UnsafeCacheDirError(
+                f"cache entry {target} links outside the cache directory ({real}); refusing to "
+                "load it. Remove the link or clear the cache."
+            )
+
+    # -- writing --------------------------------------------------------------------------
+    def store(
+        self,
+        key: str,
+        outputs: dict[str, Any],
+        *,
+        output_hashes: dict[str, str],
+        parts: dict[str, Any] | None = None,
+        duration: float = 0.0,
+    ) -> bool:
+        """Write an entry atomically. Returns False (with a warning) when it cannot.
+
+        The entry is assembled in a private temporary directory and renamed into place, so
+        readers see either nothing or a complete entry, and of several concurrent writers of
+        one key exactly one wins.
+        """
+        from joblib import numpy_pickle
+
+        final = self.entry_path(key)
+        tmpdir: Path | None = None
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            tmpdir = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.tmp-"))
+            data = tmpdir / "output.pkl"
+            with open(data, "wb") as fh:
+                numpy_pickle.dump(outputs, fh)
+            size = data.stat().st_size
+            meta = {
+                "format": FORMAT_VERSION,
+                "key": key,
+                "parts": parts,
+                "outputs": output_hashes,
+                "size": size,
+                "checksum": _checksum(data, size),
+                "duration": duration,
+                "created": time.time(),
+            }
+            (tmpdir / "meta.json").write_text(json.dumps(meta, default=str))
+            for _ in range(2):
+                try:
+                    os.rename(tmpdir, final)
+                    tmpdir = None
+                    return True
+                except OSError:
+                    # someone else stored this key first: keep theirs if it is sound
+                    if self.lookup(key) is not None:
+                        return True
+            return False
+        except Exception as exc:
+            name = _unpicklable_output(outputs)
+            what = f"output '{name}' cannot be pickled" if name else f"cannot be stored ({exc})"
+            self._report(key, f"{what}; it is not cached", once=not name)
+            return False
+        finally:
+            if tmpdir is not None:
+                shutil.rmtree(tmpdir, ignore_errors=True)
+
+    # -- maintenance ----------------------------------------------------------------------
+    def clear(self, step_name: str | None = None) -> int:
+        """Remove all entries (or those of one step). Returns how many were removed."""
+        if not self.root.exists():
+            return 0
+        base = self.entries_dir
+        dirs = [base / step_name] if step_name else [d for d in base.iterdir() if d.is_dir()]
+        count = 0
+        for d in dirs:
+            if d.exists():
+                count += sum(1 for e in d.iterdir() if e.is_dir())
+                shutil.rmtree(d, ignore_errors=True)
+        return count
+
+    def info(self) -> dict[str, dict[str, float]]:
+        """Per step: number of entries and bytes on disk."""
+        out: dict[str, dict[str, float]] = {}
+        if not self.root.exists():
+            return out
+        for step_dir in sorted(self.entries_dir.iterdir()):
+            if not step_dir.is_dir():
+                continue
+            entries = [e for e in step_dir.iterdir() if (e / "meta.json").exists()]
+            size = sum(f.stat().st_size for e in entries for f in e.iterdir() if f.is_file())
+            out[step_dir.name] = {"entries": len(entries), "bytes": size}
+        return out
+
+    def _discard(self, path: Path) -> None:
+        shutil.rmtree(path, ignore_errors=True)
+
+    def _report(self, key: str, problem: str, once: bool = False) -> None:
+        step_name = key.partition(":")[0]
+        token = f"{step_name}:{problem}" if once else None
+        if token and token in self._reported:
+            return
+        if token:
+            self._reported.add(token)
+        warnings.warn(f"flowyml cache, step '{step_name}': {problem}", CacheWarning, stacklevel=3)
+
+
+class NullStore:
+    """The "no cache" store: the same interface as :class:`CacheStore`, never hits."""
+
+    enabled = False
+    root = None
+
+    def lookup(self, key: str) -> None:
+        return None
+
+    def load(self, entry: CacheEntry) -> dict[str, Any]:
+        raise KeyError("NullStore holds no entries")
+
+    def store(self, key: str, outputs: dict[str, Any], **_: Any) -> bool:
+        return False
+
+    def clear(self, step_name: str | None = None) -> int:
+        return 0
+
+    def info(self) -> dict[str, dict[str, float]]:
+        return {}
+
+
+def _checksum(path: Path, size: int) -> str:
+    """xxh3 of the whole file, or of sampled blocks plus the size for very large files."""
+    h = xxhash.xxh3_128()
+    with open(path, "rb") as fh:
+        if size <= FULL_VERIFY_BYTES:
+            while chunk := fh.read(8 * 1024 * 1024):
+                h.update(chunk)
+            return "full:" + h.hexdigest()
+        step = max(size // _SAMPLE_COUNT, _SAMPLE_BLOCK)
+        for offset in range(0, size, step):
+            fh.seek(offset)
+            h.update(fh.read(_SAMPLE_BLOCK))
+        fh.seek(max(size - _SAMPLE_BLOCK, 0))
+        h.update(fh.read(_SAMPLE_BLOCK))
+        h.update(size.to_bytes(8, "little"))
+        return "sampled:" + h.hexdigest()
+
+
+def _unpicklable_output(outputs: dict[str, Any]) -> str | None:
+    import pickle
+
+    for name, value in outputs.items():
+        try:
+            pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:
+            return name
+    return None

@@ -1,0 +1,1 @@
+"""The FlowyML-compatible API (``flowyml.core.step``, ``.context``, ``.pipeline``, ...)."""

@@ -1,0 +1,269 @@
+"""``Pipeline``: steps wired by their declared inputs and outputs, run on an executor."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flowyml import graph as _graph
+from flowyml.cache import CacheStore, NullStore
+from flowyml.core.context import Context
+from flowyml.core.step import Step, get_registered_steps
+from flowyml.events import RunFinished, RunStarted, bus
+from flowyml.runner import Artifact, StepResult
+
+
+class _Outputs(Mapping[str, Any]):
+    """Outputs by output name and by step name; cached values load on first access."""
+
+    def __init__(self, results: dict[str, StepResult]) -> None:
+        self._artifacts: dict[str, Artifact] = {}
+        self._steps: dict[str, StepResult] = {}
+        for res in results.values():
+            self._artifacts.update(res.artifacts)
+            if res.artifacts:
+                self._steps[res.name] = res
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self._artifacts:
+            return self._artifacts[key].value
+        if key in self._steps:
+            return self._steps[key].output
+        raise KeyError(f"no output or step named '{key}' produced a value in this run")
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._artifacts
+        yield from (k for k in self._steps if k not in self._artifacts)
+
+    def __len__(self) -> int:
+        return len(set(self._artifacts) | set(self._steps))
+
+    def __repr__(self) -> str:
+        return f"<outputs {sorted(self)}>"
+
+
+@dataclass
+class PipelineResult:
+    """The outcome of one :meth:`Pipeline.run`; never raises for a failed step."""
+
+    pipeline_name: str
+    run_id: str
+    success: bool
+    step_results: dict[str, StepResult] = field(default_factory=dict)
+    duration_seconds: float = 0.0
+    executor: str = "sequential"
+
+    @property
+    def outputs(self) -> Mapping[str, Any]:
+        return _Outputs(self.step_results)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.outputs[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        try:
+            return self.outputs[name]
+        except KeyError:
+            return default
+
+    @property
+    def failed_steps(self) -> list[str]:
+        return [n for n, r in self.step_results.items() if not r.success]
+
+    @property
+    def cached_steps(self) -> list[str]:
+        return [n for n, r in self.step_results.items() if r.cached]
+
+    def summary(self) -> str:
+        lines = [f"pipeline '{self.pipeline_name}' run {self.run_id}: "
+                 f"{'success' if self.success else 'FAILED'} in {self.duration_seconds:.2f}s"]
+        for res in self.step_results.values():
+            extra = f" ({res.error})" if res.error else ""
+            lines.append(f"  {res.state:<15} {res.name:<30} {res.duration_seconds:8.3f}s{extra}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (f"PipelineResult({self.pipeline_name!r}, success={self.success}, "
+                f"steps={len(self.step_results)}, cached={len(self.cached_steps)})")
+
+
+class DAG:
+    """The built graph of a pipeline (networkx underneath, in :attr:`graph`)."""
+
+    def __init__(self, graph: Any) -> None:
+        self.graph = graph
+        self.order = _graph.topological_order(graph)
+
+    def topological_sort(self) -> list[Step]:
+        return [self.graph.nodes[n]["step"] for n in self.order]
+
+    @property
+    def nodes(self) -> list[str]:
+        return list(self.order)
+
+    @property
+    def edges(self) -> list[tuple[str, str]]:
+        return list(self.graph.edges)
+
+    def upstream(self, name: str) -> set[str]:
+        return _graph.ancestors(self.graph, [name])
+
+    def downstream(self, name: str) -> set[str]:
+        return _graph.descendants(self.graph, [name])
+
+    def __len__(self) -> int:
+        return self.graph.number_of_nodes()
+
+
+class Pipeline:
+    """A named set of steps, wired by their declared inputs and outputs.
+
+    ``run(**context_overrides)`` returns a :class:`PipelineResult`; a step failure is
+    recorded there, a broken graph raises (:mod:`flowyml.graph` errors).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        context: Context | dict[str, Any] | None = None,
+        auto_discover: bool = False,
+        enable_cache: bool = True,
+        cache_dir: str | Path | None = None,
+        executor: Any = "sequential",
+        max_workers: int | None = None,
+        trust_cache_dir: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        self.name = name
+        if context is None:
+            context = Context()
+        elif isinstance(context, dict):
+            context = Context(**context)
+        self.context: Context = context
+        self.auto_discover = auto_discover
+        self.enable_cache = enable_cache
+        self.cache_dir = cache_dir
+        self.executor = executor
+        self.max_workers = max_workers
+        self.trust_cache_dir = trust_cache_dir
+        self.options = kwargs
+        self._steps: list[Step] = []
+        self._dag: DAG | None = None
+        self._store: CacheStore | NullStore | None = None
+        self.listeners: list[Callable[[Any], None]] = []
+        self.last_result: PipelineResult | None = None
+
+    # -- building --------------------------------------------------------------------------
+    def add_step(self, step: Step | Callable[..., Any], **step_kwargs: Any) -> Pipeline:
+        """Add a step (or a plain function, made a step with ``step_kwargs``). Returns self."""
+        if not isinstance(step, Step):
+            step = Step(step, **step_kwargs)
+        elif step_kwargs:
+            raise TypeError(f"add_step got options {sorted(step_kwargs)} for an existing Step "
+                            f"'{step.name}'; set them in @step(...) instead")
+        existing = next((s for s in self._steps if s.name == step.name), None)
+        if existing is step:
+            return self
+        if existing is not None:
+            if existing.origin != step.origin:
+                raise _graph.DuplicateStepError(
+                    f"pipeline '{self.name}' already has a step named '{step.name}'")
+            self._steps[self._steps.index(existing)] = step  # re-definition replaces
+        else:
+            self._steps.append(step)
+        self._dag = None
+        return self
+
+    def add_steps(self, steps: Iterable[Step | Callable[..., Any]]) -> Pipeline:
+        for s in steps:
+            self.add_step(s)
+        return self
+
+    @classmethod
+    def from_steps(cls, *steps: Step, name: str = "pipeline", **kwargs: Any) -> Pipeline:
+        if len(steps) == 1 and isinstance(steps[0], list | tuple):
+            steps = tuple(steps[0])
+        return cls(name, **kwargs).add_steps(steps)
+
+    @property
+    def steps(self) -> list[Step]:
+        """The steps this pipeline runs (explicit ones, then auto-discovered ones)."""
+        steps = list(self._steps)
+        if self.auto_discover:
+            names = {s.name for s in steps}
+            steps += [s for s in get_registered_steps(self.name) if s.name not in names]
+        return steps
+
+    def build(self, context_keys: Iterable[str] | None = None) -> Pipeline:
+        """Validate the graph (cycles, duplicate producers, missing inputs). Returns self."""
+        keys = set(self.context.keys()) if context_keys is None else set(context_keys)
+        self._dag = DAG(_graph.build_dag(self.steps, available=keys))
+        return self
+
+    @property
+    def dag(self) -> DAG:
+        if self._dag is None or self.auto_discover:
+            self.build()
+        assert self._dag is not None
+        return self._dag
+
+    # -- cache -----------------------------------------------------------------------------
+    @property
+    def cache(self) -> CacheStore | NullStore:
+        if self._store is None:
+            self._store = (CacheStore(self.cache_dir, trust_cache_dir=self.trust_cache_dir)
+                           if self.enable_cache else NullStore())
+        return self._store
+
+    def clear_cache(self, step: str | None = None) -> int:
+        return self.cache.clear(step)
+
+    # -- running ---------------------------------------------------------------------------
+    def run(
+        self,
+        executor: Any = None,
+        max_workers: int | None = None,
+        listeners: Iterable[Callable[[Any], None]] = (),
+        **context_overrides: Any,
+    ) -> PipelineResult:
+        """Run every step whose result is not cached; return a :class:`PipelineResult`."""
+        from flowyml.executors import get_executor, schedule
+
+        ctx = self.context.to_dict()
+        ctx.update(context_overrides)
+        self.build(context_keys=ctx)
+        dag = self.dag
+        run_id = uuid.uuid4().hex[:12]
+        extra = (*self.listeners, *listeners)
+
+        def emit(event: Any) -> None:
+            if extra or bus:
+                bus.emit(event, extra)
+
+        exe, owned = get_executor(executor if executor is not None else self.executor,
+                                  max_workers or self.max_workers)
+        started = time.perf_counter()
+        emit(RunStarted(run_id=run_id, pipeline=self.name, steps=tuple(dag.order), executor=exe.name))
+        graph = dag.graph
+        units = [[graph.nodes[n]["step"] for n in unit] for unit in _graph.group_units(graph, dag.order)]
+        producers = {out: step.name for step in self.steps for out in (step.outputs or [step.name])}
+        try:
+            results = schedule(units, producers, exe, ctx, self.cache, run_id, emit)
+        finally:
+            if owned:
+                exe.close()
+        ordered = {n: results[n] for n in dag.order if n in results}
+        success = all(r.success for r in ordered.values())
+        result = PipelineResult(self.name, run_id, success, ordered,
+                                time.perf_counter() - started, exe.name)
+        emit(RunFinished(run_id=run_id, pipeline=self.name, success=success,
+                         duration=result.duration_seconds))
+        self.last_result = result
+        return result
+
+    def __repr__(self) -> str:
+        return f"Pipeline({self.name!r}, steps={[s.name for s in self.steps]})"

@@ -1,0 +1,285 @@
+"""The FlowyML-compatible Step API: ``@step``, ``Step`` and the global ``StepRegistry``."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from flowyml import cache as _cache
+from flowyml.core.resources import ResourceRequirements, normalize_resources
+from flowyml.hashing import code_fingerprint, hash_value
+
+CacheStrategy = bool | str | Callable[[dict[str, Any], dict[str, Any]], str]
+_VALID_CACHE = (True, False, "code_hash", "input_hash")
+DEFAULT_RETRY_DELAY = 0.1
+
+
+class StepRegistry:
+    """Registry of ``@step`` functions, for ``Pipeline(auto_discover=True)``.
+
+    Registering a *different* step under a taken name raises ``ValueError`` (as FlowyML
+    does); registering the same definition again -- a notebook cell run twice, a module
+    reloaded: same module and qualified name -- replaces the old step.
+    """
+
+    def __init__(self) -> None:
+        self._steps: dict[str, Step] = {}
+
+    def register(self, step: Step) -> None:
+        existing = self._steps.get(step.name)
+        if existing is not None and existing is not step and existing.origin != step.origin:
+            raise ValueError(
+                f"Step '{step.name}' is already registered (defined at {existing.origin[0]}."
+                f"{existing.origin[1]}); {step.origin[0]}.{step.origin[1]} uses the same name. "
+                "Use a unique name=..., or set register=False on one of them."
+            )
+        self._steps[step.name] = step
+
+    def unregister(self, name: str) -> None:
+        self._steps.pop(name, None)
+
+    def get_all(self, pipeline: str | None = None) -> list[Step]:
+        """All registered steps, or those scoped to ``pipeline`` plus the unscoped ones."""
+        if pipeline is None:
+            return list(self._steps.values())
+        return [s for s in self._steps.values() if s.tags.get("pipeline") in (pipeline, None)]
+
+    def get_by_name(self, name: str) -> Step | None:
+        return self._steps.get(name)
+
+    get = get_by_name
+
+    def clear(self) -> None:
+        self._steps.clear()
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._steps
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(list(self._steps.values()))
+
+    def __repr__(self) -> str:
+        return f"StepRegistry({len(self._steps)} steps)"
+
+
+_global_registry = StepRegistry()
+
+
+def get_registered_steps(pipeline: str | None = None) -> list[Step]:
+    """Registered steps, optionally only those scoped to ``pipeline`` (plus unscoped ones)."""
+    return _global_registry.get_all(pipeline)
+
+
+def clear_step_registry() -> None:
+    """Forget every registered step (use between tests)."""
+    _global_registry.clear()
+
+
+class Step:
+    """A named, cached, retryable unit of a pipeline. Calling it calls the function."""
+
+    is_map_task = False
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        name: str | None = None,
+        inputs: list[str] | None = None,
+        outputs: list[str] | None = None,
+        cache: CacheStrategy = "code_hash",
+        retry: int = 0,
+        timeout: float | None = None,
+        resources: dict[str, Any] | ResourceRequirements | None = None,
+        tags: dict[str, str] | list[str] | None = None,
+        condition: Callable[..., Any] | None = None,
+        execution_group: str | None = None,
+        description: str | None = None,
+        retry_delay: float = DEFAULT_RETRY_DELAY,
+    ) -> None:
+        if not callable(func):
+            raise TypeError(f"@step needs a function, got {type(func).__name__}: {func!r}")
+        self.func = func
+        self.name = name or getattr(func, "__name__", None) or repr(func)
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"step name must be a non-empty string, got {self.name!r}")
+        self.inputs = _name_list(inputs, "inputs", self.name)
+        self.outputs = _name_list(outputs, "outputs", self.name)
+        if cache not in _VALID_CACHE and not callable(cache):
+            raise ValueError(
+                f"step '{self.name}': cache must be True, False, 'code_hash', 'input_hash' or a "
+                f"callable (inputs, context) -> str; got {cache!r}"
+            )
+        self.cache = "code_hash" if cache is True else cache
+        if not isinstance(retry, int) or isinstance(retry, bool) or retry < 0:
+            raise ValueError(f"step '{self.name}': retry must be an integer >= 0, got {retry!r}")
+        self.retry = retry
+        self.retry_delay = float(retry_delay)
+        if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
+            raise ValueError(f"step '{self.name}': timeout must be a positive number of seconds, got {timeout!r}")
+        self.timeout = timeout
+        self.resources = resources
+        self.resource_requirements = normalize_resources(resources, self.name)
+        if isinstance(tags, list | tuple | set):
+            tags = {str(t): "" for t in tags}
+        self.tags: dict[str, Any] = dict(tags or {})
+        self.condition = condition
+        self.execution_group = execution_group
+        self.description = description if description is not None else inspect.getdoc(func)
+        self.origin = (getattr(func, "__module__", None), getattr(func, "__qualname__", self.name))
+        self._analyse_signature()
+
+    # FlowyML spells it both ways
+    @property
+    def retries(self) -> int:
+        return self.retry
+
+    def _analyse_signature(self) -> None:
+        target = self.func
+        try:
+            sig = inspect.signature(target)
+        except (TypeError, ValueError):
+            sig = inspect.Signature()
+        params = [
+            p for p in sig.parameters.values()
+            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in ("self", "cls")
+        ]
+        accepts_kwargs = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+        names = [p.name for p in params]
+        binding: dict[str, str] = {}
+        for inp in self.inputs:
+            if inp in names:
+                binding[inp] = inp
+        free = [p.name for p in params if p.name not in binding.values()
+                and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        for inp in self.inputs:
+            if inp in binding:
+                continue
+            if free:
+                binding[inp] = free.pop(0)
+            elif accepts_kwargs and inp.isidentifier():
+                binding[inp] = inp
+            else:
+                raise ValueError(
+                    f"step '{self.name}' declares input '{inp}' but its function has no "
+                    f"parameter left to receive it (parameters: {names}). Add a parameter named "
+                    f"'{inp}' or remove it from inputs=[...]."
+                )
+        self.input_binding = binding
+        self.injectable_params = [
+            (p.name, p.default is not p.empty) for p in params if p.name not in binding.values()
+        ]
+        self.condition_signature: list[tuple[str, bool]] = []
+        if self.condition is not None:
+            if not callable(self.condition):
+                raise TypeError(f"step '{self.name}': condition must be callable, got {self.condition!r}")
+            try:
+                csig = inspect.signature(self.condition)
+                self.condition_signature = [
+                    (p.name, p.default is not p.empty) for p in csig.parameters.values()
+                    if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+                ]
+            except (TypeError, ValueError):
+                pass
+
+    @property
+    def condition_params(self) -> list[str]:
+        return [n for n, _ in self.condition_signature]
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.func(*args, **kwargs)
+
+    def get_code_hash(self) -> str:
+        """Fingerprint of the normalised code, including the user helpers it calls."""
+        return code_fingerprint(self.func)
+
+    def get_input_hash(self, inputs: dict[str, Any]) -> str:
+        """Content digest of the given input values (by name)."""
+        return hash_value({k: hash_value(v) for k, v in (inputs or {}).items()})
+
+    def get_cache_key(
+        self, inputs: dict[str, Any] | None = None, context_params: dict[str, Any] | None = None
+    ) -> str | None:
+        """The key this step's result is stored under for these inputs and context values.
+
+        ``inputs`` is keyed by input (artifact) name, ``context_params`` by parameter name;
+        this is the same key a pipeline run uses. ``None`` when ``cache=False``.
+        """
+        inputs, context_params = dict(inputs or {}), dict(context_params or {})
+        if self.cache is False:
+            return None
+        if callable(self.cache) and not isinstance(self.cache, str):
+            return _cache.custom_key(self.name, str(self.cache(inputs, context_params)))
+        params = {self.input_binding.get(k, k): hash_value(v) for k, v in inputs.items()}
+        params.update({k: hash_value(v) for k, v in context_params.items()})
+        code = None if self.cache == "input_hash" else self.get_code_hash()
+        return _cache.make_key(self.name, code, params)
+
+    def __repr__(self) -> str:
+        return f"Step(name={self.name!r}, inputs={self.inputs}, outputs={self.outputs})"
+
+
+def _name_list(value: Any, what: str, step_name: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    out = list(value)
+    for item in out:
+        if not isinstance(item, str) or not item:
+            raise TypeError(f"step '{step_name}': {what} must be a list of names, got {value!r}")
+    if len(set(out)) != len(out):
+        raise ValueError(f"step '{step_name}': {what} has duplicates: {out}")
+    return out
+
+
+def step(
+    _func: Callable[..., Any] | None = None,
+    *,
+    inputs: list[str] | None = None,
+    outputs: list[str] | None = None,
+    cache: CacheStrategy = "code_hash",
+    retry: int | None = None,
+    retries: int | None = None,
+    timeout: float | None = None,
+    resources: dict[str, Any] | ResourceRequirements | None = None,
+    tags: dict[str, str] | list[str] | None = None,
+    name: str | None = None,
+    description: str | None = None,
+    condition: Callable[..., Any] | None = None,
+    execution_group: str | None = None,
+    pipeline: str | None = None,
+    register: bool = True,
+    retry_delay: float = DEFAULT_RETRY_DELAY,
+) -> Any:
+    """Make a function a pipeline step: ``@step``, ``@step()`` or ``@step(...)``.
+
+    The step is registered in the global registry (unless ``register=False``) so that
+    ``Pipeline(auto_discover=True)`` finds it; ``pipeline="x"`` scopes it to pipeline "x"
+    (stored as ``tags["pipeline"]``).
+    """
+    if retry is not None and retries is not None and retry != retries:
+        raise ValueError(f"@step got retry={retry} and retries={retries}; give only one")
+    n_retry = retry if retry is not None else (retries if retries is not None else 0)
+
+    def decorator(func: Callable[..., Any]) -> Step:
+        merged_tags: dict[str, Any] = (
+            {str(t): "" for t in tags} if isinstance(tags, list | tuple | set) else dict(tags or {})
+        )
+        if pipeline is not None:
+            merged_tags["pipeline"] = pipeline
+        instance = Step(
+            func, name=name, inputs=inputs, outputs=outputs, cache=cache, retry=n_retry,
+            timeout=timeout, resources=resources, tags=merged_tags, condition=condition,
+            execution_group=execution_group, description=description, retry_delay=retry_delay,
+        )
+        if register:
+            _global_registry.register(instance)
+        return instance
+
+    if _func is not None:
+        return decorator(_func)
+    return decorator

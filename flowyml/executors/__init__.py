@@ -1,0 +1,36 @@
+"""Executors: where a pipeline's units run. ``get_executor`` resolves a name or instance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flowyml.executors.base import Executor, schedule
+from flowyml.executors.sequential import SequentialExecutor
+
+__all__ = ["EXECUTORS", "Executor", "SequentialExecutor", "get_executor", "schedule"]
+
+#: name -> "module:Class"; modules are imported only when chosen
+EXECUTORS = {
+    "sequential": "flowyml.executors.sequential:SequentialExecutor",
+}
+
+
+def get_executor(spec: Any = None, max_workers: int | None = None) -> tuple[Executor, bool]:
+    """An executor for ``spec`` (name, instance, or a dask Client / address for "dask").
+
+    Returns ``(executor, owned)``: ``owned`` executors were made for this run and are closed
+    after it.
+    """
+    if spec is None:
+        spec = "sequential"
+    if isinstance(spec, Executor):
+        return spec, False
+    if isinstance(spec, str) and spec in EXECUTORS:
+        module_name, _, cls_name = EXECUTORS[spec].partition(":")
+        import importlib
+
+        cls = getattr(importlib.import_module(module_name), cls_name)
+        return (cls(max_workers=max_workers) if max_workers else cls()), True
+    raise ValueError(
+        f"unknown executor {spec!r}; valid executors are {sorted(EXECUTORS)} or an Executor instance"
+    )

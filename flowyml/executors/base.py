@@ -1,0 +1,128 @@
+"""The executor interface and the scheduler every executor shares.
+
+An executor only knows how to run one *unit* (a step, or an execution group) somewhere and
+hand back a future; :func:`schedule` decides what is ready (as soon as its inputs are, not
+level by level), feeds results forward and propagates skips and failures.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import traceback
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
+
+from flowyml.events import Event, StepFinished
+from flowyml.runner import Artifact, StepResult, UnitOutcome, run_unit
+
+Emit = Callable[[Event], None]
+
+
+class Executor(ABC):
+    """Runs units. Subclasses implement :meth:`submit_unit` (and :meth:`close`)."""
+
+    name = "base"
+    #: how many units may be in flight at once
+    max_in_flight = 1
+
+    @abstractmethod
+    def submit_unit(self, steps: list[Any], artifacts: dict[str, Artifact], context: dict[str, Any],
+                    store: Any, run_id: str, emit: Emit, unavailable: dict[str, str]) -> cf.Future:
+        """Start running one unit; the future resolves to a :class:`UnitOutcome`."""
+
+    def wait(self, futures: set[Any]) -> set[Any]:
+        """Block until at least one future is done; return the done ones."""
+        done, _ = cf.wait(futures, return_when=cf.FIRST_COMPLETED)
+        return done
+
+    def close(self) -> None:
+        """Release workers (called once per run when the executor was created for it)."""
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def schedule(
+    units: list[list[Any]],
+    producers: dict[str, str],
+    executor: Executor,
+    context: dict[str, Any],
+    store: Any,
+    run_id: str,
+    emit: Emit,
+) -> dict[str, StepResult]:
+    """Run ``units`` (lists of steps) on ``executor``; return every step's result by name."""
+    unit_of = {step.name: i for i, unit in enumerate(units) for step in unit}
+    deps: list[set[int]] = []
+    for unit in units:
+        members = {s.name for s in unit}
+        needed = {n for s in unit for n in (*s.inputs, *s.condition_params)}
+        deps.append({unit_of[producers[n]] for n in needed
+                     if n in producers and producers[n] not in members})
+    results: dict[str, StepResult] = {}
+    artifacts: dict[str, Artifact] = {}
+    unavailable: dict[str, str] = {}
+    done_units: set[int] = set()
+    pending = list(range(len(units)))
+    in_flight: dict[Any, int] = {}
+
+    def absorb(index: int, outcome: UnitOutcome) -> None:
+        done_units.add(index)
+        artifacts.update(outcome.artifacts)
+        for res in outcome.results:
+            results[res.name] = res
+            if not res.artifacts:
+                why = "skipped" if res.state == "skipped" else "failed"
+                unavailable.update(dict.fromkeys(res.output_names, why))
+
+    try:
+        while pending or in_flight:
+            ready = [i for i in pending if deps[i] <= done_units]
+            for index in ready:
+                if len(in_flight) >= executor.max_in_flight:
+                    break
+                pending.remove(index)
+                needed = {n for s in units[index] for n in (*s.inputs, *s.condition_params)}
+                view = {n: artifacts[n] for n in needed if n in artifacts}
+                gone = {n: unavailable[n] for n in needed if n in unavailable}
+                future = executor.submit_unit(units[index], view, context, store, run_id, emit, gone)
+                in_flight[future] = index
+            if not in_flight:
+                if pending:  # cannot happen on a validated DAG
+                    raise RuntimeError(f"flowyml scheduler stalled with units {pending} pending")
+                break
+            for future in executor.wait(set(in_flight)):
+                index = in_flight.pop(future)
+                try:
+                    outcome = future.result()
+                except BaseException as exc:
+                    if isinstance(exc, KeyboardInterrupt):
+                        raise
+                    outcome = _crashed(units[index], exc, run_id, emit)
+                absorb(index, outcome)
+    finally:
+        for future in in_flight:
+            future.cancel()
+    return results
+
+
+def _crashed(steps: list[Any], exc: BaseException, run_id: str, emit: Emit) -> UnitOutcome:
+    """A unit whose worker died: every step in it failed with the worker's error."""
+    results = []
+    for step in steps:
+        res = StepResult(step.name, state="failed", output_names=list(step.outputs or [step.name]),
+                         error=f"worker failed: {type(exc).__name__}: {exc}",
+                         traceback="".join(traceback.format_exception(exc)))
+        emit(StepFinished(run_id=run_id, step=step.name, state="failed", error=res.error))
+        results.append(res)
+    return UnitOutcome(results, {})
+
+
+def run_unit_local(steps: list[Any], artifacts: dict[str, Artifact], context: dict[str, Any],
+                   store: Any, run_id: str, emit: Emit, unavailable: dict[str, str]) -> UnitOutcome:
+    """``run_unit`` with the argument order executors submit."""
+    return run_unit(steps, artifacts, context, store, emit, run_id, None, unavailable)

@@ -1,0 +1,180 @@
+"""The step DAG on networkx: build it from declared inputs/outputs, order it, explain errors.
+
+Nodes are step names (attribute ``step``); an edge ``a -> b`` carries the artifact names
+``b`` reads from ``a``. Errors are raised at build time with the names a user needs:
+the cycle's path, both producers of an output, or the missing input with close matches.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+
+class PipelineGraphError(ValueError):
+    """The pipeline's steps do not form a valid DAG."""
+
+
+class CycleError(PipelineGraphError):
+    """Steps depend on each other in a circle."""
+
+
+class DuplicateOutputError(PipelineGraphError):
+    """Two steps produce the same output."""
+
+
+class MissingInputError(PipelineGraphError):
+    """A step reads an input that no step produces and the context does not give."""
+
+
+class DuplicateStepError(PipelineGraphError):
+    """Two different steps in one pipeline have the same name."""
+
+
+def step_needs(step: Any) -> list[str]:
+    """Artifact names a step reads: declared inputs, then those its condition asks for."""
+    needs = list(step.inputs)
+    for name in getattr(step, "condition_params", ()):
+        if name not in needs:
+            needs.append(name)
+    return needs
+
+
+def build_dag(steps: Sequence[Any], available: Iterable[str] = ()) -> nx.DiGraph:
+    """Build the DAG of ``steps``; ``available`` are names the context provides.
+
+    A declared input no step produces is taken from the context when present there;
+    otherwise it is a :class:`MissingInputError`. A condition parameter nobody produces is
+    simply a context lookup (checked when the condition runs).
+    """
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    producers: dict[str, str] = {}
+    for index, step in enumerate(steps):
+        if step.name in graph:
+            if graph.nodes[step.name]["step"] is step:
+                continue
+            raise DuplicateStepError(
+                f"two different steps are named '{step.name}'; give one a different name= "
+            )
+        graph.add_node(step.name, step=step, index=index)
+        for out in step.outputs or [step.name]:
+            if out in producers and producers[out] != step.name:
+                raise DuplicateOutputError(
+                    f"output '{out}' is produced by two steps: '{producers[out]}' and "
+                    f"'{step.name}'. Rename one of the outputs."
+                )
+            producers[out] = step.name
+    available = set(available)
+    for name in list(graph.nodes):
+        step = graph.nodes[name]["step"]
+        declared = set(step.inputs)
+        for need in step_needs(step):
+            producer = producers.get(need)
+            if producer is None:
+                if need in declared and need not in available:
+                    close = difflib.get_close_matches(need, [*producers, *available], n=3)
+                    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+                    raise MissingInputError(
+                        f"step '{name}' needs input '{need}', but no step produces it and the "
+                        f"context does not provide it.{hint} Add a step with outputs=['{need}'] "
+                        f"or pass it as context: pipeline.run({need}=...)."
+                    )
+                continue
+            if producer == name:
+                raise CycleError(f"step '{name}' reads its own output '{need}'")
+            if graph.has_edge(producer, name):
+                graph.edges[producer, name]["artifacts"].append(need)
+            else:
+                graph.add_edge(producer, name, artifacts=[need])
+    _check_acyclic(graph)
+    return graph
+
+
+def _check_acyclic(graph: nx.DiGraph) -> None:
+    import networkx as nx
+
+    try:
+        cycle = nx.find_cycle(graph)
+    except nx.NetworkXNoCycle:
+        return
+    path = [edge[0] for edge in cycle] + [cycle[0][0]]
+    raise CycleError(
+        "the steps form a cycle: "
+        + " -> ".join(path)
+        + ". Break it by removing one of these inputs: "
+        + ", ".join(f"'{v}' reads {graph.edges[u, v]['artifacts']} from '{u}'" for u, v in cycle)
+    )
+
+
+def topological_order(graph: nx.DiGraph) -> list[str]:
+    """A deterministic order: dependencies first, ties broken by the order steps were added."""
+    import networkx as nx
+
+    return list(nx.lexicographical_topological_sort(graph, key=lambda n: graph.nodes[n]["index"]))
+
+
+def descendants(graph: nx.DiGraph, names: Iterable[str]) -> set[str]:
+    """Every step downstream of any of ``names`` (not including them)."""
+    import networkx as nx
+
+    out: set[str] = set()
+    for name in names:
+        out |= nx.descendants(graph, name)
+    return out
+
+
+def ancestors(graph: nx.DiGraph, names: Iterable[str]) -> set[str]:
+    """Every step upstream of any of ``names`` (not including them)."""
+    import networkx as nx
+
+    out: set[str] = set()
+    for name in names:
+        out |= nx.ancestors(graph, name)
+    return out
+
+
+def group_units(graph: nx.DiGraph, order: list[str]) -> list[list[str]]:
+    """Scheduling units in order: a lone step, or all steps of one ``execution_group``.
+
+    A group runs as one unit, so no step outside it may sit between two of its members.
+    """
+    import networkx as nx
+
+    groups: dict[str, list[str]] = {}
+    for name in order:
+        group = graph.nodes[name]["step"].execution_group
+        if group:
+            groups.setdefault(group, []).append(name)
+    # contract each group to one node and check the result is still acyclic
+    mapping = {n: f"group:{g}" for g, members in groups.items() for n in members}
+    if mapping:
+        contracted = nx.relabel_nodes(graph, {n: mapping.get(n, n) for n in graph}, copy=True)
+        contracted.remove_edges_from(list(nx.selfloop_edges(contracted)))
+        try:
+            cycle = nx.find_cycle(contracted)
+        except nx.NetworkXNoCycle:
+            cycle = None
+        if cycle:
+            members = next(m for g, m in groups.items() if any(f"group:{g}" in e for e in cycle))
+            outside = [n for e in cycle for n in e if not n.startswith("group:")]
+            raise PipelineGraphError(
+                f"execution group of steps {members} cannot run as one unit: step(s) "
+                f"{sorted(set(outside))} outside the group sit between its members. Add them "
+                "to the group or split it."
+            )
+    units: list[list[str]] = []
+    placed: set[str] = set()
+    for name in order:
+        if name in placed:
+            continue
+        group = graph.nodes[name]["step"].execution_group
+        unit = groups[group] if group else [name]
+        units.append(unit)
+        placed.update(unit)
+    return units

@@ -1,0 +1,525 @@
+"""Content fingerprints of values and of code.
+
+Two public functions:
+
+* :func:`hash_value` gives a stable, content-addressed digest of a Python value (xxh3-128),
+  through one :func:`functools.singledispatch` function, :func:`fingerprint`. numpy and pandas
+  objects are recognised through ``sys.modules`` -- flowyml never imports them itself.
+* :func:`code_fingerprint` gives a digest of a function's normalised AST plus the code of the
+  user-defined helper functions and classes it uses, transitively.
+
+Digests are part of every cache key: the golden values pinned in ``tests/test_hashing.py``
+must only change together with :data:`FINGERPRINT_VERSION`.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import inspect
+import math
+import struct
+import sys
+import sysconfig
+import textwrap
+import types
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import xxhash
+
+FINGERPRINT_VERSION = 1
+
+_Hasher = Any  # an ``xxhash.xxh3_128`` object
+
+
+class UnhashableValueError(TypeError):
+    """A value cannot be fingerprinted by content (so a step that receives it is not cached)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Values
+# ---------------------------------------------------------------------------------------------
+
+
+@functools.singledispatch
+def fingerprint(obj: Any, h: _Hasher) -> None:
+    """Feed a canonical, content-based encoding of ``obj`` into the hasher ``h``.
+
+    Register a handler for your own type with ``@fingerprint.register(MyType)``; a handler
+    writes a type tag and the content, and calls :func:`_feed` for nested values.
+    """
+    if isinstance(obj, types.ModuleType):
+        _tag(h, b"mod", obj.__name__.encode())
+        return
+    _fingerprint_by_pickle(obj, h)
+
+
+def hash_value(obj: Any) -> str:
+    """Return the hex digest of ``obj``'s content; equal values give equal digests.
+
+    Raises :class:`UnhashableValueError` when ``obj`` (or something inside it) cannot be
+    hashed by content -- never a constant or ``repr``-based digest.
+    """
+    _register_optional_handlers()
+    h = xxhash.xxh3_128()
+    _feed(obj, h)
+    return h.hexdigest()
+
+
+_dispatch_cache: dict[type, Callable[[Any, _Hasher], None]] = {}
+
+
+def _feed(obj: Any, h: _Hasher) -> None:
+    cls = type(obj)
+    handler = _dispatch_cache.get(cls)
+    if handler is None:
+        handler = fingerprint.dispatch(cls)
+        _dispatch_cache[cls] = handler
+    handler(obj, h)
+
+
+def _tag(h: _Hasher, tag: bytes, payload: bytes = b"") -> None:
+    h.update(tag)
+    h.update(len(payload).to_bytes(8, "little"))
+    h.update(payload)
+
+
+def _type_name(obj: Any) -> bytes:
+    cls = type(obj)
+    return f"{cls.__module__}.{cls.__qualname__}".encode()
+
+
+@fingerprint.register(type(None))
+def _(obj: None, h: _Hasher) -> None:
+    h.update(b"N")
+
+
+@fingerprint.register(bool)
+def _(obj: bool, h: _Hasher) -> None:
+    h.update(b"T" if obj else b"F")
+
+
+@fingerprint.register(int)
+def _(obj: int, h: _Hasher) -> None:
+    if type(obj) is not int:  # IntEnum and friends
+        _tag(h, b"sub", _type_name(obj))
+    _tag(h, b"i", str(int(obj)).encode())
+
+
+@fingerprint.register(float)
+def _(obj: float, h: _Hasher) -> None:
+    h.update(b"f")
+    h.update(b"nan" if math.isnan(obj) else struct.pack("<d", obj))
+
+
+@fingerprint.register(complex)
+def _(obj: complex, h: _Hasher) -> None:
+    h.update(b"c")
+    h.update(struct.pack("<dd", obj.real, obj.imag))
+
+
+@fingerprint.register(str)
+def _(obj: str, h: _Hasher) -> None:
+    _tag(h, b"s", obj.encode("utf-8", "surrogatepass"))
+
+
+@fingerprint.register(bytes)
+@fingerprint.register(bytearray)
+@fingerprint.register(memoryview)
+def _(obj: bytes | bytearray | memoryview, h: _Hasher) -> None:
+    _tag(h, b"b", _type_name(obj))
+    if isinstance(obj, memoryview):
+        obj = obj.cast("B") if obj.contiguous else obj.tobytes()
+    h.update(len(obj).to_bytes(8, "little"))
+    h.update(obj)
+
+
+@fingerprint.register(list)
+@fingerprint.register(tuple)
+def _(obj: list | tuple, h: _Hasher) -> None:
+    _tag(h, b"l" if isinstance(obj, list) else b"t", _type_name(obj))
+    h.update(len(obj).to_bytes(8, "little"))
+    for item in obj:
+        _feed(item, h)
+
+
+@fingerprint.register(dict)
+def _(obj: dict, h: _Hasher) -> None:
+    _tag(h, b"d", _type_name(obj))
+    h.update(len(obj).to_bytes(8, "little"))
+    try:
+        items = sorted(obj.items(), key=lambda kv: kv[0])
+    except TypeError:  # keys of mixed types: order by each pair's own digest
+        for digest in sorted(_sub_digest((k, v)) for k, v in obj.items()):
+            h.update(digest)
+        return
+    for key, value in items:
+        _feed(key, h)
+        _feed(value, h)
+
+
+@fingerprint.register(set)
+@fingerprint.register(frozenset)
+def _(obj: set | frozenset, h: _Hasher) -> None:
+    # Iteration order of a set depends on PYTHONHASHSEED: sort the members' digests instead.
+    _tag(h, b"S", _type_name(obj))
+    h.update(len(obj).to_bytes(8, "little"))
+    for digest in sorted(_sub_digest(item) for item in obj):
+        h.update(digest)
+
+
+@fingerprint.register(types.FunctionType)
+def _(obj: types.FunctionType, h: _Hasher) -> None:
+    _tag(h, b"fn", code_fingerprint(obj).encode())
+
+
+def _sub_digest(obj: Any) -> bytes:
+    h = xxhash.xxh3_128()
+    _feed(obj, h)
+    return h.digest()
+
+
+def _fingerprint_by_pickle(obj: Any, h: _Hasher) -> None:
+    """Fallback for any other object: joblib's deterministic pickle-based hash."""
+    import joblib
+
+    try:
+        digest = joblib.hash(obj)
+    except Exception as exc:  # pickling can fail with anything
+        raise UnhashableValueError(
+            f"a value of type {type(obj).__qualname__} cannot be hashed by content "
+            f"({type(exc).__name__}: {exc}); make it picklable, register a handler with "
+            "@flowyml.hashing.fingerprint.register, or pass cache=False"
+        ) from exc
+    if digest is None:
+        raise UnhashableValueError(f"a value of type {type(obj).__qualname__} has no content hash")
+    _tag(h, b"pkl", _type_name(obj) + b":" + digest.encode())
+
+
+# -- optional types, recognised through sys.modules ------------------------------------------
+
+_registered_optional: set[str] = set()
+
+
+def _register_optional_handlers() -> None:
+    if "numpy" in sys.modules and "numpy" not in _registered_optional:
+        _registered_optional.add("numpy")
+        _register_numpy(sys.modules["numpy"])
+    if "pandas" in sys.modules and "pandas" not in _registered_optional:
+        # pandas' namespace may be half-initialised while it is being imported
+        pd = sys.modules["pandas"]
+        if hasattr(pd, "DataFrame") and hasattr(pd, "util"):
+            _registered_optional.add("pandas")
+            _register_pandas(pd)
+
+
+def _register_numpy(np: Any) -> None:
+    def _hash_ndarray(arr: Any, h: _Hasher) -> None:
+        if type(arr) is not np.ndarray and not isinstance(arr, np.memmap):
+            _tag(h, b"sub", _type_name(arr))
+        _tag(h, b"nd", arr.dtype.str.encode() + repr(arr.shape).encode())
+        if arr.dtype.hasobject:
+            for item in arr.reshape(-1):
+                _feed(item, h)
+            return
+        if arr.dtype.fields is not None:
+            h.update(repr(arr.dtype.descr).encode())
+        flat = arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
+        h.update(flat.reshape(-1).view(np.uint8))
+
+    def _hash_generic(obj: Any, h: _Hasher) -> None:
+        _tag(h, b"np", obj.dtype.str.encode())
+        if obj.dtype.hasobject:
+            _feed(obj.item(), h)
+        else:
+            h.update(obj.tobytes())
+
+    fingerprint.register(np.ndarray, _hash_ndarray)
+    fingerprint.register(np.generic, _hash_generic)
+    _dispatch_cache.clear()
+
+
+def _register_pandas(pd: Any) -> None:
+    np = sys.modules.get("numpy")
+
+    def _hash_values(values: Any, h: _Hasher) -> None:
+        if np is not None and isinstance(values, np.ndarray) and not values.dtype.hasobject:
+            _feed(values, h)
+        else:
+            # extension arrays, strings, objects: pandas' vectorised per-element hash
+            hashed = pd.util.hash_array(np.asarray(values, dtype=object), categorize=False)
+            _feed(hashed, h)
+
+    def _hash_index(index: Any, h: _Hasher) -> None:
+        _tag(h, b"pdi", type(index).__name__.encode() + str(index.dtype).encode())
+        _feed(list(index.names), h)
+        if isinstance(index, pd.RangeIndex):
+            _feed((index.start, index.stop, index.step), h)
+        elif isinstance(index, pd.MultiIndex):
+            _feed(pd.util.hash_pandas_object(index, index=False).to_numpy(), h)
+        else:
+            _hash_values(index.to_numpy(), h)
+
+    def _hash_series(s: Any, h: _Hasher) -> None:
+        _tag(h, b"pds", str(s.dtype).encode())
+        _feed(s.name, h)
+        _hash_index(s.index, h)
+        _hash_column(s, h)
+
+    def _hash_column(s: Any, h: _Hasher) -> None:
+        if isinstance(s.dtype, np.dtype) and not s.dtype.hasobject:
+            _feed(s.to_numpy(copy=False), h)
+        else:
+            _feed(pd.util.hash_pandas_object(s, index=False, categorize=False).to_numpy(), h)
+
+    def _hash_frame(df: Any, h: _Hasher) -> None:
+        _tag(h, b"pdf", repr(df.shape).encode())
+        _hash_index(df.columns, h)
+        _hash_index(df.index, h)
+        for position in range(df.shape[1]):
+            column = df.iloc[:, position]
+            h.update(str(column.dtype).encode())
+            _hash_column(column, h)
+
+    fingerprint.register(pd.Index, _hash_index)
+    fingerprint.register(pd.Series, _hash_series)
+    fingerprint.register(pd.DataFrame, _hash_frame)
+    _dispatch_cache.clear()
+
+
+# ---------------------------------------------------------------------------------------------
+# Code
+# ---------------------------------------------------------------------------------------------
+
+_SIMPLE_CONSTANTS = (int, float, complex, str, bytes, bool, type(None))
+_fp_memo: weakref.WeakKeyDictionary[Callable, tuple[str, list[tuple[dict, str, Any]]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def code_fingerprint(func: Callable) -> str:
+    """Digest of ``func``'s normalised code and of the user code it calls, transitively.
+
+    Comments, formatting, docstrings, decorators and the function's own name do not count;
+    editing a helper function or class that the function uses (defined in a notebook or in a
+    module outside site-packages and the standard library) does, and so does changing a
+    module-level constant it reads (numbers, strings, tuples of them).
+    """
+    func = _unwrap(func)
+    memo = _fp_memo.get(func) if _weakrefable(func) else None
+    if memo is not None and all(g.get(name, _MISSING) is obj for g, name, obj in memo[1]):
+        return memo[0]
+    deps: list[tuple[dict, str, Any]] = []
+    h = xxhash.xxh3_128()
+    h.update(f"flowyml-code-v{FINGERPRINT_VERSION}".encode())
+    _CodeWalker(deps).feed_function(func, h, set())
+    digest = h.hexdigest()
+    if _weakrefable(func):
+        _fp_memo[func] = (digest, deps)
+    return digest
+
+
+def normalized_source(func: Callable) -> str | None:
+    """The normalised AST dump of ``func`` (no decorators, name or docstring), if available."""
+    node = _function_node(_unwrap(func))
+    return None if node is None else _dump(node)
+
+
+_MISSING = object()
+
+
+def _weakrefable(obj: Any) -> bool:
+    return isinstance(obj, types.FunctionType)
+
+
+def _unwrap(func: Any) -> Any:
+    # a flowyml Step (or anything with a ``func``) stands for the function it wraps
+    while not isinstance(func, types.FunctionType) and callable(getattr(func, "func", None)):
+        func = func.func
+    return inspect.unwrap(func) if isinstance(func, types.FunctionType) else func
+
+
+def _function_node(func: Any) -> ast.AST | None:
+    if not isinstance(func, types.FunctionType) or func.__name__ == "<lambda>":
+        return None
+    try:
+        source = textwrap.dedent(inspect.getsource(func))
+        tree = ast.parse(source)
+    except (OSError, TypeError, SyntaxError, IndentationError):
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == func.__name__:
+            return _strip(node)
+    return None
+
+
+def _strip(node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.AST:
+    body = list(node.body)
+    if (
+        len(body) > 1
+        and isinstance(body[0], ast.Expr)
+        and isinstance(body[0].value, ast.Constant)
+        and isinstance(body[0].value.value, str)
+    ):
+        body = body[1:]
+    # keyword-only construction keeps this working across Python versions
+    return ast.Module(
+        body=[ast.Expr(value=node.args), *body, ast.Expr(value=node.returns or ast.Constant(None))],
+        type_ignores=[],
+    )
+
+
+def _dump(node: ast.AST) -> str:
+    return ast.dump(node, annotate_fields=False, include_attributes=False)
+
+
+@functools.lru_cache(maxsize=None)
+def _library_roots() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    roots = {paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    roots.update(p for p in sys.path if p.endswith(("site-packages", "dist-packages")))
+    return tuple(sorted(r for r in roots if r))
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_user_module(module_name: str | None) -> bool:
+    if not module_name:
+        return False
+    if module_name == "__main__" or module_name.startswith(("__ipython", "<")):
+        return True
+    top = module_name.split(".")[0]
+    if top in {"flowyml", "flowyml_jupyter", "builtins"} or top in sys.stdlib_module_names:
+        return False
+    module = sys.modules.get(module_name)
+    path = getattr(module, "__file__", None)
+    if module is None:
+        return True  # a function whose module is not importable: notebook-made code
+    if not path:
+        return False
+    return not path.startswith(_library_roots())
+
+
+class _CodeWalker:
+    def __init__(self, deps: list[tuple[dict, str, Any]]) -> None:
+        self.deps = deps
+
+    def feed_function(self, func: Any, h: _Hasher, seen: set[int]) -> None:
+        if id(func) in seen:
+            h.update(b"<recursion>")
+            return
+        seen.add(id(func))
+        node = _function_node(func)
+        if node is None:
+            _tag(h, b"bc", _bytecode_digest(func.__code__).encode())
+            names = _code_names(func.__code__)
+        else:
+            _tag(h, b"ast", _dump(node).encode())
+            names = _load_names(node)
+        self._feed_names(func, names, h, seen)
+
+    def _feed_names(self, func: Any, names: list[str], h: _Hasher, seen: set[int]) -> None:
+        g = func.__globals__
+        closure = {}
+        if func.__closure__:
+            for var, cell in zip(func.__code__.co_freevars, func.__closure__, strict=False):
+                try:
+                    closure[var] = cell.cell_contents
+                except ValueError:  # empty cell
+                    continue
+        for dotted in names:
+            name, _, attr = dotted.partition(".")
+            if name in closure:
+                obj = closure[name]
+            elif name in g:
+                obj = g[name]
+                self.deps.append((g, name, obj))
+            else:
+                continue
+            if isinstance(obj, types.ModuleType) and attr:
+                if not _is_user_module(obj.__name__):
+                    continue
+                member = getattr(obj, attr.split(".")[0], _MISSING)
+                if member is _MISSING:
+                    continue
+                self.deps.append((vars(obj), attr.split(".")[0], member))
+                name, obj = f"{name}.{attr.split('.')[0]}", member
+            self._feed_object(name, obj, h, seen)
+
+    def _feed_object(self, name: str, obj: Any, h: _Hasher, seen: set[int]) -> None:
+        obj = _unwrap(obj) if hasattr(obj, "func") and not isinstance(obj, type) else obj
+        if isinstance(obj, types.FunctionType):
+            if _is_user_module(getattr(obj, "__module__", None)):
+                _tag(h, b"dep-fn", name.encode())
+                self.feed_function(obj, h, seen)
+        elif isinstance(obj, type):
+            if _is_user_module(obj.__module__):
+                _tag(h, b"dep-cls", name.encode())
+                self.feed_class(obj, h, seen)
+        elif isinstance(obj, _SIMPLE_CONSTANTS) or (
+            isinstance(obj, tuple | frozenset)
+            and len(obj) <= 64
+            and all(isinstance(x, _SIMPLE_CONSTANTS) for x in obj)
+        ):
+            _tag(h, b"const", name.encode() + b"=" + hash_value(obj).encode())
+
+    def feed_class(self, cls: type, h: _Hasher, seen: set[int]) -> None:
+        if id(cls) in seen:
+            h.update(b"<recursion>")
+            return
+        seen.add(id(cls))
+        _tag(h, b"cls", cls.__qualname__.encode())
+        for base in cls.__bases__:
+            if _is_user_module(base.__module__):
+                self.feed_class(base, h, seen)
+            else:
+                _tag(h, b"base", f"{base.__module__}.{base.__qualname__}".encode())
+        for attr in sorted(vars(cls)):
+            if attr in {"__dict__", "__weakref__", "__doc__", "__module__", "__qualname__"}:
+                continue
+            value = vars(cls)[attr]
+            if isinstance(value, staticmethod | classmethod):
+                value = value.__func__
+            if isinstance(value, property):
+                for part in (value.fget, value.fset, value.fdel):
+                    if part is not None:
+                        _tag(h, b"prop", attr.encode())
+                        self.feed_function(part, h, seen)
+            elif isinstance(value, types.FunctionType):
+                _tag(h, b"meth", attr.encode())
+                self.feed_function(value, h, seen)
+            else:
+                self._feed_object(attr, value, h, seen)
+
+
+def _load_names(node: ast.AST) -> list[str]:
+    """Names (and ``name.attr`` chains) a piece of code reads, in first-seen order."""
+    found: dict[str, None] = {}
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name):
+            found.setdefault(f"{sub.value.id}.{sub.attr}")
+        elif isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load):
+            found.setdefault(sub.id)
+    return list(found)
+
+
+def _code_names(code: types.CodeType) -> list[str]:
+    names = list(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names.extend(_code_names(const))
+    return names
+
+
+def _bytecode_digest(code: types.CodeType) -> str:
+    h = xxhash.xxh3_128()
+    h.update(code.co_code)
+    h.update(repr(code.co_names).encode())
+    h.update(repr(code.co_varnames).encode())
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            h.update(_bytecode_digest(const).encode())
+        else:
+            h.update(repr(const).encode())
+    return h.hexdigest()

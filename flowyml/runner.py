@@ -1,0 +1,448 @@
+"""Run one step (or one execution group) with caching, retries, timeouts and conditions.
+
+This is the unit every executor ships to a worker: :func:`run_unit` takes the artifacts the
+unit reads and returns its results and new artifacts. It knows nothing of scheduling.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import traceback
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flowyml import cache as _cache
+from flowyml.events import Event, StepFinished, StepRetrying, StepStarted
+from flowyml.hashing import UnhashableValueError, hash_value
+from flowyml.timeouts import StepTimeoutError, call_with_timeout
+
+Emit = Callable[[Event], None]
+MAX_RETRY_DELAY = 30.0
+
+
+class StepInputError(TypeError):
+    """A step cannot be called: a required parameter has no value."""
+
+
+class StepOutputError(TypeError):
+    """A step returned something that does not match its declared outputs."""
+
+
+class UncacheableWarning(UserWarning):
+    """A step runs without cache because one of its values cannot be hashed."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Artifacts: a value with its content digest, either in memory or in the cache
+# ---------------------------------------------------------------------------------------------
+
+
+class _EntryLoader:
+    """Loads a cache entry once, on first use, for all the artifacts it holds."""
+
+    def __init__(self, store: Any, entry: _cache.CacheEntry) -> None:
+        self.store, self.entry = store, entry
+        self._values: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> Any:
+        with self._lock:
+            if self._values is None:
+                self._values = self.store.load(self.entry)
+            return self._values[name]
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"store": self.store, "entry": self.entry, "_values": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+
+_UNSET = object()
+
+
+class Artifact:
+    """A named value and its content digest; the value may still sit in the cache."""
+
+    __slots__ = ("_hash", "_loader", "_value", "name", "producer")
+
+    def __init__(
+        self,
+        name: str,
+        value: Any = _UNSET,
+        *,
+        digest: str | None = None,
+        loader: _EntryLoader | None = None,
+        producer: str | None = None,
+    ) -> None:
+        self.name, self.producer = name, producer
+        self._value, self._hash, self._loader = value, digest, loader
+
+    @property
+    def value(self) -> Any:
+        if self._value is _UNSET:
+            self._value = self._loader.get(self.name)  # type: ignore[union-attr]
+        return self._value
+
+    @property
+    def loaded(self) -> bool:
+        return self._value is not _UNSET
+
+    @property
+    def hash(self) -> str:
+        """The content digest (computed on first use); raises UnhashableValueError."""
+        if self._hash is None:
+            self._hash = hash_value(self.value)
+        return self._hash
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        return (self.name, self.producer, self._value, self._hash, self._loader)
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        self.name, self.producer, self._value, self._hash, self._loader = state
+
+    def __repr__(self) -> str:
+        where = "loaded" if self.loaded else "in cache"
+        return f"Artifact({self.name!r}, {where}, hash={self._hash!r})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class StepResult:
+    """What happened to one step in one run."""
+
+    name: str
+    state: str = "pending"
+    success: bool = False
+    error: str | None = None
+    traceback: str | None = None
+    duration_seconds: float = 0.0
+    cached: bool = False
+    skipped: bool = False
+    skip_reason: str | None = None
+    retries: int = 0
+    attempts: int = 0
+    cache_key: str | None = None
+    uncacheable_reason: str | None = None
+    time_saved: float = 0.0
+    worker: str | None = None
+    output_names: list[str] = field(default_factory=list)
+    artifacts: dict[str, Artifact] = field(default_factory=dict, repr=False)
+    map_result: Any = field(default=None, repr=False)
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        """The step's outputs by name (loaded from the cache on first access)."""
+        return {name: art.value for name, art in self.artifacts.items()}
+
+    @property
+    def output(self) -> Any:
+        """The return value: the single output, or a tuple of several in declared order."""
+        if not self.artifacts:
+            return None
+        values = [self.artifacts[n].value for n in self.output_names if n in self.artifacts]
+        return values[0] if len(self.output_names) == 1 else tuple(values)
+
+
+@dataclass
+class UnitOutcome:
+    results: list[StepResult]
+    artifacts: dict[str, Artifact]
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.current_thread().name}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+# ---------------------------------------------------------------------------------------------
+
+
+def run_unit(
+    steps: list[Any],
+    artifacts: dict[str, Artifact],
+    context: dict[str, Any],
+    store: Any,
+    emit: Emit,
+    run_id: str,
+    context_hashes: dict[str, str] | None = None,
+    unavailable: dict[str, str] | None = None,
+) -> UnitOutcome:
+    """Run ``steps`` (one step, or an execution group in DAG order) one after another.
+
+    ``unavailable`` maps outputs that will never come to why ("skipped" or "failed"), so a
+    step reading one is skipped or marked upstream_failed instead of crashing.
+    """
+    available = dict(artifacts)
+    produced: dict[str, Artifact] = {}
+    results = []
+    ctx_hashes = {} if context_hashes is None else context_hashes
+    gone = dict(unavailable or {})
+    for step in steps:
+        result = run_step(step, available, context, store, emit, run_id, ctx_hashes, gone)
+        results.append(result)
+        available.update(result.artifacts)
+        produced.update(result.artifacts)
+        if not result.artifacts:
+            why = "skipped" if result.state == "skipped" else "failed"
+            gone.update(dict.fromkeys(result.output_names, why))
+    return UnitOutcome(results, produced)
+
+
+def run_step(
+    step: Any,
+    available: dict[str, Artifact],
+    context: dict[str, Any],
+    store: Any,
+    emit: Emit,
+    run_id: str,
+    context_hashes: dict[str, str],
+    unavailable: dict[str, str] | None = None,
+) -> StepResult:
+    """Run one step: condition, cache lookup, call with retries and timeout, store."""
+    result = StepResult(step.name, output_names=list(step.outputs or [step.name]))
+    result.worker = worker_name()
+    started = time.perf_counter()
+
+    def finish(state: str) -> StepResult:
+        result.state = state
+        result.duration_seconds = time.perf_counter() - started
+        emit(
+            StepFinished(
+                run_id=run_id, step=step.name, state=state, duration=result.duration_seconds,
+                cached=result.cached, attempts=result.attempts, error=result.error,
+                time_saved=result.time_saved, worker=result.worker,
+            )
+        )
+        return result
+
+    unavailable = unavailable or {}
+    missing = [n for n in step.inputs if n not in available and n not in context]
+    missing += [n for n in step.condition_params if n in unavailable and n not in missing]
+    if missing:
+        result.skipped = True
+        if all(unavailable.get(n) == "skipped" for n in missing):
+            result.success = True
+            result.skip_reason = f"input(s) {missing} come from skipped steps"
+            return finish("skipped")
+        result.skip_reason = f"upstream did not produce {missing}"
+        result.error = f"step '{step.name}' not run: input(s) {missing} were not produced upstream"
+        return finish("upstream_failed")
+
+    try:
+        if step.condition is not None and not _condition_holds(step, available, context):
+            result.skipped, result.success = True, True
+            result.skip_reason = "condition is false"
+            return finish("skipped")
+        kwargs_src = _bind(step, available, context)
+    except Exception as exc:
+        result.error = f"{type(exc).__name__}: {exc}"
+        result.traceback = traceback.format_exc()
+        return finish("failed")
+
+    emit(StepStarted(run_id=run_id, step=step.name, attempt=1, worker=result.worker))
+    key, parts = _cache_key(step, kwargs_src, context, context_hashes, store, result)
+    if key is not None:
+        entry = store.lookup(key)
+        if entry is not None:
+            loader = _EntryLoader(store, entry)
+            result.artifacts = {
+                n: Artifact(n, digest=entry.output_hashes.get(n), loader=loader, producer=step.name)
+                for n in result.output_names
+            }
+            result.cached, result.success = True, True
+            result.time_saved = entry.duration
+            result.cache_key = key
+            return finish("cached")
+
+    kwargs = {param: src.value if isinstance(src, Artifact) else src for param, src in kwargs_src.items()}
+    if getattr(step, "is_map_task", False):
+        return finish(_run_map(step, kwargs, kwargs_src, store, result, context_hashes, emit, run_id))
+    attempts = 1 + max(int(step.retry or 0), 0)
+    for attempt in range(1, attempts + 1):
+        result.attempts = attempt
+        t0 = time.perf_counter()
+        try:
+            value = call_with_timeout(step.func, kwargs, step.timeout)
+            outputs = split_outputs(step, value)
+        except KeyboardInterrupt:
+            result.error = "interrupted (KeyboardInterrupt)"
+            finish("interrupted")
+            raise
+        except Exception as exc:
+            result.error = f"{type(exc).__name__}: {exc}"
+            result.traceback = traceback.format_exc()
+            timed_out = isinstance(exc, StepTimeoutError)
+            if attempt < attempts and not isinstance(exc, StepOutputError | StepInputError):
+                delay = min(step.retry_delay * (2 ** (attempt - 1)), MAX_RETRY_DELAY)
+                emit(StepRetrying(run_id=run_id, step=step.name, attempt=attempt, error=result.error, delay=delay))
+                result.retries += 1
+                time.sleep(delay)
+                continue
+            return finish("timed_out" if timed_out else "failed")
+        compute_time = time.perf_counter() - t0
+        break
+    result.success, result.error, result.traceback = True, None, None
+    result.artifacts = {n: Artifact(n, v, producer=step.name) for n, v in outputs.items()}
+    if key is not None:
+        _store(step, key, parts, outputs, result, store, compute_time)
+    return finish("done")
+
+
+def _store(step: Any, key: str, parts: Any, outputs: dict[str, Any], result: StepResult,
+           store: Any, duration: float) -> None:
+    try:
+        hashes = {n: a.hash for n, a in result.artifacts.items()}
+    except UnhashableValueError as exc:
+        result.uncacheable_reason = f"an output cannot be hashed: {exc}"
+        hashes = {}
+    if store.store(key, outputs, output_hashes=hashes, parts=parts, duration=duration):
+        result.cache_key = key
+
+
+def _run_map(step: Any, kwargs: dict[str, Any], kwargs_src: dict[str, Any], store: Any,
+             result: StepResult, context_hashes: dict[str, str], emit: Emit, run_id: str) -> str:
+    """A map task inside a pipeline: each item is its own cached call."""
+    items_param = step.map_param
+    items = kwargs.pop(items_param)
+    rest_src = {p: s for p, s in kwargs_src.items() if p != items_param}
+    outcome = step.map_items(items, kwargs, store=store, key_for=lambda item: _item_key(step, item, rest_src, kwargs, context_hashes))
+    result.map_result = outcome
+    result.attempts = 1
+    result.retries = outcome.retries
+    if outcome.failures and outcome.success_ratio < step.map_config.min_success_ratio:
+        result.error = (
+            f"map task '{step.name}': {outcome.failures}/{outcome.total} items failed "
+            f"(success ratio {outcome.success_ratio:.0%} < required "
+            f"{step.map_config.min_success_ratio:.0%}); first error: "
+            f"{next(iter(outcome.errors.values()))}"
+        )
+        return "failed"
+    result.success = True
+    result.cached = outcome.total > 0 and outcome.cached == outcome.total
+    out_name = result.output_names[0]
+    result.artifacts = {out_name: Artifact(out_name, list(outcome.results), producer=step.name)}
+    return "cached" if result.cached else "done"
+
+
+def _item_key(step: Any, item: Any, rest_src: dict[str, Any], kwargs: dict[str, Any],
+              context_hashes: dict[str, str]) -> str | None:
+    if step.cache is False:
+        return None
+    try:
+        params = {p: _src_hash(p, s, context_hashes) for p, s in rest_src.items()}
+        params["<item>"] = hash_value(item)
+    except UnhashableValueError:
+        return None
+    code = None if step.cache == "input_hash" else step.get_code_hash()
+    return _cache.make_key(step.name, code, params)
+
+
+def _condition_holds(step: Any, available: dict[str, Artifact], context: dict[str, Any]) -> bool:
+    kwargs = {}
+    for name, has_default in step.condition_signature:
+        if name in available:
+            kwargs[name] = available[name].value
+        elif name in context:
+            kwargs[name] = context[name]
+        elif not has_default:
+            raise StepInputError(
+                f"condition of step '{step.name}' asks for '{name}', which is neither an "
+                "upstream output nor a context value"
+            )
+    return bool(step.condition(**kwargs))
+
+
+def _bind(step: Any, available: dict[str, Artifact], context: dict[str, Any]) -> dict[str, Any]:
+    """Parameter name -> Artifact (declared inputs) or plain value (context)."""
+    bound: dict[str, Any] = {}
+    for input_name, param in step.input_binding.items():
+        if input_name in available:
+            bound[param] = available[input_name]
+        else:
+            bound[param] = context[input_name]
+    for param, has_default in step.injectable_params:
+        if param in bound:
+            continue
+        if param in context:
+            bound[param] = context[param]
+        elif not has_default:
+            raise StepInputError(
+                f"step '{step.name}' needs parameter '{param}', but it is neither a declared "
+                f"input nor in the context. Pass it with pipeline.run({param}=...), add it to "
+                f"the pipeline's context, give it a default, or declare it in inputs=[...]."
+            )
+    return bound
+
+
+def _src_hash(param: str, src: Any, context_hashes: dict[str, str]) -> str:
+    if isinstance(src, Artifact):
+        return src.hash
+    token = f"{param}:{id(src)}"
+    digest = context_hashes.get(token)
+    if digest is None:
+        digest = hash_value(src)
+        context_hashes[token] = digest
+    return digest
+
+
+def _cache_key(step: Any, kwargs_src: dict[str, Any], context: dict[str, Any],
+               context_hashes: dict[str, str], store: Any, result: StepResult
+               ) -> tuple[str | None, Any]:
+    if step.cache is False or not store.enabled:
+        return None, None
+    try:
+        if callable(step.cache) and not isinstance(step.cache, bool | str):
+            inputs = {n: kwargs_src[p].value if isinstance(kwargs_src[p], Artifact) else kwargs_src[p]
+                      for n, p in step.input_binding.items()}
+            ctx = {p: v for p, v in kwargs_src.items() if not isinstance(v, Artifact)}
+            user_key = str(step.cache(inputs, ctx))
+            return _cache.custom_key(step.name, user_key), {"custom": user_key}
+        if getattr(step, "is_map_task", False):
+            return None, None  # items are cached one by one
+        params = {p: _src_hash(p, s, context_hashes) for p, s in kwargs_src.items()}
+    except UnhashableValueError as exc:
+        param = next((p for p, s in kwargs_src.items() if not _hashable(s, context_hashes, p)), "?")
+        result.uncacheable_reason = f"parameter '{param}' cannot be hashed: {exc}"
+        warnings.warn(f"step '{step.name}' runs without cache: {result.uncacheable_reason}",
+                      UncacheableWarning, stacklevel=2)
+        return None, None
+    code = None if step.cache == "input_hash" else step.get_code_hash()
+    return _cache.make_key(step.name, code, params), _cache.key_parts(step.name, code, params)
+
+
+def _hashable(src: Any, context_hashes: dict[str, str], param: str) -> bool:
+    try:
+        _src_hash(param, src, context_hashes)
+        return True
+    except UnhashableValueError:
+        return False
+
+
+def split_outputs(step: Any, value: Any) -> dict[str, Any]:
+    """Map a return value onto the step's declared outputs, or raise StepOutputError."""
+    names = step.outputs
+    if not names:
+        return {step.name: value}
+    if len(names) == 1:
+        return {names[0]: value}
+    if isinstance(value, dict) and set(value) == set(names):
+        return {n: value[n] for n in names}
+    if isinstance(value, tuple | list) and len(value) == len(names):
+        return dict(zip(names, value, strict=True))
+    got = f"{type(value).__name__}" + (f" of length {len(value)}" if hasattr(value, "__len__") else "")
+    raise StepOutputError(
+        f"step '{step.name}' declares outputs {names} but returned a {got}; return a tuple of "
+        f"{len(names)} values or a dict with keys {names}"
+    )
