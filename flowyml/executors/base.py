@@ -36,7 +36,7 @@ class Executor(ABC):
         done, _ = cf.wait(futures, return_when=cf.FIRST_COMPLETED)
         return done
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook
         """Release workers (called once per run when the executor was created for it)."""
 
     def __enter__(self) -> Executor:
