@@ -1,0 +1,38 @@
+"""Shared fixtures: every test gets its own cache dir and a clean step registry."""
+
+from __future__ import annotations
+
+import linecache
+
+import pytest
+
+import flowyml
+
+
+@pytest.fixture(autouse=True)
+def _isolate(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+    flowyml.clear_step_registry()
+    yield
+    flowyml.clear_step_registry()
+
+
+@pytest.fixture
+def cache_dir(tmp_path):
+    return tmp_path / "cache"
+
+
+_cell_counter = iter(range(10**9))
+
+
+def run_cell(namespace: dict, source: str) -> None:
+    """Execute ``source`` the way a notebook cell is: its own pseudo-file, in ``namespace``."""
+    filename = f"<ipython-input-{next(_cell_counter)}-test>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    exec(compile(source, filename, "exec"), namespace)
+
+
+@pytest.fixture
+def notebook_ns():
+    """A fresh 'notebook' namespace whose functions look notebook-defined."""
+    return {"__name__": "__main__"}
