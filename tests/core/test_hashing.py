@@ -1,0 +1,132 @@
+"""Value and code fingerprints: content-based, stable across processes, pinned."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import OrderedDict, namedtuple
+
+import pytest
+
+from flowyml.hashing import UnhashableValueError, code_fingerprint, hash_value
+
+# Changing any of these silently invalidates every user's cache: bump FINGERPRINT_VERSION.
+GOLDEN = {
+    "none": (None, None),
+    "int": (42, None),
+    "float": (1.5, None),
+    "str": ("flowyml", None),
+    "bytes": (b"\x00\x01", None),
+    "list": ([1, "a", 2.0], None),
+    "dict": ({"b": 2, "a": [1, 2]}, None),
+    "set": ({3, 1, 2}, None),
+    "nested": ({"k": (1, {"x": None})}, None),
+}
+
+
+def _golden_digests():
+    return {name: hash_value(value) for name, (value, _) in GOLDEN.items()}
+
+
+PINNED = {
+    "none": "626d368fe0e74b4f1a038927df1311d6",
+    "int": "d8cfcaa9005f39be4d7639346882e126",
+    "float": "770487274eba5d21f254a1028442cd27",
+    "str": "b19e5c3f72fc98b2502f477b362c3fc2",
+    "bytes": "3be03a110718d00b89ae86595fada308",
+    "list": "b59b3d834683efaa1e4ce274bd7b6627",
+    "dict": "e4716a3eb74714f8266468816cceacf5",
+    "set": "af118afc0729baa20711a241ccbb1869",
+    "nested": "6af158652f58faa04bb04a8768534554",
+}
+
+
+def test_golden_digests_are_pinned():
+    assert _golden_digests() == PINNED
+
+
+def test_equal_values_equal_hashes_and_order_insensitive_mappings():
+    assert hash_value({"a": 1, "b": 2}) == hash_value({"b": 2, "a": 1})
+    assert hash_value({1, 2, 3}) == hash_value({3, 2, 1})
+    assert hash_value([1, 2]) != hash_value((1, 2))
+    assert hash_value(1) != hash_value(1.0) != hash_value("1")
+    assert hash_value(OrderedDict(a=1)) != hash_value({"a": 1})
+    Point = namedtuple("Point", "x y")
+    assert hash_value(Point(1, 2)) != hash_value((1, 2))
+    assert hash_value(float("nan")) == hash_value(float("nan"))
+
+
+def test_no_ambiguity_between_nested_shapes():
+    assert hash_value(["ab", "c"]) != hash_value(["a", "bc"])
+    assert hash_value([[1], 2]) != hash_value([1, [2]])
+
+
+def test_stable_across_processes_with_different_hash_seeds():
+    code = ("from flowyml.hashing import hash_value;"
+            "print(hash_value({'s': {'x', 'y', 'z'}, 'f': frozenset({'a', 'b'}), 't': ('q', 1)}))")
+    outs = {
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                       env={**os.environ, "PYTHONHASHSEED": seed}).stdout.strip()
+        for seed in ("1", "2", "3")
+    }
+    assert len(outs) == 1
+
+
+def test_numpy_by_content_dtype_and_shape():
+    np = pytest.importorskip("numpy")
+    a = np.arange(12, dtype="float64")
+    assert hash_value(a) == hash_value(a.copy())
+    assert hash_value(a) != hash_value(a.astype("float32"))
+    assert hash_value(a) != hash_value(a.reshape(3, 4))
+    assert hash_value(a.reshape(3, 4).T) == hash_value(np.ascontiguousarray(a.reshape(3, 4).T))
+    assert hash_value(np.array(["a", None], dtype=object)) != hash_value(np.array(["a", "b"], dtype=object))
+
+
+def test_pandas_by_values_index_columns_dtypes():
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"], "c": pd.Categorical(["u", "v", "u"])})
+    assert hash_value(df) == hash_value(df.copy())
+    changed = df.copy()
+    changed.loc[1, "b"] = "Y"
+    assert hash_value(df) != hash_value(changed)
+    assert hash_value(df) != hash_value(df.set_axis([10, 11, 12]))
+    assert hash_value(df) != hash_value(df.rename(columns={"a": "A"}))
+    assert hash_value(df) != hash_value(df.astype({"a": "float64"}))
+    assert hash_value(df["a"]) != hash_value(df["a"].rename("z"))
+
+
+def test_unhashable_value_is_an_error_not_a_constant():
+    with pytest.raises(UnhashableValueError, match="generator"):
+        hash_value((i for i in range(3)))
+
+
+def test_code_fingerprint_ignores_comments_docstrings_and_decorators():
+    def f(x):
+        """doc"""
+        # comment
+        return x + 1
+
+    def g(x):
+        return x+1
+
+    def h(x):
+        return x + 2
+
+    assert code_fingerprint(f) == code_fingerprint(g) != code_fingerprint(h)
+
+
+def test_recursive_helpers_terminate():
+    ns = {"__name__": "__main__"}
+    from tests.conftest import run_cell
+
+    run_cell(ns, "def fact(n):\n    return 1 if n < 2 else n * fact(n - 1)\n"
+                 "def even(n):\n    return n == 0 or odd(n - 1)\ndef odd(n):\n    return n != 0 and even(n - 1)\n")
+    assert code_fingerprint(ns["fact"]) and code_fingerprint(ns["even"])
+
+
+def test_import_flowyml_stays_light():
+    code = ("import sys, flowyml; heavy = [m for m in ('IPython', 'ipywidgets', 'graphviz', 'numpy', 'pandas', "
+            "'dask', 'distributed', 'joblib', 'networkx') if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
