@@ -8,6 +8,7 @@ level by level), feeds results forward and propagates skips and failures.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import heapq
 import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -33,6 +34,9 @@ class Executor(ABC):
 
     def wait(self, futures: set[Any]) -> set[Any]:
         """Block until at least one future is done; return the done ones."""
+        done = {f for f in futures if f.done()}
+        if done:  # e.g. the sequential executor: its futures are resolved on submit
+            return done
         done, _ = cf.wait(futures, return_when=cf.FIRST_COMPLETED)
         return done
 
@@ -66,12 +70,23 @@ def schedule(
     results: dict[str, StepResult] = {}
     artifacts: dict[str, Artifact] = {}
     unavailable: dict[str, str] = {}
-    done_units: set[int] = set()
-    pending = list(range(len(units)))
+    # ready-as-soon-as-inputs: count each unit's unfinished dependencies; a unit whose count
+    # drops to 0 joins a heap, so the lowest-index ready unit always starts first
+    waiting_on = [len(d) for d in deps]
+    dependents: list[list[int]] = [[] for _ in units]
+    for index, unit_deps in enumerate(deps):
+        for dep in unit_deps:
+            dependents[dep].append(index)
+    ready = [i for i, count in enumerate(waiting_on) if count == 0]
+    heapq.heapify(ready)
+    remaining = len(units)
     in_flight: dict[Any, int] = {}
 
     def absorb(index: int, outcome: UnitOutcome) -> None:
-        done_units.add(index)
+        for dependent in dependents[index]:
+            waiting_on[dependent] -= 1
+            if waiting_on[dependent] == 0:
+                heapq.heappush(ready, dependent)
         artifacts.update(outcome.artifacts)
         for res in outcome.results:
             results[res.name] = res
@@ -80,20 +95,19 @@ def schedule(
                 unavailable.update(dict.fromkeys(res.output_names, why))
 
     try:
-        while pending or in_flight:
-            ready = [i for i in pending if deps[i] <= done_units]
-            for index in ready:
-                if len(in_flight) >= executor.max_in_flight:
-                    break
-                pending.remove(index)
+        while remaining or in_flight:
+            while ready and len(in_flight) < executor.max_in_flight:
+                index = heapq.heappop(ready)
+                remaining -= 1
                 needed = {n for s in units[index] for n in (*s.inputs, *s.condition_params)}
                 view = {n: artifacts[n] for n in needed if n in artifacts}
                 gone = {n: unavailable[n] for n in needed if n in unavailable}
                 future = executor.submit_unit(units[index], view, context, store, run_id, emit, gone)
                 in_flight[future] = index
             if not in_flight:
-                if pending:  # cannot happen on a validated DAG
-                    raise RuntimeError(f"flowyml scheduler stalled with units {pending} pending")
+                if remaining:  # cannot happen on a validated DAG
+                    stalled = [i for i, count in enumerate(waiting_on) if count]
+                    raise RuntimeError(f"flowyml scheduler stalled with units {stalled} pending")
                 break
             for future in executor.wait(set(in_flight)):
                 index = in_flight.pop(future)
