@@ -12,6 +12,7 @@ Both files are written to a temporary name and renamed into place (atomic on POS
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -94,9 +95,12 @@ def default_cache_dir() -> Path:
 
 
 def _check_dir_safety(path: Path, trust: bool) -> None:
+    """Refuse a directory someone else could plant pickles in (loading one runs its code)."""
     if trust or os.environ.get("FLOWYML_TRUST_CACHE_DIR") == "1" or not hasattr(os, "getuid"):
         return
-    st = path.stat()
+    st = path.lstat()
+    if stat.S_ISLNK(st.st_mode):
+        st = path.stat()
     if st.st_uid != os.getuid():
         raise UnsafeCacheDirError(
             f"cache directory {path} belongs to another user (uid {st.st_uid}); loading its "
@@ -165,40 +169,79 @@ class CacheStore:
             if new:
                 os.chmod(self.root, 0o700)
             _check_dir_safety(self.root, self.trust_cache_dir)
-            self._memory = joblib.Memory(location=str(self.root), verbose=0, mmap_mode="c")
+            memory = joblib.Memory(location=str(self.root), verbose=0, mmap_mode="c")
+            _check_dir_safety(Path(memory.location), self.trust_cache_dir)
+            self._memory = memory
         return self._memory
 
     @property
     def entries_dir(self) -> Path:
         if self._entries is None:
             base = Path(self.memory.location)  # <root>/joblib
-            self._entries = base / "flowyml"
-            self._entries.mkdir(parents=True, exist_ok=True, mode=0o700)
+            entries = base / "flowyml"
+            entries.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _check_dir_safety(entries, self.trust_cache_dir)
+            self._entries = entries
         return self._entries
 
+    def check_safety(self) -> None:
+        """Create the cache directory (0700) and refuse it if someone else could write to it.
+
+        Raises :class:`UnsafeCacheDirError`; a directory that cannot be created at all
+        (read-only file system, no permission) only turns caching off, with one warning.
+        """
+        try:
+            self.entries_dir  # noqa: B018 - creating and checking is the point
+        except UnsafeCacheDirError:
+            raise
+        except OSError as exc:
+            self._caching_off(exc)
+
     def entry_path(self, key: str) -> Path:
-        step_name, _, _ = key.partition(":")
-        safe_step = "".join(c if c.isalnum() or c in "-_." else "_" for c in step_name)[:80]
-        return self.entries_dir / (safe_step or "_") / xxhash.xxh3_128_hexdigest(key.encode())
+        """``<root>/joblib/flowyml/<step dir>/<hash of key>``; never outside the entries dir."""
+        return self.entries_dir / step_dirname(key.partition(":")[0]) / xxhash.xxh3_128_hexdigest(
+            key.encode()
+        )
 
     # -- reading --------------------------------------------------------------------------
     def lookup(self, key: str) -> CacheEntry | None:
-        """The verified entry for ``key``, or ``None``; a bad entry is reported and removed."""
-        path = self.entry_path(key)
+        """The verified entry for ``key``, or ``None``; a bad entry is reported and removed.
+
+        Raises :class:`UnsafeCacheDirError` only for an unsafe cache *directory*; an entry
+        that links outside the cache is a reported miss (it is removed and recomputed).
+        """
+        try:
+            path = self.entry_path(key)
+        except UnsafeCacheDirError:
+            raise
+        except OSError as exc:
+            self._caching_off(exc)
+            return None
         meta_file = path / "meta.json"
         try:
+            self._check_inside(meta_file)
             raw = meta_file.read_bytes()
         except FileNotFoundError:
-            return None
+            if not os.path.lexists(path):
+                return None
+            # a complete entry always has meta.json (it is renamed into place whole)
+            problem, meta = "metadata file meta.json is missing", {}
+        except UnsafeCacheDirError as exc:
+            problem, meta = str(exc), {}
         except OSError as exc:
             self._report(key, f"cannot read {meta_file}: {exc}")
             return None
-        try:
-            meta = json.loads(raw)
-            problem = self._verify(path, meta, key)
-        except (ValueError, OSError) as exc:
-            problem = f"unreadable metadata ({exc})"
-            meta = {}
+        else:
+            try:
+                meta = json.loads(raw)
+                if not isinstance(meta, dict):
+                    raise ValueError(f"expected a JSON object, got {type(meta).__name__}")
+                problem = self._verify(path, meta, key)
+            except UnsafeCacheDirError as exc:
+                problem = str(exc)
+            except (ValueError, OSError) as exc:
+                problem = f"unreadable metadata ({exc})"
+                meta = {}
         if problem:
             self._report(key, problem)
             self._discard(path)
@@ -273,15 +316,23 @@ class CacheStore:
                 "created": time.time(),
             }
             (tmpdir / "meta.json").write_text(json.dumps(meta, default=str))
-            for _ in range(2):
+            for _ in range(3):
                 try:
                     os.rename(tmpdir, final)
                     tmpdir = None
                     return True
-                except OSError:
+                except OSError as exc:
+                    if exc.errno not in _TAKEN_ERRNOS:
+                        raise
                     # someone else stored this key first: keep theirs if it is sound
+                    # (lookup removes it when it is not, and we try again)
                     if self.lookup(key) is not None:
                         return True
+            return False
+        except UnsafeCacheDirError:
+            raise
+        except OSError as exc:
+            self._caching_off(exc)
             return False
         except Exception as exc:
             name = _unpicklable_output(outputs)
@@ -298,12 +349,16 @@ class CacheStore:
         if not self.root.exists():
             return 0
         base = self.entries_dir
-        dirs = [base / step_name] if step_name else [d for d in base.iterdir() if d.is_dir()]
+        dirs = [base / step_dirname(step_name)] if step_name else [
+            d for d in base.iterdir() if d.is_dir() and not d.is_symlink()]
         count = 0
         for d in dirs:
-            if d.exists():
-                count += sum(1 for e in d.iterdir() if e.is_dir())
+            if d.is_dir() and not d.is_symlink():
+                # leftovers of interrupted writes (".<hash>.tmp-*") go too, but do not count
+                count += sum(1 for e in d.iterdir() if e.is_dir() and not e.name.startswith("."))
                 shutil.rmtree(d, ignore_errors=True)
+            elif d.is_symlink():
+                d.unlink()
         return count
 
     def info(self) -> dict[str, dict[str, float]]:
@@ -314,13 +369,38 @@ class CacheStore:
         for step_dir in sorted(self.entries_dir.iterdir()):
             if not step_dir.is_dir():
                 continue
-            entries = [e for e in step_dir.iterdir() if (e / "meta.json").exists()]
+            entries = [e for e in step_dir.iterdir()
+                       if not e.name.startswith(".") and (e / "meta.json").exists()]
             size = sum(f.stat().st_size for e in entries for f in e.iterdir() if f.is_file())
             out[step_dir.name] = {"entries": len(entries), "bytes": size}
         return out
 
     def _discard(self, path: Path) -> None:
-        shutil.rmtree(path, ignore_errors=True)
+        # move it aside first (atomic), so no reader ever sees a half-deleted entry
+        aside = path.with_name(f".{path.name}.tmp-discard-{os.getpid()}-{time.monotonic_ns()}")
+        try:
+            os.rename(path, aside)
+        except OSError:
+            aside = path
+        if aside.is_symlink():
+            aside.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(aside, ignore_errors=True)
+
+    def _caching_off(self, exc: OSError) -> None:
+        """Writing is impossible (disk full, read-only, no permission): say so once."""
+        token = "<caching-off>"
+        if token in self._reported:
+            return
+        self._reported.add(token)
+        warnings.warn(
+            f"flowyml cache: caching is off -- cannot write to {self.root} "
+            f"({exc.strerror or exc}). Steps still run and return their results, but nothing "
+            "is stored. Free some space or fix the permissions (or set cache_dir / "
+            "FLOWYML_CACHE_DIR to a writable place) and run again.",
+            CacheWarning,
+            stacklevel=4,
+        )
 
     def _report(self, key: str, problem: str, once: bool = False) -> None:
         step_name = key.partition(":")[0]
@@ -338,6 +418,9 @@ class NullStore:
     enabled = False
     root = None
 
+    def check_safety(self) -> None:
+        return None
+
     def lookup(self, key: str) -> None:
         return None
 
@@ -352,6 +435,23 @@ class NullStore:
 
     def info(self) -> dict[str, dict[str, float]]:
         return {}
+
+
+#: rename() of a directory onto an existing, non-empty one
+_TAKEN_ERRNOS = {errno.ENOTEMPTY, errno.EEXIST, errno.EISDIR, errno.ENOTDIR}
+
+
+def step_dirname(step_name: str) -> str:
+    """The directory name for a step's entries: readable, and never a path.
+
+    Identifier-like names are used as they are; any other name (``"../../etc"``, ``"a/b"``,
+    ``"."``) is sanitised and suffixed with a digest of the exact name, so it can neither
+    leave the cache directory nor collide with another step's directory.
+    """
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in step_name)[:80]
+    if safe == step_name and safe:
+        return safe
+    return f"{safe or '_'}-{xxhash.xxh3_64_hexdigest(step_name.encode())}"
 
 
 def _checksum(path: Path, size: int) -> str:

@@ -64,7 +64,20 @@ def hash_value(obj: Any) -> str:
     """
     _register_optional_handlers()
     h = xxhash.xxh3_128()
-    _feed(obj, h)
+    try:
+        _feed(obj, h)
+    except RecursionError:
+        # a container that holds itself, or nesting deeper than the recursion limit:
+        # pickle's memo handles cycles, so hash the whole value through it instead
+        h = xxhash.xxh3_128()
+        try:
+            _fingerprint_by_pickle(obj, h)
+        except RecursionError:
+            raise UnhashableValueError(
+                f"a value of type {type(obj).__qualname__} is nested too deeply to be hashed; "
+                "flatten it, register a handler with @flowyml.hashing.fingerprint.register, "
+                "or pass cache=False"
+            ) from None
     return h.hexdigest()
 
 
@@ -149,9 +162,15 @@ def _(obj: list | tuple, h: _Hasher) -> None:
 def _(obj: dict, h: _Hasher) -> None:
     _tag(h, b"d", _type_name(obj))
     h.update(len(obj).to_bytes(8, "little"))
-    try:
-        items = sorted(obj.items(), key=lambda kv: kv[0])
-    except TypeError:  # keys of mixed types: order by each pair's own digest
+    items = None
+    if all(_totally_ordered(k) for k in obj):
+        try:
+            items = sorted(obj.items(), key=lambda kv: kv[0])
+        except TypeError:
+            items = None
+    if items is None:
+        # keys of mixed types, or keys whose ``<`` is not a total order (sets, NaN): the
+        # order of sorted() would depend on insertion order, so order by each pair's digest
         for digest in sorted(_sub_digest((k, v)) for k, v in obj.items()):
             h.update(digest)
         return
@@ -173,6 +192,17 @@ def _(obj: set | frozenset, h: _Hasher) -> None:
 @fingerprint.register(types.FunctionType)
 def _(obj: types.FunctionType, h: _Hasher) -> None:
     _tag(h, b"fn", code_fingerprint(obj).encode())
+
+
+def _totally_ordered(key: Any) -> bool:
+    """Whether ``<`` on keys like this one is a total order (so sorting is canonical)."""
+    if isinstance(key, str | bytes | int):
+        return True
+    if isinstance(key, float):
+        return not math.isnan(key)
+    if isinstance(key, tuple):
+        return all(_totally_ordered(k) for k in key)
+    return False
 
 
 def _sub_digest(obj: Any) -> bytes:

@@ -236,6 +236,7 @@ class Pipeline:
         ctx = self.context.to_dict()
         ctx.update(context_overrides)
         self.build(context_keys=ctx)
+        self.cache.check_safety()  # refuse an unsafe cache dir before running anything
         dag = self.dag
         run_id = uuid.uuid4().hex[:12]
         extra = (*self.listeners, *listeners)
