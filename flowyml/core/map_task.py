@@ -186,10 +186,10 @@ def map_task(
     )
 
     def decorator(func: Callable[..., Any]) -> MapTaskStep:
-        tags = dict(step_kwargs.pop("tags", None) or {})
+        kwargs = dict(step_kwargs)
+        instance = MapTaskStep(func, config, name=name, **kwargs)
         if pipeline is not None:
-            tags["pipeline"] = pipeline
-        instance = MapTaskStep(func, config, name=name, tags=tags, **step_kwargs)
+            instance.tags["pipeline"] = pipeline
         if register:
             _global_registry.register(instance)
         return instance
