@@ -1,0 +1,449 @@
+"""Drive a real JupyterLab in a real Chromium, the way a user does.
+
+``JupyterLabServer`` starts ``jupyter lab`` on 127.0.0.1 with a random free port, a random
+token and every Jupyter directory isolated under a temporary folder, and shuts it down
+cleanly (REST shutdown, then the process group, then a hard kill) while remembering every
+kernel it spawned, so the caller can prove nothing is left behind.
+
+``LabPage`` wraps a Playwright page showing one notebook: run all cells through the
+"Run" menu, wait for the kernel to go idle, type into a cell's CodeMirror editor, add a
+cell, read output text and look for the front end's widget errors.
+
+Playwright always drives Debian's ``/usr/bin/chromium`` (``executable_path``); it never
+downloads a browser.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+# Text the widget manager puts on the page when a widget cannot be shown.
+WIDGET_ERRORS = (
+    "Error displaying widget",
+    "model not found",
+    "Failed to load model class",
+    "Could not create a view",
+    "Widget Javascript not detected",
+)
+
+# Plugins whose pop-ups and background requests only get in the way of a headless test.
+_DISABLED_PLUGINS = {
+    "@jupyterlab/apputils-extension:announcements": True,
+}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def jupyter_executable() -> Path:
+    """The ``jupyter`` command of the interpreter running the tests (the project venv)."""
+    return Path(sys.executable).with_name("jupyter")
+
+
+@dataclass
+class JupyterLabServer:
+    """One ``jupyter lab`` process serving ``root_dir``, isolated under ``home``."""
+
+    root_dir: Path
+    home: Path
+    cache_dir: Path
+    port: int = field(default_factory=free_port)
+    token: str = field(default_factory=lambda: secrets.token_hex(24))
+    process: subprocess.Popen | None = None
+    spawned: dict[int, str] = field(default_factory=dict)
+    log_path: Path | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def notebook_url(self, name: str) -> str:
+        """URL that opens ``name`` in a fresh (reset) workspace, authenticated by token."""
+        return f"{self.base_url}/lab/tree/{name}?reset&token={self.token}"
+
+    def environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        for var in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
+            folder = self.home / var.lower()
+            folder.mkdir(parents=True, exist_ok=True)
+            env[var] = str(folder)
+        env["FLOWYML_CACHE_DIR"] = str(self.cache_dir)
+        env["JUPYTER_PLATFORM_DIRS"] = "1"
+        env.pop("JUPYTER_PATH", None)
+        env.pop("JUPYTER_TOKEN", None)
+        env["PYTHONUNBUFFERED"] = "1"
+        # The kernel must run the project's interpreter, whatever is first on PATH.
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+        return env
+
+    def _write_lab_config(self, env: dict[str, str]) -> None:
+        labconfig = Path(env["JUPYTER_CONFIG_DIR"]) / "labconfig"
+        labconfig.mkdir(parents=True, exist_ok=True)
+        (labconfig / "page_config.json").write_text(
+            json.dumps({"disabledExtensions": _DISABLED_PLUGINS}), encoding="utf-8"
+        )
+        settings = Path(env["JUPYTER_CONFIG_DIR"]) / "lab" / "user-settings"
+        notebook_settings = settings / "@jupyterlab" / "notebook-extension"
+        notebook_settings.mkdir(parents=True, exist_ok=True)
+        # Render every cell: windowed rendering would detach off-screen outputs.
+        (notebook_settings / "tracker.jupyterlab-settings").write_text(
+            json.dumps({"windowingMode": "none"}), encoding="utf-8"
+        )
+        (Path(env["JUPYTER_CONFIG_DIR"]) / "jupyter_server_config.json").write_text(
+            json.dumps({"ServerApp": {"jpserver_extensions": {"jupyter_lsp": False}}}),
+            encoding="utf-8",
+        )
+        announcements = settings / "@jupyterlab" / "apputils-extension"
+        announcements.mkdir(parents=True, exist_ok=True)
+        (announcements / "notification.jupyterlab-settings").write_text(
+            json.dumps({"fetchNews": "false", "checkForUpdates": False}), encoding="utf-8"
+        )
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start the server and wait until ``/api/status`` answers."""
+        env = self.environment()
+        self._write_lab_config(env)
+        workspaces = self.home / "workspaces"
+        workspaces.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.home / "jupyter-lab.log"
+        cmd = [
+            str(jupyter_executable()),
+            "lab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={self.port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={self.token}",
+            f"--ServerApp.root_dir={self.root_dir}",
+            "--ServerApp.disable_check_xsrf=False",
+            "--ServerApp.open_browser=False",
+            f"--LabApp.workspaces_dir={workspaces}",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            "--LabApp.news_url=",
+            "--LabApp.extension_manager=readonly",
+            "--ServerApp.terminals_enabled=False",
+            "--expose-app-in-browser",
+        ]
+        if os.geteuid() == 0:
+            cmd.append("--allow-root")
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                cmd,
+                cwd=self.root_dir,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"jupyter lab exited with {self.process.returncode} before answering; log:\n{self.log()}"
+                )
+            try:
+                status = self.api("GET", "/api/status")
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.25)
+                continue
+            if isinstance(status, dict) and "started" in status:
+                return
+        self.stop()
+        raise RuntimeError(f"jupyter lab did not answer /api/status in {timeout}s; log:\n{self.log()}")
+
+    def log(self) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return self.log_path.read_text(encoding="utf-8", errors="replace")[-6000:]
+
+    def api(self, method: str, path: str, body: Any = None, timeout: float = 5.0) -> Any:
+        """Call the server's REST API with the token; returns the decoded JSON (or None)."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.base_url + path,
+            data=data,
+            method=method,
+            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            payload = response.read()
+        return json.loads(payload) if payload else None
+
+    def remember_children(self) -> None:
+        """Record every process the server spawned so far (kernels), to check them at stop."""
+        import psutil
+
+        if self.process is None or self.process.poll() is not None:
+            return
+        try:
+            for child in psutil.Process(self.process.pid).children(recursive=True):
+                try:
+                    self.spawned[child.pid] = " ".join(child.cmdline()[:4])
+                except psutil.Error:
+                    continue
+        except psutil.NoSuchProcess:
+            return
+
+    def stop(self, timeout: float = 20.0) -> list[str]:
+        """Shut down kernels and server; return descriptions of processes that had to be killed.
+
+        An empty list means everything exited on its own: the REST shutdown (which stops the
+        kernels first) or, failing that, SIGTERM to the server's process group.
+        """
+        import psutil
+
+        if self.process is None:
+            return []
+        self.remember_children()
+        leftovers: list[str] = []
+        if self.process.poll() is None:
+            with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+                self.api("POST", "/api/shutdown")
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                leftovers.append(f"jupyter lab (pid {self.process.pid}) ignored /api/shutdown")
+                _signal_group(self.process.pid, signal.SIGTERM)
+                try:
+                    self.process.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    _signal_group(self.process.pid, signal.SIGKILL)
+                    self.process.wait(timeout=timeout)
+        # Kernels run in their own sessions: give them a moment to exit, then kill stragglers.
+        deadline = time.monotonic() + timeout
+        alive = self._alive_spawned()
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.2)
+            alive = self._alive_spawned()
+        for proc in alive:
+            leftovers.append(f"pid {proc.pid}: {self.spawned.get(proc.pid, '?')}")
+            try:
+                proc.kill()
+            except psutil.Error:
+                continue
+        return leftovers
+
+    def _alive_spawned(self) -> list:
+        import psutil
+
+        alive = []
+        for pid in self.spawned:
+            try:
+                proc = psutil.Process(pid)
+                if proc.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(proc)
+            except psutil.NoSuchProcess:
+                continue
+        return alive
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(os.getpgid(pid), sig)
+
+
+def copy_tree(src: Path, dst: Path) -> Path:
+    """Copy a notebooks folder (without checkpoints or caches) to ``dst``."""
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns(".ipynb_checkpoints", ".flowyml", "__pycache__"))
+    return dst
+
+
+class LabPage:
+    """A Playwright page showing one notebook in JupyterLab."""
+
+    def __init__(self, page: Any, server: JupyterLabServer, artifacts: Path) -> None:
+        self.page = page
+        self.server = server
+        self.artifacts = artifacts
+        self.console_errors: list[str] = []
+        page.on(
+            "console",
+            lambda msg: self.console_errors.append(msg.text) if msg.type == "error" else None,
+        )
+        page.on("pageerror", lambda exc: self.console_errors.append(f"pageerror: {exc}"))
+
+    # -- opening -------------------------------------------------------------------------
+    def open(self, name: str, timeout: float = 90_000) -> None:
+        """Open notebook ``name`` and wait until its kernel is idle."""
+        self.page.goto(self.server.notebook_url(name), wait_until="domcontentloaded")
+        self.page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=timeout)
+        self.page.wait_for_function("() => !!window.jupyterapp", timeout=timeout)
+        self.dismiss_dialogs()
+        self.wait_idle(timeout=timeout)
+
+    def dismiss_dialogs(self) -> None:
+        """Close any modal dialog (kernel choice, 'build recommended', ...) by accepting it."""
+        for _ in range(3):
+            dialog = self.page.locator(".jp-Dialog")
+            if dialog.count() == 0:
+                return
+            accept = dialog.locator(".jp-mod-accept")
+            if accept.count():
+                accept.first.click()
+            else:
+                self.page.keyboard.press("Escape")
+            self.page.wait_for_timeout(300)
+
+    # -- kernel state --------------------------------------------------------------------
+    def kernel_status(self) -> str:
+        return self.page.evaluate(
+            """() => {
+                const panel = window.jupyterapp.shell.currentWidget;
+                const ctx = panel && panel.sessionContext;
+                if (!ctx || !ctx.session || !ctx.session.kernel) return 'none';
+                return ctx.session.kernel.status;
+            }"""
+        )
+
+    def wait_idle(self, timeout: float = 120_000) -> None:
+        """Wait until the kernel exists, is idle, and no cell shows a ``[*]`` prompt."""
+        self.page.wait_for_function(
+            """() => {
+                const panel = window.jupyterapp.shell.currentWidget;
+                const ctx = panel && panel.sessionContext;
+                if (!ctx || !ctx.session || !ctx.session.kernel) return false;
+                if (ctx.session.kernel.status !== 'idle') return false;
+                const prompts = document.querySelectorAll(
+                    '.jp-NotebookPanel .jp-InputArea-prompt');
+                for (const p of prompts) { if (p.textContent.includes('*')) return false; }
+                return true;
+            }""",
+            timeout=timeout,
+            polling=250,
+        )
+        # Widget views are created asynchronously after the last message.
+        self.page.wait_for_timeout(500)
+
+    # -- running -------------------------------------------------------------------------
+    def run_all(self, timeout: float = 180_000) -> None:
+        """Menu "Run" -> "Run All Cells", as a user clicks it; then wait for idle."""
+        self.page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+        self.page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+        self.page.wait_for_timeout(300)
+        self.wait_idle(timeout=timeout)
+
+    def run_cell(self, index: int, timeout: float = 120_000) -> None:
+        """Select cell ``index`` and press Ctrl+Enter (run, stay on the cell)."""
+        self.cell(index).locator(".jp-InputArea-prompt").click()
+        self.page.keyboard.press("Control+Enter")
+        self.page.wait_for_timeout(300)
+        self.wait_idle(timeout=timeout)
+
+    def add_code_cell_at_end(self, source: str) -> int:
+        """Append a code cell by typing into its editor; returns its index."""
+        count = self.cells().count()
+        self.cell(count - 1).locator(".jp-InputArea-prompt").click()
+        self.page.keyboard.press("Escape")
+        self.page.keyboard.press("b")  # command mode: insert cell below
+        new = self.cell(count)
+        new.wait_for()
+        self.type_into(count, source, replace=True)
+        return count
+
+    def type_into(self, index: int, text: str, replace: bool = False, line: int | None = None) -> None:
+        """Type ``text`` into cell ``index``'s CodeMirror editor.
+
+        ``replace`` selects everything first; ``line`` (1-based) types at the end of that line
+        after pressing Enter, i.e. inserts ``text`` as a new line below it.
+        """
+        editor = self.cell(index).locator(".cm-content")
+        editor.click()
+        if replace:
+            self.page.keyboard.press("Control+a")
+            self.page.keyboard.press("Delete")
+        if line is not None:
+            self.page.keyboard.press("Control+Home")
+            for _ in range(line - 1):
+                self.page.keyboard.press("ArrowDown")
+            self.page.keyboard.press("End")
+            self.page.keyboard.press("Enter")
+        for i, piece in enumerate(text.split("\n")):
+            if i:
+                self.page.keyboard.press("Enter")
+                # Undo CodeMirror's auto-indent so the typed text keeps its own indentation.
+                self.page.keyboard.press("Shift+Home")
+                selected = self.page.evaluate("() => window.getSelection().toString()")
+                if selected.strip() == "" and selected:
+                    self.page.keyboard.press("Delete")
+            self.page.keyboard.insert_text(piece)
+        self.page.keyboard.press("Escape")
+
+    # -- reading -------------------------------------------------------------------------
+    def cells(self) -> Any:
+        return self.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell")
+
+    def cell(self, index: int) -> Any:
+        return self.cells().nth(index)
+
+    def cell_sources(self) -> list[str]:
+        """Each cell's source, from the notebook model (not the possibly virtualised DOM)."""
+        return self.page.evaluate(
+            """() => {
+                const panel = window.jupyterapp.shell.currentWidget;
+                return panel.content.widgets.map(c => c.model.sharedModel.getSource());
+            }"""
+        )
+
+    def output_text(self, index: int) -> str:
+        return self.cell(index).locator(".jp-OutputArea").inner_text()
+
+    def notebook_text(self) -> str:
+        return self.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)").inner_text()
+
+    def wait_widgets_settled(self, timeout_ms: int = 20_000) -> None:
+        """Wait until no output still says "Loading widget..." (views resolve asynchronously)."""
+        deadline = time.monotonic() + timeout_ms / 1000
+        while "Loading widget" in self.notebook_text() and time.monotonic() < deadline:
+            self.page.wait_for_timeout(250)
+
+    def widget_errors(self) -> list[str]:
+        """Widget failures the front end shows on the page or logs to the console."""
+        text = self.notebook_text()
+        found = [err for err in WIDGET_ERRORS if err.lower() in text.lower()]
+        if "Loading widget" in text:
+            found.append("a widget is stuck at 'Loading widget...'")
+        found += [msg for msg in self.console_errors if any(err.lower() in msg.lower() for err in WIDGET_ERRORS)]
+        return found
+
+    def screenshot(self, name: str, locator: Any = None) -> Path:
+        """Save a PNG of ``locator`` (or the whole page) under the test's artifacts dir."""
+        path = self.artifacts / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if locator is None:
+            self.page.screenshot(path=str(path), full_page=True)
+        else:
+            locator.scroll_into_view_if_needed()
+            locator.screenshot(path=str(path))
+        return path
