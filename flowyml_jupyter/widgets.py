@@ -1,0 +1,335 @@
+"""Live widgets fed by flowyml events: one step's status line, and the pipeline's DAG.
+
+Both are stock ipywidgets composed (a ``VBox`` around an ``HTML``), so they need no
+JavaScript of their own and render wherever ipywidgets 8 does. What they show comes from
+:mod:`flowyml.render`, and the same HTML is their static representation: the display
+bundle carries the widget view *and* ``text/html`` + ``text/plain``, so a saved notebook
+opened without a kernel (nbconvert, GitHub) shows the state. When a widget shown in a
+kernel settles (a step finished, a run ended), its display is updated in place so the
+saved static HTML is the final state rather than the first.
+
+Widgets must only be touched from the kernel's main thread. ``handle_event`` may be
+called from worker threads: there it only queues the event; queued events are applied on
+the next call from the main thread, or by :meth:`flush`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets
+import traitlets
+
+from flowyml import render
+from flowyml.events import RunFinished, RunStarted, StepFinished, StepRetrying, StepStarted
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+__all__ = ["DagWidget", "StepStatusWidget"]
+
+#: states a widget accepts (those the runner and the notebook extension use)
+STATES = tuple(render.STATE_COLORS)
+
+
+def _on_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def _in_kernel() -> bool:
+    """Whether we run inside a Jupyter kernel (so display updates reach a front end)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return getattr(shell, "kernel", None) is not None
+
+
+class _EventWidget(widgets.VBox):
+    """Shared machinery: a main-thread event queue and a self-updating static display."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._html = widgets.HTML()
+        super().__init__(children=[self._html], **kwargs)
+        self._queue: deque[Any] = deque()
+        self._handles: list[Any] = []
+
+    # -- events ------------------------------------------------------------------------
+    def handle_event(self, event: Any) -> None:
+        """Apply one flowyml event; from a non-main thread it is queued for the main one."""
+        if not _on_main_thread():
+            self._queue.append(event)
+            return
+        self._drain()
+        self._apply(event)
+
+    def flush(self) -> None:
+        """Apply events queued by other threads (call from the main thread)."""
+        if _on_main_thread():
+            self._drain()
+
+    @property
+    def pending_events(self) -> int:
+        """How many events from other threads wait for the main thread."""
+        return len(self._queue)
+
+    def _drain(self) -> None:
+        while self._queue:
+            self._apply(self._queue.popleft())
+
+    def _apply(self, event: Any) -> None:
+        raise TypeError(f"{type(self).__name__} must define _apply")
+
+    # -- static representation ---------------------------------------------------------
+    def static_html(self) -> str:
+        """The HTML currently shown, for viewers without a kernel."""
+        return self._html.value
+
+    def static_text(self) -> str:
+        """A plain-text summary of what is shown."""
+        raise TypeError(f"{type(self).__name__} must define static_text")
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        """ipywidgets' bundle (the widget view) plus ``text/html`` and ``text/plain``."""
+        data = super()._repr_mimebundle_(**kwargs) or {}
+        data["text/html"] = self.static_html()
+        data["text/plain"] = self.static_text()
+        return data
+
+    def _ipython_display_(self) -> None:
+        """Display with a display id, so settled states can refresh the saved output."""
+        from IPython.display import display
+
+        if self.comm is None:  # closed: ipywidgets has dropped the view; show the picture
+            display({"text/html": self.static_html(), "text/plain": self.static_text()},
+                    raw=True)
+            return
+        bundle = self._repr_mimebundle_()
+        if not _in_kernel():
+            display(bundle, raw=True)
+            return
+        self._handles.append(display(bundle, raw=True, display_id=True))
+
+    def _refresh_displays(self) -> None:
+        """Re-publish the bundle to every display of this widget (kernel only)."""
+        if not self._handles or self.comm is None:
+            return
+        bundle = self._repr_mimebundle_()
+        for handle in self._handles:
+            handle.update(bundle, raw=True)
+
+
+class StepStatusWidget(_EventWidget):
+    """The status line under a step cell: state, duration, attempts, time saved, error.
+
+    >>> w = StepStatusWidget("load")
+    >>> w.set_state("cached", time_saved=3.2)
+    >>> w.static_text()
+    "step 'load': cached (saved 3.2 s)"
+    """
+
+    step_name = traitlets.Unicode(help="name of the step this line reports on")
+    state = traitlets.Unicode(
+        "pending", help="pending, running, done, cached, stale, failed, skipped, timed_out, "
+        "interrupted or upstream_failed"
+    )
+    duration = traitlets.Float(None, allow_none=True, help="seconds the last run took")
+    attempts = traitlets.Int(None, allow_none=True, help="attempts made (1 + retries)")
+    error = traitlets.Unicode(None, allow_none=True, help="the error of a failed step")
+    time_saved = traitlets.Float(None, allow_none=True, help="seconds a cache hit saved")
+    reason = traitlets.Unicode(
+        None, allow_none=True, help="why the step is stale or skipped, or is being retried"
+    )
+
+    def __init__(self, step_name: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._batching = False
+        self.step_name = step_name
+        self.add_class("flowyml-step-status")
+        self._render()
+
+    @traitlets.validate("state")
+    def _check_state(self, proposal: Any) -> str:
+        if proposal["value"] not in STATES:
+            raise traitlets.TraitError(
+                f"step '{self.step_name}': unknown state {proposal['value']!r}; "
+                f"valid states are {', '.join(STATES)}"
+            )
+        return proposal["value"]
+
+    @traitlets.observe("step_name", "state", "duration", "attempts", "error", "time_saved",
+                       "reason")
+    def _state_changed(self, change: Any) -> None:
+        if not self._batching:
+            self._render()
+
+    def set_state(
+        self,
+        state: str,
+        *,
+        duration: float | None = None,
+        attempts: int | None = None,
+        error: str | None = None,
+        time_saved: float | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Show ``state`` with its details (details not given are cleared), in one update.
+
+        Raises ``traitlets.TraitError`` for an unknown state, naming the valid ones.
+        """
+        self._batching = True
+        try:
+            with self.hold_sync(), self._html.hold_sync():
+                self.state = state
+                self.duration = None if duration is None else float(duration)
+                self.attempts = attempts
+                self.error = error
+                self.time_saved = None if time_saved is None else float(time_saved)
+                self.reason = reason
+                self._render()
+        finally:
+            self._batching = False
+        if state in render.SETTLED_STATES:
+            self._refresh_displays()
+
+    def _apply(self, event: Any) -> None:
+        if getattr(event, "step", None) != self.step_name:
+            return
+        if isinstance(event, StepStarted):
+            self.set_state("running", attempts=event.attempt)
+        elif isinstance(event, StepRetrying):
+            self.set_state("running", attempts=event.attempt + 1,
+                           reason=f"retrying after {event.error}")
+        elif isinstance(event, StepFinished):
+            self.set_state(
+                event.state,
+                duration=event.duration,
+                attempts=event.attempts or None,
+                error=event.error,
+                time_saved=event.time_saved or None,
+            )
+
+    def _details(self) -> dict[str, Any]:
+        return {
+            "duration": self.duration,
+            "attempts": self.attempts,
+            "error": self.error,
+            "time_saved": self.time_saved,
+            "reason": self.reason,
+        }
+
+    def _render(self) -> None:
+        self._html.value = render.status_to_html(self.step_name, self.state, **self._details())
+
+    def static_text(self) -> str:
+        return render.status_to_text(self.step_name, self.state, **self._details())
+
+
+class DagWidget(_EventWidget):
+    """The pipeline's DAG drawn by Graphviz, nodes coloured by state, updated live.
+
+    Re-drawing runs ``dot``, so live updates are throttled to ``max_fps`` renders a second;
+    the final picture is always drawn (when no step is pending or running, on
+    ``RunFinished``, on :meth:`update` and on :meth:`flush`).
+    """
+
+    states = traitlets.Dict(help="state of every step, by step name")
+    renderer = traitlets.Unicode(
+        "none", help="what is shown: 'svg' (drawn by Graphviz), 'plain' (no dot) or 'none'"
+    )
+    render_count = traitlets.Int(0, help="how many times the picture was drawn")
+    max_fps = traitlets.Float(10.0, help="at most this many re-draws per second while running")
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        import networkx as nx
+
+        self.graph: nx.DiGraph = nx.DiGraph()
+        self._dirty = False
+        self._last_render = float("-inf")
+        self._last_source: str | None = None
+        self._last_svg: str | None = None
+        self.add_class("flowyml-dag-widget")
+        self._render()
+
+    def update(self, graph: nx.DiGraph, states: Mapping[str, str]) -> None:
+        """Show ``graph`` (nodes are step names; edges may carry ``artifacts``) in ``states``.
+
+        From a non-main thread the update is queued like an event.
+        """
+        if not _on_main_thread():
+            self._queue.append(("update", graph, dict(states)))
+            return
+        self._drain()
+        self._set_graph(graph, states)
+
+    def _set_graph(self, graph: nx.DiGraph, states: Mapping[str, str]) -> None:
+        self.graph = graph
+        self.states = {str(node): states.get(node, "pending") for node in graph.nodes}
+        self._render()
+        self._refresh_displays()
+
+    def flush(self) -> None:
+        """Apply queued events and draw the latest state if a throttled draw is owed."""
+        if not _on_main_thread():
+            return
+        self._drain()
+        if self._dirty:
+            self._render()
+            if self._settled():
+                self._refresh_displays()
+
+    def _apply(self, event: Any) -> None:
+        if isinstance(event, tuple) and event and event[0] == "update":
+            self._set_graph(event[1], event[2])
+            return
+        final = False
+        if isinstance(event, RunStarted):
+            changes = {s: "pending" for s in event.steps if s in self.states}
+        elif isinstance(event, (StepStarted, StepRetrying)):
+            changes = {event.step: "running"} if event.step in self.states else {}
+        elif isinstance(event, StepFinished):
+            changes = {event.step: event.state} if event.step in self.states else {}
+        elif isinstance(event, RunFinished):
+            changes, final = {}, True
+        else:
+            return
+        if changes:
+            self.states = {**self.states, **changes}
+            self._dirty = True
+        final = final or self._settled()
+        if not self._dirty:
+            return
+        interval = 1.0 / self.max_fps if self.max_fps > 0 else 0.0
+        if final or time.monotonic() - self._last_render >= interval:
+            self._render()
+            if final:
+                self._refresh_displays()
+
+    def _settled(self) -> bool:
+        return not any(state in ("pending", "running") for state in self.states.values())
+
+    def _render(self) -> None:
+        svg = None
+        if self.graph.number_of_nodes() and render.dot_available():
+            source = render.dag_to_dot(self.graph, self.states)
+            if source != self._last_source:  # same picture: no need to run dot again
+                self._last_source, self._last_svg = source, render.dot_to_svg(source)
+            svg = self._last_svg
+        with self.hold_sync(), self._html.hold_sync():
+            if self.graph.number_of_nodes() == 0:
+                self.renderer = "none"
+            else:
+                self.renderer = "plain" if svg is None else "svg"
+            self._html.value = render.dag_html(self.graph, self.states, svg)
+            self.render_count += 1
+        self._dirty = False
+        self._last_render = time.monotonic()
+
+    def static_text(self) -> str:
+        return render.dag_to_text(self.graph, self.states)
