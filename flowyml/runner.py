@@ -13,6 +13,7 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,10 @@ from flowyml.timeouts import StepTimeoutError, call_with_timeout
 
 Emit = Callable[[Event], None]
 MAX_RETRY_DELAY = 30.0
+
+#: set by the parallel executors: a map task's items then run concurrently (up to its
+#: ``concurrency``) instead of one after another
+MAP_PARALLEL: ContextVar[bool] = ContextVar("flowyml_map_parallel", default=False)
 
 
 class StepInputError(TypeError):
@@ -102,10 +107,14 @@ class Artifact:
         return self._hash
 
     def __getstate__(self) -> tuple[Any, ...]:
-        return (self.name, self.producer, self._value, self._hash, self._loader)
+        # the "not loaded" sentinel is per process: ship a flag instead of it
+        loaded = self._value is not _UNSET
+        return (self.name, self.producer, self._value if loaded else None, self._hash,
+                self._loader, loaded)
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
-        self.name, self.producer, self._value, self._hash, self._loader = state
+        self.name, self.producer, value, self._hash, self._loader, loaded = state
+        self._value = value if loaded else _UNSET
 
     def __repr__(self) -> str:
         where = "loaded" if self.loaded else "in cache"
@@ -317,7 +326,8 @@ def _run_map(step: Any, kwargs: dict[str, Any], kwargs_src: dict[str, Any], stor
     items_param = step.map_param
     items = kwargs.pop(items_param)
     rest_src = {p: s for p, s in kwargs_src.items() if p != items_param}
-    outcome = step.map_items(items, kwargs, store=store, key_for=lambda item: _item_key(step, item, rest_src, kwargs, context_hashes))
+    outcome = step.map_items(items, kwargs, store=store, parallel=MAP_PARALLEL.get(),
+                             key_for=lambda item: _item_key(step, item, rest_src, kwargs, context_hashes))
     result.map_result = outcome
     result.attempts = 1
     result.retries = outcome.retries

@@ -12,6 +12,9 @@ __all__ = ["EXECUTORS", "Executor", "SequentialExecutor", "get_executor", "sched
 #: name -> "module:Class"; modules are imported only when chosen
 EXECUTORS = {
     "sequential": "flowyml.executors.sequential:SequentialExecutor",
+    "threads": "flowyml.executors.threads:ThreadsExecutor",
+    "processes": "flowyml.executors.processes:ProcessesExecutor",
+    "dask": "flowyml.executors.dask:DaskExecutor",
 }
 
 
@@ -25,6 +28,14 @@ def get_executor(spec: Any = None, max_workers: int | None = None) -> tuple[Exec
         spec = "sequential"
     if isinstance(spec, Executor):
         return spec, False
+    if _is_dask_client(spec):
+        from flowyml.executors.dask import DaskExecutor
+
+        return DaskExecutor(client=spec), True
+    if isinstance(spec, str) and spec not in EXECUTORS and _is_address(spec):
+        from flowyml.executors.dask import DaskExecutor
+
+        return DaskExecutor(address=spec, max_workers=max_workers), True
     if isinstance(spec, str) and spec in EXECUTORS:
         module_name, _, cls_name = EXECUTORS[spec].partition(":")
         import importlib
@@ -32,5 +43,18 @@ def get_executor(spec: Any = None, max_workers: int | None = None) -> tuple[Exec
         cls = getattr(importlib.import_module(module_name), cls_name)
         return (cls(max_workers=max_workers) if max_workers else cls()), True
     raise ValueError(
-        f"unknown executor {spec!r}; valid executors are {sorted(EXECUTORS)} or an Executor instance"
+        f"unknown executor {spec!r}; valid executors are {sorted(EXECUTORS)}, an Executor "
+        "instance, a dask.distributed Client or a Dask scheduler address like 'tcp://host:8786'"
     )
+
+
+def _is_dask_client(spec: Any) -> bool:
+    # recognised by type, without importing distributed
+    cls = type(spec)
+    return cls.__name__ == "Client" and cls.__module__.split(".")[0] == "distributed"
+
+
+def _is_address(spec: str) -> bool:
+    import re
+
+    return "://" in spec or re.fullmatch(r"[\w.\-\[\]:]+:\d+", spec) is not None

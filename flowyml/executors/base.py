@@ -32,6 +32,13 @@ class Executor(ABC):
                     store: Any, run_id: str, emit: Emit, unavailable: dict[str, str]) -> cf.Future:
         """Start running one unit; the future resolves to a :class:`UnitOutcome`."""
 
+    def check_unit(self, steps: list[Any]) -> str | None:
+        """Why this executor can never run ``steps`` (e.g. a resource no worker has), or None.
+
+        Asked once per unit before the run starts, so such a step fails fast, unrun.
+        """
+        return None
+
     def wait(self, futures: set[Any]) -> set[Any]:
         """Block until at least one future is done; return the done ones."""
         done = {f for f in futures if f.done()}
@@ -132,6 +139,17 @@ def _crashed(steps: list[Any], exc: BaseException, run_id: str, emit: Emit) -> U
                          error=f"worker failed: {type(exc).__name__}: {exc}",
                          traceback="".join(traceback.format_exception(exc)))
         emit(StepFinished(run_id=run_id, step=step.name, state="failed", error=res.error))
+        results.append(res)
+    return UnitOutcome(results, {})
+
+
+def _refused(steps: list[Any], problem: str, run_id: str, emit: Emit) -> UnitOutcome:
+    """A unit the executor cannot run at all: every step failed with ``problem``, unrun."""
+    results = []
+    for step in steps:
+        res = StepResult(step.name, state="failed", output_names=list(step.outputs or [step.name]),
+                         error=problem)
+        emit(StepFinished(run_id=run_id, step=step.name, state="failed", error=problem))
         results.append(res)
     return UnitOutcome(results, {})
 

@@ -1,0 +1,183 @@
+"""Dask: units run as ``dask.distributed`` tasks, on a LocalCluster or an existing cluster.
+
+``DaskExecutor()`` starts a loopback ``LocalCluster`` for the run (and closes it after);
+``DaskExecutor(client=...)`` uses an existing ``Client`` (never closed here);
+``DaskExecutor(address="tcp://host:8786")`` connects, failing within ``connect_timeout``
+seconds with the address in the message. Step ``resources`` become Dask worker resources
+(``CPU``, ``GPU``, ``MEMORY`` in bytes); a step needing more than any worker offers fails
+before the run starts. Workers read and write the shared cache directory and send back
+cache-backed artifacts; events come back live through the scheduler's event log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import pickle
+import re
+import uuid
+from typing import Any
+
+from flowyml.executors.local import PoolExecutor, _Unit, run_shipped
+
+DEFAULT_CONNECT_TIMEOUT = 5.0
+
+
+def unit_resources(steps: list[Any]) -> dict[str, float]:
+    """The Dask resources a unit needs: its most demanding step's CPU, GPU and MEMORY."""
+    needs: dict[str, float] = {}
+    for step in steps:
+        req = getattr(step, "resource_requirements", None)
+        if req is None:
+            continue
+        for key, value in (("CPU", req.cpu_cores), ("GPU", req.get_gpu_count()),
+                           ("MEMORY", req.memory_bytes)):
+            if value:
+                needs[key] = max(needs.get(key, 0), value)
+    return needs
+
+
+class _LogChannel:
+    """Events from a Dask worker to the client, through the scheduler's event log."""
+
+    def __init__(self, worker: Any, topic: str) -> None:
+        self.worker, self.topic = worker, topic
+
+    def send(self, token: str, seq: int, event: Any) -> None:
+        self.worker.log_event(self.topic, {"token": token, "seq": seq,
+                                           "event": pickle.dumps(event)})
+
+
+def _run_on_dask(steps: list[Any], artifacts: dict[str, Any], context: dict[str, Any],
+                 store: Any, run_id: str, unavailable: dict[str, str], token: str,
+                 topic: str) -> Any:
+    from distributed import get_worker
+
+    worker = get_worker()
+    if any(getattr(s, "timeout", None) or getattr(getattr(s, "map_config", None),
+                                                  "timeout_per_item", None) for s in steps):
+        # tasks run in worker threads, so a timed step runs in a killable child process;
+        # Dask workers are daemonic by default, which forbids children
+        multiprocessing.current_process().daemon = False
+    return run_shipped(steps, artifacts, context, store, run_id, unavailable, token,
+                       _LogChannel(worker, topic), lazy=True, label=worker.address)
+
+
+class DaskExecutor(PoolExecutor):
+    """Runs units on a ``dask.distributed`` cluster."""
+
+    name = "dask"
+    lazy_outputs = True
+
+    def __init__(self, client: Any = None, address: str | None = None,
+                 max_workers: int | None = None,
+                 connect_timeout: float = DEFAULT_CONNECT_TIMEOUT) -> None:
+        import dask
+        from distributed import Client, LocalCluster
+
+        super().__init__(max_workers or 2)
+        self.max_in_flight = 1_000_000  # the Dask scheduler decides what runs where
+        self._cluster: Any = None
+        self._own_client = client is None
+        if client is None and address is not None:
+            try:
+                client = Client(address, timeout=connect_timeout)
+            except (OSError, TimeoutError) as exc:
+                raise ConnectionError(
+                    f"could not reach the Dask scheduler at {address!r} within "
+                    f"{connect_timeout:g} s ({exc}); check the address and that the scheduler "
+                    "is running"
+                ) from None
+        elif client is None:
+            n = max_workers or 2
+            memory = _total_memory() // n
+            with dask.config.set({"distributed.scheduler.allowed-failures": 0,
+                                  "distributed.worker.daemon": False}):
+                self._cluster = LocalCluster(
+                    n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                    host="127.0.0.1", memory_limit=memory or "auto",
+                    resources={"CPU": 1, **({"MEMORY": memory} if memory else {})},
+                )
+            client = Client(self._cluster)
+        self.client = client
+        self._topic = f"flowyml-events-{uuid.uuid4().hex}"
+        self._context_ref: tuple[int, Any] | None = None
+        client.subscribe_topic(self._topic, self._on_log)
+
+    def _on_log(self, record: Any) -> None:
+        _, msg = record
+        self._inbox.put(("event", msg["token"], msg["seq"], pickle.loads(msg["event"])))
+
+    # -- Executor ------------------------------------------------------------------------------
+    def check_unit(self, steps: list[Any]) -> str | None:
+        needs = unit_resources(steps)
+        if not needs:
+            return None
+        workers = self.client.scheduler_info().get("workers", {})
+        offers = {addr: info.get("resources") or {} for addr, info in workers.items()}
+        if any(all(offer.get(k, 0) >= v for k, v in needs.items()) for offer in offers.values()):
+            return None
+        names = ", ".join(f"'{s.name}'" for s in steps)
+        wanted = ", ".join(f"{k}={_fmt(v)}" for k, v in needs.items())
+        return (f"step {names} needs Dask worker resources {{{wanted}}} but no worker has them "
+                f"(workers offer: {offers or 'no workers'}); start workers with e.g. "
+                f"`dask worker ... --resources \"{wanted.replace(', ', ',')}\"` or lower the "
+                "step's resources")
+
+    def _start(self, unit: _Unit) -> Any:
+        artifacts, context, store, run_id, unavailable = unit.args
+        if self._context_ref is None or self._context_ref[0] != id(context):
+            # ship the context once per run, not with every task
+            [ref] = self.client.scatter([context], hash=False)
+            self._context_ref = (id(context), ref)
+        label = "-".join(s.name for s in unit.steps)[:60]
+        return self.client.submit(
+            _run_on_dask, unit.steps, artifacts, self._context_ref[1], store, run_id,
+            unavailable, unit.token, self._topic, key=f"flowyml-{label}-{unit.token}",
+            pure=False, resources=unit_resources(unit.steps) or None,
+        )
+
+    def _worker_died(self, exc: BaseException) -> bool:
+        from concurrent.futures import CancelledError
+
+        from distributed.scheduler import KilledWorker
+
+        return isinstance(exc, KilledWorker | CancelledError)
+
+    def _dead_worker(self, exc: BaseException) -> str | None:
+        last = getattr(exc, "last_worker", None)
+        address = getattr(last, "address", last)
+        if isinstance(address, str):
+            return address
+        found = re.search(r"\w+://[\w.\-]+:\d+", str(exc))
+        return found.group(0) if found else None
+
+    def close(self) -> None:
+        super().close()
+        with contextlib.suppress(Exception):  # the connection may be gone already
+            self.client.unsubscribe_topic(self._topic)
+        if self._context_ref is not None:
+            self._context_ref[1].release()
+            self._context_ref = None
+        if self._own_client:
+            self.client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
+
+
+def _total_memory() -> int:
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().total)
+    except ImportError:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _fmt(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+__all__ = ["DaskExecutor"]

@@ -1,0 +1,335 @@
+"""What the parallel executors share: shipping a unit, live events, slots, dead workers.
+
+A parallel executor only says how to start a unit somewhere (:meth:`PoolExecutor._start`)
+and how to recognise a dead worker. Everything else lives here:
+
+* :func:`run_shipped` is what runs on the worker: the unit, its events numbered and sent
+  back live through a *channel*, and (for other processes) its cached outputs replaced by
+  cache-backed artifacts, so large values are not shipped back unless someone needs them.
+* :class:`PoolExecutor` hands the scheduler futures that complete only inside :meth:`wait`,
+  on the thread that called ``Pipeline.run``: events are delivered there, in order, before
+  the unit's results (late duplicates of the live copies are dropped); units wait for free
+  cpu/gpu slots; a unit whose worker died is retried if its step allows, otherwise its steps
+  fail with a message naming the worker.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import dataclasses
+import math
+import os
+import queue
+import traceback
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from flowyml.cache import CacheEntry
+from flowyml.events import Event, StepFinished, StepRetrying, StepStarted
+from flowyml.executors.base import Emit, Executor
+from flowyml.runner import MAP_PARALLEL, Artifact, StepResult, UnitOutcome, _EntryLoader, run_unit
+
+#: how many times a unit that never started is re-sent after its pool broke
+MAX_FREE_RESUBMITS = 3
+
+
+# ---------------------------------------------------------------------------------------------
+# On the worker
+# ---------------------------------------------------------------------------------------------
+
+
+class InboxChannel:
+    """Events of a unit running in this process, straight into the executor's inbox."""
+
+    def __init__(self, inbox: queue.Queue) -> None:
+        self.inbox = inbox
+
+    def send(self, token: str, seq: int, event: Event) -> None:
+        self.inbox.put(("event", token, seq, event))
+
+
+def run_shipped(steps: list[Any], artifacts: dict[str, Artifact], context: dict[str, Any],
+                store: Any, run_id: str, unavailable: dict[str, str], token: str, channel: Any,
+                *, lazy: bool, label: str | None = None) -> tuple[UnitOutcome, list[Event]]:
+    """Run a unit on a worker; return its outcome and every event it emitted, in order.
+
+    ``channel.send(token, seq, event)`` delivers events live; the returned list lets the
+    caller replay any the channel lost. ``label`` names the worker in results and events.
+    """
+    events: list[Event] = []
+
+    def emit(event: Event) -> None:
+        if label is not None and getattr(event, "worker", None) is not None:
+            event = dataclasses.replace(event, worker=label)
+        events.append(event)
+        with contextlib.suppress(Exception):  # the outcome carries every event anyway
+            channel.send(token, len(events) - 1, event)
+
+    reset = MAP_PARALLEL.set(True)
+    try:
+        outcome = run_unit(steps, artifacts, context, store, emit, run_id, None, unavailable)
+    finally:
+        MAP_PARALLEL.reset(reset)
+    if label is not None:
+        for res in outcome.results:
+            res.worker = label
+    if lazy:
+        cache_backed(outcome, store)
+    return outcome, events
+
+
+def cache_backed(outcome: UnitOutcome, store: Any) -> UnitOutcome:
+    """Replace the values of stored outputs by artifacts that load from the cache on use.
+
+    Only outputs whose entry is in the store are replaced: values of steps that could not be
+    cached must travel back as values.
+    """
+    for res in outcome.results:
+        if res.cache_key is None or not res.artifacts or res.state not in ("done", "cached"):
+            continue
+        entry = CacheEntry(store.entry_path(res.cache_key),
+                           {"outputs": {n: a._hash for n, a in res.artifacts.items() if a._hash}})
+        loader = _EntryLoader(store, entry)
+        lazy = {n: Artifact(n, digest=a._hash, loader=loader, producer=a.producer)
+                for n, a in res.artifacts.items()}
+        res.artifacts = lazy
+        outcome.artifacts.update(lazy)
+    return outcome
+
+
+# ---------------------------------------------------------------------------------------------
+# Slots: cpu/gpu counts as local concurrency limits
+# ---------------------------------------------------------------------------------------------
+
+
+def unit_needs(steps: list[Any]) -> tuple[int, int]:
+    """(cpu slots, gpus) a unit occupies: its most demanding step's, at least one cpu slot."""
+    cpu, gpu = 1, 0
+    for step in steps:
+        req = getattr(step, "resource_requirements", None)
+        if req is not None:
+            cpu = max(cpu, math.ceil(req.cpu_cores))
+            gpu = max(gpu, req.get_gpu_count())
+    return cpu, gpu
+
+
+def detect_gpus() -> int | None:
+    """GPUs this process may use, from ``CUDA_VISIBLE_DEVICES``; None when unknown."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is None:
+        return None
+    return len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
+
+
+# ---------------------------------------------------------------------------------------------
+# The caller's side
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Unit:
+    steps: list[Any]
+    args: tuple[Any, ...]  # artifacts, context, store, run_id, unavailable
+    emit: Emit
+    proxy: cf.Future
+    needs: tuple[int, int]
+    token: str = ""
+    job: Any = None
+    delivered: set[int] = field(default_factory=set)
+    last_started: tuple[str, str | None] | None = None
+    crashes: int = 0
+    crashed_step: str | None = None
+    free_resubmits: int = 0
+
+
+class PoolExecutor(Executor):
+    """An executor whose units run on a pool; see the module docstring."""
+
+    name = "pool"
+    #: a unit's cached outputs come back as cache-backed artifacts (other processes)
+    lazy_outputs = False
+
+    def __init__(self, max_workers: int, gpus: int | None = None) -> None:
+        if not isinstance(max_workers, int) or max_workers < 1:
+            raise ValueError(f"{self.name} executor: max_workers must be an integer >= 1, "
+                             f"got {max_workers!r}")
+        self.max_workers = max_workers
+        self.max_in_flight = max_workers
+        self.gpus = detect_gpus() if gpus is None else gpus
+        self._free = [max_workers, self.gpus if self.gpus is not None else 0]
+        self._inbox: queue.Queue = queue.Queue()
+        self._units: dict[str, _Unit] = {}
+        self._waiting: deque[_Unit] = deque()
+
+    # -- what subclasses provide -------------------------------------------------------------
+    def _start(self, unit: _Unit) -> Any:
+        """Start ``unit`` (``unit.token`` is fresh); return a future with ``add_done_callback``."""
+        raise TypeError(f"{type(self).__name__} must implement _start")
+
+    def _worker_died(self, exc: BaseException) -> bool:
+        """Whether ``exc`` means the worker running the unit died (so it may be retried)."""
+        return False
+
+    def _dead_worker(self, exc: BaseException) -> str | None:
+        """The dead worker's name, when the error tells."""
+        return None
+
+    # -- Executor interface ------------------------------------------------------------------
+    def check_unit(self, steps: list[Any]) -> str | None:
+        cpu, gpu = unit_needs(steps)
+        names = ", ".join(f"'{s.name}'" for s in steps)
+        if cpu > self.max_workers:
+            return (f"step {names} asks for cpu={cpu} but the {self.name} executor has only "
+                    f"{self.max_workers} worker slot(s); run with max_workers>={cpu} or lower the "
+                    "step's resources")
+        if gpu and self.gpus is not None and gpu > self.gpus:
+            return (f"step {names} asks for {gpu} GPU(s) but the {self.name} executor has "
+                    f"{self.gpus} (from CUDA_VISIBLE_DEVICES or gpus=); lower the step's "
+                    "resources or make GPUs visible")
+        return None
+
+    def submit_unit(self, steps: list[Any], artifacts: dict[str, Artifact], context: dict[str, Any],
+                    store: Any, run_id: str, emit: Emit, unavailable: dict[str, str]) -> cf.Future:
+        cpu, gpu = unit_needs(steps)
+        unit = _Unit(steps, (artifacts, context, store, run_id, unavailable), emit, cf.Future(),
+                     (cpu, gpu if self.gpus is not None else 0))
+        self._waiting.append(unit)
+        self._launch_waiting()
+        return unit.proxy
+
+    def wait(self, futures: set[Any]) -> set[Any]:
+        """Deliver events and finish units on this (the caller's) thread until one is done."""
+        while True:
+            done = {f for f in futures if f.done()}
+            if done:
+                return done
+            try:
+                self._handle(self._inbox.get(timeout=1.0))
+            except queue.Empty:
+                continue
+            while True:
+                try:
+                    self._handle(self._inbox.get_nowait())
+                except queue.Empty:
+                    break
+
+    def close(self) -> None:
+        for unit in list(self._units.values()):
+            if unit.job is not None:
+                unit.job.cancel()
+        self._units.clear()
+        self._waiting.clear()
+
+    # -- internals ---------------------------------------------------------------------------
+    def _launch_waiting(self) -> None:
+        # strictly first come, first served, so a unit needing many slots is not starved
+        while self._waiting:
+            unit = self._waiting[0]
+            if unit.needs[0] > self._free[0] or unit.needs[1] > self._free[1]:
+                return
+            self._waiting.popleft()
+            self._free[0] -= unit.needs[0]
+            self._free[1] -= unit.needs[1]
+            self._launch(unit)
+
+    def _launch(self, unit: _Unit) -> None:
+        unit.token = uuid.uuid4().hex
+        unit.delivered = set()
+        unit.last_started = None
+        self._units[unit.token] = unit
+        try:
+            unit.job = self._start(unit)
+        except Exception as exc:
+            del self._units[unit.token]
+            self._release(unit)
+            unit.proxy.set_result(self._failed(unit, self._cannot_start(unit, exc), exc))
+            return
+        token = unit.token
+        unit.job.add_done_callback(lambda _f: self._inbox.put(("done", token, 0, None)))
+
+    def _release(self, unit: _Unit) -> None:
+        self._free[0] += unit.needs[0]
+        self._free[1] += unit.needs[1]
+
+    def _handle(self, item: tuple[str, str, int, Any]) -> None:
+        kind, token, seq, event = item
+        unit = self._units.get(token)
+        if unit is None:
+            return  # a late event of a finished or re-sent unit
+        if kind == "event":
+            self._deliver(unit, seq, event)
+            return
+        del self._units[token]
+        self._release(unit)
+        try:
+            exc = unit.job.exception()
+        except cf.CancelledError as cancelled:
+            exc = cancelled
+        if exc is None:
+            outcome, events = unit.job.result()
+            for index, event in enumerate(events):
+                self._deliver(unit, index, event)
+            for res in outcome.results:
+                if res.name == unit.crashed_step:
+                    res.retries += unit.crashes
+                    res.attempts += unit.crashes
+            unit.proxy.set_result(outcome)
+        else:
+            self._on_error(unit, exc)
+        self._launch_waiting()
+
+    def _deliver(self, unit: _Unit, seq: int, event: Event) -> None:
+        if seq in unit.delivered:
+            return
+        unit.delivered.add(seq)
+        if isinstance(event, StepStarted):
+            unit.last_started = (event.step, event.worker)
+        unit.emit(event)
+
+    def _on_error(self, unit: _Unit, exc: BaseException) -> None:
+        if not self._worker_died(exc):
+            unit.proxy.set_result(self._failed(unit, self._cannot_start(unit, exc), exc))
+            return
+        if unit.last_started is None and unit.free_resubmits < MAX_FREE_RESUBMITS:
+            unit.free_resubmits += 1  # never started: its pool broke under another unit
+            self._waiting.appendleft(unit)
+            return
+        step_name, worker = unit.last_started or (unit.steps[0].name, None)
+        worker = worker or self._dead_worker(exc) or "(unknown)"
+        message = (f"worker {worker} died while running step '{step_name}' "
+                   f"({type(exc).__name__}: {exc})")
+        step = next(s for s in unit.steps if s.name == step_name)
+        if unit.crashes < int(step.retry or 0):
+            unit.crashes += 1
+            unit.crashed_step = step_name
+            unit.emit(StepRetrying(run_id=unit.args[3], step=step_name, attempt=unit.crashes,
+                                   error=message, delay=0.0))
+            self._waiting.appendleft(unit)
+            return
+        unit.proxy.set_result(self._failed(unit, message, exc, attempts=unit.crashes + 1))
+
+    def _cannot_start(self, unit: _Unit, exc: BaseException) -> str:
+        names = ", ".join(f"'{s.name}'" for s in unit.steps)
+        hint = ""
+        if "pickl" in f"{type(exc).__name__} {exc}".lower():
+            hint = (" — the step, its inputs or its context values must be picklable (cloudpickle) "
+                    "to run in another process; use executor='threads' for this one")
+        return f"step {names} could not run on the {self.name} executor: {type(exc).__name__}: {exc}{hint}"
+
+    def _failed(self, unit: _Unit, message: str, exc: BaseException,
+                attempts: int = 0) -> UnitOutcome:
+        results = []
+        trace = "".join(traceback.format_exception(exc))
+        for step in unit.steps:
+            res = StepResult(step.name, state="failed", error=message, traceback=trace,
+                             output_names=list(step.outputs or [step.name]), attempts=attempts,
+                             retries=max(attempts - 1, 0) if step.name == unit.crashed_step else 0)
+            if unit.last_started and unit.last_started[0] == step.name:
+                res.worker = unit.last_started[1]
+            unit.emit(StepFinished(run_id=unit.args[3], step=step.name, state="failed",
+                                   error=message, attempts=attempts, worker=res.worker))
+            results.append(res)
+        return UnitOutcome(results, {})

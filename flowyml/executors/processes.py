@@ -1,0 +1,87 @@
+"""Processes: units run on joblib's loky worker processes, so CPU-bound steps use every core.
+
+Steps, inputs and context values travel with cloudpickle (notebook-defined functions
+included). Workers write outputs to the shared cache and send back cache-backed artifacts,
+so large values are not shipped back unless a later step or the user reads them. Events
+come back live through a ``multiprocessing`` manager queue. A step runs in its worker's main
+thread, so its ``timeout`` uses ``SIGALRM`` there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from typing import Any
+
+from flowyml.executors.local import PoolExecutor, _Unit, run_shipped
+
+
+class _QueueChannel:
+    """Sends a worker's events to the caller through a manager queue (picklable)."""
+
+    def __init__(self, q: Any) -> None:
+        self.q = q
+
+    def send(self, token: str, seq: int, event: Any) -> None:
+        self.q.put(("event", token, seq, event))
+
+
+class ProcessesExecutor(PoolExecutor):
+    """Runs units on ``max_workers`` loky processes (default: one per CPU)."""
+
+    name = "processes"
+    lazy_outputs = True
+
+    def __init__(self, max_workers: int | None = None, gpus: int | None = None) -> None:
+        super().__init__(max_workers or os.cpu_count() or 1, gpus)
+        self._manager: Any = None
+        self._channel: _QueueChannel | None = None
+        self._forwarder: threading.Thread | None = None
+
+    def _pool(self) -> Any:
+        from joblib.externals.loky import get_reusable_executor
+
+        # reused across runs (workers stay warm); replaced by loky when a worker died
+        return get_reusable_executor(max_workers=self.max_workers, timeout=120)
+
+    def _start(self, unit: _Unit) -> Any:
+        if self._channel is None:
+            self._open_channel()
+        return self._pool().submit(run_shipped, unit.steps, *unit.args, unit.token,
+                                   self._channel, lazy=True)
+
+    def _open_channel(self) -> None:
+        import multiprocessing
+
+        self._manager = multiprocessing.Manager()
+        q = self._manager.Queue()
+        self._channel = _QueueChannel(q)
+
+        def forward() -> None:
+            while True:
+                try:
+                    item = q.get()
+                except (EOFError, OSError):
+                    return
+                if item is None:
+                    return
+                self._inbox.put(item)
+
+        self._forwarder = threading.Thread(target=forward, name="flowyml-events", daemon=True)
+        self._forwarder.start()
+
+    def _worker_died(self, exc: BaseException) -> bool:
+        from joblib.externals.loky.process_executor import BrokenProcessPool, TerminatedWorkerError
+
+        return isinstance(exc, TerminatedWorkerError | BrokenProcessPool)
+
+    def close(self) -> None:
+        super().close()
+        if self._channel is not None:
+            with contextlib.suppress(EOFError, OSError):
+                self._channel.q.put(None)
+            if self._forwarder is not None:
+                self._forwarder.join(timeout=5)
+            self._manager.shutdown()
+            self._channel = self._manager = self._forwarder = None
