@@ -446,7 +446,10 @@ class _CodeWalker:
             names = _code_names(func.__code__)
         else:
             _tag(h, b"ast", _dump(node).encode())
-            names = _load_names(node)
+            # only names the code reads as globals or closure cells: a parameter or local
+            # that shares a module-level name is not a dependency on that global
+            outside = set(_code_names(func.__code__)) | set(func.__code__.co_freevars)
+            names = [n for n in _load_names(node) if n.partition(".")[0] in outside]
         self._feed_names(func, names, h, seen)
 
     def _feed_names(self, func: Any, names: list[str], h: _Hasher, seen: set[int]) -> None:

@@ -1,0 +1,334 @@
+"""``%%step`` and ``%flowyml``: parse the line, make one :mod:`flowyml.notebook` call, display.
+
+The logic (definition, cache, retries, staleness, runs) lives in
+:class:`flowyml.notebook.NotebookSession`; this module only turns IPython input into calls
+on it and shows the results: a status widget under every step cell and the live DAG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import html
+import shlex
+from collections.abc import Callable
+from typing import Any
+
+from IPython.core import magic_arguments
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.display import display
+
+from flowyml.cellspec import OPTIONS, StepLineError, spec_from_namespace
+from flowyml.events import Event, bus
+from flowyml.notebook import NotebookSession, StepDefinitionError
+
+
+def _with_step_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Declare every ``%%step`` option from :data:`flowyml.cellspec.OPTIONS` (``%%step?``)."""
+    for flags, kwargs in reversed(OPTIONS):
+        func = magic_arguments.argument(*flags, **kwargs)(func)
+    return magic_arguments.magic_arguments()(func)
+
+
+class _LineParser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:
+        raise UsageError(f"%flowyml: {message}\n{self.format_usage()}")
+
+
+def _flowyml_parser() -> argparse.ArgumentParser:
+    parser = _LineParser(prog="%flowyml", add_help=False)
+    sub = parser.add_subparsers(dest="command", parser_class=_LineParser)
+    sub.add_parser("status", add_help=False)
+    run = sub.add_parser("run", add_help=False)
+    run.add_argument("targets", nargs="*")
+    run.add_argument("--all", action="store_true")
+    run.add_argument("--executor", default=None)
+    run.add_argument("--max-workers", type=int, default=None)
+    ctx = sub.add_parser("context", add_help=False)
+    ctx.add_argument("pairs", nargs="*", metavar="K=V")
+    cache = sub.add_parser("cache", add_help=False)
+    cache.add_argument("action", choices=["info", "clear"])
+    cache.add_argument("step", nargs="?")
+    sub.add_parser("dag", add_help=False)
+    export = sub.add_parser("export", add_help=False)
+    export.add_argument("path")
+    export.add_argument("--notebook", default=None)
+    forget = sub.add_parser("forget", add_help=False)
+    forget.add_argument("steps", nargs="+")
+    return parser
+
+
+def parse_value(text: str) -> Any:
+    """A context value: a Python literal when it is one, else the string itself."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+@magics_class
+class FlowymlMagics(Magics):
+    """A shell around :class:`NotebookSession` for one IPython shell."""
+
+    def __init__(self, shell: Any, session: NotebookSession | None = None) -> None:
+        super().__init__(shell)
+        self.session = session or NotebookSession(shell.user_ns)
+        self._status_widgets: dict[str, Any] = {}
+        self._dags: list[Any] = []
+        self._listener = bus.subscribe(self._on_event)
+
+    # -- %%step ----------------------------------------------------------------------------
+    @_with_step_options
+    @cell_magic
+    def step(self, line: str, cell: str) -> None:
+        """Make this cell a cached pipeline step.
+
+        The cell's body runs like a normal cell on a cache miss; on a hit its outputs are
+        loaded without running it. Inputs (values the cell reads from other cells) and
+        outputs (names it assigns) are inferred unless declared. See ``%flowyml status``.
+        """
+        try:
+            args = magic_arguments.parse_argstring(self.step, line)
+            spec = spec_from_namespace(args)
+            rec = self.session.define(spec, cell)
+        except (StepLineError, StepDefinitionError) as exc:
+            raise UsageError(str(exc)) from None
+        widget = self._status_widget(rec.name)
+        display(widget)
+        try:
+            self.session.run_cell_step(rec, lambda: self._execute(cell))
+        finally:
+            self._show_state(widget, rec.name)
+            self._refresh_dags()
+
+    def _execute(self, body: str) -> BaseException | None:
+        # a leading newline keeps traceback line numbers equal to the cell's (line 1 = %%step)
+        result = self.shell.run_cell("\n" + body, store_history=False)
+        return result.error_before_exec or result.error_in_exec
+
+    # -- %flowyml --------------------------------------------------------------------------
+    @line_magic
+    def flowyml(self, line: str) -> Any:
+        """Manage the notebook pipeline.
+
+        %flowyml status                      every step, its state and why it is stale
+        %flowyml run [STEP ...] [--all] [--executor E] [--max-workers N]
+                                             run the stale and never-run steps (DAG order)
+        %flowyml context [k=v ...]           set (or show) context values
+        %flowyml cache info|clear [STEP]     what the cache holds / remove entries
+        %flowyml dag                         the live pipeline graph
+        %flowyml export PATH.py [--notebook NB.ipynb]   write the notebook as a module
+        %flowyml forget STEP ...             drop steps whose cells were deleted or renamed
+        """
+        try:
+            args = _flowyml_parser().parse_args(shlex.split(line))
+        except ValueError as exc:
+            raise UsageError(f"%flowyml: cannot parse {line!r}: {exc}") from None
+        if args.command is None:
+            raise UsageError("%flowyml needs a command: status, run, context, cache, dag, "
+                             "export or forget (see %flowyml?)")
+        return getattr(self, f"_cmd_{args.command}")(args)
+
+    def _cmd_status(self, args: argparse.Namespace) -> None:
+        rows = self.session.status()
+        for row in rows:
+            widget = self._status_widgets.get(row.name)
+            if widget is not None and row.state == "stale":
+                self._set_widget(widget, "stale", reason=row.why)
+        display(_StatusTable(rows))
+
+    def _cmd_run(self, args: argparse.Namespace) -> None:
+        targets = None if args.all else (args.targets or None)
+        for name in self._stale_names(targets):
+            widget = self._status_widgets.get(name)
+            if widget is not None:
+                self._set_widget(widget, "pending")
+        try:
+            report = self.session.run_stale(targets, executor=args.executor,
+                                            max_workers=args.max_workers)
+        except KeyError as exc:
+            raise UsageError(f"%flowyml run: {exc.args[0]}") from None
+        finally:
+            self._flush_widgets()
+        for name in [*report.ran, *report.cached, *report.failed, *report.skipped]:
+            widget = self._status_widgets.get(name)
+            if widget is not None:
+                self._show_state(widget, name)
+        self._refresh_dags()
+        print(report.summary())
+        for name in report.failed:
+            print(f"  {name}: {self.session.steps[name].error}")
+
+    def _cmd_context(self, args: argparse.Namespace) -> None:
+        if not args.pairs:
+            print(f"flowyml context: {self.session.context!r}")
+            return
+        values = {}
+        for pair in args.pairs:
+            key, sep, text = pair.partition("=")
+            if not sep or not key.isidentifier():
+                raise UsageError(f"%flowyml context takes name=value pairs; got {pair!r}")
+            values[key] = parse_value(text)
+        self.session.context.update(values)
+        self.shell.user_ns.update(values)  # cells read context values as variables
+        print("flowyml context: " + ", ".join(f"{k}={v!r}" for k, v in values.items()))
+
+    def _cmd_cache(self, args: argparse.Namespace) -> None:
+        store = self.session.store
+        if args.action == "clear":
+            removed = store.clear(args.step)
+            what = f"step '{args.step}'" if args.step else "all steps"
+            print(f"flowyml cache: removed {removed} entries of {what} from {store.root}")
+            return
+        info = store.info()
+        if args.step:
+            info = {k: v for k, v in info.items() if k == args.step}
+        print(f"flowyml cache at {store.root}")
+        if not info:
+            print("  (empty)")
+        for name, row in info.items():
+            print(f"  {name:<30} {int(row['entries']):>5} entries {row['bytes'] / 1e6:>10.2f} MB")
+
+    def _cmd_dag(self, args: argparse.Namespace) -> None:
+        from flowyml.graph import PipelineGraphError
+        from flowyml_jupyter.widgets import DagWidget
+
+        try:
+            graph = self.session.graph()
+        except PipelineGraphError as exc:
+            raise UsageError(f"%flowyml dag: {exc}") from None
+        widget = DagWidget()
+        widget.update(graph, self._states())
+        self._dags.append(widget)
+        display(widget)
+
+    def _cmd_export(self, args: argparse.Namespace) -> None:
+        from flowyml.export import export_notebook
+
+        notebook = args.notebook
+        if notebook is None:
+            from flowyml_jupyter.notebook_path import current_notebook_path
+
+            notebook = current_notebook_path(self.shell)
+            if notebook is None:
+                raise UsageError("%flowyml export: cannot tell which notebook this kernel runs; "
+                                 "pass --notebook NB.ipynb (save the notebook first)")
+        out = export_notebook(notebook, args.path)
+        print(f"flowyml: exported {notebook} to {out if out is not None else args.path}")
+
+    def _cmd_forget(self, args: argparse.Namespace) -> None:
+        for name in args.steps:
+            try:
+                self.session.forget(name)
+            except KeyError as exc:
+                raise UsageError(f"%flowyml forget: {exc.args[0]}") from None
+            self._status_widgets.pop(name, None)
+        self._refresh_dags()
+        print(f"flowyml: forgot {', '.join(args.steps)}")
+
+    # -- widgets ---------------------------------------------------------------------------
+    def _status_widget(self, name: str) -> Any:
+        from flowyml_jupyter.widgets import StepStatusWidget
+
+        widget = StepStatusWidget(name)
+        self._status_widgets[name] = widget
+        return widget
+
+    def _show_state(self, widget: Any, name: str) -> None:
+        rec = self.session.steps.get(name)
+        if rec is None:
+            return
+        reason = None
+        if rec.state == "skipped":
+            reason = f"condition {rec.spec.condition} is false"
+        elif rec.state == "cached" and rec.uncacheable_reason:
+            reason = rec.uncacheable_reason
+        elif rec.state == "done" and rec.uncacheable_reason:
+            reason = f"not cached: {rec.uncacheable_reason}"
+        self._set_widget(widget, rec.state, duration=rec.duration, attempts=rec.attempts or None,
+                         error=rec.error, time_saved=rec.time_saved or None, reason=reason)
+
+    @staticmethod
+    def _set_widget(widget: Any, state: str, **details: Any) -> None:
+        widget.set_state(state, **details)
+
+    def _states(self) -> dict[str, str]:
+        return {row.name: row.state for row in self.session.status()}
+
+    def _stale_names(self, targets: list[str] | None) -> list[str]:
+        rows = self.session.status()
+        return [r.name for r in rows if r.state not in ("done", "cached")
+                and (targets is None or r.name in targets)]
+
+    def _refresh_dags(self) -> None:
+        if not self._dags:
+            return
+        try:
+            graph, states = self.session.graph(), self._states()
+        except Exception:
+            return
+        for dag in self._dags:
+            dag.update(graph, states)
+
+    def _flush_widgets(self) -> None:
+        for widget in [*self._status_widgets.values(), *self._dags]:
+            flush = getattr(widget, "flush", None)
+            if flush is not None:
+                flush()
+
+    def _on_event(self, event: Event) -> None:
+        """Route runner events to the step's status widget and to the shown DAGs."""
+        name = getattr(event, "step", None)
+        widget = self._status_widgets.get(name) if name else None
+        if widget is not None:
+            widget.handle_event(event)
+        for dag in self._dags:
+            dag.handle_event(event)
+
+    def close(self) -> None:
+        """Stop listening to events (the extension is being unloaded)."""
+        bus.unsubscribe(self._listener)
+        self._dags.clear()
+        self._status_widgets.clear()
+
+
+class _StatusTable:
+    """``%flowyml status`` output: a plain-text and an HTML table in one display."""
+
+    def __init__(self, rows: list[Any]) -> None:
+        self.rows = rows
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(self.text())
+
+    def __repr__(self) -> str:
+        return self.text()
+
+    def text(self) -> str:
+        if not self.rows:
+            return "flowyml: no steps yet (define one with %%step)"
+        width = max(len(r.name) for r in self.rows)
+        lines = [f"{'step':<{width}}  {'state':<15} why"]
+        lines += [f"{r.name:<{width}}  {r.state:<15} {r.why}".rstrip() for r in self.rows]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        from flowyml import render
+
+        colors = getattr(render, "STATE_COLORS", {})
+        body = "".join(
+            f"<tr><td><code>{html.escape(r.name)}</code></td>"
+            f"<td style='color:{_color(colors, r.state)}'><b>{html.escape(r.state)}</b></td>"
+            f"<td>{html.escape(r.why)}</td></tr>"
+            for r in self.rows
+        )
+        return ("<table class='flowyml-status'><thead><tr><th>step</th><th>state</th>"
+                f"<th>why</th></tr></thead><tbody>{body}</tbody></table>")
+
+
+def _color(colors: dict[str, Any], state: str) -> str:
+    value = colors.get(state, "#333")
+    if isinstance(value, tuple | list):
+        value = value[-1]
+    return str(value)

@@ -1,0 +1,37 @@
+"""A real IPython shell with the flowyml extension loaded, clean for every test."""
+
+from __future__ import annotations
+
+import pytest
+from IPython.testing.globalipapp import get_ipython
+
+import flowyml_jupyter
+
+
+def _fresh(ip):
+    flowyml_jupyter.unload_ipython_extension(ip)
+    ip.reset(new_session=True)
+    flowyml_jupyter.load_ipython_extension(ip)
+    return ip
+
+
+@pytest.fixture
+def ip():
+    """The shell; ``ip.restart()`` simulates a kernel restart (new namespace, same cache)."""
+    shell = get_ipython()
+    _fresh(shell)
+    shell.restart = lambda: _fresh(shell)
+    yield shell
+    flowyml_jupyter.unload_ipython_extension(shell)
+    shell.reset(new_session=True)
+
+
+@pytest.fixture
+def session(ip):
+    """The extension's :class:`flowyml.notebook.NotebookSession` for ``ip``."""
+    return flowyml_jupyter._LOADED[id(ip)].session
+
+
+def step_cell(ip, line, body):
+    """Run a ``%%step`` cell the way the notebook does (through ``run_cell``)."""
+    return ip.run_cell(f"%%step {line}\n{body}")
