@@ -1,0 +1,274 @@
+"""The ``flowyml`` command: ``export`` a notebook, ``run`` a pipeline module, manage the ``cache``.
+
+``flowyml run PATH.py`` imports the module (``__name__`` is not ``"__main__"``, so its own
+``if __name__ == "__main__":`` block stays quiet), finds its :class:`~flowyml.Pipeline`, runs
+it with one progress line per finished step and exits 1 when a step failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib.util
+import os
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from flowyml.core.pipeline import Pipeline, PipelineResult
+from flowyml.events import RunStarted, StepFinished
+
+
+class CommandError(Exception):
+    """A user mistake the command reports in one line (exit status 2)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading a pipeline module
+# ---------------------------------------------------------------------------------------------
+
+
+def load_pipeline(path: str | Path) -> tuple[Pipeline, Any]:
+    """Import the module at ``path`` and return its pipeline and the module.
+
+    The pipeline is the module's ``pipeline`` attribute, else its only ``Pipeline``
+    instance. The module's directory goes first on ``sys.path`` (as ``python PATH.py`` does).
+    """
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise CommandError(f"no file at {path}; pass the path of a pipeline module (.py)")
+    if path.suffix != ".py":
+        raise CommandError(f"{path.name} is not a Python module; `flowyml run` takes a .py "
+                           "file (use `flowyml export NOTEBOOK.ipynb -o PATH.py` first)")
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
+    name = path.stem if path.stem.isidentifier() else "_pipeline_module"
+    if name in sys.modules or name in sys.stdlib_module_names:
+        name = f"_flowyml_run_{name}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise CommandError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    found = getattr(module, "pipeline", None)
+    if isinstance(found, Pipeline):
+        return found, module
+    candidates = {k: v for k, v in vars(module).items() if isinstance(v, Pipeline)}
+    if len(candidates) == 1:
+        return next(iter(candidates.values())), module
+    if not candidates:
+        raise CommandError(f"{path.name} defines no Pipeline; create one at module level, e.g. "
+                           "`pipeline = Pipeline('name').add_steps([...])`")
+    raise CommandError(f"{path.name} defines several pipelines ({', '.join(sorted(candidates))}) "
+                       "and none is named `pipeline`; name the one to run `pipeline`")
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``["k=v", ...]`` -> context values: Python literals where they parse, else strings."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise CommandError(f"--set takes NAME=VALUE with NAME a Python identifier; got {item!r}")
+        try:
+            out[key] = ast.literal_eval(raw)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            out[key] = raw
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Progress
+# ---------------------------------------------------------------------------------------------
+
+
+class Progress:
+    """A run listener printing one line per finished step: state, duration, cached or not."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self.total = 0
+        self.finished = 0
+        self.width = 12
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Any) -> None:
+        with self._lock:
+            if isinstance(event, RunStarted):
+                self.total = len(event.steps)
+                self.width = max((len(s) for s in event.steps), default=12)
+                self._print(f"running '{event.pipeline}': {self.total} steps on the "
+                            f"{event.executor} executor")
+            elif isinstance(event, StepFinished):
+                self.finished += 1
+                counter = f"[{self.finished}/{self.total}]" if self.total else "[-]"
+                line = (f"{counter} {event.state:<15} {event.step:<{self.width}} "
+                        f"{event.duration:7.2f}s")
+                if event.cached:
+                    line += f"  cache hit (saved {event.time_saved:.2f}s)"
+                elif event.state == "done":
+                    line += "  computed"
+                if event.error:
+                    line += f"  {event.error.splitlines()[0] if event.error else ''}"
+                self._print(line)
+
+    def _print(self, line: str) -> None:
+        print(line, file=self.stream, flush=True)
+
+
+def summary_line(result: PipelineResult) -> str:
+    """``3 steps: 2 cached, 1 done in 0.52s`` (+ failures)."""
+    counts: dict[str, int] = {}
+    for res in result.step_results.values():
+        counts[res.state] = counts.get(res.state, 0) + 1
+    states = ", ".join(f"{n} {state}" for state, n in counts.items())
+    saved = sum(r.time_saved for r in result.step_results.values() if r.cached)
+    verdict = "succeeded" if result.success else "FAILED"
+    extra = f"; the cache saved {saved:.2f}s" if saved else ""
+    return (f"pipeline '{result.pipeline_name}' {verdict} in {result.duration_seconds:.2f}s: "
+            f"{len(result.step_results)} steps ({states}){extra}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands
+# ---------------------------------------------------------------------------------------------
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from flowyml.export import export_notebook
+
+    out = Path(args.output) if args.output else Path(args.notebook).with_suffix(".py")
+    written = export_notebook(args.notebook, out)
+    print(f"wrote {written}; run it with `flowyml run {written}` or `python {written}`")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from flowyml.graph import PipelineGraphError
+
+    overrides = parse_overrides(args.set or [])
+    pipeline, _ = load_pipeline(args.module)
+    if args.cache_dir:
+        pipeline.cache_dir = args.cache_dir
+    elif pipeline.cache_dir is None and not os.environ.get("FLOWYML_CACHE_DIR"):
+        # what `python PATH.py` uses: .flowyml/cache next to the module
+        pipeline.cache_dir = Path(args.module).resolve().parent / ".flowyml" / "cache"
+    if args.no_cache:
+        pipeline.enable_cache = False
+    try:
+        result = pipeline.run(executor=args.executor, max_workers=args.max_workers,
+                              listeners=[Progress()], **overrides)
+    except PipelineGraphError as exc:
+        raise CommandError(f"the pipeline's graph is broken: {exc}") from None
+    print(summary_line(result), flush=True)
+    for res in result.step_results.values():
+        if not res.success and res.traceback:
+            print(f"\nstep '{res.name}' failed:\n{res.traceback}", file=sys.stderr)
+        elif not res.success and res.error:
+            print(f"step '{res.name}' {res.state}: {res.error}", file=sys.stderr)
+    return 0 if result.success else 1
+
+
+def _cmd_cache(args: argparse.Namespace) -> int:
+    from flowyml.cache import CacheStore
+
+    store = CacheStore(args.cache_dir)
+    if args.action == "clear":
+        removed = store.clear(args.step)
+        what = f"step '{args.step}'" if args.step else "all steps"
+        print(f"removed {removed} entries of {what} from {store.root}")
+        return 0
+    info = store.info()
+    if args.step:
+        info = {k: v for k, v in info.items() if k == args.step}
+    print(f"cache at {store.root}")
+    if not info:
+        print("  (empty)")
+    width = max((len(k) for k in info), default=4)
+    for name, stats in info.items():
+        print(f"  {name:<{width}}  {int(stats['entries']):>5} entries  "
+              f"{_size(stats['bytes']):>10}")
+    return 0
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``flowyml`` argument parser (one sub-parser per command)."""
+    from flowyml import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="flowyml",
+        description="Notebook work as a cached, restartable pipeline. Export a notebook's "
+                    "%%step cells to a plain module, run it with progress, inspect the cache.",
+        epilog="Example: flowyml export analysis.ipynb -o analysis.py && flowyml run analysis.py",
+    )
+    parser.add_argument("--version", action="version", version=f"flowyml {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    exp = sub.add_parser("export", help="write a notebook's pipeline as a plain Python module",
+                         description="Write NOTEBOOK's pipeline as a plain module: imports and "
+                         "ordinary cells at module level, each %%step cell as an @step "
+                         "function with the same cache key, and a `pipeline` object.")
+    exp.add_argument("notebook", help="the .ipynb file")
+    exp.add_argument("-o", "--output", metavar="PATH.py",
+                     help="where to write the module (default: NOTEBOOK with a .py suffix)")
+    exp.set_defaults(func=_cmd_export)
+
+    run = sub.add_parser("run", help="run a pipeline module with progress and a summary",
+                         description="Import PATH.py, run its `pipeline` (or its only Pipeline) "
+                         "and print one line per step. Exit status 1 when a step failed.")
+    run.add_argument("module", metavar="PATH.py", help="the pipeline module")
+    run.add_argument("--executor", default=None,
+                     help="sequential (default), threads, processes, dask, or a dask scheduler "
+                          "address")
+    run.add_argument("--max-workers", type=int, default=None, metavar="N",
+                     help="workers for parallel executors")
+    run.add_argument("--cache-dir", default=None, metavar="DIR",
+                     help="cache directory (default: FLOWYML_CACHE_DIR, else .flowyml/cache "
+                          "next to PATH.py)")
+    run.add_argument("--no-cache", action="store_true", help="run every step; store nothing")
+    run.add_argument("--set", action="append", metavar="NAME=VALUE",
+                     help="override a context value (a Python literal, else a string); "
+                          "repeatable")
+    run.set_defaults(func=_cmd_run)
+
+    cache = sub.add_parser("cache", help="show or clear the step cache",
+                           description="Show the entries per step, or clear them.")
+    cache.add_argument("action", choices=["info", "clear"])
+    cache.add_argument("step", nargs="?", default=None, help="only this step")
+    cache.add_argument("--cache-dir", default=None, metavar="DIR",
+                       help="cache directory (default: FLOWYML_CACHE_DIR, else .flowyml/cache "
+                            "in the current directory)")
+    cache.set_defaults(func=_cmd_cache)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``flowyml`` console script; returns the exit status."""
+    from flowyml.export import NotebookExportError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (CommandError, NotebookExportError) as exc:
+        print(f"flowyml {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,691 @@
+"""Notebook -> intermediate form -> plain pipeline module.
+
+:func:`notebook_to_ir` classifies every code cell (imports / code / step / dropped) and works
+out each ``%%step`` cell's inputs and outputs exactly as the ``%%step`` magic does;
+:func:`ir_to_module` wires the steps, checks the graph and writes the module text. Each step
+function is written with :func:`flowyml.analysis.step_function_source`, the very function the
+magic compiles, so the exported steps have the notebook's cache keys.
+
+Everything the notebook provides that is not cell code (step names, tags, descriptions, the
+pipeline name, condition text) is emitted as a ``repr`` literal or re-generated from its AST,
+so no notebook text can break or inject code into the module. Never imports IPython.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import difflib
+import re
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flowyml.analysis import assigned_names, infer_io, step_function_source
+from flowyml.cellspec import StepCellSpec, StepLineError, parse_step_line
+
+#: names IPython puts in every cell's namespace; not inputs of a step
+IPYTHON_NAMES = frozenset({"display", "get_ipython", "In", "Out", "_", "__", "___"})
+_RESERVED = frozenset({"Pipeline", "step", "pipeline", "sys", "result"})
+_LINE_LENGTH = 88  # ruff's and black's default
+_DISPLAY_METHODS = frozenset({"head", "tail", "describe", "sample", "info", "to_frame"})
+_MAGIC_ASSIGN = re.compile(r"^[\w.,\s()\[\]*]+=\s*[!%]")
+
+
+class NotebookExportError(ValueError):
+    """The notebook cannot be exported; the message names the cell and the fix."""
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """A piece of a cell that the module leaves out, and why."""
+
+    text: str
+    reason: str
+
+
+@dataclass
+class StepIR:
+    """One ``%%step`` cell: its options, parameters (in order) and outputs."""
+
+    name: str
+    params: list[str]
+    outputs: list[str]
+    body: str
+    spec: StepCellSpec
+
+
+@dataclass
+class CellIR:
+    """One code cell, classified.
+
+    ``kind`` is ``"imports"`` (only import statements), ``"code"`` (ordinary module-level
+    code: helpers, parameters), ``"step"`` or ``"dropped"``. ``index`` is the position in
+    ``nb.cells`` (0-based, as nbformat and nbclient count).
+    """
+
+    index: int
+    kind: str
+    first_line: str
+    imports: list[ast.stmt] = field(default_factory=list)
+    code: str = ""
+    left_out: list[LeftOut] = field(default_factory=list)
+    step: StepIR | None = None
+    binds: list[str] = field(default_factory=list)  # names the kept code assigns
+    defines: list[str] = field(default_factory=list)  # names it binds by def/class/import
+    reads: list[str] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)  # names only left-out code binds
+
+    @property
+    def where(self) -> str:
+        """``cell 3 ('%%step clean')``: how error messages name this cell."""
+        return f"cell {self.index} ({_comment_text(self.first_line)!r})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Notebook -> IR
+# ---------------------------------------------------------------------------------------------
+
+
+def read_notebook(path: str | Path) -> Any:
+    """Read ``path`` with nbformat (v4), or raise :class:`NotebookExportError` saying why."""
+    import nbformat
+
+    path = Path(path)
+    if not path.is_file():
+        raise NotebookExportError(f"no notebook at {path}; pass the path of an .ipynb file")
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception as exc:
+        raise NotebookExportError(
+            f"{path} is not a Jupyter notebook ({type(exc).__name__}: {exc}). Export reads "
+            "the .ipynb JSON file that Jupyter saves; pass that file."
+        ) from None
+    if not isinstance(nb.get("cells"), list):
+        raise NotebookExportError(f"{path} is not a Jupyter notebook: it has no 'cells' list")
+    return nb
+
+
+def notebook_to_ir(nb: Any) -> list[CellIR]:
+    """Classify each code cell of ``nb`` and infer each step's parameters and outputs.
+
+    A step's parameters are the names its body reads that are not builtins and not names
+    the ordinary cells bind by ``def``/``class``/``import`` (those stay module globals, and
+    their code is part of the step's fingerprint); declared ``--inputs``/``--outputs`` win.
+    """
+    cells: list[CellIR] = []
+    for index, cell in enumerate(nb.get("cells", [])):
+        if cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        if isinstance(source, list):
+            source = "".join(source)
+        if not source.strip():
+            continue
+        cells.append(_classify(index, source))
+    module_globals: set[str] = set()
+    for cell in cells:
+        if cell.kind in ("imports", "code"):
+            module_globals.update(cell.defines)
+    for cell in cells:
+        if cell.kind == "step":
+            _infer_step(cell, module_globals)
+    _drop_cells_reading_outputs(cells)
+    return cells
+
+
+def _classify(index: int, source: str) -> CellIR:
+    lines = source.splitlines()
+    first = next(line for line in lines if line.strip())
+    if first.startswith("%%step") and first[6:7] in ("", " ", "\t"):
+        return _step_cell(index, first, source)
+    if first.lstrip().startswith("%%"):
+        magic = first.split()[0]
+        cell = CellIR(index, "dropped", first, left_out=[
+            LeftOut(first, f"cell magic {magic}, IPython only")])
+        rest = "\n".join(lines[lines.index(first) + 1:])
+        with contextlib.suppress(SyntaxError):
+            cell.lost = sorted(assigned_names(rest))
+        return cell
+    return _code_cell(index, first, lines)
+
+
+def _step_cell(index: int, first: str, source: str) -> CellIR:
+    lines = source.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip())
+    body = "\n".join(lines[at + 1:])
+    cell = CellIR(index, "step", first)
+    try:
+        spec = parse_step_line(first[len("%%step"):])
+    except StepLineError as exc:
+        raise NotebookExportError(
+            f"{cell.where}: {exc}. Fix the %%step line (see `%%step?` for its options)."
+        ) from None
+    try:
+        ast.parse(body)
+    except SyntaxError as exc:
+        raise NotebookExportError(
+            f"{cell.where}: the step body is not valid Python (line {exc.lineno}: {exc.msg}); "
+            "a %%step cell holds plain Python only, no other magics or shell escapes"
+        ) from None
+    cell.step = StepIR(name="", params=[], outputs=[], body=body, spec=spec)
+    return cell
+
+
+def _code_cell(index: int, first: str, lines: list[str]) -> CellIR:
+    cell = CellIR(index, "code", first)
+    kept: list[str] = []
+    for line in lines:
+        stripped = line.strip()
+        reason = None
+        if line[:1] == "%" or (stripped.startswith("%") and line[:1].isspace()):
+            reason = "IPython magic"
+        elif stripped.startswith("!"):
+            reason = "shell escape"
+        elif _MAGIC_ASSIGN.match(line):
+            reason = "IPython-only assignment"
+        elif (stripped.endswith("?") and not stripped.startswith("#")
+              and stripped.rstrip("?").replace(".", "").isidentifier()):
+            reason = "IPython help"
+        if reason is None:
+            kept.append(line)
+        else:
+            cell.left_out.append(LeftOut(stripped, reason))
+            kept.append("")
+    code = "\n".join(kept)
+    try:
+        tree = ast.parse(code)
+    except SyntaxError as exc:
+        raise NotebookExportError(
+            f"{cell.where}: not valid Python once IPython syntax is left out (line "
+            f"{exc.lineno}: {exc.msg}); move magics and shell escapes out of indented blocks"
+        ) from None
+    remove: set[int] = set()  # 1-based line numbers
+    last = tree.body[-1] if tree.body else None
+    for stmt in tree.body:
+        end = stmt.end_lineno or stmt.lineno
+        if any(o is not stmt and o.lineno <= end and (o.end_lineno or o.lineno) >= stmt.lineno
+               for o in tree.body):
+            continue  # shares a line with another statement (`import x; y = 1`): keep in place
+        if isinstance(stmt, ast.Import | ast.ImportFrom):
+            cell.imports.append(stmt)
+        elif _is_display(stmt, last=stmt is last):
+            cell.left_out.append(LeftOut(kept[stmt.lineno - 1].strip(),
+                                         "display only"))
+        else:
+            continue
+        remove.update(range(stmt.lineno, end + 1))
+    body = [line for number, line in enumerate(kept, 1) if number not in remove]
+    cell.code = _strip_blank_edges("\n".join(line.rstrip() for line in body))
+    io = infer_io(cell.code) if cell.code else None
+    cell.binds = list(io.writes) if io else []
+    cell.defines = list(io.defines) if io else []
+    cell.defines += [_bound_name(alias) for stmt in cell.imports for alias in stmt.names
+                     if alias.name != "*"]
+    cell.reads = list(io.reads) if io else []
+    if not cell.code:
+        cell.kind = "imports" if cell.imports else "dropped"
+    return cell
+
+
+def _is_display(stmt: ast.stmt, last: bool) -> bool:
+    """A statement whose only effect is showing a value in the notebook."""
+    if not isinstance(stmt, ast.Expr):
+        return False
+    value = stmt.value
+    if isinstance(value, ast.Constant) and isinstance(value.value, str):
+        return False  # a docstring or a string used as a comment
+    if isinstance(value, ast.Await | ast.Yield | ast.YieldFrom):
+        return False
+    if isinstance(value, ast.Call):
+        func = value.func
+        if isinstance(func, ast.Name) and func.id == "display":
+            return True
+        return last and isinstance(func, ast.Attribute) and func.attr in _DISPLAY_METHODS
+    return True
+
+
+def _bound_name(alias: ast.alias) -> str:
+    return alias.asname or alias.name.split(".")[0]
+
+
+def _strip_blank_edges(text: str) -> str:
+    return "\n".join(text.splitlines()).strip("\n")
+
+
+def _infer_step(cell: CellIR, module_globals: set[str]) -> None:
+    assert cell.step is not None
+    spec, body = cell.step.spec, cell.step.body
+    io = infer_io(body)
+    if spec.outputs is not None:
+        assigned = set(io.writes) | set(io.defines) | {n for n in _all_assigned(body)}
+        missing = [n for n in spec.outputs if n not in assigned]
+        if missing:
+            raise NotebookExportError(
+                f"{cell.where}: declared output(s) {missing} are never assigned in the step "
+                "body; assign them or remove them from --outputs"
+            )
+        outputs = list(spec.outputs)
+    else:
+        outputs = list(io.writes)
+    if spec.inputs is not None:
+        params = list(spec.inputs)
+    else:
+        params = [n for n in io.reads if n not in module_globals and n not in IPYTHON_NAMES]
+    name = spec.name or (outputs[0] if outputs else None)
+    if name is None:
+        raise NotebookExportError(
+            f"{cell.where}: the step has no name and assigns no output to name it after; "
+            "give it a name: %%step NAME"
+        )
+    cell.step.name, cell.step.params, cell.step.outputs = name, params, outputs
+    cell.reads = list(io.reads)
+
+
+def _all_assigned(body: str) -> set[str]:
+    """Every name stored anywhere at top level of ``body`` (including private names)."""
+    names: set[str] = set()
+    for stmt in ast.parse(body).body:
+        for node in ast.walk(stmt):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names.add(node.id)
+    return names
+
+
+def _drop_cells_reading_outputs(cells: list[CellIR]) -> None:
+    """Ordinary cells that read step outputs only make sense in the notebook: leave them out."""
+    outputs = {o for c in cells if c.step for o in c.step.outputs}
+    tainted: set[str] = set()
+    for cell in cells:
+        if cell.kind != "code":
+            continue
+        used = [n for n in cell.reads if n in outputs or n in tainted]
+        if used:
+            imported = [_bound_name(a) for s in cell.imports for a in s.names]
+            cell.lost = [*cell.binds, *(n for n in cell.defines if n not in imported)]
+            tainted.update(cell.lost)
+            cell.left_out = [LeftOut(
+                cell.first_line, f"reads step output {', '.join(sorted(used))}; "
+                "make it a %%step cell to keep it")]
+            cell.code, cell.binds = "", []
+            cell.defines = imported
+            cell.kind = "imports" if cell.imports else "dropped"
+
+
+# ---------------------------------------------------------------------------------------------
+# IR -> module text
+# ---------------------------------------------------------------------------------------------
+
+
+def ir_to_module(ir: list[CellIR], name: str) -> str:
+    """The text of a module that runs the notebook's pipeline; ``name`` names the pipeline.
+
+    Raises :class:`NotebookExportError` for two steps with one name, two steps producing one
+    output, a step reading a variable no cell defines, and a cycle between steps.
+    """
+    steps = [c for c in ir if c.kind == "step"]
+    producers = _producers(steps)
+    code_cells = [c for c in ir if c.kind == "code"]
+    ordinary = {n: c for c in code_cells for n in c.binds}
+    module_names = {n for c in ir for n in c.defines} | set(ordinary)
+    wiring: dict[str, tuple[list[str], list[str]]] = {}  # step -> (inputs, context params)
+    context: dict[str, None] = {}
+    for cell in steps:
+        assert cell.step is not None
+        inputs, ctx = [], []
+        for param in cell.step.params:
+            producer = producers.get(param)
+            if producer is not None and producer is not cell:
+                inputs.append(param)
+            elif param in ordinary or param in module_names:
+                ctx.append(param)
+                if param in ordinary:
+                    context.setdefault(param)
+            else:
+                raise _missing_variable(cell, param, ir, producers)
+        wiring[cell.step.name] = (inputs, ctx)
+    _check_cycles(steps, producers, wiring)
+    func_names = _function_names(steps, module_names | set(context))
+    imports = _collect_imports(ir)
+    parts: list[str] = []
+    for cell in ir:
+        text = _emit_cell(cell, wiring, func_names, module_names)
+        if text:
+            parts.append(text)
+    parts.append(_emit_pipeline(name, list(context), [func_names[c.step.name] for c in steps
+                                                       if c.step]))
+    parts.append(_MAIN)
+    body_text = "\n\n\n".join(parts)
+    header = _emit_header(name, imports, body_text)
+    return header + "\n\n\n" + body_text
+
+
+def _producers(steps: list[CellIR]) -> dict[str, CellIR]:
+    names: dict[str, CellIR] = {}
+    producers: dict[str, CellIR] = {}
+    for cell in steps:
+        assert cell.step is not None
+        other = names.get(cell.step.name)
+        if other is not None:
+            raise NotebookExportError(
+                f"{other.where} and {cell.where} both define a step named "
+                f"{cell.step.name!r}; rename one of them (%%step NEW_NAME)"
+            )
+        names[cell.step.name] = cell
+        for out in cell.step.outputs:
+            other = producers.get(out)
+            if other is not None:
+                raise NotebookExportError(
+                    f"{other.where} and {cell.where} both produce {out!r}; a pipeline output "
+                    f"has one producer. Rename it in one of them (e.g. {out}_2) or list that "
+                    "cell's outputs with -o"
+                )
+            producers[out] = cell
+    return producers
+
+
+def _missing_variable(cell: CellIR, param: str, ir: list[CellIR],
+                      producers: dict[str, CellIR]) -> NotebookExportError:
+    dropped = next((c for c in ir if param in c.lost), None)
+    if dropped is not None:
+        return NotebookExportError(
+            f"{cell.where}: step {cell.step.name!r} reads {param!r}, which only "  # type: ignore[union-attr]
+            f"{dropped.where} defines, and that cell is left out of the module "
+            f"({dropped.left_out[0].reason}). Make {dropped.where} a %%step cell."
+        )
+    known = sorted({n for c in ir for n in (*c.binds, *c.defines)} | set(producers))
+    close = difflib.get_close_matches(param, known, n=3)
+    hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+    return NotebookExportError(
+        f"{cell.where}: step {cell.step.name!r} reads {param!r}, but no cell defines it.{hint} "  # type: ignore[union-attr]
+        f"Define {param} in an ordinary cell or a step above, or declare the step's inputs "
+        "with -i/--inputs."
+    )
+
+
+def _check_cycles(steps: list[CellIR], producers: dict[str, CellIR],
+                  wiring: dict[str, tuple[list[str], list[str]]]) -> None:
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    for cell in steps:
+        assert cell.step is not None
+        graph.add_node(cell.step.name)
+        for inp in wiring[cell.step.name][0]:
+            graph.add_edge(producers[inp].step.name, cell.step.name)  # type: ignore[union-attr]
+    try:
+        cycle = nx.find_cycle(graph)
+    except nx.NetworkXNoCycle:
+        return
+    by_name = {c.step.name: c for c in steps if c.step}
+    path = " -> ".join([*(a for a, _ in cycle), cycle[0][0]])
+    cells = ", ".join(by_name[a].where for a, _ in cycle)
+    raise NotebookExportError(
+        f"steps depend on each other in a cycle: {path} ({cells}). A step cannot read the "
+        "output of a step that reads its own output; rename the variable that closes the "
+        "loop or split the step."
+    )
+
+
+def _function_names(steps: list[CellIR], taken: set[str]) -> dict[str, str]:
+    """Step name -> name of its ``def``: the step name unless a module name is taken."""
+    out: dict[str, str] = {}
+    used = set(taken) | _RESERVED
+    for cell in steps:
+        assert cell.step is not None
+        candidate = cell.step.name
+        while candidate in used:
+            candidate += "_step"
+        used.add(candidate)
+        out[cell.step.name] = candidate
+    return out
+
+
+def _emit_cell(cell: CellIR, wiring: dict[str, tuple[list[str], list[str]]],
+               func_names: dict[str, str], module_names: set[str]) -> str:
+    notes = [_left_out_note(cell.index, item) for item in cell.left_out]
+    text = "\n".join(notes)
+    if cell.kind == "code":
+        text = (text + "\n" if text else "") + cell.code
+    elif cell.kind == "step":
+        text = (text + "\n" if text else "") + _emit_step(cell, wiring, func_names,
+                                                          module_names)
+    return text
+
+
+def _left_out_note(index: int, item: LeftOut) -> str:
+    one = _comment(f"cell {index}, left out ({item.reason}): {item.text}", width=10**6)
+    if len(one) <= _LINE_LENGTH:
+        return one
+    return _comment(f"cell {index}, left out: {item.text}") + "\n" + _comment(f"  ({item.reason})")
+
+
+def _emit_step(cell: CellIR, wiring: dict[str, tuple[list[str], list[str]]],
+               func_names: dict[str, str], module_names: set[str]) -> str:
+    st = cell.step
+    assert st is not None
+    spec = st.spec
+    inputs, _ = wiring[st.name]
+    kwargs: list[tuple[str, str]] = [("name", _str_literal(st.name))]
+    if inputs:
+        kwargs.append(("inputs", _list_literal(inputs)))
+    if st.outputs:
+        kwargs.append(("outputs", _list_literal(st.outputs)))
+    if spec.cache is False:
+        kwargs.append(("cache", "False"))
+    elif spec.cache != "code_hash":
+        kwargs.append(("cache", _str_literal(spec.cache)))
+    if spec.retries:
+        kwargs.append(("retry", repr(int(spec.retries))))
+    if spec.timeout is not None:
+        kwargs.append(("timeout", repr(float(spec.timeout))))
+    if spec.resources:
+        kwargs.append(("resources", _dict_literal(spec.resources)))
+    if spec.tags:
+        kwargs.append(("tags", _dict_literal(spec.tags)))
+    if spec.condition is not None:
+        kwargs.append(("condition", _condition_lambda(spec.condition, module_names)))
+    if spec.group is not None:
+        kwargs.append(("execution_group", _str_literal(spec.group)))
+    if spec.pipeline is not None:
+        kwargs.append(("pipeline", _str_literal(spec.pipeline)))
+    if spec.description is not None:
+        kwargs.append(("description", _str_literal(spec.description)))
+    decorator = _call("@step", kwargs)
+    return decorator + "\n" + step_function_source(func_names[st.name], st.params, st.outputs,
+                                                   st.body).rstrip("\n")
+
+
+def _condition_lambda(expr: str, module_names: set[str]) -> str:
+    """``lambda a, b: EXPR`` re-generated from the expression's AST (no comments, one line)."""
+    tree = ast.parse(expr.strip(), mode="eval")
+    code = ast.unparse(tree)
+    reads = [n for n in infer_io(code).reads if n not in module_names and n not in IPYTHON_NAMES]
+    return f"lambda {', '.join(reads)}: {code}" if reads else f"lambda: {code}"
+
+
+def _call(func: str, kwargs: list[tuple[str, str]]) -> str:
+    one_line = f"{func}({', '.join(f'{k}={v}' for k, v in kwargs)})"
+    if len(one_line) <= _LINE_LENGTH:
+        return one_line
+    inner = "".join(f"    {k}={v},\n" for k, v in kwargs)
+    return f"{func}(\n{inner})"
+
+
+def _list_literal(names: Iterable[str]) -> str:
+    return "[" + ", ".join(_str_literal(n) for n in names) + "]"
+
+
+def _dict_literal(mapping: dict[str, Any]) -> str:
+    return "{" + ", ".join(f"{_str_literal(k)}: {_str_literal(v)}" for k, v in mapping.items()) + "}"
+
+
+def _str_literal(value: Any) -> str:
+    """A double-quoted literal where ``repr`` would use single quotes for no reason."""
+    text = repr(value)
+    if isinstance(value, str) and text.startswith("'") and '"' not in value:
+        text = '"' + text[1:-1].replace("\\'", "'") + '"'
+    return text
+
+
+def _comment(text: str, width: int = 88) -> str:
+    """One ``#`` comment line holding ``text`` (escaped, shortened to ``width``)."""
+    line = "# " + _comment_text(text)
+    return line if len(line) <= width else line[: width - 3] + "..."
+
+
+def _comment_text(text: str) -> str:
+    """``text`` made safe for a ``#`` comment: printable, one line (else escaped)."""
+    return text if text.isprintable() else repr(text)[1:-1]
+
+
+def _emit_pipeline(name: str, context: list[str], funcs: list[str]) -> str:
+    args = [_str_literal(name)]
+    if context:
+        args.append("context={" + ", ".join(f"{_str_literal(n)}: {n}" for n in context) + "}")
+    steps = "[" + ", ".join(funcs) + "]"
+    one_line = f"pipeline = Pipeline({', '.join(args)}).add_steps({steps})"
+    if len(one_line) <= _LINE_LENGTH:
+        return one_line
+    ctx_lines = "".join(f"        {_str_literal(n)}: {n},\n" for n in context)
+    ctx = f"    context={{\n{ctx_lines}    }},\n" if context else ""
+    step_lines = "".join(f"        {f},\n" for f in funcs)
+    return (f"pipeline = Pipeline(\n    {args[0]},\n{ctx}).add_steps(\n    [\n{step_lines}    ]\n)")
+
+
+_MAIN = '''if __name__ == "__main__":
+    result = pipeline.run()
+    print(result.summary())
+    for res in result.step_results.values():
+        if res.traceback:
+            print(f"\\nstep {res.name!r} failed:\\n{res.traceback}", file=sys.stderr)
+    sys.exit(0 if result.success else 1)
+'''
+
+
+# ---------------------------------------------------------------------------------------------
+# Imports and the module header
+# ---------------------------------------------------------------------------------------------
+
+
+def _collect_imports(ir: list[CellIR]) -> list[ast.stmt]:
+    seen: set[str] = set()
+    out: list[ast.stmt] = []
+    for cell in ir:
+        for stmt in cell.imports:
+            text = ast.unparse(stmt)
+            if text not in seen:
+                seen.add(text)
+                out.append(stmt)
+    return out
+
+
+def _emit_header(name: str, imports: list[ast.stmt], body: str) -> str:
+    used = _used_names(body)
+    future: list[str] = []
+    sections: dict[int, dict[str, list[str]]] = {0: {}, 1: {}}
+    left_out: list[str] = []
+    for stmt in [*imports, *ast.parse("import sys\nfrom flowyml import Pipeline, step").body]:
+        module = stmt.module if isinstance(stmt, ast.ImportFrom) else None
+        if isinstance(stmt, ast.ImportFrom) and stmt.level:
+            left_out.append(ast.unparse(stmt))  # relative imports mean nothing in a script
+            continue
+        kept = [a for a in stmt.names if a.name == "*" or _bound_name(a) in used]
+        for alias in stmt.names:
+            if alias not in kept:
+                left_out.append(ast.unparse(type(stmt)(**{**_fields(stmt), "names": [alias]})))
+        if not kept:
+            continue
+        if module == "__future__":
+            future.extend(a.name for a in kept)
+            continue
+        top = (module or kept[0].name).split(".")[0]
+        section = 0 if top in sys.stdlib_module_names else 1
+        if isinstance(stmt, ast.ImportFrom):
+            bucket = sections[section].setdefault(f"from {module}", [])
+            bucket.extend(_alias_text(a) for a in kept if _alias_text(a) not in bucket)
+        else:
+            for alias in kept:
+                sections[section].setdefault(f"import {_alias_text(alias)}", [])
+    lines = [_docstring(name)]
+    if future:
+        lines.append("from __future__ import " + ", ".join(sorted(set(future))))
+    for section in (0, 1):
+        group = sections[section]
+        if not group:
+            continue
+        straight = sorted((k for k in group if k.startswith("import ")), key=_sort_key)
+        froms = sorted((k for k in group if k.startswith("from ")), key=_sort_key)
+        block = list(straight)
+        for key in froms:
+            names = sorted(group[key], key=_member_key)
+            block.append(_from_line(key, names))
+        lines.append("\n".join(block))
+    if left_out:
+        lines.append("\n".join(_comment(f"left out (unused): {t}") for t in left_out))
+    return "\n\n".join(lines)
+
+
+def _fields(node: ast.AST) -> dict[str, Any]:
+    return {f: getattr(node, f) for f in node._fields}
+
+
+def _alias_text(alias: ast.alias) -> str:
+    return f"{alias.name} as {alias.asname}" if alias.asname else alias.name
+
+
+def _sort_key(text: str) -> tuple[str, str]:
+    module = text.split()[1]
+    return (module.lower(), text)
+
+
+def _member_key(text: str) -> tuple[int, str]:
+    name = text.split()[0]
+    kind = 0 if name.isupper() and len(name) > 1 else (1 if name[:1].isupper() else 2)
+    return (kind, name.lower())
+
+
+def _from_line(key: str, names: list[str]) -> str:
+    line = f"{key} import {', '.join(names)}"
+    if len(line) <= _LINE_LENGTH:
+        return line
+    inner = "".join(f"    {n},\n" for n in names)
+    return f"{key} import (\n{inner})"
+
+
+def _used_names(code: str) -> set[str]:
+    return {node.id for node in ast.walk(ast.parse(code)) if isinstance(node, ast.Name)}
+
+
+def _docstring(name: str) -> str:
+    # the name goes in only when it is plain text; it is in the Pipeline(...) literal anyway
+    label = f"Pipeline {name!r}" if re.fullmatch(r"[\w .+-]{1,80}", name) else "A pipeline"
+    return (f'"""{label}, exported from a notebook by flowyml.\n\n'
+            "Run it with `python THIS_FILE.py` or `flowyml run THIS_FILE.py`. Its steps have\n"
+            "the notebook's cache keys: a step that ran in the notebook is not recomputed.\n"
+            '"""')
+
+
+# ---------------------------------------------------------------------------------------------
+# The entry point
+# ---------------------------------------------------------------------------------------------
+
+
+def export_notebook(notebook_path: str | Path, out_path: str | Path) -> Path:
+    """Write ``notebook_path``'s pipeline as a plain module at ``out_path``; return that path.
+
+    The pipeline is named after the notebook's file stem.
+    """
+    notebook_path, out_path = Path(notebook_path), Path(out_path)
+    if out_path.resolve() == notebook_path.resolve():
+        raise NotebookExportError(f"refusing to overwrite the notebook {notebook_path} with the "
+                                  "module; pass a .py path as the output")
+    nb = read_notebook(notebook_path)
+    text = ir_to_module(notebook_to_ir(nb), notebook_path.stem)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f".{out_path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(out_path)
+    return out_path
