@@ -268,10 +268,8 @@ def dag_to_dot(graph: nx.DiGraph, states: Mapping[str, str]) -> str:
         style = state_style(state)
         dot.node(
             ids[node],
-            label=graphviz.nohtml(
-                graphviz.escape(name) + r"\n" + graphviz.escape(state_label(state))
-            ),
-            tooltip=graphviz.escape(f"{name}: {state_label(state)}"),
+            label=graphviz.nohtml(_dot_text(name) + r"\n" + _dot_text(state_label(state))),
+            tooltip=_dot_text(f"{name}: {state_label(state)}"),
             fillcolor=style.fill,
             fontcolor=style.font,
             color=style.border,
@@ -280,8 +278,16 @@ def dag_to_dot(graph: nx.DiGraph, states: Mapping[str, str]) -> str:
     for tail, head, data in graph.edges(data=True):
         artifacts = [str(a) for a in data.get("artifacts") or ()]
         label = None if artifacts in ([], [str(tail)]) else ", ".join(artifacts)
-        dot.edge(ids[tail], ids[head], label=graphviz.escape(label) if label else None)
+        dot.edge(ids[tail], ids[head], label=_dot_text(label) if label else None)
     return dot.source
+
+
+def _dot_text(text: str) -> str:
+    """``text`` shown literally by ``dot``: no escape sequences (``\\n``), no HTML-like
+    label, and no entity references (``dot`` would turn ``&amp;`` into ``&``)."""
+    import graphviz
+
+    return graphviz.escape(text.replace("&", "&amp;"))
 
 
 def dot_available() -> bool:
