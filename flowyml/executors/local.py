@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import copy
 import dataclasses
+import functools
 import math
 import os
 import queue
@@ -98,6 +100,26 @@ def cache_backed(outcome: UnitOutcome, store: Any) -> UnitOutcome:
         res.artifacts = lazy
         outcome.artifacts.update(lazy)
     return outcome
+
+
+def _pinned_code_hash(digest: str) -> str:
+    return digest
+
+
+def pin_code_hashes(steps: list[Any]) -> list[Any]:
+    """Copies of ``steps`` whose code fingerprint is the one computed here, on the caller.
+
+    A worker process may not see the code the way the caller does (a notebook cell's source
+    lives only in the kernel; a function shipped by value loses its module), so cache keys
+    computed there could differ. Pinning keeps keys identical across executors.
+    """
+    pinned = []
+    for step in steps:
+        clone = copy.copy(step)
+        if step.cache not in (False, "input_hash") and not callable(step.cache):
+            clone.get_code_hash = functools.partial(_pinned_code_hash, step.get_code_hash())
+        pinned.append(clone)
+    return pinned
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,6 +216,8 @@ class PoolExecutor(Executor):
     def submit_unit(self, steps: list[Any], artifacts: dict[str, Artifact], context: dict[str, Any],
                     store: Any, run_id: str, emit: Emit, unavailable: dict[str, str]) -> cf.Future:
         cpu, gpu = unit_needs(steps)
+        if self.lazy_outputs:  # runs in another process
+            steps = pin_code_hashes(steps)
         unit = _Unit(steps, (artifacts, context, store, run_id, unavailable), emit, cf.Future(),
                      (cpu, gpu if self.gpus is not None else 0))
         self._waiting.append(unit)
