@@ -54,7 +54,8 @@ class UnsafeCacheDirError(PermissionError):
 def make_key(step_name: str, code: str | None, params: dict[str, str]) -> str:
     """A content-addressed key: step name + code fingerprint + each received value's digest."""
     parts = key_parts(step_name, code, params)
-    return f"{step_name}:{xxhash.xxh3_128_hexdigest(json.dumps(parts, sort_keys=True).encode())}"
+    digest = xxhash.xxh3_128_hexdigest(json.dumps(parts, sort_keys=True).encode())
+    return f"{_quote_step(step_name)}:{digest}"
 
 
 def key_parts(step_name: str, code: str | None, params: dict[str, str]) -> dict[str, Any]:
@@ -70,7 +71,17 @@ def key_parts(step_name: str, code: str | None, params: dict[str, str]) -> dict[
 
 def custom_key(step_name: str, user_key: str) -> str:
     """The key of a step whose ``cache`` is a callable returning ``user_key``."""
-    return f"{step_name}:{user_key}"
+    return f"{_quote_step(step_name)}:{user_key}"
+
+
+def _quote_step(step_name: str) -> str:
+    # a key is "<step>:<rest>"; a ':' in the step name must not end the step part
+    return step_name.replace("%", "%25").replace(":", "%3A")
+
+
+def step_of_key(key: str) -> str:
+    """The step name a key belongs to."""
+    return key.partition(":")[0].replace("%3A", ":").replace("%25", "%")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -199,7 +210,7 @@ class CacheStore:
 
     def entry_path(self, key: str) -> Path:
         """``<root>/joblib/flowyml/<step dir>/<hash of key>``; never outside the entries dir."""
-        return self.entries_dir / step_dirname(key.partition(":")[0]) / xxhash.xxh3_128_hexdigest(
+        return self.entries_dir / step_dirname(step_of_key(key)) / xxhash.xxh3_128_hexdigest(
             key.encode()
         )
 
@@ -263,7 +274,10 @@ class CacheStore:
             return "its metadata names another key"
         data = path / "output.pkl"
         self._check_inside(data)
-        size = data.stat().st_size if data.exists() else -1
+        try:
+            size = os.stat(data).st_size
+        except FileNotFoundError:
+            size = -1
         if size != meta.get("size"):
             return f"output.pkl is {size} bytes, expected {meta.get('size')} (truncated?)"
         if _checksum(data, size) != meta.get("checksum"):
@@ -271,8 +285,12 @@ class CacheStore:
         return None
 
     def _check_inside(self, target: Path) -> None:
-        real = target.resolve()
-        if not real.is_relative_to(self.root):
+        # os.path.realpath on strings: what Path.resolve() does, without pathlib's overhead
+        # (this runs twice per lookup); the root is already resolved, so a prefix test on
+        # whole components is is_relative_to
+        real = os.path.realpath(target)
+        root = str(self.root)
+        if real != root and not real.startswith(root.rstrip(os.sep) + os.sep):
             raise UnsafeCacheDirError(
                 f"cache entry {target} links outside the cache directory ({real}); refusing to "
                 "load it. Remove the link or clear the cache."
@@ -403,7 +421,7 @@ class CacheStore:
         )
 
     def _report(self, key: str, problem: str, once: bool = False) -> None:
-        step_name = key.partition(":")[0]
+        step_name = step_of_key(key)
         token = f"{step_name}:{problem}" if once else None
         if token and token in self._reported:
             return

@@ -72,7 +72,9 @@ def hash_value(obj: Any) -> str:
         h = xxhash.xxh3_128()
         try:
             _fingerprint_by_pickle(obj, h)
-        except RecursionError:
+        except (RecursionError, UnhashableValueError) as exc:
+            if not isinstance(exc.__cause__ or exc, RecursionError):
+                raise
             raise UnhashableValueError(
                 f"a value of type {type(obj).__qualname__} is nested too deeply to be hashed; "
                 "flatten it, register a handler with @flowyml.hashing.fingerprint.register, "

@@ -1,0 +1,61 @@
+"""A process killed (SIGKILL) while storing an output never leaves an entry a later run uses.
+
+The store writes ``output.pkl`` and then ``meta.json`` into a private ``.<hash>.tmp-*``
+directory and renames it into place: the rename is the commit. Each case freezes a real
+subprocess at one point of that write (through hooks in ``fixture_pipeline.py``), kills it
+with SIGKILL, then runs the pipeline again in a fresh process: the step whose write was
+cut is recomputed, the step stored before it is a cache hit, the leftover temporary
+directory is ignored (not counted by ``info()``) and removed by ``clear()``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from flowyml.cache import CacheStore
+
+from .conftest import entries, leftovers, run_pipeline, start_pipeline, wait_for
+
+BIG = 25_000_000  # 200 MB of float64
+SMALL = 1_000_000  # 8 MB
+
+
+@pytest.mark.parametrize(
+    ("hook", "n_floats"),
+    [("mid-data", BIG), ("before-meta", SMALL), ("before-rename", SMALL)],
+)
+def test_sigkill_during_store_leaves_no_usable_entry(tmp_path, hook, n_floats):
+    cache_dir = tmp_path / "cache"
+    ready = tmp_path / "frozen"
+    proc = start_pipeline(cache_dir, n_floats, FLOWYML_TEST_HOOK=hook, FLOWYML_TEST_READY=str(ready))
+    wait_for(ready, proc)
+    [tmp_entry] = leftovers(cache_dir, "make_big")
+    if hook == "mid-data":  # really cut in the middle of the array
+        written = (tmp_entry / "output.pkl").stat().st_size
+        assert 0 < written < n_floats * 8
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+
+    # what the killed process left: seed's entry, and only a temporary dir for make_big
+    assert len(entries(cache_dir, "seed")) == 1
+    assert entries(cache_dir, "make_big") == []
+    assert CacheStore(cache_dir).info()["make_big"]["entries"] == 0
+
+    again = run_pipeline(cache_dir, n_floats)
+    assert again["states"] == {"seed": "cached", "make_big": "done", "summarise": "done"}
+    assert again["total"] == float(n_floats) * (n_floats - 1) / 2
+
+    [entry] = entries(cache_dir, "make_big")
+    assert (entry / "meta.json").exists()
+    assert leftovers(cache_dir, "make_big") == [tmp_entry]  # ignored, never read
+    third = run_pipeline(cache_dir, n_floats)
+    assert set(third["states"].values()) == {"cached"}
+
+    store = CacheStore(cache_dir)
+    assert store.info()["make_big"]["entries"] == 1
+    assert store.clear() == 3  # counts entries, not leftovers ...
+    assert not tmp_entry.exists()  # ... but removes those too
