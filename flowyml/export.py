@@ -225,9 +225,19 @@ def _code_cell(index: int, first: str, lines: list[str]) -> CellIR:
     cell.defines += [_bound_name(alias) for stmt in cell.imports for alias in stmt.names
                      if alias.name != "*"]
     cell.reads = list(io.reads) if io else []
+    lambdas = _lambda_names(cell.code) if cell.code else set()
+    cell.binds = [n for n in cell.binds if n not in lambdas]
+    cell.defines += sorted(lambdas)
     if not cell.code:
         cell.kind = "imports" if cell.imports else "dropped"
     return cell
+
+
+def _lambda_names(code: str) -> set[str]:
+    """Names an ordinary cell binds to a lambda: code (like a ``def``), not data."""
+    return {target.id for stmt in ast.parse(code).body if isinstance(stmt, ast.Assign)
+            and isinstance(stmt.value, ast.Lambda) for target in stmt.targets
+            if isinstance(target, ast.Name)}
 
 
 def _is_display(stmt: ast.stmt, last: bool) -> bool:
@@ -274,11 +284,17 @@ def _infer_step(cell: CellIR, module_globals: set[str]) -> None:
         params = list(spec.inputs)
     else:
         params = [n for n in io.reads if n not in module_globals and n not in IPYTHON_NAMES]
-    name = spec.name or (outputs[0] if outputs else None)
-    if name is None:
+    if not outputs:
         raise NotebookExportError(
-            f"{cell.where}: the step has no name and assigns no output to name it after; "
-            "give it a name: %%step NAME"
+            f"{cell.where}: the step assigns no variable at top level, so it has no output; "
+            "assign its result to a name (e.g. `result = ...`) or declare -o NAME"
+        )
+    name = spec.name or outputs[0]
+    both = [p for p in params if p in outputs]
+    if both:
+        raise NotebookExportError(
+            f"{cell.where}: step {name!r} reads and reassigns {both}; a step must not "
+            f"overwrite its own input. Give the result a new name (e.g. {both[0]}_new)."
         )
     cell.step.name, cell.step.params, cell.step.outputs = name, params, outputs
     cell.reads = list(io.reads)
@@ -359,7 +375,8 @@ def ir_to_module(ir: list[CellIR], name: str) -> str:
     parts.append(_MAIN)
     body_text = "\n\n\n".join(parts)
     header = _emit_header(name, imports, body_text)
-    return header + "\n\n\n" + body_text
+    gap = "\n\n\n" if body_text.startswith(("@", "def ", "class ", "async def ")) else "\n\n"
+    return header + gap + body_text
 
 
 def _producers(steps: list[CellIR]) -> dict[str, CellIR]:
@@ -542,17 +559,16 @@ def _comment_text(text: str) -> str:
 
 
 def _emit_pipeline(name: str, context: list[str], funcs: list[str]) -> str:
-    args = [_str_literal(name)]
-    if context:
-        args.append("context={" + ", ".join(f"{_str_literal(n)}: {n}" for n in context) + "}")
-    steps = "[" + ", ".join(funcs) + "]"
-    one_line = f"pipeline = Pipeline({', '.join(args)}).add_steps({steps})"
-    if len(one_line) <= _LINE_LENGTH:
-        return one_line
-    ctx_lines = "".join(f"        {_str_literal(n)}: {n},\n" for n in context)
-    ctx = f"    context={{\n{ctx_lines}    }},\n" if context else ""
-    step_lines = "".join(f"        {f},\n" for f in funcs)
-    return (f"pipeline = Pipeline(\n    {args[0]},\n{ctx}).add_steps(\n    [\n{step_lines}    ]\n)")
+    ctx = "{" + ", ".join(f"{_str_literal(n)}: {n}" for n in context) + "}"
+    args = f"{_str_literal(name)}, context={ctx}" if context else _str_literal(name)
+    create = f"pipeline = Pipeline({args})"
+    if len(create) > _LINE_LENGTH:
+        entries = "".join(f"        {_str_literal(n)}: {n},\n" for n in context)
+        create = f"pipeline = Pipeline(\n    {_str_literal(name)},\n    context={{\n{entries}    }},\n)"
+    add = f"pipeline.add_steps([{', '.join(funcs)}])"
+    if len(add) > _LINE_LENGTH:
+        add = "pipeline.add_steps(\n    [\n" + "".join(f"        {f},\n" for f in funcs) + "    ]\n)"
+    return f"{create}\n{add}"
 
 
 _MAIN = '''if __name__ == "__main__":
@@ -587,19 +603,22 @@ def _emit_header(name: str, imports: list[ast.stmt], body: str) -> str:
     future: list[str] = []
     sections: dict[int, dict[str, list[str]]] = {0: {}, 1: {}}
     left_out: list[str] = []
-    for stmt in [*imports, *ast.parse("import sys\nfrom flowyml import Pipeline, step").body]:
+    ours = "import sys\nfrom flowyml import Pipeline, step"
+    if "display" in used:  # IPython's display() is a builtin in the notebook only
+        ours += "\nfrom IPython.display import display"
+    for stmt in [*imports, *ast.parse(ours).body]:
         module = stmt.module if isinstance(stmt, ast.ImportFrom) else None
         if isinstance(stmt, ast.ImportFrom) and stmt.level:
             left_out.append(ast.unparse(stmt))  # relative imports mean nothing in a script
+            continue
+        if module == "__future__":
+            future.extend(a.name for a in stmt.names)
             continue
         kept = [a for a in stmt.names if a.name == "*" or _bound_name(a) in used]
         for alias in stmt.names:
             if alias not in kept:
                 left_out.append(ast.unparse(type(stmt)(**{**_fields(stmt), "names": [alias]})))
         if not kept:
-            continue
-        if module == "__future__":
-            future.extend(a.name for a in kept)
             continue
         top = (module or kept[0].name).split(".")[0]
         section = 0 if top in sys.stdlib_module_names else 1
