@@ -89,10 +89,11 @@ class FlowymlMagics(Magics):
         outputs (names it assigns) are inferred unless declared. See ``%flowyml status``.
         """
         try:
-            args = magic_arguments.parse_argstring(self.step, line)
+            # shell-style quoting (IPython's parse_argstring keeps the quotes in values)
+            args = self.step.parser.parse_args(shlex.split(line))
             spec = spec_from_namespace(args)
             rec = self.session.define(spec, cell)
-        except (StepLineError, StepDefinitionError) as exc:
+        except (StepLineError, StepDefinitionError, ValueError) as exc:
             raise UsageError(str(exc)) from None
         widget = self._status_widget(rec.name)
         display(widget)

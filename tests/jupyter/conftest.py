@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from IPython.testing.globalipapp import get_ipython
+from IPython.core.getipython import get_ipython
+from IPython.testing.globalipapp import start_ipython
 
 import flowyml_jupyter
 
@@ -18,6 +19,7 @@ def _fresh(ip):
 @pytest.fixture
 def ip():
     """The shell; ``ip.restart()`` simulates a kernel restart (new namespace, same cache)."""
+    start_ipython()
     shell = get_ipython()
     _fresh(shell)
     shell.restart = lambda: _fresh(shell)
