@@ -147,9 +147,9 @@ class StepStatusWidget(_EventWidget):
     )
 
     def __init__(self, step_name: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        self._batching = True  # draw once, below, not on every trait set up here
+        super().__init__(step_name=step_name, **kwargs)
         self._batching = False
-        self.step_name = step_name
         self.add_class("flowyml-step-status")
         self._render()
 
