@@ -372,31 +372,24 @@ class LabPage:
         self.type_into(count, source, replace=True)
         return count
 
-    def type_into(self, index: int, text: str, replace: bool = False, line: int | None = None) -> None:
-        """Type ``text`` into cell ``index``'s CodeMirror editor.
+    def type_into(self, index: int, text: str, *, replace: bool = False, append: bool = False) -> None:
+        """Type ``text`` into cell ``index``'s CodeMirror editor, key by key like a user.
 
-        ``replace`` selects everything first; ``line`` (1-based) types at the end of that line
-        after pressing Enter, i.e. inserts ``text`` as a new line below it.
+        ``replace`` selects everything first; ``append`` types it as new lines at the end of
+        the cell. Lines are separated with Enter, so CodeMirror's auto-indent applies: give
+        top-level code only.
         """
         editor = self.cell(index).locator(".cm-content")
         editor.click()
         if replace:
             self.page.keyboard.press("Control+a")
             self.page.keyboard.press("Delete")
-        if line is not None:
-            self.page.keyboard.press("Control+Home")
-            for _ in range(line - 1):
-                self.page.keyboard.press("ArrowDown")
-            self.page.keyboard.press("End")
+        if append:
+            self.page.keyboard.press("Control+End")
             self.page.keyboard.press("Enter")
         for i, piece in enumerate(text.split("\n")):
             if i:
                 self.page.keyboard.press("Enter")
-                # Undo CodeMirror's auto-indent so the typed text keeps its own indentation.
-                self.page.keyboard.press("Shift+Home")
-                selected = self.page.evaluate("() => window.getSelection().toString()")
-                if selected.strip() == "" and selected:
-                    self.page.keyboard.press("Delete")
             self.page.keyboard.insert_text(piece)
         self.page.keyboard.press("Escape")
 
@@ -422,6 +415,40 @@ class LabPage:
     def notebook_text(self) -> str:
         return self.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)").inner_text()
 
+    def step_statuses(self) -> list[list[dict[str, str]]]:
+        """For every cell, the flowyml step status lines its outputs show (step, state, text)."""
+        return self.page.evaluate(
+            """() => {
+                const panel = window.jupyterapp.shell.currentWidget;
+                return panel.content.widgets.map(cell => Array.from(
+                    cell.node.querySelectorAll('.jp-OutputArea div.flowyml-status[data-step]')
+                ).map(n => ({step: n.dataset.step, state: n.dataset.state, text: n.innerText})));
+            }"""
+        )
+
+    def dag_states(self) -> dict[str, str] | None:
+        """``{step: state}`` read from the last DAG widget's drawing (SVG nodes or plain table)."""
+        return self.page.evaluate(
+            """() => {
+                const dags = document.querySelectorAll(
+                    '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea .flowyml-dag-widget');
+                if (!dags.length) return null;
+                const dag = dags[dags.length - 1];
+                const out = {};
+                for (const node of dag.querySelectorAll('.flowyml-node')) {
+                    const match = /flowyml-state-(\\S+)/.exec(node.getAttribute('class'));
+                    const label = node.tagName.toLowerCase() === 'tr'
+                        ? node.querySelector('b').textContent
+                        : node.querySelector('text').textContent;
+                    out[label.trim()] = match ? match[1] : '?';
+                }
+                return out;
+            }"""
+        )
+
+    def dag_locator(self) -> Any:
+        return self.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea .flowyml-dag-widget").last
+
     def wait_widgets_settled(self, timeout_ms: int = 20_000) -> None:
         """Wait until no output still says "Loading widget..." (views resolve asynchronously)."""
         deadline = time.monotonic() + timeout_ms / 1000
@@ -436,6 +463,70 @@ class LabPage:
             found.append("a widget is stuck at 'Loading widget...'")
         found += [msg for msg in self.console_errors if any(err.lower() in msg.lower() for err in WIDGET_ERRORS)]
         return found
+
+    def console_errors_matching(self, word: str) -> list[str]:
+        """Browser console errors mentioning ``word`` (case-insensitive)."""
+        return [msg for msg in self.console_errors if word.lower() in msg.lower()]
+
+    def set_theme(self, theme: str) -> None:
+        """Switch JupyterLab's theme (e.g. "JupyterLab Dark") and wait until it applies."""
+        light = "true" if "light" in theme.lower() else "false"
+        self.page.evaluate("theme => window.jupyterapp.commands.execute('apputils:change-theme', {theme})", theme)
+        self.page.wait_for_function("light => document.body.dataset.jpThemeLight === light", arg=light, timeout=30_000)
+        self.page.wait_for_timeout(500)
+
+    def low_contrast_text(self, selector: str, minimum: float = 4.5) -> list[str]:
+        """Visible text under ``selector`` whose colour has less than ``minimum`` contrast
+        (WCAG ratio) with what is behind it: the node's own fill for text drawn on a DAG
+        node, else the first opaque background among its ancestors."""
+        return self.page.evaluate(
+            """([selector, minimum]) => {
+                const parse = c => {
+                    const m = /rgba?\\(([^)]+)\\)/.exec(c || '');
+                    if (!m) return null;
+                    const v = m[1].split(',').map(x => parseFloat(x));
+                    return {r: v[0], g: v[1], b: v[2], a: v.length > 3 ? v[3] : 1};
+                };
+                const lum = c => {
+                    const f = x => { x /= 255; return x <= 0.03928 ? x / 12.92
+                                                                 : Math.pow((x + 0.055) / 1.055, 2.4); };
+                    return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b);
+                };
+                const ratio = (a, b) => {
+                    const [l1, l2] = [lum(a), lum(b)].sort((x, y) => y - x);
+                    return (l1 + 0.05) / (l2 + 0.05);
+                };
+                const backgroundOf = el => {
+                    const node = el.closest && el.closest('g.node');
+                    if (el instanceof SVGElement && node) {
+                        const shape = node.querySelector('path, polygon, ellipse');
+                        const fill = shape && parse(getComputedStyle(shape).fill);
+                        if (fill && fill.a > 0) return fill;
+                    }
+                    for (let e = el; e; e = e.parentElement) {
+                        if (e instanceof SVGElement) continue;
+                        const bg = parse(getComputedStyle(e).backgroundColor);
+                        if (bg && bg.a > 0.5) return bg;
+                    }
+                    return {r: 255, g: 255, b: 255, a: 1};
+                };
+                const bad = [];
+                for (const root of document.querySelectorAll(selector)) {
+                    for (const el of root.querySelectorAll('*')) {
+                        const own = Array.from(el.childNodes).filter(
+                            n => n.nodeType === 3 && n.textContent.trim()).map(n => n.textContent.trim());
+                        if (!own.length || !el.getClientRects().length) continue;
+                        const style = getComputedStyle(el);
+                        const color = parse(el instanceof SVGElement ? style.fill : style.color);
+                        if (!color) continue;
+                        const r = ratio(color, backgroundOf(el));
+                        if (r < minimum) bad.push(`${own.join(' ')} (${r.toFixed(2)}:1)`);
+                    }
+                }
+                return bad;
+            }""",
+            [selector, minimum],
+        )
 
     def screenshot(self, name: str, locator: Any = None) -> Path:
         """Save a PNG of ``locator`` (or the whole page) under the test's artifacts dir."""

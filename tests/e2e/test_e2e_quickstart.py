@@ -1,0 +1,168 @@
+"""notebooks/quickstart.ipynb in a real JupyterLab and a real Chromium, as a user runs it.
+
+Run all → every step's status widget and the DAG say "done"; run all again → "cached";
+type an edit into one step cell and run it → the DAG marks its descendants stale (and the
+edited step re-ran); ``%flowyml status`` marks their status lines stale; ``%flowyml run``
+re-runs exactly those descendants. Screenshots of the DAG and of a step cell are kept in the
+test's ``artifacts`` folder; the best DAG picture is copied to docs/screenshots/dag.png.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from flowyml.analysis import infer_io
+from flowyml.cellspec import parse_step_line
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = Path(os.environ.get("FLOWYML_E2E_NOTEBOOKS", ROOT / "notebooks"))
+QUICKSTART = NOTEBOOKS / "quickstart.ipynb"
+
+#: the step whose cell the test edits, and the top-level line it types at the cell's end
+#: (it must change the step's output value, so that the descendants become stale)
+EDITED_STEP = os.environ.get("FLOWYML_E2E_EDIT_STEP", "clean")
+EDIT_LINE = os.environ.get("FLOWYML_E2E_EDIT_LINE", "clean = clean[:-1]")
+
+
+def notebook_steps(path: Path) -> dict[str, set[str]]:
+    """``{step: steps that read its outputs}`` from the notebook's ``%%step`` cells.
+
+    An oracle independent of the extension: the same inference rules (SPEC §6) applied to
+    the saved source, so the test knows the DAG before the browser shows it.
+    """
+    nb = nbformat.read(path, as_version=4)
+    steps: list[tuple[str, list[str], list[str]]] = []
+    for cell in nb.cells:
+        if cell.cell_type != "code" or not cell.source.startswith("%%step"):
+            continue
+        first, _, body = cell.source.partition("\n")
+        spec = parse_step_line(first[len("%%step") :])
+        io = infer_io(body)
+        outputs = spec.outputs if spec.outputs is not None else list(io.writes)
+        inputs = spec.inputs if spec.inputs is not None else list(io.reads)
+        steps.append((spec.name or outputs[0], inputs, outputs))
+    producer = {out: name for name, _, outputs in steps for out in outputs}
+    children: dict[str, set[str]] = {name: set() for name, _, _ in steps}
+    for name, inputs, _ in steps:
+        for needed in inputs:
+            if needed in producer and producer[needed] != name:
+                children[producer[needed]].add(name)
+    return children
+
+
+def descendants(children: dict[str, set[str]], step: str) -> set[str]:
+    seen: set[str] = set()
+    todo = list(children[step])
+    while todo:
+        node = todo.pop()
+        if node not in seen:
+            seen.add(node)
+            todo.extend(children[node])
+    return seen
+
+
+def status_by_step(lab) -> dict[str, tuple[int, str]]:
+    """``{step: (cell index, state)}`` from the status line under each step cell."""
+    found: dict[str, tuple[int, str]] = {}
+    for index, lines in enumerate(lab.step_statuses()):
+        for line in lines:
+            found[line["step"]] = (index, line["state"])
+    return found
+
+
+def assert_clean_page(lab) -> None:
+    lab.wait_widgets_settled()
+    assert lab.widget_errors() == [], lab.widget_errors()
+
+
+@pytest.mark.skipif(not QUICKSTART.exists(), reason=f"{QUICKSTART} does not exist yet")
+def test_quickstart_runs_caches_and_reruns_only_stale_steps(start_lab, open_page, artifacts):
+    children = notebook_steps(QUICKSTART)
+    steps = set(children)
+    assert EDITED_STEP in steps, f"the test edits step {EDITED_STEP!r}; the notebook has {sorted(steps)}"
+    below = descendants(children, EDITED_STEP)
+    assert below, f"step {EDITED_STEP!r} has no descendants; pick a step others read"
+
+    server = start_lab(NOTEBOOKS)
+    lab = open_page(server)
+    lab.open(QUICKSTART.name)
+
+    # 1. first run: every step computes
+    lab.run_all()
+    assert_clean_page(lab)
+    first = status_by_step(lab)
+    assert set(first) == steps, f"status widgets for {sorted(first)}, steps {sorted(steps)}"
+    assert {state for _, state in first.values()} == {"done"}, first
+    assert lab.dag_states() == dict.fromkeys(steps, "done")
+    step_cell = lab.cell(first[EDITED_STEP][0])
+    lab.screenshot("step-cell-done", step_cell)
+    lab.screenshot("dag-done", lab.dag_locator())
+
+    # 2. run all again: every step is a cache hit
+    lab.run_all()
+    assert_clean_page(lab)
+    second = status_by_step(lab)
+    assert {step: state for step, (_, state) in second.items()} == dict.fromkeys(steps, "cached")
+    assert lab.dag_states() == dict.fromkeys(steps, "cached")
+    lab.screenshot("step-cell-cached", lab.cell(second[EDITED_STEP][0]))
+
+    # 3. edit one step cell in the editor and run it: it re-runs, its descendants go stale
+    index = second[EDITED_STEP][0]
+    lab.type_into(index, EDIT_LINE, append=True)
+    assert lab.cell_sources()[index].rstrip().endswith(EDIT_LINE)
+    lab.run_cell(index)
+    assert_clean_page(lab)
+    assert status_by_step(lab)[EDITED_STEP][1] == "done"
+    expected = {s: ("stale" if s in below else "cached") for s in steps}
+    expected[EDITED_STEP] = "done"
+    assert lab.dag_states() == expected
+    lab.screenshot("dag-stale", lab.dag_locator())
+
+    # 4. %flowyml status: the descendants' own status lines turn stale, with a reason
+    status_cell = lab.add_code_cell_at_end("%flowyml status")
+    lab.run_cell(status_cell)
+    assert_clean_page(lab)
+    now = status_by_step(lab)
+    assert {s for s, (_, state) in now.items() if state == "stale"} == below
+    table = lab.output_text(status_cell)
+    for step in below:
+        assert re.search(rf"{re.escape(step)}\s+stale", table), table
+
+    # 5. %flowyml run: exactly the stale steps run again
+    run_cell = lab.add_code_cell_at_end("%flowyml run")
+    lab.run_cell(run_cell)
+    assert_clean_page(lab)
+    report = lab.output_text(run_cell)
+    ran = re.search(r"ran ([^;\n]+)", report)
+    assert ran, report
+    assert {name.strip() for name in ran.group(1).split(",")} == below, report
+    after = {s: ("done" if s in below or s == EDITED_STEP else "cached") for s in steps}
+    assert lab.dag_states() == after
+    assert {s: state for s, (_, state) in status_by_step(lab).items() if s in below} == dict.fromkeys(below, "done")
+    dag_picture = lab.screenshot("dag-after-run", lab.dag_locator())
+    lab.screenshot("notebook", None)
+
+    # 6. the same notebook in the dark theme: still rendered, text readable
+    lab.set_theme("JupyterLab Dark")
+    assert_clean_page(lab)
+    lab.screenshot("dag-dark", lab.dag_locator())
+    lab.screenshot("step-cell-dark", lab.cell(now[EDITED_STEP][0]))
+    low = lab.low_contrast_text(".flowyml-step-status, .flowyml-dag-widget")
+    assert low == [], f"text hard to read in the dark theme: {low}"
+
+    assert lab.console_errors_matching("widget") == []
+    assert server.stop() == []
+    # Opt-in (never by default: tests do not write into the repository), e.g.
+    # FLOWYML_E2E_SCREENSHOT_DIR=docs/screenshots to refresh the README picture.
+    keep = os.environ.get("FLOWYML_E2E_SCREENSHOT_DIR")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(dag_picture, Path(keep) / "dag.png")
