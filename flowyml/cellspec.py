@@ -90,8 +90,8 @@ def spec_from_namespace(ns: argparse.Namespace) -> StepCellSpec:
         cache = False
     if ns.retries < 0:
         raise StepLineError(f"%%step: --retries must be >= 0, got {ns.retries}")
-    if ns.timeout is not None and ns.timeout <= 0:
-        raise StepLineError(f"%%step: --timeout must be > 0 seconds, got {ns.timeout:g}")
+    if ns.timeout is not None and not 0 < ns.timeout < float("inf"):  # also refuses nan
+        raise StepLineError(f"%%step: --timeout must be a finite number > 0 of seconds, got {ns.timeout:g}")
     if ns.name is not None and not ns.name.isidentifier():
         raise StepLineError(
             f"%%step: step name {ns.name!r} is not a Python identifier; use letters, digits "

@@ -118,7 +118,7 @@ class Step:
             raise ValueError(f"step '{self.name}': retry must be an integer >= 0, got {retry!r}")
         self.retry = retry
         self.retry_delay = float(retry_delay)
-        if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
+        if timeout is not None and (not isinstance(timeout, int | float) or not 0 < timeout < float("inf")):
             raise ValueError(f"step '{self.name}': timeout must be a positive number of seconds, got {timeout!r}")
         self.timeout = timeout
         self.resources = resources

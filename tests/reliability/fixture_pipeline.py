@@ -81,7 +81,7 @@ class _FreezingFile:
 def install_hook(n_floats: int) -> None:
     if HOOK == "mid-data":
         def _open(path, mode="r", *args, **kwargs):
-            fh = open(path, mode, *args, **kwargs)
+            fh = open(path, mode, *args, **kwargs)  # noqa: SIM115 - handed to the store
             if "w" in mode and "make_big" in str(path):
                 return _FreezingFile(fh, n_floats * 8 // 4)  # a quarter of the array
             return fh
