@@ -285,12 +285,26 @@ class CacheStore:
         return None
 
     def _check_inside(self, target: Path) -> None:
-        # os.path.realpath on strings: what Path.resolve() does, without pathlib's overhead
-        # (this runs twice per lookup); the root is already resolved, so a prefix test on
-        # whole components is is_relative_to
-        real = os.path.realpath(target)
-        root = str(self.root)
-        if real != root and not real.startswith(root.rstrip(os.sep) + os.sep):
+        # Runs twice per lookup, so the common case is cheap: the root is resolved already,
+        # hence a target below it whose components (below the root) are no symlinks is inside
+        # it -- a few lstat calls instead of resolving the whole path from "/".
+        root = str(self.root).rstrip(os.sep)
+        path = os.fspath(target)
+        if path.startswith(root + os.sep):
+            parts = path[len(root) + 1:].split(os.sep)
+            if all(p not in ("", ".", "..") for p in parts):
+                current = root
+                try:
+                    for part in parts:
+                        current = f"{current}{os.sep}{part}"
+                        if stat.S_ISLNK(os.lstat(current).st_mode):
+                            break
+                    else:
+                        return
+                except OSError:
+                    pass  # decided below, exactly as before
+        real = os.path.realpath(path)
+        if real != root and not real.startswith(root + os.sep):
             raise UnsafeCacheDirError(
                 f"cache entry {target} links outside the cache directory ({real}); refusing to "
                 "load it. Remove the link or clear the cache."

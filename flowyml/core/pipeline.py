@@ -152,6 +152,7 @@ class Pipeline:
         self.trust_cache_dir = trust_cache_dir
         self.options = kwargs
         self._steps: list[Step] = []
+        self._positions: dict[str, int] = {}  # step name -> index in _steps (O(1) add_step)
         self._dag: DAG | None = None
         self._store: CacheStore | NullStore | None = None
         self.listeners: list[Callable[[Any], None]] = []
@@ -165,15 +166,17 @@ class Pipeline:
         elif step_kwargs:
             raise TypeError(f"add_step got options {sorted(step_kwargs)} for an existing Step "
                             f"'{step.name}'; set them in @step(...) instead")
-        existing = next((s for s in self._steps if s.name == step.name), None)
+        position = self._positions.get(step.name)
+        existing = self._steps[position] if position is not None else None
         if existing is step:
             return self
         if existing is not None:
             if existing.origin != step.origin:
                 raise _graph.DuplicateStepError(
                     f"pipeline '{self.name}' already has a step named '{step.name}'")
-            self._steps[self._steps.index(existing)] = step  # re-definition replaces
+            self._steps[position] = step  # re-definition replaces
         else:
+            self._positions[step.name] = len(self._steps)
             self._steps.append(step)
         self._dag = None
         return self
