@@ -137,7 +137,7 @@ def notebook_to_ir(nb: Any) -> list[CellIR]:
 
 
 def _classify(index: int, source: str) -> CellIR:
-    lines = source.splitlines()
+    lines = _lines(source)
     first = next(line for line in lines if line.strip())
     if first.startswith("%%step") and first[6:7] in ("", " ", "\t"):
         return _step_cell(index, first, source)
@@ -153,7 +153,7 @@ def _classify(index: int, source: str) -> CellIR:
 
 
 def _step_cell(index: int, first: str, source: str) -> CellIR:
-    lines = source.splitlines()
+    lines = _lines(source)
     at = next(i for i, line in enumerate(lines) if line.strip())
     body = "\n".join(lines[at + 1:])
     cell = CellIR(index, "step", first)
@@ -172,6 +172,11 @@ def _step_cell(index: int, first: str, source: str) -> CellIR:
         ) from None
     cell.step = StepIR(name="", params=[], outputs=[], body=body, spec=spec)
     return cell
+
+
+def _lines(source: str) -> list[str]:
+    """Split on newlines only, as IPython does for the magic line (not on form feeds etc.)."""
+    return source.replace("\r\n", "\n").split("\n")
 
 
 def _code_cell(index: int, first: str, lines: list[str]) -> CellIR:
@@ -362,12 +367,16 @@ def ir_to_module(ir: list[CellIR], name: str) -> str:
             else:
                 raise _missing_variable(cell, param, ir, producers)
         wiring[cell.step.name] = (inputs, ctx)
+        if cell.step.spec.condition is not None:  # the condition asks for context values too
+            code = ast.unparse(ast.parse(cell.step.spec.condition.strip(), mode="eval"))
+            context.update(dict.fromkeys(n for n in infer_io(code).reads if n in ordinary
+                                         and n not in producers))
     _check_cycles(steps, producers, wiring)
     func_names = _function_names(steps, module_names | set(context))
     imports = _collect_imports(ir)
     parts: list[str] = []
     for cell in ir:
-        text = _emit_cell(cell, wiring, func_names, module_names)
+        text = _emit_cell(cell, wiring, func_names, {n for c in ir for n in c.defines})
         if text:
             parts.append(text)
     parts.append(_emit_pipeline(name, list(context), [func_names[c.step.name] for c in steps
@@ -461,14 +470,13 @@ def _function_names(steps: list[CellIR], taken: set[str]) -> dict[str, str]:
 
 
 def _emit_cell(cell: CellIR, wiring: dict[str, tuple[list[str], list[str]]],
-               func_names: dict[str, str], module_names: set[str]) -> str:
+               func_names: dict[str, str], code_names: set[str]) -> str:
     notes = [_left_out_note(cell.index, item) for item in cell.left_out]
     text = "\n".join(notes)
     if cell.kind == "code":
         text = (text + "\n" if text else "") + cell.code
     elif cell.kind == "step":
-        text = (text + "\n" if text else "") + _emit_step(cell, wiring, func_names,
-                                                          module_names)
+        text = (text + "\n" if text else "") + _emit_step(cell, wiring, func_names, code_names)
     return text
 
 
@@ -480,7 +488,7 @@ def _left_out_note(index: int, item: LeftOut) -> str:
 
 
 def _emit_step(cell: CellIR, wiring: dict[str, tuple[list[str], list[str]]],
-               func_names: dict[str, str], module_names: set[str]) -> str:
+               func_names: dict[str, str], code_names: set[str]) -> str:
     st = cell.step
     assert st is not None
     spec = st.spec
@@ -503,7 +511,7 @@ def _emit_step(cell: CellIR, wiring: dict[str, tuple[list[str], list[str]]],
     if spec.tags:
         kwargs.append(("tags", _dict_literal(spec.tags)))
     if spec.condition is not None:
-        kwargs.append(("condition", _condition_lambda(spec.condition, module_names)))
+        kwargs.append(("condition", _condition_lambda(spec.condition, code_names)))
     if spec.group is not None:
         kwargs.append(("execution_group", _str_literal(spec.group)))
     if spec.pipeline is not None:
@@ -515,11 +523,11 @@ def _emit_step(cell: CellIR, wiring: dict[str, tuple[list[str], list[str]]],
                                                    st.body).rstrip("\n")
 
 
-def _condition_lambda(expr: str, module_names: set[str]) -> str:
+def _condition_lambda(expr: str, code_names: set[str]) -> str:
     """``lambda a, b: EXPR`` re-generated from the expression's AST (no comments, one line)."""
     tree = ast.parse(expr.strip(), mode="eval")
     code = ast.unparse(tree)
-    reads = [n for n in infer_io(code).reads if n not in module_names and n not in IPYTHON_NAMES]
+    reads = [n for n in infer_io(code).reads if n not in code_names and n not in IPYTHON_NAMES]
     return f"lambda {', '.join(reads)}: {code}" if reads else f"lambda: {code}"
 
 

@@ -73,6 +73,8 @@ def test_golden_options_keep_every_option(tmp_path):
     assert flt.tags == {"pipeline": "demo"}
     assert flt.description == "Keep values above the threshold."
     assert stamp.cache is False
-    assert stamp.condition(kept=[1, 2]) is True and stamp.condition(kept=[1]) is False
+    assert stamp.condition(enabled=True, kept=[1, 2]) is True
+    assert stamp.condition(enabled=True, kept=[1]) is False
     assert flt.inputs == ["values"] and stamp.inputs == ["kept"]
-    assert dict(module.pipeline.context.to_dict()) == {"THRESHOLD": 0.5}
+    assert dict(module.pipeline.context.to_dict()) == {"THRESHOLD": 0.5, "enabled": True}
+    assert module.pipeline.run(enabled=False).step_results["stamp"].skipped

@@ -45,14 +45,14 @@ def filter_values(values, THRESHOLD):
     inputs=["kept"],
     outputs=["stamped"],
     cache=False,
-    condition=lambda kept: enabled and len(kept) > 1,
+    condition=lambda enabled, kept: enabled and len(kept) > 1,
 )
 def stamp(kept):
     stamped = (time.time(), len(kept))
     return stamped
 
 
-pipeline = Pipeline("options", context={"THRESHOLD": THRESHOLD})
+pipeline = Pipeline("options", context={"THRESHOLD": THRESHOLD, "enabled": enabled})
 pipeline.add_steps([load, filter_values, stamp])
 
 
