@@ -328,9 +328,9 @@ class CacheStore:
         """
         from joblib import numpy_pickle
 
-        final = self.entry_path(key)
         tmpdir: Path | None = None
         try:
+            final = self.entry_path(key)
             final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             tmpdir = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.tmp-"))
             data = tmpdir / "output.pkl"
