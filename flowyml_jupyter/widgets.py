@@ -235,7 +235,9 @@ class DagWidget(_EventWidget):
 
     Re-drawing runs ``dot``, so live updates are throttled to ``max_fps`` renders a second;
     the final picture is always drawn (when no step is pending or running, on
-    ``RunFinished``, on :meth:`update` and on :meth:`flush`).
+    ``RunFinished``, on :meth:`update` and on :meth:`flush`). A step *starting* is drawn at
+    once while drawing is cheap (``live_starts``): the kernel may then be busy in that step
+    for a long time, and a held-back picture would show it pending until it ends.
     """
 
     states = traitlets.Dict(help="state of every step, by step name")
@@ -244,6 +246,10 @@ class DagWidget(_EventWidget):
     )
     render_count = traitlets.Int(0, help="how many times the picture was drawn")
     max_fps = traitlets.Float(10.0, help="at most this many re-draws per second while running")
+    live_starts = traitlets.Bool(
+        True, help="draw a step's start at once when the last draw took at most a quarter "
+        "of the throttle interval, so a long step shows as running"
+    )
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -252,6 +258,7 @@ class DagWidget(_EventWidget):
         self.graph: nx.DiGraph = nx.DiGraph()
         self._dirty = False
         self._last_render = float("-inf")
+        self._last_cost = 0.0
         self._last_source: str | None = None
         self._last_svg: str | None = None
         self.add_class("flowyml-dag-widget")
@@ -306,7 +313,9 @@ class DagWidget(_EventWidget):
         if not self._dirty:
             return
         interval = 1.0 / self.max_fps if self.max_fps > 0 else 0.0
-        if final or time.monotonic() - self._last_render >= interval:
+        cheap_start = (self.live_starts and isinstance(event, StepStarted)
+                       and self._last_cost <= interval / 4)
+        if final or cheap_start or time.monotonic() - self._last_render >= interval:
             self._render()
             if final:
                 self._refresh_displays()
@@ -315,6 +324,7 @@ class DagWidget(_EventWidget):
         return not any(state in ("pending", "running") for state in self.states.values())
 
     def _render(self) -> None:
+        started = time.perf_counter()
         svg = None
         if self.graph.number_of_nodes() and render.dot_available():
             source = render.dag_to_dot(self.graph, self.states)
@@ -330,6 +340,7 @@ class DagWidget(_EventWidget):
             self.render_count += 1
         self._dirty = False
         self._last_render = time.monotonic()
+        self._last_cost = time.perf_counter() - started
 
     def static_text(self) -> str:
         return render.dag_to_text(self.graph, self.states)

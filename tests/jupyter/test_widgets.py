@@ -328,15 +328,16 @@ def test_dag_events_update_node_states():
 
 @pytest.fixture
 def frozen_clock(monkeypatch):
-    """Every event arrives at the same instant, so only the throttle decides re-draws."""
+    """Every event arrives at the same instant and every draw takes no time."""
     monkeypatch.setattr(widgets.time, "monotonic", lambda: 1000.0)
+    monkeypatch.setattr(widgets.time, "perf_counter", lambda: 1000.0)
 
 
 def test_live_redraws_are_throttled_but_the_final_state_is_drawn(frozen_clock):
     names = [f"s{i}" for i in range(30)]
     graph = nx.DiGraph()
     graph.add_nodes_from(names)
-    d = DagWidget()
+    d = DagWidget(live_starts=False)
     d.update(graph, {})
     drawn = d.render_count
     for name in names:
@@ -350,7 +351,7 @@ def test_live_redraws_are_throttled_but_the_final_state_is_drawn(frozen_clock):
 
 
 def test_run_finished_and_flush_draw_what_the_throttle_held_back(frozen_clock):
-    d = DagWidget()
+    d = DagWidget(live_starts=False)
     d.update(diamond(), {})
     drawn = d.render_count
     d.handle_event(finished("load", "done"))
@@ -361,6 +362,31 @@ def test_run_finished_and_flush_draw_what_the_throttle_held_back(frozen_clock):
     d.handle_event(RunFinished(run_id="r1", pipeline="p", success=False, duration=1.0))
     assert d.render_count == drawn + 2
     assert "clean" in d.static_text() and d.states["clean"] == "failed"
+
+
+def test_a_starting_step_is_drawn_at_once_while_drawing_is_cheap(frozen_clock):
+    d = DagWidget()
+    d.update(diamond(), {})
+    drawn = d.render_count
+    d.handle_event(started("load"))
+    d.handle_event(finished("load", "done"))  # throttled
+    d.handle_event(started("clean"))  # the kernel may now sit in 'clean' for an hour
+    assert d.render_count == drawn + 2
+    assert d.static_text().splitlines()[1:3] == [
+        "  load: done", "  clean: running  (reads raw ← load)",
+    ]
+
+
+def test_expensive_drawings_throttle_starts_too(monkeypatch):
+    monkeypatch.setattr(widgets.time, "monotonic", lambda: 1000.0)
+    ticks = iter(range(0, 10_000, 5))  # every draw seems to take 5 s
+    monkeypatch.setattr(widgets.time, "perf_counter", lambda: float(next(ticks)))
+    d = DagWidget()
+    d.update(diamond(), {})
+    drawn = d.render_count
+    d.handle_event(started("load"))
+    d.handle_event(started("plot"))
+    assert d.render_count == drawn
 
 
 def test_redraws_resume_once_the_interval_has_passed(monkeypatch):
