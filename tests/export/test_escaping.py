@@ -99,7 +99,7 @@ def test_comments_for_left_out_lines_stay_comments(tmp_path):
 def test_any_tag_text_is_kept_exactly(tmp_path, value, group):
     line = f"%%step v --tags {shlex.quote('k=' + value)}"
     if group:
-        line += f" --group {shlex.quote(group)}"
+        line += f" --group={shlex.quote(group)}"
     module, _ = export_and_load(tmp_path, "nb.ipynb", f"{line}\nv = 1",
                                 module_name="hyp_escaped")
     assert module.v.tags == {"k": value}
