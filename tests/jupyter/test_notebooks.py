@@ -1,0 +1,60 @@
+"""The notebooks in notebooks/, executed through nbclient in a real ipykernel, twice."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+pytestmark = pytest.mark.slow
+
+
+def _execute(path: Path) -> nbformat.NotebookNode:
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    return nb
+
+
+def _step_lines(nb: nbformat.NotebookNode) -> dict[str, str]:
+    """Step cell -> the text/plain of the status widget shown under it."""
+    lines = {}
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cell.source.startswith("%%step"):
+            shown = [o for o in cell.outputs if o.output_type == "display_data"
+                     and WIDGET in o.data]
+            assert shown, f"no status widget under {cell.source.splitlines()[0]!r}"
+            data = shown[0].data
+            assert "text/html" in data, "the widget carries a static HTML representation"
+            lines[cell.source.splitlines()[0]] = data["text/plain"]
+    return lines
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")))
+def test_notebook_runs_twice_second_time_all_cached(name, tmp_path, monkeypatch):
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / name
+    shutil.copy(NOTEBOOKS / name, path)
+
+    first = _step_lines(_execute(path))
+    assert first and all("done" in line for line in first.values()), first
+
+    second_nb = _execute(path)
+    second = _step_lines(second_nb)
+    assert second.keys() == first.keys()
+    assert all("cached (saved" in line for line in second.values()), second
+
+    texts = [o.data.get("text/plain", "") for c in second_nb.cells if c.cell_type == "code"
+             for o in c.outputs if o.output_type == "display_data"]
+    if "quickstart" in name:
+        runs = [o.text for c in second_nb.cells if c.source.startswith("%flowyml run")
+                for o in c.outputs if o.output_type == "stream"]
+        assert any("loaded from cache" in t and "ran " not in t for t in runs), runs
+        assert any("stale" in t and "input 'test_fraction' changed" in t for t in texts)
+        assert any(t.startswith("flowyml DAG") for t in texts), "the DAG widget is shown"
