@@ -191,6 +191,11 @@ class CacheStore:
             base = Path(self.memory.location)  # <root>/joblib
             entries = base / "flowyml"
             entries.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if entries.is_symlink() or not entries.resolve().is_relative_to(self.root):
+                raise UnsafeCacheDirError(
+                    f"{entries} links outside the cache directory {self.root}; refusing to use "
+                    "it. Remove the link."
+                )
             _check_dir_safety(entries, self.trust_cache_dir)
             self._entries = entries
         return self._entries
@@ -227,6 +232,10 @@ class CacheStore:
             raise
         except OSError as exc:
             self._caching_off(exc)
+            return None
+        if path.parent.is_symlink():  # a step directory is never a link: drop the link
+            self._report(key, f"step directory {path.parent} is a link; not following it")
+            path.parent.unlink(missing_ok=True)
             return None
         meta_file = path / "meta.json"
         try:
@@ -331,6 +340,8 @@ class CacheStore:
         tmpdir: Path | None = None
         try:
             final = self.entry_path(key)
+            if final.parent.is_symlink():
+                final.parent.unlink()
             final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             tmpdir = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.tmp-"))
             data = tmpdir / "output.pkl"
@@ -408,16 +419,18 @@ class CacheStore:
         return out
 
     def _discard(self, path: Path) -> None:
+        if path.is_symlink():
+            path.unlink(missing_ok=True)  # the link goes, never what it points to
+            return
+        if not path.resolve().is_relative_to(self.root):
+            return
         # move it aside first (atomic), so no reader ever sees a half-deleted entry
         aside = path.with_name(f".{path.name}.tmp-discard-{os.getpid()}-{time.monotonic_ns()}")
         try:
             os.rename(path, aside)
         except OSError:
             aside = path
-        if aside.is_symlink():
-            aside.unlink(missing_ok=True)
-        else:
-            shutil.rmtree(aside, ignore_errors=True)
+        shutil.rmtree(aside, ignore_errors=True)
 
     def _caching_off(self, exc: OSError) -> None:
         """Writing is impossible (disk full, read-only, no permission): say so once."""
