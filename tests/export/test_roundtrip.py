@@ -1,0 +1,99 @@
+"""Notebook -> executed in a real kernel -> exported -> run as a module: same keys, same values.
+
+The module run right after the notebook is all cache hits with the notebook's outputs;
+editing one step in the module re-runs only that step and its descendants.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import nbformat
+import pytest
+
+from flowyml.export import export_notebook
+
+from .conftest import make_notebook, run, step_states
+
+pytest.importorskip("flowyml_jupyter.magics", reason="the %%step magic is not available")
+nbclient = pytest.importorskip("nbclient")
+
+CELLS = [
+    "%load_ext flowyml",
+    "import json\nimport math",
+    "N = 10\nFACTOR = 3\n\n\ndef scale(x):\n    return x * FACTOR",
+    "%%step -o raw\nraw = [scale(i) for i in range(N)]",
+    "%%step clean\nclean = [round(math.sqrt(v), 6) for v in raw if v > 0]\ntotal = sum(clean)",
+    "%%step report\nsummary = {'total': round(total, 6), 'n': len(clean)}",
+    "%%step side\nside = sorted(raw, reverse=True)[:3]",
+    "print('RESULT ' + json.dumps({'raw': raw, 'clean': clean, 'total': round(total, 6), "
+    "'summary': summary, 'side': side}))",
+]
+OUTPUTS = ["raw", "clean", "total", "summary", "side"]
+DUMP = ("import json, sys; sys.path.insert(0, {d!r}); import roundtrip as m; r = m.pipeline.run();"
+        " print('RESULT ' + json.dumps({{k: r.outputs[k] for k in {outs!r}}}));"
+        " print(r.summary())")
+
+
+def _result_line(text: str) -> dict:
+    line = next(ln for ln in text.splitlines() if ln.startswith("RESULT "))
+    return json.loads(line[len("RESULT "):])
+
+
+@pytest.fixture
+def executed(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(cache))
+    nb_path = make_notebook(tmp_path / "roundtrip.ipynb", *CELLS)
+    nb = nbformat.read(nb_path, as_version=4)
+    env_path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+    monkeypatch.setenv("PATH", env_path)
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    nbformat.write(nb, nb_path)
+    printed = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.output_type == "stream")
+    return nb_path, cache, _result_line(printed)
+
+
+@pytest.mark.slow
+def test_module_after_notebook_is_all_cache_hits(executed, tmp_path, flowyml_cmd):
+    nb_path, cache, notebook_values = executed
+    module = export_notebook(nb_path, tmp_path / "roundtrip.py")
+    steps = {"raw": "cached", "clean": "cached", "report": "cached", "side": "cached"}
+
+    script = run([sys.executable, str(module)], tmp_path, cache)
+    assert script.returncode == 0, script.stderr
+    assert step_states(script.stdout) == steps
+
+    cli = run([*flowyml_cmd, "run", str(module)], tmp_path, cache)
+    assert cli.returncode == 0, cli.stderr
+    lines = [ln for ln in cli.stdout.splitlines() if ln.startswith("[")]
+    assert len(lines) == 4 and all("cache hit" in ln for ln in lines), cli.stdout
+
+    dumped = run([sys.executable, "-c", DUMP.format(d=str(tmp_path), outs=OUTPUTS)], tmp_path,
+                 cache)
+    assert dumped.returncode == 0, dumped.stderr
+    assert _result_line(dumped.stdout) == notebook_values
+    assert step_states(dumped.stdout) == steps
+
+
+@pytest.mark.slow
+def test_editing_one_step_reruns_it_and_its_descendants_only(executed, tmp_path):
+    nb_path, cache, notebook_values = executed
+    module = export_notebook(nb_path, tmp_path / "roundtrip.py")
+    text = module.read_text()
+    edited = text.replace("round(math.sqrt(v), 6)", "round(math.sqrt(v) * 2, 6)")
+    assert edited != text
+    module.write_text(edited)
+    proc = run([sys.executable, str(module)], tmp_path, cache)
+    assert proc.returncode == 0, proc.stderr
+    assert step_states(proc.stdout) == {"raw": "cached", "clean": "done", "report": "done",
+                                        "side": "cached"}
+    dumped = run([sys.executable, "-c", DUMP.format(d=str(tmp_path), outs=OUTPUTS)], tmp_path,
+                 cache)
+    values = _result_line(dumped.stdout)
+    assert values["raw"] == notebook_values["raw"] and values["side"] == notebook_values["side"]
+    assert values["clean"] == pytest.approx([2 * c for c in notebook_values["clean"]], abs=1e-5)
+    assert values["summary"]["total"] == pytest.approx(2 * notebook_values["total"], abs=1e-4)
