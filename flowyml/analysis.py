@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-_BUILTINS = frozenset(dir(builtins))
+#: Python's builtins plus the names IPython makes builtin inside a kernel
+_BUILTINS = frozenset(dir(builtins)) | {"display", "get_ipython"}
 
 
 @dataclass(frozen=True)
