@@ -33,7 +33,26 @@ def execute_notebook(cache_dir: Path) -> tuple[Path, float]:
     elapsed = time.perf_counter() - started
     target = OUT / "quickstart.ipynb"
     nbformat.write(nb, target)
+    write_html(nb)
     return target, elapsed
+
+
+def write_html(nb) -> Path:
+    """A static HTML page of the executed notebook (statuses and DAG as saved HTML/SVG).
+
+    Widget state is dropped for this copy so nbconvert shows each widget's static
+    ``text/html`` instead of a live view that would need JavaScript from the network.
+    """
+    import copy
+
+    from nbconvert import HTMLExporter
+
+    static = copy.deepcopy(nb)
+    static.metadata.pop("widgets", None)
+    body, _ = HTMLExporter().from_notebook_node(static)
+    target = OUT / "quickstart.html"
+    target.write_text(body)
+    return target
 
 
 def export_and_run(executed: Path, cache_dir: Path) -> tuple[Path | None, str]:
@@ -80,6 +99,7 @@ def main() -> None:
     cache_dir = OUT / "cache"
     executed, elapsed = execute_notebook(cache_dir)
     print(f"executed notebook : {executed}  ({elapsed:.1f} s in a real kernel)")
+    print(f"static HTML       : {OUT / 'quickstart.html'}")
     module, output = export_and_run(executed, cache_dir)
     if module is not None:
         print(f"exported module   : {module}")
