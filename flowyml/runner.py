@@ -169,8 +169,16 @@ class UnitOutcome:
     artifacts: dict[str, Artifact]
 
 
+_HOST_PID: list[str] = []  # "host:pid", computed once per process (two syscalls per step)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_HOST_PID.clear)
+
+
 def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.current_thread().name}"
+    """``host:pid:thread`` of the worker running a step."""
+    if not _HOST_PID:
+        _HOST_PID.append(f"{socket.gethostname()}:{os.getpid()}")
+    return f"{_HOST_PID[0]}:{threading.current_thread().name}"
 
 
 # ---------------------------------------------------------------------------------------------
