@@ -528,6 +528,21 @@ class LabPage:
             [selector, minimum],
         )
 
+    def dag_screenshot(self, name: str, padding: int = 8) -> Path:
+        """A PNG of the last DAG widget cropped to its drawing and legend (no empty width)."""
+        dag = self.dag_locator()
+        dag.scroll_into_view_if_needed()
+        parts = [dag.locator("svg g.graph").first, *dag.locator(".flowyml-dag-legend .flowyml-badge").all()]
+        boxes = [box for part in parts if part.count() and (box := part.bounding_box())] or [dag.bounding_box()]
+        left = min(b["x"] for b in boxes) - padding
+        top = min(b["y"] for b in boxes) - padding
+        right = max(b["x"] + b["width"] for b in boxes) + padding
+        bottom = max(b["y"] + b["height"] for b in boxes) + padding
+        path = self.artifacts / f"{name}.png"
+        clip = {"x": max(left, 0), "y": max(top, 0), "width": right - max(left, 0), "height": bottom - max(top, 0)}
+        self.page.screenshot(path=str(path), clip=clip)
+        return path
+
     def screenshot(self, name: str, locator: Any = None) -> Path:
         """Save a PNG of ``locator`` (or the whole page) under the test's artifacts dir."""
         path = self.artifacts / f"{name}.png"

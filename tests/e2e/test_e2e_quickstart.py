@@ -4,7 +4,7 @@ Run all → every step's status widget and the DAG say "done"; run all again →
 type an edit into one step cell and run it → the DAG marks its descendants stale (and the
 edited step re-ran); ``%flowyml status`` marks their status lines stale; ``%flowyml run``
 re-runs exactly those descendants. Screenshots of the DAG and of a step cell are kept in the
-test's ``artifacts`` folder; the best DAG picture is copied to docs/screenshots/dag.png.
+test's ``artifacts`` folder (FLOWYML_E2E_SCREENSHOT_DIR=docs/screenshots refreshes the README pictures).
 """
 
 from __future__ import annotations
@@ -14,59 +14,11 @@ import re
 import shutil
 from pathlib import Path
 
-import nbformat
 import pytest
 
-from flowyml.analysis import infer_io
-from flowyml.cellspec import parse_step_line
+from tests.e2e.expected import EDIT_LINE, EDITED_STEP, NOTEBOOKS, QUICKSTART, descendants, notebook_steps
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOKS = Path(os.environ.get("FLOWYML_E2E_NOTEBOOKS", ROOT / "notebooks"))
-QUICKSTART = NOTEBOOKS / "quickstart.ipynb"
-
-#: the step whose cell the test edits, and the top-level line it types at the cell's end
-#: (it must change the step's output value, so that the descendants become stale)
-EDITED_STEP = os.environ.get("FLOWYML_E2E_EDIT_STEP", "clean")
-EDIT_LINE = os.environ.get("FLOWYML_E2E_EDIT_LINE", "clean = clean[:-1]")
-
-
-def notebook_steps(path: Path) -> dict[str, set[str]]:
-    """``{step: steps that read its outputs}`` from the notebook's ``%%step`` cells.
-
-    An oracle independent of the extension: the same inference rules (SPEC §6) applied to
-    the saved source, so the test knows the DAG before the browser shows it.
-    """
-    nb = nbformat.read(path, as_version=4)
-    steps: list[tuple[str, list[str], list[str]]] = []
-    for cell in nb.cells:
-        if cell.cell_type != "code" or not cell.source.startswith("%%step"):
-            continue
-        first, _, body = cell.source.partition("\n")
-        spec = parse_step_line(first[len("%%step") :])
-        io = infer_io(body)
-        outputs = spec.outputs if spec.outputs is not None else list(io.writes)
-        inputs = spec.inputs if spec.inputs is not None else list(io.reads)
-        steps.append((spec.name or outputs[0], inputs, outputs))
-    producer = {out: name for name, _, outputs in steps for out in outputs}
-    children: dict[str, set[str]] = {name: set() for name, _, _ in steps}
-    for name, inputs, _ in steps:
-        for needed in inputs:
-            if needed in producer and producer[needed] != name:
-                children[producer[needed]].add(name)
-    return children
-
-
-def descendants(children: dict[str, set[str]], step: str) -> set[str]:
-    seen: set[str] = set()
-    todo = list(children[step])
-    while todo:
-        node = todo.pop()
-        if node not in seen:
-            seen.add(node)
-            todo.extend(children[node])
-    return seen
 
 
 def status_by_step(lab) -> dict[str, tuple[int, str]]:
@@ -76,6 +28,15 @@ def status_by_step(lab) -> dict[str, tuple[int, str]]:
         for line in lines:
             found[line["step"]] = (index, line["state"])
     return found
+
+
+def unreadable(lab) -> list[str]:
+    """Widget text below WCAG AA contrast: 4.5:1 for status lines, node labels and the legend;
+    3:1 for the small grey edge labels (a single grey cannot reach 4.5:1 on both white and
+    JupyterLab's dark background)."""
+    strict = ".flowyml-step-status, .flowyml-dag-widget .node, .flowyml-dag-legend"
+    assert lab.page.locator(".flowyml-dag-widget .node text").count(), "no DAG node labels to check"
+    return lab.low_contrast_text(strict, 4.5) + lab.low_contrast_text(".flowyml-dag-widget .edge", 3.0)
 
 
 def assert_clean_page(lab) -> None:
@@ -104,7 +65,7 @@ def test_quickstart_runs_caches_and_reruns_only_stale_steps(start_lab, open_page
     assert lab.dag_states() == dict.fromkeys(steps, "done")
     step_cell = lab.cell(first[EDITED_STEP][0])
     lab.screenshot("step-cell-done", step_cell)
-    lab.screenshot("dag-done", lab.dag_locator())
+    lab.dag_screenshot("dag-done")
 
     # 2. run all again: every step is a cache hit
     lab.run_all()
@@ -112,7 +73,7 @@ def test_quickstart_runs_caches_and_reruns_only_stale_steps(start_lab, open_page
     second = status_by_step(lab)
     assert {step: state for step, (_, state) in second.items()} == dict.fromkeys(steps, "cached")
     assert lab.dag_states() == dict.fromkeys(steps, "cached")
-    lab.screenshot("step-cell-cached", lab.cell(second[EDITED_STEP][0]))
+    step_picture = lab.screenshot("step-cell-cached", lab.cell(second[EDITED_STEP][0]))
 
     # 3. edit one step cell in the editor and run it: it re-runs, its descendants go stale
     index = second[EDITED_STEP][0]
@@ -124,7 +85,7 @@ def test_quickstart_runs_caches_and_reruns_only_stale_steps(start_lab, open_page
     expected = {s: ("stale" if s in below else "cached") for s in steps}
     expected[EDITED_STEP] = "done"
     assert lab.dag_states() == expected
-    lab.screenshot("dag-stale", lab.dag_locator())
+    dag_picture = lab.dag_screenshot("dag-stale")
 
     # 4. %flowyml status: the descendants' own status lines turn stale, with a reason
     status_cell = lab.add_code_cell_at_end("%flowyml status")
@@ -147,16 +108,16 @@ def test_quickstart_runs_caches_and_reruns_only_stale_steps(start_lab, open_page
     after = {s: ("done" if s in below or s == EDITED_STEP else "cached") for s in steps}
     assert lab.dag_states() == after
     assert {s: state for s, (_, state) in status_by_step(lab).items() if s in below} == dict.fromkeys(below, "done")
-    dag_picture = lab.screenshot("dag-after-run", lab.dag_locator())
+    lab.dag_screenshot("dag-after-run")
+    assert unreadable(lab) == []
     lab.screenshot("notebook", None)
 
     # 6. the same notebook in the dark theme: still rendered, text readable
     lab.set_theme("JupyterLab Dark")
     assert_clean_page(lab)
-    lab.screenshot("dag-dark", lab.dag_locator())
+    lab.dag_screenshot("dag-dark")
     lab.screenshot("step-cell-dark", lab.cell(now[EDITED_STEP][0]))
-    low = lab.low_contrast_text(".flowyml-step-status, .flowyml-dag-widget")
-    assert low == [], f"text hard to read in the dark theme: {low}"
+    assert unreadable(lab) == [], "text hard to read in the dark theme"
 
     assert lab.console_errors_matching("widget") == []
     assert server.stop() == []
@@ -166,3 +127,4 @@ def test_quickstart_runs_caches_and_reruns_only_stale_steps(start_lab, open_page
     if keep:
         Path(keep).mkdir(parents=True, exist_ok=True)
         shutil.copyfile(dag_picture, Path(keep) / "dag.png")
+        shutil.copyfile(step_picture, Path(keep) / "step.png")
