@@ -354,12 +354,34 @@ class LabPage:
         self.page.wait_for_timeout(300)
         self.wait_idle(timeout=timeout)
 
-    def run_cell(self, index: int, timeout: float = 120_000) -> None:
-        """Select cell ``index`` and press Ctrl+Enter (run, stay on the cell)."""
+    def run_cell(self, index: int, timeout: float = 120_000, wait: bool = True) -> None:
+        """Select cell ``index`` and press Ctrl+Enter (run, stay on the cell); by default wait
+        until the kernel is idle again."""
         self.cell(index).locator(".jp-InputArea-prompt").click()
         self.page.keyboard.press("Control+Enter")
-        self.page.wait_for_timeout(300)
-        self.wait_idle(timeout=timeout)
+        if wait:
+            self.page.wait_for_timeout(300)
+            self.wait_idle(timeout=timeout)
+
+    def wait_for_live_state(self, step: str, state: str, where: str, timeout: float = 30_000) -> None:
+        """Wait until ``step`` shows ``state`` in its status line (``where="status"``) or in
+        the last DAG drawing (``where="dag"``), while the kernel may still be busy."""
+        self.page.wait_for_function(
+            """([step, state, where]) => {
+                if (where === 'status') {
+                    return Array.from(document.querySelectorAll('div.flowyml-status[data-step]'))
+                        .some(n => n.dataset.step === step && n.dataset.state === state);
+                }
+                const dags = document.querySelectorAll('.jp-OutputArea .flowyml-dag-widget');
+                if (!dags.length) return false;
+                return Array.from(dags[dags.length - 1].querySelectorAll('g.flowyml-node')).some(
+                    g => g.querySelector('text').textContent.trim() === step
+                         && g.getAttribute('class').includes('flowyml-state-' + state));
+            }""",
+            arg=[step, state, where],
+            timeout=timeout,
+            polling=100,
+        )
 
     def add_code_cell_at_end(self, source: str) -> int:
         """Append a code cell by typing into its editor; returns its index."""

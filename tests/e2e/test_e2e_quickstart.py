@@ -20,6 +20,11 @@ from tests.e2e.expected import EDIT_LINE, EDITED_STEP, NOTEBOOKS, QUICKSTART, de
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
+#: a step added at the end that reads the last step's output and takes a few seconds, so the
+#: test can watch its status line and its DAG node say "running" while it runs
+SLOW_STEP = "slow_report"
+SLOW_CELL = f"%%step {SLOW_STEP}\nimport time\ntime.sleep(4)\ndouble_accuracy = accuracy * 2"
+
 
 def status_by_step(lab) -> dict[str, tuple[int, str]]:
     """``{step: (cell index, state)}`` from the status line under each step cell."""
@@ -75,6 +80,17 @@ def test_quickstart_runs_caches_and_reruns_only_stale_steps(start_lab, open_page
     assert lab.dag_states() == dict.fromkeys(steps, "cached")
     step_picture = lab.screenshot("step-cell-cached", lab.cell(second[EDITED_STEP][0]))
 
+    # 2b. a slow step shows "running" live, while its cell still executes
+    slow = lab.add_code_cell_at_end(SLOW_CELL)
+    lab.run_cell(slow, wait=False)
+    lab.wait_for_live_state(SLOW_STEP, "running", where="status")
+    assert lab.kernel_status() == "busy"
+    lab.screenshot("step-cell-running", lab.cell(slow))
+    lab.wait_idle()
+    assert status_by_step(lab)[SLOW_STEP][1] == "done"
+    steps, below = steps | {SLOW_STEP}, below | {SLOW_STEP}
+    assert lab.dag_states() == {**dict.fromkeys(steps, "cached"), SLOW_STEP: "done"}
+
     # 3. edit one step cell in the editor and run it: it re-runs, its descendants go stale
     index = second[EDITED_STEP][0]
     lab.type_into(index, EDIT_LINE, append=True)
@@ -99,7 +115,10 @@ def test_quickstart_runs_caches_and_reruns_only_stale_steps(start_lab, open_page
 
     # 5. %flowyml run: exactly the stale steps run again
     run_cell = lab.add_code_cell_at_end("%flowyml run")
-    lab.run_cell(run_cell)
+    lab.run_cell(run_cell, wait=False)
+    lab.wait_for_live_state(SLOW_STEP, "running", where="dag")  # the DAG follows the run live
+    lab.dag_screenshot("dag-running")
+    lab.wait_idle()
     assert_clean_page(lab)
     report = lab.output_text(run_cell)
     ran = re.search(r"ran ([^;\n]+)", report)
