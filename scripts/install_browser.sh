@@ -25,9 +25,11 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 
-PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 "$PY" -m pip install -q \
-  "playwright>=1.40,<2" "jupyterlab>=4,<5"
-"$PY" -c "import playwright, jupyterlab; print('e2e tools:', 'playwright ok,', 'jupyterlab', jupyterlab.__version__)"
+# the `e2e` extra of pyproject.toml
+PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 "$PY" -m pip install -q "playwright>=1.40,<2" "jupyterlab>=4,<5" \
+  || echo "note: could not install playwright/jupyterlab; the e2e browser tests will be skipped"
+"$PY" -c "import playwright, jupyterlab; print('e2e tools: playwright and jupyterlab', jupyterlab.__version__)" \
+  2>/dev/null || true
 if [ -x /usr/bin/chromium ]; then
   /usr/bin/chromium --version 2>/dev/null || true
 fi
