@@ -18,6 +18,7 @@ import ast
 import functools
 import inspect
 import math
+import pickle
 import struct
 import sys
 import sysconfig
@@ -214,11 +215,14 @@ def _sub_digest(obj: Any) -> bytes:
 
 
 def _fingerprint_by_pickle(obj: Any, h: _Hasher) -> None:
-    """Fallback for any other object: joblib's deterministic pickle-based hash."""
-    import joblib
+    """Fallback for any other object: joblib's pickle-based hash, made canonical.
 
+    joblib orders sets by ``sorted()`` (or by ``hash()``, which depends on PYTHONHASHSEED),
+    leaves frozensets in iteration order, and orders dicts with unorderable keys by
+    ``hash()``; :func:`_canonical_hasher` orders all of them by content digests instead.
+    """
     try:
-        digest = joblib.hash(obj)
+        digest = _canonical_hasher()(hash_name="md5").hash(obj)
     except Exception as exc:  # pickling can fail with anything
         raise UnhashableValueError(
             f"a value of type {type(obj).__qualname__} cannot be hashed by content "
@@ -228,6 +232,39 @@ def _fingerprint_by_pickle(obj: Any, h: _Hasher) -> None:
     if digest is None:
         raise UnhashableValueError(f"a value of type {type(obj).__qualname__} has no content hash")
     _tag(h, b"pkl", _type_name(obj) + b":" + digest.encode())
+
+
+@functools.cache
+def _canonical_hasher_for(base: type) -> type:
+    class CanonicalHasher(base):  # type: ignore[misc, valid-type]
+        dispatch = base.dispatch.copy()
+
+        def _batch_setitems(self, items: Any, *args: Any) -> None:
+            items = list(items)
+            if all(_totally_ordered(k) for k, _ in items):
+                try:
+                    items.sort(key=lambda kv: kv[0])
+                except TypeError:
+                    items.sort(key=lambda kv: _sub_digest(kv[0]))
+            else:
+                items.sort(key=lambda kv: _sub_digest(kv[0]))
+            # the plain pickler's method: joblib's own would sort again, by hash()
+            pickle._Pickler._batch_setitems(self, iter(items), *args)
+
+        def save_set(self, obj: set | frozenset) -> None:
+            digests = tuple(sorted(_sub_digest(item) for item in obj))
+            self.save(("flowyml-set", type(obj).__qualname__, digests))
+
+        dispatch[set] = save_set
+        dispatch[frozenset] = save_set
+
+    return CanonicalHasher
+
+
+def _canonical_hasher() -> type:
+    from joblib import hashing
+
+    return _canonical_hasher_for(hashing.NumpyHasher if "numpy" in sys.modules else hashing.Hasher)
 
 
 # -- optional types, recognised through sys.modules ------------------------------------------

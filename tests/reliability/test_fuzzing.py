@@ -3,7 +3,8 @@
 * ``parse_step_line`` accepts any text and either returns a spec or raises
   ``StepLineError`` (a ``ValueError`` with the fix) -- never anything else, never exits.
 * ``hash_value``: a value and any structural copy of it (pickle round trip, deep copy,
-  dicts and sets built in another order) hash equally, in this process and in a process
+  dicts and sets built in another order, also inside objects hashed through the
+  pickle-based fallback) hash equally, in this process and in a process
   with another ``PYTHONHASHSEED``; values that differ (including in type: ``1`` vs ``1.0``
   vs ``True``, ``0.0`` vs ``-0.0``, list vs tuple) hash differently; nothing crashes.
 """
@@ -29,6 +30,7 @@ from flowyml.cellspec import StepCellSpec, StepLineError, parse_step_line
 from flowyml.hashing import hash_value
 
 from .conftest import script_env
+from .fuzz_types import Box
 
 FLAGS = ["-i", "--inputs", "-o", "--outputs", "--cache", "--no-cache", "--retries", "--timeout",
          "--tags", "--resources", "--pipeline", "--group", "--condition", "--description"]
@@ -52,13 +54,13 @@ def _check_line(line: str) -> None:
     assert spec.name is None or spec.name.isidentifier()
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, database=None)
 @given(st.text(max_size=80))
 def test_parse_step_line_never_crashes_on_text(line):
     _check_line(line)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400, deadline=None, database=None)
 @given(st.lists(TOKENS, max_size=8))
 def test_parse_step_line_never_crashes_on_option_soup(tokens):
     _check_line(" ".join(tokens))
@@ -81,6 +83,7 @@ VALUES = st.recursive(
         st.dictionaries(KEYS, inner, max_size=4),
         st.frozensets(st.one_of(st.integers(), st.text(max_size=5)), max_size=4),
         st.sets(st.one_of(st.integers(), st.text(max_size=5)), max_size=4),
+        st.builds(Box, inner),  # any other object: the pickle-based fallback
     ),
     max_leaves=12,
 )
@@ -95,7 +98,9 @@ def _rebuilt(value):
     if isinstance(value, set | frozenset):
         return type(value)(reversed(list(value)))
     if isinstance(value, np.ndarray):
-        return np.array(value, copy=True, order="F")  # same content, other memory layout
+        return np.array(value, copy=True, order="F")
+    if isinstance(value, Box):
+        return Box(_rebuilt(value.content))  # same content, other memory layout
     return value
 
 
@@ -121,10 +126,12 @@ def _same(a, b) -> bool:
         return True
     if isinstance(a, set | frozenset):
         return len(a) == len(b) and all(any(_same(x, y) for y in b) for x in a)
+    if isinstance(a, Box):
+        return _same(a.content, b.content)
     return a == b
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(VALUES)
 def test_equal_values_hash_equally(value):
     digest = hash_value(value)
@@ -133,7 +140,7 @@ def test_equal_values_hash_equally(value):
     assert hash_value(_rebuilt(value)) == digest
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(VALUES, VALUES)
 def test_different_values_hash_differently(a, b):
     assume(not _same(a, b))
@@ -146,9 +153,21 @@ def test_type_and_sign_are_part_of_the_hash():
     assert len({hash_value(v) for v in distinct}) == len(distinct)
 
 
-@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+#: values whose naive hashing depends on PYTHONHASHSEED (string hashing decides set order)
+SEED_SENSITIVE = [
+    {"alpha", "beta", "gamma", "delta", "epsilon"},
+    frozenset({"alpha", "beta", "gamma", "delta"}),
+    {frozenset({"a", "b"}): 1, frozenset({"c", "d"}): 2},
+    Box(frozenset({"alpha", "beta", "gamma", "delta"})),
+    Box({"mixed": {1, "a", "b", 2.5}, 3: "int key", ("t", 1): {"x", "y", "z"}}),
+    Box({frozenset({"p", "q"}): Box({"r", "s", "t"})}),
+]
+
+
+@settings(max_examples=3, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(VALUES, min_size=40, max_size=40))
 def test_hashes_are_stable_across_processes_and_hash_seeds(values):
+    values = values + SEED_SENSITIVE
     payload = pickle.dumps(values)
     mine = [hash_value(v) for v in values]
     code = ("import pickle, sys, json, numpy; from flowyml.hashing import hash_value; "
