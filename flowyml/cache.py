@@ -16,6 +16,7 @@ import errno
 import json
 import os
 import shutil
+import socket
 import stat
 import sys
 import tempfile
@@ -343,7 +344,8 @@ class CacheStore:
             if final.parent.is_symlink():
                 final.parent.unlink()
             final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            tmpdir = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.tmp-"))
+            _sweep_dead_writers(final)
+            tmpdir = Path(tempfile.mkdtemp(dir=final.parent, prefix=_tmp_prefix(final.name)))
             data = tmpdir / "output.pkl"
             with open(data, "wb") as fh:
                 numpy_pickle.dump(outputs, fh)
@@ -425,7 +427,7 @@ class CacheStore:
         if not path.resolve().is_relative_to(self.root):
             return
         # move it aside first (atomic), so no reader ever sees a half-deleted entry
-        aside = path.with_name(f".{path.name}.tmp-discard-{os.getpid()}-{time.monotonic_ns()}")
+        aside = path.with_name(f"{_tmp_prefix(path.name)}discard-{time.monotonic_ns()}")
         try:
             os.rename(path, aside)
         except OSError:
@@ -484,6 +486,45 @@ class NullStore:
 
 #: rename() of a directory onto an existing, non-empty one
 _TAKEN_ERRNOS = {errno.ENOTEMPTY, errno.EEXIST, errno.EISDIR, errno.ENOTDIR}
+
+
+_HOST = "".join(c if c.isalnum() else "_" for c in socket.gethostname())[:40]
+
+
+def _tmp_prefix(entry_name: str) -> str:
+    """Temporary dirs of an entry: ``.<entry>.tmp-<host>-<pid>-`` (never read as entries)."""
+    return f".{entry_name}.tmp-{_HOST}-{os.getpid()}-"
+
+
+def _sweep_dead_writers(final: Path) -> None:
+    """Remove temporary dirs of ``final`` left by writers on this host that no longer run.
+
+    A writer killed mid-write (SIGKILL, power loss) leaves its temporary directory behind,
+    possibly holding a large partial file; the next writer of the same key reclaims it.
+    Directories of live processes, or of other hosts sharing the cache, are left alone.
+    """
+    prefix = f".{final.name}.tmp-{_HOST}-"
+    try:
+        candidates = [p for p in final.parent.iterdir() if p.name.startswith(prefix)]
+    except OSError:
+        return
+    for path in candidates:
+        pid_text = path.name[len(prefix):].partition("-")[0]
+        if not pid_text.isdigit() or _pid_alive(int(pid_text)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, but is not ours
+    return True
 
 
 def step_dirname(step_name: str) -> str:

@@ -5,7 +5,10 @@ directory and renames it into place: the rename is the commit. Each case freezes
 subprocess at one point of that write (through hooks in ``fixture_pipeline.py``), kills it
 with SIGKILL, then runs the pipeline again in a fresh process: the step whose write was
 cut is recomputed, the step stored before it is a cache hit, the leftover temporary
-directory is ignored (not counted by ``info()``) and removed by ``clear()``.
+directory is never read, and the next writer of that key removes it (its process is
+dead). Temporary directories of writers that may still be running -- or that belong to
+another host sharing the cache -- are ignored, not counted by ``info()``, and removed by
+``clear()``.
 """
 
 from __future__ import annotations
@@ -51,11 +54,25 @@ def test_sigkill_during_store_leaves_no_usable_entry(tmp_path, hook, n_floats):
 
     [entry] = entries(cache_dir, "make_big")
     assert (entry / "meta.json").exists()
-    assert leftovers(cache_dir, "make_big") == [tmp_entry]  # ignored, never read
+    # the dead writer's partial directory was never read, and the next writer reclaimed it
+    assert not tmp_entry.exists() and leftovers(cache_dir, "make_big") == []
     third = run_pipeline(cache_dir, n_floats)
     assert set(third["states"].values()) == {"cached"}
 
+
+def test_leftovers_are_ignored_and_removed_by_clear(tmp_path):
+    """Temporary dirs of writers that may still run (or run on another host) are kept
+    until ``clear()``: never read as entries, never counted."""
+    cache_dir = tmp_path / "cache"
+    run_pipeline(cache_dir, 1000)
+    [entry] = entries(cache_dir, "make_big")
+    other_host = entry.parent / f".{entry.name}.tmp-otherhost-{os.getpid()}-abc"
+    other_host.mkdir()
+    (other_host / "output.pkl").write_bytes(b"partial")
+    (other_host / "meta.json").write_text("{}")
     store = CacheStore(cache_dir)
     assert store.info()["make_big"]["entries"] == 1
+    assert run_pipeline(cache_dir, 1000)["states"]["make_big"] == "cached"
+    assert other_host.exists()
     assert store.clear() == 3  # counts entries, not leftovers ...
-    assert not tmp_entry.exists()  # ... but removes those too
+    assert not other_host.exists()  # ... but removes those too
