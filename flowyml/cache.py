@@ -43,6 +43,10 @@ class CacheWarning(UserWarning):
     """Something went wrong with the cache; the result is still correct (recomputed)."""
 
 
+class CacheLoadError(RuntimeError):
+    """A cache hit whose data could not be loaded after all; the entry is removed."""
+
+
 class UnsafeCacheDirError(PermissionError):
     """The cache directory could be written by someone else; loading from it is unsafe."""
 
@@ -275,7 +279,18 @@ class CacheStore:
 
         target = entry.path / "output.pkl"
         self._check_inside(target)
-        return numpy_pickle.load(str(target), mmap_mode="c")
+        try:
+            return numpy_pickle.load(str(target), mmap_mode="c")
+        except Exception as exc:
+            # verified at lookup, yet unloadable: removed since (a concurrent clear()), or
+            # damaged where the sampled check of a very large entry does not look
+            self._discard(entry.path)
+            step_name = step_of_key(str(entry.meta.get("key", "?")))
+            raise CacheLoadError(
+                f"flowyml cache, step '{step_name}': its cached output could not be loaded "
+                f"({type(exc).__name__}: {exc}). The entry has been removed; run again to "
+                "recompute it."
+            ) from exc
 
     def _verify(self, path: Path, meta: dict[str, Any], key: str) -> str | None:
         if meta.get("format") != FORMAT_VERSION:

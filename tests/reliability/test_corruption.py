@@ -157,3 +157,32 @@ def test_large_entry_damage_in_a_sampled_block_is_detected(tmp_path, cache_warni
         fh.write(bytes([byte[0] ^ 0xFF]))
     assert store.lookup(key) is None
     assert any("checksum mismatch" in str(w.message) for w in cache_warnings)
+
+
+def test_entry_removed_between_lookup_and_load_is_a_clear_error_then_recomputed(tmp_path):
+    """A concurrent ``clear()`` (simulated: the listener deletes the data right after the
+    hit) makes the consumer fail with an error naming the producing step; the entry is
+    dropped, and the next run recomputes it."""
+
+    @step(inputs=["big"], outputs=["total"], register=False)
+    def total(big: np.ndarray) -> int:
+        return int(big.sum())
+
+    cache_dir = tmp_path / "cache"
+    _pipeline(cache_dir).run(size=1000)
+    [entry] = entries(cache_dir, "make_big")
+
+    def vanish(event):
+        if getattr(event, "step", None) == "make_big" and getattr(event, "state", None) == "cached":
+            (entry / "output.pkl").unlink()
+
+    res = _pipeline(cache_dir).add_step(total).run(size=1000, listeners=[vanish])
+    failed = res.step_results["total"]
+    assert not res.success and failed.state == "failed"
+    assert "step 'make_big'" in failed.error and "run again to recompute" in failed.error
+    assert entries(cache_dir, "make_big") == []
+
+    CALLS.clear()
+    again = _pipeline(cache_dir).add_step(total).run(size=1000)
+    assert again.success and again["total"] == 3 * 999 * 1000 // 2
+    assert again.step_results["make_big"].state == "done" and CALLS == {"make_big": 1}
