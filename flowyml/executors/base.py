@@ -101,6 +101,16 @@ def schedule(
                 why = "skipped" if res.state == "skipped" else "failed"
                 unavailable.update(dict.fromkeys(res.output_names, why))
 
+    # a unit the executor can never run (e.g. a resource no worker has) fails now, unrun
+    for index, unit in enumerate(units):
+        problem = executor.check_unit(unit)
+        if problem is not None:
+            waiting_on[index] = -len(units) - 1  # never becomes ready
+            ready = [i for i in ready if i != index]
+            remaining -= 1
+            absorb(index, _refused(unit, problem, run_id, emit))
+    heapq.heapify(ready)
+
     try:
         while remaining or in_flight:
             while ready and len(in_flight) < executor.max_in_flight:

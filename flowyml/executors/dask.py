@@ -102,7 +102,6 @@ class DaskExecutor(PoolExecutor):
             client = Client(self._cluster)
         self.client = client
         self._topic = f"flowyml-events-{uuid.uuid4().hex}"
-        self._context_ref: tuple[int, Any] | None = None
         client.subscribe_topic(self._topic, self._on_log)
 
     def _on_log(self, record: Any) -> None:
@@ -127,13 +126,9 @@ class DaskExecutor(PoolExecutor):
 
     def _start(self, unit: _Unit) -> Any:
         artifacts, context, store, run_id, unavailable = unit.args
-        if self._context_ref is None or self._context_ref[0] != id(context):
-            # ship the context once per run, not with every task
-            [ref] = self.client.scatter([context], hash=False)
-            self._context_ref = (id(context), ref)
         label = "-".join(s.name for s in unit.steps)[:60]
         return self.client.submit(
-            _run_on_dask, unit.steps, artifacts, self._context_ref[1], store, run_id,
+            _run_on_dask, unit.steps, artifacts, context, store, run_id,
             unavailable, unit.token, self._topic, key=f"flowyml-{label}-{unit.token}",
             pure=False, resources=unit_resources(unit.steps) or None,
         )
@@ -157,9 +152,6 @@ class DaskExecutor(PoolExecutor):
         super().close()
         with contextlib.suppress(Exception):  # the connection may be gone already
             self.client.unsubscribe_topic(self._topic)
-        if self._context_ref is not None:
-            self._context_ref[1].release()
-            self._context_ref = None
         if self._own_client:
             self.client.close()
         if self._cluster is not None:
