@@ -218,8 +218,9 @@ def _fingerprint_by_pickle(obj: Any, h: _Hasher) -> None:
     """Fallback for any other object: joblib's pickle-based hash, made canonical.
 
     joblib orders sets by ``sorted()`` (or by ``hash()``, which depends on PYTHONHASHSEED),
-    leaves frozensets in iteration order, and orders dicts with unorderable keys by
-    ``hash()``; :func:`_canonical_hasher` orders all of them by content digests instead.
+    leaves frozensets in iteration order, orders dicts with unorderable keys by ``hash()``
+    and hashes arrays with their memory layout; :func:`_canonical_hasher` orders all of
+    them by content digests instead, and hashes arrays as :func:`hash_value` does.
     """
     try:
         digest = _canonical_hasher()(hash_name="md5").hash(obj)
@@ -250,6 +251,13 @@ def _canonical_hasher_for(base: type) -> type:
                 items.sort(key=lambda kv: _sub_digest(kv[0]))
             # the plain pickler's method: joblib's own would sort again, by hash()
             pickle._Pickler._batch_setitems(self, iter(items), *args)
+
+        def save(self, obj: Any, *args: Any, **kwargs: Any) -> None:
+            np = sys.modules.get("numpy")
+            if np is not None and isinstance(obj, np.ndarray):
+                # by content, as at top level: not by memory layout (C / Fortran / strides)
+                obj = ("flowyml-ndarray", _sub_digest(obj))
+            base.save(self, obj, *args, **kwargs)
 
         def save_set(self, obj: set | frozenset) -> None:
             digests = tuple(sorted(_sub_digest(item) for item in obj))
