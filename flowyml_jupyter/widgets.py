@@ -237,7 +237,10 @@ class DagWidget(_EventWidget):
     the final picture is always drawn (when no step is pending or running, on
     ``RunFinished``, on :meth:`update` and on :meth:`flush`). A step *starting* is drawn at
     once while drawing is cheap (``live_starts``): the kernel may then be busy in that step
-    for a long time, and a held-back picture would show it pending until it ends.
+    for a long time, and a held-back picture would show it pending until it ends. "Cheap" is
+    an absolute budget (``live_start_budget``), not a fraction of the throttle interval: the
+    cost of ``dot`` varies with machine load, and a step's start is the last chance to draw
+    before the kernel may sit in it for an hour.
     """
 
     states = traitlets.Dict(help="state of every step, by step name")
@@ -247,8 +250,11 @@ class DagWidget(_EventWidget):
     render_count = traitlets.Int(0, help="how many times the picture was drawn")
     max_fps = traitlets.Float(10.0, help="at most this many re-draws per second while running")
     live_starts = traitlets.Bool(
-        True, help="draw a step's start at once when the last draw took at most a quarter "
-        "of the throttle interval, so a long step shows as running"
+        True, help="draw a step's start at once when the last draw took at most "
+        "live_start_budget seconds, so a long step shows as running"
+    )
+    live_start_budget = traitlets.Float(
+        0.25, help="seconds a draw may take for starts to still be drawn at once"
     )
 
     def __init__(self, **kwargs: Any) -> None:
@@ -314,7 +320,7 @@ class DagWidget(_EventWidget):
             return
         interval = 1.0 / self.max_fps if self.max_fps > 0 else 0.0
         cheap_start = (self.live_starts and isinstance(event, StepStarted)
-                       and self._last_cost <= interval / 4)
+                       and self._last_cost <= self.live_start_budget)
         if final or cheap_start or time.monotonic() - self._last_render >= interval:
             self._render()
             if final:
