@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flowyml.cache import CacheStore, CacheWarning, NullStore, UnsafeCacheDirError
+from flowyml.cache import CacheLoadError, CacheStore, CacheWarning, NullStore, UnsafeCacheDirError
 from flowyml.core.context import Context, context
 from flowyml.core.map_task import MapTaskConfig, MapTaskResult, MapTaskStep, map_task
 from flowyml.core.pipeline import Pipeline, PipelineResult
@@ -61,6 +61,7 @@ __all__ = [
     "CacheStore",
     "NullStore",
     "CacheWarning",
+    "CacheLoadError",
     "UnsafeCacheDirError",
     "hash_value",
     "code_fingerprint",
