@@ -173,6 +173,8 @@ class PoolExecutor(Executor):
     name = "pool"
     #: a unit's cached outputs come back as cache-backed artifacts (other processes)
     lazy_outputs = False
+    #: a dead worker breaks the whole pool, so units that never started are simply re-sent
+    resubmit_unstarted = False
 
     def __init__(self, max_workers: int, gpus: int | None = None) -> None:
         if not isinstance(max_workers, int) or max_workers < 1:
@@ -317,7 +319,8 @@ class PoolExecutor(Executor):
         if not self._worker_died(exc):
             unit.proxy.set_result(self._failed(unit, self._cannot_start(unit, exc), exc))
             return
-        if unit.last_started is None and unit.free_resubmits < MAX_FREE_RESUBMITS:
+        if (self.resubmit_unstarted and unit.last_started is None
+                and unit.free_resubmits < MAX_FREE_RESUBMITS):
             unit.free_resubmits += 1  # never started: its pool broke under another unit
             self._waiting.appendleft(unit)
             return

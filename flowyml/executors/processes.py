@@ -32,6 +32,7 @@ class ProcessesExecutor(PoolExecutor):
 
     name = "processes"
     lazy_outputs = True
+    resubmit_unstarted = True
 
     def __init__(self, max_workers: int | None = None, gpus: int | None = None) -> None:
         super().__init__(max_workers or os.cpu_count() or 1, gpus)
