@@ -317,19 +317,15 @@ class _StatusTable:
     def _repr_html_(self) -> str:
         from flowyml import render
 
-        colors = getattr(render, "STATE_COLORS", {})
+        left = "text-align:left;padding:2px 8px"
         body = "".join(
-            f"<tr><td><code>{html.escape(r.name)}</code></td>"
-            f"<td style='color:{_color(colors, r.state)}'><b>{html.escape(r.state)}</b></td>"
-            f"<td>{html.escape(r.why)}</td></tr>"
+            f"<tr><td style='{left}'><code>{html.escape(r.name)}</code></td>"
+            f"<td style='{left}'>{render._badge(r.state)}</td>"
+            f"<td style='{left}'>{html.escape(r.why)}</td></tr>"
             for r in self.rows
         )
-        return ("<table class='flowyml-status'><thead><tr><th>step</th><th>state</th>"
-                f"<th>why</th></tr></thead><tbody>{body}</tbody></table>")
+        return (f"<table class='flowyml-status'><thead><tr><th style='{left}'>step</th>"
+                f"<th style='{left}'>state</th><th style='{left}'>why</th></tr></thead>"
+                f"<tbody>{body}</tbody></table>")
 
 
-def _color(colors: dict[str, Any], state: str) -> str:
-    value = colors.get(state, "#333")
-    if isinstance(value, tuple | list):
-        value = value[-1]
-    return str(value)
