@@ -65,7 +65,7 @@ def test_step_resources_dict_validated_and_subscriptable():
         return 1
 
     assert s.resources["cpu"] == "2" and s.resource_requirements.get_gpu_count() == 1
-    with pytest.raises(ValueError, match="step 'bad'.*Invalid memory"):
+    with pytest.raises(ValueError, match=r"step 'bad'.*Invalid memory"):
         step(name="bad", resources={"memory": "x"}, register=False)(lambda: 1)
     with pytest.raises(ValueError, match="unknown resource"):
         step(name="bad2", resources={"cpus": "1"}, register=False)(lambda: 1)

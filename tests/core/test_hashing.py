@@ -98,7 +98,7 @@ def test_pandas_by_values_index_columns_dtypes():
 
 def test_unhashable_value_is_an_error_not_a_constant():
     with pytest.raises(UnhashableValueError, match="generator"):
-        hash_value((i for i in range(3)))
+        hash_value(i for i in range(3))
 
 
 def test_code_fingerprint_ignores_comments_docstrings_and_decorators():

@@ -109,7 +109,7 @@ def test_duplicate_producers_named():
     def two():
         return 2
 
-    with pytest.raises(DuplicateOutputError, match="'one'.*'two'"):
+    with pytest.raises(DuplicateOutputError, match=r"'one'.*'two'"):
         Pipeline("dup").add_steps([one, two]).run()
 
 

@@ -275,8 +275,21 @@ def _signal_group(pid: int, sig: int) -> None:
 
 
 def copy_tree(src: Path, dst: Path) -> Path:
-    """Copy a notebooks folder (without checkpoints or caches) to ``dst``."""
+    """Copy a notebooks folder (without checkpoints or caches) to ``dst``, outputs cleared.
+
+    The committed notebooks carry static outputs for viewers; the browser tests start from
+    a clean notebook so that every status they see comes from this run.
+    """
+    import nbformat
+
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns(".ipynb_checkpoints", ".flowyml", "__pycache__"))
+    for path in dst.rglob("*.ipynb"):
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                cell.outputs = []
+                cell.execution_count = None
+        nbformat.write(nb, path)
     return dst
 
 
