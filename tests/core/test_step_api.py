@@ -47,7 +47,8 @@ def test_all_parameters_are_attributes():
     cond = lambda: True  # noqa: E731
 
     @step(inputs=["a"], outputs=["b"], cache="input_hash", retries=3, timeout=5,
-          resources={"cpu": "2", "memory": "4Gi"}, tags=["fast", "io"], description="does b", condition=cond, execution_group="g", pipeline="p")
+          resources={"cpu": "2", "memory": "4Gi"}, tags=["fast", "io"], description="does b",
+          condition=cond, execution_group="g", pipeline="p")
     def s(a):
         return a
 
