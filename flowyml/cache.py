@@ -13,6 +13,7 @@ Both files are written to a temporary name and renamed into place (atomic on POS
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import os
 import shutil
@@ -58,7 +59,11 @@ class UnsafeCacheDirError(PermissionError):
 
 def make_key(step_name: str, code: str | None, params: dict[str, str]) -> str:
     """A content-addressed key: step name + code fingerprint + each received value's digest."""
-    parts = key_parts(step_name, code, params)
+    return key_from_parts(step_name, key_parts(step_name, code, params))
+
+
+def key_from_parts(step_name: str, parts: dict[str, Any]) -> str:
+    """The key for already-built :func:`key_parts`."""
     digest = xxhash.xxh3_128_hexdigest(json.dumps(parts, sort_keys=True).encode())
     return f"{_quote_step(step_name)}:{digest}"
 
@@ -139,8 +144,12 @@ def _check_dir_safety(path: Path, trust: bool) -> None:
 class CacheEntry:
     """A verified entry: where it is and what ``meta.json`` says about it."""
 
-    path: Path
+    location: str | Path
     meta: dict[str, Any] = field(hash=False, compare=False)
+
+    @property
+    def path(self) -> Path:
+        return Path(self.location)
 
     @property
     def output_hashes(self) -> dict[str, str]:
@@ -164,11 +173,13 @@ class CacheStore:
         self.trust_cache_dir = trust_cache_dir
         self._memory: Any = None
         self._entries: Path | None = None
+        self._entries_str: str | None = None
         self._reported: set[str] = set()
 
     def __getstate__(self) -> dict[str, Any]:
         # shipped to workers: they reopen the location themselves
-        return {**self.__dict__, "_memory": None, "_entries": None, "_reported": set()}
+        return {**self.__dict__, "_memory": None, "_entries": None, "_entries_str": None,
+                "_reported": set()}
 
     def __repr__(self) -> str:
         return f"CacheStore({str(self.root)!r})"
@@ -220,9 +231,13 @@ class CacheStore:
 
     def entry_path(self, key: str) -> Path:
         """``<root>/joblib/flowyml/<step dir>/<hash of key>``; never outside the entries dir."""
-        return self.entries_dir / step_dirname(step_of_key(key)) / xxhash.xxh3_128_hexdigest(
-            key.encode()
-        )
+        return Path(self._entry_location(key))
+
+    def _entry_location(self, key: str) -> str:
+        if self._entries_str is None:
+            self._entries_str = str(self.entries_dir)
+        digest = xxhash.xxh3_128_hexdigest(key.encode())
+        return f"{self._entries_str}{os.sep}{step_dirname(step_of_key(key))}{os.sep}{digest}"
 
     # -- reading --------------------------------------------------------------------------
     def lookup(self, key: str) -> CacheEntry | None:
@@ -232,12 +247,16 @@ class CacheStore:
         that links outside the cache is a reported miss (it is removed and recomputed).
         """
         try:
-            path = self.entry_path(key)
+            location = self._entry_location(key)
         except UnsafeCacheDirError:
             raise
         except OSError as exc:
             self._caching_off(exc)
             return None
+        fast = self._lookup_fast(location, key)
+        if fast is not _THOROUGH:
+            return fast
+        path = Path(location)
         if path.parent.is_symlink():  # a step directory is never a link: drop the link
             self._report(key, f"step directory {path.parent} is a link; not following it")
             path.parent.unlink(missing_ok=True)
@@ -271,6 +290,33 @@ class CacheStore:
             self._report(key, problem)
             self._discard(path)
             return None
+        return CacheEntry(path, meta)
+
+    def _lookup_fast(self, path: str, key: str) -> CacheEntry | object:
+        """The common case in few system calls: a sound entry, or ``_THOROUGH``.
+
+        Anything unusual -- no entry, a link anywhere below the entries directory, a bad
+        size, checksum or metadata -- returns ``_THOROUGH`` so :meth:`lookup` takes the slow
+        path, which decides, reports and cleans up. ``O_NOFOLLOW`` refuses links at the files.
+        """
+        try:
+            if not stat.S_ISDIR(os.lstat(path).st_mode):
+                return _THOROUGH
+            if stat.S_ISLNK(os.lstat(os.path.dirname(path)).st_mode):
+                return _THOROUGH
+            fd = os.open(os.path.join(path, "meta.json"), _OPEN_FLAGS)
+            with os.fdopen(fd, "rb") as fh:
+                meta = json.loads(fh.read())
+            if (not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION
+                    or meta.get("key") != key):
+                return _THOROUGH
+            fd = os.open(os.path.join(path, "output.pkl"), _OPEN_FLAGS)
+            with os.fdopen(fd, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                if size != meta.get("size") or _checksum_file(fh, size) != meta.get("checksum"):
+                    return _THOROUGH
+        except (OSError, ValueError):
+            return _THOROUGH
         return CacheEntry(path, meta)
 
     def load(self, entry: CacheEntry) -> dict[str, Any]:
@@ -542,6 +588,7 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=65536)
 def step_dirname(step_name: str) -> str:
     """The directory name for a step's entries: readable, and never a path.
 
@@ -555,22 +602,31 @@ def step_dirname(step_name: str) -> str:
     return f"{safe or '_'}-{xxhash.xxh3_64_hexdigest(step_name.encode())}"
 
 
+_THOROUGH = object()
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
 def _checksum(path: Path, size: int) -> str:
     """xxh3 of the whole file, or of sampled blocks plus the size for very large files."""
-    h = xxhash.xxh3_128()
     with open(path, "rb") as fh:
-        if size <= FULL_VERIFY_BYTES:
-            while chunk := fh.read(8 * 1024 * 1024):
-                h.update(chunk)
-            return "full:" + h.hexdigest()
-        step = max(size // _SAMPLE_COUNT, _SAMPLE_BLOCK)
-        for offset in range(0, size, step):
-            fh.seek(offset)
-            h.update(fh.read(_SAMPLE_BLOCK))
-        fh.seek(max(size - _SAMPLE_BLOCK, 0))
+        return _checksum_file(fh, size)
+
+
+def _checksum_file(fh: Any, size: int) -> str:
+    """:func:`_checksum` of an open binary file."""
+    h = xxhash.xxh3_128()
+    if size <= FULL_VERIFY_BYTES:
+        while chunk := fh.read(8 * 1024 * 1024):
+            h.update(chunk)
+        return "full:" + h.hexdigest()
+    step = max(size // _SAMPLE_COUNT, _SAMPLE_BLOCK)
+    for offset in range(0, size, step):
+        fh.seek(offset)
         h.update(fh.read(_SAMPLE_BLOCK))
-        h.update(size.to_bytes(8, "little"))
-        return "sampled:" + h.hexdigest()
+    fh.seek(max(size - _SAMPLE_BLOCK, 0))
+    h.update(fh.read(_SAMPLE_BLOCK))
+    h.update(size.to_bytes(8, "little"))
+    return "sampled:" + h.hexdigest()
 
 
 def _unpicklable_output(outputs: dict[str, Any]) -> str | None:

@@ -98,6 +98,10 @@ class EventBus:
                     warnings.warn(f"flowyml event listener {listener!r} failed: {exc!r}", stacklevel=2)
 
 
+def silent(event: Event) -> None:
+    """The emitter used when nobody listens: the runner skips building events for it."""
+
+
 #: the process-wide bus; ``flowyml.subscribe(listener)`` adds to it
 bus = EventBus()
 subscribe = bus.subscribe

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flowyml import cache as _cache
-from flowyml.events import Event, StepFinished, StepRetrying, StepStarted
+from flowyml.events import Event, StepFinished, StepRetrying, StepStarted, silent
 from flowyml.hashing import UnhashableValueError, hash_value
 from flowyml.timeouts import StepTimeoutError, call_with_timeout
 
@@ -235,13 +235,12 @@ def run_step(
     def finish(state: str) -> StepResult:
         result.state = state
         result.duration_seconds = time.perf_counter() - started
-        emit(
-            StepFinished(
+        if emit is not silent:
+            emit(StepFinished(
                 run_id=run_id, step=step.name, state=state, duration=result.duration_seconds,
                 cached=result.cached, attempts=result.attempts, error=result.error,
                 time_saved=result.time_saved, worker=result.worker,
-            )
-        )
+            ))
         return result
 
     unavailable = unavailable or {}
@@ -268,7 +267,8 @@ def run_step(
         result.traceback = traceback.format_exc()
         return finish("failed")
 
-    emit(StepStarted(run_id=run_id, step=step.name, attempt=1, worker=result.worker))
+    if emit is not silent:
+        emit(StepStarted(run_id=run_id, step=step.name, attempt=1, worker=result.worker))
     key, parts = _cache_key(step, kwargs_src, context, context_hashes, store, result)
     if key is not None:
         entry = store.lookup(key)
@@ -437,7 +437,8 @@ def _cache_key(step: Any, kwargs_src: dict[str, Any], context: dict[str, Any],
                       UncacheableWarning, stacklevel=2)
         return None, None
     code = None if step.cache == "input_hash" else step.get_code_hash()
-    return _cache.make_key(step.name, code, params), _cache.key_parts(step.name, code, params)
+    parts = _cache.key_parts(step.name, code, params)
+    return _cache.key_from_parts(step.name, parts), parts
 
 
 def _hashable(src: Any, context_hashes: dict[str, str], param: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -13,7 +14,7 @@ from flowyml import graph as _graph
 from flowyml.cache import CacheStore, NullStore
 from flowyml.core.context import Context
 from flowyml.core.step import Step, get_registered_steps
-from flowyml.events import RunFinished, RunStarted, bus
+from flowyml.events import RunFinished, RunStarted, bus, silent
 from flowyml.runner import Artifact, StepResult
 
 
@@ -98,6 +99,18 @@ class DAG:
         self.graph = graph
         self.order = _graph.topological_order(graph)
 
+    @functools.cached_property
+    def units(self) -> list[list[Step]]:
+        """Scheduling units in order: single steps, or whole execution groups."""
+        nodes = self.graph.nodes
+        return [[nodes[n]["step"] for n in unit] for unit in _graph.group_units(self.graph, self.order)]
+
+    @functools.cached_property
+    def producers(self) -> dict[str, str]:
+        """Output name -> the step that produces it."""
+        nodes = self.graph.nodes
+        return {out: n for n in self.order for out in (nodes[n]["step"].outputs or [n])}
+
     def topological_sort(self) -> list[Step]:
         return [self.graph.nodes[n]["step"] for n in self.order]
 
@@ -154,6 +167,7 @@ class Pipeline:
         self._steps: list[Step] = []
         self._positions: dict[str, int] = {}  # step name -> index in _steps (O(1) add_step)
         self._dag: DAG | None = None
+        self._dag_signature: Any = None
         self._store: CacheStore | NullStore | None = None
         self.listeners: list[Callable[[Any], None]] = []
         self.last_result: PipelineResult | None = None
@@ -203,14 +217,19 @@ class Pipeline:
 
     def build(self, context_keys: Iterable[str] | None = None) -> Pipeline:
         """Validate the graph (cycles, duplicate producers, missing inputs). Returns self."""
-        keys = set(self.context.keys()) if context_keys is None else set(context_keys)
-        self._dag = DAG(_graph.build_dag(self.steps, available=keys))
+        keys = frozenset(self.context.keys() if context_keys is None else context_keys)
+        steps = self.steps
+        # re-validate only when the steps or their wiring changed (a re-run is the common case)
+        signature = (keys, tuple((id(s), tuple(s.inputs), tuple(s.outputs), s.execution_group,
+                                  tuple(s.condition_params)) for s in steps))
+        if self._dag is None or signature != self._dag_signature:
+            self._dag = DAG(_graph.build_dag(steps, available=keys))
+            self._dag_signature = signature
         return self
 
     @property
     def dag(self) -> DAG:
-        if self._dag is None or self.auto_discover:
-            self.build()
+        self.build()
         assert self._dag is not None
         return self._dag
 
@@ -240,23 +259,23 @@ class Pipeline:
         ctx.update(context_overrides)
         self.build(context_keys=ctx)
         self.cache.check_safety()  # refuse an unsafe cache dir before running anything
-        dag = self.dag
+        dag = self._dag
+        assert dag is not None
         run_id = uuid.uuid4().hex[:12]
         extra = (*self.listeners, *listeners)
 
         def emit(event: Any) -> None:
-            if extra or bus:
-                bus.emit(event, extra)
+            bus.emit(event, extra)
+
+        if not (extra or bus):
+            emit = silent  # nobody listens: the runner does not even build events
 
         exe, owned = get_executor(executor if executor is not None else self.executor,
                                   max_workers or self.max_workers)
         started = time.perf_counter()
         emit(RunStarted(run_id=run_id, pipeline=self.name, steps=tuple(dag.order), executor=exe.name))
-        graph = dag.graph
-        units = [[graph.nodes[n]["step"] for n in unit] for unit in _graph.group_units(graph, dag.order)]
-        producers = {out: step.name for step in self.steps for out in (step.outputs or [step.name])}
         try:
-            results = schedule(units, producers, exe, ctx, self.cache, run_id, emit)
+            results = schedule(dag.units, dag.producers, exe, ctx, self.cache, run_id, emit)
         finally:
             if owned:
                 exe.close()

@@ -187,7 +187,12 @@ class Step:
 
     @property
     def condition_params(self) -> list[str]:
-        return [n for n, _ in self.condition_signature]
+        """Parameter names of ``condition`` (context values or upstream outputs)."""
+        cached = self.__dict__.get("_condition_params")
+        if cached is None or cached[0] is not self.condition_signature:
+            cached = (self.condition_signature, [n for n, _ in self.condition_signature])
+            self.__dict__["_condition_params"] = cached
+        return cached[1]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.func(*args, **kwargs)
