@@ -77,92 +77,128 @@ class MapTaskStep(Step):
             return self.injectable_params[0][0]
         raise TypeError(f"map task '{self.name}' has no parameter to receive the items")
 
-    def __call__(self, collection: Any, *args: Any, **kwargs: Any) -> MapTaskResult:
-        items = list(collection) if isinstance(collection, list | tuple) else [collection]
-        return self._map(items, lambda item: self._call_item(item, args, kwargs), parallel=True)
-
     def map_items(self, items: Any, kwargs: dict[str, Any], *, store: Any,
-                  key_for: Callable[[Any], str | None], parallel: bool = False) -> MapTaskResult:
-        """Pipeline form: each item is looked up in ``store`` under ``key_for(item)`` first."""
+                  key_for: Callable[[Any], str | None], parallel: bool | Mapper = False) -> MapTaskResult:
+        """Pipeline form: each item is looked up in ``store`` under ``key_for(item)`` first.
+
+        ``parallel``: False runs items one by one, True on ``concurrency`` threads, and a
+        :data:`Mapper` hands them to something else (the Dask executor fans them out as
+        separate tasks across its workers).
+        """
         if not isinstance(items, list | tuple):
             raise TypeError(
                 f"map task '{self.name}' needs a list (or tuple) for '{self.map_param}', got "
                 f"{type(items).__name__}"
             )
 
-        def one(item: Any) -> tuple[Any, bool]:
+        def one(item: Any) -> tuple[Any, bool, int]:
             key = key_for(item)
             entry = store.lookup(key) if key is not None else None
             if entry is not None:
-                return store.load(entry)["result"], True
+                return store.load(entry)["result"], True, 0
             t0 = time.perf_counter()
-            value = self._call_item(item, (), {**kwargs, self.map_param: item}, keyword=True)
+            value, retries = self._call_item(lambda: call_with_timeout(
+                self.func, {**kwargs, self.map_param: item}, self.map_config.timeout_per_item))
             if key is not None:
                 store.store(key, {"result": value}, output_hashes={},
                             parts={"item": hash_value(item)}, duration=time.perf_counter() - t0)
-            return value, False
+            return value, False, retries
 
-        return self._map(list(items), one, parallel=parallel, tracks_cache=True)
+        mapper = parallel if callable(parallel) else (threaded_mapper if parallel else sequential_mapper)
+        return self._collect(list(items), one, mapper, in_pipeline=True)
 
-    def _call_item(self, item: Any, args: tuple, kwargs: dict[str, Any], keyword: bool = False) -> Any:
+    def __call__(self, collection: Any, *args: Any, **kwargs: Any) -> MapTaskResult:
+        items = list(collection) if isinstance(collection, list | tuple) else [collection]
+        timeout = self.map_config.timeout_per_item
+
+        def one(item: Any) -> tuple[Any, bool, int]:
+            value, retries = self._call_item(
+                lambda: call_with_timeout(lambda: self.func(item, *args, **kwargs), {}, timeout))
+            return value, False, retries
+
+        return self._collect(items, one, threaded_mapper, in_pipeline=False)
+
+    def _call_item(self, attempt_once: Callable[[], Any]) -> tuple[Any, int]:
+        """One item with the mapping's retries; returns (value, retries made)."""
         cfg = self.map_config
         for attempt in range(cfg.retries + 1):
             try:
-                if keyword:
-                    return call_with_timeout(self.func, kwargs, cfg.timeout_per_item)
-                return call_with_timeout(lambda: self.func(item, *args, **kwargs), {}, cfg.timeout_per_item)
+                return attempt_once(), attempt
             except Exception:
                 if attempt == cfg.retries:
                     raise
-                self._retries_made += 1
                 time.sleep(cfg.retry_delay * (2**attempt))
         raise AssertionError("unreachable")
 
-    _retries_made = 0
-
-    def _map(self, items: list[Any], call: Callable[[Any], Any], *, parallel: bool,
-             tracks_cache: bool = False) -> MapTaskResult:
-        self._retries_made = 0
+    def _collect(self, items: list[Any], one: Callable[[Any], tuple[Any, bool, int]],
+                 mapper: Mapper, *, in_pipeline: bool) -> MapTaskResult:
         result = MapTaskResult(results=[None] * len(items), total=len(items))
-
-        def record(index: int, outcome: Any, error: BaseException | None) -> None:
+        outcomes = mapper(one, items, max(1, self.map_config.concurrency), self.map_config.fail_fast)
+        for index, (outcome, error) in enumerate(outcomes):
+            if outcome is NOT_RUN:
+                continue
             if error is None:
-                value, hit = outcome if tracks_cache else (outcome, False)
+                value, hit, retries = outcome
                 result.results[index] = value
                 result.successes += 1
                 result.cached += hit
+                result.retries += retries
             else:
                 result.failures += 1
                 result.errors[index] = f"{type(error).__name__}: {error}"
-
-        workers = min(self.map_config.concurrency, max(len(items), 1))
-        if parallel and workers > 1:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                futures = [pool.submit(call, item) for item in items]
-                for index, future in enumerate(futures):
-                    if result.failures and self.map_config.fail_fast:
-                        future.cancel()
-                        continue
-                    try:
-                        record(index, future.result(), None)
-                    except Exception as exc:
-                        record(index, None, exc)
-        else:
-            for index, item in enumerate(items):
-                if result.failures and self.map_config.fail_fast:
-                    break
-                try:
-                    record(index, call(item), None)
-                except Exception as exc:
-                    record(index, None, exc)
-        result.retries = self._retries_made
-        if not tracks_cache and result.success_ratio < self.map_config.min_success_ratio:
+        if not in_pipeline and result.success_ratio < self.map_config.min_success_ratio:
             raise RuntimeError(
                 f"Map task '{self.name}' failed: success ratio {result.success_ratio:.1%} < "
                 f"minimum {self.map_config.min_success_ratio:.1%}. "
                 f"{result.failures}/{result.total} items failed: {result.errors}"
             )
         return result
+
+
+#: an item the mapper never started (``fail_fast`` after a failure)
+NOT_RUN: Any = object()
+Outcome = tuple[Any, BaseException | None]
+#: ``mapper(call, items, concurrency, fail_fast) -> [(call(item), None) or (None, error) or (NOT_RUN, None)]``
+Mapper = Callable[[Callable[[Any], Any], list[Any], int, bool], list[Outcome]]
+
+
+def sequential_mapper(call: Callable[[Any], Any], items: list[Any], concurrency: int,
+                      fail_fast: bool) -> list[Outcome]:
+    """Items one after another in this thread."""
+    out: list[Outcome] = []
+    failed = False
+    for item in items:
+        if failed and fail_fast:
+            out.append((NOT_RUN, None))
+            continue
+        try:
+            out.append((call(item), None))
+        except Exception as exc:
+            out.append((None, exc))
+            failed = True
+    return out
+
+
+def threaded_mapper(call: Callable[[Any], Any], items: list[Any], concurrency: int,
+                    fail_fast: bool) -> list[Outcome]:
+    """Items on up to ``concurrency`` threads."""
+    workers = min(concurrency, max(len(items), 1))
+    if workers <= 1:
+        return sequential_mapper(call, items, concurrency, fail_fast)
+    out: list[Outcome] = []
+    failed = False
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(call, item) for item in items]
+        for future in futures:
+            if failed and fail_fast and future.cancel():
+                out.append((NOT_RUN, None))
+                continue
+            try:
+                out.append((future.result(), None))
+            except Exception as exc:
+                out.append((None, exc))
+                failed = True
+    return out
 
 
 def map_task(

@@ -119,7 +119,8 @@ def schedule(
                 needed = {n for s in units[index] for n in (*s.inputs, *s.condition_params)}
                 view = {n: artifacts[n] for n in needed if n in artifacts}
                 gone = {n: unavailable[n] for n in needed if n in unavailable}
-                future = executor.submit_unit(units[index], view, context, store, run_id, emit, gone)
+                future = executor.submit_unit(units[index], view, _unit_context(units[index], context),
+                                              store, run_id, emit, gone)
                 in_flight[future] = index
             if not in_flight:
                 if remaining:  # cannot happen on a validated DAG
@@ -139,6 +140,17 @@ def schedule(
         for future in in_flight:
             future.cancel()
     return results
+
+
+def _unit_context(steps: list[Any], context: dict[str, Any]) -> dict[str, Any]:
+    """Only the context values a unit can receive: nothing else is shipped to its worker
+    (so one unpicklable value only affects the steps that take it)."""
+    names: set[str] = set()
+    for step in steps:
+        names.update(step.inputs)
+        names.update(name for name, _ in step.injectable_params)
+        names.update(step.condition_params)
+    return {name: context[name] for name in names if name in context}
 
 
 def _crashed(steps: list[Any], exc: BaseException, run_id: str, emit: Emit) -> UnitOutcome:

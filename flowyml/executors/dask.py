@@ -61,7 +61,53 @@ def _run_on_dask(steps: list[Any], artifacts: dict[str, Any], context: dict[str,
         # Dask workers are daemonic by default, which forbids children
         multiprocessing.current_process().daemon = False
     return run_shipped(steps, artifacts, context, store, run_id, unavailable, token,
-                       _LogChannel(worker, topic), lazy=True, label=worker.address)
+                       _LogChannel(worker, topic), lazy=True, label=worker.address,
+                       mapper=dask_mapper)
+
+
+def _run_item(call: Any, item: Any) -> Any:
+    # an item task may need a killable child process for its timeout (see _run_on_dask)
+    multiprocessing.current_process().daemon = False
+    return call(item)
+
+
+def dask_mapper(call: Any, items: list[Any], concurrency: int, fail_fast: bool) -> list[Any]:
+    """map_task items as separate Dask tasks across the cluster, ``concurrency`` at a time.
+
+    Runs inside a unit's task: ``worker_client`` secedes from the worker's thread pool while
+    waiting, so the items can use this worker too.
+    """
+    from distributed import as_completed, worker_client
+
+    from flowyml.core.map_task import NOT_RUN
+
+    out: list[Any] = [(NOT_RUN, None)] * len(items)
+    queue = list(enumerate(items))[::-1]
+    with worker_client() as client:
+        index_of: dict[Any, int] = {}
+
+        def submit_next() -> Any:
+            index, item = queue.pop()
+            future = client.submit(_run_item, call, item, pure=False)
+            index_of[future] = index
+            return future
+
+        running = as_completed([submit_next() for _ in range(min(concurrency, len(queue)))])
+        failed = False
+        for future in running:
+            index = index_of.pop(future)
+            try:
+                out[index] = (future.result(), None)
+            except Exception as exc:
+                out[index] = (None, exc)
+                failed = True
+            if failed and fail_fast:
+                for other in index_of:
+                    other.cancel()
+                break
+            if queue:
+                running.add(submit_next())
+    return out
 
 
 class DaskExecutor(PoolExecutor):

@@ -55,7 +55,8 @@ class InboxChannel:
 
 def run_shipped(steps: list[Any], artifacts: dict[str, Artifact], context: dict[str, Any],
                 store: Any, run_id: str, unavailable: dict[str, str], token: str, channel: Any,
-                *, lazy: bool, label: str | None = None) -> tuple[UnitOutcome, list[Event]]:
+                *, lazy: bool, label: str | None = None,
+                mapper: Any = True) -> tuple[UnitOutcome, list[Event]]:
     """Run a unit on a worker; return its outcome and every event it emitted, in order.
 
     ``channel.send(token, seq, event)`` delivers events live; the returned list lets the
@@ -70,7 +71,7 @@ def run_shipped(steps: list[Any], artifacts: dict[str, Artifact], context: dict[
         with contextlib.suppress(Exception):  # the outcome carries every event anyway
             channel.send(token, len(events) - 1, event)
 
-    reset = MAP_PARALLEL.set(True)
+    reset = MAP_PARALLEL.set(mapper)  # map_task items: threads here, or the executor's mapper
     try:
         outcome = run_unit(steps, artifacts, context, store, emit, run_id, None, unavailable)
     finally:

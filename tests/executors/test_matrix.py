@@ -239,3 +239,42 @@ def test_a_run_leaves_no_registry_or_executor_state(executor, cache_dir):
     result = diamond(cache_dir).run(executor=executor, max_workers=2, n=2)
     again = diamond(cache_dir).run(executor=executor, max_workers=2, n=2)
     assert result.success and len(again.cached_steps) == 4
+
+
+@pytest.mark.dask
+def test_dask_map_task_items_fan_out_across_workers(dask_client, cache_dir):
+    @step(outputs=["items"])
+    def items():
+        return list(range(8))
+
+    @map_task(inputs=["items"], outputs=["pids"], concurrency=4)
+    def where(item):
+        time.sleep(0.3)  # long enough that one worker cannot take every item
+        return os.getpid()
+
+    pipe = Pipeline("fan", cache_dir=cache_dir).add_steps([items, where])
+    result = pipe.run(executor=dask_client)
+    assert result.success, result.summary()
+    worker_pids = set(dask_client.run(os.getpid).values())
+    assert set(result["pids"]) == worker_pids and len(worker_pids) == 2
+
+
+def test_unpicklable_context_value_only_affects_steps_that_take_it(executor, cache_dir):
+    import threading
+
+    @step(outputs=["locked"])
+    def uses_lock(lock):
+        with lock:
+            return "ok"
+
+    @step(outputs=["plain"])
+    def plain(n):
+        return n + 1
+
+    result = Pipeline("ctxlock", cache_dir=cache_dir).add_steps([uses_lock, plain]).run(
+        executor=executor, max_workers=2, lock=threading.Lock(), n=1)
+    assert result["plain"] == 2
+    if executor in ("sequential", "threads"):
+        assert result["locked"] == "ok"
+    else:  # a lock cannot travel to another process: only the step taking it fails
+        assert not result.step_results["uses_lock"].success
