@@ -88,7 +88,19 @@ def rss_bytes() -> int:
 
 
 def peak_rss_bytes() -> int:
-    """The peak resident set size of this process so far (``ru_maxrss``, in bytes)."""
+    """The peak resident set size of this process so far, in bytes.
+
+    On Linux this is ``VmHWM`` from ``/proc/self/status``: ``ru_maxrss`` survives
+    ``exec``, so a child spawned by a big parent would report the parent's RSS as its own
+    peak (that is what made one full-suite run show 12 % over the array instead of 1.5 %).
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     import resource
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -46,9 +46,12 @@ def _timed(pipeline: Any, executor: Any, max_workers: int, **ctx: Any) -> float:
 def _row(name: str, value: float, baseline: float, unit: str, target: str,
          ratio: float | None = None) -> dict[str, Any]:
     # the shape benchmarks/_common.py renders: a label for the baseline, its value apart
+    ratio = ratio if ratio is not None else baseline / value
+    wanted = target.removeprefix(">=").strip().removesuffix("x")
+    met = ratio >= float(wanted) if target.startswith(">=") else None
     return {"benchmark": "executors", "case": name, "name": name, "value": value, "unit": unit,
-            "baseline": "sequential", "baseline_value": baseline,
-            "ratio": ratio if ratio is not None else baseline / value, "target": target}
+            "baseline": "sequential", "baseline_value": baseline, "ratio": ratio,
+            "target": target, "met": met}
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
