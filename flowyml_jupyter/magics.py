@@ -95,12 +95,18 @@ class FlowymlMagics(Magics):
             rec = self.session.define(spec, cell)
         except (StepLineError, StepDefinitionError, ValueError) as exc:
             raise UsageError(str(exc)) from None
+        from flowyml_jupyter.widgets import _in_kernel
+
         widget = self._status_widget(rec.name)
-        display(widget)
+        live = _in_kernel()  # a front end that updates displays; else show the final line only
+        if live:
+            display(widget)
         try:
             self.session.run_cell_step(rec, lambda: self._execute(cell))
         finally:
             self._show_state(widget, rec.name)
+            if not live:
+                display(widget)
             self._refresh_dags()
 
     def _execute(self, body: str) -> BaseException | None:

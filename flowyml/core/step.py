@@ -137,6 +137,11 @@ class Step:
     def retries(self) -> int:
         return self.retry
 
+    @property
+    def pipeline(self) -> str | None:
+        """The pipeline this step is scoped to (``@step(pipeline=...)``), from ``tags``."""
+        return self.tags.get("pipeline")
+
     def _analyse_signature(self) -> None:
         target = self.func
         try:
