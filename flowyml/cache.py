@@ -545,6 +545,32 @@ class NullStore:
         return {}
 
 
+def cache_report(store: CacheStore | NullStore, action: str = "info", step: str | None = None) -> str:
+    """The text of ``cache info|clear [STEP]``, shared by the CLI and ``%flowyml cache``."""
+    if action == "clear":
+        removed = store.clear(step)
+        what = f"step '{step}'" if step else "all steps"
+        return f"removed {removed} entries of {what} from {store.root}"
+    info = store.info()
+    if step:
+        info = {k: v for k, v in info.items() if k == step_dirname(step)}
+    lines = [f"cache at {store.root}"]
+    if not info:
+        lines.append("  (empty)")
+    width = max((len(k) for k in info), default=4)
+    for name, stats in info.items():
+        lines.append(f"  {name:<{width}}  {int(stats['entries']):>5} entries  {_size(stats['bytes']):>10}")
+    return "\n".join(lines)
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
 #: rename() of a directory onto an existing, non-empty one
 _TAKEN_ERRNOS = {errno.ENOTEMPTY, errno.EEXIST, errno.EISDIR, errno.ENOTDIR}
 

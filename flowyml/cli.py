@@ -8,7 +8,6 @@ it with one progress line per finished step and exits 1 when a step failed.
 from __future__ import annotations
 
 import argparse
-import ast
 import importlib.util
 import os
 import sys
@@ -17,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from flowyml.core.context import parse_context_value
 from flowyml.core.pipeline import Pipeline, PipelineResult
 from flowyml.events import RunStarted, StepFinished
 
@@ -74,10 +74,7 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
         key = key.strip()
         if not sep or not key.isidentifier():
             raise CommandError(f"--set takes NAME=VALUE with NAME a Python identifier; got {item!r}")
-        try:
-            out[key] = ast.literal_eval(raw)
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            out[key] = raw
+        out[key] = parse_context_value(raw)
     return out
 
 
@@ -174,33 +171,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
-    from flowyml.cache import CacheStore
+    from flowyml.cache import CacheStore, cache_report
 
-    store = CacheStore(args.cache_dir)
-    if args.action == "clear":
-        removed = store.clear(args.step)
-        what = f"step '{args.step}'" if args.step else "all steps"
-        print(f"removed {removed} entries of {what} from {store.root}")
-        return 0
-    info = store.info()
-    if args.step:
-        info = {k: v for k, v in info.items() if k == args.step}
-    print(f"cache at {store.root}")
-    if not info:
-        print("  (empty)")
-    width = max((len(k) for k in info), default=4)
-    for name, stats in info.items():
-        print(f"  {name:<{width}}  {int(stats['entries']):>5} entries  "
-              f"{_size(stats['bytes']):>10}")
+    print(cache_report(CacheStore(args.cache_dir), args.action, args.step))
     return 0
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"
 
 
 def build_parser() -> argparse.ArgumentParser:

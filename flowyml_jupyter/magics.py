@@ -8,7 +8,6 @@ on it and shows the results: a status widget under every step cell and the live 
 from __future__ import annotations
 
 import argparse
-import ast
 import html
 import shlex
 from collections.abc import Callable
@@ -19,7 +18,9 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.display import display
 
+from flowyml.cache import cache_report
 from flowyml.cellspec import OPTIONS, StepLineError, spec_from_namespace
+from flowyml.core.context import parse_context_value
 from flowyml.events import Event, bus
 from flowyml.notebook import NotebookSession, StepDefinitionError
 
@@ -57,14 +58,6 @@ def _flowyml_parser() -> argparse.ArgumentParser:
     forget = sub.add_parser("forget", add_help=False)
     forget.add_argument("steps", nargs="+")
     return parser
-
-
-def parse_value(text: str) -> Any:
-    """A context value: a Python literal when it is one, else the string itself."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
 
 
 @magics_class
@@ -176,26 +169,13 @@ class FlowymlMagics(Magics):
             key, sep, text = pair.partition("=")
             if not sep or not key.isidentifier():
                 raise UsageError(f"%flowyml context takes name=value pairs; got {pair!r}")
-            values[key] = parse_value(text)
+            values[key] = parse_context_value(text)
         self.session.context.update(values)
         self.shell.user_ns.update(values)  # cells read context values as variables
         print("flowyml context: " + ", ".join(f"{k}={v!r}" for k, v in values.items()))
 
     def _cmd_cache(self, args: argparse.Namespace) -> None:
-        store = self.session.store
-        if args.action == "clear":
-            removed = store.clear(args.step)
-            what = f"step '{args.step}'" if args.step else "all steps"
-            print(f"flowyml cache: removed {removed} entries of {what} from {store.root}")
-            return
-        info = store.info()
-        if args.step:
-            info = {k: v for k, v in info.items() if k == args.step}
-        print(f"flowyml cache at {store.root}")
-        if not info:
-            print("  (empty)")
-        for name, row in info.items():
-            print(f"  {name:<30} {int(row['entries']):>5} entries {row['bytes'] / 1e6:>10.2f} MB")
+        print("flowyml " + cache_report(self.session.store, args.action, args.step))
 
     def _cmd_dag(self, args: argparse.Namespace) -> None:
         from flowyml.graph import PipelineGraphError

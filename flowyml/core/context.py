@@ -111,6 +111,17 @@ def _param_names(func: Callable[..., Any]) -> list[str]:
     ]
 
 
+def parse_context_value(text: str) -> Any:
+    """A context value typed as text (``--set k=v``, ``%flowyml context k=v``): a Python
+    literal when it is one (``3``, ``0.5``, ``[1, 2]``, ``None``), else the string itself."""
+    import ast
+
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return text
+
+
 def context(**kwargs: Any) -> Context:
     """Create a :class:`Context`."""
     return Context(**kwargs)
