@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import difflib
+import os
 import re
 import sys
 from collections.abc import Iterable
@@ -340,8 +341,12 @@ def _drop_cells_reading_outputs(cells: list[CellIR]) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def ir_to_module(ir: list[CellIR], name: str) -> str:
+def ir_to_module(ir: list[CellIR], name: str, notebook_dir: str | None = None) -> str:
     """The text of a module that runs the notebook's pipeline; ``name`` names the pipeline.
+
+    ``notebook_dir`` is the notebook's folder relative to the module's; when the module is
+    written elsewhere, its default cache is the notebook's (``.flowyml/cache`` next to the
+    notebook), so the steps the notebook ran are cache hits from the module too.
 
     Raises :class:`NotebookExportError` for two steps with one name, two steps producing one
     output, a step reading a variable no cell defines, and a cycle between steps.
@@ -380,7 +385,7 @@ def ir_to_module(ir: list[CellIR], name: str) -> str:
         if text:
             parts.append(text)
     parts.append(_emit_pipeline(name, list(context), [func_names[c.step.name] for c in steps
-                                                       if c.step]))
+                                                       if c.step], notebook_dir))
     parts.append(_MAIN)
     body_text = "\n\n\n".join(parts)
     header = _emit_header(name, imports, body_text)
@@ -566,13 +571,26 @@ def _comment_text(text: str) -> str:
     return text if text.isprintable() else repr(text)[1:-1]
 
 
-def _emit_pipeline(name: str, context: list[str], funcs: list[str]) -> str:
+def _emit_pipeline(name: str, context: list[str], funcs: list[str],
+                   notebook_dir: str | None = None) -> str:
     ctx = "{" + ", ".join(f"{_str_literal(n)}: {n}" for n in context) + "}"
     args = f"{_str_literal(name)}, context={ctx}" if context else _str_literal(name)
-    create = f"pipeline = Pipeline({args})"
-    if len(create) > _LINE_LENGTH:
+    cache = ""
+    if notebook_dir not in (None, "", "."):
+        where = _str_literal(f"{notebook_dir}/.flowyml/cache")
+        cache = (
+            "# the notebook's cache (.flowyml/cache next to it) unless FLOWYML_CACHE_DIR says\n"
+            "# otherwise: the steps the notebook ran are cache hits here\n"
+            'CACHE_DIR = os.environ.get("FLOWYML_CACHE_DIR") or (\n'
+            f"    Path(__file__).resolve().parent / {where}\n)\n"
+        )
+        args += ", cache_dir=CACHE_DIR"
+    create = f"{cache}pipeline = Pipeline({args})"
+    if len(create) - len(cache) > _LINE_LENGTH:
         entries = "".join(f"        {_str_literal(n)}: {n},\n" for n in context)
-        create = f"pipeline = Pipeline(\n    {_str_literal(name)},\n    context={{\n{entries}    }},\n)"
+        extra = "    cache_dir=CACHE_DIR,\n" if cache else ""
+        create = (f"{cache}pipeline = Pipeline(\n    {_str_literal(name)},\n"
+                  f"    context={{\n{entries}    }},\n{extra})")
     add = f"pipeline.add_steps([{', '.join(funcs)}])"
     if len(add) > _LINE_LENGTH:
         add = "pipeline.add_steps(\n    [\n" + "".join(f"        {f},\n" for f in funcs) + "    ]\n)"
@@ -611,10 +629,11 @@ def _emit_header(name: str, imports: list[ast.stmt], body: str) -> str:
     future: list[str] = []
     sections: dict[int, dict[str, list[str]]] = {0: {}, 1: {}}
     left_out: list[str] = []
-    ours = "import sys\nfrom flowyml import Pipeline, step"
+    ours = "import os\nimport sys\nfrom pathlib import Path\nfrom flowyml import Pipeline, step"
     if "display" in used:  # IPython's display() is a builtin in the notebook only
         ours += "\nfrom IPython.display import display"
-    for stmt in [*imports, *ast.parse(ours).body]:
+    own = ast.parse(ours).body
+    for stmt in [*imports, *own]:
         module = stmt.module if isinstance(stmt, ast.ImportFrom) else None
         if isinstance(stmt, ast.ImportFrom) and stmt.level:
             left_out.append(ast.unparse(stmt))  # relative imports mean nothing in a script
@@ -624,7 +643,7 @@ def _emit_header(name: str, imports: list[ast.stmt], body: str) -> str:
             continue
         kept = [a for a in stmt.names if a.name == "*" or _bound_name(a) in used]
         for alias in stmt.names:
-            if alias not in kept:
+            if alias not in kept and stmt not in own:  # our own unused imports just go
                 left_out.append(ast.unparse(type(stmt)(**{**_fields(stmt), "names": [alias]})))
         if not kept:
             continue
@@ -710,7 +729,8 @@ def export_notebook(notebook_path: str | Path, out_path: str | Path) -> Path:
         raise NotebookExportError(f"refusing to overwrite the notebook {notebook_path} with the "
                                   "module; pass a .py path as the output")
     nb = read_notebook(notebook_path)
-    text = ir_to_module(notebook_to_ir(nb), notebook_path.stem)
+    notebook_dir = Path(os.path.relpath(notebook_path.resolve().parent, out_path.resolve().parent))
+    text = ir_to_module(notebook_to_ir(nb), notebook_path.stem, notebook_dir.as_posix())
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(f".{out_path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")

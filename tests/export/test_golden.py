@@ -29,7 +29,8 @@ def test_there_are_golden_notebooks():
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
 def test_export_matches_golden(notebook, tmp_path):
-    out = export_notebook(notebook, tmp_path / f"{notebook.stem}.py")
+    copy = shutil.copy(notebook, tmp_path / notebook.name)  # exported next to the notebook
+    out = export_notebook(copy, tmp_path / f"{notebook.stem}.py")
     expected = notebook.with_suffix(".py")
     if os.environ.get("FLOWYML_UPDATE_GOLDEN") == "1":
         shutil.copy(out, expected)
@@ -46,6 +47,20 @@ def test_golden_module_is_clean_python(notebook, tmp_path):
                            "--line-length", "100", module.name],
                           cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_module_written_elsewhere_shares_the_notebooks_cache(tmp_path):
+    notebook = shutil.copy(GOLDEN / "basic.ipynb", tmp_path / "basic.ipynb")
+    out = export_notebook(notebook, tmp_path / "dist" / "pipeline.py")
+    text = out.read_text()
+    assert 'Path(__file__).resolve().parent / "../.flowyml/cache"' in text
+    assert 'os.environ.get("FLOWYML_CACHE_DIR")' in text
+    env = {k: v for k, v in os.environ.items() if k != "FLOWYML_CACHE_DIR"}
+    proc = subprocess.run([sys.executable, str(out)], cwd=tmp_path / "dist", env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / ".flowyml" / "cache").is_dir()  # the notebook's, not dist/.flowyml
+    assert not (tmp_path / "dist" / ".flowyml").exists()
 
 
 def test_golden_basic_runs_as_a_script(tmp_path):
