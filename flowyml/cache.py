@@ -390,6 +390,7 @@ class CacheStore:
         output_hashes: dict[str, str],
         parts: dict[str, Any] | None = None,
         duration: float = 0.0,
+        shape: str | None = None,
     ) -> bool:
         """Write an entry atomically. Returns False (with a warning) when it cannot.
 
@@ -419,6 +420,7 @@ class CacheStore:
                 "size": size,
                 "checksum": _checksum(data, size),
                 "duration": duration,
+                "shape": shape,
                 "created": time.time(),
             }
             (tmpdir / "meta.json").write_text(json.dumps(meta, default=str))

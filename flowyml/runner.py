@@ -146,6 +146,8 @@ class StepResult:
     time_saved: float = 0.0
     worker: str | None = None
     output_names: list[str] = field(default_factory=list)
+    #: how the function returned several outputs: "tuple", "list" or "dict" ("single": one)
+    output_shape: str = "single"
     artifacts: dict[str, Artifact] = field(default_factory=dict, repr=False)
     map_result: Any = field(default=None, repr=False)
 
@@ -156,11 +158,17 @@ class StepResult:
 
     @property
     def output(self) -> Any:
-        """The return value: the single output, or a tuple of several in declared order."""
+        """The return value, rebuilt the same way whether computed or loaded from the cache:
+        the single output, or several as the tuple, list or dict the function returned."""
         if not self.artifacts:
             return None
-        values = [self.artifacts[n].value for n in self.output_names if n in self.artifacts]
-        return values[0] if len(self.output_names) == 1 else tuple(values)
+        names = [n for n in self.output_names if n in self.artifacts]
+        if len(self.output_names) == 1:
+            return self.artifacts[names[0]].value
+        if self.output_shape == "dict":
+            return {n: self.artifacts[n].value for n in names}
+        values = [self.artifacts[n].value for n in names]
+        return values if self.output_shape == "list" else tuple(values)
 
 
 @dataclass
@@ -279,6 +287,7 @@ def run_step(
                 for n in result.output_names
             }
             result.cached, result.success = True, True
+            result.output_shape = entry.meta.get("shape") or _default_shape(result.output_names)
             result.time_saved = entry.duration
             result.cache_key = key
             return finish("cached")
@@ -311,6 +320,7 @@ def run_step(
         compute_time = time.perf_counter() - t0
         break
     result.success, result.error, result.traceback = True, None, None
+    result.output_shape = _shape_of(value, result.output_names)
     result.artifacts = {n: Artifact(n, v, producer=step.name) for n, v in outputs.items()}
     if key is not None:
         _store(step, key, parts, outputs, result, store, compute_time)
@@ -324,7 +334,8 @@ def _store(step: Any, key: str, parts: Any, outputs: dict[str, Any], result: Ste
     except UnhashableValueError as exc:
         result.uncacheable_reason = f"an output cannot be hashed: {exc}"
         hashes = {}
-    if store.store(key, outputs, output_hashes=hashes, parts=parts, duration=duration):
+    if store.store(key, outputs, output_hashes=hashes, parts=parts, duration=duration,
+                   shape=result.output_shape):
         result.cache_key = key
 
 
@@ -447,6 +458,16 @@ def _hashable(src: Any, context_hashes: dict[str, str], param: str) -> bool:
         return True
     except UnhashableValueError:
         return False
+
+
+def _default_shape(names: list[str]) -> str:
+    return "single" if len(names) <= 1 else "tuple"
+
+
+def _shape_of(value: Any, names: list[str]) -> str:
+    if len(names) <= 1:
+        return "single"
+    return "dict" if isinstance(value, dict) else "list" if isinstance(value, list) else "tuple"
 
 
 def split_outputs(step: Any, value: Any) -> dict[str, Any]:

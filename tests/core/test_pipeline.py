@@ -218,3 +218,25 @@ def test_no_files_outside_the_cache_dir(tmp_path, monkeypatch):
     Pipeline("p", cache_dir=cache).add_step(s).run()
     assert list(work.iterdir()) == []
     assert cache.exists()
+
+
+def test_step_output_keeps_the_returned_shape_computed_or_cached(cache_dir):
+    @step(outputs=["a", "b"])
+    def as_dict():
+        return {"a": 1, "b": 2}
+
+    @step(outputs=["c", "d"])
+    def as_list():
+        return [3, 4]
+
+    @step(outputs=["e", "f"])
+    def as_tuple():
+        return 5, 6
+
+    p = Pipeline("shapes", cache_dir=cache_dir).add_steps([as_dict, as_list, as_tuple])
+    for run in (p.run(), p.run()):
+        res = run.step_results
+        assert res["as_dict"].output == {"a": 1, "b": 2}
+        assert res["as_list"].output == [3, 4]
+        assert res["as_tuple"].output == (5, 6)
+    assert run.step_results["as_dict"].cached
