@@ -295,7 +295,7 @@ class _StatusTable:
     def text(self) -> str:
         if not self.rows:
             return "flowyml: no steps yet (define one with %%step)"
-        width = max(len(r.name) for r in self.rows)
+        width = max(len("step"), *(len(r.name) for r in self.rows))
         lines = [f"{'step':<{width}}  {'state':<15} why"]
         lines += [f"{r.name:<{width}}  {r.state:<15} {r.why}".rstrip() for r in self.rows]
         return "\n".join(lines)
