@@ -19,6 +19,7 @@ import threading
 import time
 import types
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -330,7 +331,11 @@ class NotebookSession:
         store = self.store
         entry = store.lookup(key) if key is not None else None
         if entry is not None:
-            outputs = store.load(entry)
+            try:
+                outputs = store.load(entry)
+            except _cache.CacheLoadError as exc:  # removed since the lookup: recompute
+                warnings.warn(str(exc), _cache.CacheWarning, stacklevel=2)
+                outputs = {}
             if set(rec.outputs) <= set(outputs):
                 self.ns.update({o: outputs[o] for o in rec.outputs})
                 hashes = {o: entry.output_hashes.get(o) for o in rec.outputs}
