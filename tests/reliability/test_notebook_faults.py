@@ -30,7 +30,20 @@ from .conftest import entries
 
 
 def _execute(client, code, timeout=60):
-    """Run ``code`` in the kernel; return (status, stdout text)."""
+    """Run ``code`` in the kernel; return (status, stdout text).
+
+    Right after an interrupt, ipykernel may still abort a request that arrives while it
+    clears its queue (``stop_on_error``): such a request is simply sent again.
+    """
+    for _ in range(5):
+        status, out = _execute_once(client, code, timeout)
+        if status != "aborted":
+            return status, out
+        time.sleep(0.2)
+    return status, out
+
+
+def _execute_once(client, code, timeout):
     msg_id = client.execute(code)
     out = []
     deadline = time.monotonic() + timeout
@@ -42,8 +55,10 @@ def _execute(client, code, timeout=60):
             out.append(msg["content"]["text"])
         if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
             break
-    reply = client.get_shell_msg(timeout=timeout)
-    return reply["content"]["status"], "".join(out)
+    while True:  # the reply to this request (not a late one to an earlier request)
+        reply = client.get_shell_msg(timeout=timeout)
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return reply["content"]["status"], "".join(out)
 
 
 STATES = ("import json, flowyml_jupyter\nfrom IPython import get_ipython\n"
