@@ -113,3 +113,18 @@ def test_user_errors_exit_2_with_one_line(flowyml_cmd, tmp_path):
     assert proc.returncode == 2 and "defines no Pipeline" in proc.stderr
     proc = run([*flowyml_cmd, "run", str(write_module(tmp_path)), "--set", "1x=2"], tmp_path, None)
     assert proc.returncode == 2 and "--set takes NAME=VALUE" in proc.stderr
+
+
+def test_run_on_other_executors_shares_the_cache(flowyml_cmd, tmp_path):
+    module = write_module(tmp_path)
+    cache = tmp_path / "cache"
+    threads = run([*flowyml_cmd, "run", str(module), "--executor", "threads", "--max-workers", "2"],
+                  tmp_path, cache)
+    assert threads.returncode == 0, threads.stderr
+    assert "executor threads" in threads.stdout or "threads" in threads.stdout
+    procs = run([*flowyml_cmd, "run", str(module), "--executor", "processes"], tmp_path, cache)
+    assert procs.returncode == 0, procs.stderr
+    lines = [ln for ln in procs.stdout.splitlines() if ln.startswith("[")]
+    assert len(lines) == 2 and all("cache hit" in ln for ln in lines)
+    bad = run([*flowyml_cmd, "run", str(module), "--executor", "nope"], tmp_path, cache)
+    assert bad.returncode != 0 and "nope" in (bad.stderr + bad.stdout)
