@@ -27,7 +27,11 @@ MAX_RETRY_DELAY = 30.0
 
 #: set by the parallel executors: a map task's items then run concurrently (up to its
 #: ``concurrency``) instead of one after another
-MAP_PARALLEL: ContextVar[bool] = ContextVar("flowyml_map_parallel", default=False)
+MAP_PARALLEL: ContextVar[Any] = ContextVar("flowyml_map_parallel", default=False)
+#: digests of the context values of the current run (a value received by many steps is
+#: hashed once); set by Pipeline.run for the steps that run in its thread
+RUN_CONTEXT_HASHES: ContextVar[dict[str, str] | None] = ContextVar("flowyml_run_context_hashes",
+                                                                   default=None)
 
 
 class StepInputError(TypeError):
@@ -212,6 +216,8 @@ def run_unit(
     available = dict(artifacts)
     produced: dict[str, Artifact] = {}
     results = []
+    if context_hashes is None:
+        context_hashes = RUN_CONTEXT_HASHES.get()
     ctx_hashes = {} if context_hashes is None else context_hashes
     gone = dict(unavailable or {})
     for step in steps:

@@ -15,7 +15,7 @@ from flowyml.cache import CacheStore, NullStore
 from flowyml.core.context import Context
 from flowyml.core.step import Step, get_registered_steps
 from flowyml.events import RunFinished, RunStarted, bus, silent
-from flowyml.runner import Artifact, StepResult
+from flowyml.runner import RUN_CONTEXT_HASHES, Artifact, StepResult
 
 
 class _Outputs(Mapping[str, Any]):
@@ -274,9 +274,11 @@ class Pipeline:
                                   max_workers or self.max_workers)
         started = time.perf_counter()
         emit(RunStarted(run_id=run_id, pipeline=self.name, steps=tuple(dag.order), executor=exe.name))
+        hashes = RUN_CONTEXT_HASHES.set({})  # keyed by parameter and value identity
         try:
             results = schedule(dag.units, dag.producers, exe, ctx, self.cache, run_id, emit)
         finally:
+            RUN_CONTEXT_HASHES.reset(hashes)
             if owned:
                 exe.close()
         ordered = {n: results[n] for n in dag.order if n in results}

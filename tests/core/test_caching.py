@@ -265,3 +265,27 @@ def test_cache_dir_is_owner_only(cache_dir):
 
     Pipeline("perm", cache_dir=cache_dir).add_step(s).run()
     assert cache_dir.stat().st_mode & 0o777 == 0o700
+
+
+def test_a_context_value_taken_by_many_steps_is_hashed_once_per_run(cache_dir):
+    from flowyml.hashing import fingerprint
+
+    hashed = []
+
+    class Big:
+        def __init__(self, payload):
+            self.payload = payload
+
+    @fingerprint.register(Big)
+    def _(obj, h):
+        hashed.append(1)
+        h.update(obj.payload)
+
+    steps = [step(name=f"s{i}", outputs=[f"o{i}"], register=False)(lambda big: len(big.payload))
+             for i in range(5)]
+    p = Pipeline("memo", cache_dir=cache_dir).add_steps(steps)
+    big = Big(b"x" * 1000)
+    assert p.run(big=big).success and len(hashed) == 1
+    assert all(r.cached for r in p.run(big=big).step_results.values()) and len(hashed) == 2
+    big.payload = b"y" * 1000  # changed between runs: seen, not served from a stale memo
+    assert not any(r.cached for r in p.run(big=big).step_results.values())
