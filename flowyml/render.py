@@ -69,6 +69,9 @@ SETTLED_STATES = frozenset(STATE_COLORS) - {"pending", "running"}
 INSTALL_HINT = "Install Graphviz (e.g. `apt-get install graphviz`) for a drawn DAG"
 
 _EDGE_COLOR = "#808080"  # mid grey: visible on white and on dark backgrounds
+#: edge labels follow the front end's secondary text colour where it has one (JupyterLab's
+#: light and dark themes: >= 4.5:1); elsewhere a grey that reads on white
+_EDGE_TEXT_CSS = ".flowyml-dag-svg .edge text{fill:var(--jp-ui-font-color2,#595959)}"
 _FONT = "Helvetica,Arial,sans-serif"
 _MAX_HEIGHT_PX = 640
 _XML_PROLOG = re.compile(r"<\?xml.*?\?>|<!DOCTYPE.*?>|<!--.*?-->", re.DOTALL)
@@ -341,6 +344,7 @@ def dag_html(graph: nx.DiGraph, states: Mapping[str, str], svg: str | None) -> s
         kind = "flowyml-dag-plain"
     else:
         body = (
+            f"<style>{_EDGE_TEXT_CSS}</style>"
             f'<div class="flowyml-dag-svg" style="overflow:auto;max-width:100%;'
             f'max-height:{_MAX_HEIGHT_PX}px">{svg}</div>'
         )
