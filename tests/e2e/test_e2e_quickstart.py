@@ -131,6 +131,13 @@ def test_quickstart_runs_caches_and_reruns_only_stale_steps(start_lab, open_page
     assert unreadable(lab) == []
     lab.screenshot("notebook", None)
 
+    # 5b. %flowyml export finds the running notebook through the server (no --notebook)
+    export_cell = lab.add_code_cell_at_end("%flowyml export exported_pipeline.py")
+    lab.run_cell(export_cell)
+    exported = server.root_dir / "exported_pipeline.py"
+    assert exported.is_file(), lab.output_text(export_cell)
+    assert "@step(" in exported.read_text() and "pipeline = Pipeline(" in exported.read_text()
+
     # 6. the same notebook in the dark theme: still rendered, text readable
     lab.set_theme("JupyterLab Dark")
     assert_clean_page(lab)
