@@ -4,5 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/install_browser.sh   # chromium + playwright + jupyterlab for tests/e2e
-.venv/bin/python -m ruff check flowyml flowyml_jupyter tests benchmarks
+.venv/bin/python -m ruff check .
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
