@@ -283,7 +283,7 @@ def run_step(
 
     if emit is not silent:
         emit(StepStarted(run_id=run_id, step=step.name, attempt=1, worker=result.worker))
-    key, parts = _cache_key(step, kwargs_src, context, context_hashes, store, result)
+    key, parts = _cache_key(step, kwargs_src, context_hashes, store, result)
     if key is not None:
         entry = store.lookup(key)
         if entry is not None:
@@ -300,7 +300,7 @@ def run_step(
 
     kwargs = {param: src.value if isinstance(src, Artifact) else src for param, src in kwargs_src.items()}
     if getattr(step, "is_map_task", False):
-        return finish(_run_map(step, kwargs, kwargs_src, store, result, context_hashes, emit, run_id))
+        return finish(_run_map(step, kwargs, kwargs_src, store, result, context_hashes))
     attempts = 1 + max(int(step.retry or 0), 0)
     for attempt in range(1, attempts + 1):
         result.attempts = attempt
@@ -329,11 +329,11 @@ def run_step(
     result.output_shape = _shape_of(value, result.output_names)
     result.artifacts = {n: Artifact(n, v, producer=step.name) for n, v in outputs.items()}
     if key is not None:
-        _store(step, key, parts, outputs, result, store, compute_time)
+        _store(key, parts, outputs, result, store, compute_time)
     return finish("done")
 
 
-def _store(step: Any, key: str, parts: Any, outputs: dict[str, Any], result: StepResult,
+def _store(key: str, parts: Any, outputs: dict[str, Any], result: StepResult,
            store: Any, duration: float) -> None:
     try:
         hashes = {n: a.hash for n, a in result.artifacts.items()}
@@ -346,13 +346,13 @@ def _store(step: Any, key: str, parts: Any, outputs: dict[str, Any], result: Ste
 
 
 def _run_map(step: Any, kwargs: dict[str, Any], kwargs_src: dict[str, Any], store: Any,
-             result: StepResult, context_hashes: dict[str, str], emit: Emit, run_id: str) -> str:
+             result: StepResult, context_hashes: dict[str, str]) -> str:
     """A map task inside a pipeline: each item is its own cached call."""
     items_param = step.map_param
     items = kwargs.pop(items_param)
     rest_src = {p: s for p, s in kwargs_src.items() if p != items_param}
     outcome = step.map_items(items, kwargs, store=store, parallel=MAP_PARALLEL.get(),
-                             key_for=lambda item: _item_key(step, item, rest_src, kwargs, context_hashes))
+                             key_for=lambda item: _item_key(step, item, rest_src, context_hashes))
     result.map_result = outcome
     result.attempts = 1
     result.retries = outcome.retries
@@ -371,7 +371,7 @@ def _run_map(step: Any, kwargs: dict[str, Any], kwargs_src: dict[str, Any], stor
     return "cached" if result.cached else "done"
 
 
-def _item_key(step: Any, item: Any, rest_src: dict[str, Any], kwargs: dict[str, Any],
+def _item_key(step: Any, item: Any, rest_src: dict[str, Any],
               context_hashes: dict[str, str]) -> str | None:
     if step.cache is False:
         return None
@@ -432,9 +432,8 @@ def _src_hash(param: str, src: Any, context_hashes: dict[str, str]) -> str:
     return digest
 
 
-def _cache_key(step: Any, kwargs_src: dict[str, Any], context: dict[str, Any],
-               context_hashes: dict[str, str], store: Any, result: StepResult
-               ) -> tuple[str | None, Any]:
+def _cache_key(step: Any, kwargs_src: dict[str, Any], context_hashes: dict[str, str],
+               store: Any, result: StepResult) -> tuple[str | None, Any]:
     if step.cache is False or not store.enabled:
         return None, None
     try:
