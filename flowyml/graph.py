@@ -99,12 +99,9 @@ def build_dag(steps: Sequence[Any], available: Iterable[str] = ()) -> nx.DiGraph
 def _check_acyclic(graph: nx.DiGraph) -> None:
     import networkx as nx
 
-    if len(_kahn_order(graph, sort=False)) == graph.number_of_nodes():
-        return  # the common case, decided in one linear pass; find_cycle only to explain
-    try:
-        cycle = nx.find_cycle(graph)
-    except nx.NetworkXNoCycle:
+    if nx.is_directed_acyclic_graph(graph):
         return
+    cycle = nx.find_cycle(graph)  # only to explain the error
     path = [edge[0] for edge in cycle] + [cycle[0][0]]
     raise CycleError(
         "the steps form a cycle: "
@@ -115,49 +112,11 @@ def _check_acyclic(graph: nx.DiGraph) -> None:
 
 
 def topological_order(graph: nx.DiGraph) -> list[str]:
-    """A deterministic order: dependencies first, ties broken by the order steps were added.
-
-    The same order as ``nx.lexicographical_topological_sort`` keyed by the ``index`` node
-    attribute (raising ``NetworkXUnfeasible`` on a cycle), in one pass over the adjacency.
-    """
+    """A deterministic order: dependencies first, ties broken by the order steps were added."""
     import networkx as nx
 
-    order = _kahn_order(graph, sort=True)
-    if len(order) != graph.number_of_nodes():
-        raise nx.NetworkXUnfeasible("Graph contains a cycle or graph changed during iteration")
-    return order
-
-
-def _kahn_order(graph: nx.DiGraph, sort: bool) -> list[str]:
-    """Kahn's algorithm; fewer nodes than the graph has means there is a cycle.
-
-    With ``sort``, of the nodes ready at any moment the one with the lowest ``index`` comes
-    first (a heap); without it, any topological order (cheaper, for the acyclicity check).
-    """
-    import heapq
-
-    succ = graph.succ
-    indegree = dict(graph.in_degree())
-    if sort:
-        attrs = graph.nodes
-        heap = [(attrs[n]["index"], n) for n, d in indegree.items() if d == 0]
-        heapq.heapify(heap)
-        order = []
-        while heap:
-            node = heapq.heappop(heap)[1]
-            order.append(node)
-            for child in succ[node]:
-                indegree[child] -= 1
-                if indegree[child] == 0:
-                    heapq.heappush(heap, (attrs[child]["index"], child))
-        return order
-    order = [n for n, d in indegree.items() if d == 0]
-    for node in order:  # the list grows while we walk it
-        for child in succ[node]:
-            indegree[child] -= 1
-            if indegree[child] == 0:
-                order.append(child)
-    return order
+    index = nx.get_node_attributes(graph, "index")
+    return list(nx.lexicographical_topological_sort(graph, key=index.__getitem__))
 
 
 def descendants(graph: nx.DiGraph, names: Iterable[str]) -> set[str]:
