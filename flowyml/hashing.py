@@ -415,7 +415,9 @@ def _unwrap(func: Any) -> Any:
     # a flowyml Step (or anything with a ``func``) stands for the function it wraps
     while not isinstance(func, types.FunctionType) and callable(getattr(func, "func", None)):
         func = func.func
-    return inspect.unwrap(func) if isinstance(func, types.FunctionType) else func
+    if isinstance(func, types.FunctionType) and hasattr(func, "__wrapped__"):
+        return inspect.unwrap(func)
+    return func
 
 
 def _function_node(func: Any) -> ast.AST | None:

@@ -189,15 +189,20 @@ class Step:
                 ]
             except (TypeError, ValueError):
                 pass
+        self._condition_params = [n for n, _ in self.condition_signature]
+        self._receivable = frozenset(
+            [*self.inputs, *(n for n, _ in self.injectable_params), *self._condition_params])
 
     @property
     def condition_params(self) -> list[str]:
         """Parameter names of ``condition`` (context values or upstream outputs)."""
-        cached = self.__dict__.get("_condition_params")
-        if cached is None or cached[0] is not self.condition_signature:
-            cached = (self.condition_signature, [n for n, _ in self.condition_signature])
-            self.__dict__["_condition_params"] = cached
-        return cached[1]
+        return self._condition_params
+
+    @property
+    def receivable(self) -> frozenset[str]:
+        """Every name this step can receive from the context: declared inputs (when nobody
+        produces them), injectable parameters and the condition's parameters."""
+        return self._receivable
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.func(*args, **kwargs)

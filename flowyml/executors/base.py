@@ -145,11 +145,9 @@ def schedule(
 def _unit_context(steps: list[Any], context: dict[str, Any]) -> dict[str, Any]:
     """Only the context values a unit can receive: nothing else is shipped to its worker
     (so one unpicklable value only affects the steps that take it)."""
-    names: set[str] = set()
-    for step in steps:
-        names.update(step.inputs)
-        names.update(name for name, _ in step.injectable_params)
-        names.update(step.condition_params)
+    if len(steps) == 1:
+        return {name: context[name] for name in steps[0].receivable if name in context}
+    names = frozenset().union(*(step.receivable for step in steps))
     return {name: context[name] for name in names if name in context}
 
 
