@@ -11,16 +11,13 @@ retries, time limits, conditions and provenance.
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import inspect
-import signal
-import threading
 import time
 import types
 import uuid
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +29,8 @@ from flowyml.cellspec import StepCellSpec
 from flowyml.core.step import Step, _global_registry
 from flowyml.events import Event, StepFinished, StepRetrying, StepStarted, bus
 from flowyml.hashing import UnhashableValueError, hash_value
-from flowyml.timeouts import StepTimeoutError
+from flowyml.runner import backoff
+from flowyml.timeouts import StepTimeoutError, time_limit
 
 #: the origin module of notebook steps (re-running a cell replaces its step)
 NOTEBOOK_ORIGIN = "__notebook__"
@@ -371,7 +369,7 @@ class NotebookSession:
             state = "timed_out" if isinstance(error, StepTimeoutError) else "failed"
             if attempt == attempts:
                 return finish(state, raise_error=True)
-            delay = min(step.retry_delay * (2 ** (attempt - 1)), 30.0)
+            delay = backoff(step, attempt)
             self._emit(StepRetrying(run_id=run_id, step=rec.name, attempt=attempt,
                                     error=rec.error, delay=delay))
             time.sleep(delay)
@@ -543,25 +541,3 @@ def _condition_holds(rec: NotebookStep, session: NotebookSession) -> bool:
     return bool(rec.step.condition(**kwargs))
 
 
-@contextlib.contextmanager
-def time_limit(seconds: float | None) -> Iterator[None]:
-    """Raise :class:`StepTimeoutError` in the main thread after ``seconds`` (``SIGALRM``).
-
-    Off the main thread (or without ``setitimer``) no limit can be enforced in-process, so
-    none is: the body keeps the kernel's namespace and cannot be moved to another process.
-    """
-    if not seconds or threading.current_thread() is not threading.main_thread() \
-            or not hasattr(signal, "setitimer"):
-        yield
-        return
-
-    def _expired(signum: int, frame: Any) -> None:
-        raise StepTimeoutError(f"timed out after {seconds:g} s")
-
-    previous = signal.signal(signal.SIGALRM, _expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)

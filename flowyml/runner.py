@@ -317,7 +317,7 @@ def run_step(
             result.traceback = traceback.format_exc()
             timed_out = isinstance(exc, StepTimeoutError)
             if attempt < attempts and not isinstance(exc, StepOutputError | StepInputError):
-                delay = min(step.retry_delay * (2 ** (attempt - 1)), MAX_RETRY_DELAY)
+                delay = backoff(step, attempt)
                 emit(StepRetrying(run_id=run_id, step=step.name, attempt=attempt, error=result.error, delay=delay))
                 result.retries += 1
                 time.sleep(delay)
@@ -331,6 +331,11 @@ def run_step(
     if key is not None:
         _store(key, parts, outputs, result, store, compute_time)
     return finish("done")
+
+
+def backoff(step: Any, attempt: int) -> float:
+    """Seconds to wait after failed ``attempt`` (1-based): exponential, capped."""
+    return min(step.retry_delay * (2 ** (attempt - 1)), MAX_RETRY_DELAY)
 
 
 def _store(key: str, parts: Any, outputs: dict[str, Any], result: StepResult,

@@ -8,9 +8,10 @@ ships notebook-defined functions with cloudpickle) that is killed when time runs
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 
@@ -22,19 +23,35 @@ def call_with_timeout(fn: Callable[..., Any], kwargs: dict[str, Any], timeout: f
     """``fn(**kwargs)``, stopped with :class:`StepTimeoutError` after ``timeout`` seconds."""
     if not timeout or timeout <= 0:
         return fn(**kwargs)
-    if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
-        return _with_alarm(fn, kwargs, timeout)
+    if _can_alarm():
+        with time_limit(timeout):
+            return fn(**kwargs)
     return _in_subprocess(fn, kwargs, timeout)
 
 
-def _with_alarm(fn: Callable[..., Any], kwargs: dict[str, Any], timeout: float) -> Any:
+def _can_alarm() -> bool:
+    return threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise :class:`StepTimeoutError` in the block after ``seconds`` (``SIGALRM``).
+
+    Only the main thread can be interrupted this way; elsewhere (or without ``setitimer``)
+    the block runs without a limit -- :func:`call_with_timeout` moves such calls to a
+    process instead, which a notebook cell's body cannot do.
+    """
+    if not seconds or seconds <= 0 or not _can_alarm():
+        yield
+        return
+
     def _expired(signum: int, frame: Any) -> None:
-        raise StepTimeoutError(f"timed out after {timeout:g} s")
+        raise StepTimeoutError(f"timed out after {seconds:g} s")
 
     previous = signal.signal(signal.SIGALRM, _expired)
-    signal.setitimer(signal.ITIMER_REAL, timeout)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
-        return fn(**kwargs)
+        yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
