@@ -409,6 +409,16 @@ class NotebookSession:
         names = {p for rec in self.steps.values() for p in rec.params}
         return _graph.build_dag([rec.step for rec in self.steps.values()], available=names)
 
+    def _param_digests(self, rec: NotebookStep) -> dict[str, str | None]:
+        """The digest of each parameter's current value (``None``: missing or unhashable)."""
+        digests: dict[str, str | None] = {}
+        for param in rec.params:
+            try:
+                digests[param] = self.digest_of(param, self.value_of(rec, param))
+            except (KeyError, UnhashableValueError):
+                digests[param] = None
+        return digests
+
     def _code_now(self, rec: NotebookStep) -> str | None:
         try:
             return rec.step.get_code_hash()
@@ -423,13 +433,7 @@ class NotebookSession:
             rec = self.steps[name]
             made[name] = rec.made
             code_now[name] = self._code_now(rec)
-            now: dict[str, str | None] = {}
-            for param in rec.params:
-                try:
-                    now[param] = self.digest_of(param, self.value_of(rec, param))
-                except (KeyError, UnhashableValueError):
-                    now[param] = None
-            inputs_now[name] = now
+            inputs_now[name] = self._param_digests(rec)
         return _staleness.assess(order, made, code_now, inputs_now, self.producers())
 
     def status(self) -> list[StepStatus]:
@@ -509,13 +513,7 @@ class NotebookSession:
                     hashes[out] = None
             self.ns.update(values)
             self._remember_outputs(values, hashes)
-            digests: dict[str, str | None] = {}
-            for param in rec.params:
-                try:
-                    digests[param] = self.digest_of(param, self.value_of(rec, param))
-                except (KeyError, UnhashableValueError):
-                    digests[param] = None
-            rec.made = _staleness.Provenance(self._code_now(rec), digests, hashes)
+            rec.made = _staleness.Provenance(self._code_now(rec), self._param_digests(rec), hashes)
         return report
 
 
