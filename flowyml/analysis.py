@@ -132,29 +132,37 @@ def assigned_names(source: str) -> set[str]:
     return set(io.writes) | set(io.defines)
 
 
-def step_function_source(name: str, params: list[str], outputs: list[str], body: str) -> str:
-    """The text of the ``def`` a ``%%step`` cell stands for (and that export writes)."""
+def step_function_source(name: str, params: list[str], outputs: list[str], body: str,
+                         optional: Iterable[str] = ()) -> str:
+    """The text of the ``def`` a ``%%step`` cell stands for (and that export writes).
+
+    ``optional`` outputs are bound on some paths only (``if``/``for``/``try``): the function
+    returns ``None`` for one the body did not bind, where the cell would leave it unset.
+    """
     lines = body.rstrip().splitlines() or ["pass"]
     if not any(line.strip() and not line.lstrip().startswith("#") for line in lines):
         lines.append("pass")
     indented = "\n".join(("    " + line) if line.strip() else "" for line in lines)
+    optional = set(optional)
+    values = [f"locals().get({o!r})" if o in optional else o for o in outputs]
     if not outputs:
         ret = ""
     elif len(outputs) == 1:
-        ret = f"\n    return {outputs[0]}"
+        ret = f"\n    return {values[0]}"
     else:
-        ret = f"\n    return {', '.join(outputs)}"
+        ret = f"\n    return {', '.join(values)}"
     return f"def {name}({', '.join(params)}):\n{indented}{ret}\n"
 
 
 def make_step_function(name: str, params: list[str], outputs: list[str], body: str,
-                       namespace: dict[str, Any], filename: str | None = None) -> types.FunctionType:
+                       namespace: dict[str, Any], filename: str | None = None,
+                       optional: Iterable[str] = ()) -> types.FunctionType:
     """Compile the cell's step function with ``namespace`` as its globals.
 
     The source is registered in :mod:`linecache` so ``inspect.getsource`` (and so the code
     fingerprint) works as for a function defined in a file. ``namespace`` is not modified.
     """
-    source = step_function_source(_safe_ident(name), params, outputs, body)
+    source = step_function_source(_safe_ident(name), params, outputs, body, optional)
     filename = filename or f"<flowyml-step-{name}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
     module_code = compile(source, filename, "exec")

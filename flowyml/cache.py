@@ -345,6 +345,28 @@ class CacheStore:
                 "recompute it."
             ) from exc
 
+    def load_replay(self, entry: CacheEntry) -> list[dict[str, Any]] | None:
+        """What the step showed when it ran (``None``: nothing recorded, or unreadable)."""
+        info = entry.meta.get("replay")
+        if not isinstance(info, dict):
+            return None
+        target = entry.path / "replay.json"
+        try:
+            self._check_inside(target)
+            blob = _read_small(str(target))
+        except (OSError, UnsafeCacheDirError):
+            return None
+        if (len(blob) != info.get("size")
+                or "full:" + xxhash.xxh3_128_hexdigest(blob) != info.get("checksum")):
+            self._report(str(entry.meta.get("key", "?")), "replay.json does not match its "
+                         "checksum; the cell's outputs are not replayed", once=True)
+            return None
+        try:
+            items = json.loads(blob)
+        except ValueError:
+            return None
+        return items if isinstance(items, list) else None
+
     def _verify(self, path: Path, meta: dict[str, Any], key: str) -> str | None:
         if meta.get("format") != FORMAT_VERSION:
             return f"written by another format version ({meta.get('format')!r})"
@@ -398,12 +420,16 @@ class CacheStore:
         parts: dict[str, Any] | None = None,
         duration: float = 0.0,
         shape: str | None = None,
+        replay: list[dict[str, Any]] | None = None,
+        notes: dict[str, Any] | None = None,
     ) -> bool:
         """Write an entry atomically. Returns False (with a warning) when it cannot.
 
         The entry is assembled in a private temporary directory and renamed into place, so
         readers see either nothing or a complete entry, and of several concurrent writers of
-        one key exactly one wins.
+        one key exactly one wins. ``replay`` (what a notebook cell showed) is written beside
+        the outputs, inside the same entry, with its own size and checksum in ``meta.json``;
+        ``notes`` are small JSON facts kept in ``meta.json``.
         """
         from joblib import numpy_pickle
 
@@ -430,6 +456,13 @@ class CacheStore:
                 "shape": shape,
                 "created": time.time(),
             }
+            if replay is not None:
+                blob = json.dumps(replay, default=str).encode()
+                (tmpdir / "replay.json").write_bytes(blob)
+                meta["replay"] = {"size": len(blob),
+                                  "checksum": "full:" + xxhash.xxh3_128_hexdigest(blob)}
+            if notes:
+                meta["notes"] = notes
             (tmpdir / "meta.json").write_text(json.dumps(meta, default=str))
             for _ in range(3):
                 try:

@@ -6,13 +6,21 @@ builds (parameters = the values it reads, globals = the user namespace), registe
 ordinary :class:`flowyml.Step`, so its cache key is exactly the one a pipeline run -- or the
 exported module -- computes. Running the body itself is left to a callback, so the magic can
 run it as a normal cell (prints, displays, tracebacks) while this module handles the cache,
-retries, time limits, conditions and provenance.
+retries, time limits, conditions, versions and provenance.
+
+What a cell reads and makes comes from :mod:`flowyml.cells`; which version of a name it
+reads from :mod:`flowyml.versions`; what it showed is kept by :mod:`flowyml.replay`.
 """
 
 from __future__ import annotations
 
 import difflib
 import inspect
+import itertools
+import json
+import linecache
+import os
+import tempfile
 import time
 import types
 import uuid
@@ -22,13 +30,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import xxhash
+
 from flowyml import cache as _cache
 from flowyml import staleness as _staleness
-from flowyml.analysis import assigned_names, infer_io, make_step_function
+from flowyml import versions as _versions
+from flowyml.analysis import infer_io, make_step_function
+from flowyml.cells import CellAnalysis, CellSyntaxError, analyze, default_step_name, unique_name
 from flowyml.cellspec import StepCellSpec
 from flowyml.core.step import Step, _global_registry
 from flowyml.events import Event, StepFinished, StepRetrying, StepStarted, bus
 from flowyml.hashing import UnhashableValueError, hash_value
+from flowyml.replay import Recording, describe_size, replay_limit
 from flowyml.runner import backoff
 from flowyml.timeouts import StepTimeoutError, time_limit
 
@@ -36,6 +49,7 @@ from flowyml.timeouts import StepTimeoutError, time_limit
 NOTEBOOK_ORIGIN = "__notebook__"
 #: states after which a step's outputs are in the namespace
 PRODUCED = ("done", "cached")
+_MISSING = object()
 
 
 class StepDefinitionError(ValueError):
@@ -67,6 +81,10 @@ class NotebookStep:
     outputs: list[str]
     step: Step
     spec: StepCellSpec
+    analysis: CellAnalysis = field(default_factory=CellAnalysis)
+    cell: str | None = None      # the front end's cell id, when it sends one
+    position: int = 0            # where the cell sits (execution order)
+    changed_in_place: list[str] = field(default_factory=list)  # found by re-hashing inputs
     state: str = "pending"
     made: _staleness.Provenance | None = None
     duration: float = 0.0
@@ -75,6 +93,8 @@ class NotebookStep:
     time_saved: float = 0.0
     cache_key: str | None = None
     uncacheable_reason: str | None = None
+    replay_note: str | None = None  # why this run's outputs will not be replayed
+    notes: list[str] = field(default_factory=list)  # one-line notes for the user
     runs: int = 0  # how many times the body was executed in this session
 
 
@@ -88,6 +108,7 @@ class StepStatus:
     duration: float = 0.0
     time_saved: float = 0.0
     error: str | None = None
+    makes: str = ""  # the versions it produces: "df@2, model"
 
 
 @dataclass
@@ -119,6 +140,9 @@ def is_code_dependency(value: Any) -> bool:
             or isinstance(value, Step | types.MethodType))
 
 
+Execute = Callable[[], "BaseException | None | tuple[BaseException | None, Recording | None]"]
+
+
 class NotebookSession:
     """The steps of one notebook kernel, over its user namespace ``ns``."""
 
@@ -128,9 +152,18 @@ class NotebookSession:
         self.cache_dir = cache_dir
         self.context: dict[str, Any] = {}
         self.steps: dict[str, NotebookStep] = {}
+        self.replay_max = replay_limit()
+        #: bumped by every ordinary (non-step) cell: digests remembered before may be stale
+        self.epoch = 0
         self._stores: dict[Path, _cache.CacheStore] = {}
-        self._known: dict[str, tuple[Any, str]] = {}  # output name -> (value, digest)
         self._emit = emit or bus.emit
+        self._seq = itertools.count(1)
+        self._last: str | None = None  # the step cell run last
+        self._wiring: _versions.Wiring | None = None
+        # name -> (step that put it in the namespace, the object it put there)
+        self._latest: dict[str, tuple[str, Any]] = {}
+        # name -> (object, digest, epoch): digests known without hashing again
+        self._memo: dict[str, tuple[Any, str, int]] = {}
 
     # -- cache -----------------------------------------------------------------------------
     @property
@@ -144,159 +177,318 @@ class NotebookSession:
 
     # -- defining --------------------------------------------------------------------------
     def producers(self, exclude: str | None = None) -> dict[str, str]:
-        """Output name -> the notebook step producing it."""
-        return {out: rec.name for rec in self.steps.values() if rec.name != exclude
-                for out in rec.outputs}
+        """Output name -> the notebook step producing its latest version."""
+        out: dict[str, str] = {}
+        for rec in sorted(self.steps.values(), key=lambda r: r.position):
+            if rec.name != exclude:
+                out.update(dict.fromkeys(rec.outputs, rec.name))
+        return out
 
-    def define(self, spec: StepCellSpec, body: str) -> NotebookStep:
-        """Turn a cell into a registered step (replacing the cell's previous version)."""
+    def wiring(self) -> _versions.Wiring:
+        """Which version of each name every step reads and makes (cached until a change)."""
+        if self._wiring is None:
+            self._wiring = _versions.wire([
+                _versions.StepNames(r.name, r.position, r.params, r.outputs)
+                for r in self.steps.values()])
+        return self._wiring
+
+    def define(self, spec: StepCellSpec, body: str, cell_id: str | None = None) -> NotebookStep:
+        """Turn a cell into a registered step (replacing the cell's previous version).
+
+        ``cell_id`` is the front end's id of the cell, when it sends one: it tells an edited
+        cell from a new cell. Without it, a cell with the same body (or the cell run last,
+        edited, when it does not read its own outputs) is the same cell.
+        """
         try:
-            io = infer_io(body)
-        except SyntaxError as exc:
-            raise StepDefinitionError(
-                f"%%step: the cell body has a syntax error at line {exc.lineno}: {exc.msg}"
-            ) from None
-        if spec.outputs is not None:
-            assigned = assigned_names(body)
-            missing = [o for o in spec.outputs if o not in assigned]
-            if missing:
-                raise StepDefinitionError(
-                    f"%%step: declared output(s) {missing} are never assigned in the cell "
-                    f"(it assigns {sorted(io.writes)}); assign them or fix --outputs"
-                )
-            outputs = list(spec.outputs)
+            analysis = analyze(body)
+        except CellSyntaxError as exc:
+            raise StepDefinitionError(f"%%step: the cell cannot be a step: {exc}") from None
+        old = self._identify(spec, analysis, body, cell_id)
+        if old is not None and (cell_id is not None or spec.name is not None):
+            position = old.position
         else:
-            outputs = list(io.writes)
-        if not outputs:
-            raise StepDefinitionError(
-                "%%step: the cell assigns no variable at top level, so the step has no output; "
-                "assign its result to a name (e.g. `result = ...`) or declare -o NAME"
-            )
-        name = spec.name or outputs[0]
-        others = self.producers(exclude=name)
-        if spec.inputs is not None:
-            params = list(spec.inputs)
-        else:
-            params = [n for n in io.reads if not is_code_dependency(self.ns.get(n))]
-            unknown = [n for n in params
-                       if n not in self.ns and n not in self.context and n not in others]
-            if unknown:
-                known = [k for k in self.ns if not k.startswith("_")] + list(others)
-                hints = "".join(
-                    f" Did you mean {close[0]!r} for {u!r}?" for u in unknown
-                    if (close := difflib.get_close_matches(u, known, n=1))
-                )
-                raise StepDefinitionError(
-                    f"%%step {name}: the cell reads {unknown}, which no cell above defines and "
-                    f"no step produces. Define it in an ordinary cell, set it with "
-                    f"`%flowyml context {unknown[0]}=...`, or declare --inputs.{hints}"
-                )
-        both = [p for p in params if p in outputs]
-        if both:
-            raise StepDefinitionError(
-                f"%%step {name}: the cell reads and reassigns {both}; a step must not "
-                f"overwrite its own input. Give the result a new name (e.g. {both[0]}_new)."
-            )
-        clash = {o: others[o] for o in outputs if o in others}
-        if clash:
-            out, other = next(iter(clash.items()))
-            raise StepDefinitionError(
-                f"%%step {name}: output '{out}' is already produced by step '{other}'. Give "
-                f"the result a new name, or drop the old step with `%flowyml forget {other}`."
-            )
+            position = next(self._seq)
+        name = self._name_for(spec, analysis, old)
+        outputs = self._outputs(spec, analysis, name, body)
+        params = self._params(spec, analysis, name, position, outputs)
         condition = (_condition_function(spec.condition, self.ns)
                      if spec.condition is not None else None)
         tags: dict[str, Any] = dict(spec.tags)
         if spec.pipeline is not None:
             tags["pipeline"] = spec.pipeline
-        func = make_step_function(name, params, outputs, body, self.ns,
-                                  filename=f"<flowyml-step-{name}>")
+        func = make_step_function(name, params, outputs, analysis.python, self.ns,
+                                  filename=f"<flowyml-step-{name}>",
+                                  optional=[o for o in outputs if o in analysis.maybe])
         try:
             step = Step(func, name=name, inputs=params, outputs=outputs, cache=spec.cache,
                         retry=spec.retries, timeout=spec.timeout,
                         resources=spec.resources or None, tags=tags, condition=condition,
                         execution_group=spec.group, description=spec.description)
             step.origin = (NOTEBOOK_ORIGIN, name)
+            if old is not None and old.name != name:
+                _global_registry.unregister(old.name)
             _global_registry.register(step)
         except (ValueError, TypeError) as exc:
             raise StepDefinitionError(f"%%step {name}: {exc}") from None
-        old = self.steps.get(name)
-        rec = NotebookStep(name, body, params, outputs, step, spec)
+        if old is not None and old.name != name:
+            del self.steps[old.name]
+        rec = NotebookStep(name, body, params, outputs, step, spec, analysis=analysis,
+                           cell=cell_id, position=position)
+        rec.changed_in_place = [o for o in outputs if o not in analysis.produces
+                                and spec.outputs is None]
         if old is not None:  # same cell run again: keep what its outputs were made from
             rec.made, rec.state, rec.runs = old.made, old.state, old.runs
             rec.duration, rec.time_saved = old.duration, old.time_saved
+            rec.cache_key = old.cache_key
         self.steps[name] = rec
+        self._wiring = None
         return rec
+
+    def _identify(self, spec: StepCellSpec, analysis: CellAnalysis, body: str,
+                  cell_id: str | None) -> NotebookStep | None:
+        """The step this cell already is, if any."""
+        if cell_id is not None:
+            for rec in self.steps.values():
+                if rec.cell == cell_id:
+                    return rec
+        if spec.name is not None:
+            rec = self.steps.get(spec.name)
+            if rec is not None and cell_id is not None and rec.cell not in (None, cell_id):
+                raise StepDefinitionError(
+                    f"%%step {spec.name}: another cell already defines a step named "
+                    f"'{spec.name}'; give this one a different name")
+            return rec
+        if cell_id is not None:
+            return None
+        # no cell id (nbclient, a terminal): execution order. The same body is the same cell
+        # (run again); a cell that rebinds what it reads (`x = x + 1`) is that cell only when
+        # it is run again right away -- later, it is a new step reading the latest version.
+        shape = _shape(analysis)
+        same = [r for r in self.steps.values() if r.cell is None and r.spec.name is None
+                and (r.body == body or _shape(r.analysis) == shape)]
+        if same:
+            rec = max(same, key=lambda r: r.position)
+            if not set(analysis.reads) & set(rec.outputs) or rec.name == self._last:
+                return rec
+        return None
+
+    def _name_for(self, spec: StepCellSpec, analysis: CellAnalysis, old: NotebookStep | None) -> str:
+        if spec.name is not None:
+            return spec.name
+        base = default_step_name(analysis)
+        if old is not None and _base_of(old.name) == base:
+            return old.name
+        taken = {n for n in self.steps if old is None or n != old.name}
+        return unique_name(base, taken)
+
+    def _outputs(self, spec: StepCellSpec, analysis: CellAnalysis, name: str, body: str) -> list[str]:
+        if spec.outputs is not None:
+            bound = {*analysis.outputs, *analysis.mutated, *analysis.defines,
+                     *analysis.incidental}
+            missing = [o for o in spec.outputs if o not in bound]
+            if missing:
+                raise StepDefinitionError(
+                    f"%%step: declared output(s) {missing} are never assigned in the cell "
+                    f"(it assigns {sorted(analysis.outputs)}); assign them or fix --outputs"
+                )
+            return list(spec.outputs)
+        outputs = list(analysis.produces)
+        outputs += [n for n in self._changed_note(name, body) if n not in outputs]
+        return outputs
+
+    def _params(self, spec: StepCellSpec, analysis: CellAnalysis, name: str, position: int,
+                outputs: list[str]) -> list[str]:
+        if spec.inputs is not None:
+            return list(spec.inputs)
+        above = {o for r in self.steps.values() if r.name != name and r.position < position
+                 for o in r.outputs}
+        params, unknown = [], []
+        bound_here = {*analysis.outputs, *analysis.incidental, *analysis.defines}
+        for n in analysis.reads:
+            if n in above or n in self.context:
+                params.append(n)
+            elif n in self.ns:
+                if not is_code_dependency(self.ns[n]):
+                    params.append(n)
+            elif not analysis.star_import and n not in bound_here:
+                unknown.append(n)
+        if unknown:
+            known = [k for k in self.ns if not k.startswith("_")] + sorted(above)
+            hints = "".join(
+                f" Did you mean {close[0]!r} for {u!r}?" for u in unknown
+                if (close := difflib.get_close_matches(u, known, n=1))
+            )
+            raise StepDefinitionError(
+                f"%%step {name}: the cell reads {unknown}, which no cell above defines and "
+                f"no step produces. Define it in an ordinary cell, set it with "
+                f"`%flowyml context {unknown[0]}=...`, or declare --inputs.{hints}"
+            )
+        return params
 
     def forget(self, name: str) -> None:
         """Drop a step (the cell was deleted or renamed)."""
         if name not in self.steps:
             raise KeyError(f"no notebook step named '{name}'; steps: {sorted(self.steps)}")
         del self.steps[name]
+        self._wiring = None
         _global_registry.unregister(name)
 
+    def plain_cell_ran(self) -> None:
+        """An ordinary cell ran: it may have changed any value, so digests are re-checked."""
+        self.epoch += 1
+
+    # -- in-place changes, remembered per cell ----------------------------------------------
+    def _note_path(self, name: str) -> Path:
+        return self.store.root / "notes" / f"{_cache.step_dirname(name)}.json"
+
+    def _changed_note(self, name: str, body: str) -> list[str]:
+        """Inputs this cell body was seen changing in place before (any kernel)."""
+        try:
+            notes = json.loads(self._note_path(name).read_text())
+            names = notes.get(_body_digest(body), [])
+            return [n for n in names if isinstance(n, str) and n.isidentifier()]
+        except (OSError, ValueError, AttributeError):
+            return []
+
+    def _remember_changed(self, name: str, body: str, names: list[str]) -> None:
+        path = self._note_path(name)
+        try:
+            try:
+                notes = json.loads(path.read_text())
+                notes = notes if isinstance(notes, dict) else {}
+            except (OSError, ValueError):
+                notes = {}
+            notes[_body_digest(body)] = names
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".note-")
+            with os.fdopen(fd, "w") as fh:
+                json.dump(notes, fh)
+            os.replace(tmp, path)
+        except OSError:
+            pass  # only a hint for the next kernel: the values themselves are cached
+
     # -- values and keys -------------------------------------------------------------------
-    def value_of(self, rec: NotebookStep, param: str) -> Any:
-        """The value a parameter receives: an upstream output, else a context value, else the
-        notebook variable. Raises KeyError naming where it should come from."""
-        producer = self.producers(exclude=rec.name).get(param)
-        if producer is None and param in self.context:
-            return self.context[param]
-        if param in self.ns:
-            return self.ns[param]
-        if producer is not None:
+    def digest_of(self, name: str, value: Any, known: str | None = None) -> str:
+        """Content digest of ``value``; not re-hashed while no ordinary cell ran since.
+
+        ``known`` is the digest recorded when a step made it: used when the value cannot
+        be hashed by content (a matplotlib ``Figure``: its digest came from the step's key).
+        """
+        memo = self._memo.get(name)
+        if memo is not None and memo[0] is value and memo[2] == self.epoch:
+            return memo[1]
+        try:
+            digest = hash_value(value)
+        except UnhashableValueError:
+            if known is None:
+                raise
+            digest = known
+        self._memo[name] = (value, digest, self.epoch)
+        return digest
+
+    def _resolve(self, rec: NotebookStep, param: str) -> tuple[Any, str | None]:
+        """The value a parameter receives and its digest (``None``: cannot be hashed).
+
+        An upstream step's version when a step above makes it, else a context value, else
+        the notebook variable. Raises KeyError naming where the value should come from.
+        """
+        producer = self.wiring().producers.get(rec.name, {}).get(param)
+        if producer is None:
+            if param in self.context:
+                value = self.context[param]
+            elif param in self.ns:
+                value = self.ns[param]
+            else:
+                raise KeyError(f"step '{rec.name}' needs '{param}', which is not defined; define "
+                               f"it in a cell or with `%flowyml context {param}=...`")
+            return value, self._try_digest(param, value, None)
+        up = self.steps[producer]
+        if up.made is None:
             raise KeyError(f"step '{rec.name}' needs '{param}' from step '{producer}', which has "
                            f"not run yet; run its cell or `%flowyml run {rec.name}`")
-        raise KeyError(f"step '{rec.name}' needs '{param}', which is not defined; define it in "
-                       f"a cell or with `%flowyml context {param}=...`")
+        recorded = up.made.outputs.get(param)
+        latest = self._latest.get(param)
+        current = self.ns.get(param, _MISSING)
+        if latest is not None and latest[0] == producer and current is latest[1]:
+            return current, self._try_digest(param, current, recorded)
+        if current is not _MISSING and (latest is None or current is not latest[1]):
+            # changed by an ordinary cell after its step made it: the namespace wins
+            return current, self._try_digest(param, current, None)
+        return self._load_version(rec, up, param, latest), recorded
 
-    def digest_of(self, name: str, value: Any) -> str:
-        """Content digest of ``value``; step outputs still in place are not re-hashed."""
-        known = self._known.get(name)
-        if known is not None and known[0] is value:
-            return known[1]
-        return hash_value(value)
+    def _try_digest(self, name: str, value: Any, known: str | None) -> str | None:
+        try:
+            return self.digest_of(name, value, known)
+        except UnhashableValueError:
+            return None
 
-    def _remember_outputs(self, values: dict[str, Any], digests: dict[str, str | None]) -> None:
-        for out, value in values.items():
-            digest = digests.get(out)
-            if digest is not None:
-                self._known[out] = (value, digest)
-            else:
-                self._known.pop(out, None)
-
-    def cache_key(self, rec: NotebookStep, values: dict[str, Any]
-                  ) -> tuple[str | None, dict[str, Any] | None, dict[str, str | None]]:
-        """(key, decodable parts, digest of each parameter): the runner's key for these values."""
-        digests: dict[str, str | None] = {}
-        unhashable: str | None = None
-        for param, value in values.items():
+    def _load_version(self, rec: NotebookStep, up: NotebookStep, param: str,
+                      latest: tuple[str, Any] | None) -> Any:
+        """An older version of ``param`` (the namespace holds a later one): from the cache."""
+        entry = self.store.lookup(up.cache_key) if up.cache_key else None
+        if entry is not None:
             try:
-                digests[param] = self.digest_of(param, value)
-            except UnhashableValueError as exc:
-                digests[param] = None
-                unhashable = unhashable or f"parameter '{param}' cannot be hashed: {exc}"
-        rec.uncacheable_reason = unhashable
+                return self.store.load(entry)[param]
+            except (KeyError, _cache.CacheLoadError):
+                pass
+        by = f" (step '{latest[0]}' made a later one)" if latest else ""
+        raise KeyError(f"step '{rec.name}' reads '{param}' as step '{up.name}' made it, but "
+                       f"that version is no longer in memory{by} and is not cached; re-run the "
+                       f"cell of step '{up.name}' first")
+
+    def value_of(self, rec: NotebookStep, param: str) -> Any:
+        """The value a parameter receives (see :meth:`_resolve`)."""
+        return self._resolve(rec, param)[0]
+
+    def cache_key(self, rec: NotebookStep, digests: dict[str, str | None]
+                  ) -> tuple[str | None, dict[str, Any] | None]:
+        """(key, decodable parts) for these parameter digests; ``None`` when uncacheable."""
+        unhashable = [p for p, d in digests.items() if d is None]
+        rec.uncacheable_reason = (
+            f"input '{unhashable[0]}' cannot be hashed by content, so the step is not cached"
+            if unhashable else None)
         if rec.step.cache is False or unhashable:
-            return None, None, digests
+            return None, None
         code = None if rec.step.cache == "input_hash" else rec.step.get_code_hash()
         params = {p: d for p, d in digests.items() if d is not None}
-        return (_cache.make_key(rec.name, code, params),
-                _cache.key_parts(rec.name, code, params), digests)
+        parts = _cache.key_parts(rec.name, code, params)
+        return _cache.key_from_parts(rec.name, parts), parts
+
+    def current_keys(self) -> dict[str, str | None]:
+        """Step name -> the key its current definition and inputs would hit (``None``: none)."""
+        keys: dict[str, str | None] = {}
+        for name, rec in self.steps.items():
+            try:
+                digests = {p: self._resolve(rec, p)[1] for p in rec.params}
+                keys[name] = self.cache_key(rec, digests)[0]
+            except Exception:
+                keys[name] = None
+        return keys
 
     # -- running a cell --------------------------------------------------------------------
-    def run_cell_step(self, rec: NotebookStep,
-                      execute: Callable[[], BaseException | None]) -> NotebookStep:
-        """Run a step cell: cache hit -> outputs into the namespace; miss -> ``execute()`` runs
-        the body in the namespace (returning the exception it raised, if any), with retries
-        and the time limit, then the outputs are stored. Raises :class:`StepRunError` when
-        the step did not produce its outputs (not for a false condition)."""
+    def run_cell_step(self, rec: NotebookStep, execute: Execute,
+                      replay: Callable[[list[dict[str, Any]]], None] | None = None) -> NotebookStep:
+        """Run a step cell: cache hit -> definitions and outputs back into the namespace and
+        what the cell showed replayed through ``replay``; miss -> ``execute()`` runs the body
+        in the namespace (returning the exception it raised, if any, and optionally what it
+        showed), with retries and the time limit, then the outputs are stored. Raises
+        :class:`StepRunError` when the step did not produce its outputs (not for a false
+        condition)."""
         run_id = uuid.uuid4().hex[:12]
         step = rec.step
-        rec.error, rec.attempts, rec.time_saved, rec.cache_key = None, 0, 0.0, None
+        rec.error, rec.attempts, rec.time_saved = None, 0, 0.0
+        rec.replay_note, rec.notes = None, []
+        self._last = rec.name
         started = time.perf_counter()
+        swapped: dict[str, Any] = {}
 
         def finish(state: str, raise_error: bool = False) -> NotebookStep:
+            for param, before in swapped.items():  # put back what the namespace held
+                if param not in rec.outputs or state not in PRODUCED:
+                    if before is _MISSING:
+                        self.ns.pop(param, None)
+                    else:
+                        self.ns[param] = before
             rec.state = state
             rec.duration = time.perf_counter() - started
             self._emit(StepFinished(run_id=run_id, step=rec.name, state=state,
@@ -307,8 +499,11 @@ class NotebookSession:
                 raise StepRunError(rec.name, state, f"step '{rec.name}' {state}: {rec.error}")
             return rec
 
+        values: dict[str, Any] = {}
+        digests: dict[str, str | None] = {}
         try:
-            values = {p: self.value_of(rec, p) for p in rec.params}
+            for param in rec.params:
+                values[param], digests[param] = self._resolve(rec, param)
         except KeyError as exc:
             rec.error = exc.args[0]
             return finish("pending", raise_error=True)
@@ -321,10 +516,13 @@ class NotebookSession:
             if not holds:
                 rec.error = None
                 return finish("skipped")
-        for param, value in values.items():  # the body reads context values as variables
-            if param in self.context and self.ns.get(param) is not value:
+        for param, value in values.items():  # the body reads the versions it is given
+            before = self.ns.get(param, _MISSING)
+            if before is not value:
+                swapped[param] = before
                 self.ns[param] = value
-        key, parts, digests = self.cache_key(rec, values)
+        key, parts = self.cache_key(rec, digests)
+        rec.cache_key = None
         self._emit(StepStarted(run_id=run_id, step=rec.name, attempt=1))
         store = self.store
         entry = store.lookup(key) if key is not None else None
@@ -334,30 +532,43 @@ class NotebookSession:
             except _cache.CacheLoadError as exc:  # removed since the lookup: recompute
                 warnings.warn(str(exc), _cache.CacheWarning, stacklevel=2)
                 outputs = {}
-            if set(rec.outputs) <= set(outputs):
-                self.ns.update({o: outputs[o] for o in rec.outputs})
-                hashes = {o: entry.output_hashes.get(o) for o in rec.outputs}
-                self._remember_outputs({o: outputs[o] for o in rec.outputs}, hashes)
-                rec.made = _staleness.Provenance(self._code_now(rec), digests, hashes)
+            if set(self._definite(rec)) <= set(outputs):
+                try:
+                    self.restore_definitions(rec)
+                except Exception as exc:
+                    rec.error = f"restoring its imports and definitions failed: {type(exc).__name__}: {exc}"
+                    return finish("failed", raise_error=True)
+                made = [o for o in rec.outputs if o in outputs]
+                hashes = {o: entry.output_hashes.get(o) for o in made}
+                self._produced(rec, {o: outputs[o] for o in made}, hashes, digests)
                 rec.time_saved, rec.cache_key = entry.duration, key
+                recorded = store.load_replay(entry)
+                if entry.meta.get("notes", {}).get("replay_skipped"):
+                    rec.replay_note = entry.meta["notes"]["replay_skipped"]
+                if recorded and replay is not None:
+                    replay(recorded)
                 return finish("cached")
 
         attempts = 1 + max(int(step.retry or 0), 0)
         compute = 0.0
+        recording: Recording | None = None
         for attempt in range(1, attempts + 1):
             rec.attempts = attempt
             if attempt > 1:
                 self._emit(StepStarted(run_id=run_id, step=rec.name, attempt=attempt))
+                for param, value in values.items():  # a failed attempt may have changed them
+                    self.ns[param] = value
             t0 = time.perf_counter()
             try:
                 with time_limit(step.timeout):
-                    error = execute()
+                    outcome = execute()
             except StepTimeoutError as exc:  # fired outside the body's own frames
-                error = exc
+                outcome = exc
+            error, recording = outcome if isinstance(outcome, tuple) else (outcome, None)
             compute = time.perf_counter() - t0
             rec.runs += 1
             if error is None:
-                missing = [o for o in rec.outputs if o not in self.ns]
+                missing = [o for o in self._definite(rec) if o not in self.ns]
                 if missing:
                     rec.error = f"the cell did not assign output(s) {missing}"
                     return finish("failed", raise_error=True)
@@ -375,47 +586,152 @@ class NotebookSession:
             time.sleep(delay)
 
         rec.error = None
-        outputs = {o: self.ns[o] for o in rec.outputs}
+        changed = self._changed_inputs(rec, values, digests)
+        if changed:
+            rec = self._add_changed_outputs(rec, changed)
+            key, parts = self.cache_key(rec, digests)
+        outputs = {o: self.ns[o] for o in rec.outputs if o in self.ns}
+        hashes = self._output_digests(rec, outputs, key)
+        self._produced(rec, outputs, hashes, digests)
+        items, notes = None, {}
+        if recording is not None:
+            if recording.size <= self.replay_max:
+                items = recording.to_json()
+            else:
+                rec.replay_note = (f"outputs not kept for replay: {describe_size(recording.size)} "
+                                   f"is over the {describe_size(self.replay_max)} bound "
+                                   "(FLOWYML_REPLAY_MAX)")
+                notes["replay_skipped"] = rec.replay_note
+        if key is not None and None not in hashes.values() and store.store(
+                key, outputs, output_hashes=hashes, parts=parts, duration=compute,
+                replay=items, notes=notes or None):
+            rec.cache_key = key
+        return finish("done")
+
+    @staticmethod
+    def _definite(rec: NotebookStep) -> list[str]:
+        """Outputs the cell always binds (the others are bound on some paths only)."""
+        return [o for o in rec.outputs if o not in rec.analysis.maybe]
+
+    def restore_definitions(self, rec: NotebookStep) -> None:
+        """Re-run the cell's imports, ``def``s and ``class``es (a cache hit skips the body)."""
+        source = rec.analysis.definitions
+        if not source.strip():
+            return
+        filename = f"<flowyml-definitions-{rec.name}>"
+        linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+        exec(compile(source, filename, "exec"), self.ns)  # noqa: S102 - the user's own cell
+        for name in rec.analysis.deleted:
+            self.ns.pop(name, None)
+
+    def _changed_inputs(self, rec: NotebookStep, values: dict[str, Any],
+                        digests: dict[str, str | None]) -> list[str]:
+        """Inputs the body changed in place (method calls): found by hashing them again."""
+        changed = []
+        for param, value in values.items():
+            if param in rec.outputs or digests.get(param) is None:
+                continue
+            if self.ns.get(param, _MISSING) is not value:
+                continue
+            try:
+                now = hash_value(value)
+            except UnhashableValueError:
+                continue
+            if now != digests[param]:
+                changed.append(param)
+        return changed
+
+    def _add_changed_outputs(self, rec: NotebookStep, changed: list[str]) -> NotebookStep:
+        """Make inputs changed in place outputs of the step (a new version), remembering it
+        for this cell so the next kernel defines the same step (and so the same key)."""
+        names = [*rec.changed_in_place, *(c for c in changed if c not in rec.changed_in_place)]
+        self._remember_changed(rec.name, rec.body, names)
+        spec = rec.spec
+        if spec.outputs is not None:  # declared outputs win: just say it
+            rec.notes.append(f"changed {', '.join(changed)} in place (found by re-hashing its "
+                             "inputs after the body); declare them with -o to keep the change")
+            return rec
+        state = (rec.made, rec.runs, rec.duration, rec.time_saved, rec.attempts)
+        new = self.define(spec, rec.body, cell_id=rec.cell)
+        new.made, new.runs, new.duration, new.time_saved, new.attempts = state
+        new.notes.append(f"{', '.join(changed)} changed in place (found by re-hashing the "
+                         f"inputs after the body): now an output of step '{new.name}'")
+        return new
+
+    def _output_digests(self, rec: NotebookStep, outputs: dict[str, Any],
+                        key: str | None) -> dict[str, str | None]:
+        """Content digests; a value that cannot be hashed by content (a matplotlib ``Figure``)
+        gets its digest from the step's key, so the step and its dependents stay cached."""
         hashes: dict[str, str | None] = {}
         for out, value in outputs.items():
             try:
                 hashes[out] = hash_value(value)
             except UnhashableValueError as exc:
-                hashes[out] = None
-                rec.uncacheable_reason = f"output '{out}' cannot be hashed: {exc}"
-        self._remember_outputs(outputs, hashes)
-        rec.made = _staleness.Provenance(self._code_now(rec), digests, hashes)
-        if key is not None and None not in hashes.values() and store.store(
-                key, outputs, output_hashes=hashes, parts=parts, duration=compute):
-            rec.cache_key = key
-        return finish("done")
+                if key is not None:
+                    hashes[out] = "key:" + xxhash.xxh3_128_hexdigest(f"{key}\0{out}".encode())
+                else:
+                    hashes[out] = None
+                    rec.uncacheable_reason = rec.uncacheable_reason or (
+                        f"output '{out}' cannot be hashed by content ({_first_line(exc)})")
+        return hashes
+
+    def _produced(self, rec: NotebookStep, values: dict[str, Any], hashes: dict[str, str | None],
+                  digests: dict[str, str | None]) -> None:
+        """Outputs into the namespace, remembered as this step's versions."""
+        self.ns.update(values)
+        for out, value in values.items():
+            self._latest[out] = (rec.name, value)
+            digest = hashes.get(out)
+            if digest is not None:
+                self._memo[out] = (value, digest, self.epoch)
+            else:
+                self._memo.pop(out, None)
+        rec.made = _staleness.Provenance(self._code_now(rec), dict(digests), hashes)
 
     # -- staleness -------------------------------------------------------------------------
+    def versioned_steps(self, names: list[str] | None = None) -> list[Step]:
+        """The steps with each input and output named by its version (``df``, ``df@2``), as
+        the pipeline graph, the DAG and ``%flowyml run`` see them."""
+        wiring = self.wiring()
+        out = []
+        for rec in sorted(self.steps.values(), key=lambda r: r.position):
+            if names is not None and rec.name not in names:
+                continue
+            s = rec.step
+            copy = Step(s.func, name=s.name, inputs=wiring.inputs[rec.name],
+                        outputs=wiring.outputs[rec.name], cache=s.cache, retry=s.retry,
+                        timeout=s.timeout, resources=s.resources, tags=s.tags,
+                        condition=s.condition, execution_group=s.execution_group,
+                        description=s.description)
+            copy.origin = s.origin
+            copy.get_code_hash = s.get_code_hash  # type: ignore[method-assign]
+            out.append(copy)
+        return out
+
     def order(self) -> list[str]:
-        """The notebook steps in DAG order (definition order where the graph is broken)."""
+        """The notebook steps in DAG order (cell order where the graph is broken)."""
         from flowyml import graph as _graph
 
-        steps = [rec.step for rec in self.steps.values()]
-        names = {p for rec in self.steps.values() for p in rec.params}
         try:
-            return _graph.topological_order(_graph.build_dag(steps, available=names))
+            return _graph.topological_order(self.graph())
         except _graph.PipelineGraphError:
-            return list(self.steps)
+            return [r.name for r in sorted(self.steps.values(), key=lambda r: r.position)]
 
     def graph(self) -> Any:
-        """The networkx DAG of the notebook steps (for the DAG widget)."""
+        """The networkx DAG of the notebook steps, edges named by version (DAG widget)."""
         from flowyml import graph as _graph
 
-        names = {p for rec in self.steps.values() for p in rec.params}
-        return _graph.build_dag([rec.step for rec in self.steps.values()], available=names)
+        wiring = self.wiring()
+        available = {a for arts in wiring.inputs.values() for a in arts}
+        return _graph.build_dag(self.versioned_steps(), available=available)
 
     def _param_digests(self, rec: NotebookStep) -> dict[str, str | None]:
         """The digest of each parameter's current value (``None``: missing or unhashable)."""
         digests: dict[str, str | None] = {}
         for param in rec.params:
             try:
-                digests[param] = self.digest_of(param, self.value_of(rec, param))
-            except (KeyError, UnhashableValueError):
+                digests[param] = self._resolve(rec, param)[1]
+            except KeyError:
                 digests[param] = None
         return digests
 
@@ -434,11 +750,12 @@ class NotebookSession:
             made[name] = rec.made
             code_now[name] = self._code_now(rec)
             inputs_now[name] = self._param_digests(rec)
-        return _staleness.assess(order, made, code_now, inputs_now, self.producers())
+        return _staleness.assess(order, made, code_now, inputs_now, self.wiring().producers)
 
     def status(self) -> list[StepStatus]:
         """One row per step: its state (done, cached, stale, failed, pending...) and why."""
         rows = []
+        wiring = self.wiring()
         for name, verdict in self.verdicts().items():
             rec = self.steps[name]
             if verdict.state == _staleness.STALE:
@@ -450,7 +767,11 @@ class NotebookSession:
             why = verdict.why if verdict.state != _staleness.FRESH else ""
             if rec.error and state not in PRODUCED:
                 why = f"{why}; {rec.error}" if why else rec.error
-            rows.append(StepStatus(name, state, why, rec.duration, rec.time_saved, rec.error))
+            extra = [n for n in (rec.replay_note, *rec.notes) if n]
+            if state in PRODUCED and extra:
+                why = "; ".join([why, *extra]) if why else "; ".join(extra)
+            rows.append(StepStatus(name, state, why, rec.duration, rec.time_saved, rec.error,
+                                   makes=", ".join(wiring.outputs.get(name, []))))
         return rows
 
     # -- %flowyml run ----------------------------------------------------------------------
@@ -472,24 +793,27 @@ class NotebookSession:
         report = RunReport(fresh=[n for n in verdicts if n in wanted and n not in to_run])
         if not to_run:
             return report
-        produced_here = {o for n in to_run for o in self.steps[n].outputs}
+        wiring = self.wiring()
+        produced_here = {a for n in to_run for a in wiring.outputs[n]}
         ctx: dict[str, Any] = {}
         for name in to_run:
             rec = self.steps[name]
-            needs = [*rec.params, *rec.step.condition_params]
-            for param in needs:
-                if param in produced_here or param in ctx:
-                    continue
-                try:
-                    ctx[param] = self.value_of(rec, param)
-                except KeyError:
-                    if param in rec.params:
-                        raise
+            for param, art in zip(rec.params, wiring.inputs[name], strict=True):
+                if art not in produced_here and art not in ctx:
+                    ctx[art] = self.value_of(rec, param)
+            for param in rec.step.condition_params:
+                if param not in produced_here and param not in ctx:
+                    try:
+                        ctx[param] = self.value_of(rec, param)
+                    except KeyError:
+                        if param in self.ns:
+                            ctx[param] = self.ns[param]
         pipe = Pipeline("notebook", context=ctx, cache_dir=self.store.root)
-        pipe.add_steps([self.steps[n].step for n in to_run])
+        pipe.add_steps(self.versioned_steps(to_run))
         result = pipe.run(executor=executor, max_workers=max_workers, listeners=listeners)
         report.result = result
-        for name, res in result.step_results.items():
+        finished = sorted(result.step_results.items(), key=lambda kv: self.steps[kv[0]].position)
+        for name, res in finished:
             rec = self.steps[name]
             rec.state, rec.duration, rec.attempts = res.state, res.duration_seconds, res.attempts
             rec.error, rec.time_saved, rec.cache_key = res.error, res.time_saved, res.cache_key
@@ -504,17 +828,41 @@ class NotebookSession:
                 report.failed.append(name)
             if not res.artifacts or res.state not in PRODUCED:
                 continue
-            values = {o: res.artifacts[o].value for o in rec.outputs if o in res.artifacts}
+            arts = dict(zip(rec.outputs, wiring.outputs[name], strict=True))
+            values = {o: res.artifacts[a].value for o, a in arts.items() if a in res.artifacts}
             hashes: dict[str, str | None] = {}
-            for out in values:
+            for out, art in arts.items():
                 try:
-                    hashes[out] = res.artifacts[out].hash
-                except UnhashableValueError:
+                    hashes[out] = res.artifacts[art].hash
+                except (UnhashableValueError, KeyError):
                     hashes[out] = None
-            self.ns.update(values)
-            self._remember_outputs(values, hashes)
-            rec.made = _staleness.Provenance(self._code_now(rec), self._param_digests(rec), hashes)
+            self._produced(rec, values, hashes, self._param_digests(rec))
         return report
+
+
+def _base_of(name: str) -> str:
+    """``df`` for ``df_2`` (a default step name made unique), else the name itself."""
+    head, sep, tail = name.rpartition("_")
+    return head if sep and tail.isdigit() and head else name
+
+
+def _shape(analysis: CellAnalysis) -> str:
+    """The cell's code without comments and formatting (an edit of those is the same cell)."""
+    import ast
+
+    try:
+        return ast.dump(ast.parse(analysis.python))
+    except SyntaxError:
+        return analysis.python
+
+
+def _body_digest(body: str) -> str:
+    return xxhash.xxh3_64_hexdigest(body.strip().encode())
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 def _condition_function(expr: str, namespace: dict[str, Any]) -> types.FunctionType:
@@ -537,5 +885,3 @@ def _condition_holds(rec: NotebookStep, session: NotebookSession) -> bool:
         else:
             raise NameError(f"name '{param}' is not defined")
     return bool(rec.step.condition(**kwargs))
-
-

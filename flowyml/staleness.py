@@ -52,20 +52,22 @@ def assess(
     made: Mapping[str, Provenance | None],
     code_now: Mapping[str, str | None],
     inputs_now: Mapping[str, Mapping[str, str | None]],
-    producers: Mapping[str, str],
+    producers: Mapping[str, Mapping[str, str]],
 ) -> dict[str, Verdict]:
     """Verdicts for the steps in ``order`` (a topological order).
 
     ``made[step]`` is the provenance of its outputs (``None``: never produced them);
     ``code_now[step]`` its code fingerprint now; ``inputs_now[step][param]`` the digest of
     the value the parameter would receive now (``None``: missing or unhashable);
-    ``producers[name]`` the step that outputs ``name``.
+    ``producers[step][param]`` the step whose output that parameter receives (a notebook
+    name may be produced by several steps; each reader has its own producer).
     """
     verdicts: dict[str, Verdict] = {}
     for name in order:
         prov = made.get(name)
         params = inputs_now.get(name, {})
-        upstream = _upstream_reasons(name, params, producers, verdicts)
+        mine = producers.get(name, {})
+        upstream = _upstream_reasons(name, params, mine, verdicts)
         if prov is None:
             reasons = (Reason(NEVER_RUN, None, "never run"), *upstream)
             verdicts[name] = Verdict(name, NEVER_RUN, reasons)
@@ -76,7 +78,7 @@ def assess(
                 "code", None, "code changed (the cell, or a helper function/class it uses, "
                 "was edited)"))
         for param, now in params.items():
-            reasons_list.extend(_input_reasons(param, now, prov, producers, made, name))
+            reasons_list.extend(_input_reasons(param, now, prov, mine, made, name))
         reasons_list.extend(upstream)
         state = STALE if reasons_list else FRESH
         verdicts[name] = Verdict(name, state, tuple(reasons_list))

@@ -55,6 +55,8 @@ def _flowyml_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", add_help=False)
     export.add_argument("path")
     export.add_argument("--notebook", default=None)
+    config = sub.add_parser("config", add_help=False)
+    config.add_argument("pairs", nargs="*", metavar="K=V")
     forget = sub.add_parser("forget", add_help=False)
     forget.add_argument("steps", nargs="+")
     return parser
@@ -70,6 +72,22 @@ class FlowymlMagics(Magics):
         self._status_widgets: dict[str, Any] = {}
         self._dags: list[Any] = []
         self._listener = bus.subscribe(self._on_event)
+        self._cell_id: str | None = None
+        self._in_step = 0
+        shell.events.register("pre_run_cell", self._pre_run_cell)
+        shell.events.register("post_run_cell", self._post_run_cell)
+
+    def _pre_run_cell(self, info: Any) -> None:
+        if not self._in_step:
+            self._cell_id = getattr(info, "cell_id", None)
+
+    def _post_run_cell(self, result: Any) -> None:
+        """An ordinary cell ran: values it may have changed get re-hashed when next used."""
+        if self._in_step:
+            return
+        raw = getattr(getattr(result, "info", None), "raw_cell", "") or ""
+        if not raw.lstrip().startswith("%%step"):
+            self.session.plain_cell_ran()
 
     # -- %%step ----------------------------------------------------------------------------
     @_with_step_options
@@ -85,27 +103,40 @@ class FlowymlMagics(Magics):
             # shell-style quoting (IPython's parse_argstring keeps the quotes in values)
             args = self.step.parser.parse_args(shlex.split(line))
             spec = spec_from_namespace(args)
-            rec = self.session.define(spec, cell)
+            rec = self.session.define(spec, cell, cell_id=self._cell_id)
         except (StepLineError, StepDefinitionError, ValueError) as exc:
             raise UsageError(str(exc)) from None
+        from flowyml_jupyter.capture import close_new_figures, open_figures, replay
         from flowyml_jupyter.widgets import _in_kernel
 
         widget = self._status_widget(rec.name)
         live = _in_kernel()  # a front end that updates displays; else show the final line only
         if live:
             display(widget)
+        figures = open_figures()
+        self._in_step += 1
         try:
-            self.session.run_cell_step(rec, lambda: self._execute(cell))
+            rec = self.session.run_cell_step(rec, lambda: self._execute(cell), replay=replay)
         finally:
+            self._in_step -= 1
+            current = self.session.steps.get(rec.name)
+            if current is not None and current.state == "cached":
+                close_new_figures(figures)
+            if current is not None and current.name != widget.step_name:
+                widget.step_name = current.name
+                self._status_widgets[current.name] = widget
             self._show_state(widget, rec.name)
             if not live:
                 display(widget)
             self._refresh_dags()
 
-    def _execute(self, body: str) -> BaseException | None:
+    def _execute(self, body: str) -> tuple[BaseException | None, Any]:
+        from flowyml_jupyter.capture import OutputRecorder
+
         # a leading newline keeps traceback line numbers equal to the cell's (line 1 = %%step)
-        result = self.shell.run_cell("\n" + body, store_history=False)
-        return result.error_before_exec or result.error_in_exec
+        with OutputRecorder(self.shell) as recorder:
+            result = self.shell.run_cell("\n" + body, store_history=False)
+        return result.error_before_exec or result.error_in_exec, recorder.recording
 
     # -- %flowyml --------------------------------------------------------------------------
     @line_magic
@@ -120,6 +151,7 @@ class FlowymlMagics(Magics):
         %flowyml dag                         the live pipeline graph
         %flowyml export PATH.py [--notebook NB.ipynb]   write the notebook as a module
         %flowyml forget STEP ...             drop steps whose cells were deleted or renamed
+        %flowyml config [replay_max=16M]     settings (the bound on a step's replayed outputs)
         """
         try:
             args = _flowyml_parser().parse_args(shlex.split(line))
@@ -127,7 +159,7 @@ class FlowymlMagics(Magics):
             raise UsageError(f"%flowyml: cannot parse {line!r}: {exc}") from None
         if args.command is None:
             raise UsageError("%flowyml needs a command: status, run, context, cache, dag, "
-                             "export or forget (see %flowyml?)")
+                             "export, forget or config (see %flowyml?)")
         return getattr(self, f"_cmd_{args.command}")(args)
 
     def _cmd_status(self, args: argparse.Namespace) -> None:
@@ -204,6 +236,19 @@ class FlowymlMagics(Magics):
         out = export_notebook(notebook, args.path)
         print(f"flowyml: exported {notebook} to {out if out is not None else args.path}")
 
+    def _cmd_config(self, args: argparse.Namespace) -> None:
+        from flowyml.replay import describe_size, parse_size
+
+        for pair in args.pairs:
+            key, sep, text = pair.partition("=")
+            if key != "replay_max" or not sep:
+                raise UsageError(f"%flowyml config takes replay_max=SIZE (e.g. 16M, 0 = off); got {pair!r}")
+            try:
+                self.session.replay_max = parse_size(text)
+            except ValueError as exc:
+                raise UsageError(f"%flowyml config: {exc}") from None
+        print(f"flowyml config: replay_max={describe_size(self.session.replay_max)}")
+
     def _cmd_forget(self, args: argparse.Namespace) -> None:
         for name in args.steps:
             try:
@@ -233,6 +278,9 @@ class FlowymlMagics(Magics):
             reason = rec.uncacheable_reason
         elif rec.state == "done" and rec.uncacheable_reason:
             reason = f"not cached: {rec.uncacheable_reason}"
+        notes = [n for n in (rec.replay_note, *rec.notes) if n] if rec.state in ("done", "cached") else []
+        if notes:
+            reason = "; ".join([reason, *notes] if reason else notes)
         self._set_widget(widget, rec.state, duration=rec.duration, attempts=rec.attempts or None,
                          error=rec.error, time_saved=rec.time_saved or None, reason=reason)
 
@@ -276,6 +324,12 @@ class FlowymlMagics(Magics):
     def close(self) -> None:
         """Stop listening to events (the extension is being unloaded)."""
         bus.unsubscribe(self._listener)
+        for event, handler in (("pre_run_cell", self._pre_run_cell),
+                               ("post_run_cell", self._post_run_cell)):
+            try:
+                self.shell.events.unregister(event, handler)
+            except ValueError:
+                pass
         self._dags.clear()
         self._status_widgets.clear()
 
@@ -296,8 +350,10 @@ class _StatusTable:
         if not self.rows:
             return "flowyml: no steps yet (define one with %%step)"
         width = max(len("step"), *(len(r.name) for r in self.rows))
-        lines = [f"{'step':<{width}}  {'state':<15} why"]
-        lines += [f"{r.name:<{width}}  {r.state:<15} {r.why}".rstrip() for r in self.rows]
+        makes = max(len("makes"), *(len(r.makes) for r in self.rows))
+        lines = [f"{'step':<{width}}  {'state':<15} {'makes':<{makes}}  why"]
+        lines += [f"{r.name:<{width}}  {r.state:<15} {r.makes:<{makes}}  {r.why}".rstrip()
+                  for r in self.rows]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -307,11 +363,13 @@ class _StatusTable:
         body = "".join(
             f"<tr><td style='{left}'><code>{html.escape(r.name)}</code></td>"
             f"<td style='{left}'>{render._badge(r.state)}</td>"
+            f"<td style='{left}'><code>{html.escape(r.makes)}</code></td>"
             f"<td style='{left}'>{html.escape(r.why)}</td></tr>"
             for r in self.rows
         )
         return (f"<table class='flowyml-status'><thead><tr><th style='{left}'>step</th>"
-                f"<th style='{left}'>state</th><th style='{left}'>why</th></tr></thead>"
+                f"<th style='{left}'>state</th><th style='{left}'>makes</th>"
+                f"<th style='{left}'>why</th></tr></thead>"
                 f"<tbody>{body}</tbody></table>")
 
 

@@ -34,6 +34,7 @@ def session(ip):
     return flowyml_jupyter._LOADED[id(ip)].session
 
 
-def step_cell(ip, line, body):
-    """Run a ``%%step`` cell the way the notebook does (through ``run_cell``)."""
-    return ip.run_cell(f"%%step {line}\n{body}")
+def step_cell(ip, line, body, cell_id=None):
+    """Run a ``%%step`` cell the way the notebook does (through ``run_cell``); ``cell_id`` is
+    the id a front end such as JupyterLab sends with each cell (nbclient sends none)."""
+    return ip.run_cell(f"%%step {line}\n{body}", cell_id=cell_id)

@@ -33,9 +33,9 @@ def _calls(ip):
 
 def _pipeline_cells(ip):
     _setup(ip)
-    assert step_cell(ip, "", "tick('a')\nxs = [helper(i) for i in range(n)]").success
-    assert step_cell(ip, "", "tick('b')\ntotal = sum(xs)").success
-    assert step_cell(ip, "", "tick('c')\nreport = f'total={total}'").success
+    assert step_cell(ip, "", "tick('a')\nxs = [helper(i) for i in range(n)]", cell_id="c1").success
+    assert step_cell(ip, "", "tick('b')\ntotal = sum(xs)", cell_id="c2").success
+    assert step_cell(ip, "", "tick('c')\nreport = f'total={total}'", cell_id="c3").success
 
 
 # -- hit / miss ---------------------------------------------------------------------------------
@@ -56,7 +56,7 @@ def test_miss_runs_body_then_rerun_is_hit(ip, session, capsys):
     assert _calls(ip) == ["a"], "a cache hit must not execute the body"
     assert ip.user_ns["xs"] == [0, 2, 4, 6]
     assert session.steps["xs"].state == "cached"
-    assert "computing" not in capsys.readouterr().out
+    assert "computing" in capsys.readouterr().out, "a hit replays what the cell printed"
 
 
 def test_formatting_and_comments_do_not_change_the_key(ip, session):
@@ -312,7 +312,7 @@ def test_edited_helper_is_a_code_change(ip, session):
 
 def test_rerun_edited_cell_marks_descendants_stale_with_upstream_reason(ip, session):
     _pipeline_cells(ip)
-    step_cell(ip, "", "tick('a')\nxs = [helper(i) + 1 for i in range(n)]")
+    step_cell(ip, "", "tick('a')\nxs = [helper(i) + 1 for i in range(n)]", cell_id="c1")  # edited
     states = _states(session)
     assert states["xs"][0] == "done"
     assert states["total"][0] == "stale"
@@ -322,7 +322,7 @@ def test_rerun_edited_cell_marks_descendants_stale_with_upstream_reason(ip, sess
 
 def test_rerun_with_same_result_keeps_descendants_fresh(ip, session):
     _pipeline_cells(ip)
-    step_cell(ip, "", "tick('a')\nxs = [2 * i for i in range(n)]")  # new code, same values
+    step_cell(ip, "", "tick('a')\nxs = [2 * i for i in range(n)]", cell_id="c1")  # same values
     assert {k: v[0] for k, v in _states(session).items()} == {
         "xs": "done", "total": "done", "report": "done"}
 

@@ -19,7 +19,7 @@ INPUTS = {"load": {"n": "n1"}, "clean": {"raw": "r1"}, "report": {"tidy": "t1"}}
 
 def _assess(made=None, code=None, inputs=None):
     verdicts = assess(ORDER, {**MADE, **(made or {})}, {**CODE, **(code or {})},
-                      {**INPUTS, **(inputs or {})}, PRODUCERS)
+                      {**INPUTS, **(inputs or {})}, dict.fromkeys(ORDER, PRODUCERS))
     return {n: (v.state, v.why) for n, v in verdicts.items()}
 
 

@@ -1,0 +1,687 @@
+"""What one notebook cell reads, binds, changes and defines, with Python's own scoping.
+
+A name is an *input* of a cell only where it may be read before the cell binds it: the walk
+below follows evaluation order and tracks which names are *definitely* bound at each point,
+across every binding form (assignment, augmented assignment, ``for``/``with``/``except``
+targets, ``:=``, ``import``, ``def``/``class``, ``match`` captures, ``del``), with branches
+(``if``/``try``/loops/``match``) merged by intersection. Nested scopes (functions, lambdas,
+classes, comprehensions) read the names they do not bind themselves; those reads count at
+the place the scope is created, unless the cell binds the name itself (functions run late).
+
+What a cell *produces* is split in kinds, because they are restored differently on a
+cache hit: values (``outputs``: stored and loaded), objects the cell changes in place
+(``mutated``: stored too, as a new version of that name), and code (``defines``: imports,
+functions, classes, re-executed from their source). Names bound only as loop/``with``/
+``except`` targets are ``incidental``: left in the namespace but not stored.
+
+Pure logic, no IPython: IPython syntax (``%magic``, ``!cmd``) is replaced by neutral lines
+first (:func:`python_source`), and the magic layer runs the original text.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+#: Python's builtins plus the names IPython makes builtin inside a kernel
+BUILTINS = frozenset(dir(builtins)) | {"display", "get_ipython", "In", "Out", "exit", "quit"}
+
+#: method names that change their receiver in place (list/dict/set, numpy, pandas, sklearn...)
+MUTATING_METHODS = frozenset({
+    "append", "extend", "insert", "remove", "pop", "popitem", "clear", "sort", "reverse",
+    "update", "setdefault", "add", "discard", "difference_update", "intersection_update",
+    "symmetric_difference_update", "fill", "resize", "itemset", "put", "setflags", "shuffle",
+    "fit", "partial_fit", "fit_transform", "fit_predict", "fit_resample", "set_params",
+    "set_index", "rename_axis", "setdefault", "appendleft", "extendleft", "rotate",
+    "popleft", "seed", "load_state_dict", "train", "compile", "set_title", "set_xlabel",
+    "set_ylabel", "set_xlim", "set_ylim", "legend",
+})
+#: functions that change their first argument in place, by dotted name
+MUTATING_FUNCTIONS = frozenset({
+    "random.shuffle", "np.random.shuffle", "numpy.random.shuffle", "rng.shuffle",
+    "np.copyto", "numpy.copyto", "np.put", "numpy.put", "np.place", "numpy.place",
+    "np.fill_diagonal", "numpy.fill_diagonal",
+})
+
+_MAGIC_ASSIGN = re.compile(r"^\s*[\w.,\s\[\]()*]+=\s*[%!]")
+
+
+class CellSyntaxError(ValueError):
+    """The cell is not Python (once IPython lines are set aside); the message says where."""
+
+
+@dataclass(frozen=True)
+class IPythonLine:
+    """A line of IPython syntax inside a cell (1-based line number, the text, what it is)."""
+
+    lineno: int
+    text: str
+    kind: str  # "magic", "shell", "cell magic"
+
+
+@dataclass(frozen=True)
+class CellAnalysis:
+    """Everything flowyml needs to know about one cell's names."""
+
+    reads: list[str] = field(default_factory=list)       # inputs, in first-read order
+    outputs: list[str] = field(default_factory=list)     # values the cell binds at top level
+    mutated: list[str] = field(default_factory=list)     # inputs the cell changes in place
+    defines: list[str] = field(default_factory=list)     # imports, functions, classes
+    incidental: list[str] = field(default_factory=list)  # loop/with/except targets only
+    deleted: list[str] = field(default_factory=list)     # `del name` at top level
+    maybe: list[str] = field(default_factory=list)       # outputs bound on some paths only
+    definitions: str = ""                                # source to re-run on a cache hit
+    star_import: bool = False                            # `from m import *`: names unknown
+    ipython: list[IPythonLine] = field(default_factory=list)
+    python: str = ""                                     # the body with IPython lines neutral
+
+    @property
+    def produces(self) -> list[str]:
+        """Values stored with the step: outputs, then inputs changed in place."""
+        return [*self.outputs, *(m for m in self.mutated if m not in self.outputs)]
+
+
+# ---------------------------------------------------------------------------------------------
+# IPython syntax
+# ---------------------------------------------------------------------------------------------
+
+
+def python_source(body: str) -> tuple[str, list[IPythonLine]]:
+    """``body`` with each IPython line replaced by ``pass`` at its indentation, and the lines.
+
+    ``%magic``, ``!cmd`` and a leading ``%%magic`` line are set aside (the magic layer runs
+    them as IPython would); ``x = !cmd`` / ``x = %magic`` and the bodies of non-Python cell
+    magics cannot be: :class:`CellSyntaxError` says so in one line.
+    """
+    lines = body.replace("\r\n", "\n").split("\n")
+    found: list[IPythonLine] = []
+    out: list[str] = []
+    for number, line in enumerate(lines, 1):
+        stripped = line.strip()
+        indent = line[: len(line) - len(line.lstrip())]
+        if stripped.startswith("%%"):
+            magic = stripped.split()[0]
+            if number != _first_code_line(lines) or magic not in ("%%time", "%%timeit", "%%capture"):
+                raise CellSyntaxError(
+                    f"line {number}: the cell magic {magic} cannot run inside a %%step cell; "
+                    "put it in a cell of its own")
+            found.append(IPythonLine(number, stripped, "cell magic"))
+            out.append(indent + "pass")
+        elif stripped.startswith(("%time ", "%time\t")) and _parses(stripped[6:].strip()):
+            # `%time stmt` runs stmt once in the namespace: the step does the same
+            found.append(IPythonLine(number, stripped, "magic"))
+            out.append(indent + stripped[6:].strip())
+        elif stripped.startswith(("%", "!")):
+            found.append(IPythonLine(number, stripped, "shell" if stripped[0] == "!" else "magic"))
+            out.append(indent + "pass")
+        elif _MAGIC_ASSIGN.match(line) and not _parses(line.strip()):
+            raise CellSyntaxError(
+                f"line {number}: `{stripped}` assigns the result of IPython syntax, which a "
+                "step cannot store; compute it in Python (e.g. subprocess.run) or in its own cell")
+        else:
+            out.append(line)
+    return "\n".join(out), found
+
+
+def _first_code_line(lines: list[str]) -> int:
+    return next((i for i, line in enumerate(lines, 1) if line.strip()), 1)
+
+
+def _parses(text: str) -> bool:
+    try:
+        ast.parse(text)
+        return True
+    except SyntaxError:
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# the walk
+# ---------------------------------------------------------------------------------------------
+
+
+def analyze(body: str) -> CellAnalysis:
+    """Analyse a cell body (IPython lines allowed). Raises :class:`CellSyntaxError`."""
+    python, ipython = python_source(body)
+    try:
+        tree = ast.parse(python)
+    except SyntaxError as exc:
+        raise CellSyntaxError(f"line {exc.lineno}: {exc.msg}") from None
+    walk = _Walk()
+    walk.bound_anywhere = _top_level_bindings(tree) | {
+        n for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        for n in _global_writes(node)}
+    walk.block(tree.body)
+    outputs = [n for n in walk.assigned if not n.startswith("_") and n not in walk.defined_set]
+    defines = [n for n in walk.defined if n not in walk.assigned]
+    incidental = [n for n in walk.soft if n not in walk.assigned and n not in walk.defined_set]
+    deleted = [n for n in walk.deleted if n not in walk.bound]
+    reads = [n for n in walk.reads if n not in BUILTINS]
+    mutated = [n for n in walk.mutated if n in reads and n not in outputs]
+    outputs = [n for n in outputs if n not in deleted]
+    maybe = [n for n in outputs if n not in walk.bound]
+    return CellAnalysis(
+        reads=reads, outputs=outputs, mutated=mutated, defines=defines, incidental=incidental,
+        deleted=deleted, maybe=maybe, definitions=_definitions(tree, python), star_import=walk.star,
+        ipython=ipython, python=python)
+
+
+class _Walk:
+    """Evaluation-order walk of module-level code (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.bound: set[str] = set()          # definitely bound at this point
+        self.reads: dict[str, None] = {}
+        self.assigned: dict[str, None] = {}   # ordinary value bindings
+        self.soft: dict[str, None] = {}       # loop / with / except / match targets
+        self.defined: dict[str, None] = {}    # import / def / class / name = lambda
+        self.defined_set: set[str] = set()
+        self.mutated: dict[str, None] = {}
+        self.deleted: dict[str, None] = {}
+        self.star = False
+        self.bound_anywhere: set[str] = set()
+
+    # -- names ---------------------------------------------------------------------------------
+    def read(self, name: str) -> None:
+        if name not in self.bound:
+            self.reads.setdefault(name)
+
+    def bind(self, name: str, kind: str = "value") -> None:
+        self.bound.add(name)
+        self.deleted.pop(name, None)
+        if kind == "value":
+            self.assigned.setdefault(name)
+        elif kind == "soft":
+            self.soft.setdefault(name)
+        else:
+            self.defined.setdefault(name)
+            self.defined_set.add(name)
+            self.assigned.pop(name, None)
+
+    def mutate(self, name: str) -> None:
+        """``name`` is changed in place; an input when not bound by the cell before."""
+        self.read(name)
+        if name not in self.bound:
+            self.mutated.setdefault(name)
+
+    # -- statements ----------------------------------------------------------------------------
+    def block(self, stmts: Iterable[ast.stmt]) -> None:
+        for stmt in stmts:
+            self.stmt(stmt)
+
+    def branch(self, *blocks: Iterable[ast.stmt], pre: set[str] | None = None,
+               extra: Iterable[str] = ()) -> list[set[str]]:
+        """Walk each block from the same state; return each block's end state."""
+        start = set(self.bound if pre is None else pre)
+        ends = []
+        for blk in blocks:
+            self.bound = set(start) | set(extra)
+            self.block(blk)
+            ends.append(self.bound)
+        return ends
+
+    def stmt(self, node: ast.stmt) -> None:  # noqa: C901 - one case per statement kind
+        if isinstance(node, ast.Assign):
+            self.expr(node.value)
+            kind = "define" if isinstance(node.value, ast.Lambda) else "value"
+            for target in node.targets:
+                self.target(target, kind)
+        elif isinstance(node, ast.AugAssign):
+            self.expr(node.value)
+            if isinstance(node.target, ast.Name):
+                self.read(node.target.id)
+                self.bind(node.target.id)
+            else:
+                self.target(node.target, "value", aug=True)
+        elif isinstance(node, ast.AnnAssign):
+            if node.value is not None:
+                self.expr(node.value)
+                self.target(node.target, "value")
+            self.expr(node.annotation)
+        elif isinstance(node, ast.For | ast.AsyncFor):
+            self.expr(node.iter)
+            before = set(self.bound)
+            self.target(node.target, "soft")
+            self.block(node.body)
+            self.bound = before  # the loop may run zero times
+            self.branch(node.orelse)
+            self.bound = before
+        elif isinstance(node, ast.While):
+            self.expr(node.test)
+            before = set(self.bound)
+            self.block(node.body)
+            self.bound = before
+            self.block(node.orelse)
+            self.bound = before | (self.bound - before) if _always(node.test) else before
+        elif isinstance(node, ast.If):
+            self.expr(node.test)
+            body, orelse = self.branch(node.body, node.orelse)
+            self.bound = body & orelse
+        elif isinstance(node, ast.With | ast.AsyncWith):
+            for item in node.items:
+                self.expr(item.context_expr)
+                if item.optional_vars is not None:
+                    self.target(item.optional_vars, "soft")
+            self.block(node.body)
+        elif isinstance(node, ast.Try | getattr(ast, "TryStar", ast.Try)):
+            start = set(self.bound)
+            self.block(node.body)
+            self.block(node.orelse)
+            ends = [self.bound]
+            for handler in node.handlers:
+                if handler.type is not None:
+                    self.bound = set(start)
+                    self.expr(handler.type)
+                names = [handler.name] if handler.name else []
+                for name in names:
+                    self.soft.setdefault(name)
+                ends += self.branch(handler.body, pre=start, extra=names)
+            self.bound = set.intersection(*ends) - {h.name for h in node.handlers if h.name}
+            self.block(node.finalbody)
+        elif isinstance(node, ast.Match):
+            self.expr(node.subject)
+            start = set(self.bound)
+            ends = []
+            for case in node.cases:
+                self.bound = set(start)
+                self.pattern(case.pattern)
+                if case.guard is not None:
+                    self.expr(case.guard)
+                self.block(case.body)
+                ends.append(self.bound)
+            irrefutable = any(isinstance(c.pattern, ast.MatchAs) and c.pattern.pattern is None
+                              and c.guard is None for c in node.cases)
+            self.bound = set.intersection(*ends) if irrefutable and ends else start
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            for expr in [*node.decorator_list, *_arg_defaults(node.args), *_annotations(node)]:
+                self.expr(expr)
+            self.nested_reads(_free_names(node))
+            self.bind(node.name, "define")
+            for name in _global_writes(node):  # `global x; x = ...` binds x when called
+                self.assigned.setdefault(name)
+        elif isinstance(node, ast.ClassDef):
+            for expr in [*node.decorator_list, *node.bases, *(k.value for k in node.keywords)]:
+                self.expr(expr)
+            self.nested_reads(_free_names(node))
+            self.bind(node.name, "define")
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            for alias in node.names:
+                if alias.name == "*":
+                    self.star = True
+                else:
+                    self.bind(alias.asname or alias.name.split(".")[0], "define")
+        elif isinstance(node, ast.Delete):
+            for target in node.targets:
+                self.delete(target)
+        elif isinstance(node, ast.Global | ast.Nonlocal | ast.Pass | ast.Break | ast.Continue):
+            pass
+        elif isinstance(node, ast.Expr):
+            self.expr(node.value)
+        else:  # Return, Raise, Assert, type aliases...: just their expressions
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, ast.expr):
+                    self.expr(child)
+
+    def target(self, node: ast.expr, kind: str, aug: bool = False) -> None:
+        if isinstance(node, ast.Name):
+            self.bind(node.id, kind)
+        elif isinstance(node, ast.Tuple | ast.List):
+            for elt in node.elts:
+                self.target(elt, kind)
+        elif isinstance(node, ast.Starred):
+            self.target(node.value, kind)
+        elif isinstance(node, ast.Subscript | ast.Attribute):
+            base = _base_name(node)
+            if isinstance(node, ast.Subscript):
+                self.expr(node.slice)
+            self.expr(node.value)  # the object (and its base name) is read...
+            if base is not None:
+                self.mutate(base)   # ...and changed
+        else:
+            self.expr(node)
+
+    def delete(self, node: ast.expr) -> None:
+        if isinstance(node, ast.Name):
+            self.bound.discard(node.id)
+            self.assigned.pop(node.id, None)
+            self.deleted.setdefault(node.id)
+        elif isinstance(node, ast.Tuple | ast.List):
+            for elt in node.elts:
+                self.delete(elt)
+        else:
+            self.target(node, "value")
+
+    def pattern(self, node: ast.pattern) -> None:
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.MatchValue):
+                self.expr(sub.value)
+            elif isinstance(sub, ast.MatchClass):
+                self.expr(sub.cls)
+            elif isinstance(sub, ast.MatchMapping):
+                for key in sub.keys:
+                    self.expr(key)
+        for sub in ast.walk(node):
+            for attr in ("name", "rest"):
+                name = getattr(sub, attr, None)
+                if isinstance(name, str):
+                    self.bind(name, "soft")
+
+    # -- expressions ---------------------------------------------------------------------------
+    def expr(self, node: ast.expr | None) -> None:  # noqa: C901 - evaluation order matters
+        if node is None:
+            return
+        if isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Load):
+                self.read(node.id)
+            else:
+                self.bind(node.id)
+        elif isinstance(node, ast.NamedExpr):
+            self.expr(node.value)
+            self.bind(node.target.id)
+        elif isinstance(node, ast.Lambda):
+            for expr in _arg_defaults(node.args):
+                self.expr(expr)
+            self.nested_reads(_free_names(node))
+        elif isinstance(node, ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp):
+            self.expr(node.generators[0].iter)
+            self.nested_reads(_free_names(node, skip_first_iter=True))
+            for walrus in _comprehension_walruses(node):
+                self.bind(walrus)
+        elif isinstance(node, ast.Call):
+            self.expr(node.func)
+            for arg in [*node.args, *(k.value for k in node.keywords)]:
+                self.expr(arg)
+            self.call_mutations(node)
+        elif isinstance(node, ast.BoolOp):
+            self.expr(node.values[0])
+            before = set(self.bound)
+            for value in node.values[1:]:
+                self.expr(value)
+            self.bound = before  # later operands may not run
+        elif isinstance(node, ast.IfExp):
+            self.expr(node.test)
+            before = set(self.bound)
+            self.expr(node.body)
+            after_body = self.bound
+            self.bound = set(before)
+            self.expr(node.orelse)
+            self.bound = after_body & self.bound
+        else:
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, ast.expr):
+                    self.expr(child)
+                elif isinstance(child, ast.keyword):
+                    self.expr(child.value)
+                elif isinstance(child, ast.comprehension):  # pragma: no cover - handled above
+                    self.expr(child.iter)
+
+    def call_mutations(self, node: ast.Call) -> None:
+        func = node.func
+        inplace = any(k.arg == "inplace" and isinstance(k.value, ast.Constant) and k.value.value is True
+                      for k in node.keywords)
+        if isinstance(func, ast.Attribute):
+            receiver = _base_name(func.value) if isinstance(
+                func.value, ast.Name | ast.Attribute | ast.Subscript) else None
+            if receiver is not None and (inplace or func.attr in MUTATING_METHODS):
+                if isinstance(func.value, ast.Name) or inplace or func.attr in MUTATING_METHODS:
+                    self.mutate(receiver)
+        dotted = _dotted(func)
+        if dotted in MUTATING_FUNCTIONS and node.args:
+            first = _base_name(node.args[0]) if isinstance(
+                node.args[0], ast.Name | ast.Attribute | ast.Subscript) else None
+            if first is not None:
+                self.mutate(first)
+
+    def nested_reads(self, names: Iterable[str]) -> None:
+        for name in names:
+            if name not in self.bound_anywhere:
+                self.read(name)
+
+
+def _always(test: ast.expr) -> bool:
+    return isinstance(test, ast.Constant) and bool(test.value)
+
+
+def _base_name(node: ast.expr) -> str | None:
+    while isinstance(node, ast.Attribute | ast.Subscript | ast.Starred):
+        node = node.value
+    if isinstance(node, ast.Call):  # df.loc[...] is Subscript(Attribute(Name)); f()[0] has none
+        return None
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _dotted(node: ast.expr) -> str | None:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return ".".join(reversed(parts))
+
+
+def _arg_defaults(args: ast.arguments) -> list[ast.expr]:
+    return [d for d in [*args.defaults, *args.kw_defaults] if d is not None]
+
+
+def _annotations(node: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.expr]:
+    args = node.args
+    every = [*args.posonlyargs, *args.args, *args.kwonlyargs,
+             *(a for a in (args.vararg, args.kwarg) if a is not None)]
+    return [a.annotation for a in every if a.annotation is not None] + (
+        [node.returns] if node.returns is not None else [])
+
+
+def _top_level_bindings(tree: ast.Module) -> set[str]:
+    """Every name the cell binds in its own (module) scope, anywhere."""
+    names: set[str] = set()
+    for node in _module_scope_nodes(tree):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            names.add(node.id)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names.update(a.asname or a.name.split(".")[0] for a in node.names if a.name != "*")
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+        elif isinstance(node, ast.MatchAs | ast.MatchStar) and node.name:
+            names.add(node.name)
+    return names
+
+
+def _module_scope_nodes(tree: ast.AST) -> Iterator[ast.AST]:
+    """Nodes evaluated in the module scope (not inside functions, lambdas, classes)."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        if node is not tree and isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef
+                                           | ast.ClassDef | ast.Lambda):
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+
+
+# ---------------------------------------------------------------------------------------------
+# nested scopes
+# ---------------------------------------------------------------------------------------------
+
+
+def _free_names(node: ast.AST, skip_first_iter: bool = False) -> list[str]:
+    """Names a nested scope (function, lambda, class, comprehension) reads from outside."""
+    scope = _Scope(node, skip_first_iter)
+    return list(scope.free)
+
+
+class _Scope:
+    """The free names of one nested scope and of the scopes nested in it."""
+
+    def __init__(self, node: ast.AST, skip_first_iter: bool = False) -> None:
+        self.local: set[str] = set()
+        self.declared_global: set[str] = set()
+        self.loads: dict[str, None] = {}
+        self.free: dict[str, None] = {}
+        body: list[ast.AST]
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            args = node.args
+            self.local.update(a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs])
+            self.local.update(a.arg for a in (args.vararg, args.kwarg) if a is not None)
+            body = list(node.body) if isinstance(node.body, list) else [node.body]
+        elif isinstance(node, ast.ClassDef):
+            body = list(node.body)
+        else:  # comprehension
+            gens = node.generators  # type: ignore[attr-defined]
+            body = []
+            for i, gen in enumerate(gens):
+                body.append(gen.target)
+                if i or not skip_first_iter:
+                    body.append(gen.iter)
+                body.extend(gen.ifs)
+            body += [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]  # type: ignore[attr-defined]
+            for gen in gens:
+                self._collect_stores(gen.target)
+        for child in body:
+            self._visit(child)
+        for name in self.loads:
+            if name not in self.local or name in self.declared_global:
+                self.free.setdefault(name)
+
+    def _collect_stores(self, node: ast.AST) -> None:
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name) and not isinstance(sub.ctx, ast.Load):
+                self.local.add(sub.id)
+
+    def _visit(self, node: ast.AST) -> None:
+        if isinstance(node, ast.Global | ast.Nonlocal):
+            self.declared_global.update(node.names)
+            return
+        if isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Load):
+                self.loads.setdefault(node.id)
+            else:
+                self.local.add(node.id)
+            return
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            self.local.add(node.name)
+            for expr in [*node.decorator_list,
+                         *(_arg_defaults(node.args) if not isinstance(node, ast.ClassDef)
+                           else [*node.bases, *(k.value for k in node.keywords)])]:
+                self._visit(expr)
+            for name in _Scope(node).free:
+                self.loads.setdefault(name)
+            return
+        if isinstance(node, ast.Lambda | ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp):
+            if not isinstance(node, ast.Lambda):
+                self._visit(node.generators[0].iter)
+                for walrus in _comprehension_walruses(node):
+                    self.local.add(walrus)
+            else:
+                for expr in _arg_defaults(node.args):
+                    self._visit(expr)
+            for name in _Scope(node, skip_first_iter=not isinstance(node, ast.Lambda)).free:
+                self.loads.setdefault(name)
+            return
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            self.local.update(a.asname or a.name.split(".")[0] for a in node.names if a.name != "*")
+            return
+        if isinstance(node, ast.ExceptHandler) and node.name:
+            self.local.add(node.name)
+        if isinstance(node, ast.MatchAs | ast.MatchStar) and node.name:
+            self.local.add(node.name)
+        if isinstance(node, ast.MatchMapping) and node.rest:
+            self.local.add(node.rest)
+        for child in ast.iter_child_nodes(node):
+            self._visit(child)
+        self.local.difference_update(self.declared_global)
+
+
+def _global_writes(node: ast.AST) -> list[str]:
+    """Names a function declares ``global`` and assigns: it binds them in the cell's scope."""
+    declared = {n for sub in ast.walk(node) if isinstance(sub, ast.Global) for n in sub.names}
+    return [n for n in dict.fromkeys(
+        sub.id for sub in ast.walk(node)
+        if isinstance(sub, ast.Name) and not isinstance(sub.ctx, ast.Load)) if n in declared]
+
+
+def _comprehension_walruses(node: ast.AST) -> list[str]:
+    """``:=`` targets inside a comprehension bind in the enclosing scope (PEP 572)."""
+    names = []
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.NamedExpr) and isinstance(sub.target, ast.Name):
+            names.append(sub.target.id)
+    return names
+
+
+# ---------------------------------------------------------------------------------------------
+# definitions restored on a cache hit
+# ---------------------------------------------------------------------------------------------
+
+
+def _is_definition(stmt: ast.stmt) -> bool:
+    if isinstance(stmt, ast.Import | ast.ImportFrom | ast.FunctionDef | ast.AsyncFunctionDef
+                  | ast.ClassDef):
+        return True
+    if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Lambda):
+        return all(isinstance(t, ast.Name) for t in stmt.targets)
+    if isinstance(stmt, ast.Try):  # try: import x / except ImportError: ...
+        inner = [*stmt.body, *stmt.orelse, *stmt.finalbody,
+                 *(s for h in stmt.handlers for s in h.body)]
+        return all(_is_definition(s) or isinstance(s, ast.Pass) for s in inner) and any(
+            _is_definition(s) for s in inner)
+    return False
+
+
+def _definitions(tree: ast.Module, source: str) -> str:
+    """The source of the cell's top-level imports, ``def``s and ``class``es, in order."""
+    parts = []
+    lines = source.split("\n")
+    for stmt in tree.body:
+        if not _is_definition(stmt):
+            continue
+        start = min([stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", []))])
+        parts.append("\n".join(lines[start - 1: stmt.end_lineno]))
+    return "\n".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# names for steps
+# ---------------------------------------------------------------------------------------------
+
+
+def default_step_name(analysis: CellAnalysis, taken: Iterable[str] = ()) -> str:
+    """A readable, unique step name: the first value the cell makes, else what it shows."""
+    taken = set(taken)
+    base = next(iter(analysis.produces), None) or next(iter(analysis.defines), None)
+    if base is None:
+        base = _display_name(analysis.python) or "cell"
+    return unique_name(base, taken)
+
+
+def unique_name(base: str, taken: set[str]) -> str:
+    """``base``, else ``base_2``, ``base_3``... (the first one not in ``taken``)."""
+    if base not in taken:
+        return base
+    n = 2
+    while f"{base}_{n}" in taken:
+        n += 1
+    return f"{base}_{n}"
+
+
+def _display_name(python: str) -> str | None:
+    """``df_head`` for ``df.head()``, ``plt_plot_x_y`` for ``plt.plot(x, y)``: the first
+    line of code, as an identifier."""
+    for line in python.split("\n"):
+        code = line.split("#", 1)[0].strip()
+        if not code or code == "pass":
+            continue
+        words = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", code)
+        ident = ""
+        for word in words:
+            if len(ident) + len(word) > 30:
+                break
+            ident = f"{ident}_{word}" if ident else word
+        return ident or None
+    return None

@@ -1,0 +1,84 @@
+"""What a step cell showed, recorded with its cache entry and shown again on a hit.
+
+A recording is a list of plain JSON items, in the order the cell produced them:
+``{"type": "stream", "name": "stdout", "text": ...}``, ``{"type": "display", "data": {mime:
+content}, "metadata": {...}}`` and ``{"type": "result", ...}`` for the last expression's value.
+Widget views are dropped (their models die with the kernel); their text/HTML fallbacks stay.
+A recording over the size bound is not kept, and the step's status says so.
+
+Pure: the IPython side (:mod:`flowyml_jupyter.capture`) feeds and replays it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+#: the default bound on one step's recorded outputs (``FLOWYML_REPLAY_MAX``: "50M", "0" = off)
+DEFAULT_REPLAY_MAX = 16 * 1024 * 1024
+_DROPPED_MIME = ("application/vnd.jupyter.widget-view+json",)
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """``"16M"`` -> 16777216; also ``"500k"``, ``"1.5G"``, ``"2MiB"``, ``"123"`` (bytes)."""
+    match = _SIZE.match(str(text))
+    if not match:
+        raise ValueError(f"not a size: {text!r}; use bytes or a number with k, M, G (e.g. 16M)")
+    number, unit = float(match.group(1)), match.group(2).lower()
+    return int(number * 1024 ** " kmgt".index(unit or " "))
+
+
+def replay_limit() -> int:
+    """The bound from ``FLOWYML_REPLAY_MAX`` (default 16 MiB)."""
+    text = os.environ.get("FLOWYML_REPLAY_MAX")
+    if not text:
+        return DEFAULT_REPLAY_MAX
+    try:
+        return parse_size(text)
+    except ValueError:
+        return DEFAULT_REPLAY_MAX
+
+
+@dataclass
+class Recording:
+    """Outputs of one run of a cell, in order."""
+
+    items: list[dict[str, Any]] = field(default_factory=list)
+    size: int = 0
+
+    def stream(self, name: str, text: str) -> None:
+        if not text:
+            return
+        last = self.items[-1] if self.items else None
+        if last is not None and last["type"] == "stream" and last["name"] == name:
+            last["text"] += text
+        else:
+            self.items.append({"type": "stream", "name": name, "text": text})
+        self.size += len(text)
+
+    def display(self, data: dict[str, Any], metadata: dict[str, Any] | None = None,
+                kind: str = "display") -> None:
+        data = {k: v for k, v in (data or {}).items() if k not in _DROPPED_MIME}
+        if not data:
+            return
+        item = {"type": kind, "data": data, "metadata": dict(metadata or {})}
+        try:
+            self.size += len(json.dumps(item, default=str))
+        except (TypeError, ValueError):
+            return
+        self.items.append(item)
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return json.loads(json.dumps(self.items, default=str))
+
+
+def describe_size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"

@@ -1,0 +1,132 @@
+"""Record what a step cell shows while it runs, and show it again on a cache hit.
+
+The outputs still go to the front end as usual: printed text (``sys.stdout``/``stderr``),
+rich displays (``shell.display_pub``, which is where matplotlib's inline figures go) and
+the last expression's value (``shell.displayhook``) are *teed* into a
+:class:`flowyml.replay.Recording`. Replay prints the streams and publishes the rest as
+ordinary ``display_data``, so a saved notebook holds them as ordinary outputs.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from flowyml.replay import Recording
+
+
+class _Tee:
+    """A text stream that writes through and records (unless paused)."""
+
+    def __init__(self, target: Any, name: str, recorder: OutputRecorder) -> None:
+        self._target, self._name, self._recorder = target, name, recorder
+
+    def write(self, text: str) -> int:
+        if not self._recorder.paused:
+            self._recorder.recording.stream(self._name, str(text))
+        return self._target.write(text)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, attr: str) -> Any:  # flush, isatty, encoding, fileno...
+        return getattr(self._target, attr)
+
+
+class OutputRecorder:
+    """``with OutputRecorder(shell) as rec: ...`` -> ``rec.recording``."""
+
+    def __init__(self, shell: Any) -> None:
+        self.shell = shell
+        self.recording = Recording()
+        self.paused = 0
+        self._saved: list[tuple[Any, str, Any, bool]] = []
+
+    def _patch(self, obj: Any, attr: str, value: Any) -> None:
+        had = attr in vars(obj)
+        self._saved.append((obj, attr, vars(obj).get(attr), had))
+        setattr(obj, attr, value)
+
+    def __enter__(self) -> OutputRecorder:
+        self._streams = sys.stdout, sys.stderr
+        sys.stdout = _Tee(sys.stdout, "stdout", self)  # type: ignore[assignment]
+        sys.stderr = _Tee(sys.stderr, "stderr", self)  # type: ignore[assignment]
+        pub = getattr(self.shell, "display_pub", None)
+        if pub is not None:
+            publish = pub.publish
+
+            def recording_publish(data: Any, metadata: Any = None, *args: Any, **kwargs: Any) -> Any:
+                if not kwargs.get("update"):
+                    self.recording.display(data, metadata)
+                self.paused += 1
+                try:
+                    return publish(data, metadata, *args, **kwargs)
+                finally:
+                    self.paused -= 1
+
+            self._patch(pub, "publish", recording_publish)
+        hook = getattr(self.shell, "displayhook", None)
+        if hook is not None:
+            write, start, finish = hook.write_format_data, hook.start_displayhook, hook.finish_displayhook
+
+            def recording_write(format_dict: Any, md_dict: Any = None) -> Any:
+                self.recording.display(format_dict, md_dict, kind="result")
+                return write(format_dict, md_dict)
+
+            def paused_start() -> Any:
+                self.paused += 1
+                return start()
+
+            def paused_finish() -> Any:
+                try:
+                    return finish()
+                finally:
+                    self.paused = max(0, self.paused - 1)
+
+            self._patch(hook, "write_format_data", recording_write)
+            self._patch(hook, "start_displayhook", paused_start)
+            self._patch(hook, "finish_displayhook", paused_finish)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        sys.stdout, sys.stderr = self._streams
+        for obj, attr, value, had in reversed(self._saved):
+            if had:
+                setattr(obj, attr, value)
+            else:
+                delattr(obj, attr)
+        self._saved.clear()
+
+
+def replay(items: list[dict[str, Any]]) -> None:
+    """Show recorded outputs again, in order (streams as text, the rest as display data)."""
+    from IPython.display import publish_display_data
+
+    for item in items:
+        kind = item.get("type")
+        if kind == "stream":
+            stream = sys.stderr if item.get("name") == "stderr" else sys.stdout
+            stream.write(item.get("text", ""))
+            stream.flush()
+        elif kind in ("display", "result"):
+            data = item.get("data") or {}
+            if data:
+                sys.stdout.flush()
+                publish_display_data(data, metadata=item.get("metadata") or {})
+
+
+def open_figures() -> set[int]:
+    """Numbers of the open matplotlib figures (empty when pyplot was never imported)."""
+    plt = sys.modules.get("matplotlib.pyplot")
+    return set(plt.get_fignums()) if plt is not None else set()
+
+
+def close_new_figures(before: set[int]) -> None:
+    """Close figures that loading a cached output re-created (its replayed image stands in
+    for them); otherwise the inline backend would show them a second time."""
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is None:
+        return
+    for num in set(plt.get_fignums()) - before:
+        plt.close(num)

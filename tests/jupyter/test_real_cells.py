@@ -1,0 +1,193 @@
+"""SPEC §7: the cells people actually write, each with a bare ``%%step`` on top.
+
+Every case runs a list of cells three ways in a real IPython shell: plain (no flowyml), with
+``%%step`` on every cell, and again with ``%%step`` after a restart (fresh namespace, same
+cache). The namespace values must be the same all three times, and the third run must be
+all cache hits.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from flowyml.hashing import hash_value
+
+from .conftest import step_cell
+
+PLAIN = "plain"
+
+
+def _run(ip, cells, stepped=True):
+    for cell in cells:
+        if isinstance(cell, tuple):  # (PLAIN, source): an ordinary cell in every run
+            res = ip.run_cell(cell[1])
+        elif stepped:
+            res = step_cell(ip, "", cell)
+        else:
+            res = ip.run_cell(cell)
+        assert res.success, f"cell failed: {cell!r}: {res.error_before_exec or res.error_in_exec}"
+
+
+def _snapshot(ip, names):
+    return {n: hash_value(ip.user_ns[n]) for n in names}
+
+
+def _three_runs(ip, session, cells, names):
+    """Plain, stepped, restarted + stepped: same values; the last run all hits."""
+    _run(ip, cells, stepped=False)
+    plain = _snapshot(ip, names)
+    ip.restart()
+    _run(ip, cells)
+    first = _snapshot(ip, names)
+    ip.restart()
+    import flowyml_jupyter
+
+    session = flowyml_jupyter._LOADED[id(ip)].session
+    _run(ip, cells)
+    second = _snapshot(ip, names)
+    assert first == plain
+    assert second == plain
+    states = {name: rec.state for name, rec in session.steps.items()}
+    assert set(states.values()) == {"cached"}, states
+    return session
+
+
+SCOPING = [
+    (PLAIN, "import os, tempfile\npath = os.path.join(tempfile.gettempdir(), 'flowyml-scoping.txt')"),
+    "xs = [1, 2, 3]",
+    "total = 0\nfor v in xs:\n    total += v",
+    "with open(path, 'w') as fh:\n    fh.write('hello')\nsize = os.path.getsize(path)",
+    "try:\n    r = 1 / 0\nexcept ZeroDivisionError as e:\n    msg = str(e)",
+    "if (n := len(xs)) > 2:\n    big = n\nelse:\n    big = 0",
+    "squares = [x * x for x in xs]\nf = lambda q: q + 1\nshifted = list(map(f, xs))",
+    "def double(x):\n    return 2 * x\nclass Box:\n    size = 3\nd = double(total) + Box.size",
+    "pairs = [(1, 'a'), (2, 'b')]\nfor i, (num, letter) in enumerate(pairs):\n    last = letter",
+    "def bump():\n    global counter\n    counter = 10\nbump()\ncount2 = counter * 2",
+    "tmp = 5\nkept = tmp + 1\ndel tmp",
+]
+
+
+def test_every_binding_form_is_a_local_not_an_input(ip, session):
+    session = _three_runs(ip, session, SCOPING,
+                          ["total", "size", "msg", "big", "squares", "shifted", "d", "last",
+                           "count2", "kept"])
+    params = {name: rec.params for name, rec in session.steps.items()}
+    assert params["total"] == ["xs"]
+    assert params["size"] == ["path"]  # fh is the with-target: bound, not read
+    assert params["r"] == []  # named after its first value, r (bound on one path only)
+    assert params["n"] == ["xs"]
+    assert params["squares"] == ["xs"]
+    assert params["counter"] == []  # bump() binds it through `global`
+    assert "tmp" not in ip.user_ns
+
+
+def test_rebinding_reads_the_closest_version_above(ip, session):
+    cells = ["df = list(range(10))", "df = [x for x in df if x % 2]", "n1 = len(df)",
+             "df = df[:2]", "n2 = len(df)", "X = 1", "y = X + 1", "X = 100", "z = X + 1"]
+    session = _three_runs(ip, session, cells, ["df", "n1", "n2", "X", "y", "z"])
+    assert ip.user_ns["n1"] == 5 and ip.user_ns["n2"] == 2
+    assert ip.user_ns["y"] == 2 and ip.user_ns["z"] == 101
+    assert sorted(session.steps) == sorted(["df", "df_2", "n1", "df_3", "n2", "X", "y", "X_2", "z"])
+    makes = {row.name: row.makes for row in session.status()}
+    assert makes["df"] == "df" and makes["df_2"] == "df@2" and makes["df_3"] == "df@3"
+    assert makes["X_2"] == "X@2"
+    edges = {(a, b): d.get("label", d) for a, b, d in session.graph().edges(data=True)}
+    assert ("df_2", "n1") in edges and ("df_3", "n2") in edges and ("df", "n1") not in edges
+    assert ("X", "y") in edges and ("X_2", "z") in edges
+
+
+def test_rerunning_a_rebinding_cell_reads_the_version_above_it(ip, session):
+    step_cell(ip, "", "x = 1", cell_id="a")
+    step_cell(ip, "", "x = x + 1", cell_id="b")
+    step_cell(ip, "", "y = x * 10", cell_id="c")
+    assert ip.user_ns["y"] == 20
+    step_cell(ip, "", "x = x + 1", cell_id="b")  # run again: reads x from cell a, a hit
+    assert ip.user_ns["x"] == 2
+    assert session.steps["x_2"].state == "cached"
+
+
+def test_mutation_makes_a_new_version_and_keeps_the_upstream_value(ip, session):
+    cells = [
+        (PLAIN, "def sort_in_place(values):\n    values.sort()"),
+        "items = [3, 1]",
+        "items.append(2)",
+        "d = {'a': 1}",
+        "d['b'] = 2",
+        "del d['a']",
+        "sort_in_place(items)",  # only re-hashing the inputs can see this one
+        "count = len(items) + len(d)",
+    ]
+    session = _three_runs(ip, session, cells, ["items", "d", "count"])
+    assert ip.user_ns["items"] == [1, 2, 3] and ip.user_ns["d"] == {"b": 2}
+    outputs = {name: rec.outputs for name, rec in session.steps.items()}
+    assert outputs["items_2"] == ["items"] and outputs["d_2"] == ["d"]
+    assert outputs["sort_in_place_items"] == ["items"]
+    # the first step's cached value is still what it made
+    entry = session.store.lookup(session.steps["items"].cache_key)
+    assert session.store.load(entry)["items"] == [3, 1]
+
+
+def test_imports_and_definitions_survive_a_hit_in_a_fresh_kernel(ip, session):
+    cells = ["import math\nfrom collections import Counter\ndef area(r):\n    return math.pi * r * r\n"
+             "class Shape:\n    sides = 4\nunit = 1",
+             "a = area(2) + Shape.sides + Counter('aab')['a']"]
+    _three_runs(ip, session, cells, ["a", "unit"])
+    assert ip.user_ns["math"].pi > 3 and callable(ip.user_ns["area"])
+
+
+def test_display_cells_are_cached_leaves_and_replay_their_output(ip, session, capsys):
+    cells = ["xs = [1, 2]", "xs", "print('len', len(xs))"]
+    _run(ip, cells)
+    assert {r.state for r in session.steps.values()} == {"done"}
+    assert sorted(session.steps) == ["print_len_len_xs", "xs", "xs_2"]
+    graph = session.graph()
+    assert graph.out_degree("print_len_len_xs") == 0 and graph.out_degree("xs_2") == 0
+    first = capsys.readouterr().out
+    ip.restart()
+    import flowyml_jupyter
+
+    session = flowyml_jupyter._LOADED[id(ip)].session
+    _run(ip, cells)
+    again = capsys.readouterr().out
+    assert {r.state for r in session.steps.values()} == {"cached"}
+    assert "len 2" in first and "len 2" in again
+    assert "[1, 2]" in again  # the last expression's value, replayed
+
+
+def test_replay_over_the_bound_is_not_kept_and_status_says_so(ip, session, monkeypatch):
+    session.replay_max = 100
+    step_cell(ip, "", "print('x' * 500)\nbig = 1")
+    ip.restart()
+    import flowyml_jupyter
+
+    session = flowyml_jupyter._LOADED[id(ip)].session
+    step_cell(ip, "", "print('x' * 500)\nbig = 1")
+    rec = session.steps["big"]
+    assert rec.state == "cached"
+    assert "not kept for replay" in (rec.replay_note or "")
+    assert "not kept for replay" in {r.name: r.why for r in session.status()}["big"]
+
+
+def test_figures_and_axes_do_not_make_a_step_uncacheable(ip, session):
+    pytest.importorskip("matplotlib")
+    cells = [(PLAIN, "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt"),
+             "fig, ax = plt.subplots()\nax.plot([1, 2, 3])\nn_lines = len(ax.lines)",
+             "title = 'lines: %d' % len(ax.lines)"]
+    session = _three_runs(ip, session, cells, ["n_lines", "title"])
+    assert session.steps["fig"].uncacheable_reason is None
+
+
+def test_ipython_syntax_runs_as_ipython_would(ip, session, capsys):
+    step_cell(ip, "", "%time y = 2 + 3\n!echo shell-says-hi\nz = y * 2")
+    assert ip.user_ns["z"] == 10
+    assert session.steps["y"].state == "done"
+    bad = step_cell(ip, "", "files = !ls\nn = len(files)")
+    assert not bad.success
+    assert "assigns the result of IPython syntax" in str(bad.error_in_exec)
+
+
+def test_a_name_read_before_any_binding_is_an_input_even_if_bound_later(ip, session):
+    ip.run_cell("acc = 100")
+    step_cell(ip, "", "acc = acc + 1")
+    assert session.steps["acc"].params == ["acc"]
+    assert ip.user_ns["acc"] == 101
