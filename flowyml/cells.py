@@ -35,7 +35,7 @@ MUTATING_METHODS = frozenset({
     "update", "setdefault", "add", "discard", "difference_update", "intersection_update",
     "symmetric_difference_update", "fill", "resize", "itemset", "put", "setflags", "shuffle",
     "fit", "partial_fit", "fit_transform", "fit_predict", "fit_resample", "set_params",
-    "set_index", "rename_axis", "setdefault", "appendleft", "extendleft", "rotate",
+    "set_index", "rename_axis", "appendleft", "extendleft", "rotate",
     "popleft", "seed", "load_state_dict", "train", "compile", "set_title", "set_xlabel",
     "set_ylabel", "set_xlim", "set_ylim", "legend",
 })
@@ -223,7 +223,7 @@ class _Walk:
             ends.append(self.bound)
         return ends
 
-    def stmt(self, node: ast.stmt) -> None:  # noqa: C901 - one case per statement kind
+    def stmt(self, node: ast.stmt) -> None:
         if isinstance(node, ast.Assign):
             self.expr(node.value)
             kind = "define" if isinstance(node.value, ast.Lambda) else "value"
@@ -370,7 +370,7 @@ class _Walk:
                     self.bind(name, "soft")
 
     # -- expressions ---------------------------------------------------------------------------
-    def expr(self, node: ast.expr | None) -> None:  # noqa: C901 - evaluation order matters
+    def expr(self, node: ast.expr | None) -> None:
         if node is None:
             return
         if isinstance(node, ast.Name):
@@ -425,9 +425,11 @@ class _Walk:
         if isinstance(func, ast.Attribute):
             receiver = _base_name(func.value) if isinstance(
                 func.value, ast.Name | ast.Attribute | ast.Subscript) else None
-            if receiver is not None and (inplace or func.attr in MUTATING_METHODS):
-                if isinstance(func.value, ast.Name) or inplace or func.attr in MUTATING_METHODS:
-                    self.mutate(receiver)
+            # `model.fit(...)` on a name, or anything `inplace=True` (`df["a"].fillna(...)`);
+            # not `np.random.shuffle` (a function of a module, handled below)
+            if receiver is not None and (inplace or (
+                    isinstance(func.value, ast.Name) and func.attr in MUTATING_METHODS)):
+                self.mutate(receiver)
         dotted = _dotted(func)
         if dotted in MUTATING_FUNCTIONS and node.args:
             first = _base_name(node.args[0]) if isinstance(
@@ -486,9 +488,7 @@ def _top_level_bindings(tree: ast.Module) -> set[str]:
             names.add(node.name)
         elif isinstance(node, ast.Import | ast.ImportFrom):
             names.update(a.asname or a.name.split(".")[0] for a in node.names if a.name != "*")
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            names.add(node.name)
-        elif isinstance(node, ast.MatchAs | ast.MatchStar) and node.name:
+        elif isinstance(node, ast.ExceptHandler | ast.MatchAs | ast.MatchStar) and node.name:
             names.add(node.name)
     return names
 

@@ -140,7 +140,7 @@ def is_code_dependency(value: Any) -> bool:
             or isinstance(value, Step | types.MethodType))
 
 
-Execute = Callable[[], "BaseException | None | tuple[BaseException | None, Recording | None]"]
+Execute = Callable[[], "BaseException | tuple[BaseException | None, Recording | None] | None"]
 
 
 class NotebookSession:
@@ -270,6 +270,16 @@ class NotebookSession:
             rec = max(same, key=lambda r: r.position)
             if not set(analysis.reads) & set(rec.outputs) or rec.name == self._last:
                 return rec
+        # an edit of the cell just run, or of one that has not produced its outputs (being
+        # fixed): same default name, and it does not read what that step makes
+        base = default_step_name(analysis)
+        makers = [r for r in self.steps.values() if _base_of(r.name) == base
+                  and r.cell is None and r.spec.name is None]
+        if makers:
+            rec = max(makers, key=lambda r: r.position)
+            if ((rec.name == self._last or rec.state not in PRODUCED)
+                    and not set(analysis.reads) & set(rec.outputs)):
+                return rec
         return None
 
     def _name_for(self, spec: StepCellSpec, analysis: CellAnalysis, old: NotebookStep | None) -> str:
@@ -338,34 +348,11 @@ class NotebookSession:
         self.epoch += 1
 
     # -- in-place changes, remembered per cell ----------------------------------------------
-    def _note_path(self, name: str) -> Path:
-        return self.store.root / "notes" / f"{_cache.step_dirname(name)}.json"
-
     def _changed_note(self, name: str, body: str) -> list[str]:
-        """Inputs this cell body was seen changing in place before (any kernel)."""
-        try:
-            notes = json.loads(self._note_path(name).read_text())
-            names = notes.get(_body_digest(body), [])
-            return [n for n in names if isinstance(n, str) and n.isidentifier()]
-        except (OSError, ValueError, AttributeError):
-            return []
+        return read_changed_note(self.store.root, name, body)
 
     def _remember_changed(self, name: str, body: str, names: list[str]) -> None:
-        path = self._note_path(name)
-        try:
-            try:
-                notes = json.loads(path.read_text())
-                notes = notes if isinstance(notes, dict) else {}
-            except (OSError, ValueError):
-                notes = {}
-            notes[_body_digest(body)] = names
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".note-")
-            with os.fdopen(fd, "w") as fh:
-                json.dump(notes, fh)
-            os.replace(tmp, path)
-        except OSError:
-            pass  # only a hint for the next kernel: the values themselves are cached
+        write_changed_note(self.store.root, name, body, names)
 
     # -- values and keys -------------------------------------------------------------------
     def digest_of(self, name: str, value: Any, known: str | None = None) -> str:
@@ -620,7 +607,7 @@ class NotebookSession:
             return
         filename = f"<flowyml-definitions-{rec.name}>"
         linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
-        exec(compile(source, filename, "exec"), self.ns)  # noqa: S102 - the user's own cell
+        exec(compile(source, filename, "exec"), self.ns)
         for name in rec.analysis.deleted:
             self.ns.pop(name, None)
 
@@ -838,6 +825,43 @@ class NotebookSession:
                     hashes[out] = None
             self._produced(rec, values, hashes, self._param_digests(rec))
         return report
+
+
+def _note_path(root: Path, name: str) -> Path:
+    return Path(root) / "notes" / f"{_cache.step_dirname(name)}.json"
+
+
+def read_changed_note(root: str | Path, name: str, body: str) -> list[str]:
+    """Inputs the cell ``body`` of step ``name`` was seen changing in place (any kernel).
+
+    Found by re-hashing a step's inputs after its body ran; kept next to the cache so the
+    next kernel, and the exported module, make those names outputs from the start (and so
+    compute the same cache key)."""
+    try:
+        notes = json.loads(_note_path(Path(root), name).read_text())
+        names = notes.get(_body_digest(body), [])
+        return [n for n in names if isinstance(n, str) and n.isidentifier()]
+    except (OSError, ValueError, AttributeError):
+        return []
+
+
+def write_changed_note(root: str | Path, name: str, body: str, names: list[str]) -> None:
+    """Remember :func:`read_changed_note`'s answer (atomically; best effort)."""
+    path = _note_path(Path(root), name)
+    try:
+        try:
+            notes = json.loads(path.read_text())
+            notes = notes if isinstance(notes, dict) else {}
+        except (OSError, ValueError):
+            notes = {}
+        notes[_body_digest(body)] = names
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".note-")
+        with os.fdopen(fd, "w") as fh:
+            json.dump(notes, fh)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # only a hint for the next kernel: the values themselves are cached
 
 
 def _base_of(name: str) -> str:

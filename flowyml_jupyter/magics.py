@@ -8,6 +8,7 @@ on it and shows the results: a status widget under every step cell and the live 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import html
 import shlex
 from collections.abc import Callable
@@ -326,10 +327,8 @@ class FlowymlMagics(Magics):
         bus.unsubscribe(self._listener)
         for event, handler in (("pre_run_cell", self._pre_run_cell),
                                ("post_run_cell", self._post_run_cell)):
-            try:
+            with contextlib.suppress(ValueError):
                 self.shell.events.unregister(event, handler)
-            except ValueError:
-                pass
         self._dags.clear()
         self._status_widgets.clear()
 
