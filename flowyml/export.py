@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flowyml import versions as _versions
 from flowyml.analysis import assigned_names, infer_io, step_function_source
+from flowyml.cells import CellAnalysis, CellSyntaxError, analyze, default_step_name, unique_name
 from flowyml.cellspec import StepCellSpec, StepLineError, parse_step_line
 
 #: names IPython puts in every cell's namespace; not inputs of a step
@@ -56,6 +58,9 @@ class StepIR:
     outputs: list[str]
     body: str
     spec: StepCellSpec
+    analysis: CellAnalysis = field(default_factory=CellAnalysis)
+    inputs: list[str] = field(default_factory=list)     # the version of each param read
+    artifacts: list[str] = field(default_factory=list)  # the version each output makes
 
 
 @dataclass
@@ -109,12 +114,15 @@ def read_notebook(path: str | Path) -> Any:
     return nb
 
 
-def notebook_to_ir(nb: Any) -> list[CellIR]:
+def notebook_to_ir(nb: Any, notes_root: str | Path | None = None) -> list[CellIR]:
     """Classify each code cell of ``nb`` and infer each step's parameters and outputs.
 
     A step's parameters are the names its body reads that are not builtins and not names
-    the ordinary cells bind by ``def``/``class``/``import`` (those stay module globals, and
-    their code is part of the step's fingerprint); declared ``--inputs``/``--outputs`` win.
+    the cells bind by ``def``/``class``/``import`` (those stay module globals, and their code
+    is part of the step's fingerprint); declared ``--inputs``/``--outputs`` win. The rules
+    are the ``%%step`` magic's (:mod:`flowyml.cells`), with cell order for versions.
+    ``notes_root`` is the notebook's cache: inputs a cell was seen changing in place there
+    are its outputs here too, as in the notebook.
     """
     cells: list[CellIR] = []
     for index, cell in enumerate(nb.get("cells", [])):
@@ -128,11 +136,16 @@ def notebook_to_ir(nb: Any) -> list[CellIR]:
         cells.append(_classify(index, source))
     module_globals: set[str] = set()
     for cell in cells:
-        if cell.kind in ("imports", "code"):
+        if cell.kind in ("imports", "code") or cell.kind == "step":
             module_globals.update(cell.defines)
+    taken: dict[str, CellIR] = {}
+    bound: set[str] = set()  # names cells above bind (what the notebook's namespace holds)
     for cell in cells:
         if cell.kind == "step":
-            _infer_step(cell, module_globals)
+            _infer_step(cell, module_globals, bound, taken, notes_root)
+            bound.update(cell.step.outputs)  # type: ignore[union-attr]
+        bound.update(cell.binds)
+    _wire_versions(cells)
     _drop_cells_reading_outputs(cells)
     return cells
 
@@ -165,13 +178,14 @@ def _step_cell(index: int, first: str, source: str) -> CellIR:
             f"{cell.where}: {exc}. Fix the %%step line (see `%%step?` for its options)."
         ) from None
     try:
-        ast.parse(body)
-    except SyntaxError as exc:
+        analysis = analyze(body)
+    except CellSyntaxError as exc:
         raise NotebookExportError(
-            f"{cell.where}: the step body is not valid Python (line {exc.lineno}: {exc.msg}); "
-            "a %%step cell holds plain Python only, no other magics or shell escapes"
-        ) from None
-    cell.step = StepIR(name="", params=[], outputs=[], body=body, spec=spec)
+            f"{cell.where}: the step body is not valid Python ({exc}); fix the cell") from None
+    cell.step = StepIR(name="", params=[], outputs=[], body=body, spec=spec, analysis=analysis)
+    cell.defines = list(analysis.defines)
+    tree = ast.parse(analysis.python)
+    cell.imports = [stmt for stmt in tree.body if isinstance(stmt, ast.Import | ast.ImportFrom)]
     return cell
 
 
@@ -271,13 +285,16 @@ def _strip_blank_edges(text: str) -> str:
     return "\n".join(text.splitlines()).strip("\n")
 
 
-def _infer_step(cell: CellIR, module_globals: set[str]) -> None:
+def _infer_step(cell: CellIR, module_globals: set[str], bound: set[str], taken: dict[str, CellIR],
+                notes_root: str | Path | None) -> None:
+    """A step cell's name, parameters and outputs, by the magic's rules (see
+    :meth:`flowyml.notebook.NotebookSession.define`)."""
     assert cell.step is not None
-    spec, body = cell.step.spec, cell.step.body
-    io = infer_io(body)
+    spec, analysis = cell.step.spec, cell.step.analysis
     if spec.outputs is not None:
-        assigned = set(io.writes) | set(io.defines) | {n for n in _all_assigned(body)}
-        missing = [n for n in spec.outputs if n not in assigned]
+        every = {*analysis.outputs, *analysis.mutated, *analysis.defines, *analysis.incidental,
+                 *_all_assigned(analysis.python)}
+        missing = [n for n in spec.outputs if n not in every]
         if missing:
             raise NotebookExportError(
                 f"{cell.where}: declared output(s) {missing} are never assigned in the step "
@@ -285,25 +302,45 @@ def _infer_step(cell: CellIR, module_globals: set[str]) -> None:
             )
         outputs = list(spec.outputs)
     else:
-        outputs = list(io.writes)
+        outputs = list(analysis.produces)
+    name = spec.name or unique_name(default_step_name(analysis), set(taken))
+    if spec.name is not None and spec.name in taken:
+        raise NotebookExportError(
+            f"{taken[spec.name].where} and {cell.where} both define a step named "
+            f"{spec.name!r}; rename one of them (%%step NEW_NAME)"
+        )
+    taken[name] = cell
+    if spec.outputs is None and notes_root is not None:
+        from flowyml.notebook import read_changed_note
+
+        outputs += [n for n in read_changed_note(notes_root, name, cell.step.body) if n not in outputs]
     if spec.inputs is not None:
         params = list(spec.inputs)
     else:
-        params = [n for n in io.reads if n not in module_globals and n not in IPYTHON_NAMES]
-    if not outputs:
-        raise NotebookExportError(
-            f"{cell.where}: the step assigns no variable at top level, so it has no output; "
-            "assign its result to a name (e.g. `result = ...`) or declare -o NAME"
-        )
-    name = spec.name or outputs[0]
-    both = [p for p in params if p in outputs]
-    if both:
-        raise NotebookExportError(
-            f"{cell.where}: step {name!r} reads and reassigns {both}; a step must not "
-            f"overwrite its own input. Give the result a new name (e.g. {both[0]}_new)."
-        )
+        here = {*analysis.outputs, *analysis.incidental, *analysis.defines}
+        params = []
+        for n in analysis.reads:
+            if n in IPYTHON_NAMES:
+                continue
+            if n in bound:  # a value a cell above makes (a step, or an ordinary cell)
+                params.append(n)
+            elif n in module_globals or n in here or analysis.star_import:
+                continue  # code (a module global), or a name this cell binds itself
+            else:
+                params.append(n)  # nobody makes it: reported when the module is wired
     cell.step.name, cell.step.params, cell.step.outputs = name, params, outputs
-    cell.reads = list(io.reads)
+    cell.reads = list(analysis.reads)
+
+
+def _wire_versions(cells: list[CellIR]) -> None:
+    """Which version of each name every step reads and makes, in cell order."""
+    steps = [c for c in cells if c.kind == "step" and c.step is not None]
+    wiring = _versions.wire([_versions.StepNames(c.step.name, c.index, c.step.params,  # type: ignore[union-attr]
+                                                 c.step.outputs) for c in steps])  # type: ignore[union-attr]
+    for cell in steps:
+        st = cell.step
+        assert st is not None
+        st.inputs, st.artifacts = wiring.inputs[st.name], wiring.outputs[st.name]
 
 
 def _all_assigned(body: str) -> set[str]:
@@ -352,40 +389,44 @@ def ir_to_module(ir: list[CellIR], name: str, notebook_dir: str | None = None) -
     output, a step reading a variable no cell defines, and a cycle between steps.
     """
     steps = [c for c in ir if c.kind == "step"]
-    producers = _producers(steps)
+    makers = {a: c for c in steps for a in c.step.artifacts}  # type: ignore[union-attr]
     code_cells = [c for c in ir if c.kind == "code"]
     ordinary = {n: c for c in code_cells for n in c.binds}
     module_names = {n for c in ir for n in c.defines} | set(ordinary)
     wiring: dict[str, tuple[list[str], list[str]]] = {}  # step -> (inputs, context params)
-    context: dict[str, None] = {}
+    context: dict[str, str] = {}  # context key -> the module variable that provides it
     for cell in steps:
-        assert cell.step is not None
+        st = cell.step
+        assert st is not None
         inputs, ctx = [], []
-        for param in cell.step.params:
-            producer = producers.get(param)
-            if producer is not None and producer is not cell:
-                inputs.append(param)
+        renamed = any(art != param for param, art in zip(st.params, st.inputs, strict=True))
+        for param, art in zip(st.params, st.inputs, strict=True):
+            if art in makers and makers[art] is not cell:
+                inputs.append(art)
             elif param in ordinary or param in module_names:
                 ctx.append(param)
                 if param in ordinary:
-                    context.setdefault(param)
+                    context.setdefault(art, param)
+                if renamed:  # bound by position: every parameter is declared, in order
+                    inputs.append(art)
             else:
-                raise _missing_variable(cell, param, ir, producers)
-        wiring[cell.step.name] = (inputs, ctx)
-        if cell.step.spec.condition is not None:  # the condition asks for context values too
-            code = ast.unparse(ast.parse(cell.step.spec.condition.strip(), mode="eval"))
-            context.update(dict.fromkeys(n for n in infer_io(code).reads if n in ordinary
-                                         and n not in producers))
-    _check_cycles(steps, producers, wiring)
-    func_names = _function_names(steps, module_names | set(context))
+                raise _missing_variable(cell, param, ir, set(makers))
+        wiring[st.name] = (inputs, ctx)
+        if st.spec.condition is not None:  # the condition asks for context values too
+            code = ast.unparse(ast.parse(st.spec.condition.strip(), mode="eval"))
+            for n in infer_io(code).reads:
+                if n in ordinary and n not in makers:
+                    context.setdefault(n, n)
+    _check_cycles(steps, makers, wiring)
+    func_names = _function_names(steps, module_names | set(context.values()))
     imports = _collect_imports(ir)
     parts: list[str] = []
     for cell in ir:
         text = _emit_cell(cell, wiring, func_names, {n for c in ir for n in c.defines})
         if text:
             parts.append(text)
-    parts.append(_emit_pipeline(name, list(context), [func_names[c.step.name] for c in steps
-                                                       if c.step], notebook_dir))
+    parts.append(_emit_pipeline(name, context, [func_names[c.step.name] for c in steps
+                                                 if c.step], notebook_dir))
     parts.append(_MAIN)
     body_text = "\n\n\n".join(parts)
     header = _emit_header(name, imports, body_text)
@@ -393,32 +434,8 @@ def ir_to_module(ir: list[CellIR], name: str, notebook_dir: str | None = None) -
     return header + gap + body_text
 
 
-def _producers(steps: list[CellIR]) -> dict[str, CellIR]:
-    names: dict[str, CellIR] = {}
-    producers: dict[str, CellIR] = {}
-    for cell in steps:
-        assert cell.step is not None
-        other = names.get(cell.step.name)
-        if other is not None:
-            raise NotebookExportError(
-                f"{other.where} and {cell.where} both define a step named "
-                f"{cell.step.name!r}; rename one of them (%%step NEW_NAME)"
-            )
-        names[cell.step.name] = cell
-        for out in cell.step.outputs:
-            other = producers.get(out)
-            if other is not None:
-                raise NotebookExportError(
-                    f"{other.where} and {cell.where} both produce {out!r}; a pipeline output "
-                    f"has one producer. Rename it in one of them (e.g. {out}_2) or list that "
-                    "cell's outputs with -o"
-                )
-            producers[out] = cell
-    return producers
-
-
 def _missing_variable(cell: CellIR, param: str, ir: list[CellIR],
-                      producers: dict[str, CellIR]) -> NotebookExportError:
+                      producers: set[str]) -> NotebookExportError:
     dropped = next((c for c in ir if param in c.lost), None)
     if dropped is not None:
         return NotebookExportError(
@@ -438,6 +455,7 @@ def _missing_variable(cell: CellIR, param: str, ir: list[CellIR],
 
 def _check_cycles(steps: list[CellIR], producers: dict[str, CellIR],
                   wiring: dict[str, tuple[list[str], list[str]]]) -> None:
+    """Versions make a notebook's steps acyclic; declared ``--inputs`` can still close a loop."""
     import networkx as nx
 
     graph = nx.DiGraph()
@@ -445,7 +463,8 @@ def _check_cycles(steps: list[CellIR], producers: dict[str, CellIR],
         assert cell.step is not None
         graph.add_node(cell.step.name)
         for inp in wiring[cell.step.name][0]:
-            graph.add_edge(producers[inp].step.name, cell.step.name)  # type: ignore[union-attr]
+            if inp in producers:
+                graph.add_edge(producers[inp].step.name, cell.step.name)  # type: ignore[union-attr]
     try:
         cycle = nx.find_cycle(graph)
     except nx.NetworkXNoCycle:
@@ -502,7 +521,7 @@ def _emit_step(cell: CellIR, wiring: dict[str, tuple[list[str], list[str]]],
     if inputs:
         kwargs.append(("inputs", _list_literal(inputs)))
     if st.outputs:
-        kwargs.append(("outputs", _list_literal(st.outputs)))
+        kwargs.append(("outputs", _list_literal(st.artifacts or st.outputs)))
     if spec.cache is False:
         kwargs.append(("cache", "False"))
     elif spec.cache != "code_hash":
@@ -524,8 +543,21 @@ def _emit_step(cell: CellIR, wiring: dict[str, tuple[list[str], list[str]]],
     if spec.description is not None:
         kwargs.append(("description", _str_literal(spec.description)))
     decorator = _call("@step", kwargs)
-    return decorator + "\n" + step_function_source(func_names[st.name], st.params, st.outputs,
-                                                   st.body).rstrip("\n")
+    optional = [o for o in st.outputs if o in st.analysis.maybe]
+    function = step_function_source(func_names[st.name], st.params, st.outputs,
+                                    st.analysis.python, optional).rstrip("\n")
+    hoisted = _hoisted_definitions(st.analysis)
+    return (hoisted + "\n\n\n" if hoisted else "") + decorator + "\n" + function
+
+
+def _hoisted_definitions(analysis: CellAnalysis) -> str:
+    """A step cell's functions and classes, also at module level: later steps call them
+    (its imports go to the module's header)."""
+    if not analysis.definitions.strip():
+        return ""
+    tree = ast.parse(analysis.definitions)
+    kept = [stmt for stmt in tree.body if not isinstance(stmt, ast.Import | ast.ImportFrom)]
+    return "\n\n\n".join(ast.unparse(stmt) for stmt in kept)
 
 
 def _condition_lambda(expr: str, code_names: set[str]) -> str:
@@ -571,9 +603,9 @@ def _comment_text(text: str) -> str:
     return text if text.isprintable() else repr(text)[1:-1]
 
 
-def _emit_pipeline(name: str, context: list[str], funcs: list[str],
+def _emit_pipeline(name: str, context: dict[str, str], funcs: list[str],
                    notebook_dir: str | None = None) -> str:
-    ctx = "{" + ", ".join(f"{_str_literal(n)}: {n}" for n in context) + "}"
+    ctx = "{" + ", ".join(f"{_str_literal(k)}: {v}" for k, v in context.items()) + "}"
     args = f"{_str_literal(name)}, context={ctx}" if context else _str_literal(name)
     cache = ""
     if notebook_dir not in (None, "", "."):
@@ -587,7 +619,7 @@ def _emit_pipeline(name: str, context: list[str], funcs: list[str],
         args += ", cache_dir=CACHE_DIR"
     create = f"{cache}pipeline = Pipeline({args})"
     if len(create) - len(cache) > _LINE_LENGTH:
-        entries = "".join(f"        {_str_literal(n)}: {n},\n" for n in context)
+        entries = "".join(f"        {_str_literal(k)}: {v},\n" for k, v in context.items())
         extra = "    cache_dir=CACHE_DIR,\n" if cache else ""
         create = (f"{cache}pipeline = Pipeline(\n    {_str_literal(name)},\n"
                   f"    context={{\n{entries}    }},\n{extra})")
@@ -730,7 +762,8 @@ def export_notebook(notebook_path: str | Path, out_path: str | Path) -> Path:
                                   "module; pass a .py path as the output")
     nb = read_notebook(notebook_path)
     notebook_dir = Path(os.path.relpath(notebook_path.resolve().parent, out_path.resolve().parent))
-    text = ir_to_module(notebook_to_ir(nb), notebook_path.stem, notebook_dir.as_posix())
+    notes_root = os.environ.get("FLOWYML_CACHE_DIR") or notebook_path.resolve().parent / ".flowyml" / "cache"
+    text = ir_to_module(notebook_to_ir(nb, notes_root), notebook_path.stem, notebook_dir.as_posix())
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(f".{out_path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")

@@ -42,7 +42,7 @@ from flowyml.core.step import Step, _global_registry
 from flowyml.events import Event, StepFinished, StepRetrying, StepStarted, bus
 from flowyml.hashing import UnhashableValueError, hash_value
 from flowyml.replay import Recording, describe_size, replay_limit
-from flowyml.runner import backoff
+from flowyml.runner import backoff, key_digest
 from flowyml.timeouts import StepTimeoutError, time_limit
 
 #: the origin module of notebook steps (re-running a cell replaces its step)
@@ -655,7 +655,7 @@ class NotebookSession:
                 hashes[out] = hash_value(value)
             except UnhashableValueError as exc:
                 if key is not None:
-                    hashes[out] = "key:" + xxhash.xxh3_128_hexdigest(f"{key}\0{out}".encode())
+                    hashes[out] = key_digest(key, out)
                 else:
                     hashes[out] = None
                     rec.uncacheable_reason = rec.uncacheable_reason or (

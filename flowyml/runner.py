@@ -17,6 +17,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+import xxhash
+
 from flowyml import cache as _cache
 from flowyml.events import Event, StepFinished, StepRetrying, StepStarted, silent
 from flowyml.hashing import UnhashableValueError, hash_value
@@ -96,7 +98,7 @@ class Artifact:
     @property
     def value(self) -> Any:
         if self._value is _UNSET:
-            self._value = self._loader.get(self.name)  # type: ignore[union-attr]
+            self._value = self._loader.get(stored_name(self.name))  # type: ignore[union-attr]
         return self._value
 
     @property
@@ -289,7 +291,8 @@ def run_step(
         if entry is not None:
             loader = _EntryLoader(store, entry)
             result.artifacts = {
-                n: Artifact(n, digest=entry.output_hashes.get(n), loader=loader, producer=step.name)
+                n: Artifact(n, digest=entry.output_hashes.get(stored_name(n)), loader=loader,
+                            producer=step.name)
                 for n in result.output_names
             }
             result.cached, result.success = True, True
@@ -338,15 +341,29 @@ def backoff(step: Any, attempt: int) -> float:
     return min(step.retry_delay * (2 ** (attempt - 1)), MAX_RETRY_DELAY)
 
 
+def stored_name(output: str) -> str:
+    """The name an output is stored under: a notebook version (``df@2``) is stored as the
+    variable (``df``), so renumbered versions still find their entries (the notebook stores
+    the same way)."""
+    return output.split("@", 1)[0] if "@" in output else output
+
+
+def key_digest(key: str, output: str) -> str:
+    """The digest of an output that cannot be hashed by content (a matplotlib ``Figure``):
+    derived from the key of the step that made it, so it and its dependents stay cached."""
+    return "key:" + xxhash.xxh3_128_hexdigest(f"{key}\0{stored_name(output)}".encode())
+
+
 def _store(key: str, parts: Any, outputs: dict[str, Any], result: StepResult,
            store: Any, duration: float) -> None:
-    try:
-        hashes = {n: a.hash for n, a in result.artifacts.items()}
-    except UnhashableValueError as exc:
-        result.uncacheable_reason = f"an output cannot be hashed: {exc}"
-        hashes = {}
-    if store.store(key, outputs, output_hashes=hashes, parts=parts, duration=duration,
-                   shape=result.output_shape):
+    hashes = {}
+    for n, a in result.artifacts.items():
+        try:
+            hashes[stored_name(n)] = a.hash
+        except UnhashableValueError:
+            a._hash = hashes[stored_name(n)] = key_digest(key, n)
+    if store.store(key, {stored_name(n): v for n, v in outputs.items()}, output_hashes=hashes,
+                   parts=parts, duration=duration, shape=result.output_shape):
         result.cache_key = key
 
 

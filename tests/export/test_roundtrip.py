@@ -97,3 +97,54 @@ def test_editing_one_step_reruns_it_and_its_descendants_only(executed, tmp_path)
     assert values["raw"] == notebook_values["raw"] and values["side"] == notebook_values["side"]
     assert values["clean"] == pytest.approx([2 * c for c in notebook_values["clean"]], abs=1e-5)
     assert values["summary"]["total"] == pytest.approx(2 * notebook_values["total"], abs=1e-4)
+
+
+REAL_CELLS = [
+    "%load_ext flowyml",
+    "import json",
+    "def sort_in_place(values):\n    values.sort()",
+    "%%step\nimport math\ndef halve(x):\n    return x / 2",
+    "%%step\ndf = list(range(10))",
+    "%%step\ndf = [x for x in df if x % 2]",
+    "%%step\nn1 = len(df)",
+    "%%step\ndf = [halve(x) for x in df]",
+    "%%step\nitems = [3, 1, 2]",
+    "%%step\nitems.append(0)",
+    "%%step\nsort_in_place(items)",
+    "%%step\nprint('items', items)",
+    "%%step\ntotal = sum(df) + n1 + math.floor(items[-1])",
+    "print('RESULT ' + json.dumps({'df': df, 'n1': n1, 'items': items, 'total': total}))",
+]
+
+
+@pytest.mark.slow
+def test_real_cells_export_with_versions_and_hit_the_notebooks_cache(tmp_path, monkeypatch):
+    """Rebinding, in-place changes (seen in the code and found by re-hashing), a display
+    cell and a step cell's own imports and helpers: the module runs, all cache hits."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(cache))
+    nb_path = make_notebook(tmp_path / "real.ipynb", *REAL_CELLS)
+    nb = nbformat.read(nb_path, as_version=4)
+    monkeypatch.setenv("PATH", os.pathsep.join([os.path.dirname(sys.executable),
+                                                os.environ.get("PATH", "")]))
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    printed = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.output_type == "stream")
+    values = _result_line(printed)
+    assert values == {"df": [0.5, 1.5, 2.5, 3.5, 4.5], "n1": 5, "items": [0, 1, 2, 3],
+                      "total": 20.5}
+    module = export_notebook(nb_path, tmp_path / "real.py")
+    text = module.read_text()
+    assert 'outputs=["df@2"]' in text and 'outputs=["df@3"]' in text
+    assert 'inputs=["items@2"], outputs=["items@3"]' in text  # found by re-hashing, noted
+    assert "def halve(x):" in text.split("@step")[0]  # hoisted for the steps that call it
+    proc = run([sys.executable, str(module)], tmp_path, cache)
+    assert proc.returncode == 0, proc.stderr
+    states = step_states(proc.stdout)
+    assert states and set(states.values()) == {"cached"}, proc.stdout
+    dump = ("import json, sys; sys.path.insert(0, {d!r}); import real as m; r = m.pipeline.run();"
+            " print('RESULT ' + json.dumps({{'df': r.outputs['df@3'], 'n1': r.outputs['n1'], "
+            "'items': r.outputs['items@3'], 'total': r.outputs['total']}}))")
+    dumped = run([sys.executable, "-c", dump.format(d=str(tmp_path))], tmp_path, cache)
+    assert dumped.returncode == 0, dumped.stderr
+    assert _result_line(dumped.stdout) == values
