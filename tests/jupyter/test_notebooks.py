@@ -58,3 +58,59 @@ def test_notebook_runs_twice_second_time_all_cached(name, tmp_path, monkeypatch)
         assert any("loaded from cache" in t and "ran " not in t for t in runs), runs
         assert any("stale" in t and "input 'test_fraction' changed" in t for t in texts)
         assert any(t.startswith("flowyml DAG") for t in texts), "the DAG widget is shown"
+
+
+REPLAY_CELLS = [
+    "%load_ext flowyml",
+    "%%step\nimport pandas as pd\ntable = pd.DataFrame({'a': [1, 2, 3], 'b': ['x', 'y', 'z']})\n"
+    "print('made', len(table), 'rows')\ntable",
+    "%%step\nimport matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([1, 3, 2])\n"
+    "ax.set_title('replayed')\nprint('plotted')",
+    "%%step\nlines = len(ax.lines)\nlines",
+]
+
+
+def _outputs(nb: nbformat.NotebookNode) -> list[list[tuple[str, str]]]:
+    """Per step cell: (kind, content) of what it showed, the status line left out."""
+    shown = []
+    for cell in nb.cells[1:]:
+        items = []
+        for out in cell.outputs:
+            if out.output_type == "stream":
+                items.append(("stream", out.text))
+            elif out.output_type in ("display_data", "execute_result"):
+                if WIDGET in out.data or out.data.get("text/plain", "").startswith("step '"):
+                    continue
+                for mime in ("image/png", "text/html", "text/plain"):
+                    if mime in out.data:
+                        items.append((mime, out.data[mime]))
+                        break
+            elif out.output_type == "error":
+                items.append(("error", out.evalue))
+        shown.append(items)
+    return shown
+
+
+def test_replay_of_a_figure_and_a_table_after_a_kernel_restart(tmp_path, monkeypatch):
+    pytest.importorskip("pandas")
+    pytest.importorskip("matplotlib")
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "replay.ipynb"
+    nb = new_notebook(cells=[new_code_cell(s) for s in REPLAY_CELLS])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+    first_nb = _execute(path)  # a kernel of its own: the second run is a restarted kernel
+    first = _outputs(first_nb)
+    assert all("done" in line for line in _step_lines(first_nb).values())
+    second_nb = _execute(path)
+    second = _outputs(second_nb)
+    assert all("cached (saved" in line for line in _step_lines(second_nb).values())
+
+    assert [k for k, _ in first[0]] == ["stream", "text/html"]
+    assert "<table" in first[0][1][1]
+    assert [k for k, _ in first[1]] == ["stream", "image/png"]  # one figure, shown once
+    assert first[2] == [("text/plain", "1")]
+    assert second == first  # the same text, table, image and value, in the same order
