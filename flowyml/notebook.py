@@ -15,135 +15,57 @@ reads from :mod:`flowyml.versions`; what it showed is kept by :mod:`flowyml.repl
 from __future__ import annotations
 
 import difflib
-import inspect
 import itertools
-import json
 import linecache
-import os
-import tempfile
 import time
-import types
 import uuid
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import xxhash
 
 from flowyml import cache as _cache
 from flowyml import staleness as _staleness
 from flowyml import versions as _versions
-from flowyml.analysis import infer_io, make_step_function
+from flowyml.analysis import make_step_function
 from flowyml.cells import CellAnalysis, CellSyntaxError, analyze, default_step_name, unique_name
 from flowyml.cellspec import StepCellSpec
 from flowyml.core.step import Step, _global_registry
 from flowyml.events import Event, StepFinished, StepRetrying, StepStarted, bus
 from flowyml.hashing import UnhashableValueError, hash_value
+from flowyml.notebook_view import PipelineView
 from flowyml.replay import Recording, describe_size, replay_limit
 from flowyml.runner import backoff, key_digest
+from flowyml.stepcells import (
+    PRODUCED,
+    NotebookStep,
+    RunReport,
+    StepDefinitionError,
+    StepRunError,
+    StepStatus,
+    base_of,
+    code_shape,
+    condition_function,
+    first_line,
+    is_code_dependency,
+    read_changed_note,
+    write_changed_note,
+)
 from flowyml.timeouts import StepTimeoutError, time_limit
 
 #: the origin module of notebook steps (re-running a cell replaces its step)
 NOTEBOOK_ORIGIN = "__notebook__"
-#: states after which a step's outputs are in the namespace
-PRODUCED = ("done", "cached")
 _MISSING = object()
 
-
-class StepDefinitionError(ValueError):
-    """A ``%%step`` cell cannot become a step (bad inputs/outputs, name clash...)."""
-
-
-class StepRunError(RuntimeError):
-    """A step cell did not produce its outputs; the details were shown above.
-
-    IPython shows only the one-line message (``_render_traceback_``): the body's own
-    traceback has already been displayed like a normal cell's.
-    """
-
-    def __init__(self, step: str, state: str, message: str) -> None:
-        super().__init__(message)
-        self.step, self.state = step, state
-
-    def _render_traceback_(self) -> list[str]:
-        return [f"flowyml: {self}"]
-
-
-@dataclass
-class NotebookStep:
-    """One ``%%step`` cell: its definition, its last run and what its outputs came from."""
-
-    name: str
-    body: str
-    params: list[str]
-    outputs: list[str]
-    step: Step
-    spec: StepCellSpec
-    analysis: CellAnalysis = field(default_factory=CellAnalysis)
-    cell: str | None = None      # the front end's cell id, when it sends one
-    position: int = 0            # where the cell sits (execution order)
-    changed_in_place: list[str] = field(default_factory=list)  # found by re-hashing inputs
-    state: str = "pending"
-    made: _staleness.Provenance | None = None
-    duration: float = 0.0
-    attempts: int = 0
-    error: str | None = None
-    time_saved: float = 0.0
-    cache_key: str | None = None
-    uncacheable_reason: str | None = None
-    replay_note: str | None = None  # why this run's outputs will not be replayed
-    notes: list[str] = field(default_factory=list)  # one-line notes for the user
-    runs: int = 0  # how many times the body was executed in this session
-
-
-@dataclass(frozen=True)
-class StepStatus:
-    """A row of ``%flowyml status``."""
-
-    name: str
-    state: str
-    why: str
-    duration: float = 0.0
-    time_saved: float = 0.0
-    error: str | None = None
-    makes: str = ""  # the versions it produces: "df@2, model"
-
-
-@dataclass
-class RunReport:
-    """What ``%flowyml run`` did."""
-
-    ran: list[str] = field(default_factory=list)
-    cached: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    fresh: list[str] = field(default_factory=list)
-    result: Any = None
-
-    def summary(self) -> str:
-        if not (self.ran or self.cached or self.failed or self.skipped):
-            return "flowyml: nothing to run, every step is up to date"
-        parts = [f"ran {', '.join(self.ran)}" if self.ran else "",
-                 f"loaded from cache {', '.join(self.cached)}" if self.cached else "",
-                 f"skipped {', '.join(self.skipped)}" if self.skipped else "",
-                 f"FAILED {', '.join(self.failed)}" if self.failed else "",
-                 f"left untouched (fresh) {', '.join(self.fresh)}" if self.fresh else ""]
-        return "flowyml: " + "; ".join(p for p in parts if p)
-
-
-def is_code_dependency(value: Any) -> bool:
-    """Modules, functions and classes a cell reads are code, not data: they go into the
-    code fingerprint (through the function's globals), not into the parameters."""
-    return (inspect.ismodule(value) or inspect.isclass(value) or inspect.isroutine(value)
-            or isinstance(value, Step | types.MethodType))
+__all__ = ["NOTEBOOK_ORIGIN", "PRODUCED", "NotebookSession", "NotebookStep", "RunReport",
+           "StepDefinitionError", "StepRunError", "StepStatus", "is_code_dependency",
+           "read_changed_note", "write_changed_note"]
 
 
 Execute = Callable[[], "BaseException | tuple[BaseException | None, Recording | None] | None"]
 
 
-class NotebookSession:
+class NotebookSession(PipelineView):
     """The steps of one notebook kernel, over its user namespace ``ns``."""
 
     def __init__(self, namespace: dict[str, Any], cache_dir: str | Path | None = None,
@@ -211,7 +133,7 @@ class NotebookSession:
         name = self._name_for(spec, analysis, old)
         outputs = self._outputs(spec, analysis, name, body)
         params = self._params(spec, analysis, name, position, outputs)
-        condition = (_condition_function(spec.condition, self.ns)
+        condition = (condition_function(spec.condition, self.ns)
                      if spec.condition is not None else None)
         tags: dict[str, Any] = dict(spec.tags)
         if spec.pipeline is not None:
@@ -263,9 +185,9 @@ class NotebookSession:
         # no cell id (nbclient, a terminal): execution order. The same body is the same cell
         # (run again); a cell that rebinds what it reads (`x = x + 1`) is that cell only when
         # it is run again right away -- later, it is a new step reading the latest version.
-        shape = _shape(analysis)
+        shape = code_shape(analysis)
         same = [r for r in self.steps.values() if r.cell is None and r.spec.name is None
-                and (r.body == body or _shape(r.analysis) == shape)]
+                and (r.body == body or code_shape(r.analysis) == shape)]
         if same:
             rec = max(same, key=lambda r: r.position)
             if not set(analysis.reads) & set(rec.outputs) or rec.name == self._last:
@@ -273,7 +195,7 @@ class NotebookSession:
         # an edit of the cell just run, or of one that has not produced its outputs (being
         # fixed): same default name, and it does not read what that step makes
         base = default_step_name(analysis)
-        makers = [r for r in self.steps.values() if _base_of(r.name) == base
+        makers = [r for r in self.steps.values() if base_of(r.name) == base
                   and r.cell is None and r.spec.name is None]
         if makers:
             rec = max(makers, key=lambda r: r.position)
@@ -286,7 +208,7 @@ class NotebookSession:
         if spec.name is not None:
             return spec.name
         base = default_step_name(analysis)
-        if old is not None and _base_of(old.name) == base:
+        if old is not None and base_of(old.name) == base:
             return old.name
         taken = {n for n in self.steps if old is None or n != old.name}
         return unique_name(base, taken)
@@ -659,7 +581,7 @@ class NotebookSession:
                 else:
                     hashes[out] = None
                     rec.uncacheable_reason = rec.uncacheable_reason or (
-                        f"output '{out}' cannot be hashed by content ({_first_line(exc)})")
+                        f"output '{out}' cannot be hashed by content ({first_line(exc)})")
         return hashes
 
     def _produced(self, rec: NotebookStep, values: dict[str, Any], hashes: dict[str, str | None],
@@ -674,230 +596,6 @@ class NotebookSession:
             else:
                 self._memo.pop(out, None)
         rec.made = _staleness.Provenance(self._code_now(rec), dict(digests), hashes)
-
-    # -- staleness -------------------------------------------------------------------------
-    def versioned_steps(self, names: list[str] | None = None) -> list[Step]:
-        """The steps with each input and output named by its version (``df``, ``df@2``), as
-        the pipeline graph, the DAG and ``%flowyml run`` see them."""
-        wiring = self.wiring()
-        out = []
-        for rec in sorted(self.steps.values(), key=lambda r: r.position):
-            if names is not None and rec.name not in names:
-                continue
-            s = rec.step
-            copy = Step(s.func, name=s.name, inputs=wiring.inputs[rec.name],
-                        outputs=wiring.outputs[rec.name], cache=s.cache, retry=s.retry,
-                        timeout=s.timeout, resources=s.resources, tags=s.tags,
-                        condition=s.condition, execution_group=s.execution_group,
-                        description=s.description)
-            copy.origin = s.origin
-            copy.get_code_hash = s.get_code_hash  # type: ignore[method-assign]
-            out.append(copy)
-        return out
-
-    def order(self) -> list[str]:
-        """The notebook steps in DAG order (cell order where the graph is broken)."""
-        from flowyml import graph as _graph
-
-        try:
-            return _graph.topological_order(self.graph())
-        except _graph.PipelineGraphError:
-            return [r.name for r in sorted(self.steps.values(), key=lambda r: r.position)]
-
-    def graph(self) -> Any:
-        """The networkx DAG of the notebook steps, edges named by version (DAG widget)."""
-        from flowyml import graph as _graph
-
-        wiring = self.wiring()
-        available = {a for arts in wiring.inputs.values() for a in arts}
-        return _graph.build_dag(self.versioned_steps(), available=available)
-
-    def _param_digests(self, rec: NotebookStep) -> dict[str, str | None]:
-        """The digest of each parameter's current value (``None``: missing or unhashable)."""
-        digests: dict[str, str | None] = {}
-        for param in rec.params:
-            try:
-                digests[param] = self._resolve(rec, param)[1]
-            except KeyError:
-                digests[param] = None
-        return digests
-
-    def _code_now(self, rec: NotebookStep) -> str | None:
-        try:
-            return rec.step.get_code_hash()
-        except Exception:
-            return None
-
-    def verdicts(self) -> dict[str, _staleness.Verdict]:
-        """Fresh / stale / never-run, with reasons, for every step in DAG order."""
-        order = self.order()
-        made, code_now, inputs_now = {}, {}, {}
-        for name in order:
-            rec = self.steps[name]
-            made[name] = rec.made
-            code_now[name] = self._code_now(rec)
-            inputs_now[name] = self._param_digests(rec)
-        return _staleness.assess(order, made, code_now, inputs_now, self.wiring().producers)
-
-    def status(self) -> list[StepStatus]:
-        """One row per step: its state (done, cached, stale, failed, pending...) and why."""
-        rows = []
-        wiring = self.wiring()
-        for name, verdict in self.verdicts().items():
-            rec = self.steps[name]
-            if verdict.state == _staleness.STALE:
-                state = "stale"
-            elif verdict.state == _staleness.NEVER_RUN:
-                state = rec.state if rec.state not in PRODUCED else "pending"
-            else:
-                state = rec.state
-            why = verdict.why if verdict.state != _staleness.FRESH else ""
-            if rec.error and state not in PRODUCED:
-                why = f"{why}; {rec.error}" if why else rec.error
-            extra = [n for n in (rec.replay_note, *rec.notes) if n]
-            if state in PRODUCED and extra:
-                why = "; ".join([why, *extra]) if why else "; ".join(extra)
-            rows.append(StepStatus(name, state, why, rec.duration, rec.time_saved, rec.error,
-                                   makes=", ".join(wiring.outputs.get(name, []))))
-        return rows
-
-    # -- %flowyml run ----------------------------------------------------------------------
-    def run_stale(self, targets: list[str] | None = None, executor: Any = None,
-                  max_workers: int | None = None, listeners: tuple[Any, ...] = ()) -> RunReport:
-        """Run the stale and never-run steps (those ``targets`` need, or all) in DAG order
-        through a :class:`flowyml.Pipeline`; fresh steps are not touched."""
-        from flowyml import graph as _graph
-        from flowyml.core.pipeline import Pipeline
-
-        verdicts = self.verdicts()
-        wanted = set(verdicts)
-        if targets:
-            unknown = [t for t in targets if t not in self.steps]
-            if unknown:
-                raise KeyError(f"no notebook step named {unknown}; steps: {sorted(self.steps)}")
-            wanted = set(targets) | _graph.ancestors(self.graph(), targets)
-        to_run = [n for n, v in verdicts.items() if n in wanted and v.state != _staleness.FRESH]
-        report = RunReport(fresh=[n for n in verdicts if n in wanted and n not in to_run])
-        if not to_run:
-            return report
-        wiring = self.wiring()
-        produced_here = {a for n in to_run for a in wiring.outputs[n]}
-        ctx: dict[str, Any] = {}
-        for name in to_run:
-            rec = self.steps[name]
-            for param, art in zip(rec.params, wiring.inputs[name], strict=True):
-                if art not in produced_here and art not in ctx:
-                    ctx[art] = self.value_of(rec, param)
-            for param in rec.step.condition_params:
-                if param not in produced_here and param not in ctx:
-                    try:
-                        ctx[param] = self.value_of(rec, param)
-                    except KeyError:
-                        if param in self.ns:
-                            ctx[param] = self.ns[param]
-        pipe = Pipeline("notebook", context=ctx, cache_dir=self.store.root)
-        pipe.add_steps(self.versioned_steps(to_run))
-        result = pipe.run(executor=executor, max_workers=max_workers, listeners=listeners)
-        report.result = result
-        finished = sorted(result.step_results.items(), key=lambda kv: self.steps[kv[0]].position)
-        for name, res in finished:
-            rec = self.steps[name]
-            rec.state, rec.duration, rec.attempts = res.state, res.duration_seconds, res.attempts
-            rec.error, rec.time_saved, rec.cache_key = res.error, res.time_saved, res.cache_key
-            if res.state == "done":
-                rec.runs += 1
-                report.ran.append(name)
-            elif res.state == "cached":
-                report.cached.append(name)
-            elif res.state == "skipped":
-                report.skipped.append(name)
-            else:
-                report.failed.append(name)
-            if not res.artifacts or res.state not in PRODUCED:
-                continue
-            arts = dict(zip(rec.outputs, wiring.outputs[name], strict=True))
-            values = {o: res.artifacts[a].value for o, a in arts.items() if a in res.artifacts}
-            hashes: dict[str, str | None] = {}
-            for out, art in arts.items():
-                try:
-                    hashes[out] = res.artifacts[art].hash
-                except (UnhashableValueError, KeyError):
-                    hashes[out] = None
-            self._produced(rec, values, hashes, self._param_digests(rec))
-        return report
-
-
-def _note_path(root: Path, name: str) -> Path:
-    return Path(root) / "notes" / f"{_cache.step_dirname(name)}.json"
-
-
-def read_changed_note(root: str | Path, name: str, body: str) -> list[str]:
-    """Inputs the cell ``body`` of step ``name`` was seen changing in place (any kernel).
-
-    Found by re-hashing a step's inputs after its body ran; kept next to the cache so the
-    next kernel, and the exported module, make those names outputs from the start (and so
-    compute the same cache key)."""
-    try:
-        notes = json.loads(_note_path(Path(root), name).read_text())
-        names = notes.get(_body_digest(body), [])
-        return [n for n in names if isinstance(n, str) and n.isidentifier()]
-    except (OSError, ValueError, AttributeError):
-        return []
-
-
-def write_changed_note(root: str | Path, name: str, body: str, names: list[str]) -> None:
-    """Remember :func:`read_changed_note`'s answer (atomically; best effort)."""
-    path = _note_path(Path(root), name)
-    try:
-        try:
-            notes = json.loads(path.read_text())
-            notes = notes if isinstance(notes, dict) else {}
-        except (OSError, ValueError):
-            notes = {}
-        notes[_body_digest(body)] = names
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".note-")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(notes, fh)
-        os.replace(tmp, path)
-    except OSError:
-        pass  # only a hint for the next kernel: the values themselves are cached
-
-
-def _base_of(name: str) -> str:
-    """``df`` for ``df_2`` (a default step name made unique), else the name itself."""
-    head, sep, tail = name.rpartition("_")
-    return head if sep and tail.isdigit() and head else name
-
-
-def _shape(analysis: CellAnalysis) -> str:
-    """The cell's code without comments and formatting (an edit of those is the same cell)."""
-    import ast
-
-    try:
-        return ast.dump(ast.parse(analysis.python))
-    except SyntaxError:
-        return analysis.python
-
-
-def _body_digest(body: str) -> str:
-    return xxhash.xxh3_64_hexdigest(body.strip().encode())
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
-def _condition_function(expr: str, namespace: dict[str, Any]) -> types.FunctionType:
-    """``def _condition(<names EXPR reads>): return EXPR`` with the notebook as globals, so the
-    runner passes it context values and upstream outputs by name, as for ``@step``."""
-    reads = [n for n in infer_io(expr).reads if not is_code_dependency(namespace.get(n))]
-    source = f"def _condition({', '.join(reads)}):\n    return ({expr})\n"
-    code = compile(source, "<flowyml-condition>", "exec")
-    fn_code = next(c for c in code.co_consts if isinstance(c, types.CodeType))
-    return types.FunctionType(fn_code, namespace, "_condition")
-
 
 def _condition_holds(rec: NotebookStep, session: NotebookSession) -> bool:
     kwargs = {}

@@ -1,0 +1,190 @@
+"""One ``%%step`` cell as the notebook keeps it: its record, its status row, and the
+facts about it that outlive a kernel.
+
+:class:`NotebookStep` is what :class:`flowyml.notebook.NotebookSession` knows of a cell (its
+definition, its last run, what its outputs were made from). Inputs a cell was seen changing
+in place are remembered next to the cache (:func:`read_changed_note`), so the next kernel and
+the exported module make them outputs from the start, with the same cache key. Pure logic.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import json
+import os
+import tempfile
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import xxhash
+
+from flowyml import cache as _cache
+from flowyml import staleness as _staleness
+from flowyml.analysis import infer_io
+from flowyml.cells import CellAnalysis
+from flowyml.cellspec import StepCellSpec
+from flowyml.core.step import Step
+
+#: states after which a step's outputs are in the namespace
+PRODUCED = ("done", "cached")
+
+
+class StepDefinitionError(ValueError):
+    """A ``%%step`` cell cannot become a step (bad inputs/outputs, name clash...)."""
+
+
+class StepRunError(RuntimeError):
+    """A step cell did not produce its outputs; the details were shown above.
+
+    IPython shows only the one-line message (``_render_traceback_``): the body's own
+    traceback has already been displayed like a normal cell's.
+    """
+
+    def __init__(self, step: str, state: str, message: str) -> None:
+        super().__init__(message)
+        self.step, self.state = step, state
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"flowyml: {self}"]
+
+
+@dataclass
+class NotebookStep:
+    """One ``%%step`` cell: its definition, its last run and what its outputs came from."""
+
+    name: str
+    body: str
+    params: list[str]
+    outputs: list[str]
+    step: Step
+    spec: StepCellSpec
+    analysis: CellAnalysis = field(default_factory=CellAnalysis)
+    cell: str | None = None      # the front end's cell id, when it sends one
+    position: int = 0            # where the cell sits (execution order)
+    changed_in_place: list[str] = field(default_factory=list)  # found by re-hashing inputs
+    state: str = "pending"
+    made: _staleness.Provenance | None = None
+    duration: float = 0.0
+    attempts: int = 0
+    error: str | None = None
+    time_saved: float = 0.0
+    cache_key: str | None = None
+    uncacheable_reason: str | None = None
+    replay_note: str | None = None  # why this run's outputs will not be replayed
+    notes: list[str] = field(default_factory=list)  # one-line notes for the user
+    runs: int = 0  # how many times the body was executed in this session
+
+
+@dataclass(frozen=True)
+class StepStatus:
+    """A row of ``%flowyml status``."""
+
+    name: str
+    state: str
+    why: str
+    duration: float = 0.0
+    time_saved: float = 0.0
+    error: str | None = None
+    makes: str = ""  # the versions it produces: "df@2, model"
+
+
+@dataclass
+class RunReport:
+    """What ``%flowyml run`` did."""
+
+    ran: list[str] = field(default_factory=list)
+    cached: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    fresh: list[str] = field(default_factory=list)
+    result: Any = None
+
+    def summary(self) -> str:
+        if not (self.ran or self.cached or self.failed or self.skipped):
+            return "flowyml: nothing to run, every step is up to date"
+        parts = [f"ran {', '.join(self.ran)}" if self.ran else "",
+                 f"loaded from cache {', '.join(self.cached)}" if self.cached else "",
+                 f"skipped {', '.join(self.skipped)}" if self.skipped else "",
+                 f"FAILED {', '.join(self.failed)}" if self.failed else "",
+                 f"left untouched (fresh) {', '.join(self.fresh)}" if self.fresh else ""]
+        return "flowyml: " + "; ".join(p for p in parts if p)
+
+
+def is_code_dependency(value: Any) -> bool:
+    """Modules, functions and classes a cell reads are code, not data: they go into the
+    code fingerprint (through the function's globals), not into the parameters."""
+    return (inspect.ismodule(value) or inspect.isclass(value) or inspect.isroutine(value)
+            or isinstance(value, Step | types.MethodType))
+
+
+def _note_path(root: Path, name: str) -> Path:
+    return Path(root) / "notes" / f"{_cache.step_dirname(name)}.json"
+
+
+def read_changed_note(root: str | Path, name: str, body: str) -> list[str]:
+    """Inputs the cell ``body`` of step ``name`` was seen changing in place (any kernel).
+
+    Found by re-hashing a step's inputs after its body ran; kept next to the cache so the
+    next kernel, and the exported module, make those names outputs from the start (and so
+    compute the same cache key)."""
+    try:
+        notes = json.loads(_note_path(Path(root), name).read_text())
+        names = notes.get(_body_digest(body), [])
+        return [n for n in names if isinstance(n, str) and n.isidentifier()]
+    except (OSError, ValueError, AttributeError):
+        return []
+
+
+def write_changed_note(root: str | Path, name: str, body: str, names: list[str]) -> None:
+    """Remember :func:`read_changed_note`'s answer (atomically; best effort)."""
+    path = _note_path(Path(root), name)
+    try:
+        try:
+            notes = json.loads(path.read_text())
+            notes = notes if isinstance(notes, dict) else {}
+        except (OSError, ValueError):
+            notes = {}
+        notes[_body_digest(body)] = names
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".note-")
+        with os.fdopen(fd, "w") as fh:
+            json.dump(notes, fh)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # only a hint for the next kernel: the values themselves are cached
+
+
+def base_of(name: str) -> str:
+    """``df`` for ``df_2`` (a default step name made unique), else the name itself."""
+    head, sep, tail = name.rpartition("_")
+    return head if sep and tail.isdigit() and head else name
+
+
+def code_shape(analysis: CellAnalysis) -> str:
+    """The cell's code without comments and formatting (an edit of those is the same cell)."""
+    try:
+        return ast.dump(ast.parse(analysis.python))
+    except SyntaxError:
+        return analysis.python
+
+
+def _body_digest(body: str) -> str:
+    return xxhash.xxh3_64_hexdigest(body.strip().encode())
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def condition_function(expr: str, namespace: dict[str, Any]) -> types.FunctionType:
+    """``def _condition(<names EXPR reads>): return EXPR`` with the notebook as globals, so the
+    runner passes it context values and upstream outputs by name, as for ``@step``."""
+    reads = [n for n in infer_io(expr).reads if not is_code_dependency(namespace.get(n))]
+    source = f"def _condition({', '.join(reads)}):\n    return ({expr})\n"
+    code = compile(source, "<flowyml-condition>", "exec")
+    fn_code = next(c for c in code.co_consts if isinstance(c, types.CodeType))
+    return types.FunctionType(fn_code, namespace, "_condition")
