@@ -436,17 +436,17 @@ class NotebookSession(PipelineView):
         store = self.store
         entry = store.lookup(key) if key is not None else None
         if entry is not None:
+            try:  # first: the outputs may be instances of classes the cell defines
+                self.restore_definitions(rec)
+            except Exception as exc:
+                rec.error = f"restoring its imports and definitions failed: {type(exc).__name__}: {exc}"
+                return finish("failed", raise_error=True)
             try:
                 outputs = store.load(entry)
             except _cache.CacheLoadError as exc:  # removed since the lookup: recompute
                 warnings.warn(str(exc), _cache.CacheWarning, stacklevel=2)
                 outputs = {}
             if set(self._definite(rec)) <= set(outputs):
-                try:
-                    self.restore_definitions(rec)
-                except Exception as exc:
-                    rec.error = f"restoring its imports and definitions failed: {type(exc).__name__}: {exc}"
-                    return finish("failed", raise_error=True)
                 made = [o for o in rec.outputs if o in outputs]
                 hashes = {o: entry.output_hashes.get(o) for o in made}
                 self._produced(rec, {o: outputs[o] for o in made}, hashes, digests)

@@ -191,3 +191,23 @@ def test_a_name_read_before_any_binding_is_an_input_even_if_bound_later(ip, sess
     step_cell(ip, "", "acc = acc + 1")
     assert session.steps["acc"].params == ["acc"]
     assert ip.user_ns["acc"] == 101
+
+
+def test_instances_of_a_class_the_cell_defines_load_on_a_hit(ip, session, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "__main__", ip.user_module)  # as in a real kernel
+    cells = ["class Point:\n    def __init__(self, x):\n        self.x = x\np = Point(3)",
+             "px = p.x * 2"]
+    _three_runs(ip, session, cells, ["px"])
+    assert ip.user_ns["p"].x == 3
+
+
+def test_a_cell_magic_first_and_timeit_lines_run_as_ipython_would(ip, session, capsys):
+    step_cell(ip, "", "%%time\nw = sum(range(10))")
+    assert ip.user_ns["w"] == 45 and session.steps["w"].state == "done"
+    assert "Wall time" in capsys.readouterr().out
+    step_cell(ip, "", "%timeit -n1 -r1 sum(range(5))\nq = 1")
+    assert ip.user_ns["q"] == 1
+    bad = step_cell(ip, "", "%%bash\necho hi")
+    assert not bad.success and "put it in a cell of its own" in str(bad.error_in_exec)
