@@ -155,7 +155,7 @@ class NotebookSession(PipelineView):
         if old is not None and old.name != name:
             del self.steps[old.name]
         rec = NotebookStep(name, body, params, outputs, step, spec, analysis=analysis,
-                           cell=cell_id, position=position)
+                           cell=cell_id, position=position, shape=code_shape(analysis))
         rec.changed_in_place = [o for o in outputs if o not in analysis.produces
                                 and spec.outputs is None]
         if old is not None:  # same cell run again: keep what its outputs were made from
@@ -187,7 +187,7 @@ class NotebookSession(PipelineView):
         # it is run again right away -- later, it is a new step reading the latest version.
         shape = code_shape(analysis)
         same = [r for r in self.steps.values() if r.cell is None and r.spec.name is None
-                and (r.body == body or code_shape(r.analysis) == shape)]
+                and (r.body == body or r.shape == shape)]
         if same:
             rec = max(same, key=lambda r: r.position)
             if not set(analysis.reads) & set(rec.outputs) or rec.name == self._last:

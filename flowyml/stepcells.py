@@ -63,6 +63,7 @@ class NotebookStep:
     spec: StepCellSpec
     analysis: CellAnalysis = field(default_factory=CellAnalysis)
     cell: str | None = None      # the front end's cell id, when it sends one
+    shape: str = ""              # the code without comments and formatting (code_shape)
     position: int = 0            # where the cell sits (execution order)
     changed_in_place: list[str] = field(default_factory=list)  # found by re-hashing inputs
     state: str = "pending"
