@@ -656,7 +656,8 @@ def default_step_name(analysis: CellAnalysis, taken: Iterable[str] = ()) -> str:
     taken = set(taken)
     base = next(iter(analysis.produces), None) or next(iter(analysis.defines), None)
     if base is None:
-        base = _display_name(analysis.python) or "cell"
+        magic = " ".join(line.text.lstrip("%!") for line in analysis.ipython[:1])
+        base = _display_name(analysis.python) or _display_name(magic) or "cell"
     return unique_name(base, taken)
 
 
