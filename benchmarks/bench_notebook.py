@@ -27,7 +27,7 @@ def _child(n_steps: int, repeat: int) -> dict[str, Any]:
         from IPython.core.interactiveshell import InteractiveShell
         from IPython.utils.capture import capture_output
 
-        import flowyml_jupyter.magics  # noqa: F401 - the extension must exist
+        import flowyml_jupyter.magics
     except ImportError as exc:
         return {"skip": f"the notebook extension is not importable yet ({exc})"}
     ip = InteractiveShell.instance()
