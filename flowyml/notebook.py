@@ -295,11 +295,13 @@ class NotebookSession(PipelineView):
         self._memo[name] = (value, digest, self.epoch)
         return digest
 
-    def _resolve(self, rec: NotebookStep, param: str) -> tuple[Any, str | None]:
+    def _resolve(self, rec: NotebookStep, param: str, load: bool = True) -> tuple[Any, str | None]:
         """The value a parameter receives and its digest (``None``: cannot be hashed).
 
         An upstream step's version when a step above makes it, else a context value, else
         the notebook variable. Raises KeyError naming where the value should come from.
+        With ``load=False`` an older version is not loaded from the cache (the value is then
+        ``None``; its digest is what its step recorded): enough for keys and staleness.
         """
         producer = self.wiring().producers.get(rec.name, {}).get(param)
         if producer is None:
@@ -323,6 +325,8 @@ class NotebookSession(PipelineView):
         if current is not _MISSING and (latest is None or current is not latest[1]):
             # changed by an ordinary cell after its step made it: the namespace wins
             return current, self._try_digest(param, current, None)
+        if not load:
+            return None, recorded
         return self._load_version(rec, up, param, latest), recorded
 
     def _try_digest(self, name: str, value: Any, known: str | None) -> str | None:
@@ -368,7 +372,7 @@ class NotebookSession(PipelineView):
         keys: dict[str, str | None] = {}
         for name, rec in self.steps.items():
             try:
-                digests = {p: self._resolve(rec, p)[1] for p in rec.params}
+                digests = {p: self._resolve(rec, p, load=False)[1] for p in rec.params}
                 keys[name] = self.cache_key(rec, digests)[0]
             except Exception:
                 keys[name] = None

@@ -63,7 +63,7 @@ class PipelineView:
         digests: dict[str, str | None] = {}
         for param in rec.params:
             try:
-                digests[param] = self._resolve(rec, param)[1]
+                digests[param] = self._resolve(rec, param, load=False)[1]
             except KeyError:
                 digests[param] = None
         return digests

@@ -211,3 +211,30 @@ def test_a_cell_magic_first_and_timeit_lines_run_as_ipython_would(ip, session, c
     assert ip.user_ns["q"] == 1
     bad = step_cell(ip, "", "%%bash\necho hi")
     assert not bad.success and "put it in a cell of its own" in str(bad.error_in_exec)
+
+
+def test_flowyml_run_reruns_stale_versions_in_order(ip, session, capsys):
+    ip.run_cell("base = 1")
+    for body in ["X = base", "y = X + 1", "X = X * 10", "z = X + 1"]:
+        assert step_cell(ip, "", body).success
+    assert (ip.user_ns["y"], ip.user_ns["z"]) == (2, 11)
+    ip.run_cell("base = 2")
+    states = {r.name: r.state for r in session.status()}
+    assert states == dict.fromkeys(["X", "y", "X_2", "z"], "stale")
+    ip.run_line_magic("flowyml", "run")
+    assert (ip.user_ns["X"], ip.user_ns["y"], ip.user_ns["z"]) == (20, 3, 21)
+    assert {r.state for r in session.status()} == {"done"}
+    out = capsys.readouterr().out
+    assert "ran X, y, X_2, z" in out or "ran X, X_2, y, z" in out
+
+
+def test_status_and_dag_show_versions(ip, session, capsys):
+    for body in ["df = [3, 1, 2]", "df = sorted(df)", "first = df[0]"]:
+        assert step_cell(ip, "", body).success
+    ip.run_line_magic("flowyml", "status")
+    table = capsys.readouterr().out
+    assert "df@2" in table and "makes" in table
+    from flowyml import render
+
+    dot = render.dag_to_dot(session.graph(), {})
+    assert "df@2" in dot
