@@ -96,7 +96,10 @@ def python_source(body: str) -> tuple[str, list[IPythonLine]]:
     them as IPython would); ``x = !cmd`` / ``x = %magic`` and the bodies of non-Python cell
     magics cannot be: :class:`CellSyntaxError` says so in one line.
     """
-    lines = body.replace("\r\n", "\n").split("\n")
+    body = body.replace("\r\n", "\n")
+    if _parses(body):  # plain Python (a `%d` line inside a string is not a magic)
+        return body, []
+    lines = body.split("\n")
     found: list[IPythonLine] = []
     out: list[str] = []
     for number, line in enumerate(lines, 1):
@@ -116,6 +119,9 @@ def python_source(body: str) -> tuple[str, list[IPythonLine]]:
             out.append(indent + stripped[6:].strip())
         elif stripped.startswith(("%", "!")):
             found.append(IPythonLine(number, stripped, "shell" if stripped[0] == "!" else "magic"))
+            out.append(indent + "pass")
+        elif stripped.endswith("?") and stripped.rstrip("?").replace(".", "").isidentifier():
+            found.append(IPythonLine(number, stripped, "help"))  # `np.array?`
             out.append(indent + "pass")
         elif _MAGIC_ASSIGN.match(line) and not _parses(line.strip()):
             raise CellSyntaxError(

@@ -138,9 +138,14 @@ class NotebookSession(PipelineView):
         tags: dict[str, Any] = dict(spec.tags)
         if spec.pipeline is not None:
             tags["pipeline"] = spec.pipeline
-        func = make_step_function(name, params, outputs, analysis.python, self.ns,
-                                  filename=f"<flowyml-step-{name}>",
-                                  optional=[o for o in outputs if o in analysis.maybe])
+        try:
+            func = make_step_function(name, params, outputs, analysis.python, self.ns,
+                                      filename=f"<flowyml-step-{name}>",
+                                      optional=[o for o in outputs if o in analysis.maybe])
+        except SyntaxError as exc:  # e.g. a top-level `await`: fine in a cell, not in a def
+            raise StepDefinitionError(
+                f"%%step {name}: the cell cannot be a step function: {exc.msg} (line "
+                f"{exc.lineno}); run it as an ordinary cell") from None
         try:
             step = Step(func, name=name, inputs=params, outputs=outputs, cache=spec.cache,
                         retry=spec.retries, timeout=spec.timeout,

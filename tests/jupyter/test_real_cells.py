@@ -238,3 +238,16 @@ def test_status_and_dag_show_versions(ip, session, capsys):
 
     dot = render.dag_to_dot(session.graph(), {})
     assert "df@2" in dot
+
+
+def test_percent_lines_inside_a_string_are_not_magics(ip, session):
+    body = 'text = """\n%d items\n!not a shell\n""" % 3\nn = len(text)'
+    assert step_cell(ip, "", body).success
+    assert ip.user_ns["text"] == "\n3 items\n!not a shell\n"
+    assert session.steps["text"].analysis.ipython == []
+
+
+def test_help_syntax_and_top_level_await(ip, session):
+    assert step_cell(ip, "", "len?\nh = 1").success
+    bad = step_cell(ip, "", "import asyncio\nawait asyncio.sleep(0)\nv = 1")
+    assert not bad.success and "run it as an ordinary cell" in str(bad.error_in_exec)
