@@ -635,9 +635,14 @@ def _is_definition(stmt: ast.stmt) -> bool:
     if isinstance(stmt, ast.Try):  # try: import x / except ImportError: ...
         inner = [*stmt.body, *stmt.orelse, *stmt.finalbody,
                  *(s for h in stmt.handlers for s in h.body)]
-        return all(_is_definition(s) or isinstance(s, ast.Pass) for s in inner) and any(
-            _is_definition(s) for s in inner)
+        return all(_is_definition(s) or isinstance(s, ast.Pass) or _is_flag(s) for s in inner
+                   ) and any(_is_definition(s) for s in inner)
     return False
+
+
+def _is_flag(stmt: ast.stmt) -> bool:
+    """``HAVE_X = False`` / ``np = None`` in a ``try: import ...`` block."""
+    return isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Constant)
 
 
 def _definitions(tree: ast.Module, source: str) -> str:

@@ -1,0 +1,131 @@
+"""flowyml.cells and flowyml.versions as tables of cases: source in, names out (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from flowyml.cells import CellSyntaxError, analyze, default_step_name, python_source
+from flowyml.versions import StepNames, wire
+
+# (source, reads, outputs, mutated, defines, incidental)
+SCOPING = [
+    ("for v in xs:\n    total = total + v", ["xs", "total"], ["total"], [], [], ["v"]),
+    ("total = 0\nfor v in xs:\n    total += v", ["xs"], ["total"], [], [], ["v"]),
+    ("for i, (a, b) in enumerate(pairs):\n    pass", ["pairs"], [], [], [], ["i", "a", "b"]),
+    ("with open(p) as fh:\n    data = fh.read()", ["p"], ["data"], [], [], ["fh"]),
+    ("try:\n    x = f()\nexcept ValueError as e:\n    print(e)", ["f"], ["x"], [], [], ["e"]),
+    ("if (n := len(a)) > 10:\n    print(n)", ["a"], ["n"], [], [], []),
+    ("ys = [y * k for y in xs]", ["xs", "k"], ["ys"], [], [], []),
+    ("[z := q * 2 for q in range(3)]\nprint(z)", [], ["z"], [], [], []),
+    ("f = lambda q: q + k\ng = f(1)", ["k"], ["g"], [], ["f"], []),
+    ("import numpy as np\nfrom os import path as p\nc = np.pi", [], ["c"], [], ["np", "p"], []),
+    ("def h(x):\n    return x + W\nr = h(1)", ["W"], ["r"], [], ["h"], []),
+    ("def h(x):\n    return x + later\nlater = 1\nr = h(1)", [], ["later", "r"], [], ["h"], []),
+    ("class C:\n    size = S\n    def m(self):\n        return self.size", ["S"], [], [], ["C"], []),
+    ("def g():\n    global counter\n    counter = 1\ng()", [], ["counter"], [], ["g"], []),
+    ("tmp = 1\nkept = tmp\ndel tmp", [], ["kept"], [], [], []),
+    ("del old", [], [], [], [], []),
+    ("x += 1", ["x"], ["x"], [], [], []),
+    ("df = df.dropna()", ["df"], ["df"], [], [], []),
+    ("if c:\n    v = 1\nelse:\n    v = 2\nw = v", ["c"], ["v", "w"], [], [], []),
+    ("if c:\n    v = 1\nw = v", ["c", "v"], ["v", "w"], [], [], []),
+    ("match p:\n    case (a, b):\n        r = a\n    case _:\n        r = 0", ["p"], ["r"], [], [], ["a", "b"]),
+    ("df['c'] = df['a'] * 2", ["df"], [], ["df"], [], []),
+    ("obj.attr = 3", ["obj"], [], ["obj"], [], []),
+    ("del d[k]", ["k", "d"], [], ["d"], [], []),
+    ("items.append(3)", ["items"], [], ["items"], [], []),
+    ("model.fit(X, y)", ["model", "X", "y"], [], ["model"], [], []),
+    ("df.drop(columns=['a'], inplace=True)", ["df"], [], ["df"], [], []),
+    ("np.random.shuffle(arr)", ["np", "arr"], [], ["arr"], [], []),
+    ("df.head()", ["df"], [], [], [], []),
+    ("a = []\na.append(1)", [], ["a"], [], [], []),
+    ("_private = 1\npublic = _private", [], ["public"], [], [], []),
+    ("from math import *\nr = sqrt(2)", ["sqrt"], ["r"], [], [], []),
+]
+
+
+@pytest.mark.parametrize("source, reads, outputs, mutated, defines, incidental", SCOPING,
+                         ids=[c[0].split("\n")[0][:40] for c in SCOPING])
+def test_scoping(source, reads, outputs, mutated, defines, incidental):
+    a = analyze(source)
+    assert a.reads == reads
+    assert a.outputs == outputs
+    assert a.mutated == mutated
+    assert a.defines == defines
+    assert a.incidental == incidental
+
+
+def test_maybe_bound_outputs_and_star_imports():
+    assert analyze("if c:\n    v = 1").maybe == ["v"]
+    assert analyze("for i in xs:\n    last = i").maybe == ["last"]
+    assert analyze("v = 1").maybe == []
+    assert analyze("from math import *").star_import
+
+
+def test_definitions_are_the_code_to_run_again_on_a_hit():
+    src = ("import math\n@decorate\ndef f(x):\n    return x\nvalue = f(2)\n"
+           "try:\n    import numpy\nexcept ImportError:\n    numpy = None\nsq = lambda v: v * v")
+    defs = analyze(src).definitions
+    assert "import math" in defs and "@decorate\ndef f(x):" in defs
+    assert "import numpy" in defs and "sq = lambda v: v * v" in defs
+    assert "value = f(2)" not in defs
+
+
+@pytest.mark.parametrize("body, python, kinds", [
+    ("%matplotlib inline\nx = 1", "pass\nx = 1", ["magic"]),
+    ("for i in r:\n    !echo {i}\ny = 2", "for i in r:\n    pass\ny = 2", ["shell"]),
+    ("%%time\nz = 3", "pass\nz = 3", ["cell magic"]),
+    ("%time w = 4", "w = 4", ["magic"]),
+    ("np.array?\nq = 1", "pass\nq = 1", ["help"]),
+    ('s = """\n%d\n"""', 's = """\n%d\n"""', []),
+])
+def test_ipython_lines(body, python, kinds):
+    text, lines = python_source(body)
+    assert text == python
+    assert [line.kind for line in lines] == kinds
+
+
+@pytest.mark.parametrize("body, fragment", [
+    ("files = !ls", "assigns the result of IPython syntax"),
+    ("%%bash\necho hi", "put it in a cell of its own"),
+    ("x = (1,", "was never closed"),
+])
+def test_refused_with_a_one_line_reason(body, fragment):
+    with pytest.raises(CellSyntaxError, match=fragment) as info:
+        analyze(body)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("body, name", [
+    ("df = load()", "df"),
+    ("df.head()", "df_head"),
+    ("print(len(xs))", "print_len_xs"),
+    ("import numpy as np", "np"),
+    ("model.fit(X, y)", "model"),
+    ("%timeit f()", "timeit_f"),
+    ("# only a comment", "cell"),
+])
+def test_default_step_names(body, name):
+    assert default_step_name(analyze(body)) == name
+    assert default_step_name(analyze(body), taken={name}) == f"{name}_2"
+
+
+def test_versions_read_the_closest_producer_above():
+    w = wire([StepNames("load", 1, [], ["df"]),
+              StepNames("clean", 2, ["df"], ["df"]),
+              StepNames("count", 3, ["df"], ["n"]),
+              StepNames("trim", 4, ["df"], ["df"]),
+              StepNames("show", 5, ["df", "n"], [])])
+    assert w.outputs == {"load": ["df"], "clean": ["df@2"], "count": ["n"], "trim": ["df@3"],
+                         "show": []}
+    assert w.inputs["clean"] == ["df"] and w.producers["clean"] == {"df": "load"}
+    assert w.inputs["count"] == ["df@2"] and w.producers["count"] == {"df": "clean"}
+    assert w.inputs["show"] == ["df@3", "n"]
+
+
+def test_a_value_from_outside_the_steps_is_version_zero_when_steps_also_make_it():
+    w = wire([StepNames("first", 1, ["x"], ["x"]), StepNames("second", 2, ["x"], ["y"])])
+    assert w.inputs["first"] == ["x@0"] and w.producers["first"] == {}
+    assert w.inputs["second"] == ["x"]
+    only_outside = wire([StepNames("s", 1, ["cfg"], ["out"])])
+    assert only_outside.inputs["s"] == ["cfg"]
