@@ -112,17 +112,17 @@ def python_source(body: str) -> tuple[str, list[IPythonLine]]:
                     f"line {number}: the cell magic {magic} cannot run inside a %%step cell; "
                     "put it in a cell of its own")
             found.append(IPythonLine(number, stripped, "cell magic"))
-            out.append(indent + "pass")
+            out.append(indent + _left_out(stripped))
         elif stripped.startswith(("%time ", "%time\t")) and _parses(stripped[6:].strip()):
             # `%time stmt` runs stmt once in the namespace: the step does the same
             found.append(IPythonLine(number, stripped, "magic"))
             out.append(indent + stripped[6:].strip())
         elif stripped.startswith(("%", "!")):
             found.append(IPythonLine(number, stripped, "shell" if stripped[0] == "!" else "magic"))
-            out.append(indent + "pass")
+            out.append(indent + _left_out(stripped))
         elif stripped.endswith("?") and stripped.rstrip("?").replace(".", "").isidentifier():
             found.append(IPythonLine(number, stripped, "help"))  # `np.array?`
-            out.append(indent + "pass")
+            out.append(indent + _left_out(stripped))
         elif _MAGIC_ASSIGN.match(line) and not _parses(line.strip()):
             raise CellSyntaxError(
                 f"line {number}: `{stripped}` assigns the result of IPython syntax, which a "
@@ -130,6 +130,13 @@ def python_source(body: str) -> tuple[str, list[IPythonLine]]:
         else:
             out.append(line)
     return "\n".join(out), found
+
+
+def _left_out(text: str) -> str:
+    """The neutral line standing for an IPython line (a comment does not change the code
+    fingerprint; it tells the reader of an exported module what ran in the notebook)."""
+    shown = text if text.isprintable() else repr(text)[1:-1]
+    return f"pass  # IPython: {shown}"
 
 
 def _first_code_line(lines: list[str]) -> int:

@@ -72,11 +72,12 @@ def test_definitions_are_the_code_to_run_again_on_a_hit():
 
 
 @pytest.mark.parametrize("body, python, kinds", [
-    ("%matplotlib inline\nx = 1", "pass\nx = 1", ["magic"]),
-    ("for i in r:\n    !echo {i}\ny = 2", "for i in r:\n    pass\ny = 2", ["shell"]),
-    ("%%time\nz = 3", "pass\nz = 3", ["cell magic"]),
+    ("%matplotlib inline\nx = 1", "pass  # IPython: %matplotlib inline\nx = 1", ["magic"]),
+    ("for i in r:\n    !echo {i}\ny = 2", "for i in r:\n    pass  # IPython: !echo {i}\ny = 2",
+     ["shell"]),
+    ("%%time\nz = 3", "pass  # IPython: %%time\nz = 3", ["cell magic"]),
     ("%time w = 4", "w = 4", ["magic"]),
-    ("np.array?\nq = 1", "pass\nq = 1", ["help"]),
+    ("np.array?\nq = 1", "pass  # IPython: np.array?\nq = 1", ["help"]),
     ('s = """\n%d\n"""', 's = """\n%d\n"""', []),
 ])
 def test_ipython_lines(body, python, kinds):
