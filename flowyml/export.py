@@ -328,6 +328,9 @@ def _infer_step(cell: CellIR, module_globals: set[str], bound: set[str], taken: 
                 continue  # code (a module global), or a name this cell binds itself
             else:
                 params.append(n)  # nobody makes it: reported when the module is wired
+        # a name the notebook saw the cell change through an alias: an input too
+        params += [n for n in outputs if n not in params and n not in analysis.produces
+                   and n not in here and n in bound]
     cell.step.name, cell.step.params, cell.step.outputs = name, params, outputs
     cell.reads = list(analysis.reads)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import difflib
 import itertools
 import linecache
+import sys
 import time
 import uuid
 import warnings
@@ -249,6 +250,9 @@ class NotebookSession(PipelineView):
                     params.append(n)
             elif not analysis.star_import and n not in bound_here:
                 unknown.append(n)
+        # a name the cell changed through an alias (seen before, noted): an input too
+        params += [n for n in outputs if n not in params and n not in analysis.produces
+                   and n not in bound_here and (n in above or n in self.ns)]
         if unknown:
             known = [k for k in self.ns if not k.startswith("_")] + sorted(above)
             hints = "".join(
@@ -504,6 +508,9 @@ class NotebookSession(PipelineView):
             time.sleep(delay)
 
         rec.error = None
+        # the body may have changed any object, also through an alias (a numpy view, a
+        # list held by two names): digests remembered before it are checked again
+        self.epoch += 1
         changed = self._changed_inputs(rec, values, digests)
         if changed:
             rec = self._add_changed_outputs(rec, changed)
@@ -544,7 +551,10 @@ class NotebookSession(PipelineView):
 
     def _changed_inputs(self, rec: NotebookStep, values: dict[str, Any],
                         digests: dict[str, str | None]) -> list[str]:
-        """Inputs the body changed in place (method calls): found by hashing them again."""
+        """Names the body changed in place without assigning them: its inputs (a method
+        call), found by hashing them again, and numpy arrays that share memory with an
+        array it changed (``sub = x[:2]; sub[0] = 9`` changes ``x``). For the latter,
+        ``values`` and ``digests`` get what they were before the body."""
         changed = []
         for param, value in values.items():
             if param in rec.outputs or digests.get(param) is None:
@@ -555,8 +565,31 @@ class NotebookSession(PipelineView):
                 now = hash_value(value)
             except UnhashableValueError:
                 continue
+            self._memo[param] = (value, now, self.epoch)
             if now != digests[param]:
                 changed.append(param)
+        np = sys.modules.get("numpy")
+        if np is None:
+            return changed
+        touched = [self.ns.get(n) for n in [*changed, *rec.analysis.mutated]]
+        touched = [a for a in touched if isinstance(a, np.ndarray)]
+        for name, (producer, obj) in list(self._latest.items()) if touched else ():
+            if (name in rec.outputs or name in values or self.ns.get(name, _MISSING) is not obj
+                    or not isinstance(obj, np.ndarray)
+                    or not any(np.may_share_memory(obj, a) for a in touched)):
+                continue
+            memo = self._memo.get(name)
+            made = self.steps[producer].made if producer in self.steps else None
+            before = memo[1] if memo is not None and memo[0] is obj else (
+                made.outputs.get(name) if made is not None else None)
+            try:
+                now = hash_value(obj)
+            except UnhashableValueError:
+                continue
+            if before is not None and now != before:
+                changed.append(name)
+                values[name], digests[name] = obj, before
+                self._memo[name] = (obj, now, self.epoch)
         return changed
 
     def _add_changed_outputs(self, rec: NotebookStep, changed: list[str]) -> NotebookStep:

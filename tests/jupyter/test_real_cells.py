@@ -251,3 +251,24 @@ def test_help_syntax_and_top_level_await(ip, session):
     assert step_cell(ip, "", "len?\nh = 1").success
     bad = step_cell(ip, "", "import asyncio\nawait asyncio.sleep(0)\nv = 1")
     assert not bad.success and "run it as an ordinary cell" in str(bad.error_in_exec)
+
+
+def test_a_change_through_a_view_is_seen_by_later_steps(ip, session):
+    np = pytest.importorskip("numpy")
+    ip.user_ns["np"] = np
+    cells = ["x2 = np.arange(4).reshape(2, 2)", "print(x2)", "sub = x2[:1, :1]",
+             "sub[0, 0] = 99", "print(x2)"]
+    for body in cells:
+        assert step_cell(ip, "", body).success
+    assert ip.user_ns["x2"][0, 0] == 99
+    assert session.steps["print_x2"].state == "done"  # not the first print's entry
+
+
+def test_a_change_through_a_view_survives_a_restart(ip, session):
+    pytest.importorskip("numpy")
+    cells = [(PLAIN, "import numpy as np"), "x2 = np.arange(4).reshape(2, 2)", "sub = x2[:1, :1]",
+             "sub[0, 0] = 99", "print(x2)\nfirst = x2[0, 0]"]
+    session = _three_runs(ip, session, cells, ["x2", "sub", "first"])
+    assert ip.user_ns["first"] == 99
+    rec = session.steps["sub_2"]
+    assert rec.outputs == ["sub", "x2"] and rec.params == ["sub", "x2"]
