@@ -333,7 +333,7 @@ class CacheStore:
         target = entry.path / "output.pkl"
         self._check_inside(target)
         try:
-            return numpy_pickle.load(str(target), mmap_mode="c")
+            return _plain_arrays(numpy_pickle.load(str(target), mmap_mode="c"))
         except Exception as exc:
             # verified at lookup, yet unloadable: removed since (a concurrent clear()), or
             # damaged where the sampled check of a very large entry does not look
@@ -618,6 +618,26 @@ _TAKEN_ERRNOS = {errno.ENOTEMPTY, errno.EEXIST, errno.EISDIR, errno.ENOTDIR}
 
 
 _HOST = "".join(c if c.isalnum() else "_" for c in socket.gethostname())[:40]
+
+
+def _plain_arrays(outputs: Any) -> Any:
+    """Memory-mapped arrays as plain ``ndarray`` views of their map: still memory-mapped
+    (copy-on-write), but they print, pickle and subclass-check like the array the step made
+    (``array([...])``, not ``memmap([...])``)."""
+    np = sys.modules.get("numpy")
+    if np is None or not isinstance(outputs, dict):
+        return outputs
+
+    def plain(value: Any, depth: int = 0) -> Any:
+        if type(value) is np.memmap:
+            return value.view(np.ndarray)
+        if depth < 2 and type(value) in (list, tuple):
+            return type(value)(plain(v, depth + 1) for v in value)
+        if depth < 2 and type(value) is dict:
+            return {k: plain(v, depth + 1) for k, v in value.items()}
+        return value
+
+    return {name: plain(value) for name, value in outputs.items()}
 
 
 def _tmp_prefix(entry_name: str) -> str:

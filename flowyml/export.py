@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import dataclasses
 import difflib
 import os
 import re
@@ -291,6 +292,10 @@ def _infer_step(cell: CellIR, module_globals: set[str], bound: set[str], taken: 
     :meth:`flowyml.notebook.NotebookSession.define`)."""
     assert cell.step is not None
     spec, analysis = cell.step.spec, cell.step.analysis
+    code = [m for m in analysis.mutated if m in module_globals and m not in bound]
+    if code:  # `np.sort(x)` looks like `items.sort()`; a module is not data
+        analysis = cell.step.analysis = dataclasses.replace(
+            analysis, mutated=[m for m in analysis.mutated if m not in code])
     if spec.outputs is not None:
         every = {*analysis.outputs, *analysis.mutated, *analysis.defines, *analysis.incidental,
                  *_all_assigned(analysis.python)}

@@ -14,6 +14,7 @@ reads from :mod:`flowyml.versions`; what it showed is kept by :mod:`flowyml.repl
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import itertools
 import linecache
@@ -126,6 +127,10 @@ class NotebookSession(PipelineView):
             analysis = analyze(body)
         except CellSyntaxError as exc:
             raise StepDefinitionError(f"%%step: the cell cannot be a step: {exc}") from None
+        code = [m for m in analysis.mutated if is_code_dependency(self.ns.get(m))]
+        if code:  # `np.sort(x)` looks like `items.sort()`; a module is not data
+            analysis = dataclasses.replace(
+                analysis, mutated=[m for m in analysis.mutated if m not in code])
         old = self._identify(spec, analysis, body, cell_id)
         if old is not None and (cell_id is not None or spec.name is not None):
             position = old.position

@@ -134,9 +134,16 @@ class FlowymlMagics(Magics):
     def _execute(self, body: str) -> tuple[BaseException | None, Any]:
         from flowyml_jupyter.capture import OutputRecorder
 
-        # a leading newline keeps traceback line numbers equal to the cell's (line 1 = %%step)
-        with OutputRecorder(self.shell) as recorder:
-            result = self.shell.run_cell("\n" + body, store_history=False)
+        quiet = _ends_with_semicolon(body)  # `plt.plot(x);` shows no value, as in any cell
+        interactivity = self.shell.ast_node_interactivity
+        if quiet:
+            self.shell.ast_node_interactivity = "none"
+        try:
+            # a leading newline keeps traceback line numbers equal to the cell's (line 1 = %%step)
+            with OutputRecorder(self.shell) as recorder:
+                result = self.shell.run_cell("\n" + body, store_history=False)
+        finally:
+            self.shell.ast_node_interactivity = interactivity
         return result.error_before_exec or result.error_in_exec, recorder.recording
 
     # -- %flowyml --------------------------------------------------------------------------
@@ -331,6 +338,15 @@ class FlowymlMagics(Magics):
                 self.shell.events.unregister(event, handler)
         self._dags.clear()
         self._status_widgets.clear()
+
+
+def _ends_with_semicolon(body: str) -> bool:
+    from IPython.core.displayhook import DisplayHook
+
+    try:
+        return DisplayHook.semicolon_at_end_of_expression(body)
+    except Exception:  # tokenize errors: let IPython report the cell as it would
+        return False
 
 
 class _StatusTable:

@@ -272,3 +272,28 @@ def test_a_change_through_a_view_survives_a_restart(ip, session):
     assert ip.user_ns["first"] == 99
     rec = session.steps["sub_2"]
     assert rec.outputs == ["sub", "x2"] and rec.params == ["sub", "x2"]
+
+
+def test_a_module_method_named_like_a_mutation_is_not_a_change(ip, session):
+    np = pytest.importorskip("numpy")
+    ip.run_cell("import numpy as np")
+    assert step_cell(ip, "", "X = np.array([3, 1, 2])").success
+    assert step_cell(ip, "", "np.sort(X)").success
+    rec = session.steps["np_sort_X"]
+    assert rec.outputs == [] and rec.cache_key is not None
+    ip.restart()
+    ip.run_cell("import numpy as np")
+    step_cell(ip, "", "X = np.array([3, 1, 2])")
+    import flowyml_jupyter
+
+    session = flowyml_jupyter._LOADED[id(ip)].session
+    assert type(ip.user_ns["X"]) is np.ndarray  # loaded from the cache, not a memmap
+    assert step_cell(ip, "", "np.sort(X)").success
+    assert session.steps["np_sort_X"].state == "cached"
+
+
+def test_a_trailing_semicolon_hides_the_value_as_in_a_plain_cell(ip, session, capsys):
+    step_cell(ip, "", "v = 41\nv + 1;")
+    assert "42" not in capsys.readouterr().out
+    step_cell(ip, "", "w = 1\nw + 1")
+    assert "2" in capsys.readouterr().out
