@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import keyword
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -696,7 +697,10 @@ def _display_name(python: str) -> str | None:
         code = line.split("#", 1)[0].strip()
         if not code or code == "pass":
             continue
-        words = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", code)
+        words = [w for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", code)
+                 if not keyword.iskeyword(w) and not keyword.issoftkeyword(w)]
+        if not words:
+            continue
         ident = ""
         for word in words:
             if len(ident) + len(word) > 30:

@@ -8,6 +8,7 @@ import IPython, parses the same options with :func:`parse_step_line`.
 from __future__ import annotations
 
 import argparse
+import keyword
 import shlex
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,7 +93,7 @@ def spec_from_namespace(ns: argparse.Namespace) -> StepCellSpec:
         raise StepLineError(f"%%step: --retries must be >= 0, got {ns.retries}")
     if ns.timeout is not None and not 0 < ns.timeout < float("inf"):  # also refuses nan
         raise StepLineError(f"%%step: --timeout must be a finite number > 0 of seconds, got {ns.timeout:g}")
-    if ns.name is not None and not ns.name.isidentifier():
+    if ns.name is not None and (not ns.name.isidentifier() or keyword.iskeyword(ns.name)):
         raise StepLineError(
             f"%%step: step name {ns.name!r} is not a Python identifier; use letters, digits "
             "and underscores (it becomes a function name on export)"

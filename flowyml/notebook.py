@@ -45,6 +45,7 @@ from flowyml.stepcells import (
     StepDefinitionError,
     StepRunError,
     StepStatus,
+    UnknownInputsError,
     base_of,
     code_shape,
     condition_function,
@@ -60,7 +61,7 @@ NOTEBOOK_ORIGIN = "__notebook__"
 _MISSING = object()
 
 __all__ = ["NOTEBOOK_ORIGIN", "PRODUCED", "NotebookSession", "NotebookStep", "RunReport",
-           "StepDefinitionError", "StepRunError", "StepStatus", "is_code_dependency",
+           "StepDefinitionError", "StepRunError", "StepStatus", "UnknownInputsError", "is_code_dependency",
            "read_changed_note", "write_changed_note"]
 
 
@@ -264,7 +265,7 @@ class NotebookSession(PipelineView):
                 f" Did you mean {close[0]!r} for {u!r}?" for u in unknown
                 if (close := difflib.get_close_matches(u, known, n=1))
             )
-            raise StepDefinitionError(
+            raise UnknownInputsError(
                 f"%%step {name}: the cell reads {unknown}, which no cell above defines and "
                 f"no step produces. Define it in an ordinary cell, set it with "
                 f"`%flowyml context {unknown[0]}=...`, or declare --inputs.{hints}"
@@ -328,6 +329,10 @@ class NotebookSession(PipelineView):
                                f"it in a cell or with `%flowyml context {param}=...`")
             return value, self._try_digest(param, value, None)
         up = self.steps[producer]
+        if up.made is None and param in self.ns:
+            # its step failed (or did not run): plain Python reads what the name holds now
+            current = self.ns[param]
+            return current, self._try_digest(param, current, None)
         if up.made is None:
             raise KeyError(f"step '{rec.name}' needs '{param}' from step '{producer}', which has "
                            f"not run yet; run its cell or `%flowyml run {rec.name}`")

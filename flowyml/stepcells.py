@@ -36,6 +36,11 @@ class StepDefinitionError(ValueError):
     """A ``%%step`` cell cannot become a step (bad inputs/outputs, name clash...)."""
 
 
+class UnknownInputsError(StepDefinitionError):
+    """The cell reads names nothing defines: as plain Python it would raise ``NameError``
+    part-way (after its imports ran), so the magic runs it as an ordinary cell."""
+
+
 class StepRunError(RuntimeError):
     """A step cell did not produce its outputs; the details were shown above.
 

@@ -23,7 +23,7 @@ from flowyml.cache import cache_report
 from flowyml.cellspec import OPTIONS, StepLineError, spec_from_namespace
 from flowyml.core.context import parse_context_value
 from flowyml.events import Event, bus
-from flowyml.notebook import NotebookSession, StepDefinitionError
+from flowyml.notebook import NotebookSession, StepDefinitionError, UnknownInputsError
 
 
 def _with_step_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -105,6 +105,14 @@ class FlowymlMagics(Magics):
             args = self.step.parser.parse_args(shlex.split(line))
             spec = spec_from_namespace(args)
             rec = self.session.define(spec, cell, cell_id=self._cell_id)
+        except UnknownInputsError as exc:
+            # as plain Python: the cell runs until the name is missing (its imports and
+            # prints happen), then NameError; if it defines the name some other way, fine
+            error, _ = self._execute(cell)
+            if error is not None:
+                raise UsageError(f"{exc} (ran it as an ordinary cell)") from None
+            print(f"flowyml: ran as an ordinary cell, not a step: {exc}")
+            return
         except (StepLineError, StepDefinitionError, ValueError) as exc:
             raise UsageError(str(exc)) from None
         from flowyml_jupyter.capture import close_new_figures, open_figures, replay

@@ -297,3 +297,26 @@ def test_a_trailing_semicolon_hides_the_value_as_in_a_plain_cell(ip, session, ca
     assert "42" not in capsys.readouterr().out
     step_cell(ip, "", "w = 1\nw + 1")
     assert "2" in capsys.readouterr().out
+
+
+def test_a_cell_reading_an_undefined_name_runs_as_plain_python_would(ip, session):
+    res = step_cell(ip, "", "import json as js_mod\nlabel = missing_name + 1")
+    assert not res.success
+    assert "which no cell above defines" in str(res.error_in_exec)
+    assert "js_mod" in ip.user_ns  # the import before the NameError happened, as in a plain run
+    assert "label" not in session.steps
+
+
+def test_a_step_whose_producer_failed_reads_what_the_name_holds(ip, session):
+    assert step_cell(ip, "", "data = [1, 2]").success
+    assert not step_cell(ip, "", "data = [x / 0 for x in data]").success
+    assert step_cell(ip, "", "n = len(data)").success
+    assert ip.user_ns["n"] == 2
+
+
+def test_default_names_are_never_keywords(ip, session):
+    assert step_cell(ip, "", "try:\n    print(1 / 0)\nexcept ZeroDivisionError:\n    print('no')").success
+    assert list(session.steps) == ["print"]
+    res = step_cell(ip, "", "x = 1\ntry:\n    print(undefined_thing_xyz)\nexcept NameError:\n    y = 2")
+    assert res.success and "undefined_thing_xyz" not in session.steps  # ran as a plain cell
+    assert ip.user_ns["y"] == 2
