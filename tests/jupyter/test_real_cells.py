@@ -320,3 +320,11 @@ def test_default_names_are_never_keywords(ip, session):
     res = step_cell(ip, "", "x = 1\ntry:\n    print(undefined_thing_xyz)\nexcept NameError:\n    y = 2")
     assert res.success and "undefined_thing_xyz" not in session.steps  # ran as a plain cell
     assert ip.user_ns["y"] == 2
+
+
+def test_a_cell_whose_input_never_came_runs_until_it_misses_it(ip, session):
+    assert not step_cell(ip, "", "raw = undefined_source_q()").success  # refused, ran plain
+    assert not step_cell(ip, "", "import json as j2\nraw = 1 / 0").success  # a step, failed
+    res = step_cell(ip, "", "import json as j3\nuse = raw + 1")
+    assert not res.success and "j3" in ip.user_ns
+    assert session.steps["use"].state == "failed"
