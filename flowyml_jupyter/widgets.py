@@ -50,11 +50,29 @@ def _in_kernel() -> bool:
     return getattr(shell, "kernel", None) is not None
 
 
+_SHARED: dict[str, Any] = {}
+
+
+def _shared_models() -> dict[str, Any]:
+    """One default ``Layout`` and ``HTMLStyle`` for every status line and DAG: each widget
+    model is a comm message to the front end, and a notebook shows one line per step cell.
+    (A widget never changes these; they are re-made if the kernel's comms were closed.)"""
+    layout = _SHARED.get("layout")
+    if layout is None or layout.comm is None:
+        _SHARED["layout"] = widgets.Layout()
+        from ipywidgets.widgets.widget_string import HTMLStyle
+
+        _SHARED["style"] = HTMLStyle()
+    return _SHARED
+
+
 class _EventWidget(widgets.VBox):
     """Shared machinery: a main-thread event queue and a self-updating static display."""
 
     def __init__(self, **kwargs: Any) -> None:
-        self._html = widgets.HTML()
+        shared = _shared_models()
+        self._html = widgets.HTML(layout=shared["layout"], style=shared["style"])
+        kwargs.setdefault("layout", shared["layout"])
         super().__init__(children=[self._html], **kwargs)
         self._queue: deque[Any] = deque()
         self._handles: list[Any] = []
@@ -120,6 +138,10 @@ class _EventWidget(widgets.VBox):
         if not self._handles or self.comm is None:
             return
         bundle = self._repr_mimebundle_()
+        shown = (bundle.get("text/html"), bundle.get("text/plain"))
+        if shown == getattr(self, "_shown", None):
+            return  # each update is a message (and a stream flush) in the kernel
+        self._shown = shown
         for handle in self._handles:
             handle.update(bundle, raw=True)
 
