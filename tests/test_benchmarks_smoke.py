@@ -3,6 +3,7 @@ table. Nothing here looks at a timing -- the figures are for people, not for ass
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,7 +12,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ("overhead", "hashing", "large output", "import", "dag", "notebook", "executors")
+BENCHMARKS = ("overhead", "hashing", "large output", "import", "dag", "notebook", "executors",
+              "corpus")
 
 
 @pytest.mark.slow
@@ -19,7 +21,7 @@ def test_quick_suite_runs_and_prints_the_table(tmp_path: Path) -> None:
     env = {**os.environ, "FLOWYML_CACHE_DIR": str(tmp_path / "cache"), "TMPDIR": str(tmp_path),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     proc = subprocess.run([sys.executable, "-m", "benchmarks", "--quick"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=240, check=False)
+                          capture_output=True, text=True, timeout=420, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
     out = proc.stdout
     header = next(line for line in out.splitlines() if line.startswith("benchmark"))
@@ -44,4 +46,23 @@ def test_markdown_table_of_one_benchmark(tmp_path: Path) -> None:
     lines = [line for line in proc.stdout.splitlines() if line.startswith("|")]
     assert lines[0].startswith("| benchmark | case | flowyml |")
     assert any(line.startswith("| import |") for line in lines[2:])
+    assert not list(tmp_path.glob("flowyml-bench-*")), "scratch directories must be removed"
+
+
+@pytest.mark.slow
+def test_corpus_benchmark_measures_one_real_notebook(tmp_path: Path) -> None:
+    """bench_corpus end to end on one small corpus notebook: plain, run 1, run 2 (fresh
+    kernel); the report has the per-notebook row and the totals (no figure asserted)."""
+    env = {**os.environ, "TMPDIR": str(tmp_path),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    out_json = tmp_path / "cells.json"
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.bench_corpus", "--only",
+                           "jakevdp-02.01", "--json", str(out_json)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "| jakevdp-02.01-Understanding-Data-Types |" in proc.stdout
+    assert "cells run unmodified:" in proc.stdout and "run 1 / plain:" in proc.stdout
+    records = json.loads(out_json.read_text())
+    assert len(records) == 1 and records[0]["cells"]
+    assert {"plain_ok", "run1_error", "run2_state", "same_as_run1"} <= set(records[0]["cells"][0])
     assert not list(tmp_path.glob("flowyml-bench-*")), "scratch directories must be removed"
