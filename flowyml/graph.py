@@ -31,6 +31,10 @@ class MissingInputError(PipelineGraphError):
     """A step reads an input that no step produces and the context does not give."""
 
 
+class StepSignatureError(PipelineGraphError):
+    """A step declares more inputs than its function has parameters to receive them."""
+
+
 class DuplicateStepError(PipelineGraphError):
     """Two different steps in one pipeline have the same name."""
 
@@ -56,6 +60,9 @@ def build_dag(steps: Sequence[Any], available: Iterable[str] = ()) -> nx.DiGraph
     graph = nx.DiGraph()
     producers: dict[str, str] = {}
     for index, step in enumerate(steps):
+        problem = getattr(step, "binding_error", None)
+        if problem:
+            raise StepSignatureError(problem)
         if step.name in graph:
             if graph.nodes[step.name]["step"] is step:
                 continue

@@ -480,6 +480,49 @@ def _is_user_module(module_name: str | None) -> bool:
     return not path.startswith(_library_roots())
 
 
+def _is_user_code(obj: Any) -> bool:
+    """Whether a function or class is the user's code (hashed into the fingerprint).
+
+    By its module first (:func:`_is_user_module`); a module object with no ``__file__``
+    (``types.ModuleType`` filled with ``exec`` by a code generator or plugin loader) is
+    decided by where the code itself comes from: its code objects' file name against the
+    library roots."""
+    module = getattr(obj, "__module__", None)
+    if _is_user_module(module):
+        return True
+    if not module:
+        return False
+    top = module.split(".")[0]
+    if top in {"flowyml", "flowyml_jupyter", "builtins"} or top in sys.stdlib_module_names:
+        return False
+    if getattr(sys.modules.get(module), "__file__", None):
+        return False  # a module with a file: _is_user_module decided by where it lives
+    filename = _code_filename(obj)
+    return filename is not None and not filename.startswith(_library_roots())
+
+
+def _code_filename(obj: Any) -> str | None:
+    code = getattr(obj, "__code__", None)
+    if code is not None:
+        return code.co_filename
+    if isinstance(obj, type):
+        for value in vars(obj).values():
+            value = getattr(value, "__func__", value)
+            if isinstance(value, types.FunctionType):
+                return value.__code__.co_filename
+    return None
+
+
+def _module_may_hold_user_code(module: types.ModuleType) -> bool:
+    """A module whose members may be user code: a user module, or one without a file."""
+    name = module.__name__
+    if _is_user_module(name):
+        return True
+    top = name.split(".")[0]
+    return (not getattr(module, "__file__", None) and top not in sys.stdlib_module_names
+            and top not in {"flowyml", "flowyml_jupyter", "builtins"})
+
+
 class _CodeWalker:
     def __init__(self, deps: list[tuple[dict, str, Any]]) -> None:
         self.deps = deps
@@ -520,7 +563,7 @@ class _CodeWalker:
             else:
                 continue
             if isinstance(obj, types.ModuleType) and attr:
-                if not _is_user_module(obj.__name__):
+                if not _module_may_hold_user_code(obj):
                     continue
                 member = getattr(obj, attr.split(".")[0], _MISSING)
                 if member is _MISSING:
@@ -532,11 +575,11 @@ class _CodeWalker:
     def _feed_object(self, name: str, obj: Any, h: _Hasher, seen: set[int]) -> None:
         obj = _unwrap(obj) if hasattr(obj, "func") and not isinstance(obj, type) else obj
         if isinstance(obj, types.FunctionType):
-            if _is_user_module(getattr(obj, "__module__", None)):
+            if _is_user_code(obj):
                 _tag(h, b"dep-fn", name.encode())
                 self.feed_function(obj, h, seen)
         elif isinstance(obj, type):
-            if _is_user_module(obj.__module__):
+            if _is_user_code(obj):
                 _tag(h, b"dep-cls", name.encode())
                 self.feed_class(obj, h, seen)
         elif isinstance(obj, _SIMPLE_CONSTANTS) or (
@@ -553,7 +596,7 @@ class _CodeWalker:
         seen.add(id(cls))
         _tag(h, b"cls", cls.__qualname__.encode())
         for base in cls.__bases__:
-            if _is_user_module(base.__module__):
+            if _is_user_code(base):
                 self.feed_class(base, h, seen)
             else:
                 _tag(h, b"base", f"{base.__module__}.{base.__qualname__}".encode())

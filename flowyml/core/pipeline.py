@@ -185,7 +185,7 @@ class Pipeline:
         if existing is step:
             return self
         if existing is not None:
-            if existing.origin != step.origin:
+            if not existing.same_definition(step):
                 raise _graph.DuplicateStepError(
                     f"pipeline '{self.name}' already has a step named '{step.name}'")
             self._steps[position] = step  # re-definition replaces
@@ -208,12 +208,12 @@ class Pipeline:
 
     @property
     def steps(self) -> list[Step]:
-        """The steps this pipeline runs (explicit ones, then auto-discovered ones)."""
-        steps = list(self._steps)
-        if self.auto_discover:
-            names = {s.name for s in steps}
-            steps += [s for s in get_registered_steps(self.name) if s.name not in names]
-        return steps
+        """The steps this pipeline runs: the ones added with :meth:`add_step`, else (with
+        ``auto_discover=True``) the registered ones, re-resolved at every run. As in FlowyML,
+        adding a step by hand switches discovery off."""
+        if self._steps or not self.auto_discover:
+            return list(self._steps)
+        return list(get_registered_steps(self.name))
 
     def build(self, context_keys: Iterable[str] | None = None) -> Pipeline:
         """Validate the graph (cycles, duplicate producers, missing inputs). Returns self."""

@@ -54,9 +54,14 @@ class GPUConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.count, int) or self.count < 1:
-            raise ValueError(f"GPU count must be an integer >= 1, got {self.count!r}")
+            raise ValueError(f"GPU count must be >= 1 (a whole number of devices), got {self.count!r}")
         if self.memory is not None:
-            parse_memory(self.memory)
+            try:
+                parse_memory(self.memory)
+            except ValueError:
+                raise ValueError(
+                    f"Invalid GPU memory format: {self.memory!r}. Use a number with a unit, "
+                    "e.g. '16Gi', '8G', '512Mi'.") from None
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.gpu_type, "count": self.count, "memory": self.memory}

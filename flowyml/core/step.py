@@ -28,7 +28,7 @@ class StepRegistry:
 
     def register(self, step: Step) -> None:
         existing = self._steps.get(step.name)
-        if existing is not None and existing is not step and existing.origin != step.origin:
+        if existing is not None and existing is not step and not existing.same_definition(step):
             raise ValueError(
                 f"Step '{step.name}' is already registered (defined at {existing.origin[0]}."
                 f"{existing.origin[1]}); {step.origin[0]}.{step.origin[1]} uses the same name. "
@@ -130,7 +130,22 @@ class Step:
         self.execution_group = execution_group
         self.description = description if description is not None else inspect.getdoc(func)
         self.origin = (getattr(func, "__module__", None), getattr(func, "__qualname__", self.name))
+        code = getattr(inspect.unwrap(func), "__code__", None)
+        #: where the function's code was written: tells two lambdas of one function apart
+        self.definition_site = (code.co_filename, code.co_firstlineno) if code else None
+        self.binding_error: str | None = None
         self._analyse_signature()
+
+    def same_definition(self, other: Step) -> bool:
+        """Whether ``other`` is this step defined again (a notebook cell re-run, a module
+        reloaded): same module and qualified name, and -- for lambdas and functions made
+        inside functions, which share one qualified name -- written at the same place."""
+        if self.origin != other.origin:
+            return False
+        qualname = str(self.origin[1] or "")
+        if "<lambda>" in qualname or "<locals>" in qualname:
+            return self.definition_site == other.definition_site
+        return True
 
     # FlowyML spells it both ways
     @property
@@ -168,7 +183,9 @@ class Step:
             elif accepts_kwargs and inp.isidentifier():
                 binding[inp] = inp
             else:
-                raise ValueError(
+                # FlowyML builds such steps (they are listed and filtered): the mismatch is
+                # reported when a pipeline is built or run
+                self.binding_error = self.binding_error or (
                     f"step '{self.name}' declares input '{inp}' but its function has no "
                     f"parameter left to receive it (parameters: {names}). Add a parameter named "
                     f"'{inp}' or remove it from inputs=[...]."

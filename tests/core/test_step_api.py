@@ -7,7 +7,7 @@ import importlib
 import pytest
 
 import flowyml
-from flowyml import Step, StepRegistry, clear_step_registry, get_registered_steps, step
+from flowyml import Pipeline, Step, StepRegistry, clear_step_registry, get_registered_steps, step
 
 
 def test_public_imports():
@@ -71,8 +71,9 @@ def test_cache_true_means_default_and_bad_options_are_clear():
         step(retry=-1)(lambda: 1)
     with pytest.raises(ValueError, match="timeout"):
         step(timeout=0)(lambda: 1)
+    odd = step(inputs=["a", "b"], register=False)(lambda a: a)  # built, as in FlowyML
     with pytest.raises(ValueError, match="no parameter left"):
-        step(inputs=["a", "b"], register=False)(lambda a: a)
+        Pipeline("p").add_step(odd).build()
 
 
 def test_register_and_scoping():
