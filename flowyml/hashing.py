@@ -540,7 +540,7 @@ class _CodeWalker:
             _tag(h, b"ast", _dump(node).encode())
             # only names the code reads as globals or closure cells: a parameter or local
             # that shares a module-level name is not a dependency on that global
-            outside = set(_code_names(func.__code__)) | set(func.__code__.co_freevars)
+            outside = _global_reads(func.__code__) | set(func.__code__.co_freevars)
             names = [n for n in _load_names(node) if n.partition(".")[0] in outside]
         self._feed_names(func, names, h, seen)
 
@@ -627,6 +627,23 @@ def _load_names(node: ast.AST) -> list[str]:
         elif isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load):
             found.setdefault(sub.id)
     return list(found)
+
+
+_GLOBAL_OPS = frozenset({"LOAD_GLOBAL", "LOAD_NAME", "STORE_GLOBAL", "DELETE_GLOBAL",
+                         "LOAD_FROM_DICT_OR_GLOBALS"})
+
+
+@functools.lru_cache(maxsize=4096)
+def _global_reads(code: types.CodeType) -> frozenset[str]:
+    """Names ``code`` (and the code nested in it) looks up as globals: not attribute names
+    (``self.x`` puts ``x`` in ``co_names`` too), so a global ``x`` is no false dependency."""
+    import dis
+
+    names = {ins.argval for ins in dis.get_instructions(code) if ins.opname in _GLOBAL_OPS}
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_reads(const)
+    return frozenset(n for n in names if isinstance(n, str))
 
 
 def _code_names(code: types.CodeType) -> list[str]:

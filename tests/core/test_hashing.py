@@ -130,3 +130,19 @@ def test_import_flowyml_stays_light():
             "'dask', 'distributed', 'joblib', 'networkx') if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_an_attribute_named_like_a_global_is_not_a_dependency(notebook_ns):
+    from tests.conftest import run_cell
+
+    from flowyml.hashing import code_fingerprint
+
+    run_cell(notebook_ns, "x = 1.0\ndef f(p):\n    class Point:\n        def __init__(self, v):\n"
+                          "            self.x = v\n    return Point(p).x\n")
+    before = code_fingerprint(notebook_ns["f"])
+    notebook_ns["x"] = 2.0  # a global that only shares the attribute's name
+    assert code_fingerprint(notebook_ns["f"]) == before
+    run_cell(notebook_ns, "LIMIT = 3\ndef g(v):\n    return min(v, LIMIT)\n")
+    before = code_fingerprint(notebook_ns["g"])
+    notebook_ns["LIMIT"] = 4  # a real global constant still counts
+    assert code_fingerprint(notebook_ns["g"]) != before
