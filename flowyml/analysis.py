@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import builtins
 import linecache
+import re
 import types
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -139,7 +140,7 @@ def step_function_source(name: str, params: list[str], outputs: list[str], body:
     ``optional`` outputs are bound on some paths only (``if``/``for``/``try``): the function
     returns ``None`` for one the body did not bind, where the cell would leave it unset.
     """
-    lines = body.rstrip().splitlines() or ["pass"]
+    lines = [_star_import_line(line) for line in body.rstrip().splitlines()] or ["pass"]
     if not any(line.strip() and not line.lstrip().startswith("#") for line in lines):
         lines.append("pass")
     indented = "\n".join(("    " + line) if line.strip() else "" for line in lines)
@@ -152,6 +153,31 @@ def step_function_source(name: str, params: list[str], outputs: list[str], body:
     else:
         ret = f"\n    return {', '.join(values)}"
     return f"def {name}({', '.join(params)}):\n{indented}{ret}\n"
+
+
+_STAR = re.compile(r"^(\s*)from\s+([A-Za-z_][\w.]*)\s+import\s+\*\s*(#.*)?$")
+
+
+def _star_import_line(line: str) -> str:
+    """``from m import *`` is only allowed at module level: inside the step's function it
+    becomes the same names put into the function's globals (the notebook's namespace)."""
+    match = _STAR.match(line)
+    if match is None:
+        return line
+    indent, module = match.group(1), match.group(2)
+    return (f"{indent}globals().update(__import__('flowyml.analysis', fromlist=['star_names'])"
+            f".star_names({module!r}))  # from {module} import *")
+
+
+def star_names(module_name: str) -> dict[str, Any]:
+    """What ``from module_name import *`` binds: ``__all__``, else the public names."""
+    import importlib
+
+    module = importlib.import_module(module_name)
+    names = getattr(module, "__all__", None)
+    if names is None:
+        names = [n for n in vars(module) if not n.startswith("_")]
+    return {n: getattr(module, n) for n in names}
 
 
 def make_step_function(name: str, params: list[str], outputs: list[str], body: str,

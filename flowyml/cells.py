@@ -81,8 +81,11 @@ class CellAnalysis:
 
     @property
     def produces(self) -> list[str]:
-        """Values stored with the step: outputs, then inputs changed in place."""
-        return [*self.outputs, *(m for m in self.mutated if m not in self.outputs)]
+        """Values stored with the step: outputs, inputs changed in place, then the loop and
+        ``with`` targets left in the namespace (stored when they can be, as later cells
+        may read them: ``for ax in axes: ...`` then ``ax.set_title(...)``)."""
+        made = [*self.outputs, *(m for m in self.mutated if m not in self.outputs)]
+        return [*made, *(n for n in self.incidental if n not in made)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -90,12 +93,15 @@ class CellAnalysis:
 # ---------------------------------------------------------------------------------------------
 
 
-def python_source(body: str) -> tuple[str, list[IPythonLine]]:
+def python_source(body: str, magic_lines: frozenset[int] = frozenset()
+                  ) -> tuple[str, list[IPythonLine]]:
     """``body`` with each IPython line replaced by ``pass`` at its indentation, and the lines.
 
     ``%magic``, ``!cmd`` and a leading ``%%magic`` line are set aside (the magic layer runs
     them as IPython would); ``x = !cmd`` / ``x = %magic`` and the bodies of non-Python cell
-    magics cannot be: :class:`CellSyntaxError` says so in one line.
+    magics cannot be: :class:`CellSyntaxError` says so in one line. ``magic_lines`` are the
+    (1-based) lines IPython itself turns into magic calls without a ``%`` (automagic: ``ls``,
+    ``cd dir``, ``pwd``); the magic layer asks IPython for them.
     """
     body = body.replace("\r\n", "\n")
     if _parses(body):  # plain Python (a `%d` line inside a string is not a magic)
@@ -118,7 +124,7 @@ def python_source(body: str) -> tuple[str, list[IPythonLine]]:
             # `%time stmt` runs stmt once in the namespace: the step does the same
             found.append(IPythonLine(number, stripped, "magic"))
             out.append(indent + stripped[6:].strip())
-        elif stripped.startswith(("%", "!")):
+        elif stripped.startswith(("%", "!")) or (number in magic_lines and "=" not in stripped):
             found.append(IPythonLine(number, stripped, "shell" if stripped[0] == "!" else "magic"))
             out.append(indent + _left_out(stripped))
         elif stripped.endswith("?") and stripped.rstrip("?").replace(".", "").isidentifier():
@@ -157,9 +163,10 @@ def _parses(text: str) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 
-def analyze(body: str) -> CellAnalysis:
-    """Analyse a cell body (IPython lines allowed). Raises :class:`CellSyntaxError`."""
-    python, ipython = python_source(body)
+def analyze(body: str, magic_lines: frozenset[int] = frozenset()) -> CellAnalysis:
+    """Analyse a cell body (IPython lines allowed; ``magic_lines``: see :func:`python_source`).
+    Raises :class:`CellSyntaxError`."""
+    python, ipython = python_source(body, magic_lines)
     try:
         tree = ast.parse(python)
     except SyntaxError as exc:
@@ -176,7 +183,7 @@ def analyze(body: str) -> CellAnalysis:
     reads = [n for n in walk.reads if n not in BUILTINS]
     mutated = [n for n in walk.mutated if n in reads and n not in outputs]
     outputs = [n for n in outputs if n not in deleted]
-    maybe = [n for n in outputs if n not in walk.bound]
+    maybe = [n for n in outputs if n not in walk.bound] + [n for n in incidental if n not in outputs]
     return CellAnalysis(
         reads=reads, outputs=outputs, mutated=mutated, defines=defines, incidental=incidental,
         deleted=deleted, maybe=maybe, definitions=_definitions(tree, python), star_import=walk.star,
@@ -289,9 +296,7 @@ class _Walk:
                 if handler.type is not None:
                     self.bound = set(start)
                     self.expr(handler.type)
-                names = [handler.name] if handler.name else []
-                for name in names:
-                    self.soft.setdefault(name)
+                names = [handler.name] if handler.name else []  # deleted after the handler
                 ends += self.branch(handler.body, pre=start, extra=names)
             self.bound = set.intersection(*ends) - {h.name for h in node.handlers if h.name}
             self.block(node.finalbody)
@@ -673,10 +678,12 @@ def _definitions(tree: ast.Module, source: str) -> str:
 def default_step_name(analysis: CellAnalysis, taken: Iterable[str] = ()) -> str:
     """A readable, unique step name: the first value the cell makes, else what it shows."""
     taken = set(taken)
-    base = next(iter(analysis.produces), None) or next(iter(analysis.defines), None)
+    made = [*analysis.outputs, *analysis.mutated, *analysis.defines]
+    base = next(iter(made), None)
     if base is None:
         magic = " ".join(line.text.lstrip("%!") for line in analysis.ipython[:1])
-        base = _display_name(analysis.python) or _display_name(magic) or "cell"
+        base = (_display_name(analysis.python) or _display_name(magic)
+                or next(iter(analysis.incidental), None) or "cell")
     return unique_name(base, taken)
 
 

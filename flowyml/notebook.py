@@ -18,6 +18,7 @@ import dataclasses
 import difflib
 import itertools
 import linecache
+import pickle
 import sys
 import time
 import uuid
@@ -117,7 +118,8 @@ class NotebookSession(PipelineView):
                 for r in self.steps.values()])
         return self._wiring
 
-    def define(self, spec: StepCellSpec, body: str, cell_id: str | None = None) -> NotebookStep:
+    def define(self, spec: StepCellSpec, body: str, cell_id: str | None = None,
+               magic_lines: frozenset[int] = frozenset()) -> NotebookStep:
         """Turn a cell into a registered step (replacing the cell's previous version).
 
         ``cell_id`` is the front end's id of the cell, when it sends one: it tells an edited
@@ -125,7 +127,7 @@ class NotebookSession(PipelineView):
         edited, when it does not read its own outputs) is the same cell.
         """
         try:
-            analysis = analyze(body)
+            analysis = analyze(body, magic_lines)
         except CellSyntaxError as exc:
             raise StepDefinitionError(f"%%step: the cell cannot be a step: {exc}") from None
         code = [m for m in analysis.mutated if is_code_dependency(self.ns.get(m))]
@@ -538,9 +540,17 @@ class NotebookSession(PipelineView):
             rec = self._add_changed_outputs(rec, changed)
             key, parts = self.cache_key(rec, digests)
         outputs = {o: self.ns[o] for o in rec.outputs if o in self.ns}
+        absent = [o for o in rec.outputs if o not in outputs]
+        for out in [o for o in outputs if o in rec.analysis.maybe]:
+            try:  # a loop or `with` target that cannot be stored (a closed file) is left out
+                pickle.dumps(outputs[out], protocol=5)
+            except Exception:
+                absent.append(out)
+                del outputs[out]
         hashes = self._output_digests(rec, outputs, key)
         self._produced(rec, outputs, hashes, digests)
-        items, notes = None, {}
+        items: list[dict[str, Any]] | None = None
+        notes: dict[str, Any] = {"absent": absent} if absent else {}
         if recording is not None:
             if recording.size <= self.replay_max:
                 items = recording.to_json()

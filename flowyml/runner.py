@@ -65,6 +65,8 @@ class _EntryLoader:
         with self._lock:
             if self._values is None:
                 self._values = self.store.load(self.entry)
+            if name not in self._values and name in self.entry.meta.get("notes", {}).get("absent", ()):
+                return None  # a notebook step left it unbound (a loop that did not run)
             return self._values[name]
 
     def __getstate__(self) -> dict[str, Any]:

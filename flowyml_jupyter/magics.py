@@ -104,7 +104,8 @@ class FlowymlMagics(Magics):
             # shell-style quoting (IPython's parse_argstring keeps the quotes in values)
             args = self.step.parser.parse_args(shlex.split(line))
             spec = spec_from_namespace(args)
-            rec = self.session.define(spec, cell, cell_id=self._cell_id)
+            rec = self.session.define(spec, cell, cell_id=self._cell_id,
+                                      magic_lines=self._magic_lines(cell))
         except UnknownInputsError as exc:
             # as plain Python: the cell runs until the name is missing (its imports and
             # prints happen), then NameError; if it defines the name some other way, fine
@@ -138,6 +139,21 @@ class FlowymlMagics(Magics):
             if not live:
                 display(widget)
             self._refresh_dags()
+
+    def _magic_lines(self, body: str) -> frozenset[int]:
+        """Lines IPython turns into magic calls although they have no ``%`` (automagic:
+        ``ls``, ``cd dir``), as IPython's own input transformer sees them."""
+        if "\n" not in body.strip() and not body.strip():
+            return frozenset()
+        try:
+            transformed = self.shell.transform_cell(body).split("\n")
+        except Exception:
+            return frozenset()
+        lines = body.split("\n")
+        if len(transformed) not in (len(lines), len(lines) + 1):
+            return frozenset()
+        return frozenset(n for n, (a, b) in enumerate(zip(lines, transformed), 1)
+                         if a != b and "get_ipython()" in b and not a.lstrip().startswith(("%", "!")))
 
     def _execute(self, body: str) -> tuple[BaseException | None, Any]:
         from flowyml_jupyter.capture import OutputRecorder

@@ -13,7 +13,7 @@ SCOPING = [
     ("total = 0\nfor v in xs:\n    total += v", ["xs"], ["total"], [], [], ["v"]),
     ("for i, (a, b) in enumerate(pairs):\n    pass", ["pairs"], [], [], [], ["i", "a", "b"]),
     ("with open(p) as fh:\n    data = fh.read()", ["p"], ["data"], [], [], ["fh"]),
-    ("try:\n    x = f()\nexcept ValueError as e:\n    print(e)", ["f"], ["x"], [], [], ["e"]),
+    ("try:\n    x = f()\nexcept ValueError as e:\n    print(e)", ["f"], ["x"], [], [], []),
     ("if (n := len(a)) > 10:\n    print(n)", ["a"], ["n"], [], [], []),
     ("ys = [y * k for y in xs]", ["xs", "k"], ["ys"], [], [], []),
     ("[z := q * 2 for q in range(3)]\nprint(z)", [], ["z"], [], [], []),
@@ -57,7 +57,8 @@ def test_scoping(source, reads, outputs, mutated, defines, incidental):
 
 def test_maybe_bound_outputs_and_star_imports():
     assert analyze("if c:\n    v = 1").maybe == ["v"]
-    assert analyze("for i in xs:\n    last = i").maybe == ["last"]
+    assert analyze("for i in xs:\n    last = i").maybe == ["last", "i"]
+    assert analyze("for i in xs:\n    last = i").produces == ["last", "i"]
     assert analyze("v = 1").maybe == []
     assert analyze("from math import *").star_import
 

@@ -328,3 +328,36 @@ def test_a_cell_whose_input_never_came_runs_until_it_misses_it(ip, session):
     res = step_cell(ip, "", "import json as j3\nuse = raw + 1")
     assert not res.success and "j3" in ip.user_ns
     assert session.steps["use"].state == "failed"
+
+
+def test_star_imports_in_a_step_cell(ip, session):
+    cells = ["from math import *\nx = cos(2 * pi)", "y = log(10) + x"]
+    _three_runs(ip, session, cells, ["x", "y"])
+    assert ip.user_ns["y"] == pytest.approx(1 + 2.302585, abs=1e-5)
+
+
+def test_automagic_lines_run_as_ipython_would(ip, session, capsys, tmp_path):
+    (tmp_path / "hello.txt").write_text("hi there\n")
+    ip.run_line_magic("cd", str(tmp_path))
+    assert step_cell(ip, "", "cat hello.txt").success  # a one-line cell: IPython's automagic
+    assert "hi there" in capsys.readouterr().out
+    (rec,) = session.steps.values()
+    assert rec.name == "cat_hello_txt" and [line.kind for line in rec.analysis.ipython] == ["magic"]
+    assert step_cell(ip, "", "cat hello.txt").success
+    assert rec.name in session.steps and session.steps[rec.name].state == "cached"
+    assert "hi there" in capsys.readouterr().out  # replayed
+
+
+def test_loop_and_with_targets_are_kept_for_later_cells(ip, session, tmp_path):
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "t.txt"
+    path.write_text("x")
+    cells = [(PLAIN, "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt"),
+             (PLAIN, f"path = {str(path)!r}"),
+             "fig, axes = plt.subplots(1, 2)\nfor ax in axes:\n    ax.plot([1, 2])",
+             "ax.set_title('last');\ntitle = ax.get_title()",
+             "with open(path) as fh:\n    text = fh.read()",
+             "for i in range(3):\n    pass\nlast = i"]
+    session = _three_runs(ip, session, cells, ["title", "text", "last"])
+    assert ip.user_ns["i"] == 2 and ip.user_ns["title"] == "last"
+    assert "fh" not in ip.user_ns  # a closed file is not stored (nor restored)
