@@ -152,7 +152,7 @@ class FlowymlMagics(Magics):
         lines = body.split("\n")
         if len(transformed) not in (len(lines), len(lines) + 1):
             return frozenset()
-        return frozenset(n for n, (a, b) in enumerate(zip(lines, transformed), 1)
+        return frozenset(n for n, (a, b) in enumerate(zip(lines, transformed, strict=False), 1)
                          if a != b and "get_ipython()" in b and not a.lstrip().startswith(("%", "!")))
 
     def _execute(self, body: str) -> tuple[BaseException | None, Any]:

@@ -133,9 +133,8 @@ def test_import_flowyml_stays_light():
 
 
 def test_an_attribute_named_like_a_global_is_not_a_dependency(notebook_ns):
-    from tests.conftest import run_cell
-
     from flowyml.hashing import code_fingerprint
+    from tests.conftest import run_cell
 
     run_cell(notebook_ns, "x = 1.0\ndef f(p):\n    class Point:\n        def __init__(self, v):\n"
                           "            self.x = v\n    return Point(p).x\n")
