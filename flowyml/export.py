@@ -38,6 +38,15 @@ _DISPLAY_METHODS = frozenset({"head", "tail", "describe", "sample", "info", "to_
 _MAGIC_ASSIGN = re.compile(r"^[\w.,\s()\[\]*]+=\s*[!%]")
 
 
+#: magics and aliases IPython runs without `%` on a one-line cell (automagic)
+_AUTOMAGIC = frozenset({
+    "alias", "cat", "cd", "clear", "conda", "cp", "dhist", "echo", "env", "history", "less",
+    "ll", "load_ext", "ls", "lsmagic", "man", "matplotlib", "mkdir", "more", "mv", "page",
+    "pdef", "pdoc", "pinfo", "pip", "precision", "prun", "psource", "pwd", "pycat", "reset",
+    "rm", "rmdir", "run", "store", "sx", "system", "time", "timeit", "who", "whos", "xmode",
+})
+
+
 class NotebookExportError(ValueError):
     """The notebook cannot be exported; the message names the cell and the fix."""
 
@@ -181,6 +190,13 @@ def _step_cell(index: int, first: str, source: str) -> CellIR:
     try:
         analysis = analyze(body)
     except CellSyntaxError as exc:
+        lines = [line for line in body.split("\n") if line.strip()]
+        word = re.match(r"\s*([A-Za-z_]\w*)", lines[0]) if len(lines) == 1 else None
+        if word is not None and word.group(1) in _AUTOMAGIC:
+            # a one-line cell IPython runs as a magic without `%` (automagic: `ls *.csv`)
+            cell.kind = "dropped"
+            cell.left_out.append(LeftOut(body.strip(), "IPython automagic, IPython only"))
+            return cell
         raise NotebookExportError(
             f"{cell.where}: the step body is not valid Python ({exc}); fix the cell") from None
     cell.step = StepIR(name="", params=[], outputs=[], body=body, spec=spec, analysis=analysis)

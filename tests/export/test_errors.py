@@ -93,3 +93,11 @@ def test_refuses_to_overwrite_the_notebook(tmp_path):
     nb = make_notebook(tmp_path / "nb.ipynb", "x = 1")
     with pytest.raises(NotebookExportError, match="refusing to overwrite"):
         export_notebook(nb, nb)
+
+
+def test_a_one_line_automagic_step_cell_is_left_out_with_a_comment(tmp_path):
+    nb = make_notebook(tmp_path / "nb.ipynb", "%load_ext flowyml", "%%step\nls *.csv",
+                       "%%step\nx = 1")
+    text = export_notebook(nb, tmp_path / "out.py").read_text()
+    assert "# cell 1, left out (IPython automagic, IPython only): ls *.csv" in text
+    assert 'outputs=["x"]' in text
