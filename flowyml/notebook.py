@@ -207,13 +207,15 @@ class NotebookSession(PipelineView):
             if not set(analysis.reads) & set(rec.outputs) or rec.name == self._last:
                 return rec
         # an edit of the cell just run, or of one that has not produced its outputs (being
-        # fixed): same default name, and it does not read what that step makes
+        # fixed): same default name and values, and it does not read what that step makes
+        # (consecutive cells binding `fig` to different things are different cells)
         base = default_step_name(analysis)
         makers = [r for r in self.steps.values() if base_of(r.name) == base
                   and r.cell is None and r.spec.name is None]
         if makers:
             rec = max(makers, key=lambda r: r.position)
             if ((rec.name == self._last or rec.state not in PRODUCED)
+                    and set(analysis.produces) == set(rec.analysis.produces)
                     and not set(analysis.reads) & set(rec.outputs)):
                 return rec
         return None
