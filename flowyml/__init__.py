@@ -27,6 +27,7 @@ from flowyml.graph import (
     DuplicateStepError,
     MissingInputError,
     PipelineGraphError,
+    UnboundInputError,
 )
 from flowyml.hashing import UnhashableValueError, code_fingerprint, hash_value
 from flowyml.runner import StepResult
@@ -72,6 +73,7 @@ __all__ = [
     "DuplicateOutputError",
     "DuplicateStepError",
     "MissingInputError",
+    "UnboundInputError",
 ]
 
 

@@ -31,12 +31,27 @@ class MissingInputError(PipelineGraphError):
     """A step reads an input that no step produces and the context does not give."""
 
 
-class StepSignatureError(PipelineGraphError):
-    """A step declares more inputs than its function has parameters to receive them."""
-
-
 class DuplicateStepError(PipelineGraphError):
     """Two different steps in one pipeline have the same name."""
+
+
+class UnboundInputError(PipelineGraphError):
+    """A step declares an input that no parameter of its function can receive."""
+
+
+def check_inputs_bound(step: Any) -> None:
+    """Raise :class:`UnboundInputError` naming ``step`` and each input its function can't take."""
+    unbound = list(getattr(step, "unbound_inputs", None) or ())
+    if not unbound:
+        return
+    which = ", ".join(repr(i) for i in unbound)
+    first = unbound[0]
+    raise UnboundInputError(
+        f"step '{step.name}' declares input{'s' if len(unbound) > 1 else ''} {which} but its "
+        f"function has no parameter left to receive {'them' if len(unbound) > 1 else 'it'} "
+        f"(parameters: {list(getattr(step, 'parameters', []))}). Add a parameter named "
+        f"'{first}' to the function (or **kwargs), or remove '{first}' from inputs=[...]."
+    )
 
 
 def step_needs(step: Any) -> list[str]:
@@ -52,7 +67,8 @@ def build_dag(steps: Sequence[Any], available: Iterable[str] = ()) -> nx.DiGraph
     """Build the DAG of ``steps``; ``available`` are names the context provides.
 
     A declared input no step produces is taken from the context when present there;
-    otherwise it is a :class:`MissingInputError`. A condition parameter nobody produces is
+    otherwise it is a :class:`MissingInputError`. A declared input the step's function has
+    no parameter for is an :class:`UnboundInputError`. A condition parameter nobody produces is
     simply a context lookup (checked when the condition runs).
     """
     import networkx as nx
@@ -60,15 +76,13 @@ def build_dag(steps: Sequence[Any], available: Iterable[str] = ()) -> nx.DiGraph
     graph = nx.DiGraph()
     producers: dict[str, str] = {}
     for index, step in enumerate(steps):
-        problem = getattr(step, "binding_error", None)
-        if problem:
-            raise StepSignatureError(problem)
         if step.name in graph:
             if graph.nodes[step.name]["step"] is step:
                 continue
             raise DuplicateStepError(
                 f"two different steps are named '{step.name}'; give one a different name= "
             )
+        check_inputs_bound(step)
         graph.add_node(step.name, step=step, index=index)
         for out in step.outputs or [step.name]:
             if out in producers and producers[out] != step.name:

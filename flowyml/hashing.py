@@ -8,7 +8,7 @@ Two public functions:
 * :func:`code_fingerprint` gives a digest of a function's normalised AST plus the code of the
   user-defined helper functions and classes it uses, transitively.
 
-Digests are part of every cache key: the golden values pinned in ``tests/test_hashing.py``
+Digests are part of every cache key: the golden values pinned in ``tests/core/test_hashing.py``
 must only change together with :data:`FINGERPRINT_VERSION`.
 """
 
@@ -18,6 +18,7 @@ import ast
 import functools
 import inspect
 import math
+import os
 import pickle
 import struct
 import sys
@@ -456,71 +457,94 @@ def _dump(node: ast.AST) -> str:
 
 @functools.cache
 def _library_roots() -> tuple[str, ...]:
+    """Folders of library code: the standard library and site-packages (each ends in a separator)."""
     paths = sysconfig.get_paths()
     roots = {paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
     roots.update(p for p in sys.path if p.endswith(("site-packages", "dist-packages")))
-    return tuple(sorted(r for r in roots if r))
+    return tuple(sorted(os.path.join(r, "") for r in roots if r))
+
+
+def _in_library(path: str) -> bool:
+    return os.path.abspath(path).startswith(_library_roots())
+
+
+#: flowyml's own code and the interpreter's: never part of a user's code fingerprint
+_OWN_PACKAGES = frozenset({"flowyml", "flowyml_jupyter", "builtins"})
+
+
+def _is_own(module_name: str | None) -> bool:
+    return bool(module_name) and module_name.split(".")[0] in _OWN_PACKAGES
 
 
 @functools.lru_cache(maxsize=4096)
 def _is_user_module(module_name: str | None) -> bool:
+    """Whether the module called ``module_name`` holds user code (judged by its name and file).
+
+    A module with no file -- a ``types.ModuleType`` filled with ``exec``, or one that is not
+    importable at all (code made in a notebook) -- is user code, unless it is a namespace
+    package whose folders are all library folders or it belongs to a library's package.
+    """
     if not module_name:
         return False
     if module_name == "__main__" or module_name.startswith(("__ipython", "<")):
         return True
     top = module_name.split(".")[0]
-    if top in {"flowyml", "flowyml_jupyter", "builtins"} or top in sys.stdlib_module_names:
+    if top in _OWN_PACKAGES or top in sys.stdlib_module_names:
         return False
     module = sys.modules.get(module_name)
-    path = getattr(module, "__file__", None)
     if module is None:
         return True  # a function whose module is not importable: notebook-made code
-    if not path:
+    path = getattr(module, "__file__", None)
+    if path:
+        return not _in_library(path)
+    folders = [str(f) for f in getattr(module, "__path__", None) or ()]
+    if folders:
+        return not all(_in_library(f) for f in folders)
+    return top == module_name or _is_user_module(top)  # a submodule a library made at run time
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_user_file(filename: str) -> bool:
+    """Whether code compiled from ``filename`` (a code object's ``co_filename``) is user code.
+
+    ``False`` for the standard library and site-packages (frozen modules included) and for
+    source made at run time (``<string>``, ``<ipython-input-…>``): for those the module
+    decides.
+    """
+    if filename.startswith("<"):
         return False
-    return not path.startswith(_library_roots())
+    return not _in_library(filename)
 
 
-def _is_user_code(obj: Any) -> bool:
-    """Whether a function or class is the user's code (hashed into the fingerprint).
+def _is_user_function(func: types.FunctionType) -> bool:
+    """User code when its module is, or when its code was compiled from a file outside the
+    standard library and site-packages -- whatever ``__module__`` says."""
+    module = getattr(func, "__module__", None)
+    if _is_own(module):
+        return False
+    return _is_user_module(module) or _is_user_file(func.__code__.co_filename)
 
-    By its module first (:func:`_is_user_module`); a module object with no ``__file__``
-    (``types.ModuleType`` filled with ``exec`` by a code generator or plugin loader) is
-    decided by where the code itself comes from: its code objects' file name against the
-    library roots."""
-    module = getattr(obj, "__module__", None)
-    if _is_user_module(module):
+
+def _is_user_class(cls: type) -> bool:
+    """User code when its module is, or when one of its own methods' code is."""
+    if _is_own(cls.__module__):
+        return False
+    if _is_user_module(cls.__module__):
         return True
-    if not module:
-        return False
-    top = module.split(".")[0]
-    if top in {"flowyml", "flowyml_jupyter", "builtins"} or top in sys.stdlib_module_names:
-        return False
-    if getattr(sys.modules.get(module), "__file__", None):
-        return False  # a module with a file: _is_user_module decided by where it lives
-    filename = _code_filename(obj)
-    return filename is not None and not filename.startswith(_library_roots())
+    for value in vars(cls).values():
+        for func in _methods(value):
+            if _is_user_file(func.__code__.co_filename):
+                return True
+    return False
 
 
-def _code_filename(obj: Any) -> str | None:
-    code = getattr(obj, "__code__", None)
-    if code is not None:
-        return code.co_filename
-    if isinstance(obj, type):
-        for value in vars(obj).values():
-            value = getattr(value, "__func__", value)
-            if isinstance(value, types.FunctionType):
-                return value.__code__.co_filename
-    return None
-
-
-def _module_may_hold_user_code(module: types.ModuleType) -> bool:
-    """A module whose members may be user code: a user module, or one without a file."""
-    name = module.__name__
-    if _is_user_module(name):
-        return True
-    top = name.split(".")[0]
-    return (not getattr(module, "__file__", None) and top not in sys.stdlib_module_names
-            and top not in {"flowyml", "flowyml_jupyter", "builtins"})
+def _methods(value: Any) -> list[types.FunctionType]:
+    """The plain functions behind a class attribute (method, static/class method, property)."""
+    if isinstance(value, staticmethod | classmethod):
+        value = value.__func__
+    if isinstance(value, property):
+        return [f for f in (value.fget, value.fset, value.fdel) if isinstance(f, types.FunctionType)]
+    return [value] if isinstance(value, types.FunctionType) else []
 
 
 class _CodeWalker:
@@ -535,7 +559,9 @@ class _CodeWalker:
         node = _function_node(func)
         if node is None:
             _tag(h, b"bc", _bytecode_digest(func.__code__).encode())
-            names = _code_names(func.__code__)
+            # module attributes last (``helpers.scale``): the code of modules made at run time
+            # has no source either, and their helpers are user code
+            names = _code_names(func.__code__) + _attribute_reads(func.__code__)
         else:
             _tag(h, b"ast", _dump(node).encode())
             # only names the code reads as globals or closure cells: a parameter or local
@@ -563,7 +589,7 @@ class _CodeWalker:
             else:
                 continue
             if isinstance(obj, types.ModuleType) and attr:
-                if not _module_may_hold_user_code(obj):
+                if not _is_user_module(obj.__name__):
                     continue
                 member = getattr(obj, attr.split(".")[0], _MISSING)
                 if member is _MISSING:
@@ -575,11 +601,11 @@ class _CodeWalker:
     def _feed_object(self, name: str, obj: Any, h: _Hasher, seen: set[int]) -> None:
         obj = _unwrap(obj) if hasattr(obj, "func") and not isinstance(obj, type) else obj
         if isinstance(obj, types.FunctionType):
-            if _is_user_code(obj):
+            if _is_user_function(obj):
                 _tag(h, b"dep-fn", name.encode())
                 self.feed_function(obj, h, seen)
         elif isinstance(obj, type):
-            if _is_user_code(obj):
+            if _is_user_class(obj):
                 _tag(h, b"dep-cls", name.encode())
                 self.feed_class(obj, h, seen)
         elif isinstance(obj, _SIMPLE_CONSTANTS) or (
@@ -596,7 +622,7 @@ class _CodeWalker:
         seen.add(id(cls))
         _tag(h, b"cls", cls.__qualname__.encode())
         for base in cls.__bases__:
-            if _is_user_code(base):
+            if _is_user_class(base):
                 self.feed_class(base, h, seen)
             else:
                 _tag(h, b"base", f"{base.__module__}.{base.__qualname__}".encode())
@@ -652,6 +678,24 @@ def _code_names(code: types.CodeType) -> list[str]:
         if isinstance(const, types.CodeType):
             names.extend(_code_names(const))
     return names
+
+
+def _attribute_reads(code: types.CodeType) -> list[str]:
+    """``name.attr`` read by bytecode (a global or closure cell, then an attribute), in order."""
+    import dis
+
+    found: dict[str, None] = {}
+    previous = None
+    for ins in dis.get_instructions(code):
+        if (previous is not None and ins.opname in ("LOAD_ATTR", "LOAD_METHOD")
+                and previous.opname in ("LOAD_GLOBAL", "LOAD_NAME", "LOAD_DEREF")):
+            found.setdefault(f"{previous.argval}.{ins.argval}")
+        previous = ins
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            for dotted in _attribute_reads(const):
+                found.setdefault(dotted)
+    return list(found)
 
 
 def _bytecode_digest(code: types.CodeType) -> str:

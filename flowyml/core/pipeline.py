@@ -13,7 +13,7 @@ from typing import Any
 from flowyml import graph as _graph
 from flowyml.cache import CacheStore, NullStore
 from flowyml.core.context import Context
-from flowyml.core.step import Step, get_registered_steps
+from flowyml.core.step import Step, get_registered_steps, same_definition
 from flowyml.events import RunFinished, RunStarted, bus, silent
 from flowyml.runner import RUN_CONTEXT_HASHES, Artifact, StepResult
 
@@ -185,9 +185,11 @@ class Pipeline:
         if existing is step:
             return self
         if existing is not None:
-            if not existing.same_definition(step):
+            if not same_definition(existing, step):
                 raise _graph.DuplicateStepError(
-                    f"pipeline '{self.name}' already has a step named '{step.name}'")
+                    f"pipeline '{self.name}' already has a step named '{step.name}' (defined at "
+                    f"{existing.defined_at}); {step.defined_at} is a different step. Give one "
+                    "of them another name=...")
             self._steps[position] = step  # re-definition replaces
         else:
             self._positions[step.name] = len(self._steps)
@@ -208,12 +210,16 @@ class Pipeline:
 
     @property
     def steps(self) -> list[Step]:
-        """The steps this pipeline runs: the ones added with :meth:`add_step`, else (with
-        ``auto_discover=True``) the registered ones, re-resolved at every run. As in FlowyML,
-        adding a step by hand switches discovery off."""
-        if self._steps or not self.auto_discover:
-            return list(self._steps)
-        return list(get_registered_steps(self.name))
+        """The steps this pipeline runs.
+
+        The steps added with :meth:`add_step` / :meth:`add_steps` / :meth:`from_steps`; with
+        ``auto_discover=True`` and none added, the registered steps scoped to this pipeline
+        (plus unscoped ones), looked up again at every build. As in FlowyML, adding a step
+        by hand switches discovery off.
+        """
+        if self.auto_discover and not self._steps:
+            return get_registered_steps(self.name)
+        return list(self._steps)
 
     def build(self, context_keys: Iterable[str] | None = None) -> Pipeline:
         """Validate the graph (cycles, duplicate producers, missing inputs). Returns self."""

@@ -53,15 +53,20 @@ class GPUConfig:
     memory: str | None = None
 
     def __post_init__(self) -> None:
+        # FlowyML's wording starts each message, so code matching on it keeps working
         if not isinstance(self.count, int) or self.count < 1:
-            raise ValueError(f"GPU count must be >= 1 (a whole number of devices), got {self.count!r}")
+            raise ValueError(
+                f"GPU count must be >= 1, got {self.count!r}: give a whole number of devices "
+                "(count=1, 2, ...), or no gpu= at all for a step that needs none."
+            )
         if self.memory is not None:
             try:
                 parse_memory(self.memory)
             except ValueError:
                 raise ValueError(
-                    f"Invalid GPU memory format: {self.memory!r}. Use a number with a unit, "
-                    "e.g. '16Gi', '8G', '512Mi'.") from None
+                    f"Invalid GPU memory format: {self.memory!r}. Use memory per device as a "
+                    "number with a unit, e.g. '16Gi', '80Gi' or '32768Mi'."
+                ) from None
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.gpu_type, "count": self.count, "memory": self.memory}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import os
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -20,23 +22,25 @@ class StepRegistry:
 
     Registering a *different* step under a taken name raises ``ValueError`` (as FlowyML
     does); registering the same definition again -- a notebook cell run twice, a module
-    reloaded: same module and qualified name -- replaces the old step.
+    reloaded -- replaces the old step (see :func:`same_definition`).
     """
 
     def __init__(self) -> None:
         self._steps: dict[str, Step] = {}
 
     def register(self, step: Step) -> None:
+        """Add ``step``; replace a step of that name made by the same definition."""
         existing = self._steps.get(step.name)
-        if existing is not None and existing is not step and not existing.same_definition(step):
+        if existing is not None and not same_definition(existing, step):
             raise ValueError(
-                f"Step '{step.name}' is already registered (defined at {existing.origin[0]}."
-                f"{existing.origin[1]}); {step.origin[0]}.{step.origin[1]} uses the same name. "
-                "Use a unique name=..., or set register=False on one of them."
+                f"Step '{step.name}' is already registered (defined at {existing.defined_at}); "
+                f"{step.defined_at} uses the same name. Use a unique name=..., or set "
+                "register=False on one of them."
             )
         self._steps[step.name] = step
 
     def unregister(self, name: str) -> None:
+        """Forget the step called ``name`` (nothing happens when there is none)."""
         self._steps.pop(name, None)
 
     def get_all(self, pipeline: str | None = None) -> list[Step]:
@@ -46,11 +50,13 @@ class StepRegistry:
         return [s for s in self._steps.values() if s.tags.get("pipeline") in (pipeline, None)]
 
     def get_by_name(self, name: str) -> Step | None:
+        """The step called ``name``, or ``None``."""
         return self._steps.get(name)
 
     get = get_by_name
 
     def clear(self) -> None:
+        """Forget every step."""
         self._steps.clear()
 
     def __len__(self) -> int:
@@ -129,23 +135,34 @@ class Step:
         self.condition = condition
         self.execution_group = execution_group
         self.description = description if description is not None else inspect.getdoc(func)
-        self.origin = (getattr(func, "__module__", None), getattr(func, "__qualname__", self.name))
-        code = getattr(inspect.unwrap(func), "__code__", None)
-        #: where the function's code was written: tells two lambdas of one function apart
-        self.definition_site = (code.co_filename, code.co_firstlineno) if code else None
-        self.binding_error: str | None = None
+        self._origin: tuple[str | None, str] = (
+            getattr(func, "__module__", None), getattr(func, "__qualname__", self.name))
+        #: where the function's code was written (see :func:`same_definition`), or None
+        self.definition_site = _code_site(func)
         self._analyse_signature()
 
-    def same_definition(self, other: Step) -> bool:
-        """Whether ``other`` is this step defined again (a notebook cell re-run, a module
-        reloaded): same module and qualified name, and -- for lambdas and functions made
-        inside functions, which share one qualified name -- written at the same place."""
-        if self.origin != other.origin:
-            return False
-        qualname = str(self.origin[1] or "")
-        if "<lambda>" in qualname or "<locals>" in qualname:
-            return self.definition_site == other.definition_site
-        return True
+    @property
+    def origin(self) -> tuple[str | None, str]:
+        """``(module, qualified name)`` of the definition this step was made from.
+
+        Assigning it names the definition explicitly, and then it alone identifies the
+        definition: ``%%step`` cells set ``(NOTEBOOK_ORIGIN, name)``, so that a re-run
+        cell replaces its step whatever its code became.
+        """
+        return self._origin
+
+    @origin.setter
+    def origin(self, value: tuple[str | None, str]) -> None:
+        self._origin = (value[0], value[1])
+        self.definition_site = None
+
+    @property
+    def defined_at(self) -> str:
+        """The definition, readably: ``module.qualname`` and, when known, ``file:line``."""
+        where = f"{self._origin[0]}.{self._origin[1]}"
+        if self.definition_site is not None:
+            where += f" ({self.definition_site[0]}:{self.definition_site[1]})"
+        return where
 
     # FlowyML spells it both ways
     @property
@@ -175,6 +192,7 @@ class Step:
                 binding[inp] = inp
         free = [p.name for p in params if p.name not in binding.values()
                 and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        unbound: list[str] = []
         for inp in self.inputs:
             if inp in binding:
                 continue
@@ -183,14 +201,13 @@ class Step:
             elif accepts_kwargs and inp.isidentifier():
                 binding[inp] = inp
             else:
-                # FlowyML builds such steps (they are listed and filtered): the mismatch is
-                # reported when a pipeline is built or run
-                self.binding_error = self.binding_error or (
-                    f"step '{self.name}' declares input '{inp}' but its function has no "
-                    f"parameter left to receive it (parameters: {names}). Add a parameter named "
-                    f"'{inp}' or remove it from inputs=[...]."
-                )
+                unbound.append(inp)
         self.input_binding = binding
+        #: the function's parameter names, and the declared inputs none of them can receive:
+        #: such a step can be made and registered (as in FlowyML); building a pipeline
+        #: with it raises :class:`flowyml.graph.UnboundInputError`
+        self.parameters = names
+        self.unbound_inputs = unbound
         self.injectable_params = [
             (p.name, p.default is not p.empty) for p in params if p.name not in binding.values()
         ]
@@ -252,6 +269,62 @@ class Step:
 
     def __repr__(self) -> str:
         return f"Step(name={self.name!r}, inputs={self.inputs}, outputs={self.outputs})"
+
+
+def same_definition(a: Step, b: Step) -> bool:
+    """Whether ``b`` is ``a``'s definition made again, so that ``b`` may replace ``a``.
+
+    Both must have the same :attr:`Step.origin` (module and qualified name, or the origin a
+    ``%%step`` cell sets, which then decides alone). Where the code was written decides the
+    rest:
+
+    * a notebook cell or ``exec``'d source is compiled afresh each run, under a new
+      pseudo-file name: another such name is the same code run again;
+    * in one file, a named function is unique in its scope: a later one with its qualified
+      name is that definition again (a reloaded module, even after an edit moved it);
+    * lambdas share one qualified name: they are the same definition at the same line and
+      column, or when the file was saved again in between (an edited module, reloaded).
+      So two different lambdas under one step name clash, as in FlowyML.
+    """
+    if a is b:
+        return True
+    if a.origin != b.origin:
+        return False
+    if a.definition_site is None or b.definition_site is None:
+        return True  # an origin set explicitly, or a callable without code: the origin is all
+    file_a, line_a, column_a, saved_a = a.definition_site
+    file_b, line_b, column_b, saved_b = b.definition_site
+    if file_a != file_b:
+        return _compiled_at_run_time(file_a) and _compiled_at_run_time(file_b)
+    if not a.origin[1].rpartition(".")[2].startswith("<"):  # not <lambda>
+        return True
+    return (line_a, column_a) == (line_b, column_b) or saved_a != saved_b
+
+
+def _code_site(func: Callable[..., Any]) -> tuple[str, int, int | None, int | None] | None:
+    """Where ``func``'s code was written: file, first line, column of its first expression
+    and, for a lambda in a real file, the file's modification time; ``None`` without code."""
+    try:
+        target = inspect.unwrap(func) if isinstance(func, types.FunctionType) else func
+    except ValueError:  # a __wrapped__ cycle
+        target = func
+    code = getattr(target, "__code__", None)
+    if not isinstance(code, types.CodeType):
+        return None
+    positions = code.co_positions() if hasattr(code, "co_positions") else ()
+    column = next((pos[2] for pos in positions if pos[2]), None)
+    saved = None
+    if code.co_name.startswith("<") and not code.co_filename.startswith("<"):
+        try:
+            saved = os.stat(code.co_filename).st_mtime_ns
+        except OSError:  # no file behind it (an ipykernel cell)
+            saved = None
+    return code.co_filename, code.co_firstlineno, column, saved
+
+
+def _compiled_at_run_time(filename: str) -> bool:
+    """Code with no file behind it: ``<ipython-input-…>``, ``<string>``, ipykernel's cells."""
+    return filename.startswith("<") or not os.path.isfile(filename)
 
 
 def _name_list(value: Any, what: str, step_name: str) -> list[str]:

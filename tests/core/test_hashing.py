@@ -145,3 +145,52 @@ def test_an_attribute_named_like_a_global_is_not_a_dependency(notebook_ns):
     before = code_fingerprint(notebook_ns["g"])
     notebook_ns["LIMIT"] = 4  # a real global constant still counts
     assert code_fingerprint(notebook_ns["g"]) != before
+
+
+# Code fingerprints of tests/core/fingerprint_fixture.py and of a notebook cell, pinned like
+# the value digests above: the AST dump and bytecode differ between Python versions, so they
+# are pinned for the version the project runs on.
+PINNED_CODE = {
+    "helper": "82b06337c008e5531b096cbd25df719e",
+    "outer": "b18d5cad6de7bbdb04dd4607b7597c6e",
+    "uses_helpers": "7fc838c9a1f3576c1244481da647f4c7",
+    "uses_class": "ef6168e4981546bd3a720ea3aea22342",
+    "uses_dataclass": "bb0f1678d59f99928a4280d8141cc2a7",
+    "uses_library": "bc594b9a1a2f3e8f7cbecae0e89cd304",
+    "uses_a_lambda": "ae877f1f6ee894fbf1c8d18f00710bcc",
+    "cell_step": "42ff14cce99b79a05c667d245d9dfd9f",
+}
+GOLDEN_CELL = '''LIMIT = 10
+
+def clip(v):
+    return min(v, LIMIT)
+
+class Box:
+    def __init__(self, v):
+        self.v = clip(v)
+
+def cell_step(data):
+    return [Box(v).v for v in data]
+'''
+
+
+@pytest.mark.skipif(sys.version_info[:2] != (3, 11), reason="code digests are pinned on Python 3.11")
+def test_golden_code_fingerprints_are_pinned():
+    import importlib.util
+    from pathlib import Path
+
+    from tests.conftest import run_cell
+
+    path = Path(__file__).with_name("fingerprint_fixture.py")
+    spec = importlib.util.spec_from_file_location("fingerprint_fixture", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+        ns = {"__name__": "__main__"}
+        run_cell(ns, GOLDEN_CELL)
+        digests = {name: code_fingerprint(getattr(module, name, None) or ns[name]) for name in PINNED_CODE}
+    finally:
+        del sys.modules[spec.name]
+    assert digests == PINNED_CODE

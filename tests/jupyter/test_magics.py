@@ -310,6 +310,17 @@ def test_edited_helper_is_a_code_change(ip, session):
     assert "upstream step 'xs'" in states["total"][1]
 
 
+def test_plain_step_cells_re_run_replace_and_two_lambdas_in_one_cell_clash(ip):
+    cell = "from flowyml import step\n@step\ndef load():\n    return 1\nlam = step(name='lam')(lambda: 1)\n"
+    assert ip.run_cell(cell).success
+    assert ip.run_cell(cell).success  # the same cell again
+    assert ip.run_cell("# edited\n" + cell.replace("1", "2")).success
+    assert _global_registry.get_by_name("load") is ip.user_ns["load"]
+    assert _global_registry.get_by_name("lam")() == 2
+    clash = ip.run_cell("a = step(name='two')(lambda: 1)\nb = step(name='two')(lambda: 2)\n")
+    assert isinstance(clash.error_in_exec, ValueError) and "'two' is already registered" in str(clash.error_in_exec)
+
+
 def test_rerun_edited_cell_marks_descendants_stale_with_upstream_reason(ip, session):
     _pipeline_cells(ip)
     step_cell(ip, "", "tick('a')\nxs = [helper(i) + 1 for i in range(n)]", cell_id="c1")  # edited
