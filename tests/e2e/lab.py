@@ -6,8 +6,9 @@ cleanly (REST shutdown, then the process group, then a hard kill) while remember
 kernel it spawned, so the caller can prove nothing is left behind.
 
 ``LabPage`` wraps a Playwright page showing one notebook: run all cells through the
-"Run" menu, wait for the kernel to go idle, type into a cell's CodeMirror editor, add a
-cell, read output text and look for the front end's widget errors.
+"Run" menu, restart the kernel through the "Kernel" menu, wait for the kernel to go idle,
+type into a cell's CodeMirror editor, add a cell, read output text (and each output's MIME
+type, tables and images) and look for the front end's widget errors.
 
 Playwright always drives Debian's ``/usr/bin/chromium`` (``executable_path``); it never
 downloads a browser.
@@ -216,6 +217,22 @@ class JupyterLabServer:
         except psutil.NoSuchProcess:
             return
 
+    def kernel_pids(self) -> set[int]:
+        """The live kernel processes the server spawned (remembered too, for the stop check)."""
+        import psutil
+
+        self.remember_children()
+        pids = set()
+        for pid, cmdline in self.spawned.items():
+            if "ipykernel" not in cmdline:
+                continue
+            try:
+                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                    pids.add(pid)
+            except psutil.NoSuchProcess:
+                continue
+        return pids
+
     def stop(self, timeout: float = 20.0) -> list[str]:
         """Shut down kernels and server; return descriptions of processes that had to be killed.
 
@@ -367,6 +384,31 @@ class LabPage:
         self.page.wait_for_timeout(300)
         self.wait_idle(timeout=timeout)
 
+    def restart_kernel(self, timeout: float = 120_000) -> None:
+        """Menu "Kernel" -> "Restart Kernel…", then "Restart" in the confirm dialog, as a user
+        does; wait until the kernel went through ``restarting`` and is idle again."""
+        self.page.evaluate(
+            """() => {
+                const ctx = window.jupyterapp.shell.currentWidget.sessionContext;
+                const seen = window.__flowymlKernelStatuses = [];
+                const record = (_, status) => { seen.push(status); };
+                ctx.statusChanged.connect(record);
+                window.__flowymlStopRecording = () => ctx.statusChanged.disconnect(record);
+            }"""
+        )
+        self.page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Kernel$")).click()
+        self.page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Restart Kernel(…|\.\.\.)?$")).click()
+        dialog = self.page.locator(".jp-Dialog")
+        dialog.wait_for()
+        assert "Restart Kernel?" in dialog.inner_text(), dialog.inner_text()
+        dialog.locator("button.jp-mod-accept").click()
+        dialog.wait_for(state="detached")
+        self.page.wait_for_function(
+            "() => window.__flowymlKernelStatuses.includes('restarting')", timeout=timeout, polling=100
+        )
+        self.wait_idle(timeout=timeout)
+        self.page.evaluate("() => window.__flowymlStopRecording()")
+
     def run_cell(self, index: int, timeout: float = 120_000, wait: bool = True) -> None:
         """Select cell ``index`` and press Ctrl+Enter (run, stay on the cell); by default wait
         until the kernel is idle again."""
@@ -446,6 +488,50 @@ class LabPage:
 
     def output_text(self, index: int) -> str:
         return self.cell(index).locator(".jp-OutputArea").inner_text()
+
+    def prompts(self) -> list[str]:
+        """Each cell's input prompt as shown, e.g. ``"[3]:"`` (``"[ ]:"`` never run)."""
+        return [text.strip() for text in self.cells().locator(".jp-InputArea-prompt").all_inner_texts()]
+
+    def outputs(self, index: int) -> list[dict[str, Any]]:
+        """What cell ``index``'s output area shows, in order: per output its MIME type (the
+        renderer's ``data-mime-type``; a widget view, whose panel has none, gets the widget
+        MIME type), visible text, number of ``<table>`` elements, and its ``<img>`` elements
+        (``src`` prefix, whether loaded, natural size)."""
+        return self.cell(index).evaluate(
+            """cell => {
+                const area = cell.querySelector('.jp-OutputArea');
+                if (!area) return [];
+                return Array.from(area.querySelectorAll(
+                    ':scope > .jp-OutputArea-child > .jp-OutputArea-output')).map(n => ({
+                    mime: n.dataset.mimeType || (n.querySelector('.jupyter-widgets')
+                        ? 'application/vnd.jupyter.widget-view+json' : ''),
+                    text: n.innerText.trim(),
+                    tables: n.querySelectorAll('table').length,
+                    images: Array.from(n.querySelectorAll('img')).map(img => ({
+                        src: (img.getAttribute('src') || '').slice(0, 22),
+                        complete: img.complete,
+                        width: img.naturalWidth,
+                        height: img.naturalHeight,
+                    })),
+                }));
+            }"""
+        )
+
+    def wait_images_loaded(self, index: int, timeout: float = 30_000) -> None:
+        """Wait until every ``<img>`` in cell ``index``'s outputs has loaded (or failed)."""
+        self.cell(index).locator(".jp-OutputArea").evaluate(
+            """(area, timeout) => new Promise((resolve, reject) => {
+                const until = Date.now() + timeout;
+                const check = () => {
+                    if (Array.from(area.querySelectorAll('img')).every(img => img.complete)) resolve();
+                    else if (Date.now() > until) reject(new Error('images still loading'));
+                    else setTimeout(check, 100);
+                };
+                check();
+            })""",
+            timeout,
+        )
 
     def notebook_text(self) -> str:
         return self.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)").inner_text()
