@@ -270,9 +270,10 @@ class NotebookSession(PipelineView):
                 if (close := difflib.get_close_matches(u, known, n=1))
             )
             raise UnknownInputsError(
-                f"%%step {name}: the cell reads {unknown}, which no cell above defines and "
-                f"no step produces. Define it in an ordinary cell, set it with "
-                f"`%flowyml context {unknown[0]}=...`, or declare --inputs.{hints}"
+                f"%%step {name}: the cell reads {unknown}, which no cell run above in this "
+                f"kernel defines and no step produces. Run the cell that makes it first (after "
+                f"a restart, cached cells are instant), define it in an ordinary cell, set it "
+                f"with `%flowyml context {unknown[0]}=...`, or declare --inputs.{hints}"
             )
         return params
 

@@ -116,6 +116,28 @@ def replay(items: list[dict[str, Any]]) -> None:
                 publish_display_data(data, metadata=item.get("metadata") or {})
 
 
+class ReplayedResult:
+    """The last expression's value of a cached cell, as it was shown: returned by the magic,
+    so IPython shows it as the cell's result (with its ``Out[n]`` prompt), as on a miss."""
+
+    def __init__(self, item: dict[str, Any]) -> None:
+        self.data = dict(item.get("data") or {})
+        self.metadata = dict(item.get("metadata") or {})
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[dict, dict]:
+        return self.data, self.metadata
+
+    def __repr__(self) -> str:
+        return str(self.data.get("text/plain", ""))
+
+
+def split_result(items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], ReplayedResult | None]:
+    """A recording whose last item is the cell's result: (the items before it, the result)."""
+    if items and items[-1].get("type") == "result" and items[-1].get("data"):
+        return items[:-1], ReplayedResult(items[-1])
+    return items, None
+
+
 def open_figures() -> set[int]:
     """Numbers of the open matplotlib figures (empty when pyplot was never imported)."""
     plt = sys.modules.get("matplotlib.pyplot")

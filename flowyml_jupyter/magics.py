@@ -93,7 +93,7 @@ class FlowymlMagics(Magics):
     # -- %%step ----------------------------------------------------------------------------
     @_with_step_options
     @cell_magic
-    def step(self, line: str, cell: str) -> None:
+    def step(self, line: str, cell: str) -> Any:
         """Make this cell a cached pipeline step.
 
         The cell's body runs like a normal cell on a cache miss; on a hit its outputs are
@@ -116,7 +116,7 @@ class FlowymlMagics(Magics):
             return
         except (StepLineError, StepDefinitionError, ValueError) as exc:
             raise UsageError(str(exc)) from None
-        from flowyml_jupyter.capture import close_new_figures, open_figures, replay
+        from flowyml_jupyter.capture import close_new_figures, open_figures, replay, split_result
         from flowyml_jupyter.widgets import _in_kernel
 
         widget = self._status_widget(rec.name)
@@ -124,9 +124,16 @@ class FlowymlMagics(Magics):
         if live:
             display(widget)
         figures = open_figures()
+        shown: list[Any] = []
+
+        def replay_outputs(items: list[dict[str, Any]]) -> None:
+            before, result = split_result(items)
+            replay(before)
+            shown.append(result)
+
         self._in_step += 1
         try:
-            rec = self.session.run_cell_step(rec, lambda: self._execute(cell), replay=replay)
+            rec = self.session.run_cell_step(rec, lambda: self._execute(cell), replay=replay_outputs)
         finally:
             self._in_step -= 1
             current = self.session.steps.get(rec.name)
@@ -139,6 +146,7 @@ class FlowymlMagics(Magics):
             if not live:
                 display(widget)
             self._refresh_dags()
+        return shown[0] if shown else None  # a replayed last value is the cell's result
 
     def _magic_lines(self, body: str) -> frozenset[int]:
         """Lines IPython turns into magic calls although they have no ``%`` (automagic:

@@ -109,6 +109,9 @@ def test_replay_of_a_figure_and_a_table_after_a_kernel_restart(tmp_path, monkeyp
     second = _outputs(second_nb)
     assert all("cached (saved" in line for line in _step_lines(second_nb).values())
 
+    results = [[o.output_type for o in c.outputs if o.output_type == "execute_result"]
+               for c in second_nb.cells[1:]]
+    assert results == [["execute_result"], [], ["execute_result"]]  # with its Out[n] prompt
     assert [k for k, _ in first[0]] == ["stream", "text/html"]
     assert "<table" in first[0][1][1]
     assert [k for k, _ in first[1]] == ["stream", "image/png"]  # one figure, shown once

@@ -302,7 +302,7 @@ def test_a_trailing_semicolon_hides_the_value_as_in_a_plain_cell(ip, session, ca
 def test_a_cell_reading_an_undefined_name_runs_as_plain_python_would(ip, session):
     res = step_cell(ip, "", "import json as js_mod\nlabel = missing_name + 1")
     assert not res.success
-    assert "which no cell above defines" in str(res.error_in_exec)
+    assert "which no cell run above in this kernel defines" in str(res.error_in_exec)
     assert "js_mod" in ip.user_ns  # the import before the NameError happened, as in a plain run
     assert "label" not in session.steps
 
