@@ -132,9 +132,13 @@ def status_of(cell: Any) -> str | None:
 
 
 def error_line(cell: Any) -> str | None:
+    """The cell's error, one line: an exception, or IPython's ``UsageError`` (which the
+    kernel prints to stderr instead of sending an error), e.g. a refused ``%%step`` cell."""
     for out in cell.get("outputs", []):
         if out.get("output_type") == "error":
             return f"{out.ename}: {out.evalue}".splitlines()[0][:160]
+        if out.get("output_type") == "stream" and out.get("text", "").startswith("UsageError"):
+            return out.text.splitlines()[0][:160]
     return None
 
 
