@@ -18,6 +18,7 @@ import dataclasses
 import difflib
 import itertools
 import linecache
+import os
 import pickle
 import sys
 import time
@@ -81,7 +82,7 @@ class NotebookSession(PipelineView):
         self.replay_max = replay_limit()
         #: bumped by every ordinary (non-step) cell: digests remembered before may be stale
         self.epoch = 0
-        self._stores: dict[Path, _cache.CacheStore] = {}
+        self._stores: dict[tuple[Any, ...], _cache.CacheStore] = {}
         self._emit = emit or bus.emit
         self._seq = itertools.count(1)
         self._last: str | None = None  # the step cell run last
@@ -95,11 +96,14 @@ class NotebookSession(PipelineView):
     @property
     def store(self) -> _cache.CacheStore:
         """The store at ``cache_dir``, else ``FLOWYML_CACHE_DIR``, else ``./.flowyml/cache``."""
-        root = Path(self.cache_dir) if self.cache_dir is not None else _cache.default_cache_dir()
-        root = root.expanduser().resolve()
-        if root not in self._stores:
-            self._stores[root] = _cache.CacheStore(root)
-        return self._stores[root]
+        where = (self.cache_dir, os.environ.get("FLOWYML_CACHE_DIR"), os.getcwd())
+        store = self._stores.get(where)  # resolved once per setting: asked for several times a cell
+        if store is None:
+            root = Path(self.cache_dir) if self.cache_dir is not None else _cache.default_cache_dir()
+            root = root.expanduser().resolve()
+            store = next((s for s in self._stores.values() if s.root == root), None)
+            self._stores[where] = store = store or _cache.CacheStore(root)
+        return store
 
     # -- defining --------------------------------------------------------------------------
     def producers(self, exclude: str | None = None) -> dict[str, str]:
