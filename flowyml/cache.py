@@ -12,6 +12,7 @@ Both files are written to a temporary name and renamed into place (atomic on POS
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import json
@@ -256,6 +257,8 @@ class CacheStore:
             return None
         fast = self._lookup_fast(location, key)
         if fast is not _THOROUGH:
+            if fast is not None:
+                _touch(f"{location}{os.sep}meta.json")
             return fast
         path = Path(location)
         if path.parent.is_symlink():  # a step directory is never a link: drop the link
@@ -291,6 +294,7 @@ class CacheStore:
             self._report(key, problem)
             self._discard(path)
             return None
+        _touch(str(meta_file))
         return CacheEntry(path, meta)
 
     def _lookup_fast(self, path: str, key: str) -> CacheEntry | object:
@@ -423,6 +427,7 @@ class CacheStore:
         shape: str | None = None,
         replay: list[dict[str, Any]] | None = None,
         notes: dict[str, Any] | None = None,
+        explain: dict[str, Any] | None = None,
     ) -> bool:
         """Write an entry atomically. Returns False (with a warning) when it cannot.
 
@@ -464,6 +469,8 @@ class CacheStore:
                                   "checksum": "full:" + xxhash.xxh3_128_hexdigest(blob)}
             if notes:
                 meta["notes"] = notes
+            if explain:
+                meta["explain"] = explain  # what `flowyml why` compares; not part of the key
             (tmpdir / "meta.json").write_text(json.dumps(meta, default=str))
             for _ in range(3):
                 try:
@@ -728,6 +735,13 @@ def step_dirname(step_name: str) -> str:
 
 _THOROUGH = object()
 _SMALL_READ = 1024 * 1024
+
+
+def _touch(meta_path: str) -> None:
+    """Record a use of an entry: ``meta.json``'s modification time is its last use (one
+    system call, no write of data; what ``flowyml cache gc`` keeps the recently used by)."""
+    with contextlib.suppress(OSError):  # a read-only cache still serves hits
+        os.utime(meta_path, follow_symlinks=False)
 
 
 def _read_small(path: str) -> bytes:

@@ -171,9 +171,69 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
+    import json
+
+    from flowyml import lifecycle
     from flowyml.cache import CacheStore, cache_report
 
-    print(cache_report(CacheStore(args.cache_dir), args.action, args.step))
+    pipeline = _pipeline_for(args.pipeline) if args.pipeline else None
+    cache_dir = args.cache_dir or (pipeline.cache_dir if pipeline is not None else None)
+    store = pipeline.cache if pipeline is not None and not args.cache_dir else CacheStore(cache_dir)
+    current = lifecycle.current_keys(pipeline) if pipeline is not None else None
+    if args.action == "clear":
+        print(cache_report(store, "clear", args.step))
+    elif args.action == "info":
+        report = lifecycle.info(store, current)
+        if args.step:
+            from flowyml.cache import step_dirname
+
+            report["steps"] = {k: v for k, v in report["steps"].items() if k == step_dirname(args.step)}
+        print(json.dumps(report, indent=1) if args.json else lifecycle.info_text(report))
+    else:  # gc
+        try:
+            older = lifecycle.parse_age(args.older_than) if args.older_than else None
+            size = lifecycle.parse_size(args.max_size) if args.max_size else None
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        report = lifecycle.gc(store, keep_latest=args.keep_latest, older_than=older,
+                              max_size=size, protect=(current or {}).values(),
+                              dry_run=args.dry_run)
+        print(f"cache at {store.root}: {report.summary()}")
+    return 0
+
+
+def _pipeline_for(path: str) -> Any:
+    """The pipeline of a module, or of a notebook (exported to a temporary module first)."""
+    if path.endswith(".ipynb"):
+        import tempfile
+
+        from flowyml.export import export_notebook
+
+        nb = Path(path).resolve()
+        folder = Path(tempfile.mkdtemp(prefix="flowyml-plan-"))
+        module = export_notebook(nb, folder / f"{nb.stem.replace('-', '_')}_plan.py")
+        pipeline, _ = load_pipeline(module)
+        if pipeline.cache_dir is None and not os.environ.get("FLOWYML_CACHE_DIR"):
+            pipeline.cache_dir = nb.parent / ".flowyml" / "cache"
+        return pipeline
+    pipeline, _ = load_pipeline(path)
+    if pipeline.cache_dir is None and not os.environ.get("FLOWYML_CACHE_DIR"):
+        pipeline.cache_dir = Path(path).resolve().parent / ".flowyml" / "cache"
+    return pipeline
+
+
+def _cmd_why(args: argparse.Namespace) -> int:
+    from flowyml import lifecycle
+
+    pipeline = _pipeline_for(args.module)
+    if args.cache_dir:
+        pipeline.cache_dir = args.cache_dir
+    planned = lifecycle.plan(pipeline)
+    if args.step not in planned:
+        raise CommandError(f"no step named {args.step!r} in {args.module}; steps: "
+                           f"{', '.join(planned)}")
+    parts, facts, problem = planned[args.step]
+    print(lifecycle.why(pipeline.cache, args.step, parts, facts, problem))
     return 0
 
 
@@ -218,14 +278,34 @@ def build_parser() -> argparse.ArgumentParser:
                           "repeatable")
     run.set_defaults(func=_cmd_run)
 
-    cache = sub.add_parser("cache", help="show or clear the step cache",
-                           description="Show the entries per step, or clear them.")
-    cache.add_argument("action", choices=["info", "clear"])
-    cache.add_argument("step", nargs="?", default=None, help="only this step")
+    cache = sub.add_parser("cache", help="show, trim or clear the step cache",
+                           description="Show the entries per step (info), remove old ones (gc), "
+                           "or clear them.")
+    cache.add_argument("action", choices=["info", "gc", "clear"])
+    cache.add_argument("step", nargs="?", default=None, help="only this step (info, clear)")
+    cache.add_argument("--json", action="store_true", help="info as JSON")
+    cache.add_argument("--pipeline", default=None, metavar="FILE.py|FILE.ipynb",
+                       help="the entries its current steps would hit are shown (info) and "
+                            "never removed (gc)")
+    cache.add_argument("--keep-latest", type=int, default=1, metavar="N",
+                       help="gc: keep the N most recently used entries of each step (default 1)")
+    cache.add_argument("--older-than", default=None, metavar="AGE",
+                       help="gc: remove only entries last used before AGE ago (30d, 12h)")
+    cache.add_argument("--max-size", default=None, metavar="SIZE",
+                       help="gc: remove least recently used entries down to SIZE (10G, 500M)")
+    cache.add_argument("--dry-run", action="store_true", help="gc: show what would go")
     cache.add_argument("--cache-dir", default=None, metavar="DIR",
                        help="cache directory (default: FLOWYML_CACHE_DIR, else .flowyml/cache "
                             "in the current directory)")
     cache.set_defaults(func=_cmd_cache)
+
+    why = sub.add_parser("why", help="why a step will hit the cache or re-run",
+                         description="Compare STEP's key parts now (code, each helper, each "
+                         "input, context values) with its stored entries; name what differs.")
+    why.add_argument("module", metavar="FILE.py|FILE.ipynb", help="the pipeline module or notebook")
+    why.add_argument("step", help="the step")
+    why.add_argument("--cache-dir", default=None, metavar="DIR", help="cache directory")
+    why.set_defaults(func=_cmd_why)
     return parser
 
 

@@ -399,6 +399,30 @@ def code_fingerprint(func: Callable) -> str:
     return digest
 
 
+def code_parts(func: Callable) -> dict[str, str]:
+    """What :func:`code_fingerprint` is made of, decodable: ``{"<own>": digest of the
+    function's own code, "<name>": digest of each helper function, class or constant it
+    reads}``. Stored next to cache entries so ``flowyml why`` can say *which* part changed;
+    never part of a key."""
+    func = _unwrap(func)
+    code_fingerprint(func)
+    memo = _fp_memo.get(func) if _weakrefable(func) else None
+    source = normalized_source(func)
+    own = source if source is not None else _bytecode_digest(func.__code__)
+    parts = {"<own>": xxhash.xxh3_64_hexdigest(own.encode())}
+    for _, name, obj in memo[1] if memo else ():
+        obj = _unwrap(obj) if hasattr(obj, "func") and not isinstance(obj, type) else obj
+        if isinstance(obj, types.FunctionType) and _is_user_function(obj):
+            parts[name] = code_fingerprint(obj)[:16]
+        elif isinstance(obj, type) and _is_user_class(obj):
+            h = xxhash.xxh3_128()
+            _CodeWalker([]).feed_class(obj, h, set())
+            parts[name] = h.hexdigest()[:16]
+        elif isinstance(obj, _SIMPLE_CONSTANTS):
+            parts[name] = "=" + repr(obj)[:60]
+    return parts
+
+
 def normalized_source(func: Callable) -> str | None:
     """The normalised AST dump of ``func`` (no decorators, name or docstring), if available."""
     node = _function_node(_unwrap(func))

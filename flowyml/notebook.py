@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from flowyml import cache as _cache
+from flowyml import lifecycle
 from flowyml import staleness as _staleness
 from flowyml import versions as _versions
 from flowyml.analysis import make_step_function
@@ -80,6 +81,9 @@ class NotebookSession(PipelineView):
         self.context: dict[str, Any] = {}
         self.steps: dict[str, NotebookStep] = {}
         self.replay_max = replay_limit()
+        #: a size budget for the cache (else FLOWYML_CACHE_MAX_SIZE), trimmed after stores
+        self.cache_max_size: int | None = None
+        self._last_trim = -1e9
         #: bumped by every ordinary (non-step) cell: digests remembered before may be stale
         self.epoch = 0
         self._stores: dict[tuple[Any, ...], _cache.CacheStore] = {}
@@ -568,9 +572,38 @@ class NotebookSession(PipelineView):
                 notes["replay_skipped"] = rec.replay_note
         if key is not None and None not in hashes.values() and store.store(
                 key, outputs, output_hashes=hashes, parts=parts, duration=compute,
-                replay=items, notes=notes or None):
+                replay=items, notes=notes or None,
+                explain=lifecycle.explain_facts(rec.step.func, values)):
             rec.cache_key = key
+            self._trim_to_budget()
         return finish("done")
+
+    def _trim_to_budget(self) -> None:
+        """With ``FLOWYML_CACHE_MAX_SIZE`` / ``cache_max_size``: after a store (at most every
+        half minute: a scan reads every entry's directory), trim entries no step needs."""
+        budget = self.cache_max_size if self.cache_max_size is not None else lifecycle.budget_from_env()
+        if budget is None or time.monotonic() - self._last_trim < 30:
+            return
+        self._last_trim = time.monotonic()
+        line = lifecycle.trim_to_budget(self.store, budget, protect=self.current_keys().values())
+        if line:
+            print(line, file=sys.stderr)
+
+    def why(self, name: str) -> str:
+        """Why step ``name`` will hit or re-run, against its stored entries (``%flowyml why``)."""
+        rec = self.steps.get(name)
+        if rec is None:
+            raise KeyError(f"no notebook step named '{name}'; steps: {sorted(self.steps)}")
+        try:
+            resolved = {p: self._resolve(rec, p, load=False) for p in rec.params}
+        except KeyError as exc:
+            return lifecycle.why(self.store, name, None, problem=exc.args[0])
+        _, parts = self.cache_key(rec, {p: d for p, (_, d) in resolved.items()})
+        if parts is None:
+            return lifecycle.why(self.store, name, None, problem=rec.uncacheable_reason
+                                 or "it is not cached (--no-cache)")
+        values = {p: v for p, (v, _) in resolved.items() if v is not None}
+        return lifecycle.why(self.store, name, parts, lifecycle.explain_facts(rec.step.func, values))
 
     @staticmethod
     def _definite(rec: NotebookStep) -> list[str]:

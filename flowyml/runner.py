@@ -334,7 +334,8 @@ def run_step(
     result.output_shape = _shape_of(value, result.output_names)
     result.artifacts = {n: Artifact(n, v, producer=step.name) for n, v in outputs.items()}
     if key is not None:
-        _store(key, parts, outputs, result, store, compute_time)
+        _store(key, parts, outputs, result, store, compute_time,
+               explain=_explain(step, kwargs_src))
     return finish("done")
 
 
@@ -356,8 +357,19 @@ def key_digest(key: str, output: str) -> str:
     return "key:" + xxhash.xxh3_128_hexdigest(f"{key}\0{stored_name(output)}".encode())
 
 
+def _explain(step: Any, kwargs_src: dict[str, Any]) -> dict[str, Any] | None:
+    """What ``flowyml why`` compares later (code parts, small context values)."""
+    from flowyml.lifecycle import explain_facts
+
+    try:
+        return explain_facts(step.func, {p: v for p, v in kwargs_src.items()
+                                         if not isinstance(v, Artifact)})
+    except Exception:
+        return None
+
+
 def _store(key: str, parts: Any, outputs: dict[str, Any], result: StepResult,
-           store: Any, duration: float) -> None:
+           store: Any, duration: float, explain: dict[str, Any] | None = None) -> None:
     hashes = {}
     for n, a in result.artifacts.items():
         try:
@@ -365,7 +377,7 @@ def _store(key: str, parts: Any, outputs: dict[str, Any], result: StepResult,
         except UnhashableValueError:
             a._hash = hashes[stored_name(n)] = key_digest(key, n)
     if store.store(key, {stored_name(n): v for n, v in outputs.items()}, output_hashes=hashes,
-                   parts=parts, duration=duration, shape=result.output_shape):
+                   parts=parts, duration=duration, shape=result.output_shape, explain=explain):
         result.cache_key = key
 
 

@@ -50,8 +50,15 @@ def _flowyml_parser() -> argparse.ArgumentParser:
     ctx = sub.add_parser("context", add_help=False)
     ctx.add_argument("pairs", nargs="*", metavar="K=V")
     cache = sub.add_parser("cache", add_help=False)
-    cache.add_argument("action", choices=["info", "clear"])
+    cache.add_argument("action", choices=["info", "gc", "clear"])
     cache.add_argument("step", nargs="?")
+    cache.add_argument("--json", action="store_true")
+    cache.add_argument("--keep-latest", type=int, default=1)
+    cache.add_argument("--older-than", default=None)
+    cache.add_argument("--max-size", default=None)
+    cache.add_argument("--dry-run", action="store_true")
+    why = sub.add_parser("why", add_help=False)
+    why.add_argument("step")
     sub.add_parser("dag", add_help=False)
     export = sub.add_parser("export", add_help=False)
     export.add_argument("path")
@@ -187,7 +194,10 @@ class FlowymlMagics(Magics):
         %flowyml run [STEP ...] [--all] [--executor E] [--max-workers N]
                                              run the stale and never-run steps (DAG order)
         %flowyml context [k=v ...]           set (or show) context values
-        %flowyml cache info|clear [STEP]     what the cache holds / remove entries
+        %flowyml cache info [--json]         per step: entries, size, last use, current entry
+        %flowyml cache gc [--keep-latest N] [--older-than 30d] [--max-size 10G] [--dry-run]
+        %flowyml cache clear [STEP]          remove entries
+        %flowyml why STEP                    why a step will hit or re-run
         %flowyml dag                         the live pipeline graph
         %flowyml export PATH.py [--notebook NB.ipynb]   write the notebook as a module
         %flowyml forget STEP ...             drop steps whose cells were deleted or renamed
@@ -198,7 +208,7 @@ class FlowymlMagics(Magics):
         except ValueError as exc:
             raise UsageError(f"%flowyml: cannot parse {line!r}: {exc}") from None
         if args.command is None:
-            raise UsageError("%flowyml needs a command: status, run, context, cache, dag, "
+            raise UsageError("%flowyml needs a command: status, run, context, cache, why, dag, "
                              "export, forget or config (see %flowyml?)")
         return getattr(self, f"_cmd_{args.command}")(args)
 
@@ -246,8 +256,38 @@ class FlowymlMagics(Magics):
         self.shell.user_ns.update(values)  # cells read context values as variables
         print("flowyml context: " + ", ".join(f"{k}={v!r}" for k, v in values.items()))
 
-    def _cmd_cache(self, args: argparse.Namespace) -> None:
-        print("flowyml " + cache_report(self.session.store, args.action, args.step))
+    def _cmd_cache(self, args: argparse.Namespace) -> Any:
+        from flowyml import lifecycle
+
+        store = self.session.store
+        if args.action == "clear":
+            print("flowyml " + cache_report(store, "clear", args.step))
+            return None
+        current = self.session.current_keys()
+        if args.action == "gc":
+            try:
+                older = lifecycle.parse_age(args.older_than) if args.older_than else None
+                size = lifecycle.parse_size(args.max_size) if args.max_size else None
+            except ValueError as exc:
+                raise UsageError(f"%flowyml cache gc: {exc}") from None
+            report = lifecycle.gc(store, keep_latest=args.keep_latest, older_than=older,
+                                  max_size=size, protect=current.values(), dry_run=args.dry_run)
+            print(f"flowyml cache at {store.root}: {report.summary()}")
+            return None
+        report = lifecycle.info(store, current)
+        if args.json:
+            import json
+
+            print(json.dumps(report, indent=1))
+            return None
+        display(_CacheTable(report))
+        return None
+
+    def _cmd_why(self, args: argparse.Namespace) -> None:
+        try:
+            print(self.session.why(args.step))
+        except KeyError as exc:
+            raise UsageError(f"%flowyml why: {exc.args[0]}") from None
 
     def _cmd_dag(self, args: argparse.Namespace) -> None:
         from flowyml.graph import PipelineGraphError
@@ -379,6 +419,53 @@ def _ends_with_semicolon(body: str) -> bool:
         return DisplayHook.semicolon_at_end_of_expression(body)
     except Exception:  # tokenize errors: let IPython report the cell as it would
         return False
+
+
+class _CacheTable:
+    """``%flowyml cache info``: a plain-text and an HTML table in one display."""
+
+    def __init__(self, report: dict[str, Any]) -> None:
+        self.report = report
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(self.text())
+
+    def __repr__(self) -> str:
+        return self.text()
+
+    def text(self) -> str:
+        from flowyml.lifecycle import info_text
+
+        return info_text(self.report)
+
+    def _repr_html_(self) -> str:
+        import time
+
+        from flowyml.lifecycle import _ago, size_text
+
+        left = "text-align:left;padding:2px 8px"
+        right = "text-align:right;padding:2px 8px"
+        now = time.time()
+        rows = "".join(
+            f"<tr><td style='{left}'><code>{html.escape(name)}</code></td>"
+            f"<td style='{right}'>{r['entries']}</td><td style='{right}'>{size_text(r['bytes'])}</td>"
+            f"<td style='{right}'>{_ago(now - r['last_used']) if r.get('last_used') else '-'}</td>"
+            f"<td style='{left}'>{_current_text(r)}</td></tr>"
+            for name, r in self.report["steps"].items())
+        t = self.report["total"]
+        head = "".join(f"<th style='{left}'>{h}</th>" for h in
+                       ("step", "entries", "size", "last used", "current definition"))
+        return (f"<div>cache at <code>{html.escape(self.report['root'])}</code></div>"
+                f"<table class='flowyml-cache'><thead><tr>{head}</tr></thead><tbody>{rows}"
+                f"<tr><td style='{left}'><b>total</b></td><td style='{right}'>{t['entries']}</td>"
+                f"<td style='{right}'>{size_text(t['bytes'])}</td><td></td><td></td></tr>"
+                f"</tbody></table>")
+
+
+def _current_text(row: dict[str, Any]) -> str:
+    if "current" not in row:
+        return ""
+    return "stored (a hit)" if row["current_stored"] else "not stored (will run)"
 
 
 class _StatusTable:

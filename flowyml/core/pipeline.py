@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -149,6 +150,7 @@ class Pipeline:
         executor: Any = "sequential",
         max_workers: int | None = None,
         trust_cache_dir: bool = False,
+        cache_max_size: int | str | None = None,
         **kwargs: Any,
     ) -> None:
         self.name = name
@@ -163,6 +165,8 @@ class Pipeline:
         self.executor = executor
         self.max_workers = max_workers
         self.trust_cache_dir = trust_cache_dir
+        #: a size budget for the cache, trimmed after each run (else FLOWYML_CACHE_MAX_SIZE)
+        self.cache_max_size = cache_max_size
         self.options = kwargs
         self._steps: list[Step] = []
         self._positions: dict[str, int] = {}  # step name -> index in _steps (O(1) add_step)
@@ -294,7 +298,24 @@ class Pipeline:
         emit(RunFinished(run_id=run_id, pipeline=self.name, success=success,
                          duration=result.duration_seconds))
         self.last_result = result
+        self._trim_cache(result)
         return result
+
+    def _trim_cache(self, result: PipelineResult) -> None:
+        """Down to the budget: least recently used entries no step of this run needs."""
+        from flowyml import lifecycle
+
+        budget = self.cache_max_size
+        if budget is None:
+            budget = lifecycle.budget_from_env()
+        elif isinstance(budget, str):
+            budget = lifecycle.parse_size(budget)
+        if budget is None or not self.enable_cache or not getattr(self.cache, "enabled", False):
+            return
+        line = lifecycle.trim_to_budget(
+            self.cache, budget, protect=[r.cache_key for r in result.step_results.values()])
+        if line:
+            print(line, file=sys.stderr)
 
     def __repr__(self) -> str:
         return f"Pipeline({self.name!r}, steps={[s.name for s in self.steps]})"

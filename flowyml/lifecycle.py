@@ -1,0 +1,429 @@
+"""The cache over time: what is stored and when it was last used, what to throw away, and
+why a step will hit or re-run.
+
+* **Last use** is ``meta.json``'s modification time, touched on every hit (one system call,
+  no data written): :func:`scan` reads it with one ``stat``, never the file.
+* :func:`gc` keeps, per step, the ``keep_latest`` most recently used entries, every entry a
+  current definition would hit (``protect``) and every entry used in the last
+  :data:`IN_USE_SECONDS` (a reader may hold it); of the rest it removes those older than
+  ``older_than``, or the least recently used down to ``max_size``, or all. An entry is
+  removed by renaming it to a private tomb first and then deleting the tomb, so a reader sees
+  a whole entry or none; entries still being written live in ``.<name>.tmp-*`` directories,
+  which gc never touches.
+* :func:`trim_to_budget` is gc with ``keep_latest=0`` after a run (``FLOWYML_CACHE_MAX_SIZE``).
+* :func:`why` compares the key parts a step has now with the stored entries of that step
+  (their parts and ``explain`` facts are in ``meta.json``) and names what differs.
+
+Works on the store's operations only (its entries directory, ``entry_path``), so another
+store with the same layout gets the same lifecycle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+#: an entry used this recently is in use: gc leaves it alone
+IN_USE_SECONDS = 60.0
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One stored entry, as :func:`scan` sees it."""
+
+    step: str        # the step's directory name
+    name: str        # the entry's directory name (a digest of its key)
+    path: str
+    size: int        # bytes of its files
+    last_used: float  # seconds since the epoch
+
+
+@dataclass
+class GcReport:
+    """What :func:`gc` removed (or would remove, ``dry_run``) and what stays."""
+
+    removed: list[Entry] = field(default_factory=list)
+    kept: int = 0
+    kept_bytes: int = 0
+    dry_run: bool = False
+
+    @property
+    def freed(self) -> int:
+        return sum(e.size for e in self.removed)
+
+    def summary(self) -> str:
+        verb = "would remove" if self.dry_run else "removed"
+        steps = sorted({e.step for e in self.removed})
+        which = f" (steps {', '.join(steps[:8])}{', ...' if len(steps) > 8 else ''})" if steps else ""
+        return (f"{verb} {len(self.removed)} entries, {size_text(self.freed)}{which}; "
+                f"{self.kept} entries, {size_text(self.kept_bytes)} stay")
+
+
+def parse_age(text: str) -> float:
+    """``"30d"`` -> seconds; also ``s``, ``m``, ``h``, ``w``, and plain seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", str(text))
+    if not match:
+        raise ValueError(f"not an age: {text!r}; use a number with s, m, h, d or w (e.g. 30d)")
+    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+
+
+def parse_size(text: str) -> int:
+    """``"10G"`` -> bytes (``k``, ``M``, ``G``, ``T``; binary multiples)."""
+    from flowyml.replay import parse_size as _parse
+
+    return _parse(text)
+
+
+def size_text(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+def _entries_dir(store: Any) -> str | None:
+    if not getattr(store, "enabled", False) or not store.root.exists():
+        return None
+    return str(store.entries_dir)
+
+
+def scan(store: Any) -> list[Entry]:
+    """Every complete entry of ``store``: a ``scandir`` per directory, a ``stat`` per file."""
+    base = _entries_dir(store)
+    if base is None:
+        return []
+    found: list[Entry] = []
+    for step in os.scandir(base):
+        if step.name.startswith(".") or not step.is_dir(follow_symlinks=False):
+            continue
+        for entry in os.scandir(step.path):
+            if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False):
+                continue  # a write in progress, or a tomb
+            size, last = 0, None
+            try:
+                for f in os.scandir(entry.path):
+                    st = f.stat(follow_symlinks=False)
+                    size += st.st_size
+                    if f.name == "meta.json":
+                        last = st.st_mtime
+            except FileNotFoundError:
+                continue  # removed meanwhile
+            if last is not None:
+                found.append(Entry(step.name, entry.name, entry.path, size, last))
+    return found
+
+
+def entry_names(store: Any, keys: Iterable[str | None]) -> set[str]:
+    """The entry directory names of ``keys`` (the entries those keys would hit)."""
+    return {os.path.basename(str(store.entry_path(k))) for k in keys if k}
+
+
+def gc(store: Any, *, keep_latest: int = 1, older_than: float | None = None,
+       max_size: int | None = None, protect: Iterable[str | None] = (), dry_run: bool = False,
+       now: float | None = None) -> GcReport:
+    """Remove old entries (see the module docstring); ``protect`` are keys never removed."""
+    if keep_latest < 0:
+        raise ValueError(f"keep_latest must be >= 0, got {keep_latest}")
+    now = time.time() if now is None else now
+    entries = scan(store)
+    keep = entry_names(store, protect)
+    by_step: dict[str, list[Entry]] = {}
+    for e in entries:
+        by_step.setdefault(e.step, []).append(e)
+    for group in by_step.values():
+        group.sort(key=lambda e: e.last_used, reverse=True)
+        keep.update(e.name for e in group[:keep_latest])
+    candidates = sorted((e for e in entries if e.name not in keep
+                         and now - e.last_used >= IN_USE_SECONDS), key=lambda e: e.last_used)
+    if older_than is not None:
+        candidates = [e for e in candidates if now - e.last_used > older_than]
+    if max_size is not None:
+        total = sum(e.size for e in entries)
+        chosen = []
+        for e in candidates:
+            if total <= max_size:
+                break
+            chosen.append(e)
+            total -= e.size
+    else:
+        chosen = candidates
+    report = GcReport(dry_run=dry_run)
+    for e in chosen:
+        if dry_run or _remove(e):
+            report.removed.append(e)
+    gone = {e.name for e in report.removed}
+    report.kept = sum(1 for e in entries if e.name not in gone)
+    report.kept_bytes = sum(e.size for e in entries if e.name not in gone)
+    if not dry_run:
+        _sweep_tombs(_entries_dir(store))
+    return report
+
+
+def _remove(entry: Entry) -> bool:
+    tomb = os.path.join(os.path.dirname(entry.path), f".{entry.name}.gc-{uuid.uuid4().hex[:8]}")
+    try:
+        os.rename(entry.path, tomb)  # a reader now sees no entry, never half of one
+    except OSError:
+        return False  # removed or replaced meanwhile
+    shutil.rmtree(tomb, ignore_errors=True)
+    return True
+
+
+def _sweep_tombs(base: str | None) -> None:
+    """Tombs of an interrupted gc."""
+    if base is None:
+        return
+    for step in os.scandir(base):
+        if step.is_dir(follow_symlinks=False):
+            for entry in os.scandir(step.path):
+                if entry.name.startswith(".") and ".gc-" in entry.name:
+                    shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def budget_from_env() -> int | None:
+    text = os.environ.get("FLOWYML_CACHE_MAX_SIZE")
+    return parse_size(text) if text else None
+
+
+def trim_to_budget(store: Any, max_size: int, protect: Iterable[str | None] = ()) -> str | None:
+    """Least recently used entries that no current step needs, down to ``max_size``; the
+    one line to show when something went (``None`` otherwise)."""
+    report = gc(store, keep_latest=0, max_size=max_size, protect=protect)
+    if not report.removed:
+        return None
+    return (f"flowyml: cache over its {size_text(max_size)} budget: trimmed "
+            f"{report.summary()}")
+
+
+# ---------------------------------------------------------------------------------------------
+# info
+# ---------------------------------------------------------------------------------------------
+
+
+def info(store: Any, current: Mapping[str, str | None] | None = None) -> dict[str, Any]:
+    """Per step directory: entries, bytes, last use, and (given the current keys by step
+    name) the entry the current definition would hit and whether it is stored; totals."""
+    from flowyml.cache import step_dirname
+
+    steps: dict[str, dict[str, Any]] = {}
+    for e in scan(store):
+        row = steps.setdefault(e.step, {"entries": 0, "bytes": 0, "last_used": 0.0})
+        row["entries"] += 1
+        row["bytes"] += e.size
+        row["last_used"] = max(row["last_used"], e.last_used)
+        row.setdefault("_names", set()).add(e.name)
+    for name, key in (current or {}).items():
+        row = steps.setdefault(step_dirname(name), {"entries": 0, "bytes": 0, "last_used": None})
+        wanted = next(iter(entry_names(store, [key])), None) if key else None
+        row["current"] = wanted
+        row["current_stored"] = wanted is not None and wanted in row.get("_names", ())
+    for row in steps.values():
+        row.pop("_names", None)
+    return {"root": str(store.root), "steps": dict(sorted(steps.items())),
+            "total": {"entries": sum(r["entries"] for r in steps.values()),
+                      "bytes": sum(r["bytes"] for r in steps.values())}}
+
+
+def info_text(report: Mapping[str, Any], now: float | None = None) -> str:
+    """``flowyml cache info`` as a table."""
+    now = time.time() if now is None else now
+    rows = report["steps"]
+    lines = [f"cache at {report['root']}"]
+    if not rows:
+        return "\n".join([*lines, "  (empty)"])
+    width = max(4, *(len(k) for k in rows))
+    lines.append(f"  {'step':<{width}}  {'entries':>7}  {'size':>10}  {'last used':>10}  current")
+    for name, r in rows.items():
+        used = _ago(now - r["last_used"]) if r.get("last_used") else "-"
+        cur = "" if "current" not in r else (
+            "stored (a hit)" if r["current_stored"] else "not stored (will run)")
+        lines.append(f"  {name:<{width}}  {r['entries']:>7}  {size_text(r['bytes']):>10}  "
+                     f"{used:>10}  {cur}".rstrip())
+    t = report["total"]
+    lines.append(f"  {'total':<{width}}  {t['entries']:>7}  {size_text(t['bytes']):>10}")
+    return "\n".join(lines)
+
+
+def _ago(seconds: float) -> str:
+    for unit, span in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= span:
+            return f"{seconds / span:.0f}{unit} ago"
+    return f"{max(seconds, 0):.0f}s ago"
+
+
+# ---------------------------------------------------------------------------------------------
+# why
+# ---------------------------------------------------------------------------------------------
+
+
+def explain_facts(func: Any, values: Mapping[str, Any]) -> dict[str, Any]:
+    """What is stored next to an entry for :func:`why`: the code's parts (own code, each
+    helper and constant) and a short ``repr`` of small input values (never large ones)."""
+    from flowyml.hashing import code_parts
+
+    facts: dict[str, Any] = {}
+    with contextlib.suppress(Exception):  # no source, a builtin: the key still says "code"
+        facts["code"] = code_parts(func)
+    shown = {}
+    for name, value in values.items():
+        if isinstance(value, bool | int | float | str | type(None)):
+            text = repr(value)
+            if len(text) <= 80:
+                shown[name] = text
+    if shown:
+        facts["values"] = shown
+    return facts
+
+
+def why(store: Any, step_name: str, parts: Mapping[str, Any] | None,
+        facts: Mapping[str, Any] | None = None, problem: str | None = None) -> str:
+    """Why ``step_name`` will hit or re-run: its key ``parts`` now against the stored entries
+    of that step, naming what differs from the nearest one."""
+    from flowyml.cache import key_from_parts, step_dirname
+
+    if parts is None:
+        return f"step '{step_name}' will run: {problem or 'it is not cached'}"
+    key = key_from_parts(step_name, dict(parts))
+    base = _entries_dir(store)
+    metas: list[tuple[float, dict[str, Any]]] = []
+    folder = os.path.join(base, step_dirname(step_name)) if base else None
+    if folder and os.path.isdir(folder):
+        for entry in os.scandir(folder):
+            if entry.name.startswith("."):
+                continue
+            try:
+                meta_path = os.path.join(entry.path, "meta.json")
+                with open(meta_path, "rb") as fh:
+                    meta = json.loads(fh.read())
+                metas.append((os.stat(meta_path).st_mtime, meta))
+            except (OSError, ValueError):
+                continue
+    if any(m.get("key") == key for _, m in metas):
+        return f"step '{step_name}' will be a cache hit: its code and inputs match a stored entry"
+    if not metas:
+        return f"step '{step_name}' will run: nothing of it is stored yet"
+    scored = []
+    for used, meta in metas:
+        reasons = _differences(dict(parts), meta.get("parts") or {}, facts or {},
+                               meta.get("explain") or {})
+        scored.append((len(reasons), -used, reasons))
+    scored.sort(key=lambda s: (s[0], s[1]))
+    _, used, reasons = scored[0]
+    when = _ago(time.time() + used)
+    return (f"step '{step_name}' will re-run: against the nearest stored entry (used {when}), "
+            + ("; ".join(reasons) if reasons else "its key differs"))
+
+
+def _differences(now: dict[str, Any], then: dict[str, Any], facts: Mapping[str, Any],
+                 old_facts: Mapping[str, Any]) -> list[str]:
+    reasons: list[str] = []
+    if now.get("code") != then.get("code"):
+        new_code, old_code = facts.get("code") or {}, old_facts.get("code") or {}
+        named = []
+        for part in sorted(set(new_code) | set(old_code)):
+            if new_code.get(part) != old_code.get(part):
+                if part == "<own>":
+                    named.append("its own code changed")
+                elif part not in old_code:
+                    named.append(f"it now uses `{part}`")
+                elif part not in new_code:
+                    named.append(f"it no longer uses `{part}`")
+                elif str(new_code[part]).startswith("="):
+                    named.append(f"constant `{part}` {old_code[part][1:]} → {new_code[part][1:]}")
+                else:
+                    named.append(f"helper `{part}` changed")
+        reasons += named or ["its code changed"]
+    new_params, old_params = now.get("params") or {}, then.get("params") or {}
+    new_vals, old_vals = facts.get("values") or {}, old_facts.get("values") or {}
+    for name in sorted(set(new_params) | set(old_params)):
+        if name not in old_params:
+            reasons.append(f"new input `{name}`")
+        elif name not in new_params:
+            reasons.append(f"input `{name}` is no longer given")
+        elif new_params[name] != old_params[name]:
+            if name in new_vals and name in old_vals:
+                reasons.append(f"`{name}` {old_vals[name]} → {new_vals[name]}")
+            else:
+                reasons.append(f"input `{name}` changed")
+    return reasons
+
+
+def plan(pipeline: Any) -> dict[str, tuple[dict[str, Any] | None, dict[str, Any], str | None]]:
+    """For each step of ``pipeline``: the key parts and ``why`` facts it would run with now,
+    or ``None`` and the reason they are not known without running something first.
+
+    Nothing runs: an upstream step's output digests come from the entry its current key
+    would hit (read from ``meta.json``; reading does not count as a use)."""
+    from flowyml import cache as _cache
+    from flowyml.hashing import UnhashableValueError, hash_value
+    from flowyml.runner import stored_name
+
+    dag = pipeline.dag
+    store = pipeline.cache
+    context = dict(pipeline.context.items())
+    producers = dag.producers()
+    digests: dict[str, str | None] = {}
+    out: dict[str, tuple[dict[str, Any] | None, dict[str, Any], str | None]] = {}
+    for step in dag.topological_sort():
+        problem, params, values = None, {}, {}
+        if step.cache is False or getattr(step, "is_map_task", False) or (
+                callable(step.cache) and not isinstance(step.cache, bool | str)):
+            out[step.name] = (None, {}, "its cache key is not made from its inputs "
+                              "(cache=False, a callable cache, or a map task)")
+            continue
+        try:
+            for input_name, param in step.input_binding.items():
+                producer = producers.get(input_name)
+                if producer is not None and producer != step.name:
+                    digest = digests.get(input_name)
+                    if digest is None:
+                        problem = (f"upstream step '{producer}' will run first, so its output "
+                                   f"`{input_name}` is not known yet")
+                        break
+                    params[param] = digest
+                elif input_name in context:
+                    params[param] = hash_value(context[input_name])
+                    values[param] = context[input_name]
+            for param, _ in step.injectable_params:
+                if param in context and param not in params:
+                    params[param] = hash_value(context[param])
+                    values[param] = context[param]
+        except UnhashableValueError as exc:
+            problem = f"an input cannot be hashed ({exc})"
+        if problem:
+            out[step.name] = (None, {}, problem)
+            continue
+        code = None if step.cache == "input_hash" else step.get_code_hash()
+        parts = _cache.key_parts(step.name, code, params)
+        out[step.name] = (parts, explain_facts(step.func, values), None)
+        meta = _read_meta(store, _cache.key_from_parts(step.name, parts))
+        for name in step.outputs or [step.name]:
+            digests[name] = (meta or {}).get("outputs", {}).get(stored_name(name))
+    return out
+
+
+def _read_meta(store: Any, key: str) -> dict[str, Any] | None:
+    try:
+        with open(os.path.join(str(store.entry_path(key)), "meta.json"), "rb") as fh:
+            meta = json.loads(fh.read())
+        return meta if isinstance(meta, dict) and meta.get("key") == key else None
+    except (OSError, ValueError):
+        return None
+
+
+def current_keys(pipeline: Any) -> dict[str, str | None]:
+    """Step name -> the key its current definition would hit (``None``: not known yet)."""
+    from flowyml.cache import key_from_parts
+
+    return {name: key_from_parts(name, parts) if parts is not None else None
+            for name, (parts, _, _) in plan(pipeline).items()}
