@@ -60,8 +60,8 @@ class GcReport:
     def freed(self) -> int:
         return sum(e.size for e in self.removed)
 
-    def summary(self) -> str:
-        verb = "would remove" if self.dry_run else "removed"
+    def summary(self, verb: str | None = None) -> str:
+        verb = verb or ("would remove" if self.dry_run else "removed")
         steps = sorted({e.step for e in self.removed})
         which = f" (steps {', '.join(steps[:8])}{', ...' if len(steps) > 8 else ''})" if steps else ""
         return (f"{verb} {len(self.removed)} entries, {size_text(self.freed)}{which}; "
@@ -97,8 +97,9 @@ def _entries_dir(store: Any) -> str | None:
     return str(store.entries_dir)
 
 
-def scan(store: Any) -> list[Entry]:
-    """Every complete entry of ``store``: a ``scandir`` per directory, a ``stat`` per file."""
+def scan(store: Any, tombs: list[str] | None = None) -> list[Entry]:
+    """Every complete entry of ``store``: a ``scandir`` per directory, a ``stat`` per file.
+    Leftover tombs of an interrupted gc are appended to ``tombs`` when given."""
     base = _entries_dir(store)
     if base is None:
         return []
@@ -108,6 +109,8 @@ def scan(store: Any) -> list[Entry]:
             continue
         for entry in os.scandir(step.path):
             if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False):
+                if tombs is not None and ".gc-" in entry.name:
+                    tombs.append(entry.path)
                 continue  # a write in progress, or a tomb
             size, last = 0, None
             try:
@@ -135,7 +138,8 @@ def gc(store: Any, *, keep_latest: int = 1, older_than: float | None = None,
     if keep_latest < 0:
         raise ValueError(f"keep_latest must be >= 0, got {keep_latest}")
     now = time.time() if now is None else now
-    entries = scan(store)
+    tombs: list[str] = []
+    entries = scan(store, tombs)
     keep = entry_names(store, protect)
     by_step: dict[str, list[Entry]] = {}
     for e in entries:
@@ -158,36 +162,57 @@ def gc(store: Any, *, keep_latest: int = 1, older_than: float | None = None,
     else:
         chosen = candidates
     report = GcReport(dry_run=dry_run)
+    doomed: list[str] = []
     for e in chosen:
-        if dry_run or _remove(e):
+        tomb = None if dry_run else _bury(e)
+        if dry_run or tomb is not None:
             report.removed.append(e)
+            if tomb is not None:
+                doomed.append(tomb)
+    _delete(doomed)
     gone = {e.name for e in report.removed}
     report.kept = sum(1 for e in entries if e.name not in gone)
     report.kept_bytes = sum(e.size for e in entries if e.name not in gone)
     if not dry_run:
-        _sweep_tombs(_entries_dir(store))
+        for tomb in tombs:  # of an interrupted gc
+            shutil.rmtree(tomb, ignore_errors=True)
     return report
 
 
-def _remove(entry: Entry) -> bool:
+def _bury(entry: Entry) -> str | None:
+    """Rename the entry to a private tomb: from now on a reader sees no entry, never half
+    of one. ``None`` when it was removed or replaced meanwhile."""
     tomb = os.path.join(os.path.dirname(entry.path), f".{entry.name}.gc-{uuid.uuid4().hex[:8]}")
     try:
-        os.rename(entry.path, tomb)  # a reader now sees no entry, never half of one
+        os.rename(entry.path, tomb)
     except OSError:
-        return False  # removed or replaced meanwhile
-    shutil.rmtree(tomb, ignore_errors=True)
-    return True
+        return None
+    return tomb
 
 
-def _sweep_tombs(base: str | None) -> None:
-    """Tombs of an interrupted gc."""
-    if base is None:
+def _delete(tombs: list[str]) -> None:
+    """Delete tombs (plain files in a directory); ``rmdir`` dominates, so a few threads
+    (the calls release the GIL) share the work."""
+    if not tombs:
         return
-    for step in os.scandir(base):
-        if step.is_dir(follow_symlinks=False):
-            for entry in os.scandir(step.path):
-                if entry.name.startswith(".") and ".gc-" in entry.name:
-                    shutil.rmtree(entry.path, ignore_errors=True)
+    if len(tombs) < 64:
+        for tomb in tombs:
+            _delete_one(tomb)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(8, 2 * (os.cpu_count() or 1))) as pool:
+        list(pool.map(_delete_one, tombs, chunksize=256))
+
+
+def _delete_one(tomb: str) -> None:
+    try:
+        with os.scandir(tomb) as files:
+            for f in files:
+                os.unlink(f.path)
+        os.rmdir(tomb)
+    except OSError:
+        shutil.rmtree(tomb, ignore_errors=True)
 
 
 def budget_from_env() -> int | None:
@@ -201,8 +226,7 @@ def trim_to_budget(store: Any, max_size: int, protect: Iterable[str | None] = ()
     report = gc(store, keep_latest=0, max_size=max_size, protect=protect)
     if not report.removed:
         return None
-    return (f"flowyml: cache over its {size_text(max_size)} budget: trimmed "
-            f"{report.summary()}")
+    return f"flowyml: cache over its {size_text(max_size)} budget: {report.summary('trimmed')}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -371,7 +395,7 @@ def plan(pipeline: Any) -> dict[str, tuple[dict[str, Any] | None, dict[str, Any]
     dag = pipeline.dag
     store = pipeline.cache
     context = dict(pipeline.context.items())
-    producers = dag.producers()
+    producers = dag.producers
     digests: dict[str, str | None] = {}
     out: dict[str, tuple[dict[str, Any] | None, dict[str, Any], str | None]] = {}
     for step in dag.topological_sort():

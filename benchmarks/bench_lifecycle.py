@@ -1,0 +1,67 @@
+"""Cache lifecycle at scale: ``info`` and ``gc`` over a cache of 100,000 entries (issue 14).
+
+The entries are written straight in the store's layout (a directory per entry with a small
+``output.pkl`` and ``meta.json``, spread over 100 steps, last uses spread over 60 days), not
+by running 100,000 steps. ``gc`` keeps the latest entry of each step and removes the rest.
+Targets: ``info`` under 2 s, ``gc`` under 5 s.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from typing import Any
+
+from benchmarks._common import row, scratch_dir
+
+NAME = "lifecycle"
+
+
+def _fill(store: Any, n: int, steps: int = 100) -> None:
+    base = str(store.entries_dir)
+    now = time.time()
+    for s in range(steps):
+        os.mkdir(os.path.join(base, f"step{s}"))
+    for i in range(n):
+        entry = os.path.join(base, f"step{i % steps}", f"{i:032x}")
+        os.mkdir(entry)
+        with open(os.path.join(entry, "output.pkl"), "wb") as fh:
+            fh.write(b"x" * 200)
+        meta = os.path.join(entry, "meta.json")
+        with open(meta, "w") as fh:
+            json.dump({"format": 1, "key": f"step{i % steps}:{i}", "size": 200}, fh)
+        t = now - 86400 * 60 * (n - i) / n - 120
+        os.utime(meta, (t, t))
+
+
+def run(quick: bool = False) -> list[dict[str, Any]]:
+    from flowyml import lifecycle
+    from flowyml.cache import CacheStore
+
+    n = 10_000 if quick else 100_000
+    work = scratch_dir("lifecycle")
+    try:
+        store = CacheStore(work / "cache")
+        t0 = time.perf_counter()
+        _fill(store, n)
+        fill = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        report = lifecycle.info(store)
+        info_s = time.perf_counter() - t0
+        assert report["total"]["entries"] == n
+        t0 = time.perf_counter()
+        gone = lifecycle.gc(store, keep_latest=1)
+        gc_s = time.perf_counter() - t0
+        assert len(gone.removed) == n - 100
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    scale = 100_000 / n
+    note = "" if not quick else f"measured on {n:,} entries; x{scale:.0f} shown as the 100k estimate"
+    return [
+        row(NAME, f"cache info, {n:,} entries", info_s, "s", target="< 2 s at 100k",
+            met=info_s * scale < 2, note=note or f"writing them took {fill:.0f} s"),
+        row(NAME, f"cache gc --keep-latest 1, {n:,} entries ({n - 100:,} removed)", gc_s, "s",
+            target="< 5 s at 100k", met=gc_s * scale < 5, note=note),
+    ]

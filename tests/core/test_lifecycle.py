@@ -1,0 +1,228 @@
+"""Cache lifecycle with real files: gc, budgets, info, why (issue 14)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from flowyml import Pipeline, lifecycle, step
+from flowyml.cache import CacheStore
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _pipeline(cache_dir, **context):
+    @step(outputs=["y"], register=False)
+    def double(x):
+        return [x] * 2
+
+    return Pipeline("p", context=context, cache_dir=cache_dir).add_step(double)
+
+
+def _age(store, days):
+    """Make every entry look last used ``days`` ago, in creation order (older first)."""
+    entries = sorted(lifecycle.scan(store), key=lambda e: e.last_used)
+    for i, e in enumerate(entries):
+        t = time.time() - days * 86400 + i
+        os.utime(os.path.join(e.path, "meta.json"), (t, t))
+
+
+def _tree(root: Path) -> list[tuple[str, int]]:
+    return sorted((str(p.relative_to(root)), p.stat().st_mtime_ns) for p in root.rglob("*"))
+
+
+def test_a_hit_records_its_use(tmp_path):
+    pipe = _pipeline(tmp_path, x=1)
+    pipe.run()
+    (entry,) = lifecycle.scan(pipe.cache)
+    os.utime(os.path.join(entry.path, "meta.json"), (1, 1))
+    assert pipe.run().step_results["double"].cached
+    (entry,) = lifecycle.scan(pipe.cache)
+    assert time.time() - entry.last_used < 60
+
+
+def test_gc_keeps_the_latest_of_each_step_and_the_current_entries(tmp_path):
+    for x in range(4):
+        _pipeline(tmp_path, x=x).run()
+    store = CacheStore(tmp_path)
+    _age(store, 2)
+    current = _pipeline(tmp_path, x=0)  # the oldest entry is what the current code would hit
+    report = lifecycle.gc(store, keep_latest=1, protect=lifecycle.current_keys(current).values())
+    assert len(report.removed) == 2 and report.kept == 2
+    assert current.run().step_results["double"].cached  # never removed
+    assert _pipeline(tmp_path, x=3).run().step_results["double"].cached  # the latest stays
+
+
+def test_gc_older_than_and_max_size_least_recently_used_first(tmp_path):
+    for x in range(5):
+        _pipeline(tmp_path, x=x).run()
+    store = CacheStore(tmp_path)
+    _age(store, 40)
+    entries = sorted(lifecycle.scan(store), key=lambda e: e.last_used)
+    os.utime(os.path.join(entries[3].path, "meta.json"), (time.time() - 3 * 86400,) * 2)
+    assert len(lifecycle.gc(store, keep_latest=0, older_than=lifecycle.parse_age("30d"),
+                            dry_run=True).removed) == 4
+    one = entries[0].size
+    report = lifecycle.gc(store, keep_latest=0, max_size=3 * one + one // 2)
+    assert [e.name for e in report.removed] == [e.name for e in entries[:2]]  # LRU first
+    assert report.kept_bytes <= 3 * one + one // 2
+
+
+def test_gc_dry_run_changes_nothing_and_recent_entries_are_in_use(tmp_path):
+    for x in range(3):
+        _pipeline(tmp_path, x=x).run()
+    store = CacheStore(tmp_path)
+    before = _tree(tmp_path)
+    assert lifecycle.gc(store, keep_latest=0).removed == []  # all used within a minute
+    _age(store, 1)
+    before = _tree(tmp_path)
+    report = lifecycle.gc(store, keep_latest=0, dry_run=True)
+    assert len(report.removed) == 3 and "would remove 3 entries" in report.summary()
+    assert _tree(tmp_path) == before
+
+
+def test_a_budget_trims_after_a_run_with_one_line(tmp_path, monkeypatch, capsys):
+    for x in range(6):
+        _pipeline(tmp_path, x=x).run()
+    store = CacheStore(tmp_path)
+    _age(store, 1)
+    size = lifecycle.scan(store)[0].size
+    monkeypatch.setenv("FLOWYML_CACHE_MAX_SIZE", str(3 * size))
+    assert _pipeline(tmp_path, x=0).run().step_results["double"].cached
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "budget: trimmed" in err, err
+    assert sum(e.size for e in lifecycle.scan(store)) <= 3 * size
+    assert _pipeline(tmp_path, x=0).run().step_results["double"].cached  # this run's: kept
+
+
+def test_gc_beside_a_writer_loses_nothing(tmp_path):
+    """One process runs a pipeline in a loop; another gc's everything it can, over and over.
+    The writer's results stay right, and no partial entry is ever left behind."""
+    writer = tmp_path / "writer.py"
+    writer.write_text(textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(ROOT)!r})
+        from flowyml import Pipeline, step
+
+        @step(outputs=["y"])
+        def square(x):
+            return [x * x] * 1000
+
+        for i in range(60):
+            r = Pipeline("w", context={{"x": i % 7}}, cache_dir={str(tmp_path / 'c')!r}).add_step(square).run()
+            assert r.success and r["y"] == [(i % 7) ** 2] * 1000, (i, r.step_results)
+        print("ok")
+    """))
+    gcer = tmp_path / "gc.py"
+    gcer.write_text(textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {str(ROOT)!r})
+        from flowyml import lifecycle
+        from flowyml.cache import CacheStore
+        lifecycle.IN_USE_SECONDS = 0  # as aggressive as it gets
+        store = CacheStore({str(tmp_path / 'c')!r})
+        end = time.time() + 8
+        n = 0
+        while time.time() < end:
+            n += len(lifecycle.gc(store, keep_latest=0, max_size=0).removed)
+        print("removed", n)
+    """))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    w = subprocess.Popen([sys.executable, str(writer)], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    g = subprocess.Popen([sys.executable, str(gcer)], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    w_out, w_err = w.communicate(timeout=120)
+    g_out, g_err = g.communicate(timeout=120)
+    assert w.returncode == 0 and "ok" in w_out, w_err[-2000:]
+    assert g.returncode == 0, g_err[-2000:]
+    for entry in (tmp_path / "c").rglob("*"):
+        if entry.is_dir() and entry.parent.parent.name == "flowyml" and not entry.name.startswith("."):
+            assert (entry / "meta.json").exists() and (entry / "output.pkl").exists()
+
+
+def test_info_json_names_the_entry_the_current_definition_would_hit(tmp_path):
+    module = tmp_path / "pipe.py"
+    module.write_text(textwrap.dedent("""
+        from flowyml import Pipeline, step
+
+        @step(outputs=["y"])
+        def double(x):
+            return x * 2
+
+        @step(inputs=["y"], outputs=["z"])
+        def plus(y):
+            return y + 1
+
+        pipeline = Pipeline("p", context={"x": 3}).add_steps([double, plus])
+    """))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("FLOWYML_CACHE_DIR", None)
+    flowyml = [sys.executable, "-m", "flowyml.cli"]
+    out = subprocess.run([*flowyml, "cache", "info", "--json", "--pipeline", str(module)],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    report = json.loads(out.stdout)
+    assert report["steps"]["double"]["current_stored"] is False
+    subprocess.run([sys.executable, str(module)], cwd=tmp_path, env=env, check=True)
+    subprocess.run([*flowyml, "run", str(module)], cwd=tmp_path, env=env, check=True,
+                   capture_output=True)
+    out = subprocess.run([*flowyml, "cache", "info", "--json", "--pipeline", str(module)],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    report = json.loads(out.stdout)
+    assert report["steps"]["double"]["current_stored"] and report["steps"]["plus"]["current_stored"]
+    assert report["total"]["entries"] == 2 and report["steps"]["plus"]["last_used"] > 0
+    text = subprocess.run([*flowyml, "cache", "info", "--pipeline", str(module)], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, check=True).stdout
+    assert "stored (a hit)" in text and "total" in text
+
+
+WHY_MODULE = """
+from flowyml import Pipeline, step
+
+FACTOR = {factor}
+
+def clean(v):
+    return v {helper}
+
+@step(outputs=["y"])
+def load(seed):
+    return clean(seed) * FACTOR{own}
+
+@step(inputs=["y"], outputs=["z"])
+def report(y):
+    return y + 1
+
+pipeline = Pipeline("p", context={{"seed": {seed}}}).add_steps([load, report])
+
+if __name__ == "__main__":
+    pipeline.run()
+"""
+
+
+@pytest.mark.parametrize("change, expected", [
+    ({"seed": 8}, "`seed` 7 → 8"),
+    ({"helper": "+ 100"}, "helper `clean` changed"),
+    ({"own": " + 1"}, "its own code changed"),
+    ({"factor": 3}, "constant `FACTOR` 2 → 3"),
+])
+def test_why_names_what_changed(tmp_path, change, expected):
+    base = {"factor": 2, "helper": "+ 0", "own": "", "seed": 7}
+    module = tmp_path / "pipe.py"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FLOWYML_CACHE_DIR": str(tmp_path / "c")}
+    module.write_text(WHY_MODULE.format(**base))
+    subprocess.run([sys.executable, str(module)], cwd=tmp_path, env=env, check=True)
+    why = [sys.executable, "-m", "flowyml.cli", "why", str(module)]
+    out = subprocess.run([*why, "load"], env=env, capture_output=True, text=True, check=True)
+    assert "will be a cache hit" in out.stdout
+    module.write_text(WHY_MODULE.format(**{**base, **change}))
+    out = subprocess.run([*why, "load"], env=env, capture_output=True, text=True, check=True)
+    assert "will re-run" in out.stdout and expected in out.stdout, out.stdout
+    down = subprocess.run([*why, "report"], env=env, capture_output=True, text=True, check=True)
+    assert "upstream step 'load' will run first" in down.stdout
