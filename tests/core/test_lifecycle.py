@@ -140,7 +140,7 @@ def test_gc_beside_a_writer_loses_nothing(tmp_path):
     g = subprocess.Popen([sys.executable, str(gcer)], env=env, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     w_out, w_err = w.communicate(timeout=120)
-    g_out, g_err = g.communicate(timeout=120)
+    _, g_err = g.communicate(timeout=120)
     assert w.returncode == 0 and "ok" in w_out, w_err[-2000:]
     assert g.returncode == 0, g_err[-2000:]
     for entry in (tmp_path / "c").rglob("*"):
