@@ -609,11 +609,12 @@ def cache_report(store: CacheStore | NullStore, action: str = "info", step: str 
         lines.append("  (empty)")
     width = max((len(k) for k in info), default=4)
     for name, stats in info.items():
-        lines.append(f"  {name:<{width}}  {int(stats['entries']):>5} entries  {_size(stats['bytes']):>10}")
+        lines.append(f"  {name:<{width}}  {int(stats['entries']):>5} entries  {size_text(stats['bytes']):>10}")
     return "\n".join(lines)
 
 
-def _size(n: float) -> str:
+def size_text(n: float) -> str:
+    """``1.5 MiB``: bytes for people (cache reports, replay bounds, gc summaries)."""
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"

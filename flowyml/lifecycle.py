@@ -31,6 +31,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from flowyml.cache import size_text
+
 #: an entry used this recently is in use: gc leaves it alone
 IN_USE_SECONDS = 60.0
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -81,14 +83,6 @@ def parse_size(text: str) -> int:
     from flowyml.replay import parse_size as _parse
 
     return _parse(text)
-
-
-def size_text(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"
 
 
 def _entries_dir(store: Any) -> str | None:

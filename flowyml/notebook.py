@@ -33,13 +33,14 @@ from flowyml import lifecycle
 from flowyml import staleness as _staleness
 from flowyml import versions as _versions
 from flowyml.analysis import make_step_function
+from flowyml.cache import size_text as describe_size
 from flowyml.cells import CellAnalysis, CellSyntaxError, analyze, default_step_name, unique_name
 from flowyml.cellspec import StepCellSpec
 from flowyml.core.step import Step, _global_registry
 from flowyml.events import Event, StepFinished, StepRetrying, StepStarted, bus
 from flowyml.hashing import UnhashableValueError, hash_value
 from flowyml.notebook_view import PipelineView
-from flowyml.replay import Recording, describe_size, replay_limit
+from flowyml.replay import Recording, replay_limit
 from flowyml.runner import backoff, key_digest
 from flowyml.stepcells import (
     PRODUCED,

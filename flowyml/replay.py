@@ -74,11 +74,3 @@ class Recording:
 
     def to_json(self) -> list[dict[str, Any]]:
         return json.loads(json.dumps(self.items, default=str))
-
-
-def describe_size(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"

@@ -317,7 +317,8 @@ class FlowymlMagics(Magics):
         print(f"flowyml: exported {notebook} to {out if out is not None else args.path}")
 
     def _cmd_config(self, args: argparse.Namespace) -> None:
-        from flowyml.replay import describe_size, parse_size
+        from flowyml.cache import size_text as describe_size
+        from flowyml.replay import parse_size
 
         for pair in args.pairs:
             key, sep, text = pair.partition("=")
