@@ -63,6 +63,8 @@ from flowyml.timeouts import StepTimeoutError, time_limit
 #: the origin module of notebook steps (re-running a cell replaces its step)
 NOTEBOOK_ORIGIN = "__notebook__"
 _MISSING = object()
+#: the digest of an input that was never made (the cell reads a name nothing defined)
+ABSENT = "absent"
 
 __all__ = ["NOTEBOOK_ORIGIN", "PRODUCED", "NotebookSession", "NotebookStep", "RunReport",
            "StepDefinitionError", "StepRunError", "StepStatus", "UnknownInputsError", "is_code_dependency",
@@ -447,24 +449,17 @@ class NotebookSession(PipelineView):
 
         values: dict[str, Any] = {}
         digests: dict[str, str | None] = {}
-        try:
-            for param in rec.params:
+        for param in rec.params:
+            try:
                 values[param], digests[param] = self._resolve(rec, param)
-        except KeyError as exc:
-            rec.error = exc.args[0]
-            missing = next((p for p in rec.params if p not in values), None)
-            if missing is None or missing in self.ns or missing in self.context:
-                return finish("pending", raise_error=True)
-            # the value is simply not there: as plain Python, run the cell until it misses
-            # it (its imports and prints happen), uncached
-            outcome = execute()
-            error = outcome[0] if isinstance(outcome, tuple) else outcome
-            rec.runs += 1
-            if error is None:
-                rec.error = None
-                rec.notes.append(f"ran without the cache: {exc.args[0]}")
-                return finish("done")
-            return finish("failed", raise_error=True)
+            except KeyError as exc:
+                if param in self.ns or param in self.context:
+                    rec.error = exc.args[0]
+                    return finish("pending", raise_error=True)
+                # the value was never made: as plain Python, the cell runs until it misses
+                # it (a NameError, or one it catches itself); "absent" is part of its key
+                digests[param] = ABSENT
+                rec.notes.append(f"ran without '{param}', which was never made")
         if step.condition is not None:
             try:
                 holds = _condition_holds(rec, self)

@@ -361,3 +361,18 @@ def test_loop_and_with_targets_are_kept_for_later_cells(ip, session, tmp_path):
     session = _three_runs(ip, session, cells, ["title", "text", "last"])
     assert ip.user_ns["i"] == 2 and ip.user_ns["title"] == "last"
     assert "fh" not in ip.user_ns  # a closed file is not stored (nor restored)
+
+
+def test_a_cell_that_handles_a_never_made_input_is_cached(ip, session, capsys):
+    cells = ["data = [1 / 0]", "try:\n    n = len(data)\nexcept NameError as e:\n    print('no data:', e)\n    n = -1"]
+    for restart in (False, True):
+        if restart:
+            ip.restart()
+            import flowyml_jupyter
+
+            session = flowyml_jupyter._LOADED[id(ip)].session
+        assert not step_cell(ip, "", cells[0]).success
+        assert step_cell(ip, "", cells[1]).success
+        assert ip.user_ns["n"] == -1
+        assert "no data: name 'data' is not defined" in capsys.readouterr().out  # replayed
+    assert session.steps["n"].state == "cached"
