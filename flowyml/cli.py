@@ -171,9 +171,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
-    from flowyml.cache import CacheStore, cache_report
+    from flowyml.cache import cache_report
+    from flowyml.stores import is_remote, open_store
 
-    print(cache_report(CacheStore(args.cache_dir), args.action, args.step))
+    store = open_store(args.cache_dir)
+    if is_remote(str(store.root)):
+        store.check_safety()  # cannot be reached: one line, within seconds
+    print(cache_report(store, args.action, args.step))
     return 0
 
 
@@ -209,8 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "address")
     run.add_argument("--max-workers", type=int, default=None, metavar="N",
                      help="workers for parallel executors")
-    run.add_argument("--cache-dir", default=None, metavar="DIR",
-                     help="cache directory (default: FLOWYML_CACHE_DIR, else .flowyml/cache "
+    run.add_argument("--cache-dir", default=None, metavar="DIR|URL",
+                     help="cache directory or fsspec URL such as s3://bucket/cache (default: "
+                          "FLOWYML_CACHE_DIR, else .flowyml/cache "
                           "next to PATH.py)")
     run.add_argument("--no-cache", action="store_true", help="run every step; store nothing")
     run.add_argument("--set", action="append", metavar="NAME=VALUE",
@@ -222,8 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Show the entries per step, or clear them.")
     cache.add_argument("action", choices=["info", "clear"])
     cache.add_argument("step", nargs="?", default=None, help="only this step")
-    cache.add_argument("--cache-dir", default=None, metavar="DIR",
-                       help="cache directory (default: FLOWYML_CACHE_DIR, else .flowyml/cache "
+    cache.add_argument("--cache-dir", default=None, metavar="DIR|URL",
+                       help="cache directory or fsspec URL such as s3://bucket/cache (default: "
+                            "FLOWYML_CACHE_DIR, else .flowyml/cache "
                             "in the current directory)")
     cache.set_defaults(func=_cmd_cache)
     return parser
@@ -232,11 +238,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``flowyml`` console script; returns the exit status."""
     from flowyml.export import NotebookExportError
+    from flowyml.stores import CacheUnavailableError
 
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (CommandError, NotebookExportError) as exc:
+    except (CommandError, NotebookExportError, CacheUnavailableError) as exc:
         print(f"flowyml {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

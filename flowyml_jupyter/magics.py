@@ -50,8 +50,8 @@ def _flowyml_parser() -> argparse.ArgumentParser:
     ctx = sub.add_parser("context", add_help=False)
     ctx.add_argument("pairs", nargs="*", metavar="K=V")
     cache = sub.add_parser("cache", add_help=False)
-    cache.add_argument("action", choices=["info", "clear"])
-    cache.add_argument("step", nargs="?")
+    cache.add_argument("action", choices=["info", "clear", "dir"])
+    cache.add_argument("step", nargs="?")  # for "dir": the location (a path or URL)
     sub.add_parser("dag", add_help=False)
     export = sub.add_parser("export", add_help=False)
     export.add_argument("path")
@@ -149,6 +149,7 @@ class FlowymlMagics(Magics):
                                              run the stale and never-run steps (DAG order)
         %flowyml context [k=v ...]           set (or show) context values
         %flowyml cache info|clear [STEP]     what the cache holds / remove entries
+        %flowyml cache dir [PATH|URL]        show or set where the cache is (s3://..., gs://...)
         %flowyml dag                         the live pipeline graph
         %flowyml export PATH.py [--notebook NB.ipynb]   write the notebook as a module
         %flowyml forget STEP ...             drop steps whose cells were deleted or renamed
@@ -208,7 +209,15 @@ class FlowymlMagics(Magics):
         print("flowyml context: " + ", ".join(f"{k}={v!r}" for k, v in values.items()))
 
     def _cmd_cache(self, args: argparse.Namespace) -> None:
-        print("flowyml " + cache_report(self.session.store, args.action, args.step))
+        from flowyml.stores import CacheUnavailableError, set_session_location
+
+        try:
+            if args.action == "dir":
+                print("flowyml cache at " + set_session_location(self.session, args.step))
+                return
+            print("flowyml " + cache_report(self.session.store, args.action, args.step))
+        except (CacheUnavailableError, ValueError) as exc:
+            raise UsageError(str(exc)) from None
 
     def _cmd_dag(self, args: argparse.Namespace) -> None:
         from flowyml.graph import PipelineGraphError
