@@ -60,6 +60,7 @@ from flowyml.stores import (
     redact,
     short_error,
     storage_options_for,
+    userinfo,
 )
 
 #: data objects up to this size are downloaded and verified at lookup
@@ -96,6 +97,8 @@ class RemoteStore:
         self._generation: tuple[str, float] | None = None
         self._lock = threading.Lock()
         self._id = xxhash.xxh3_64_hexdigest(self.url.encode())
+        # what messages must never show: option values and the URL's user-info
+        self._sensitive = {"options": self.storage_options, "url_secret": userinfo(self.url)}
 
     def __getstate__(self) -> dict[str, Any]:
         # shipped to workers: they open the file system themselves
@@ -169,7 +172,7 @@ class RemoteStore:
         if outcome[0] is not None:
             raise CacheUnavailableError(
                 f"flowyml cache: cannot use {self.root} "
-                f"({short_error(outcome[0], self.storage_options)}); check the URL, the "
+                f"({short_error(outcome[0], self._sensitive)}); check the URL, the "
                 "endpoint and the credentials (fsspec config / storage_options), or use a "
                 "local cache_dir") from None
         self._checked = time.monotonic()
@@ -341,7 +344,7 @@ class RemoteStore:
             self._discard(str(entry.location), meta)
             raise CacheLoadError(
                 f"flowyml cache, step '{step_name}': its cached output could not be loaded "
-                f"({short_error(exc, self.storage_options)}). The entry has been removed; run "
+                f"({short_error(exc, self._sensitive)}). The entry has been removed; run "
                 "again to recompute it.") from None
 
     def load_replay(self, entry: CacheEntry) -> list[dict[str, Any]] | None:
@@ -565,7 +568,7 @@ class RemoteStore:
         where = f"the local copy in {self.local_copy.dir}" if local else self.root
         warnings.warn(
             f"flowyml cache: caching is off -- cannot use {where} "
-            f"({short_error(exc, self.storage_options)}). Steps still run and return their "
+            f"({short_error(exc, self._sensitive)}). Steps still run and return their "
             "results, but nothing is stored or read there in this session.",
             CacheWarning, stacklevel=4)
 

@@ -119,6 +119,12 @@ def redact(url: str) -> str:
                   flags=re.IGNORECASE)
 
 
+def userinfo(url: str) -> str | None:
+    """The ``user:password`` part of a URL, if any (never to be shown)."""
+    found = re.match(r"^[A-Za-z][A-Za-z0-9+.\-]*://([^/@]*)@", url)
+    return found.group(1) if found else None
+
+
 def secrets_in(options: Any) -> set[str]:
     """Every value in ``options`` (nested) under a secret-looking key, plus the secret
     environment variables' values: what :func:`scrub` removes from messages."""

@@ -72,22 +72,27 @@ def test_two_processes_in_different_directories_share_one_bucket(url, s3_endpoin
         assert not [p for p in cwd.rglob("*") if "s3:" in str(p) or p.name == ".flowyml"]
 
 
-def test_second_hit_on_a_machine_needs_no_download(url, opts, s3):
+def test_second_hit_on_a_machine_needs_no_download(url, opts, s3, monkeypatch, tmp_path):
     assert not _run(url, opts).cached_steps
+    _new_machine(monkeypatch, tmp_path, "fresh")
     store = open_store(url, opts)
+    gets, cats = [], []
+    real_get, real_cat = store.fs.get_file, store.fs.cat_file
+    # fsspec shares one file system instance per set of options: the pipeline's is this one
+    monkeypatch.setattr(store.fs, "get_file", lambda *a, **k: gets.append(a) or real_get(*a, **k))
+    monkeypatch.setattr(store.fs, "cat_file", lambda *a, **k: cats.append(a) or real_cat(*a, **k))
     res = _run(url, opts)
     assert res.cached_steps == ["make", "total"] and CALLS == {}
     assert int(res["y"]) == int((np.arange(5000) * 3).sum())
-    # the data is read from the verified local copy: no GET of a data object
-    gets = []
-    real_get = type(store.fs).get_file
-    type(store.fs).get_file = lambda self, *a, **k: gets.append(a) or real_get(self, *a, **k)
-    try:
-        res = _run(url, opts)
-        assert isinstance(res["x"], np.memmap) or isinstance(getattr(res["x"], "base", None), np.memmap)
-        assert res.cached_steps == ["make", "total"] and gets == []
-    finally:
-        type(store.fs).get_file = real_get
+    assert len(gets) == 2  # first hit on this machine: each data object downloaded once
+    gets.clear()
+    cats.clear()
+    # a second hit reads the verified local copy, memory-mapped: no data object is fetched,
+    # and no metadata either (only the store's generation, at most once a second)
+    res = _run(url, opts)
+    assert isinstance(res["x"], np.memmap) or isinstance(getattr(res["x"], "base", None), np.memmap)
+    assert res.cached_steps == ["make", "total"] and gets == []
+    assert [c for c in cats if "meta.json" in str(c[0])] == []
 
 
 def test_url_is_never_a_local_folder(monkeypatch, url, tmp_path):
