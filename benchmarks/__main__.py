@@ -21,7 +21,8 @@ from typing import Any
 from benchmarks._common import render_table, row
 
 #: in the order they run; "executors" is written with the executors and may not exist yet
-BENCHMARKS = ("overhead", "hashing", "large_output", "import", "dag", "notebook", "executors")
+BENCHMARKS = ("overhead", "hashing", "large_output", "import", "dag", "notebook", "executors",
+              "remote")
 
 
 def machine() -> str:

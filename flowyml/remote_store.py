@@ -30,6 +30,7 @@ An unreachable store is reported once ("caching is off") and the run goes on unc
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 import threading
@@ -69,9 +70,15 @@ VERIFY_AT_LOOKUP_BYTES = 16 * 1024 * 1024
 GARBAGE_GRACE_SECONDS = 3600.0
 #: how long a read of the store's generation object stays fresh
 GENERATION_TTL = 1.0
+#: data objects up to this size are fetched in one read (larger ones are streamed to disk)
+_SMALL_OBJECT = 4 * 1024 * 1024
 #: how long a successful reachability check holds
 CHECK_TTL = 30.0
 _GENERATION = ".flowyml-generation"
+#: location + options -> when this process last reached it (every store of it skips the check)
+_CHECKED: dict[str, float] = {}
+#: location + options -> (its generation, when it was read), shared by its stores
+_GENERATIONS: dict[str, tuple[str, float]] = {}
 
 
 class RemoteStore:
@@ -94,11 +101,11 @@ class RemoteStore:
         self._reported: set[str] = set()
         self._off = False
         self._checked = 0.0
-        self._generation: tuple[str, float] | None = None
         self._lock = threading.Lock()
         self._id = xxhash.xxh3_64_hexdigest(self.url.encode())
         # what messages must never show: option values and the URL's user-info
         self._sensitive = {"options": self.storage_options, "url_secret": userinfo(self.url)}
+        self._ident = self.url + "\0" + json.dumps(self.storage_options, sort_keys=True, default=repr)
 
     def __getstate__(self) -> dict[str, Any]:
         # shipped to workers: they open the file system themselves
@@ -126,7 +133,8 @@ class RemoteStore:
         if self._fs is None:
             import fsspec
 
-            fs = fsspec.filesystem(self.protocol, **self.storage_options)
+            # a copy: s3fs changes nested options (config_kwargs) in place
+            fs = fsspec.filesystem(self.protocol, **copy.deepcopy(self.storage_options))
             self._path = fs._strip_protocol(self.url).rstrip("/")
             self._fs = fs
         return self._fs
@@ -151,7 +159,8 @@ class RemoteStore:
     def check_safety(self) -> None:
         """Make sure the store can be reached, within seconds; raise a one-line
         :class:`CacheUnavailableError` (no credentials in it) when it cannot."""
-        if time.monotonic() - self._checked < CHECK_TTL:
+        ident = self._check_ident()
+        if time.monotonic() - max(self._checked, _CHECKED.get(ident, 0.0)) < CHECK_TTL:
             return
         outcome: list[BaseException | None] = []
 
@@ -175,8 +184,11 @@ class RemoteStore:
                 f"({short_error(outcome[0], self._sensitive)}); check the URL, the "
                 "endpoint and the credentials (fsspec config / storage_options), or use a "
                 "local cache_dir") from None
-        self._checked = time.monotonic()
+        self._checked = _CHECKED[ident] = time.monotonic()
         self._off = False
+
+    def _check_ident(self) -> str:
+        return self._ident
 
     def check_or_warn(self) -> bool:
         """:meth:`check_safety`, but an unreachable store only turns caching off, with one
@@ -194,7 +206,7 @@ class RemoteStore:
     def _probe(self) -> None:
         import fsspec
 
-        options = dict(self.storage_options)
+        options = copy.deepcopy(self.storage_options)
         if self.protocol in ("s3", "s3a"):  # a quick answer: few retries, short timeouts
             config = dict(options.get("config_kwargs") or {})
             config.update(connect_timeout=min(float(config.get("connect_timeout", 3)), 3.0),
@@ -302,7 +314,11 @@ class RemoteStore:
         size = meta["size"]
 
         def download(temp: str) -> None:
-            self.fs.get_file(f"{entry_dir}/{name}", temp)
+            if size <= _SMALL_OBJECT:  # one request, less machinery than a streamed download
+                with open(temp, "wb") as fh:
+                    fh.write(self.fs.cat_file(f"{entry_dir}/{name}"))
+            else:
+                self.fs.get_file(f"{entry_dir}/{name}", temp)
 
         def verify(temp: str) -> str | None:
             actual = os.stat(temp).st_size
@@ -373,14 +389,14 @@ class RemoteStore:
     # -- the local copy of verified metadata ------------------------------------------------------
     def _current_generation(self) -> str:
         now = time.monotonic()
-        known = self._generation
+        known = _GENERATIONS.get(self._ident)
         if known is not None and now - known[1] < GENERATION_TTL:
             return known[0]
         try:
             value = self.fs.cat_file(f"{self.path}/{_GENERATION}").decode(errors="replace")[:64]
         except FileNotFoundError:
             value = "0"
-        self._generation = (value, now)
+        _GENERATIONS[self._ident] = (value, now)
         return value
 
     def _local_meta_path(self, entry_dir: str) -> Any:
@@ -525,7 +541,7 @@ class RemoteStore:
         if found:
             fs.rm(found)
         fs.pipe_file(f"{self.path}/{_GENERATION}", uuid.uuid4().hex.encode())
-        self._generation = None
+        _GENERATIONS.pop(self._ident, None)
         self.local_copy.clear_meta(self._id, step_dirname(step_name) if step_name else None)
         return count
 

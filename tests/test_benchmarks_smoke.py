@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ("overhead", "hashing", "large output", "import", "dag", "notebook", "executors")
+BENCHMARKS = ("overhead", "hashing", "large output", "import", "dag", "notebook", "executors",
+              "remote")
 
 
 @pytest.mark.slow
