@@ -108,13 +108,14 @@ class RemoteStore:
         self._ident = self.url + "\0" + json.dumps(self.storage_options, sort_keys=True, default=repr)
 
     def __getstate__(self) -> dict[str, Any]:
-        # shipped to workers: they open the file system themselves
+        # shipped to workers: they open the file system themselves, and keep their local
+        # copy where their own configuration says (the client's folder may not exist there)
         return {"url": self.url, "protocol": self.protocol,
-                "storage_options": self.storage_options, "secret": self.secret,
-                "local_copy": self.local_copy}
+                "storage_options": self.storage_options, "secret": self.secret}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self.local_copy = LocalCopy()
         self._init_state()
 
     def __repr__(self) -> str:
