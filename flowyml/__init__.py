@@ -31,6 +31,7 @@ from flowyml.graph import (
 )
 from flowyml.hashing import UnhashableValueError, code_fingerprint, hash_value
 from flowyml.runner import StepResult
+from flowyml.stores import CacheUnavailableError, open_store
 
 __version__ = "0.1.0"
 
@@ -59,11 +60,13 @@ __all__ = [
     "subscribe",
     "unsubscribe",
     # caching
+    "open_store",
     "CacheStore",
     "NullStore",
     "CacheWarning",
     "CacheLoadError",
     "UnsafeCacheDirError",
+    "CacheUnavailableError",
     "hash_value",
     "code_fingerprint",
     "UnhashableValueError",

@@ -31,6 +31,7 @@ from typing import Any
 
 import xxhash
 
+from flowyml import signing as _signing
 from flowyml.hashing import FINGERPRINT_VERSION
 
 FORMAT_VERSION = 1
@@ -105,7 +106,9 @@ def default_cache_dir() -> Path:
     """``FLOWYML_CACHE_DIR``, else ``.flowyml/cache`` next to the running script or notebook."""
     env = os.environ.get("FLOWYML_CACHE_DIR")
     if env:
-        return Path(env).expanduser()
+        from flowyml.stores import local_path
+
+        return local_path(env)  # a file:// URL is a path; another URL is refused, never a folder
     main = sys.modules.get("__main__")
     script = getattr(main, "__file__", None)
     base = Path.cwd()
@@ -168,11 +171,16 @@ class CacheStore:
     enabled = True
 
     def __init__(
-        self, location: str | os.PathLike[str] | None = None, *, trust_cache_dir: bool = False
+        self, location: str | os.PathLike[str] | None = None, *, trust_cache_dir: bool = False,
+        secret: str | bytes | None = None,
     ) -> None:
-        root = Path(location).expanduser() if location is not None else default_cache_dir()
+        from flowyml.stores import local_path
+
+        root = local_path(location) if location is not None else default_cache_dir()
         self.root = root.resolve()
         self.trust_cache_dir = trust_cache_dir
+        #: entries are signed and checked with this (FLOWYML_CACHE_SECRET); see flowyml.signing
+        self.secret = _signing.resolve_secret(secret)
         self._memory: Any = None
         self._entries: Path | None = None
         self._entries_str: str | None = None
@@ -327,6 +335,9 @@ class CacheStore:
                 os.close(fd)
             if checksum != meta.get("checksum"):
                 return _THOROUGH
+            if self.secret is not None and _signing.entry_problem(
+                    meta, self.secret, f"{path}{os.sep}output.pkl"):
+                return _THOROUGH
         except (OSError, ValueError):
             return _THOROUGH
         return CacheEntry(path, meta)
@@ -366,6 +377,8 @@ class CacheStore:
             self._report(str(entry.meta.get("key", "?")), "replay.json does not match its "
                          "checksum; the cell's outputs are not replayed", once=True)
             return None
+        if self.secret is not None and info.get("sha256") != _signing.sha256_bytes(blob):
+            return None  # the entry was verified as signed: its replay must match too
         try:
             items = json.loads(blob)
         except ValueError:
@@ -387,6 +400,8 @@ class CacheStore:
             return f"output.pkl is {size} bytes, expected {meta.get('size')} (truncated?)"
         if _checksum(data, size) != meta.get("checksum"):
             return "output.pkl checksum mismatch (corrupted)"
+        if self.secret is not None:
+            return _signing.entry_problem(meta, self.secret, data)
         return None
 
     def _check_inside(self, target: Path) -> None:
@@ -467,10 +482,15 @@ class CacheStore:
                 (tmpdir / "replay.json").write_bytes(blob)
                 meta["replay"] = {"size": len(blob),
                                   "checksum": "full:" + xxhash.xxh3_128_hexdigest(blob)}
+                if self.secret is not None:
+                    meta["replay"]["sha256"] = _signing.sha256_bytes(blob)
             if notes:
                 meta["notes"] = notes
             if explain:
                 meta["explain"] = explain  # what `flowyml why` compares; not part of the key
+            if self.secret is not None:
+                meta["sha256"] = _signing.sha256_file(data)
+                meta = _signing.sign(meta, self.secret)
             (tmpdir / "meta.json").write_text(json.dumps(meta, default=str))
             for _ in range(3):
                 try:

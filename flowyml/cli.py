@@ -174,11 +174,19 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     import json
 
     from flowyml import lifecycle
-    from flowyml.cache import CacheStore, cache_report
+    from flowyml.cache import cache_report
+    from flowyml.stores import is_remote, open_store
 
     pipeline = _pipeline_for(args.pipeline) if args.pipeline else None
-    cache_dir = args.cache_dir or (pipeline.cache_dir if pipeline is not None else None)
-    store = pipeline.cache if pipeline is not None and not args.cache_dir else CacheStore(cache_dir)
+    store = pipeline.cache if pipeline is not None and not args.cache_dir else open_store(args.cache_dir)
+    if is_remote(str(store.root)):
+        store.check_safety()  # cannot be reached: one line, within seconds
+        if args.action == "gc":
+            raise CommandError("cache gc works on local caches only so far; clear a bucket's "
+                               "steps with `flowyml cache clear STEP --cache-dir URL`")
+        if args.action == "info" and not args.json:
+            print(cache_report(store, "info", args.step))
+            return 0
     current = lifecycle.current_keys(pipeline) if pipeline is not None else None
     if args.action == "clear":
         print(cache_report(store, "clear", args.step))
@@ -269,8 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "address")
     run.add_argument("--max-workers", type=int, default=None, metavar="N",
                      help="workers for parallel executors")
-    run.add_argument("--cache-dir", default=None, metavar="DIR",
-                     help="cache directory (default: FLOWYML_CACHE_DIR, else .flowyml/cache "
+    run.add_argument("--cache-dir", default=None, metavar="DIR|URL",
+                     help="cache directory or fsspec URL such as s3://bucket/cache (default: "
+                          "FLOWYML_CACHE_DIR, else .flowyml/cache "
                           "next to PATH.py)")
     run.add_argument("--no-cache", action="store_true", help="run every step; store nothing")
     run.add_argument("--set", action="append", metavar="NAME=VALUE",
@@ -294,8 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--max-size", default=None, metavar="SIZE",
                        help="gc: remove least recently used entries down to SIZE (10G, 500M)")
     cache.add_argument("--dry-run", action="store_true", help="gc: show what would go")
-    cache.add_argument("--cache-dir", default=None, metavar="DIR",
-                       help="cache directory (default: FLOWYML_CACHE_DIR, else .flowyml/cache "
+    cache.add_argument("--cache-dir", default=None, metavar="DIR|URL",
+                       help="cache directory or fsspec URL such as s3://bucket/cache (default: "
+                            "FLOWYML_CACHE_DIR, else .flowyml/cache "
                             "in the current directory)")
     cache.set_defaults(func=_cmd_cache)
 
@@ -312,11 +322,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``flowyml`` console script; returns the exit status."""
     from flowyml.export import NotebookExportError
+    from flowyml.stores import CacheUnavailableError
 
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (CommandError, NotebookExportError) as exc:
+    except (CommandError, NotebookExportError, CacheUnavailableError) as exc:
         print(f"flowyml {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -86,7 +86,11 @@ def parse_size(text: str) -> int:
 
 
 def _entries_dir(store: Any) -> str | None:
-    if not getattr(store, "enabled", False) or not store.root.exists():
+    """The local entries directory (``None``: no cache, or a remote one -- lifecycle works
+    on local caches so far)."""
+    from flowyml.cache import CacheStore
+
+    if not isinstance(store, CacheStore) or not store.enabled or not store.root.exists():
         return None
     return str(store.entries_dir)
 

@@ -18,7 +18,6 @@ import dataclasses
 import difflib
 import itertools
 import linecache
-import os
 import pickle
 import sys
 import time
@@ -78,9 +77,14 @@ class NotebookSession(PipelineView):
     """The steps of one notebook kernel, over its user namespace ``ns``."""
 
     def __init__(self, namespace: dict[str, Any], cache_dir: str | Path | None = None,
-                 emit: Callable[[Event], None] | None = None) -> None:
+                 emit: Callable[[Event], None] | None = None, *,
+                 storage_options: dict[str, Any] | None = None,
+                 cache_secret: str | bytes | None = None) -> None:
         self.ns = namespace
+        #: a path or any fsspec URL (``%flowyml cache dir URL``)
         self.cache_dir = cache_dir
+        self.storage_options = storage_options
+        self.cache_secret = cache_secret
         self.context: dict[str, Any] = {}
         self.steps: dict[str, NotebookStep] = {}
         self.replay_max = replay_limit()
@@ -89,7 +93,7 @@ class NotebookSession(PipelineView):
         self._last_trim = -1e9
         #: bumped by every ordinary (non-step) cell: digests remembered before may be stale
         self.epoch = 0
-        self._stores: dict[tuple[Any, ...], _cache.CacheStore] = {}
+        self._stores: dict[tuple[str, int, int], Any] = {}
         self._emit = emit or bus.emit
         self._seq = itertools.count(1)
         self._last: str | None = None  # the step cell run last
@@ -101,16 +105,18 @@ class NotebookSession(PipelineView):
 
     # -- cache -----------------------------------------------------------------------------
     @property
-    def store(self) -> _cache.CacheStore:
-        """The store at ``cache_dir``, else ``FLOWYML_CACHE_DIR``, else ``./.flowyml/cache``."""
-        where = (self.cache_dir, os.environ.get("FLOWYML_CACHE_DIR"), os.getcwd())
-        store = self._stores.get(where)  # resolved once per setting: asked for several times a cell
-        if store is None:
-            root = Path(self.cache_dir) if self.cache_dir is not None else _cache.default_cache_dir()
-            root = root.expanduser().resolve()
-            store = next((s for s in self._stores.values() if s.root == root), None)
-            self._stores[where] = store = store or _cache.CacheStore(root)
-        return store
+    def store(self) -> Any:
+        """The store at ``cache_dir`` (a path or URL), else ``FLOWYML_CACHE_DIR``, else
+        ``./.flowyml/cache`` (:func:`flowyml.stores.open_store`)."""
+        from flowyml.stores import location_key, open_store
+
+        ident = (location_key(self.cache_dir), id(self.storage_options), id(self.cache_secret))
+        if ident not in self._stores:
+            store = open_store(self.cache_dir, self.storage_options, self.cache_secret)
+            if hasattr(store, "check_or_warn"):  # a remote store: reachable, else one warning
+                store.check_or_warn()
+            self._stores[ident] = store
+        return self._stores[ident]
 
     # -- defining --------------------------------------------------------------------------
     def producers(self, exclude: str | None = None) -> dict[str, str]:

@@ -141,7 +141,7 @@ class PipelineView:
                     except KeyError:
                         if param in self.ns:
                             ctx[param] = self.ns[param]
-        pipe = Pipeline("notebook", context=ctx, cache_dir=self.store.root)
+        pipe = Pipeline("notebook", context=ctx, cache_dir=self.store)  # the session's own store
         pipe.add_steps(self.versioned_steps(to_run))
         result = pipe.run(executor=executor, max_workers=max_workers, listeners=listeners)
         report.result = result

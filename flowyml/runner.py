@@ -48,6 +48,11 @@ class UncacheableWarning(UserWarning):
     """A step runs without cache because one of its values cannot be hashed."""
 
 
+class StepNotCached(Exception):
+    """Raised for a step that would have to run, when the store only probes the cache
+    (``store.probe_only``: the Dask client looking for hits before shipping a unit)."""
+
+
 # ---------------------------------------------------------------------------------------------
 # Artifacts: a value with its content digest, either in memory or in the cache
 # ---------------------------------------------------------------------------------------------
@@ -183,6 +188,8 @@ class StepResult:
 class UnitOutcome:
     results: list[StepResult]
     artifacts: dict[str, Artifact]
+    #: entries a worker could not store itself, for the caller to store (key, outputs, options)
+    relayed: list[tuple[str, dict[str, Any], dict[str, Any]]] = field(default_factory=list)
 
 
 _HOST_PID: list[str] = []  # "host:pid", computed once per process (two syscalls per step)
@@ -303,6 +310,8 @@ def run_step(
             result.cache_key = key
             return finish("cached")
 
+    if getattr(store, "probe_only", False):
+        raise StepNotCached(step.name)
     kwargs = {param: src.value if isinstance(src, Artifact) else src for param, src in kwargs_src.items()}
     if getattr(step, "is_map_task", False):
         return finish(_run_map(step, kwargs, kwargs_src, store, result, context_hashes))

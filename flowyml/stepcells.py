@@ -126,8 +126,10 @@ def is_code_dependency(value: Any) -> bool:
             or isinstance(value, Step | types.MethodType))
 
 
-def _note_path(root: Path, name: str) -> Path:
-    return Path(root) / "notes" / f"{_cache.step_dirname(name)}.json"
+def _note_path(root: str | Path, name: str) -> Path:
+    from flowyml.stores import notes_base
+
+    return notes_base(root) / "notes" / f"{_cache.step_dirname(name)}.json"
 
 
 def read_changed_note(root: str | Path, name: str, body: str) -> list[str]:

@@ -50,8 +50,8 @@ def _flowyml_parser() -> argparse.ArgumentParser:
     ctx = sub.add_parser("context", add_help=False)
     ctx.add_argument("pairs", nargs="*", metavar="K=V")
     cache = sub.add_parser("cache", add_help=False)
-    cache.add_argument("action", choices=["info", "gc", "clear"])
-    cache.add_argument("step", nargs="?")
+    cache.add_argument("action", choices=["info", "gc", "clear", "dir"])
+    cache.add_argument("step", nargs="?")  # for "dir": the location (a path or URL)
     cache.add_argument("--json", action="store_true")
     cache.add_argument("--keep-latest", type=int, default=1)
     cache.add_argument("--older-than", default=None)
@@ -198,6 +198,7 @@ class FlowymlMagics(Magics):
         %flowyml cache gc [--keep-latest N] [--older-than 30d] [--max-size 10G] [--dry-run]
         %flowyml cache clear [STEP]          remove entries
         %flowyml why STEP                    why a step will hit or re-run
+        %flowyml cache dir [PATH|URL]        show or set where the cache is (s3://..., gs://...)
         %flowyml dag                         the live pipeline graph
         %flowyml export PATH.py [--notebook NB.ipynb]   write the notebook as a module
         %flowyml forget STEP ...             drop steps whose cells were deleted or renamed
@@ -258,11 +259,20 @@ class FlowymlMagics(Magics):
 
     def _cmd_cache(self, args: argparse.Namespace) -> Any:
         from flowyml import lifecycle
+        from flowyml.stores import CacheUnavailableError, is_remote, set_session_location
 
-        store = self.session.store
-        if args.action == "clear":
-            print("flowyml " + cache_report(store, "clear", args.step))
-            return None
+        try:
+            if args.action == "dir":
+                print("flowyml cache at " + set_session_location(self.session, args.step))
+                return None
+            store = self.session.store
+            if args.action == "clear" or (is_remote(str(store.root)) and args.action == "info"):
+                print("flowyml " + cache_report(store, args.action, args.step))
+                return None
+        except (CacheUnavailableError, ValueError) as exc:
+            raise UsageError(str(exc)) from None
+        if is_remote(str(store.root)):
+            raise UsageError("%flowyml cache gc works on local caches only so far")
         current = self.session.current_keys()
         if args.action == "gc":
             try:

@@ -151,6 +151,8 @@ class Pipeline:
         max_workers: int | None = None,
         trust_cache_dir: bool = False,
         cache_max_size: int | str | None = None,
+        storage_options: dict[str, Any] | None = None,
+        cache_secret: str | bytes | None = None,
         **kwargs: Any,
     ) -> None:
         self.name = name
@@ -167,6 +169,10 @@ class Pipeline:
         self.trust_cache_dir = trust_cache_dir
         #: a size budget for the cache, trimmed after each run (else FLOWYML_CACHE_MAX_SIZE)
         self.cache_max_size = cache_max_size
+        #: fsspec options of a cache URL (over fsspec's own configuration)
+        self.storage_options = storage_options
+        #: signs and checks every cache entry (else FLOWYML_CACHE_SECRET); see flowyml.signing
+        self.cache_secret = cache_secret
         self.options = kwargs
         self._steps: list[Step] = []
         self._positions: dict[str, int] = {}  # step name -> index in _steps (O(1) add_step)
@@ -246,8 +252,13 @@ class Pipeline:
     # -- cache -----------------------------------------------------------------------------
     @property
     def cache(self) -> CacheStore | NullStore:
+        """The store: ``cache_dir`` (a path or any fsspec URL), else ``FLOWYML_CACHE_DIR``,
+        else ``.flowyml/cache`` next to the script (see :func:`flowyml.stores.open_store`)."""
         if self._store is None:
-            self._store = (CacheStore(self.cache_dir, trust_cache_dir=self.trust_cache_dir)
+            from flowyml.stores import open_store
+
+            self._store = (open_store(self.cache_dir, self.storage_options, self.cache_secret,
+                                      trust=self.trust_cache_dir)
                            if self.enable_cache else NullStore())
         return self._store
 

@@ -5,12 +5,18 @@
 ``DaskExecutor(address="tcp://host:8786")`` connects, failing within ``connect_timeout``
 seconds with the address in the message. Step ``resources`` become Dask worker resources
 (``CPU``, ``GPU``, ``MEMORY`` in bytes); a step needing more than any worker offers fails
-before the run starts. Workers read and write the shared cache directory and send back
-cache-backed artifacts; events come back live through the scheduler's event log.
+before the run starts. Events come back live through the scheduler's event log.
+
+Where results go: workers that see the client's cache (the same disk, checked with a
+marker file -- never assumed -- or a remote store such as ``s3://...``) write entries there
+and send back cache-backed artifacts, loaded lazily on the client. Workers that do not see
+it send values back through Dask, and the client stores them in its own cache
+(:mod:`flowyml.executors.relay`).
 """
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import contextlib
 import multiprocessing
 import os
@@ -19,6 +25,7 @@ import re
 import uuid
 from typing import Any
 
+from flowyml.executors import relay
 from flowyml.executors.local import PoolExecutor, _Unit, run_shipped
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
@@ -147,6 +154,8 @@ class DaskExecutor(PoolExecutor):
                 )
             client = Client(self._cluster)
         self.client = client
+        self._shared: dict[int, bool] = {}  # id(store) -> do all workers see it?
+        self._markers: list[str] = []
         self._topic = f"flowyml-events-{uuid.uuid4().hex}"
         client.subscribe_topic(self._topic, self._on_log)
 
@@ -155,6 +164,54 @@ class DaskExecutor(PoolExecutor):
         self._inbox.put(("event", msg["token"], msg["seq"], pickle.loads(msg["event"])))
 
     # -- Executor ------------------------------------------------------------------------------
+    def submit_unit(self, steps: list[Any], artifacts: dict[str, Any], context: dict[str, Any],
+                    store: Any, run_id: str, emit: Any, unavailable: dict[str, str]) -> cf.Future:
+        if not self.shares_store(store):
+            try:
+                outcome = relay.probe_unit(steps, artifacts, context, store, run_id, emit, unavailable)
+                if outcome is None:  # something must run: on a worker, with values
+                    artifacts = relay.with_values(artifacts)
+                    store = relay.RelayStore(store)
+            except Exception as exc:  # e.g. an input the client's cache cannot load any more
+                from flowyml.executors.base import _crashed
+
+                outcome = _crashed(steps, exc, run_id, emit)
+            if outcome is not None:
+                done: cf.Future = cf.Future()
+                done.set_result(outcome)
+                return done
+        return super().submit_unit(steps, artifacts, context, store, run_id, emit, unavailable)
+
+    def shares_store(self, store: Any) -> bool:
+        """Whether every worker sees ``store``: remote stores do; a local directory is asked
+        about with a marker file the client writes and each worker tries to read."""
+        from flowyml.cache import CacheStore
+
+        if not isinstance(store, CacheStore):
+            return True
+        known = self._shared.get(id(store))
+        if known is None:
+            try:
+                path, token = relay.place_marker(store.root)
+            except OSError:
+                known = False
+            else:
+                self._markers.append(path)
+                with contextlib.suppress(Exception):
+                    self.client.wait_for_workers(1, timeout=30)
+                try:
+                    answers = self.client.run(relay.sees_marker, path, token)
+                except Exception:
+                    answers = {}
+                known = bool(answers) and all(answers.values())
+            self._shared[id(store)] = known
+        return known
+
+    def _received(self, unit: _Unit, outcome: Any) -> None:
+        target = getattr(unit.args[2], "target", None)
+        if outcome.relayed and target is not None:
+            relay.store_relayed(target, outcome)
+
     def check_unit(self, steps: list[Any]) -> str | None:
         needs = unit_resources(steps)
         if not needs:
@@ -196,6 +253,9 @@ class DaskExecutor(PoolExecutor):
 
     def close(self) -> None:
         super().close()
+        for path in self._markers:
+            relay.remove_marker(path)
+        self._markers.clear()
         with contextlib.suppress(Exception):  # the connection may be gone already
             self.client.unsubscribe_topic(self._topic)
         if self._own_client:

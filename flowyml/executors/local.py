@@ -79,7 +79,10 @@ def run_shipped(steps: list[Any], artifacts: dict[str, Artifact], context: dict[
     if label is not None:
         for res in outcome.results:
             res.worker = label
-    if lazy:
+    relayed = getattr(store, "records", None)
+    if relayed is not None:  # the caller cannot see this worker's disk: it stores them
+        outcome.relayed = relayed
+    elif lazy:
         cache_backed(outcome, store)
     return outcome, events
 
@@ -202,6 +205,9 @@ class PoolExecutor(Executor):
         """The dead worker's name, when the error tells."""
         return None
 
+    def _received(self, unit: _Unit, outcome: UnitOutcome) -> None:
+        """A unit's outcome arrived (on the caller's thread), before it is handed on."""
+
     # -- Executor interface ------------------------------------------------------------------
     def check_unit(self, steps: list[Any]) -> str | None:
         cpu, gpu = unit_needs(steps)
@@ -297,6 +303,7 @@ class PoolExecutor(Executor):
             exc = cancelled
         if exc is None:
             outcome, events = unit.job.result()
+            self._received(unit, outcome)
             for index, event in enumerate(events):
                 self._deliver(unit, index, event)
             for res in outcome.results:

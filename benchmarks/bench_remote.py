@@ -1,0 +1,185 @@
+"""A cache on object storage: a loopback S3 server (moto, its own process), side by side
+with fsspec/s3fs doing the same transfers by hand on the same server.
+
+* a hit of a large array from the bucket on a machine that has never seen it (the data
+  object is downloaded once into the local copy, verified, loaded memory-mapped) vs.
+  ``fs.cat_file`` / ``fs.get_file`` of that object by hand; target <= 1.2x the raw transfer;
+* the second hit on that machine (local copy) vs. the same raw transfer; target <= 5 %;
+* per-step overhead of a fully cached chain on the bucket, on a machine that has verified it
+  before (no request per step) -- target <= 3 ms/step -- and on a fresh machine (every
+  step's metadata and data fetched) vs. fetching the same objects by hand.
+
+Sizes: 100 MB array and 1,000 steps (quick: 16 MB, 100 steps). Skipped, with the reason,
+when s3fs or moto is not installed (``pip install flowyml[s3] 'moto[server]'``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from benchmarks._common import best_time, chain_module, row, scratch_dir, skipped
+
+NAME = "remote"
+_AWS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
+
+
+def make_big(n: int) -> Any:
+    import numpy as np
+
+    return np.arange(n, dtype=np.float64)
+
+
+@contextlib.contextmanager
+def _moto_server():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, **_AWS}, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+                break
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("the moto server did not start")
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@contextlib.contextmanager
+def _env(**values: str):
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _large(fs: Any, url: str, opts: dict[str, Any], work: Path, n: int, repeat: int,
+           quick: bool) -> list[dict]:
+    import flowyml
+
+    def pipeline() -> Any:
+        p = flowyml.Pipeline("big", cache_dir=url, storage_options=opts, context={"n": n})
+        return p.add_step(flowyml.Step(make_big, name="make_big", outputs=["big"]))
+
+    with _env(FLOWYML_CACHE_LOCAL_COPY_DIR=str(work / "writer")):
+        assert not pipeline().run().cached_steps
+    data = next(p for p in fs.find(url[5:]) if "/output-" in p)
+
+    def hit() -> None:
+        result = pipeline().run()
+        value = result["big"]
+        assert result.cached_steps == ["make_big"] and float(value[-1]) == n - 1
+
+    firsts, seconds = [], []
+    for r in range(repeat):
+        with _env(FLOWYML_CACHE_LOCAL_COPY_DIR=str(work / f"machine-{r}")):
+            t0 = time.perf_counter()
+            hit()
+            firsts.append(time.perf_counter() - t0)
+            seconds.append(best_time(hit, repeat=3))
+        shutil.rmtree(work / f"machine-{r}", ignore_errors=True)
+    cat = best_time(lambda: fs.cat_file(data), repeat=repeat)
+    local = str(work / "by-hand.pkl")
+    get = best_time(lambda: fs.get_file(data, local), repeat=repeat)
+    raw, raw_name = min((cat, "s3fs cat_file"), (get, "s3fs get_file"))
+    first, second = min(firsts), min(seconds)
+    mb = n * 8 / 1e6
+    return [
+        row(NAME, f"{mb:,.0f} MB array: first hit on a machine (download + verify + mmap)", first,
+            "s", baseline=f"raw transfer ({raw_name})", baseline_value=raw,
+            ratio_label="x raw transfer", target="<= 1.2x raw transfer", met=first / raw <= 1.2),
+        row(NAME, f"{mb:,.0f} MB array: second hit (local copy, mmap)", second, "s",
+            baseline=f"raw transfer ({raw_name})", baseline_value=raw, ratio=second / raw * 100,
+            ratio_label="% of raw transfer", target="<= 5 % of raw transfer",
+            met=None if quick else second / raw <= 0.05),
+    ]
+
+
+def _chain(fs: Any, url: str, opts: dict[str, Any], work: Path, n: int) -> list[dict]:
+    import flowyml
+
+    mod = chain_module(work, n)
+
+    def pipeline() -> Any:
+        return flowyml.Pipeline("chain", cache_dir=url, storage_options=opts).add_steps(mod.STEPS)
+
+    with _env(FLOWYML_CACHE_LOCAL_COPY_DIR=str(work / "chain-writer")):
+        t0 = time.perf_counter()
+        assert not pipeline().run().cached_steps
+        cold_store = (time.perf_counter() - t0) / n
+
+        def cached() -> None:
+            result = pipeline().run()
+            assert len(result.cached_steps) == n
+
+        warm = best_time(cached, repeat=3) / n
+    fresh = []
+    for r in range(2):
+        with _env(FLOWYML_CACHE_LOCAL_COPY_DIR=str(work / f"chain-fresh-{r}")):
+            t0 = time.perf_counter()
+            cached()
+            fresh.append((time.perf_counter() - t0) / n)
+    objects = [p for p in fs.find(url[5:]) if "/joblib/flowyml/" in p]
+    per_object = best_time(lambda: [fs.cat_file(p) for p in objects[:200]], repeat=2) / min(len(objects), 200)
+    metas = sum(1 for p in objects if p.endswith("meta.json"))
+    by_hand = per_object * len(objects) / max(metas, 1)  # one step's objects, fetched by hand
+    return [
+        row(NAME, f"{n:,}-step chain, fully cached, machine that verified it before", warm,
+            "s", baseline="one GET by hand (s3fs cat_file)",
+            baseline_value=per_object, ratio_label="x one GET", target="<= 3 ms/step",
+            met=warm <= 0.003, note=f"{warm * 1e3:.3f} ms/step"),
+        row(NAME, f"{n:,}-step chain, fully cached, fresh machine (metadata + data fetched)",
+            min(fresh), "s", baseline="the step's objects by hand (cat_file)",
+            baseline_value=by_hand, ratio_label="x by hand", target="report",
+            note=f"{min(fresh) * 1e3:.2f} ms/step"),
+        row(NAME, f"{n:,}-step chain, cold (compute + upload)", cold_store, "s",
+            note=f"{cold_store * 1e3:.2f} ms/step"),
+    ]
+
+
+def run(quick: bool = False) -> list[dict[str, Any]]:
+    for module in ("s3fs", "moto", "numpy"):
+        if importlib.util.find_spec(module) is None:
+            return [skipped(NAME, f"{module} is not installed (pip install flowyml[s3] 'moto[server]')")]
+    import s3fs
+
+    n_big = (16 if quick else 100) * 10**6 // 8
+    steps = 100 if quick else 1000
+    work = scratch_dir("remote")
+    try:
+        with _env(**_AWS), _moto_server() as endpoint:
+            opts = {"endpoint_url": endpoint}
+            fs = s3fs.S3FileSystem(skip_instance_cache=True, **opts)
+            bucket = f"bench-{uuid.uuid4().hex[:10]}"
+            fs.mkdir(bucket)
+            rows = _large(fs, f"s3://{bucket}/big", opts, work, n_big, 2 if quick else 3, quick)
+            rows += _chain(fs, f"s3://{bucket}/chain", opts, work, steps)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return rows

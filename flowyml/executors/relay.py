@@ -1,0 +1,154 @@
+"""Dask workers that cannot see the client's cache directory: results travel through Dask.
+
+Whether a worker sees the client's local cache is never assumed: the client writes a marker
+file with a random token into the cache directory and asks every worker whether it can read
+it (:func:`shares_disk`). A remote store (a URL) is shared by construction.
+
+Where the disk is not shared, the client does the caching itself:
+
+* before shipping a unit it looks the unit up in its own store (:func:`probe_unit`): a
+  unit whose steps are all hits (or skipped) never leaves the client, and its outputs stay
+  lazy there;
+* a unit that has to run is shipped with its input *values* (:func:`with_values`) and a
+  :class:`RelayStore`, which never hits and hands every entry the worker would have stored
+  back with the outcome; the client stores them in its own cache, so the next run (and the
+  notebook) finds them there. Values come back through Dask, never as cache-backed artifacts
+  the client could not load, so there is no ``CacheLoadError`` for a value a worker computed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from flowyml.runner import Artifact, StepNotCached, UnitOutcome, run_unit
+
+MARKERS = ".flowyml-markers"
+
+
+def place_marker(root: Path) -> tuple[str, str]:
+    """Write a fresh marker into ``root``; return ``(path, token)``."""
+    folder = Path(root) / MARKERS
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    cutoff = time.time() - 86400
+    for old in folder.iterdir():  # markers of runs that ended without removing theirs
+        with contextlib.suppress(OSError):
+            if old.stat().st_mtime < cutoff:
+                old.unlink()
+    token = uuid.uuid4().hex
+    path = folder / token
+    path.write_text(token)
+    return str(path), token
+
+
+def sees_marker(path: str, token: str) -> bool:
+    """Run on a worker: can it read the client's marker?"""
+    try:
+        with open(path) as fh:
+            return fh.read() == token
+    except OSError:
+        return False
+
+
+def remove_marker(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+class RelayStore:
+    """The store a worker gets when it cannot see the client's cache: never hits, and each
+    entry it would store is sent back with the unit's outcome (``records``)."""
+
+    enabled = True
+    root = None
+
+    def __init__(self, target: Any = None) -> None:
+        self.target = target  # the client's store (stays on the client)
+        self.records: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"target": None, "records": []}
+
+    def check_safety(self) -> None:
+        return None
+
+    def lookup(self, key: str) -> None:
+        return None
+
+    def load(self, entry: Any) -> dict[str, Any]:
+        raise KeyError("a relay store holds no entries")
+
+    def load_replay(self, entry: Any) -> None:
+        return None
+
+    def store(self, key: str, outputs: dict[str, Any], **options: Any) -> bool:
+        self.records.append((key, outputs, options))
+        return True
+
+    def clear(self, step_name: str | None = None) -> int:
+        return 0
+
+    def info(self) -> dict[str, dict[str, float]]:
+        return {}
+
+
+class _ProbeStore:
+    """The client's store, for lookups only: a step that would run raises StepNotCached."""
+
+    probe_only = True
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "_store":
+            raise AttributeError(name)
+        return getattr(self._store, name)
+
+
+def probe_unit(steps: list[Any], artifacts: dict[str, Artifact], context: dict[str, Any],
+               store: Any, run_id: str, emit: Any, unavailable: dict[str, str]) -> UnitOutcome | None:
+    """The unit's outcome from the client's cache alone, or ``None`` when a step must run.
+
+    Events are held back until the whole unit is known to need no worker.
+    """
+    held: list[Any] = []
+    try:
+        outcome = run_unit(steps, artifacts, context, _ProbeStore(store), held.append, run_id,
+                           None, unavailable)
+    except StepNotCached:
+        return None
+    for event in held:
+        emit(event)
+    for res in outcome.results:  # their loaders read the client's store itself
+        for art in res.artifacts.values():
+            loader = getattr(art, "_loader", None)
+            if loader is not None and isinstance(loader.store, _ProbeStore):
+                loader.store = store
+    return outcome
+
+
+def with_values(artifacts: dict[str, Artifact]) -> dict[str, Artifact]:
+    """The same artifacts, loaded: a worker that cannot see the client's cache gets values."""
+    out = {}
+    for name, art in artifacts.items():
+        out[name] = art if art.loaded else Artifact(art.name, art.value, digest=art._hash,
+                                                    producer=art.producer)
+    return out
+
+
+def store_relayed(store: Any, outcome: UnitOutcome) -> None:
+    """On the client: store what the worker could not, and keep cache keys honest."""
+    failed = set()
+    for key, outputs, options in outcome.relayed:
+        if not store.store(key, outputs, **options):
+            failed.add(key)
+    outcome.relayed = []
+    if failed:
+        for res in outcome.results:
+            if res.cache_key in failed:
+                res.cache_key = None
