@@ -96,24 +96,58 @@ def _large(fs: Any, url: str, opts: dict[str, Any], work: Path, n: int, repeat: 
         value = result["big"]
         assert result.cached_steps == ["make_big"] and float(value[-1]) == n - 1
 
-    firsts, seconds = [], []
-    for r in range(repeat):
-        with _env(FLOWYML_CACHE_LOCAL_COPY_DIR=str(work / f"machine-{r}")):
-            t0 = time.perf_counter()
-            hit()
-            firsts.append(time.perf_counter() - t0)
-            seconds.append(best_time(hit, repeat=3))
-        shutil.rmtree(work / f"machine-{r}", ignore_errors=True)
-    cat = best_time(lambda: fs.cat_file(data), repeat=repeat)
+    # Paired and interleaved (order alternating): each first hit next to a raw transfer of the
+    # same object with the same call flowyml makes (get_file), so both see the same load on a
+    # shared machine; the ratio is the median of the pairs'. flowyml's own work (everything
+    # but the transfer) is measured apart, by timing its get_file calls.
+    store_fs = flowyml.open_store(url, opts).fs  # fsspec shares this instance with the runs
+    real_get = store_fs.get_file
+    in_transfer = [0.0]
+
+    def timed_get(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return real_get(*args, **kwargs)
+        finally:
+            in_transfer[0] += time.perf_counter() - t0
+
     local = str(work / "by-hand.pkl")
-    get = best_time(lambda: fs.get_file(data, local), repeat=repeat)
-    raw, raw_name = min((cat, "s3fs cat_file"), (get, "s3fs get_file"))
-    first, second = min(firsts), min(seconds)
+    firsts, seconds, raws, own = [], [], [], []
+    store_fs.get_file = timed_get
+    try:
+        for r in range(repeat):
+            def by_hand() -> None:
+                t0 = time.perf_counter()
+                fs.get_file(data, local)
+                raws.append(time.perf_counter() - t0)
+                os.unlink(local)
+
+            if r % 2:
+                by_hand()
+            with _env(FLOWYML_CACHE_LOCAL_COPY_DIR=str(work / f"machine-{r}")):
+                in_transfer[0] = 0.0
+                t0 = time.perf_counter()
+                hit()
+                firsts.append(time.perf_counter() - t0)
+                own.append(firsts[-1] - in_transfer[0])
+                seconds.append(best_time(hit, repeat=3))
+            shutil.rmtree(work / f"machine-{r}", ignore_errors=True)
+            if not r % 2:
+                by_hand()
+    finally:
+        del store_fs.get_file  # back to the class's method
+    import statistics
+
+    ratio = statistics.median(f / w for f, w in zip(firsts, raws, strict=True))
+    first, second, raw = statistics.median(firsts), min(seconds), statistics.median(raws)
+    raw_name = "s3fs get_file"
     mb = n * 8 / 1e6
     return [
-        row(NAME, f"{mb:,.0f} MB array: first hit on a machine (download + verify + mmap)", first,
-            "s", baseline=f"raw transfer ({raw_name})", baseline_value=raw,
-            ratio_label="x raw transfer", target="<= 1.2x raw transfer", met=first / raw <= 1.2),
+        row(NAME, f"{mb:,.0f} MB array: first hit on a machine (download + verify + mmap), "
+            f"median of {repeat}", first, "s", baseline=f"raw transfer ({raw_name})",
+            baseline_value=raw, ratio=ratio, ratio_label="x raw transfer (paired median)",
+            target="<= 1.2x raw transfer", met=None if quick else ratio <= 1.2,
+            note=f"flowyml's own work, outside the transfer: {statistics.median(own) * 1e3:.0f} ms"),
         row(NAME, f"{mb:,.0f} MB array: second hit (local copy, mmap)", second, "s",
             baseline=f"raw transfer ({raw_name})", baseline_value=raw, ratio=second / raw * 100,
             ratio_label="% of raw transfer", target="<= 5 % of raw transfer",
@@ -178,7 +212,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             fs = s3fs.S3FileSystem(skip_instance_cache=True, **opts)
             bucket = f"bench-{uuid.uuid4().hex[:10]}"
             fs.mkdir(bucket)
-            rows = _large(fs, f"s3://{bucket}/big", opts, work, n_big, 2 if quick else 3, quick)
+            rows = _large(fs, f"s3://{bucket}/big", opts, work, n_big, 2 if quick else 7, quick)
             rows += _chain(fs, f"s3://{bucket}/chain", opts, work, steps)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -24,7 +24,6 @@ from typing import Any
 SECRET_ENV = "FLOWYML_CACHE_SECRET"
 #: the scheme of a signature, stored as "<SCHEME>:<hex mac>"
 SCHEME = "hmac-sha256-v1"
-_CHUNK = 8 * 1024 * 1024
 
 
 def resolve_secret(secret: str | bytes | None = None) -> bytes | None:
@@ -74,12 +73,14 @@ def sha256_bytes(blob: bytes) -> str:
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of a whole file (chunked; hashlib releases the GIL)."""
-    h = hashlib.sha256()
+    """SHA-256 of a whole file, through a memory map (no copies; hashlib releases the GIL)."""
+    import mmap
+
     with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
+        if os.fstat(fh.fileno()).st_size == 0:
+            return hashlib.sha256(b"").hexdigest()
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view:
+            return hashlib.sha256(view).hexdigest()
 
 
 # A file verified once is not hashed again by this process while it is unchanged: same
