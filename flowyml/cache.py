@@ -477,17 +477,9 @@ class CacheStore:
                 "shape": shape,
                 "created": time.time(),
             }
-            if replay is not None:
-                blob = json.dumps(replay, default=str).encode()
+            blob = entry_facts(meta, replay, notes, explain, self.secret)
+            if blob is not None:
                 (tmpdir / "replay.json").write_bytes(blob)
-                meta["replay"] = {"size": len(blob),
-                                  "checksum": "full:" + xxhash.xxh3_128_hexdigest(blob)}
-                if self.secret is not None:
-                    meta["replay"]["sha256"] = _signing.sha256_bytes(blob)
-            if notes:
-                meta["notes"] = notes
-            if explain:
-                meta["explain"] = explain  # what `flowyml why` compares; not part of the key
             if self.secret is not None:
                 meta["sha256"] = _signing.sha256_file(data)
                 meta = _signing.sign(meta, self.secret)
@@ -756,6 +748,25 @@ def step_dirname(step_name: str) -> str:
 
 _THOROUGH = object()
 _SMALL_READ = 1024 * 1024
+
+
+def entry_facts(meta: dict[str, Any], replay: list[dict[str, Any]] | None,
+                notes: dict[str, Any] | None, explain: dict[str, Any] | None,
+                secret: Any = None) -> bytes | None:
+    """Put what a store keeps beside the outputs into ``meta`` (shared by every store):
+    the replay's size and checksum (and SHA-256 when signing), the notes, and the facts
+    ``flowyml why`` compares. Returns the replay's bytes to write (``None``: none)."""
+    blob = None
+    if replay is not None:
+        blob = json.dumps(replay, default=str).encode()
+        meta["replay"] = {"size": len(blob), "checksum": "full:" + xxhash.xxh3_128_hexdigest(blob)}
+        if secret is not None:
+            meta["replay"]["sha256"] = _signing.sha256_bytes(blob)
+    if notes:
+        meta["notes"] = notes
+    if explain:
+        meta["explain"] = explain  # not part of the key
+    return blob
 
 
 def _touch(meta_path: str) -> None:

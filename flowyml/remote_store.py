@@ -53,6 +53,7 @@ from flowyml.cache import (
     _plain_arrays,
     _unpack,
     _unpicklable_output,
+    entry_facts,
     step_dirname,
     step_of_key,
 )
@@ -475,17 +476,9 @@ class RemoteStore:
             }
             if self.secret is not None:
                 meta["sha256"] = _signing.sha256_file(temp)
-            blob = None
-            if replay is not None:
-                blob = json.dumps(replay, default=str).encode()
-                meta["replay"] = {"name": f"replay-{uid}.json", "size": len(blob),
-                                  "checksum": "full:" + xxhash.xxh3_128_hexdigest(blob)}
-                if self.secret is not None:
-                    meta["replay"]["sha256"] = _signing.sha256_bytes(blob)
-            if notes:
-                meta["notes"] = notes
-            if explain:
-                meta["explain"] = explain  # what `flowyml why` compares; not part of the key
+            blob = entry_facts(meta, replay, notes, explain, self.secret)
+            if blob is not None:
+                meta["replay"]["name"] = f"replay-{uid}.json"
             meta = (_signing.sign(meta, self.secret) if self.secret is not None
                     else json.loads(json.dumps(meta, default=str)))
             fs = self.fs
