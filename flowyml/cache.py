@@ -372,18 +372,7 @@ class CacheStore:
             blob = _read_small(str(target))
         except (OSError, UnsafeCacheDirError):
             return None
-        if (len(blob) != info.get("size")
-                or "full:" + xxhash.xxh3_128_hexdigest(blob) != info.get("checksum")):
-            self._report(str(entry.meta.get("key", "?")), "replay.json does not match its "
-                         "checksum; the cell's outputs are not replayed", once=True)
-            return None
-        if self.secret is not None and info.get("sha256") != _signing.sha256_bytes(blob):
-            return None  # the entry was verified as signed: its replay must match too
-        try:
-            items = json.loads(blob)
-        except ValueError:
-            return None
-        return items if isinstance(items, list) else None
+        return replay_items(self, entry, info, blob)
 
     def _verify(self, path: Path, meta: dict[str, Any], key: str) -> str | None:
         if meta.get("format") != FORMAT_VERSION:
@@ -767,6 +756,24 @@ def entry_facts(meta: dict[str, Any], replay: list[dict[str, Any]] | None,
     if explain:
         meta["explain"] = explain  # not part of the key
     return blob
+
+
+def replay_items(store: Any, entry: CacheEntry, info: dict[str, Any],
+                 blob: bytes) -> list[dict[str, Any]] | None:
+    """A stored replay, checked against what ``entry_facts`` recorded (size, checksum, and
+    SHA-256 when signed); a mismatch is reported once and nothing is replayed."""
+    if len(blob) != info.get("size") or "full:" + xxhash.xxh3_128_hexdigest(blob) != info.get("checksum"):
+        store._report(str(entry.meta.get("key", "?")), "replay.json does not match its "
+                      "checksum; the cell's outputs are not replayed", once=True)
+        return None
+    if ((store.secret is not None or "sha256" in info)
+            and info.get("sha256") != _signing.sha256_bytes(blob)):
+        return None  # the entry was verified as signed: its replay must match too
+    try:
+        items = json.loads(blob)
+    except ValueError:
+        return None
+    return items if isinstance(items, list) else None
 
 
 def _touch(meta_path: str) -> None:

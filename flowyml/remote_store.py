@@ -54,6 +54,7 @@ from flowyml.cache import (
     _unpack,
     _unpicklable_output,
     entry_facts,
+    replay_items,
     step_dirname,
     step_of_key,
 )
@@ -377,19 +378,7 @@ class RemoteStore:
             blob = self.fs.cat_file(f"{entry.location}/{info.get('name', 'replay.json')}")
         except Exception:
             return None
-        if (len(blob) != info.get("size")
-                or "full:" + xxhash.xxh3_128_hexdigest(blob) != info.get("checksum")):
-            self._report(str(entry.meta.get("key", "?")), "replay.json does not match its "
-                         "checksum; the cell's outputs are not replayed", once=True)
-            return None
-        if (self.secret is not None or "sha256" in info) and \
-                info.get("sha256") != _signing.sha256_bytes(blob):
-            return None
-        try:
-            items = json.loads(blob)
-        except ValueError:
-            return None
-        return items if isinstance(items, list) else None
+        return replay_items(self, entry, info, blob)
 
     # -- the local copy of verified metadata ------------------------------------------------------
     def _current_generation(self) -> str:
