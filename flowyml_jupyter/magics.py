@@ -432,17 +432,24 @@ def _ends_with_semicolon(body: str) -> bool:
         return False
 
 
-class _CacheTable:
-    """``%flowyml cache info``: a plain-text and an HTML table in one display."""
+class _Table:
+    """A display with a plain-text (``text()``) and an HTML (``_repr_html_``) form."""
 
-    def __init__(self, report: dict[str, Any]) -> None:
-        self.report = report
+    def text(self) -> str:
+        raise TypeError(f"{type(self).__name__} must define text()")
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(self.text())
 
     def __repr__(self) -> str:
         return self.text()
+
+
+class _CacheTable(_Table):
+    """``%flowyml cache info``: a plain-text and an HTML table in one display."""
+
+    def __init__(self, report: dict[str, Any]) -> None:
+        self.report = report
 
     def text(self) -> str:
         from flowyml.lifecycle import info_text
@@ -479,17 +486,11 @@ def _current_text(row: dict[str, Any]) -> str:
     return "stored (a hit)" if row["current_stored"] else "not stored (will run)"
 
 
-class _StatusTable:
+class _StatusTable(_Table):
     """``%flowyml status`` output: a plain-text and an HTML table in one display."""
 
     def __init__(self, rows: list[Any]) -> None:
         self.rows = rows
-
-    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
-        p.text(self.text())
-
-    def __repr__(self) -> str:
-        return self.text()
 
     def text(self) -> str:
         if not self.rows:
