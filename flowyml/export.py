@@ -29,6 +29,7 @@ from flowyml import versions as _versions
 from flowyml.analysis import assigned_names, infer_io, step_function_source
 from flowyml.cells import CellAnalysis, CellSyntaxError, analyze, default_step_name, unique_name
 from flowyml.cellspec import StepCellSpec, StepLineError, parse_step_line
+from flowyml.stores import is_remote
 
 #: names IPython puts in every cell's namespace; not inputs of a step
 IPYTHON_NAMES = frozenset({"display", "get_ipython", "In", "Out", "_", "__", "___"})
@@ -402,12 +403,15 @@ def _drop_cells_reading_outputs(cells: list[CellIR]) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def ir_to_module(ir: list[CellIR], name: str, notebook_dir: str | None = None) -> str:
+def ir_to_module(ir: list[CellIR], name: str, notebook_dir: str | None = None,
+                 cache_location: str | None = None) -> str:
     """The text of a module that runs the notebook's pipeline; ``name`` names the pipeline.
 
     ``notebook_dir`` is the notebook's folder relative to the module's; when the module is
     written elsewhere, its default cache is the notebook's (``.flowyml/cache`` next to the
     notebook), so the steps the notebook ran are cache hits from the module too.
+    ``cache_location`` (a URL, an absolute path, or a path relative to the module's folder)
+    replaces that default: the cache the notebook was told to use with ``%flowyml cache dir``.
 
     Raises :class:`NotebookExportError` for two steps with one name, two steps producing one
     output, a step reading a variable no cell defines, and a cycle between steps.
@@ -450,7 +454,7 @@ def ir_to_module(ir: list[CellIR], name: str, notebook_dir: str | None = None) -
         if text:
             parts.append(text)
     parts.append(_emit_pipeline(name, context, [func_names[c.step.name] for c in steps
-                                                 if c.step], notebook_dir))
+                                                 if c.step], notebook_dir, cache_location))
     parts.append(_MAIN)
     body_text = "\n\n\n".join(parts)
     header = _emit_header(name, imports, body_text)
@@ -628,11 +632,22 @@ def _comment_text(text: str) -> str:
 
 
 def _emit_pipeline(name: str, context: dict[str, str], funcs: list[str],
-                   notebook_dir: str | None = None) -> str:
+                   notebook_dir: str | None = None, cache_location: str | None = None) -> str:
     ctx = "{" + ", ".join(f"{_str_literal(k)}: {v}" for k, v in context.items()) + "}"
     args = f"{_str_literal(name)}, context={ctx}" if context else _str_literal(name)
     cache = ""
-    if notebook_dir not in (None, "", "."):
+    if cache_location is not None:
+        if is_remote(cache_location) or os.path.isabs(cache_location):
+            where = _str_literal(cache_location)
+        else:
+            where = f"str(Path(__file__).resolve().parent / {_str_literal(cache_location)})"
+        cache = (
+            "# the cache the notebook used (%flowyml cache dir) unless FLOWYML_CACHE_DIR says\n"
+            "# otherwise: the steps the notebook ran are cache hits here\n"
+            f'CACHE_DIR = os.environ.get("FLOWYML_CACHE_DIR") or {where}\n'
+        )
+        args += ", cache_dir=CACHE_DIR"
+    elif notebook_dir not in (None, "", "."):
         where = _str_literal(f"{notebook_dir}/.flowyml/cache")
         cache = (
             "# the notebook's cache (.flowyml/cache next to it) unless FLOWYML_CACHE_DIR says\n"
@@ -775,19 +790,50 @@ def _docstring(name: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def export_notebook(notebook_path: str | Path, out_path: str | Path) -> Path:
+_CACHE_DIR_LINE = re.compile(r"^[ \t]*%flowyml[ \t]+cache[ \t]+dir[ \t]+(\S+)[ \t]*$", re.MULTILINE)
+
+
+def notebook_cache_location(nb: Any) -> str | None:
+    """The location the notebook's last ``%flowyml cache dir LOCATION`` line sets, if any."""
+    found = None
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            for match in _CACHE_DIR_LINE.finditer(cell.source):
+                found = match.group(1)
+    return found
+
+
+def export_notebook(notebook_path: str | Path, out_path: str | Path,
+                    cache_location: str | os.PathLike[str] | None = None) -> Path:
     """Write ``notebook_path``'s pipeline as a plain module at ``out_path``; return that path.
 
-    The pipeline is named after the notebook's file stem.
+    The pipeline is named after the notebook's file stem. Its cache is ``cache_location``
+    (the ``%flowyml export`` magic passes the one its kernel uses), else the one the
+    notebook's last ``%flowyml cache dir`` line names (a relative path there is relative to
+    the notebook's folder, where its kernel starts), else ``.flowyml/cache`` next to the
+    notebook; ``FLOWYML_CACHE_DIR`` overrides it when the module runs.
     """
     notebook_path, out_path = Path(notebook_path), Path(out_path)
     if out_path.resolve() == notebook_path.resolve():
         raise NotebookExportError(f"refusing to overwrite the notebook {notebook_path} with the "
                                   "module; pass a .py path as the output")
     nb = read_notebook(notebook_path)
-    notebook_dir = Path(os.path.relpath(notebook_path.resolve().parent, out_path.resolve().parent))
-    notes_root = os.environ.get("FLOWYML_CACHE_DIR") or notebook_path.resolve().parent / ".flowyml" / "cache"
-    text = ir_to_module(notebook_to_ir(nb, notes_root), notebook_path.stem, notebook_dir.as_posix())
+    home = notebook_path.resolve().parent
+    notebook_dir = Path(os.path.relpath(home, out_path.resolve().parent))
+    location = cache_location if cache_location is not None else notebook_cache_location(nb)
+    notes_root: Any = home / ".flowyml" / "cache"
+    if location is not None:
+        location = str(location)
+        if not is_remote(location):
+            target = home / Path(location).expanduser()  # an absolute location stays itself
+            notes_root = target
+            if not Path(location).expanduser().is_absolute():
+                location = os.path.relpath(target, out_path.resolve().parent)
+        else:
+            notes_root = location
+    notes_root = os.environ.get("FLOWYML_CACHE_DIR") or notes_root
+    text = ir_to_module(notebook_to_ir(nb, notes_root), notebook_path.stem,
+                        notebook_dir.as_posix(), location)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(f".{out_path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import html
+import os
 import shlex
 from collections.abc import Callable
 from typing import Any
@@ -314,6 +315,7 @@ class FlowymlMagics(Magics):
 
     def _cmd_export(self, args: argparse.Namespace) -> None:
         from flowyml.export import export_notebook
+        from flowyml.stores import is_remote
 
         notebook = args.notebook
         if notebook is None:
@@ -323,7 +325,10 @@ class FlowymlMagics(Magics):
             if notebook is None:
                 raise UsageError("%flowyml export: cannot tell which notebook this kernel runs; "
                                  "pass --notebook NB.ipynb (save the notebook first)")
-        out = export_notebook(notebook, args.path)
+        location = self.session.cache_dir  # set with %flowyml cache dir, else None
+        if location is not None and not is_remote(str(location)):
+            location = os.path.abspath(os.path.expanduser(location))  # the kernel's cwd
+        out = export_notebook(notebook, args.path, cache_location=location)
         print(f"flowyml: exported {notebook} to {out if out is not None else args.path}")
 
     def _cmd_config(self, args: argparse.Namespace) -> None:

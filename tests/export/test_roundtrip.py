@@ -148,3 +148,38 @@ def test_real_cells_export_with_versions_and_hit_the_notebooks_cache(tmp_path, m
     dumped = run([sys.executable, "-c", dump.format(d=str(tmp_path))], tmp_path, cache)
     assert dumped.returncode == 0, dumped.stderr
     assert _result_line(dumped.stdout) == values
+
+
+@pytest.mark.slow
+def test_module_uses_the_cache_the_notebook_set_with_cache_dir(tmp_path, monkeypatch, flowyml_cmd):
+    """A notebook that moved its cache with ``%flowyml cache dir`` exports a module that
+    hits that cache: through the ``%flowyml export`` magic (the kernel's location) and
+    through ``flowyml export`` (the notebook's ``%flowyml cache dir`` line)."""
+    monkeypatch.delenv("FLOWYML_CACHE_DIR", raising=False)
+    monkeypatch.setenv("PATH", os.pathsep.join([os.path.dirname(sys.executable),
+                                                os.environ.get("PATH", "")]))
+    cells = [CELLS[0], "%flowyml cache dir team_cache", *CELLS[1:-1],
+             "%flowyml export magic_out/by_magic.py --notebook moved.ipynb"]
+    nb_path = make_notebook(tmp_path / "moved.ipynb", *cells)
+    nb = nbformat.read(nb_path, as_version=4)
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    assert (tmp_path / "team_cache").is_dir()
+    assert not (tmp_path / ".flowyml").exists()
+    steps = {"raw": "cached", "clean": "cached", "report": "cached", "side": "cached"}
+
+    by_magic = tmp_path / "magic_out" / "by_magic.py"
+    proc = run([sys.executable, str(by_magic)], tmp_path / "magic_out", None)
+    assert proc.returncode == 0, proc.stderr
+    assert step_states(proc.stdout) == steps
+
+    elsewhere = tmp_path / "cli_out"
+    elsewhere.mkdir()
+    cli = run([*flowyml_cmd, "export", str(nb_path), "-o", str(elsewhere / "by_cli.py")],
+              elsewhere, None)
+    assert cli.returncode == 0, cli.stderr
+    assert "team_cache" in (elsewhere / "by_cli.py").read_text()
+    proc = run([sys.executable, "by_cli.py"], elsewhere, None)
+    assert proc.returncode == 0, proc.stderr
+    assert step_states(proc.stdout) == steps
+    assert not (elsewhere / ".flowyml").exists() and not (tmp_path / ".flowyml").exists()
