@@ -112,15 +112,29 @@ _MODULE_OF = {name: module for module, names in _SOURCES.items() for name in nam
 
 
 def __getattr__(name: str) -> Any:
-    """A public name, imported from its module at first use and kept in this namespace."""
+    """A public name, imported from its module at first use and kept in this namespace; or a
+    submodule (``flowyml.hashing.fingerprint``), as when this package imported them all."""
     module = _MODULE_OF.get(name)
     if module is None:
-        raise AttributeError(f"module 'flowyml' has no attribute {name!r}")
+        return _submodule(__name__, name)
     from importlib import import_module
 
     value = getattr(import_module(module), name)
     globals()[name] = value
     return value
+
+
+def _submodule(package: str, name: str) -> Any:
+    """``package.name`` imported (which also binds it on ``package``), else AttributeError."""
+    if not name.startswith("_"):
+        from importlib import import_module
+
+        try:
+            return import_module(f"{package}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{package}.{name}":
+                raise
+    raise AttributeError(f"module {package!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:

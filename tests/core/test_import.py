@@ -70,3 +70,18 @@ def test_an_unknown_name_is_an_attribute_error_naming_it():
     with pytest.raises(ImportError, match="no_such_thing"):
         exec("from flowyml import no_such_thing", {})
     assert callable(flowyml.load_ipython_extension)
+
+
+def test_submodules_stay_reachable_as_attributes_after_import_flowyml():
+    """``@flowyml.hashing.fingerprint.register`` (what an error message tells users to write)
+    and ``flowyml.core.step.Step`` worked when the package imported its modules eagerly."""
+    code = ("import flowyml\n"
+            "assert callable(flowyml.hashing.fingerprint.register)\n"
+            "assert flowyml.core.step.Step is flowyml.Step\n"
+            "assert flowyml.core.pipeline.Pipeline is flowyml.Pipeline\n"
+            "assert flowyml.cache.CacheStore is flowyml.CacheStore\n"
+            "for owner, name in ((flowyml, 'no_such_module'), (flowyml.core, 'no_such_module')):\n"
+            "    assert not hasattr(owner, name)\n"
+            "print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "ok"
