@@ -3,16 +3,25 @@
 Side by side on the same functions: calling them directly, ``joblib.Memory.cache``
 (cold and cached), and a flowyml pipeline without cache, cold with cache, and fully cached.
 Issue targets (per step): no cache <= 0.1 ms, cold <= 2 ms, fully cached <= 0.5 ms.
+
+Then the same three cases written with FlowyML 2.2.1's own API (``_flowyml_chain.py``, in
+FlowyML's venv; see ``_flowyml_ref.py``), on a shorter chain: FlowyML takes 12-14 ms a
+step on a 1000-step chain here (13 s a run), more per step than on 200 steps.
 """
 
 from __future__ import annotations
 
 import shutil
+import subprocess
 from typing import Any
 
-from benchmarks._common import best_time, chain_module, row, scratch_dir
+from benchmarks import _flowyml_ref as ref
+from benchmarks._common import best_time, chain_module, row, scratch_dir, skipped
 
 NAME = "overhead"
+#: FlowyML's chain: steps and repeats (full, quick)
+REF_STEPS = {False: 200, True: 20}
+REF_REPEAT = {False: 3, True: 1}
 
 
 def _direct(funcs: list[Any]) -> None:
@@ -60,6 +69,8 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
 
     ms = 1e3
     label = f"{n}-step chain"
+    per_step = {"no cache": t_nocache / n, "cold, cache on": cold_best / n,
+                "fully cached": t_warm / n}
     return [
         row(NAME, f"{label}: direct calls", direct * ms, "ms/step"),
         row(NAME, f"{label}: no cache", t_nocache / n * ms, "ms/step",
@@ -71,6 +82,31 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         row(NAME, f"{label}: fully cached", t_warm / n * ms, "ms/step",
             baseline="joblib.Memory cached", baseline_value=jl_warm / n * ms,
             ratio_label="x joblib's time", target="<= 0.5 ms/step", met=t_warm / n * ms <= 0.5),
+        *_versus_flowyml(quick, label, per_step),
+    ]
+
+
+def _versus_flowyml(quick: bool, label: str, ours: dict[str, float]) -> list[dict[str, Any]]:
+    """FlowyML 2.2.1 on its own chain (in its venv): one row per case, ours beside theirs."""
+    found = ref.reference(quick)
+    if found.python is None:
+        return [skipped(NAME, f"{ref.LABEL} column: {found.reason}")]
+    n, repeat = REF_STEPS[quick], REF_REPEAT[quick]
+    work = scratch_dir("overhead-ref")
+    try:
+        theirs = ref.run_json(found.python, "_flowyml_chain.py", [str(n), str(repeat)], work,
+                              timeout=120 if quick else 900)
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+        return [skipped(NAME, f"{ref.LABEL} column: {ref.skip_reason(exc)}")]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    keys = {"no cache": "nocache", "cold, cache on": "cold", "fully cached": "warm"}
+    return [
+        row(NAME, f"{label}: {case}, vs {ref.LABEL}", ours[case] * 1e3, "ms/step",
+            baseline=f"{ref.LABEL} ({n} steps)", baseline_value=theirs[keys[case]] / n * 1e3,
+            ratio_label=f"x {ref.LABEL}'s time", target="report",
+            note=f"FlowyML: {n}-step chain, best of {repeat}")
+        for case in ours
     ]
 
 

@@ -7,7 +7,6 @@ the cycle's path, both producers of an output, or the missing input with close m
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -99,6 +98,8 @@ def build_dag(steps: Sequence[Any], available: Iterable[str] = ()) -> nx.DiGraph
             producer = producers.get(need)
             if producer is None:
                 if need in declared and need not in available:
+                    import difflib
+
                     close = difflib.get_close_matches(need, [*producers, *available], n=3)
                     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
                     raise MissingInputError(

@@ -22,8 +22,6 @@ import os
 import pickle
 import struct
 import sys
-import sysconfig
-import textwrap
 import types
 import weakref
 from collections.abc import Callable
@@ -448,6 +446,8 @@ def _unwrap(func: Any) -> Any:
 def _function_node(func: Any) -> ast.AST | None:
     if not isinstance(func, types.FunctionType) or func.__name__ == "<lambda>":
         return None
+    import textwrap
+
     try:
         source = textwrap.dedent(inspect.getsource(func))
         tree = ast.parse(source)
@@ -482,6 +482,8 @@ def _dump(node: ast.AST) -> str:
 @functools.cache
 def _library_roots() -> tuple[str, ...]:
     """Folders of library code: the standard library and site-packages (each ends in a separator)."""
+    import sysconfig
+
     paths = sysconfig.get_paths()
     roots = {paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
     roots.update(p for p in sys.path if p.endswith(("site-packages", "dist-packages")))

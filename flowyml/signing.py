@@ -9,13 +9,12 @@ missing or wrong, or whose data does not have the signed SHA-256. The xxh3 check
 for integrity; SHA-256 is what makes the content part of what is signed (xxh3 is fast but
 not collision-resistant, so an attacker could otherwise swap bytes behind a valid MAC).
 
-Stdlib only (``hmac``, ``hashlib``); nothing here touches the network or the disk layout.
+Stdlib only (``hmac``, ``hashlib``, imported where used: loading OpenSSL costs a few ms, and
+most caches are not signed); nothing here touches the network or the disk layout.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import threading
@@ -55,6 +54,8 @@ def signature_problem(meta: dict[str, Any], secret: bytes) -> str | None:
     if not isinstance(signature, str) or not signature:
         return ("entry is not signed, and this cache requires signatures "
                 f"({SECRET_ENV} is set); refusing to load it")
+    import hmac
+
     scheme, _, mac = signature.partition(":")
     if scheme != SCHEME or not hmac.compare_digest(mac, _mac(meta, secret)):
         return ("entry signature does not match (written with another secret, or altered); "
@@ -65,15 +66,21 @@ def signature_problem(meta: dict[str, Any], secret: bytes) -> str | None:
 
 
 def _mac(meta: dict[str, Any], secret: bytes) -> str:
+    import hashlib
+    import hmac
+
     return hmac.new(secret, canonical(meta), hashlib.sha256).hexdigest()
 
 
 def sha256_bytes(blob: bytes) -> str:
+    import hashlib
+
     return hashlib.sha256(blob).hexdigest()
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
     """SHA-256 of a whole file, through a memory map (no copies; hashlib releases the GIL)."""
+    import hashlib
     import mmap
 
     with open(path, "rb") as fh:
@@ -109,6 +116,8 @@ def file_matches(path: str | os.PathLike[str], expected: Any) -> bool:
             if len(_VERIFIED) > 100_000:
                 _VERIFIED.clear()
             _VERIFIED[ident] = known
+    import hmac
+
     return hmac.compare_digest(known, expected)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -185,6 +184,8 @@ def threaded_mapper(call: Callable[[Any], Any], items: list[Any], concurrency: i
     workers = min(concurrency, max(len(items), 1))
     if workers <= 1:
         return sequential_mapper(call, items, concurrency, fail_fast)
+    from concurrent.futures import ThreadPoolExecutor
+
     out: list[Outcome] = []
     failed = False
     with ThreadPoolExecutor(max_workers=workers) as pool:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -282,7 +282,7 @@ class Pipeline:
         self.cache.check_safety()  # refuse an unsafe cache dir before running anything
         dag = self._dag
         assert dag is not None
-        run_id = uuid.uuid4().hex[:12]
+        run_id = os.urandom(6).hex()  # uuid4().hex[:12], without importing uuid
         extra = (*self.listeners, *listeners)
 
         def emit(event: Any) -> None:
