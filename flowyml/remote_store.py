@@ -29,6 +29,7 @@ An unreachable store is reported once ("caching is off") and the run goes on unc
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import copy
 import json
@@ -41,6 +42,7 @@ from typing import Any
 
 import xxhash
 
+from flowyml import remote_index as _index
 from flowyml import signing as _signing
 from flowyml.cache import (
     FORMAT_VERSION,
@@ -69,6 +71,10 @@ from flowyml.stores import (
     userinfo,
 )
 
+#: outputs up to this size (pickled) are kept inside meta.json: one object, one request
+INLINE_BYTES = 16 * 1024
+#: a store loads the shared index from this many lookups that reach the bucket on
+INDEX_AFTER = 4
 #: data objects up to this size are downloaded and verified at lookup
 VERIFY_AT_LOOKUP_BYTES = 16 * 1024 * 1024
 #: unreferenced data objects of a key older than this are removed by its next writer
@@ -107,6 +113,8 @@ class RemoteStore:
         self._off = False
         self._checked = 0.0
         self._lock = threading.Lock()
+        self._memo: _index.Loaded | None = None
+        self._network_lookups = 0
         self._id = xxhash.xxh3_64_hexdigest(self.url.encode())
         # what messages must never show: option values and the URL's user-info
         self._sensitive = {"options": self.storage_options, "url_secret": userinfo(self.url)}
@@ -236,15 +244,25 @@ class RemoteStore:
 
     # -- reading --------------------------------------------------------------------------------
     def lookup(self, key: str) -> CacheEntry | None:
-        """The verified entry for ``key``, or ``None``; a bad entry is reported and removed."""
+        """The verified entry for ``key``, or ``None``; a bad entry is reported and removed.
+
+        Asked in turn: this machine's verified copy (no request), the shared index (a few
+        requests per run, see :mod:`flowyml.remote_index`), then ``meta.json`` itself."""
         if self._off:
             return None
+        meta: dict[str, Any] = {}
         try:
             entry_dir = self.entry_path(key)
             generation = self._current_generation()
             hit = self._local_lookup(entry_dir, key, generation)
             if hit is not None:
+                self._used(entry_dir, generation)
                 return hit
+            indexed = self._indexed(entry_dir, key, generation)
+            if indexed is not None and self._check_data(entry_dir, indexed) is None:
+                self._remember(entry_dir, indexed, generation)
+                self._used(entry_dir, generation)
+                return CacheEntry(entry_dir, indexed)
             try:
                 raw = self.fs.cat_file(f"{entry_dir}/meta.json")
             except FileNotFoundError:
@@ -260,7 +278,34 @@ class RemoteStore:
             self._discard(entry_dir, meta)
             return None
         self._remember(entry_dir, meta, generation)
+        # read by itself: put it in the index, so the next fresh machine need not
+        _index.record(self, generation, self._rel(entry_dir), meta, time.time())
         return CacheEntry(entry_dir, meta)
+
+    def _rel(self, entry_dir: str) -> str:
+        return entry_dir[len(self.entries_path) + 1:]
+
+    def _used(self, entry_dir: str, generation: str) -> None:
+        _index.record(self, generation, self._rel(entry_dir), used=time.time())
+
+    def _indexed(self, entry_dir: str, key: str, generation: str) -> dict[str, Any] | None:
+        """The index's verified copy of the entry's metadata (``None``: not there, or not
+        sound -- then ``meta.json`` decides). The index is loaded from the
+        :data:`INDEX_AFTER`-th lookup that reaches the store: a small run never pays for it."""
+        self._network_lookups += 1
+        memo = self._memo
+        if memo is None or memo.generation != generation or \
+                time.monotonic() - memo.at > _index.LOAD_TTL:
+            if self._network_lookups < INDEX_AFTER:
+                return None
+            memo = self._memo = _index.load(self, generation)
+            if len(memo.objects) > _index.COMPACT_OVER:
+                with contextlib.suppress(Exception):
+                    _index.rewrite(self, memo)
+        meta = memo.metas.get(self._rel(entry_dir))
+        if meta is None or self._meta_problem(meta, key) is not None:
+            return None
+        return meta
 
     def _parse_meta(self, raw: bytes, key: str) -> tuple[dict[str, Any], str | None]:
         try:
@@ -280,7 +325,9 @@ class RemoteStore:
             problem = _signing.signature_problem(meta, self.secret)
             if problem:
                 return problem
-        if not _plain_name(meta.get("data", "output.pkl")) or not isinstance(meta.get("size"), int):
+        if not isinstance(meta.get("size"), int) or not (
+                isinstance(meta.get("inline"), str) if "inline" in meta
+                else _plain_name(meta.get("data", "output.pkl"))):
             return "its metadata names no valid data object"
         replay = meta.get("replay")
         if isinstance(replay, dict) and not _plain_name(replay.get("name", "replay.json")):
@@ -292,7 +339,7 @@ class RemoteStore:
         if self.local_copy.existing(_digest_of(meta), size) is not None:
             return self._local_problem(meta)
         name = meta.get("data", "output.pkl")
-        if size <= VERIFY_AT_LOOKUP_BYTES:
+        if size <= VERIFY_AT_LOOKUP_BYTES or "inline" in meta:
             _, problem = self._fetch(entry_dir, meta)
             return problem
         try:
@@ -316,11 +363,14 @@ class RemoteStore:
 
     def _fetch(self, entry_dir: str, meta: dict[str, Any]) -> tuple[Any, str | None]:
         """Download the entry's data into the local copy and verify it there."""
-        name = meta.get("data", "output.pkl")
+        name = "inline data" if "inline" in meta else meta.get("data", "output.pkl")
         size = meta["size"]
 
         def download(temp: str) -> None:
-            if size <= _SMALL_OBJECT:  # one request, less machinery than a streamed download
+            if "inline" in meta:  # small outputs live in meta.json itself
+                with open(temp, "wb") as fh:
+                    fh.write(base64.b64decode(meta["inline"], validate=True))
+            elif size <= _SMALL_OBJECT:  # one request, less machinery than a streamed download
                 with open(temp, "wb") as fh:
                     fh.write(self.fs.cat_file(f"{entry_dir}/{name}"))
             else:
@@ -343,6 +393,8 @@ class RemoteStore:
             return self.local_copy.fetch(_digest_of(meta), size, download, verify)
         except FileNotFoundError:
             return None, f"data object {name} is missing"
+        except ValueError:  # not base64
+            return None, f"{name} is not readable (corrupted)"
 
     def load(self, entry: CacheEntry) -> dict[str, Any]:
         """The outputs stored in ``entry``, loaded memory-mapped from the local copy."""
@@ -463,6 +515,10 @@ class RemoteStore:
                 "size": size, "checksum": _full_checksum(temp), "duration": duration,
                 "shape": shape, "created": time.time(), "data": f"output-{uid}.pkl",
             }
+            if size <= INLINE_BYTES:
+                del meta["data"]
+                with open(temp, "rb") as fh:
+                    meta["inline"] = base64.b64encode(fh.read()).decode()
             if self.secret is not None:
                 meta["sha256"] = _signing.sha256_file(temp)
             blob = entry_facts(meta, replay, notes, explain, self.secret)
@@ -471,9 +527,9 @@ class RemoteStore:
             meta = (_signing.sign(meta, self.secret) if self.secret is not None
                     else json.loads(json.dumps(meta, default=str)))
             fs = self.fs
-            data_path = f"{entry_dir}/{meta['data']}"
-            uploaded.append(data_path)
-            fs.put_file(temp, data_path)
+            if "data" in meta:
+                uploaded.append(f"{entry_dir}/{meta['data']}")
+                fs.put_file(temp, uploaded[-1])
             if blob is not None:
                 uploaded.append(f"{entry_dir}/{meta['replay']['name']}")
                 fs.pipe_file(uploaded[-1], blob)
@@ -483,7 +539,9 @@ class RemoteStore:
             with contextlib.suppress(OSError):
                 self.local_copy.add(temp, _digest_of(meta))
                 temp = None
-            self._remember(entry_dir, meta, self._current_generation())
+            generation = self._current_generation()
+            self._remember(entry_dir, meta, generation)
+            _index.record(self, generation, self._rel(entry_dir), meta, time.time())
             self._sweep(entry_dir, meta)
             return True
         except Exception as exc:
@@ -529,10 +587,127 @@ class RemoteStore:
         count = sum(1 for p in found if p.endswith("/meta.json"))
         if found:
             fs.rm(found)
+        with contextlib.suppress(FileNotFoundError):  # the index of the ending generation
+            index = fs.find(f"{self.path}/index")
+            if index:
+                fs.rm(index)
         fs.pipe_file(f"{self.path}/{_GENERATION}", uuid.uuid4().hex.encode())
         _GENERATIONS.pop(self._ident, None)
+        self._memo = None
         self.local_copy.clear_meta(self._id, step_dirname(step_name) if step_name else None)
         return count
+
+    def flush(self) -> None:
+        """Write this process's pending index records now (otherwise within a second, and
+        at exit): what it committed and used, for fresh machines and for ``gc``."""
+        _index.flush(self)
+
+    # -- lifecycle (flowyml.lifecycle calls these for a remote store) ---------------------------
+    #: gc leaves an entry alone this long after its last recorded use: uses are recorded at
+    #: most once a minute per process (remote_index.USE_RESOLUTION), then written within 1 s
+    in_use_seconds = 2 * _index.USE_RESOLUTION + 10
+
+    def _listing(self) -> dict[str, list[tuple[str, int, float]]]:
+        """One paginated listing of the entries: entry dir -> [(object name, size, mtime)]."""
+        fs = self.fs
+        fs.invalidate_cache(self.entries_path)
+        try:
+            found = fs.find(self.entries_path, detail=True)
+        except FileNotFoundError:
+            return {}
+        out: dict[str, list[tuple[str, int, float]]] = {}
+        prefix = self.entries_path + "/"
+        for name, info in found.items():
+            rel = name[len(prefix):] if name.startswith(prefix) else ""
+            step_dir, _, rest = rel.partition("/")
+            digest, _, obj = rest.partition("/")
+            if not (step_dir and digest and obj) or "/" in obj:
+                continue
+            out.setdefault(f"{prefix}{step_dir}/{digest}", []).append(
+                (obj, int(info.get("size") or 0), _mtime(info) or 0.0))
+        return out
+
+    def lifecycle_entries(self) -> list[Any]:
+        """Every committed entry as :class:`flowyml.lifecycle.Entry`: one listing of the
+        entries (size; ``meta.json``'s time is the commit) and the index's use records
+        (last use). An entry without ``meta.json`` is being written, or garbage: not listed."""
+        from flowyml.lifecycle import Entry
+
+        self.flush()  # this process's own uses count too
+        listing = self._listing()
+        used = _index.load(self, self._current_generation()).used
+        entries = []
+        for entry_dir, objects in listing.items():
+            commit = next((m for n, _, m in objects if n == "meta.json"), None)
+            if commit is None:
+                continue
+            step_dir, _, digest = self._rel(entry_dir).partition("/")
+            last = max(commit, used.get(self._rel(entry_dir), 0.0))
+            entries.append(Entry(step_dir, digest, entry_dir, sum(s for _, s, _ in objects), last))
+        self._last_listing = listing
+        return entries
+
+    def remove_entries(self, entries: list[Any]) -> list[Any]:
+        """Remove ``entries`` (from :meth:`lifecycle_entries`): every ``meta.json`` first,
+        in one bulk request per 1,000 (from then on a reader sees no entry and recomputes;
+        one that read the metadata just before finds the data gone, reads ``meta.json``
+        again and sees a miss), then their data; then the index without them. Also removes
+        garbage: objects of uncommitted entries older than an hour (a writer that old is
+        dead; a younger one may still be writing). Returns the entries removed."""
+        fs = self.fs
+        listing = getattr(self, "_last_listing", None) or self._listing()
+        removed = [e for e in entries if e.path in listing]
+        metas = [f"{e.path}/meta.json" for e in removed]
+        data = [f"{e.path}/{n}" for e in removed for n, _, _ in listing[e.path] if n != "meta.json"]
+        cutoff = time.time() - GARBAGE_GRACE_SECONDS
+        for entry_dir, objects in listing.items():
+            if all(n != "meta.json" for n, _, _ in objects) and all(m < cutoff for _, _, m in objects):
+                data += [f"{entry_dir}/{n}" for n, _, _ in objects]
+        for batch in (metas, data):
+            if batch:
+                with contextlib.suppress(FileNotFoundError):
+                    fs.rm(batch)
+        if removed:
+            gone = {self._rel(e.path) for e in removed}
+            with contextlib.suppress(Exception):
+                _index.rewrite(self, _index.load(self, self._current_generation()), gone, min_age=0)
+            self._memo = None
+            for e in removed:
+                with contextlib.suppress(OSError):
+                    self._local_meta_path(e.path).unlink()
+        self._last_listing = None
+        return removed
+
+    def step_metas(self, step_name: str) -> list[tuple[float, dict[str, Any]]]:
+        """(commit time, metadata) of every committed entry of a step (``flowyml why``):
+        one listing of the step, its ``meta.json`` objects fetched concurrently."""
+        fs = self.fs
+        base = f"{self.entries_path}/{step_dirname(step_name)}"
+        fs.invalidate_cache(base)
+        try:
+            found = fs.find(base, detail=True)
+        except FileNotFoundError:
+            return []
+        times = {n: _mtime(i) or 0.0 for n, i in found.items() if n.endswith("/meta.json")}
+        blobs = fs.cat(sorted(times), on_error="omit") if times else {}
+        if len(times) == 1 and not isinstance(blobs, dict):
+            blobs = {next(iter(times)): blobs}
+        out = []
+        for path, blob in blobs.items():
+            with contextlib.suppress(ValueError):
+                meta = json.loads(blob)
+                if isinstance(meta, dict):
+                    out.append((times[path], meta))
+        return out
+
+    def read_meta(self, key: str) -> dict[str, Any] | None:
+        """The metadata stored for ``key`` (``None``: none, or not for this key); reading is
+        not a use."""
+        try:
+            meta = json.loads(self.fs.cat_file(f"{self.entry_path(key)}/meta.json"))
+        except (FileNotFoundError, ValueError):
+            return None
+        return meta if isinstance(meta, dict) and meta.get("key") == key else None
 
     def info(self) -> dict[str, dict[str, float]]:
         """Per step: number of committed entries and bytes stored (garbage included)."""
