@@ -29,6 +29,7 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -214,10 +215,18 @@ def _one(fs: Any, path: str) -> dict[str, bytes]:
         return {}
 
 
-def rewrite(store: Any, loaded: Loaded, drop: set[str] = frozenset(), *,  # type: ignore[assignment]
-            min_age: float = COMPACT_MIN_AGE) -> None:
+def worth_compacting(loaded: Loaded) -> bool:
+    """More than :data:`COMPACT_OVER` of the loaded objects are old enough to be merged."""
+    cutoff = time.time() - COMPACT_MIN_AGE
+    return sum(1 for _, mtime in loaded.objects if mtime <= cutoff) > COMPACT_OVER
+
+
+def rewrite(store: Any, loaded: Loaded, drop: Collection[str] = (), *,
+            min_age: float | None = None) -> None:
     """Merge what was loaded into one index object (without ``drop``), then remove the
-    merged objects (those older than ``min_age``: a reader that just listed one is done)."""
+    merged objects older than ``min_age`` (default :data:`COMPACT_MIN_AGE`: a reader that
+    just listed one has fetched it by then)."""
+    min_age = COMPACT_MIN_AGE if min_age is None else min_age
     metas = {k: v for k, v in loaded.metas.items() if k not in drop}
     used = {k: v for k, v in loaded.used.items() if k not in drop}
     if metas or used:

@@ -299,7 +299,7 @@ class RemoteStore:
             if self._network_lookups < INDEX_AFTER:
                 return None
             memo = self._memo = _index.load(self, generation)
-            if len(memo.objects) > _index.COMPACT_OVER:
+            if _index.worth_compacting(memo):
                 with contextlib.suppress(Exception):
                     _index.rewrite(self, memo)
         meta = memo.metas.get(self._rel(entry_dir))
