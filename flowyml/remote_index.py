@@ -132,7 +132,7 @@ def _flush(ident: str) -> None:
         return
     with pending.lock:
         _cancel(pending)
-        if not (pending.metas or pending.used) or pending.store is None:
+        if not (pending.metas or pending.used) or pending.store is None or pending.store._off:
             return
         metas, used, generation, store = pending.metas, pending.used, pending.generation, pending.store
         pending.metas, pending.used = {}, {}

@@ -10,7 +10,9 @@ writers of one key the last ``meta.json`` wins, and the others' data objects are
 garbage (removed by ``clear()``, or by a later writer of the key once an hour old).
 
 Reading verifies before anything is unpickled: format version, key, signature (with a
-secret), then the data object's size and full xxh3 checksum (and signed SHA-256). Data is
+secret), then the data object's size and full xxh3 checksum (and signed SHA-256). Outputs
+of at most :data:`INLINE_BYTES` pickled live inside ``meta.json`` (one object, one request)
+and are checked the same way, in memory. Other data is
 never unpickled from the network: it is downloaded into the local copy
 (:mod:`flowyml.local_copy`), verified there, and loaded from there memory-mapped. Data objects
 up to :data:`VERIFY_AT_LOOKUP_BYTES` are fetched and verified at lookup (a damaged one is a
@@ -32,6 +34,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import copy
+import io
 import json
 import os
 import threading
@@ -115,6 +118,7 @@ class RemoteStore:
         self._lock = threading.Lock()
         self._memo: _index.Loaded | None = None
         self._network_lookups = 0
+        self._made: set[Any] = set()  # folders of the local metadata made by this store
         self._id = xxhash.xxh3_64_hexdigest(self.url.encode())
         # what messages must never show: option values and the URL's user-info
         self._sensitive = {"options": self.storage_options, "url_secret": userinfo(self.url)}
@@ -298,7 +302,10 @@ class RemoteStore:
                 time.monotonic() - memo.at > _index.LOAD_TTL:
             if self._network_lookups < INDEX_AFTER:
                 return None
-            memo = self._memo = _index.load(self, generation)
+            try:
+                memo = self._memo = _index.load(self, generation)
+            except Exception:  # only a hint: meta.json decides (and reports a real outage)
+                memo = self._memo = _index.Loaded(generation, time.monotonic())
             if _index.worth_compacting(memo):
                 with contextlib.suppress(Exception):
                     _index.rewrite(self, memo)
@@ -335,11 +342,13 @@ class RemoteStore:
         return None
 
     def _check_data(self, entry_dir: str, meta: dict[str, Any]) -> str | None:
+        if "inline" in meta:
+            return self._inline(meta)[1]
         size = meta["size"]
         if self.local_copy.existing(_digest_of(meta), size) is not None:
             return self._local_problem(meta)
         name = meta.get("data", "output.pkl")
-        if size <= VERIFY_AT_LOOKUP_BYTES or "inline" in meta:
+        if size <= VERIFY_AT_LOOKUP_BYTES:
             _, problem = self._fetch(entry_dir, meta)
             return problem
         try:
@@ -349,6 +358,22 @@ class RemoteStore:
         if actual != size:
             return f"{name} is {actual} bytes, expected {size} (truncated?)"
         return None
+
+    def _inline(self, meta: dict[str, Any]) -> tuple[bytes, str | None]:
+        """An output kept inside ``meta.json``, checked as a data object is (size, xxh3, and
+        SHA-256 when signed): it is verified in memory, so it needs no file of its own."""
+        try:
+            raw = base64.b64decode(meta["inline"], validate=True)
+        except (ValueError, TypeError):
+            return b"", "its inline data is not readable (corrupted)"
+        if len(raw) != meta["size"]:
+            return raw, f"its inline data is {len(raw)} bytes, expected {meta['size']} (truncated?)"
+        if "full:" + xxhash.xxh3_128_hexdigest(raw) != meta.get("checksum"):
+            return raw, "its inline data checksum mismatch (corrupted)"
+        signed = isinstance(meta.get("sha256"), str) or self.secret is not None
+        if signed and _signing.sha256_bytes(raw) != meta.get("sha256"):
+            return raw, "its inline data does not match its sha256 (altered)"
+        return raw, None
 
     def _local_problem(self, meta: dict[str, Any]) -> str | None:
         """Re-check a local copy: in full up to FULL_VERIFY_BYTES (as a local entry is)."""
@@ -363,14 +388,11 @@ class RemoteStore:
 
     def _fetch(self, entry_dir: str, meta: dict[str, Any]) -> tuple[Any, str | None]:
         """Download the entry's data into the local copy and verify it there."""
-        name = "inline data" if "inline" in meta else meta.get("data", "output.pkl")
+        name = meta.get("data", "output.pkl")
         size = meta["size"]
 
         def download(temp: str) -> None:
-            if "inline" in meta:  # small outputs live in meta.json itself
-                with open(temp, "wb") as fh:
-                    fh.write(base64.b64decode(meta["inline"], validate=True))
-            elif size <= _SMALL_OBJECT:  # one request, less machinery than a streamed download
+            if size <= _SMALL_OBJECT:  # one request, less machinery than a streamed download
                 with open(temp, "wb") as fh:
                     fh.write(self.fs.cat_file(f"{entry_dir}/{name}"))
             else:
@@ -393,8 +415,6 @@ class RemoteStore:
             return self.local_copy.fetch(_digest_of(meta), size, download, verify)
         except FileNotFoundError:
             return None, f"data object {name} is missing"
-        except ValueError:  # not base64
-            return None, f"{name} is not readable (corrupted)"
 
     def load(self, entry: CacheEntry) -> dict[str, Any]:
         """The outputs stored in ``entry``, loaded memory-mapped from the local copy."""
@@ -410,6 +430,11 @@ class RemoteStore:
                     problem = "its metadata names another key"
                 if problem:
                     raise ValueError(problem)
+            if "inline" in meta:
+                raw, problem = self._inline(meta)
+                if problem:
+                    raise ValueError(problem)
+                return _plain_arrays(_unpack(numpy_pickle.load(io.BytesIO(raw))))
             path, problem = self._fetch(str(entry.location), meta)
             if problem:
                 raise ValueError(problem)
@@ -455,9 +480,11 @@ class RemoteStore:
             meta = record["meta"]
             if record.get("generation") != generation or self._meta_problem(meta, key):
                 return None
-            if self.local_copy.existing(_digest_of(meta), meta["size"]) is None:
-                return None
-            if self._local_problem(meta):
+            if "inline" in meta:
+                if self._inline(meta)[1]:
+                    return None
+            elif self.local_copy.existing(_digest_of(meta), meta["size"]) is None or \
+                    self._local_problem(meta):
                 return None
         except (OSError, ValueError, KeyError, TypeError):
             return None
@@ -467,7 +494,9 @@ class RemoteStore:
         """Keep verified metadata next to the local copy (best effort, atomic)."""
         with contextlib.suppress(OSError, ValueError):
             target = self._local_meta_path(entry_dir)
-            target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if target.parent not in self._made:
+                target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                self._made.add(target.parent)
             temp = self.local_copy.temp_file()
             with open(temp, "w") as fh:
                 json.dump({"generation": generation, "meta": meta}, fh)
@@ -536,9 +565,10 @@ class RemoteStore:
             fs.pipe_file(f"{entry_dir}/meta.json", json.dumps(meta).encode())  # the commit
             uploaded.clear()
             # what was just written is also this machine's verified copy
-            with contextlib.suppress(OSError):
-                self.local_copy.add(temp, _digest_of(meta))
-                temp = None
+            if "inline" not in meta:
+                with contextlib.suppress(OSError):
+                    self.local_copy.add(temp, _digest_of(meta))
+                    temp = None
             generation = self._current_generation()
             self._remember(entry_dir, meta, generation)
             _index.record(self, generation, self._rel(entry_dir), meta, time.time())
@@ -633,9 +663,15 @@ class RemoteStore:
         (last use). An entry without ``meta.json`` is being written, or garbage: not listed."""
         from flowyml.lifecycle import Entry
 
+        if self._off:
+            return []
         self.flush()  # this process's own uses count too
-        listing = self._listing()
-        used = _index.load(self, self._current_generation()).used
+        try:
+            listing = self._listing()
+            used = _index.load(self, self._current_generation()).used
+        except Exception as exc:  # after a run (the budget) this must not fail the run
+            self._unreachable(exc)
+            return []
         entries = []
         for entry_dir, objects in listing.items():
             commit = next((m for n, _, m in objects if n == "meta.json"), None)
@@ -663,10 +699,19 @@ class RemoteStore:
         for entry_dir, objects in listing.items():
             if all(n != "meta.json" for n, _, _ in objects) and all(m < cutoff for _, _, m in objects):
                 data += [f"{entry_dir}/{n}" for n, _, _ in objects]
-        for batch in (metas, data):
-            if batch:
+        try:
+            if metas:
                 with contextlib.suppress(FileNotFoundError):
-                    fs.rm(batch)
+                    fs.rm(metas)
+        except Exception as exc:  # e.g. no delete permission: nothing was removed
+            self._last_listing = None
+            warnings.warn(f"flowyml cache: cannot remove entries from {self.root} "
+                          f"({short_error(exc, self._sensitive)}); nothing was removed",
+                          CacheWarning, stacklevel=3)
+            return []
+        with contextlib.suppress(Exception):  # uncommitted already: leftovers are garbage
+            if data:
+                fs.rm(data)
         if removed:
             gone = {self._rel(e.path) for e in removed}
             with contextlib.suppress(Exception):
