@@ -274,6 +274,10 @@ class RemoteStore:
             meta, problem = self._parse_meta(raw, key)
             if problem is None:
                 problem = self._check_data(entry_dir, meta)
+                if problem:
+                    self.fs.invalidate_cache(entry_dir)
+                    if not self.fs.exists(f"{entry_dir}/meta.json"):
+                        return None  # removed meanwhile (gc, clear): a miss, not damage
         except Exception as exc:
             self._unreachable(exc)
             return None

@@ -224,3 +224,26 @@ def test_magic_cache_gc_and_info_on_a_bucket(url, s3_endpoint, monkeypatch):
     finally:
         flowyml_jupyter.unload_ipython_extension(ip)
         ip.reset(new_session=True)
+
+
+def test_entry_removed_between_metadata_and_data_is_a_plain_miss(url, opts, s3, monkeypatch,
+                                                                  tmp_path):
+    """A gc on another machine removes the entry after this reader read its meta.json: the
+    reader finds the data gone, sees meta.json gone too, and misses without a warning."""
+    import warnings
+
+    _run(url, opts, 5000)
+    monkeypatch.setenv("FLOWYML_CACHE_LOCAL_COPY_DIR", str(tmp_path / "reader"))
+    store = RemoteStore(url, storage_options=opts)
+    d = _committed(s3, url, "make")[0].rsplit("/", 1)[0]
+    key = json.loads(s3.cat_file(f"{d}/meta.json"))["key"]
+    real = RemoteStore._check_data
+
+    def gc_meanwhile(self, entry_dir, meta):
+        s3.rm(s3.find(d))
+        return real(self, entry_dir, meta)
+
+    monkeypatch.setattr(RemoteStore, "_check_data", gc_meanwhile)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert store.lookup(key) is None
