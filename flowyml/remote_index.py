@@ -35,7 +35,7 @@ from typing import Any
 
 INDEX_FORMAT = 1
 #: a pending record is written at most this long after it was made
-FLUSH_DELAY = 1.0
+FLUSH_DELAY = 5.0
 #: ...or as soon as this many are pending
 FLUSH_EVERY = 2000
 #: a process records the use of one entry at most this often

@@ -632,14 +632,14 @@ class RemoteStore:
         return count
 
     def flush(self) -> None:
-        """Write this process's pending index records now (otherwise within a second, and
+        """Write this process's pending index records now (otherwise within 5 s, and
         at exit): what it committed and used, for fresh machines and for ``gc``."""
         _index.flush(self)
 
     # -- lifecycle (flowyml.lifecycle calls these for a remote store) ---------------------------
     #: gc leaves an entry alone this long after its last recorded use: uses are recorded at
-    #: most once a minute per process (remote_index.USE_RESOLUTION), then written within 1 s
-    in_use_seconds = 2 * _index.USE_RESOLUTION + 10
+    #: most once a minute per process (remote_index.USE_RESOLUTION), then written within 5 s
+    in_use_seconds = 2 * _index.USE_RESOLUTION + 2 * _index.FLUSH_DELAY
 
     def _listing(self) -> dict[str, list[tuple[str, int, float]]]:
         """One paginated listing of the entries: entry dir -> [(object name, size, mtime)]."""
