@@ -86,8 +86,8 @@ def parse_size(text: str) -> int:
 
 
 def _entries_dir(store: Any) -> str | None:
-    """The local entries directory (``None``: no cache, or a remote one -- lifecycle works
-    on local caches so far)."""
+    """The local entries directory (``None``: no cache, or a remote one, which does its own
+    I/O: see the end of this module)."""
     from flowyml.cache import CacheStore
 
     if not isinstance(store, CacheStore) or not store.enabled or not store.root.exists():

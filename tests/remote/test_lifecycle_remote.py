@@ -108,6 +108,10 @@ def test_budget_trims_a_bucket(url, opts, s3, three_generations, monkeypatch):
     # the run's own entries stay; the least recently used went first
     assert _run(url, opts, 5000).cached_steps == ["make", "total"]
     assert len(_committed(s3, url, "make")) < 3
+    # the same budget from the environment: down to the run's own two entries
+    monkeypatch.setenv("FLOWYML_CACHE_MAX_SIZE", "1")
+    assert _run(url, opts, 5000).cached_steps == ["make", "total"]
+    assert lifecycle.info(open_store(url, opts))["total"]["entries"] == 2
 
 
 def test_info_json_lists_remote_entries_and_the_current_one(url, opts, s3_endpoint, tmp_path):
