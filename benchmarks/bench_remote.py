@@ -6,8 +6,9 @@ with fsspec/s3fs doing the same transfers by hand on the same server.
   ``fs.cat_file`` / ``fs.get_file`` of that object by hand; target <= 1.2x the raw transfer;
 * the second hit on that machine (local copy) vs. the same raw transfer; target <= 5 %;
 * per-step overhead of a fully cached chain on the bucket, on a machine that has verified it
-  before (no request per step) -- target <= 3 ms/step -- and on a fresh machine (every
-  step's metadata and data fetched) vs. fetching the same objects by hand.
+  before (no request per step) and on a fresh machine (no local copy: the shared index, a
+  few requests per run) -- target <= 3 ms/step both -- vs. the same meta.json GETs by hand
+  with s3fs (its concurrent ``fs.cat`` of the list, and one after the other).
 
 Sizes: 100 MB array and 1,000 steps (quick: 16 MB, 100 steps). Skipped, with the reason,
 when s3fs or moto is not installed (``pip install flowyml[s3] 'moto[server]'``).
@@ -155,7 +156,7 @@ def _large(fs: Any, url: str, opts: dict[str, Any], work: Path, n: int, repeat: 
     ]
 
 
-def _chain(fs: Any, url: str, opts: dict[str, Any], work: Path, n: int) -> list[dict]:
+def _chain(fs: Any, url: str, opts: dict[str, Any], work: Path, n: int, quick: bool) -> list[dict]:
     import flowyml
 
     mod = chain_module(work, n)
@@ -167,31 +168,37 @@ def _chain(fs: Any, url: str, opts: dict[str, Any], work: Path, n: int) -> list[
         t0 = time.perf_counter()
         assert not pipeline().run().cached_steps
         cold_store = (time.perf_counter() - t0) / n
+        flowyml.open_store(url, opts).flush()  # what the writer's process does at exit
 
         def cached() -> None:
             result = pipeline().run()
             assert len(result.cached_steps) == n
 
         warm = best_time(cached, repeat=3) / n
+    # a fresh machine: its own (empty) local copy and a store of its own (nothing in memory)
     fresh = []
-    for r in range(2):
+    for r in range(3):
         with _env(FLOWYML_CACHE_LOCAL_COPY_DIR=str(work / f"chain-fresh-{r}")):
             t0 = time.perf_counter()
             cached()
             fresh.append((time.perf_counter() - t0) / n)
-    objects = [p for p in fs.find(url[5:]) if "/joblib/flowyml/" in p]
-    per_object = best_time(lambda: [fs.cat_file(p) for p in objects[:200]], repeat=2) / min(len(objects), 200)
-    metas = sum(1 for p in objects if p.endswith("meta.json"))
-    by_hand = per_object * len(objects) / max(metas, 1)  # one step's objects, fetched by hand
+    # by hand: the same metadata GETs (one meta.json per step), with s3fs's own concurrent
+    # batching (fs.cat of the list), and one after the other
+    fs.invalidate_cache()
+    metas = [p for p in fs.find(url[5:] + "/joblib/flowyml") if p.endswith("/meta.json")]
+    batched = best_time(lambda: fs.cat(metas), repeat=2) / len(metas)
+    one_by_one = best_time(lambda: [fs.cat_file(p) for p in metas[:200]], repeat=2) / min(len(metas), 200)
     return [
         row(NAME, f"{n:,}-step chain, fully cached, machine that verified it before", warm,
-            "s", baseline="one GET by hand (s3fs cat_file)",
-            baseline_value=per_object, ratio_label="x one GET", target="<= 3 ms/step",
+            "s", baseline="one meta.json GET by hand (s3fs cat_file)",
+            baseline_value=one_by_one, ratio_label="x one GET", target="<= 3 ms/step",
             met=warm <= 0.003, note=f"{warm * 1e3:.3f} ms/step"),
-        row(NAME, f"{n:,}-step chain, fully cached, fresh machine (metadata + data fetched)",
-            min(fresh), "s", baseline="the step's objects by hand (cat_file)",
-            baseline_value=by_hand, ratio_label="x by hand", target="report",
-            note=f"{min(fresh) * 1e3:.2f} ms/step"),
+        row(NAME, f"{n:,}-step chain, fully cached, fresh machine (no local copy, no memo)",
+            min(fresh), "s", baseline="its meta.json GETs by hand (s3fs fs.cat, concurrent)",
+            baseline_value=batched, ratio_label="x by hand", target="<= 3 ms/step",
+            met=None if quick else min(fresh) <= 0.003,
+            note=f"{min(fresh) * 1e3:.2f} ms/step; by hand one after the other: "
+                 f"{one_by_one * 1e3:.1f} ms/step"),
         row(NAME, f"{n:,}-step chain, cold (compute + upload)", cold_store, "s",
             note=f"{cold_store * 1e3:.2f} ms/step"),
     ]
@@ -213,7 +220,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             bucket = f"bench-{uuid.uuid4().hex[:10]}"
             fs.mkdir(bucket)
             rows = _large(fs, f"s3://{bucket}/big", opts, work, n_big, 2 if quick else 7, quick)
-            rows += _chain(fs, f"s3://{bucket}/chain", opts, work, steps)
+            rows += _chain(fs, f"s3://{bucket}/chain", opts, work, steps, quick)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return rows

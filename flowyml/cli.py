@@ -181,12 +181,6 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     store = pipeline.cache if pipeline is not None and not args.cache_dir else open_store(args.cache_dir)
     if is_remote(str(store.root)):
         store.check_safety()  # cannot be reached: one line, within seconds
-        if args.action == "gc":
-            raise CommandError("cache gc works on local caches only so far; clear a bucket's "
-                               "steps with `flowyml cache clear STEP --cache-dir URL`")
-        if args.action == "info" and not args.json:
-            print(cache_report(store, "info", args.step))
-            return 0
     current = lifecycle.current_keys(pipeline) if pipeline is not None else None
     if args.action == "clear":
         print(cache_report(store, "clear", args.step))

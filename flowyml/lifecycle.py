@@ -86,8 +86,8 @@ def parse_size(text: str) -> int:
 
 
 def _entries_dir(store: Any) -> str | None:
-    """The local entries directory (``None``: no cache, or a remote one -- lifecycle works
-    on local caches so far)."""
+    """The local entries directory (``None``: no cache, or a remote one, which does its own
+    I/O: see the end of this module)."""
     from flowyml.cache import CacheStore
 
     if not isinstance(store, CacheStore) or not store.enabled or not store.root.exists():
@@ -98,6 +98,8 @@ def _entries_dir(store: Any) -> str | None:
 def scan(store: Any, tombs: list[str] | None = None) -> list[Entry]:
     """Every complete entry of ``store``: a ``scandir`` per directory, a ``stat`` per file.
     Leftover tombs of an interrupted gc are appended to ``tombs`` when given."""
+    if _remote(store):
+        return store.lifecycle_entries()
     base = _entries_dir(store)
     if base is None:
         return []
@@ -145,8 +147,9 @@ def gc(store: Any, *, keep_latest: int = 1, older_than: float | None = None,
     for group in by_step.values():
         group.sort(key=lambda e: e.last_used, reverse=True)
         keep.update(e.name for e in group[:keep_latest])
+    in_use = store.in_use_seconds if _remote(store) else IN_USE_SECONDS
     candidates = sorted((e for e in entries if e.name not in keep
-                         and now - e.last_used >= IN_USE_SECONDS), key=lambda e: e.last_used)
+                         and now - e.last_used >= in_use), key=lambda e: e.last_used)
     if older_than is not None:
         candidates = [e for e in candidates if now - e.last_used > older_than]
     if max_size is not None:
@@ -160,6 +163,9 @@ def gc(store: Any, *, keep_latest: int = 1, older_than: float | None = None,
     else:
         chosen = candidates
     report = GcReport(dry_run=dry_run)
+    if _remote(store):
+        report.removed = list(chosen) if dry_run else store.remove_entries(chosen)
+        chosen = []
     doomed: list[str] = []
     for e in chosen:
         tomb = None if dry_run else _bury(e)
@@ -319,7 +325,9 @@ def why(store: Any, step_name: str, parts: Mapping[str, Any] | None,
     base = _entries_dir(store)
     metas: list[tuple[float, dict[str, Any]]] = []
     folder = os.path.join(base, step_dirname(step_name)) if base else None
-    if folder and os.path.isdir(folder):
+    if _remote(store):
+        metas = store.step_metas(step_name)
+    elif folder and os.path.isdir(folder):
         for entry in os.scandir(folder):
             if entry.name.startswith("."):
                 continue
@@ -435,6 +443,8 @@ def plan(pipeline: Any) -> dict[str, tuple[dict[str, Any] | None, dict[str, Any]
 
 
 def _read_meta(store: Any, key: str) -> dict[str, Any] | None:
+    if _remote(store):
+        return store.read_meta(key)
     try:
         with open(os.path.join(str(store.entry_path(key)), "meta.json"), "rb") as fh:
             meta = json.loads(fh.read())
@@ -449,3 +459,13 @@ def current_keys(pipeline: Any) -> dict[str, str | None]:
 
     return {name: key_from_parts(name, parts) if parts is not None else None
             for name, (parts, _, _) in plan(pipeline).items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Remote stores (flowyml.remote_store.RemoteStore) do their own I/O: lifecycle_entries,
+# remove_entries, step_metas, read_meta, in_use_seconds
+# ---------------------------------------------------------------------------------------------
+
+
+def _remote(store: Any) -> bool:
+    return hasattr(store, "lifecycle_entries") and bool(getattr(store, "enabled", False))

@@ -10,7 +10,9 @@ writers of one key the last ``meta.json`` wins, and the others' data objects are
 garbage (removed by ``clear()``, or by a later writer of the key once an hour old).
 
 Reading verifies before anything is unpickled: format version, key, signature (with a
-secret), then the data object's size and full xxh3 checksum (and signed SHA-256). Data is
+secret), then the data object's size and full xxh3 checksum (and signed SHA-256). Outputs
+of at most :data:`INLINE_BYTES` pickled live inside ``meta.json`` (one object, one request)
+and are checked the same way, in memory. Other data is
 never unpickled from the network: it is downloaded into the local copy
 (:mod:`flowyml.local_copy`), verified there, and loaded from there memory-mapped. Data objects
 up to :data:`VERIFY_AT_LOOKUP_BYTES` are fetched and verified at lookup (a damaged one is a
@@ -29,8 +31,10 @@ An unreachable store is reported once ("caching is off") and the run goes on unc
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import copy
+import io
 import json
 import os
 import threading
@@ -41,6 +45,7 @@ from typing import Any
 
 import xxhash
 
+from flowyml import remote_index as _index
 from flowyml import signing as _signing
 from flowyml.cache import (
     FORMAT_VERSION,
@@ -69,6 +74,10 @@ from flowyml.stores import (
     userinfo,
 )
 
+#: outputs up to this size (pickled) are kept inside meta.json: one object, one request
+INLINE_BYTES = 16 * 1024
+#: a store loads the shared index from this many lookups that reach the bucket on
+INDEX_AFTER = 4
 #: data objects up to this size are downloaded and verified at lookup
 VERIFY_AT_LOOKUP_BYTES = 16 * 1024 * 1024
 #: unreferenced data objects of a key older than this are removed by its next writer
@@ -107,6 +116,9 @@ class RemoteStore:
         self._off = False
         self._checked = 0.0
         self._lock = threading.Lock()
+        self._memo: _index.Loaded | None = None
+        self._network_lookups = 0
+        self._made: set[Any] = set()  # folders of the local metadata made by this store
         self._id = xxhash.xxh3_64_hexdigest(self.url.encode())
         # what messages must never show: option values and the URL's user-info
         self._sensitive = {"options": self.storage_options, "url_secret": userinfo(self.url)}
@@ -236,15 +248,25 @@ class RemoteStore:
 
     # -- reading --------------------------------------------------------------------------------
     def lookup(self, key: str) -> CacheEntry | None:
-        """The verified entry for ``key``, or ``None``; a bad entry is reported and removed."""
+        """The verified entry for ``key``, or ``None``; a bad entry is reported and removed.
+
+        Asked in turn: this machine's verified copy (no request), the shared index (a few
+        requests per run, see :mod:`flowyml.remote_index`), then ``meta.json`` itself."""
         if self._off:
             return None
+        meta: dict[str, Any] = {}
         try:
             entry_dir = self.entry_path(key)
             generation = self._current_generation()
             hit = self._local_lookup(entry_dir, key, generation)
             if hit is not None:
+                self._used(entry_dir, generation)
                 return hit
+            indexed = self._indexed(entry_dir, key, generation)
+            if indexed is not None and self._check_data(entry_dir, indexed) is None:
+                self._remember(entry_dir, indexed, generation)
+                self._used(entry_dir, generation)
+                return CacheEntry(entry_dir, indexed)
             try:
                 raw = self.fs.cat_file(f"{entry_dir}/meta.json")
             except FileNotFoundError:
@@ -252,6 +274,10 @@ class RemoteStore:
             meta, problem = self._parse_meta(raw, key)
             if problem is None:
                 problem = self._check_data(entry_dir, meta)
+                if problem:
+                    self.fs.invalidate_cache(entry_dir)
+                    if not self.fs.exists(f"{entry_dir}/meta.json"):
+                        return None  # removed meanwhile (gc, clear): a miss, not damage
         except Exception as exc:
             self._unreachable(exc)
             return None
@@ -260,7 +286,37 @@ class RemoteStore:
             self._discard(entry_dir, meta)
             return None
         self._remember(entry_dir, meta, generation)
+        # read by itself: put it in the index, so the next fresh machine need not
+        _index.record(self, generation, self._rel(entry_dir), meta, time.time())
         return CacheEntry(entry_dir, meta)
+
+    def _rel(self, entry_dir: str) -> str:
+        return entry_dir[len(self.entries_path) + 1:]
+
+    def _used(self, entry_dir: str, generation: str) -> None:
+        _index.record(self, generation, self._rel(entry_dir), used=time.time())
+
+    def _indexed(self, entry_dir: str, key: str, generation: str) -> dict[str, Any] | None:
+        """The index's verified copy of the entry's metadata (``None``: not there, or not
+        sound -- then ``meta.json`` decides). The index is loaded from the
+        :data:`INDEX_AFTER`-th lookup that reaches the store: a small run never pays for it."""
+        self._network_lookups += 1
+        memo = self._memo
+        if memo is None or memo.generation != generation or \
+                time.monotonic() - memo.at > _index.LOAD_TTL:
+            if self._network_lookups < INDEX_AFTER:
+                return None
+            try:
+                memo = self._memo = _index.load(self, generation)
+            except Exception:  # only a hint: meta.json decides (and reports a real outage)
+                memo = self._memo = _index.Loaded(generation, time.monotonic())
+            if _index.worth_compacting(memo):
+                with contextlib.suppress(Exception):
+                    _index.rewrite(self, memo)
+        meta = memo.metas.get(self._rel(entry_dir))
+        if meta is None or self._meta_problem(meta, key) is not None:
+            return None
+        return meta
 
     def _parse_meta(self, raw: bytes, key: str) -> tuple[dict[str, Any], str | None]:
         try:
@@ -280,7 +336,9 @@ class RemoteStore:
             problem = _signing.signature_problem(meta, self.secret)
             if problem:
                 return problem
-        if not _plain_name(meta.get("data", "output.pkl")) or not isinstance(meta.get("size"), int):
+        if not isinstance(meta.get("size"), int) or not (
+                isinstance(meta.get("inline"), str) if "inline" in meta
+                else _plain_name(meta.get("data", "output.pkl"))):
             return "its metadata names no valid data object"
         replay = meta.get("replay")
         if isinstance(replay, dict) and not _plain_name(replay.get("name", "replay.json")):
@@ -288,6 +346,8 @@ class RemoteStore:
         return None
 
     def _check_data(self, entry_dir: str, meta: dict[str, Any]) -> str | None:
+        if "inline" in meta:
+            return self._inline(meta)[1]
         size = meta["size"]
         if self.local_copy.existing(_digest_of(meta), size) is not None:
             return self._local_problem(meta)
@@ -302,6 +362,22 @@ class RemoteStore:
         if actual != size:
             return f"{name} is {actual} bytes, expected {size} (truncated?)"
         return None
+
+    def _inline(self, meta: dict[str, Any]) -> tuple[bytes, str | None]:
+        """An output kept inside ``meta.json``, checked as a data object is (size, xxh3, and
+        SHA-256 when signed): it is verified in memory, so it needs no file of its own."""
+        try:
+            raw = base64.b64decode(meta["inline"], validate=True)
+        except (ValueError, TypeError):
+            return b"", "its inline data is not readable (corrupted)"
+        if len(raw) != meta["size"]:
+            return raw, f"its inline data is {len(raw)} bytes, expected {meta['size']} (truncated?)"
+        if "full:" + xxhash.xxh3_128_hexdigest(raw) != meta.get("checksum"):
+            return raw, "its inline data checksum mismatch (corrupted)"
+        signed = isinstance(meta.get("sha256"), str) or self.secret is not None
+        if signed and _signing.sha256_bytes(raw) != meta.get("sha256"):
+            return raw, "its inline data does not match its sha256 (altered)"
+        return raw, None
 
     def _local_problem(self, meta: dict[str, Any]) -> str | None:
         """Re-check a local copy: in full up to FULL_VERIFY_BYTES (as a local entry is)."""
@@ -358,6 +434,11 @@ class RemoteStore:
                     problem = "its metadata names another key"
                 if problem:
                     raise ValueError(problem)
+            if "inline" in meta:
+                raw, problem = self._inline(meta)
+                if problem:
+                    raise ValueError(problem)
+                return _plain_arrays(_unpack(numpy_pickle.load(io.BytesIO(raw))))
             path, problem = self._fetch(str(entry.location), meta)
             if problem:
                 raise ValueError(problem)
@@ -403,9 +484,11 @@ class RemoteStore:
             meta = record["meta"]
             if record.get("generation") != generation or self._meta_problem(meta, key):
                 return None
-            if self.local_copy.existing(_digest_of(meta), meta["size"]) is None:
-                return None
-            if self._local_problem(meta):
+            if "inline" in meta:
+                if self._inline(meta)[1]:
+                    return None
+            elif self.local_copy.existing(_digest_of(meta), meta["size"]) is None or \
+                    self._local_problem(meta):
                 return None
         except (OSError, ValueError, KeyError, TypeError):
             return None
@@ -415,7 +498,9 @@ class RemoteStore:
         """Keep verified metadata next to the local copy (best effort, atomic)."""
         with contextlib.suppress(OSError, ValueError):
             target = self._local_meta_path(entry_dir)
-            target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if target.parent not in self._made:
+                target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                self._made.add(target.parent)
             temp = self.local_copy.temp_file()
             with open(temp, "w") as fh:
                 json.dump({"generation": generation, "meta": meta}, fh)
@@ -463,6 +548,10 @@ class RemoteStore:
                 "size": size, "checksum": _full_checksum(temp), "duration": duration,
                 "shape": shape, "created": time.time(), "data": f"output-{uid}.pkl",
             }
+            if size <= INLINE_BYTES:
+                del meta["data"]
+                with open(temp, "rb") as fh:
+                    meta["inline"] = base64.b64encode(fh.read()).decode()
             if self.secret is not None:
                 meta["sha256"] = _signing.sha256_file(temp)
             blob = entry_facts(meta, replay, notes, explain, self.secret)
@@ -471,19 +560,22 @@ class RemoteStore:
             meta = (_signing.sign(meta, self.secret) if self.secret is not None
                     else json.loads(json.dumps(meta, default=str)))
             fs = self.fs
-            data_path = f"{entry_dir}/{meta['data']}"
-            uploaded.append(data_path)
-            fs.put_file(temp, data_path)
+            if "data" in meta:
+                uploaded.append(f"{entry_dir}/{meta['data']}")
+                fs.put_file(temp, uploaded[-1])
             if blob is not None:
                 uploaded.append(f"{entry_dir}/{meta['replay']['name']}")
                 fs.pipe_file(uploaded[-1], blob)
             fs.pipe_file(f"{entry_dir}/meta.json", json.dumps(meta).encode())  # the commit
             uploaded.clear()
             # what was just written is also this machine's verified copy
-            with contextlib.suppress(OSError):
-                self.local_copy.add(temp, _digest_of(meta))
-                temp = None
-            self._remember(entry_dir, meta, self._current_generation())
+            if "inline" not in meta:
+                with contextlib.suppress(OSError):
+                    self.local_copy.add(temp, _digest_of(meta))
+                    temp = None
+            generation = self._current_generation()
+            self._remember(entry_dir, meta, generation)
+            _index.record(self, generation, self._rel(entry_dir), meta, time.time())
             self._sweep(entry_dir, meta)
             return True
         except Exception as exc:
@@ -529,10 +621,142 @@ class RemoteStore:
         count = sum(1 for p in found if p.endswith("/meta.json"))
         if found:
             fs.rm(found)
+        with contextlib.suppress(FileNotFoundError):  # the index of the ending generation
+            index = fs.find(f"{self.path}/index")
+            if index:
+                fs.rm(index)
         fs.pipe_file(f"{self.path}/{_GENERATION}", uuid.uuid4().hex.encode())
         _GENERATIONS.pop(self._ident, None)
+        self._memo = None
         self.local_copy.clear_meta(self._id, step_dirname(step_name) if step_name else None)
         return count
+
+    def flush(self) -> None:
+        """Write this process's pending index records now (otherwise within 5 s, and
+        at exit): what it committed and used, for fresh machines and for ``gc``."""
+        _index.flush(self)
+
+    # -- lifecycle (flowyml.lifecycle calls these for a remote store) ---------------------------
+    #: gc leaves an entry alone this long after its last recorded use: uses are recorded at
+    #: most once a minute per process (remote_index.USE_RESOLUTION), then written within 5 s
+    in_use_seconds = 2 * _index.USE_RESOLUTION + 2 * _index.FLUSH_DELAY
+
+    def _listing(self) -> dict[str, list[tuple[str, int, float]]]:
+        """One paginated listing of the entries: entry dir -> [(object name, size, mtime)]."""
+        fs = self.fs
+        fs.invalidate_cache(self.entries_path)
+        try:
+            found = fs.find(self.entries_path, detail=True)
+        except FileNotFoundError:
+            return {}
+        out: dict[str, list[tuple[str, int, float]]] = {}
+        prefix = self.entries_path + "/"
+        for name, info in found.items():
+            rel = name[len(prefix):] if name.startswith(prefix) else ""
+            step_dir, _, rest = rel.partition("/")
+            digest, _, obj = rest.partition("/")
+            if not (step_dir and digest and obj) or "/" in obj:
+                continue
+            out.setdefault(f"{prefix}{step_dir}/{digest}", []).append(
+                (obj, int(info.get("size") or 0), _mtime(info) or 0.0))
+        return out
+
+    def lifecycle_entries(self) -> list[Any]:
+        """Every committed entry as :class:`flowyml.lifecycle.Entry`: one listing of the
+        entries (size; ``meta.json``'s time is the commit) and the index's use records
+        (last use). An entry without ``meta.json`` is being written, or garbage: not listed."""
+        from flowyml.lifecycle import Entry
+
+        if self._off:
+            return []
+        self.flush()  # this process's own uses count too
+        try:
+            listing = self._listing()
+            used = _index.load(self, self._current_generation()).used
+        except Exception as exc:  # after a run (the budget) this must not fail the run
+            self._unreachable(exc)
+            return []
+        entries = []
+        for entry_dir, objects in listing.items():
+            commit = next((m for n, _, m in objects if n == "meta.json"), None)
+            if commit is None:
+                continue
+            step_dir, _, digest = self._rel(entry_dir).partition("/")
+            last = max(commit, used.get(self._rel(entry_dir), 0.0))
+            entries.append(Entry(step_dir, digest, entry_dir, sum(s for _, s, _ in objects), last))
+        self._last_listing = listing
+        return entries
+
+    def remove_entries(self, entries: list[Any]) -> list[Any]:
+        """Remove ``entries`` (from :meth:`lifecycle_entries`): every ``meta.json`` first,
+        in one bulk request per 1,000 (from then on a reader sees no entry and recomputes;
+        one that read the metadata just before finds the data gone, reads ``meta.json``
+        again and sees a miss), then their data; then the index without them. Also removes
+        garbage: objects of uncommitted entries older than an hour (a writer that old is
+        dead; a younger one may still be writing). Returns the entries removed."""
+        fs = self.fs
+        listing = getattr(self, "_last_listing", None) or self._listing()
+        removed = [e for e in entries if e.path in listing]
+        metas = [f"{e.path}/meta.json" for e in removed]
+        data = [f"{e.path}/{n}" for e in removed for n, _, _ in listing[e.path] if n != "meta.json"]
+        cutoff = time.time() - GARBAGE_GRACE_SECONDS
+        for entry_dir, objects in listing.items():
+            if all(n != "meta.json" for n, _, _ in objects) and all(m < cutoff for _, _, m in objects):
+                data += [f"{entry_dir}/{n}" for n, _, _ in objects]
+        try:
+            if metas:
+                with contextlib.suppress(FileNotFoundError):
+                    fs.rm(metas)
+        except Exception as exc:  # e.g. no delete permission: nothing was removed
+            self._last_listing = None
+            warnings.warn(f"flowyml cache: cannot remove entries from {self.root} "
+                          f"({short_error(exc, self._sensitive)}); nothing was removed",
+                          CacheWarning, stacklevel=3)
+            return []
+        with contextlib.suppress(Exception):  # uncommitted already: leftovers are garbage
+            if data:
+                fs.rm(data)
+        if removed:
+            gone = {self._rel(e.path) for e in removed}
+            with contextlib.suppress(Exception):
+                _index.rewrite(self, _index.load(self, self._current_generation()), gone, min_age=0)
+            self._memo = None
+            for e in removed:
+                with contextlib.suppress(OSError):
+                    self._local_meta_path(e.path).unlink()
+        self._last_listing = None
+        return removed
+
+    def step_metas(self, step_name: str) -> list[tuple[float, dict[str, Any]]]:
+        """(commit time, metadata) of every committed entry of a step (``flowyml why``):
+        one listing of the step, its ``meta.json`` objects fetched concurrently."""
+        fs = self.fs
+        base = f"{self.entries_path}/{step_dirname(step_name)}"
+        fs.invalidate_cache(base)
+        try:
+            found = fs.find(base, detail=True)
+        except FileNotFoundError:
+            return []
+        times = {n: _mtime(i) or 0.0 for n, i in found.items() if n.endswith("/meta.json")}
+        blobs = fs.cat(sorted(times), on_error="omit") if times else {}
+        if len(times) == 1 and not isinstance(blobs, dict):
+            blobs = {next(iter(times)): blobs}
+        out = []
+        for path, blob in blobs.items():
+            with contextlib.suppress(ValueError):
+                meta = json.loads(blob)
+                if isinstance(meta, dict):
+                    out.append((times[path], meta))
+        return out
+
+    def read_meta(self, key: str) -> dict[str, Any] | None:
+        """The metadata stored for ``key`` (``None``: none, or not for this key); reading is
+        not a use."""
+        try:
+            meta = json.loads(self.fs.cat_file(f"{self.entry_path(key)}/meta.json"))
+        except (FileNotFoundError, ValueError):
+            return None
+        return meta if isinstance(meta, dict) and meta.get("key") == key else None
 
     def info(self) -> dict[str, dict[str, float]]:
         """Per step: number of committed entries and bytes stored (garbage included)."""

@@ -267,13 +267,13 @@ class FlowymlMagics(Magics):
                 print("flowyml cache at " + set_session_location(self.session, args.step))
                 return None
             store = self.session.store
-            if args.action == "clear" or (is_remote(str(store.root)) and args.action == "info"):
+            if args.action == "clear":
                 print("flowyml " + cache_report(store, args.action, args.step))
                 return None
+            if is_remote(str(store.root)):
+                store.check_safety()
         except (CacheUnavailableError, ValueError) as exc:
             raise UsageError(str(exc)) from None
-        if is_remote(str(store.root)):
-            raise UsageError("%flowyml cache gc works on local caches only so far")
         current = self.session.current_keys()
         if args.action == "gc":
             try:

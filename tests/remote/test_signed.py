@@ -45,8 +45,8 @@ def _run(where, secret):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             res = Pipeline("signed", cache_dir=cache_dir, storage_options=opts, cache_secret=secret,
-                           context={"n": 100}).add_step(produce).run()
-            assert np.array_equal(res["v"], np.arange(100))
+                           context={"n": 5000}).add_step(produce).run()
+            assert np.array_equal(res["v"], np.arange(5000))  # over INLINE_BYTES: a data object
     finally:
         numpy_pickle.load = real
     reports = [str(w.message) for w in caught if issubclass(w.category, CacheWarning)]
