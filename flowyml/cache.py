@@ -717,6 +717,7 @@ _SMALL_READ = 1024 * 1024
 #: a lookup keeps the verified bytes of entries up to this size for ``load``
 _KEEP_BYTES = 64 * 1024
 _TAIL_READ = 64 * 1024
+_WRITE_CHUNK = 16 * 1024 * 1024
 _COUNTER = itertools.count()
 
 
@@ -809,8 +810,11 @@ def _write_file(path: str, segments: list[Any], tail: bytes, size: int) -> None:
             os.close(fd)
         return
     with open(path, "xb") as fh:
+        os.fchmod(fh.fileno(), 0o600)
         for segment in segments:
-            fh.write(segment)
+            view = memoryview(segment).cast("B")
+            for start in range(0, view.nbytes, _WRITE_CHUNK):  # straight from the object's memory
+                fh.write(view[start: start + _WRITE_CHUNK])
         fh.write(tail)
 
 
