@@ -836,7 +836,7 @@ def _parse_tail(tail: memoryview, file_size: int, key: str | None
     if xxhash.xxh3_64_digest(text) != digest:
         return None, "metadata checksum mismatch (corrupted)", 0
     try:
-        meta = json.loads(bytes(text))
+        meta = json.loads(str(text, "utf-8"))
         if not isinstance(meta, dict):
             raise ValueError(f"expected a JSON object, got {type(meta).__name__}")
     except ValueError as exc:
@@ -853,11 +853,15 @@ def _parse_tail(tail: memoryview, file_size: int, key: str | None
     if expected != file_size:
         return None, f"entry file is {file_size} bytes, expected {expected} (truncated?)", 0
     stream, buffers = meta.get("stream"), meta.get("buffers")
-    if not (isinstance(stream, int) and 0 < stream <= size and isinstance(buffers, list) and all(
-            isinstance(b, list) and len(b) == 2 and all(isinstance(v, int) for v in b)
-            and stream <= b[0] and b[1] >= 0 and b[0] + b[1] <= size for b in buffers)):
+    if not (type(stream) is int and 0 < stream <= size and type(buffers) is list) or (
+            buffers and not _layout_ok(buffers, stream, size)):
         return None, "unreadable metadata (bad data layout)", 0
     return meta, None, 0
+
+
+def _layout_ok(buffers: list[Any], stream: int, size: int) -> bool:
+    return all(isinstance(b, list) and len(b) == 2 and all(isinstance(v, int) for v in b)
+               and stream <= b[0] and b[1] >= 0 and b[0] + b[1] <= size for b in buffers)
 
 
 def _read_entry(fd: int, location: str, key: str | None, secret: bytes | None, *,
@@ -1002,7 +1006,14 @@ _OPEN_FLAGS = os.O_RDONLY | _NOFOLLOW | _CLOEXEC
 
 def _tmp_prefix(entry_name: str) -> str:
     """Temporary files of an entry: ``.<entry>.tmp-<host>-<pid>-`` (never read as entries)."""
-    return f".{entry_name}.tmp-{_HOST}-{os.getpid()}-"
+    if not _PID:
+        _PID.append(os.getpid())
+    return f".{entry_name}.tmp-{_HOST}-{_PID[0]}-"
+
+
+_PID: list[int] = []  # this process's id, asked once (a system call each time otherwise)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_PID.clear)
 
 
 def _sweep_dead_writers(step_dir: str) -> None:
