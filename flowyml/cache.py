@@ -295,11 +295,11 @@ class CacheStore:
         except OSError as exc:
             return self._unopenable(key, location, exc)
         try:
-            entry, problem = _read_entry(fd, location, key, self.secret, keep=_KEEP_BYTES)
-            if entry is not None:
-                _touch(fd)
-                if self.secret is not None and entry.data is None:
-                    _signing.carry_over(fd)  # the touch changed ctime; the content did not
+            st = os.fstat(fd)
+            entry, problem = _read_entry(fd, location, key, self.secret, keep=_KEEP_BYTES, st=st)
+            touched = entry is not None and _touch(fd, st.st_mtime)
+            if touched and self.secret is not None and entry.data is None:
+                _signing.carry_over(fd)  # the touch changed ctime; the content did not
         except OSError as exc:
             entry, problem = None, f"cannot read {location}: {exc}"
         finally:
@@ -865,12 +865,12 @@ def _layout_ok(buffers: list[Any], stream: int, size: int) -> bool:
 
 
 def _read_entry(fd: int, location: str, key: str | None, secret: bytes | None, *,
-                keep: int) -> tuple[CacheEntry | None, str | None]:
+                keep: int, st: os.stat_result | None = None) -> tuple[CacheEntry | None, str | None]:
     """Verify the entry open at ``fd``: trailer, metadata (format, ``key``, sizes), the
     data's checksum and, with a ``secret``, its signature and SHA-256 -- before anything is
     unpickled. Returns the entry (holding its bytes when it is at most ``keep`` bytes) or
     the problem."""
-    st = os.fstat(fd)
+    st = os.fstat(fd) if st is None else st
     if not stat.S_ISREG(st.st_mode):
         return None, "entry is not a regular file"
     n = st.st_size
@@ -992,11 +992,22 @@ def scan_step_dir(path: str, tombs: list[str] | None = None) -> list[tuple[str, 
     return found
 
 
-def _touch(fd: int) -> None:
+def _touch(fd: int, mtime: float) -> bool:
     """Record a use of an entry: its modification time is its last use (one system call,
-    no write of data; what ``flowyml cache gc`` keeps the recently used by)."""
-    with contextlib.suppress(OSError):  # a read-only cache still serves hits
+    no write of data; what ``flowyml cache gc`` keeps the recently used by). A use recorded
+    less than :data:`_TOUCH_EVERY` seconds ago is recent enough (gc spares an entry used in
+    the last minute), so repeated hits of one entry cost no system call. True: touched."""
+    try:
+        if time.time() - mtime < _TOUCH_EVERY:
+            return False
         os.utime(fd)
+    except OSError:  # a read-only cache still serves hits
+        return False
+    return True
+
+
+#: seconds: a use is recorded at most this often per entry
+_TOUCH_EVERY = 2.0
 
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
