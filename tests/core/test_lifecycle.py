@@ -227,3 +227,35 @@ def test_why_names_what_changed(tmp_path, change, expected):
     assert "will re-run" in out.stdout and expected in out.stdout, out.stdout
     down = subprocess.run([*why, "report"], env=env, capture_output=True, text=True, check=True)
     assert "upstream step 'load' will run first" in down.stdout
+
+
+def test_entries_of_the_older_layout_are_never_read_and_gc_removes_them(tmp_path):
+    """An entry of the directory layout (``output.pkl`` + ``meta.json``) left by an older
+    flowyml is a miss, is counted by ``info``, and goes at the next gc, whatever its age."""
+    pipe = _pipeline(tmp_path, x=1)
+    pipe.run()
+    (current,) = lifecycle.scan(pipe.cache)
+    old = Path(current.path).with_name("0" * 32)  # the older layout: a directory per entry
+    old.mkdir()
+    (old / "output.pkl").write_bytes(b"\x80\x04N.")
+    (old / "meta.json").write_text(json.dumps({"format": 1, "key": "double:old"}))
+    assert sorted(e.legacy for e in lifecycle.scan(pipe.cache)) == [False, True]
+    assert lifecycle.info(pipe.cache)["total"]["entries"] == 2
+    report = lifecycle.gc(pipe.cache, keep_latest=1)
+    assert [e.name for e in report.removed] == [old.name] and not old.exists()
+    assert pipe.run().step_results["double"].cached
+
+
+def test_gc_spares_an_entry_used_after_its_scan(tmp_path, monkeypatch):
+    """gc removes an entry only if its last use is still what the scan saw: an entry hit (or
+    rewritten) between the scan and the removal stays."""
+    for x in range(2):
+        _pipeline(tmp_path, x=x).run()
+    store = CacheStore(tmp_path)
+    _age(store, 5)
+    stale = lifecycle.scan(store)  # the scan gc will act on ...
+    _pipeline(tmp_path, x=0).run()  # ... then a hit records a use of one entry
+    monkeypatch.setattr(lifecycle, "scan", lambda s, tombs=None: list(stale))
+    report = lifecycle.gc(store, keep_latest=0)
+    assert len(report.removed) == 1
+    assert _pipeline(tmp_path, x=0).run().step_results["double"].cached  # the used one stayed
