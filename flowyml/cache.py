@@ -491,6 +491,8 @@ class CacheStore:
             return
         try:
             os.mkdir(step_dir, 0o700)
+        except FileNotFoundError:  # the cache directory itself was removed: make it again
+            os.makedirs(step_dir, 0o700, exist_ok=True)
         except FileExistsError:
             if stat.S_ISLNK(os.lstat(step_dir).st_mode):  # never write through a link
                 os.unlink(step_dir)
