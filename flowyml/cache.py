@@ -1,15 +1,16 @@
 """Cache keys and the on-disk store of step outputs.
 
-The store sits in a ``joblib.Memory`` location and writes each entry with joblib's own
-persistence (``joblib.numpy_pickle``), so large numpy arrays load memory-mapped. An entry is
-a directory holding ``output.pkl`` and, written after it, ``meta.json`` with the format
-version, the decodable key, the size and a checksum of ``output.pkl``. Only an entry whose
-``meta.json`` exists and matches is ever loaded; anything else is reported and recomputed.
-Both files are written to a temporary name and renamed into place (atomic on POSIX).
+The store sits in a ``joblib.Memory`` location. Each entry is one file,
+``<step>/<xxh3 of key>.entry``: the outputs pickled with protocol 5 (large buffers -- numpy
+arrays, pandas columns -- out of band, so they are written straight from memory and load
+memory-mapped), the replay of a notebook cell, the metadata (format version, the decodable
+key, sizes, the data's checksum) and a trailer that locates and checksums the metadata
+(layout in the "entry file" section below). It is written under a temporary name and
+renamed into place (atomic on POSIX); only a file whose trailer, metadata, size and
+checksum all match is ever unpickled; anything else is reported and recomputed.
 
 :class:`NullStore` has the same interface and never stores anything (``cache=False``).
 """
-
 from __future__ import annotations
 
 import bisect
@@ -321,8 +322,8 @@ class CacheStore:
 
     def _unopenable(self, key: str, location: str, exc: OSError) -> None:
         if exc.errno == errno.ELOOP or os.path.islink(location):
-            self._report(key, f"cache entry {location} is a link (to {os.path.realpath(location)},"
-                         " outside the cache directory or not); not following it")
+            self._report(key, f"cache entry {location} is a link (to "
+                         f"{os.path.realpath(location)}); not following it")
             with contextlib.suppress(OSError):
                 os.unlink(location)  # the link goes, never what it points to
         else:
