@@ -22,7 +22,7 @@ from benchmarks._common import render_table, row
 
 #: in the order they run; "executors" is written with the executors and may not exist yet
 BENCHMARKS = ("overhead", "hashing", "large_output", "import", "dag", "notebook", "executors",
-              "lifecycle", "remote", "corpus")
+              "lifecycle", "store", "remote", "corpus")
 
 
 def machine() -> str:

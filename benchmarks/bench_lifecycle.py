@@ -1,14 +1,13 @@
 """Cache lifecycle at scale: ``info`` and ``gc`` over a cache of 100,000 entries (issue 14).
 
-The entries are written straight in the store's layout (a directory per entry with a small
-``output.pkl`` and ``meta.json``, spread over 100 steps, last uses spread over 60 days), not
-by running 100,000 steps. ``gc`` keeps the latest entry of each step and removes the rest.
-Targets: ``info`` under 2 s, ``gc`` under 5 s.
+The entries are written straight in the store's layout (one entry file each, ~500 bytes:
+a small pickled output and its metadata, as ``CacheStore.store`` writes it; spread over 100
+steps, last uses spread over 60 days), not by running 100,000 steps. ``gc`` keeps the
+latest entry of each step and removes the rest. Targets: ``info`` under 2 s, ``gc`` under 5 s.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -20,20 +19,24 @@ NAME = "lifecycle"
 
 
 def _fill(store: Any, n: int, steps: int = 100) -> None:
+    from flowyml import cache
+
     base = str(store.entries_dir)
     now = time.time()
     for s in range(steps):
         os.mkdir(os.path.join(base, f"step{s}"))
+    segments, size, stream, buffers = cache._serialise({"y": list(range(20))})
     for i in range(n):
-        entry = os.path.join(base, f"step{i % steps}", f"{i:032x}")
-        os.mkdir(entry)
-        with open(os.path.join(entry, "output.pkl"), "wb") as fh:
-            fh.write(b"x" * 200)
-        meta = os.path.join(entry, "meta.json")
-        with open(meta, "w") as fh:
-            json.dump({"format": 1, "key": f"step{i % steps}:{i}", "size": 200}, fh)
+        key = f"step{i % steps}:{i:032x}"
+        meta = {"format": cache.FORMAT_VERSION, "key": key, "size": size, "stream": stream,
+                "buffers": buffers, "checksum": cache._segments_checksum(segments, size),
+                "outputs": {"y": f"{i:032x}"}, "created": now}
+        entry = os.path.join(base, f"step{i % steps}", f"{i:032x}{cache.ENTRY_SUFFIX}")
+        fd = os.open(entry, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, b"".join([*segments, cache._tail(meta, None)]))
         t = now - 86400 * 60 * (n - i) / n - 120
-        os.utime(meta, (t, t))
+        os.utime(fd, (t, t))
+        os.close(fd)
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:

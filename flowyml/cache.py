@@ -1,28 +1,33 @@
 """Cache keys and the on-disk store of step outputs.
 
-The store sits in a ``joblib.Memory`` location and writes each entry with joblib's own
-persistence (``joblib.numpy_pickle``), so large numpy arrays load memory-mapped. An entry is
-a directory holding ``output.pkl`` and, written after it, ``meta.json`` with the format
-version, the decodable key, the size and a checksum of ``output.pkl``. Only an entry whose
-``meta.json`` exists and matches is ever loaded; anything else is reported and recomputed.
-Both files are written to a temporary name and renamed into place (atomic on POSIX).
+The store sits in a ``joblib.Memory`` location. Each entry is one file,
+``<step>/<xxh3 of key>.entry``: the outputs pickled with protocol 5 (large buffers -- numpy
+arrays, pandas columns -- out of band, so they are written straight from memory and load
+memory-mapped), the replay of a notebook cell, the metadata (format version, the decodable
+key, sizes, the data's checksum) and a trailer that locates and checksums the metadata
+(layout in the "entry file" section below). It is written under a temporary name and
+renamed into place (atomic on POSIX); only a file whose trailer, metadata, size and
+checksum all match is ever unpickled; anything else is reported and recomputed.
 
 :class:`NullStore` has the same interface and never stores anything (``cache=False``).
 """
-
 from __future__ import annotations
 
+import bisect
 import contextlib
 import errno
 import functools
+import hashlib
+import itertools
 import json
+import mmap
 import os
 import pickle
 import shutil
 import socket
 import stat
+import struct
 import sys
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -147,10 +152,19 @@ def _check_dir_safety(path: Path, trust: bool) -> None:
 
 @dataclass(frozen=True)
 class CacheEntry:
-    """A verified entry: where it is and what ``meta.json`` says about it."""
+    """A verified entry: where it is and what its metadata says about it.
+
+    ``data`` holds the verified bytes of a small local entry, read once by the lookup, so
+    that loading it reads and checks nothing again (``None``: loading reads the file).
+    """
 
     location: str | Path
     meta: dict[str, Any] = field(hash=False, compare=False)
+    data: Any = field(default=None, hash=False, compare=False, repr=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # shipped to a worker: the worker reads (and verifies) the file itself
+        return {"location": self.location, "meta": self.meta}
 
     @property
     def path(self) -> Path:
@@ -185,11 +199,13 @@ class CacheStore:
         self._entries: Path | None = None
         self._entries_str: str | None = None
         self._reported: set[str] = set()
+        #: step directories this process made or swept already (no mkdir, no sweep again)
+        self._ready: set[str] = set()
 
     def __getstate__(self) -> dict[str, Any]:
         # shipped to workers: they reopen the location themselves
         return {**self.__dict__, "_memory": None, "_entries": None, "_entries_str": None,
-                "_reported": set()}
+                "_reported": set(), "_ready": set()}
 
     def __repr__(self) -> str:
         return f"CacheStore({str(self.root)!r})"
@@ -240,21 +256,28 @@ class CacheStore:
             self._caching_off(exc)
 
     def entry_path(self, key: str) -> Path:
-        """``<root>/joblib/flowyml/<step dir>/<hash of key>``; never outside the entries dir."""
+        """``<root>/joblib/flowyml/<step dir>/<xxh3 of key>.entry``: one file per entry,
+        never outside the entries directory."""
         return Path(self._entry_location(key))
 
     def _entry_location(self, key: str) -> str:
         if self._entries_str is None:
             self._entries_str = str(self.entries_dir)
         digest = xxhash.xxh3_128_hexdigest(key.encode())
-        return f"{self._entries_str}{os.sep}{step_dirname(step_of_key(key))}{os.sep}{digest}"
+        return (f"{self._entries_str}{os.sep}{step_dirname(step_of_key(key))}{os.sep}"
+                f"{digest}{ENTRY_SUFFIX}")
 
     # -- reading --------------------------------------------------------------------------
     def lookup(self, key: str) -> CacheEntry | None:
         """The verified entry for ``key``, or ``None``; a bad entry is reported and removed.
 
+        A hit costs a handful of system calls: ``lstat`` of the step directory (never a
+        link), ``open`` of the entry file with ``O_NOFOLLOW``, ``fstat``, one ``read`` of a
+        small file (larger ones: the metadata at the end, and the checksummed data through
+        a memory map), ``futimens`` to record the use, ``close``. A miss is one or two.
+
         Raises :class:`UnsafeCacheDirError` only for an unsafe cache *directory*; an entry
-        that links outside the cache is a reported miss (it is removed and recomputed).
+        that is a link is a reported miss (the link is removed and the step recomputed).
         """
         try:
             location = self._entry_location(key)
@@ -263,97 +286,70 @@ class CacheStore:
         except OSError as exc:
             self._caching_off(exc)
             return None
-        fast = self._lookup_fast(location, key)
-        if fast is not _THOROUGH:
-            if fast is not None:
-                _touch(f"{location}{os.sep}meta.json")
-            return fast
-        path = Path(location)
-        if path.parent.is_symlink():  # a step directory is never a link: drop the link
-            self._report(key, f"step directory {path.parent} is a link; not following it")
-            path.parent.unlink(missing_ok=True)
-            return None
-        meta_file = path / "meta.json"
+        step_dir = location[: location.rindex(os.sep)]
         try:
-            self._check_inside(meta_file)
-            raw = meta_file.read_bytes()
+            if not stat.S_ISDIR(os.lstat(step_dir).st_mode):
+                return self._odd_step_dir(key, step_dir)
+            fd = os.open(location, _OPEN_FLAGS)
         except FileNotFoundError:
-            if not os.path.lexists(path):
-                return None
-            # a complete entry always has meta.json (it is renamed into place whole)
-            problem, meta = "metadata file meta.json is missing", {}
-        except UnsafeCacheDirError as exc:
-            problem, meta = str(exc), {}
+            return None
         except OSError as exc:
-            self._report(key, f"cannot read {meta_file}: {exc}")
-            return None
-        else:
-            try:
-                meta = json.loads(raw)
-                if not isinstance(meta, dict):
-                    raise ValueError(f"expected a JSON object, got {type(meta).__name__}")
-                problem = self._verify(path, meta, key)
-            except UnsafeCacheDirError as exc:
-                problem = str(exc)
-            except (ValueError, OSError) as exc:
-                problem = f"unreadable metadata ({exc})"
-                meta = {}
-        if problem:
-            self._report(key, problem)
-            self._discard(path)
-            return None
-        _touch(str(meta_file))
-        return CacheEntry(path, meta)
-
-    def _lookup_fast(self, path: str, key: str) -> CacheEntry | object:
-        """The common case in few system calls: a sound entry, or ``_THOROUGH``.
-
-        Anything unusual -- no entry, a link anywhere below the entries directory, a bad
-        size, checksum or metadata -- returns ``_THOROUGH`` so :meth:`lookup` takes the slow
-        path, which decides, reports and cleans up. ``O_NOFOLLOW`` refuses links at the files.
-        """
+            return self._unopenable(key, location, exc)
         try:
-            if not stat.S_ISDIR(os.lstat(path).st_mode):
-                return _THOROUGH
-            if stat.S_ISLNK(os.lstat(path[: path.rindex(os.sep)]).st_mode):
-                return _THOROUGH
-            meta = json.loads(_read_small(f"{path}{os.sep}meta.json"))
-            if (not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION
-                    or meta.get("key") != key):
-                return _THOROUGH
-            fd = os.open(f"{path}{os.sep}output.pkl", _OPEN_FLAGS)
-            try:
-                size = os.fstat(fd).st_size
-                if size != meta.get("size"):
-                    return _THOROUGH
-                if size <= _SMALL_READ:  # the common case: one read, no file object
-                    checksum = "full:" + xxhash.xxh3_128_hexdigest(os.read(fd, size + 1))
-                else:
-                    with os.fdopen(os.dup(fd), "rb") as fh:
-                        checksum = _checksum_file(fh, size)
-            finally:
-                os.close(fd)
-            if checksum != meta.get("checksum"):
-                return _THOROUGH
-            if self.secret is not None and _signing.entry_problem(
-                    meta, self.secret, f"{path}{os.sep}output.pkl"):
-                return _THOROUGH
-        except (OSError, ValueError):
-            return _THOROUGH
-        return CacheEntry(path, meta)
+            st = os.fstat(fd)
+            entry, problem = _read_entry(fd, location, key, self.secret, keep=_KEEP_BYTES, st=st)
+            touched = entry is not None and _touch(fd, st.st_mtime)
+            if touched and self.secret is not None and entry.data is None:
+                _signing.carry_over(fd)  # the touch changed ctime; the content did not
+        except OSError as exc:
+            entry, problem = None, f"cannot read {location}: {exc}"
+        finally:
+            os.close(fd)
+        if problem is not None:
+            self._report(key, problem)
+            self._discard(location)
+            return None
+        return entry
+
+    def _odd_step_dir(self, key: str, step_dir: str) -> None:
+        if os.path.islink(step_dir):  # a step directory is never a link: drop the link
+            self._report(key, f"step directory {step_dir} is a link; not following it")
+            with contextlib.suppress(OSError):
+                os.unlink(step_dir)
+        else:
+            self._report(key, f"{step_dir} is not a directory; not using it", once=True)
+        return None
+
+    def _unopenable(self, key: str, location: str, exc: OSError) -> None:
+        if exc.errno == errno.ELOOP or os.path.islink(location):
+            self._report(key, f"cache entry {location} is a link (to "
+                         f"{os.path.realpath(location)}); not following it")
+            with contextlib.suppress(OSError):
+                os.unlink(location)  # the link goes, never what it points to
+        else:
+            self._report(key, f"cannot read {location}: {exc}")
+        return None
 
     def load(self, entry: CacheEntry) -> dict[str, Any]:
-        """The outputs stored in ``entry`` (large arrays memory-mapped, copy-on-write)."""
-        from joblib import numpy_pickle
+        """The outputs stored in ``entry``; arrays of the large ones memory-mapped
+        (copy-on-write), as plain ``ndarray`` views of the map.
 
-        target = entry.path / "output.pkl"
-        self._check_inside(target)
+        A small entry is unpickled from the bytes its lookup verified. Otherwise the file is
+        opened again (refusing links) and verified again before anything is unpickled: the
+        entry may have been replaced since, or come from a worker that stored it.
+        """
+        location = str(entry.location)
         try:
-            return _plain_arrays(_unpack(numpy_pickle.load(str(target), mmap_mode="c")))
+            data, meta = entry.data, entry.meta
+            if data is None:
+                data, meta = self._reopen(location, entry)
+            return _unpickle(data, meta)
+        except UnsafeCacheDirError:
+            raise
         except Exception as exc:
-            # verified at lookup, yet unloadable: removed since (a concurrent clear()), or
-            # damaged where the sampled check of a very large entry does not look
-            self._discard(entry.path)
+            # verified at lookup, yet unloadable: removed since (a concurrent clear() or gc),
+            # or damaged where the sampled check of a very large entry does not look
+            self._discard(location)
             step_name = step_of_key(str(entry.meta.get("key", "?")))
             raise CacheLoadError(
                 f"flowyml cache, step '{step_name}': its cached output could not be loaded "
@@ -361,63 +357,51 @@ class CacheStore:
                 "recompute it."
             ) from exc
 
+    def _reopen(self, location: str, entry: CacheEntry) -> tuple[Any, dict[str, Any]]:
+        step_dir = location[: location.rindex(os.sep)]
+        try:
+            fd = -1 if os.path.islink(step_dir) else os.open(location, _OPEN_FLAGS)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            fd = -1
+        if fd < 0:
+            raise UnsafeCacheDirError(
+                f"cache entry {location} is a link (to {os.path.realpath(location)}); refusing "
+                "to load it. Remove the link or clear the cache."
+            )
+        try:
+            key = entry.meta.get("key")
+            found, problem = _read_entry(fd, location, key if isinstance(key, str) else None,
+                                         self.secret, keep=_SMALL_READ)
+            if found is None:
+                raise ValueError(problem)
+            if found.data is not None:
+                return found.data, found.meta
+            return mmap.mmap(fd, 0, access=mmap.ACCESS_COPY), found.meta
+        finally:
+            os.close(fd)
+
     def load_replay(self, entry: CacheEntry) -> list[dict[str, Any]] | None:
         """What the step showed when it ran (``None``: nothing recorded, or unreadable)."""
         info = entry.meta.get("replay")
         if not isinstance(info, dict):
             return None
-        target = entry.path / "replay.json"
-        try:
-            self._check_inside(target)
-            blob = _read_small(str(target))
-        except (OSError, UnsafeCacheDirError):
+        start, length = entry.meta.get("size"), info.get("size")
+        if not isinstance(start, int) or not isinstance(length, int):
             return None
-        return replay_items(self, entry, info, blob)
-
-    def _verify(self, path: Path, meta: dict[str, Any], key: str) -> str | None:
-        if meta.get("format") != FORMAT_VERSION:
-            return f"written by another format version ({meta.get('format')!r})"
-        if meta.get("key") != key:
-            return "its metadata names another key"
-        data = path / "output.pkl"
-        self._check_inside(data)
-        try:
-            size = os.stat(data).st_size
-        except FileNotFoundError:
-            size = -1
-        if size != meta.get("size"):
-            return f"output.pkl is {size} bytes, expected {meta.get('size')} (truncated?)"
-        if _checksum(data, size) != meta.get("checksum"):
-            return "output.pkl checksum mismatch (corrupted)"
-        if self.secret is not None:
-            return _signing.entry_problem(meta, self.secret, data)
-        return None
-
-    def _check_inside(self, target: Path) -> None:
-        # Runs twice per lookup, so the common case is cheap: the root is resolved already,
-        # hence a target below it whose components (below the root) are no symlinks is inside
-        # it -- a few lstat calls instead of resolving the whole path from "/".
-        root = str(self.root).rstrip(os.sep)
-        path = os.fspath(target)
-        if path.startswith(root + os.sep):
-            parts = path[len(root) + 1:].split(os.sep)
-            if all(p not in ("", ".", "..") for p in parts):
-                current = root
+        if entry.data is not None:
+            blob = bytes(memoryview(entry.data)[start: start + length])
+        else:
+            try:
+                fd = os.open(str(entry.location), _OPEN_FLAGS)
                 try:
-                    for part in parts:
-                        current = f"{current}{os.sep}{part}"
-                        if stat.S_ISLNK(os.lstat(current).st_mode):
-                            break
-                    else:
-                        return
-                except OSError:
-                    pass  # decided below, exactly as before
-        real = os.path.realpath(path)
-        if real != root and not real.startswith(root + os.sep):
-            raise UnsafeCacheDirError(
-                f"cache entry {target} links outside the cache directory ({real}); refusing to "
-                "load it. Remove the link or clear the cache."
-            )
+                    blob = os.pread(fd, length, start)
+                finally:
+                    os.close(fd)
+            except OSError:
+                return None
+        return replay_items(self, entry, info, blob)
 
     # -- writing --------------------------------------------------------------------------
     def store(
@@ -435,57 +419,57 @@ class CacheStore:
     ) -> bool:
         """Write an entry atomically. Returns False (with a warning) when it cannot.
 
-        The entry is assembled in a private temporary directory and renamed into place, so
-        readers see either nothing or a complete entry, and of several concurrent writers of
-        one key exactly one wins. ``replay`` (what a notebook cell showed) is written beside
-        the outputs, inside the same entry, with its own size and checksum in ``meta.json``;
-        ``notes`` are small JSON facts kept in ``meta.json``.
+        The whole entry -- outputs, ``replay`` (what a notebook cell showed) and metadata --
+        is one file, written under a private temporary name in the step's directory and
+        renamed into place: readers see the old entry, no entry, or the whole new one, and
+        of several concurrent writers of one key the last rename wins (each wrote a whole
+        entry). The checksums are computed from the bytes in memory as they are written;
+        nothing is read back. ``notes`` are small JSON facts kept in the metadata.
         """
-        from joblib import numpy_pickle
-
-        tmpdir: Path | None = None
+        tmp: str | None = None
         try:
-            final = self.entry_path(key)
-            if final.parent.is_symlink():
-                final.parent.unlink()
-            final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            _sweep_dead_writers(final)
-            tmpdir = Path(tempfile.mkdtemp(dir=final.parent, prefix=_tmp_prefix(final.name)))
-            data = tmpdir / "output.pkl"
-            with open(data, "wb") as fh:
-                numpy_pickle.dump({n: _pack(v) for n, v in outputs.items()}, fh)
-            size = data.stat().st_size
-            meta = {
+            final = self._entry_location(key)
+            step_dir = final[: final.rindex(os.sep)]
+            segments, size, stream, buffers = _serialise(outputs)
+            meta: dict[str, Any] = {
                 "format": FORMAT_VERSION,
                 "key": key,
                 "parts": parts,
                 "outputs": output_hashes,
                 "size": size,
-                "checksum": _checksum(data, size),
+                "stream": stream,
+                "buffers": buffers,
+                "checksum": _segments_checksum(segments, size),
                 "duration": duration,
                 "shape": shape,
                 "created": time.time(),
             }
             blob = entry_facts(meta, replay, notes, explain, self.secret)
-            if blob is not None:
-                (tmpdir / "replay.json").write_bytes(blob)
             if self.secret is not None:
-                meta["sha256"] = _signing.sha256_file(data)
+                digest = hashlib.sha256()
+                for segment in segments:
+                    digest.update(segment)
+                meta["sha256"] = digest.hexdigest()
                 meta = _signing.sign(meta, self.secret)
-            (tmpdir / "meta.json").write_text(json.dumps(meta, default=str))
-            for _ in range(3):
+            tail = _tail(meta, blob)
+            for attempt in range(3):
+                self._ensure_step_dir(step_dir)
+                tmp = f"{step_dir}{os.sep}{_tmp_prefix(final[len(step_dir) + 1:])}{next(_COUNTER)}"
                 try:
-                    os.rename(tmpdir, final)
-                    tmpdir = None
-                    return True
-                except OSError as exc:
-                    if exc.errno not in _TAKEN_ERRNOS:
+                    _write_file(tmp, segments, tail, size)
+                    break
+                except FileExistsError:  # a leftover under that name (a reused pid)
+                    tmp = None
+                except FileNotFoundError:  # the step directory was removed meanwhile
+                    tmp = None
+                    self._ready.discard(step_dir)
+                    if attempt == 2:
                         raise
-                    # someone else stored this key first: keep theirs if it is sound
-                    # (lookup removes it when it is not, and we try again)
-                    if self.lookup(key) is not None:
-                        return True
-            return False
+            else:
+                return False
+            os.rename(tmp, final)  # the commit
+            tmp = None
+            return True
         except UnsafeCacheDirError:
             raise
         except OSError as exc:
@@ -497,8 +481,26 @@ class CacheStore:
             self._report(key, f"{what}; it is not cached", once=not name)
             return False
         finally:
-            if tmpdir is not None:
-                shutil.rmtree(tmpdir, ignore_errors=True)
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+
+    def _ensure_step_dir(self, step_dir: str) -> None:
+        """Make the step directory once per process; when it existed already, remove what
+        dead writers of this host left in it (once, not at every store)."""
+        if step_dir in self._ready:
+            return
+        try:
+            os.mkdir(step_dir, 0o700)
+        except FileNotFoundError:  # the cache directory itself was removed: make it again
+            os.makedirs(step_dir, 0o700, exist_ok=True)
+        except FileExistsError:
+            if stat.S_ISLNK(os.lstat(step_dir).st_mode):  # never write through a link
+                os.unlink(step_dir)
+                os.mkdir(step_dir, 0o700)
+            else:
+                _sweep_dead_writers(step_dir)
+        self._ready.add(step_dir)
 
     # -- maintenance ----------------------------------------------------------------------
     def clear(self, step_name: str | None = None) -> int:
@@ -512,10 +514,11 @@ class CacheStore:
         for d in dirs:
             if d.is_dir() and not d.is_symlink():
                 # leftovers of interrupted writes (".<hash>.tmp-*") go too, but do not count
-                count += sum(1 for e in d.iterdir() if e.is_dir() and not e.name.startswith("."))
+                count += len(scan_step_dir(str(d)))
                 shutil.rmtree(d, ignore_errors=True)
             elif d.is_symlink():
                 d.unlink()
+        self._ready.clear()
         return count
 
     def info(self) -> dict[str, dict[str, float]]:
@@ -523,23 +526,32 @@ class CacheStore:
         out: dict[str, dict[str, float]] = {}
         if not self.root.exists():
             return out
-        for step_dir in sorted(self.entries_dir.iterdir()):
-            if not step_dir.is_dir():
+        for step_dir in sorted(os.scandir(self.entries_dir), key=lambda d: d.name):
+            if not step_dir.is_dir(follow_symlinks=False):
                 continue
-            entries = [e for e in step_dir.iterdir()
-                       if not e.name.startswith(".") and (e / "meta.json").exists()]
-            size = sum(f.stat().st_size for e in entries for f in e.iterdir() if f.is_file())
-            out[step_dir.name] = {"entries": len(entries), "bytes": size}
+            found = scan_step_dir(step_dir.path)
+            out[step_dir.name] = {"entries": len(found), "bytes": sum(f[2] for f in found)}
         return out
 
-    def _discard(self, path: Path) -> None:
-        if path.is_symlink():
-            path.unlink(missing_ok=True)  # the link goes, never what it points to
+    def _discard(self, location: str | os.PathLike[str]) -> None:
+        path = os.fspath(location)
+        try:
+            st = os.lstat(path)
+        except OSError:
             return
-        if not path.resolve().is_relative_to(self.root):
+        if stat.S_ISLNK(st.st_mode):
+            with contextlib.suppress(OSError):
+                os.unlink(path)  # the link goes, never what it points to
             return
-        # move it aside first (atomic), so no reader ever sees a half-deleted entry
-        aside = path.with_name(f"{_tmp_prefix(path.name)}discard-{time.monotonic_ns()}")
+        if not Path(path).resolve().is_relative_to(self.root):
+            return
+        if not stat.S_ISDIR(st.st_mode):
+            with contextlib.suppress(OSError):
+                os.unlink(path)  # atomic: a reader has the whole file open, or none
+            return
+        # a directory (an entry of the older layout): aside first, then delete
+        parent, name = os.path.split(path)
+        aside = os.path.join(parent, f"{_tmp_prefix(name)}discard-{time.monotonic_ns()}")
         try:
             os.rename(path, aside)
         except OSError:
@@ -623,10 +635,6 @@ def size_text(n: float) -> str:
     return f"{n:.1f} GiB"
 
 
-#: rename() of a directory onto an existing, non-empty one
-_TAKEN_ERRNOS = {errno.ENOTEMPTY, errno.EEXIST, errno.EISDIR, errno.ENOTDIR}
-
-
 _HOST = "".join(c if c.isalnum() else "_" for c in socket.gethostname())[:40]
 
 
@@ -685,28 +693,362 @@ def _plain_arrays(outputs: Any) -> Any:
     return {name: plain(value) for name, value in outputs.items()}
 
 
-def _tmp_prefix(entry_name: str) -> str:
-    """Temporary dirs of an entry: ``.<entry>.tmp-<host>-<pid>-`` (never read as entries)."""
-    return f".{entry_name}.tmp-{_HOST}-{os.getpid()}-"
+# ---------------------------------------------------------------------------------------------
+# The entry file
+# ---------------------------------------------------------------------------------------------
+#
+#   [pickle stream (protocol 5) of the outputs dict]       offset 0, meta["stream"] bytes
+#   [zero padding to 64 | out-of-band buffer] ...          meta["buffers"]: [offset, length]
+#   ------------------------------------------------------ the data: meta["size"] bytes,
+#   [replay JSON]                                          meta["checksum"] covers it
+#   [metadata JSON]
+#   [trailer: metadata length (u64), xxh3-64 of the metadata (8 bytes), _MAGIC (8 bytes)]
+#
+# Buffers of 64 KiB and more (numpy arrays, pandas columns: anything that pickles with
+# protocol 5's out-of-band buffers) are written straight from the object's memory and load
+# as views of a copy-on-write memory map of the file.
+
+#: the name of an entry file: ``<xxh3-128 of the key>.entry``
+ENTRY_SUFFIX = ".entry"
+_MAGIC = b"FLOWYML2"
+_TRAILER = struct.Struct("<Q8s8s")
+_ALIGN = 64
+#: out-of-band buffers at least this large are written apart (and memory-mapped on load)
+_OOB_MIN = 64 * 1024
+#: entries up to this size are read whole with one ``read`` (and checked in memory)
+_SMALL_READ = 1024 * 1024
+#: a lookup keeps the verified bytes of entries up to this size for ``load``
+_KEEP_BYTES = 64 * 1024
+_TAIL_READ = 64 * 1024
+_WRITE_CHUNK = 16 * 1024 * 1024
+_COUNTER = itertools.count()
 
 
-def _sweep_dead_writers(final: Path) -> None:
-    """Remove temporary dirs of ``final`` left by writers on this host that no longer run.
+def _serialise(outputs: dict[str, Any]) -> tuple[list[Any], int, int, list[list[int]]]:
+    """The data of an entry as segments to write (no copies of large buffers), its size,
+    the length of its pickle stream and where its out-of-band buffers go."""
+    apart: list[memoryview] = []
 
-    A writer killed mid-write (SIGKILL, power loss) leaves its temporary directory behind,
-    possibly holding a large partial file; the next writer of the same key reclaims it.
-    Directories of live processes, or of other hosts sharing the cache, are left alone.
-    """
-    prefix = f".{final.name}.tmp-{_HOST}-"
+    def in_band(buffer: pickle.PickleBuffer) -> bool:
+        raw = buffer.raw()
+        if raw.nbytes < _OOB_MIN:
+            return True
+        apart.append(raw)
+        return False
+
+    stream = pickle.dumps(outputs, protocol=5, buffer_callback=in_band)
+    segments: list[Any] = [stream]
+    offset, layout = len(stream), []
+    for raw in apart:
+        pad = -offset % _ALIGN
+        if pad:
+            segments.append(bytes(pad))
+            offset += pad
+        layout.append([offset, raw.nbytes])
+        segments.append(raw)
+        offset += raw.nbytes
+    return segments, offset, len(stream), layout
+
+
+def _sample_ranges(size: int) -> list[tuple[int, int]]:
+    """The blocks a ``sampled:`` checksum covers: 64 spread over the data, and the last."""
+    step = max(size // _SAMPLE_COUNT, _SAMPLE_BLOCK)
+    ranges = [(start, min(start + _SAMPLE_BLOCK, size)) for start in range(0, size, step)]
+    ranges.append((max(size - _SAMPLE_BLOCK, 0), size))
+    return ranges
+
+
+def _segments_checksum(segments: list[Any], size: int) -> str:
+    """The checksum of the data, from the segments in memory (nothing is read back)."""
+    h = xxhash.xxh3_128()
+    if size <= FULL_VERIFY_BYTES:
+        for segment in segments:
+            h.update(segment)
+        return "full:" + h.hexdigest()
+    starts, at = [], 0
+    for segment in segments:
+        starts.append(at)
+        at += memoryview(segment).nbytes
+    for start, end in _sample_ranges(size):
+        i = bisect.bisect_right(starts, start) - 1
+        while start < end:
+            view = memoryview(segments[i]).cast("B")
+            piece = view[start - starts[i]: min(end - starts[i], view.nbytes)]
+            h.update(piece)
+            start += piece.nbytes
+            i += 1
+    h.update(size.to_bytes(8, "little"))
+    return "sampled:" + h.hexdigest()
+
+
+def _view_checksum(view: memoryview, size: int) -> str:
+    """:func:`_segments_checksum` of data that is one buffer (a file read or mapped)."""
+    if size <= FULL_VERIFY_BYTES:
+        return "full:" + xxhash.xxh3_128_hexdigest(view[:size])
+    h = xxhash.xxh3_128()
+    for start, end in _sample_ranges(size):
+        h.update(view[start:end])
+    h.update(size.to_bytes(8, "little"))
+    return "sampled:" + h.hexdigest()
+
+
+def _tail(meta: dict[str, Any], replay: bytes | None) -> bytes:
+    """What follows the data: the replay, the metadata and the trailer."""
+    text = json.dumps(meta, default=str).encode()
+    trailer = _TRAILER.pack(len(text), xxhash.xxh3_64_digest(text), _MAGIC)
+    return b"".join((replay or b"", text, trailer))
+
+
+def _write_file(path: str, segments: list[Any], tail: bytes, size: int) -> None:
+    """Create ``path`` (never an existing file) holding the segments and the tail. No fsync:
+    see the README's durability note -- a file cut short by a power loss fails its checks."""
+    if size <= _SMALL_READ:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o600)
+        try:
+            data = b"".join([*segments, tail])
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        return
+    with open(path, "xb") as fh:
+        os.fchmod(fh.fileno(), 0o600)
+        for segment in segments:
+            view = memoryview(segment).cast("B")
+            for start in range(0, view.nbytes, _WRITE_CHUNK):  # straight from the object's memory
+                fh.write(view[start: start + _WRITE_CHUNK])
+        fh.write(tail)
+
+
+def _parse_tail(tail: memoryview, file_size: int, key: str | None
+                ) -> tuple[dict[str, Any] | None, str | None, int]:
+    """The metadata at the end of an entry file (``tail``: its last bytes). Returns
+    ``(meta, None, 0)``, ``(None, problem, 0)``, or ``(None, None, n)``: read the last
+    ``n`` bytes and try again."""
+    if file_size < _TRAILER.size:
+        return None, f"entry file is {file_size} bytes: truncated (no metadata)", 0
+    length, digest, magic = _TRAILER.unpack_from(tail, len(tail) - _TRAILER.size)
+    if magic != _MAGIC:
+        return None, "entry file has no metadata trailer at its end (truncated?)", 0
+    if length > file_size - _TRAILER.size:
+        return None, f"entry file is {file_size} bytes, its metadata says more (truncated?)", 0
+    if length + _TRAILER.size > len(tail):
+        return None, None, length + _TRAILER.size
+    text = tail[len(tail) - _TRAILER.size - length: len(tail) - _TRAILER.size]
+    if xxhash.xxh3_64_digest(text) != digest:
+        return None, "metadata checksum mismatch (corrupted)", 0
     try:
-        candidates = [p for p in final.parent.iterdir() if p.name.startswith(prefix)]
+        meta = json.loads(str(text, "utf-8"))
+        if not isinstance(meta, dict):
+            raise ValueError(f"expected a JSON object, got {type(meta).__name__}")
+    except ValueError as exc:
+        return None, f"unreadable metadata ({exc})", 0
+    if meta.get("format") != FORMAT_VERSION:
+        return None, f"written by another format version ({meta.get('format')!r})", 0
+    if key is not None and meta.get("key") != key:
+        return None, "its metadata names another key", 0
+    size, replay = meta.get("size"), meta.get("replay") or {}
+    replay_size = replay.get("size", 0) if isinstance(replay, dict) else None
+    if not isinstance(size, int) or not isinstance(replay_size, int):
+        return None, "unreadable metadata (no sizes)", 0
+    expected = size + replay_size + length + _TRAILER.size
+    if expected != file_size:
+        return None, f"entry file is {file_size} bytes, expected {expected} (truncated?)", 0
+    stream, buffers = meta.get("stream"), meta.get("buffers")
+    if not (type(stream) is int and 0 < stream <= size and type(buffers) is list) or (
+            buffers and not _layout_ok(buffers, stream, size)):
+        return None, "unreadable metadata (bad data layout)", 0
+    return meta, None, 0
+
+
+def _layout_ok(buffers: list[Any], stream: int, size: int) -> bool:
+    return all(isinstance(b, list) and len(b) == 2 and all(isinstance(v, int) for v in b)
+               and stream <= b[0] and b[1] >= 0 and b[0] + b[1] <= size for b in buffers)
+
+
+def _read_entry(fd: int, location: str, key: str | None, secret: bytes | None, *,
+                keep: int, st: os.stat_result | None = None) -> tuple[CacheEntry | None, str | None]:
+    """Verify the entry open at ``fd``: trailer, metadata (format, ``key``, sizes), the
+    data's checksum and, with a ``secret``, its signature and SHA-256 -- before anything is
+    unpickled. Returns the entry (holding its bytes when it is at most ``keep`` bytes) or
+    the problem."""
+    st = os.fstat(fd) if st is None else st
+    if not stat.S_ISREG(st.st_mode):
+        return None, "entry is not a regular file"
+    n = st.st_size
+    if n <= _SMALL_READ:
+        buf = bytearray(n)
+        if n and os.readv(fd, [buf]) != n:
+            return None, "entry file changed while it was read"
+        view = memoryview(buf)
+        meta, problem, _ = _parse_tail(view, n, key)
+        if meta is None:
+            return None, problem
+        size = meta["size"]
+        if _view_checksum(view, size) != meta.get("checksum"):
+            return None, "data checksum mismatch (corrupted)"
+        if secret is not None:
+            problem = _signing.signature_problem(meta, secret)
+            if problem is None and not _signing.digest_matches(view[:size], meta.get("sha256")):
+                problem = "output data does not match its signed sha256 (altered); refusing to load it"
+            if problem is not None:
+                return None, problem
+        return CacheEntry(location, meta, buf if n <= keep else None), None
+    tail = os.pread(fd, _TAIL_READ, n - _TAIL_READ)
+    meta, problem, need = _parse_tail(memoryview(tail), n, key)
+    if need:
+        tail = os.pread(fd, need, n - need)
+        meta, problem, _ = _parse_tail(memoryview(tail), n, key)
+    if meta is None:
+        return None, problem
+    size = meta["size"]
+    with mmap.mmap(fd, n, access=mmap.ACCESS_READ) as mapped:
+        view = memoryview(mapped)
+        try:
+            checksum = _view_checksum(view, size)
+        finally:
+            view.release()
+    if checksum != meta.get("checksum"):
+        return None, "data checksum mismatch (corrupted)"
+    if secret is not None:
+        problem = _signing.signature_problem(meta, secret)
+        if problem is None and not _signing.fd_matches(fd, size, meta.get("sha256")):
+            problem = "output data does not match its signed sha256 (altered); refusing to load it"
+        if problem is not None:
+            return None, problem
+    return CacheEntry(location, meta), None
+
+
+def _unpickle(data: Any, meta: dict[str, Any]) -> dict[str, Any]:
+    """The outputs from an entry's verified bytes (or its copy-on-write map): out-of-band
+    buffers are views of ``data``, so arrays are not copied."""
+    view = memoryview(data)
+    buffers = [view[offset: offset + length] for offset, length in meta["buffers"]]
+    return pickle.loads(view[: meta["stream"]], buffers=buffers)
+
+
+def read_meta(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The metadata of the entry file at ``path`` without verifying its data (``None``:
+    not an entry of this format). For ``flowyml why`` and lifecycle reports."""
+    try:
+        fd = os.open(os.fspath(path), _OPEN_FLAGS)
+        try:
+            n = os.fstat(fd).st_size
+            tail = os.pread(fd, min(n, _TAIL_READ), max(n - _TAIL_READ, 0))
+            meta, _, need = _parse_tail(memoryview(tail), n, None)
+            if need:
+                meta, _, _ = _parse_tail(memoryview(os.pread(fd, need, n - need)), n, None)
+        finally:
+            os.close(fd)
+    except (OSError, struct.error):
+        return None
+    return meta
+
+
+def entry_file_parts(path: str | os.PathLike[str]) -> tuple[dict[str, Any], bytes, bytes]:
+    """``(metadata, data, replay bytes)`` of an entry file, unverified: for tools and for
+    tests that take entries apart (see :func:`write_entry_file`)."""
+    raw = Path(path).read_bytes()
+    length = _TRAILER.unpack_from(raw, len(raw) - _TRAILER.size)[0]
+    meta = json.loads(raw[len(raw) - _TRAILER.size - length: len(raw) - _TRAILER.size])
+    size = meta["size"]
+    return meta, raw[:size], raw[size: len(raw) - _TRAILER.size - length]
+
+
+def write_entry_file(path: str | os.PathLike[str], meta: dict[str, Any], data: bytes,
+                     replay: bytes = b"") -> None:
+    """Write an entry file from its parts as given (no checks, no signing; for tools and
+    tests that forge or damage entries on purpose)."""
+    Path(path).write_bytes(data + _tail(meta, replay))
+
+
+def scan_step_dir(path: str, tombs: list[str] | None = None) -> list[tuple[str, str, int, float, bool]]:
+    """The complete entries in one step directory, as ``(name, path, bytes, last use,
+    older layout)``: a ``scandir`` and one ``lstat`` per entry file. Entries of the older
+    layout (a directory with ``meta.json``) are listed so that gc and clear can remove them;
+    they are never read. Temporary files of writers are skipped; tombs of an interrupted gc
+    are appended to ``tombs`` when given."""
+    found = []
+    with os.scandir(path) as it:
+        for entry in it:
+            name = entry.name
+            if name.startswith("."):
+                if tombs is not None and ".gc-" in name:
+                    tombs.append(entry.path)
+                continue
+            try:
+                if name.endswith(ENTRY_SUFFIX) and entry.is_file(follow_symlinks=False):
+                    st = entry.stat(follow_symlinks=False)
+                    found.append((name, entry.path, st.st_size, st.st_mtime, False))
+                elif entry.is_dir(follow_symlinks=False):
+                    size, last = 0, None
+                    for f in os.scandir(entry.path):
+                        st = f.stat(follow_symlinks=False)
+                        size += st.st_size
+                        if f.name == "meta.json":
+                            last = st.st_mtime
+                    if last is not None:
+                        found.append((name, entry.path, size, last, True))
+            except FileNotFoundError:
+                continue  # removed meanwhile
+    return found
+
+
+def _touch(fd: int, mtime: float) -> bool:
+    """Record a use of an entry: its modification time is its last use (one system call,
+    no write of data; what ``flowyml cache gc`` keeps the recently used by). A use recorded
+    less than :data:`_TOUCH_EVERY` seconds ago is recent enough (gc spares an entry used in
+    the last minute), so repeated hits of one entry cost no system call. True: touched."""
+    try:
+        if time.time() - mtime < _TOUCH_EVERY:
+            return False
+        os.utime(fd)
+    except OSError:  # a read-only cache still serves hits
+        return False
+    return True
+
+
+#: seconds: a use is recorded at most this often per entry
+_TOUCH_EVERY = 2.0
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_OPEN_FLAGS = os.O_RDONLY | _NOFOLLOW | _CLOEXEC
+
+
+def _tmp_prefix(entry_name: str) -> str:
+    """Temporary files of an entry: ``.<entry>.tmp-<host>-<pid>-`` (never read as entries)."""
+    if not _PID:
+        _PID.append(os.getpid())
+    return f".{entry_name}.tmp-{_HOST}-{_PID[0]}-"
+
+
+_PID: list[int] = []  # this process's id, asked once (a system call each time otherwise)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_PID.clear)
+
+
+def _sweep_dead_writers(step_dir: str) -> None:
+    """Remove temporary files in ``step_dir`` left by writers on this host that no longer
+    run (killed mid-write: SIGKILL, power loss), possibly large partial files. Files of live
+    processes, or of other hosts sharing the cache, are left alone."""
+    marker = f".tmp-{_HOST}-"
+    try:
+        with os.scandir(step_dir) as it:
+            candidates = [e for e in it if e.name.startswith(".") and marker in e.name]
     except OSError:
         return
-    for path in candidates:
-        pid_text = path.name[len(prefix):].partition("-")[0]
+    for entry in candidates:
+        pid_text = entry.name.rpartition(marker)[2].partition("-")[0]
         if not pid_text.isdigit() or _pid_alive(int(pid_text)):
             continue
-        shutil.rmtree(path, ignore_errors=True)
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -733,10 +1075,6 @@ def step_dirname(step_name: str) -> str:
     if safe == step_name and safe:
         return safe
     return f"{safe or '_'}-{xxhash.xxh3_64_hexdigest(step_name.encode())}"
-
-
-_THOROUGH = object()
-_SMALL_READ = 1024 * 1024
 
 
 def entry_facts(meta: dict[str, Any], replay: list[dict[str, Any]] | None,
@@ -774,24 +1112,6 @@ def replay_items(store: Any, entry: CacheEntry, info: dict[str, Any],
     except ValueError:
         return None
     return items if isinstance(items, list) else None
-
-
-def _touch(meta_path: str) -> None:
-    """Record a use of an entry: ``meta.json``'s modification time is its last use (one
-    system call, no write of data; what ``flowyml cache gc`` keeps the recently used by)."""
-    with contextlib.suppress(OSError):  # a read-only cache still serves hits
-        os.utime(meta_path, follow_symlinks=False)
-
-
-def _read_small(path: str) -> bytes:
-    """A small file's bytes in one ``read`` (refusing a link: ``O_NOFOLLOW``)."""
-    fd = os.open(path, _OPEN_FLAGS)
-    try:
-        size = os.fstat(fd).st_size
-        return os.read(fd, size + 1)
-    finally:
-        os.close(fd)
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 def _checksum(path: Path, size: int) -> str:

@@ -1,18 +1,20 @@
 """The cache over time: what is stored and when it was last used, what to throw away, and
 why a step will hit or re-run.
 
-* **Last use** is ``meta.json``'s modification time, touched on every hit (one system call,
-  no data written): :func:`scan` reads it with one ``stat``, never the file.
+* **Last use** is the entry file's modification time, touched on every hit (one system
+  call, no data written): :func:`scan` reads it with one ``stat``, never the file.
 * :func:`gc` keeps, per step, the ``keep_latest`` most recently used entries, every entry a
   current definition would hit (``protect``) and every entry used in the last
   :data:`IN_USE_SECONDS` (a reader may hold it); of the rest it removes those older than
-  ``older_than``, or the least recently used down to ``max_size``, or all. An entry is
-  removed by renaming it to a private tomb first and then deleting the tomb, so a reader sees
-  a whole entry or none; entries still being written live in ``.<name>.tmp-*`` directories,
-  which gc never touches.
+  ``older_than``, or the least recently used down to ``max_size``, or all. An entry is one
+  file, removed by one ``unlink`` (atomic: a reader has it open whole, or finds nothing),
+  and only when its modification time is still the one the scan saw (a use since, or a
+  rewrite, keeps it). Entries still being written are ``.<name>.tmp-*`` files, which gc
+  never touches. Entries of the older layout (a directory each) can never be hit; gc
+  always removes them.
 * :func:`trim_to_budget` is gc with ``keep_latest=0`` after a run (``FLOWYML_CACHE_MAX_SIZE``).
 * :func:`why` compares the key parts a step has now with the stored entries of that step
-  (their parts and ``explain`` facts are in ``meta.json``) and names what differs.
+  (their parts and ``explain`` facts are in the entry's metadata) and names what differs.
 
 Works on the store's operations only (its entries directory, ``entry_path``), so another
 store with the same layout gets the same lifecycle.
@@ -21,7 +23,6 @@ store with the same layout gets the same lifecycle.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import shutil
@@ -43,10 +44,11 @@ class Entry:
     """One stored entry, as :func:`scan` sees it."""
 
     step: str        # the step's directory name
-    name: str        # the entry's directory name (a digest of its key)
+    name: str        # the entry's file name (a digest of its key)
     path: str
-    size: int        # bytes of its files
+    size: int        # bytes on disk
     last_used: float  # seconds since the epoch
+    legacy: bool = False  # an entry of the older layout (a directory): never read, gc removes it
 
 
 @dataclass
@@ -96,10 +98,12 @@ def _entries_dir(store: Any) -> str | None:
 
 
 def scan(store: Any, tombs: list[str] | None = None) -> list[Entry]:
-    """Every complete entry of ``store``: a ``scandir`` per directory, a ``stat`` per file.
+    """Every complete entry of ``store``: a ``scandir`` per directory, an ``lstat`` per entry.
     Leftover tombs of an interrupted gc are appended to ``tombs`` when given."""
     if _remote(store):
         return store.lifecycle_entries()
+    from flowyml.cache import scan_step_dir
+
     base = _entries_dir(store)
     if base is None:
         return []
@@ -107,22 +111,11 @@ def scan(store: Any, tombs: list[str] | None = None) -> list[Entry]:
     for step in os.scandir(base):
         if step.name.startswith(".") or not step.is_dir(follow_symlinks=False):
             continue
-        for entry in os.scandir(step.path):
-            if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False):
-                if tombs is not None and ".gc-" in entry.name:
-                    tombs.append(entry.path)
-                continue  # a write in progress, or a tomb
-            size, last = 0, None
-            try:
-                for f in os.scandir(entry.path):
-                    st = f.stat(follow_symlinks=False)
-                    size += st.st_size
-                    if f.name == "meta.json":
-                        last = st.st_mtime
-            except FileNotFoundError:
-                continue  # removed meanwhile
-            if last is not None:
-                found.append(Entry(step.name, entry.name, entry.path, size, last))
+        try:
+            rows = scan_step_dir(step.path, tombs)
+        except FileNotFoundError:
+            continue  # removed meanwhile
+        found.extend(Entry(step.name, *row) for row in rows)
     return found
 
 
@@ -146,33 +139,37 @@ def gc(store: Any, *, keep_latest: int = 1, older_than: float | None = None,
         by_step.setdefault(e.step, []).append(e)
     for group in by_step.values():
         group.sort(key=lambda e: e.last_used, reverse=True)
-        keep.update(e.name for e in group[:keep_latest])
+        keep.update(e.name for e in [e for e in group if not e.legacy][:keep_latest])
+    legacy = [e for e in entries if e.legacy]
     in_use = store.in_use_seconds if _remote(store) else IN_USE_SECONDS
-    candidates = sorted((e for e in entries if e.name not in keep
+    candidates = sorted((e for e in entries if e.name not in keep and not e.legacy
                          and now - e.last_used >= in_use), key=lambda e: e.last_used)
     if older_than is not None:
         candidates = [e for e in candidates if now - e.last_used > older_than]
     if max_size is not None:
-        total = sum(e.size for e in entries)
-        chosen = []
+        total = sum(e.size for e in entries if not e.legacy)
+        chosen = list(legacy)
         for e in candidates:
             if total <= max_size:
                 break
             chosen.append(e)
             total -= e.size
     else:
-        chosen = candidates
+        chosen = legacy + candidates
     report = GcReport(dry_run=dry_run)
     if _remote(store):
         report.removed = list(chosen) if dry_run else store.remove_entries(chosen)
         chosen = []
     doomed: list[str] = []
     for e in chosen:
-        tomb = None if dry_run else _bury(e)
-        if dry_run or tomb is not None:
+        if dry_run:
             report.removed.append(e)
-            if tomb is not None:
-                doomed.append(tomb)
+        elif not e.legacy:
+            if _unlink_unused(e):
+                report.removed.append(e)
+        elif (tomb := _bury(e)) is not None:
+            report.removed.append(e)
+            doomed.append(tomb)
     _delete(doomed)
     gone = {e.name for e in report.removed}
     report.kept = sum(1 for e in entries if e.name not in gone)
@@ -183,9 +180,21 @@ def gc(store: Any, *, keep_latest: int = 1, older_than: float | None = None,
     return report
 
 
+def _unlink_unused(entry: Entry) -> bool:
+    """Remove an entry file unless it was used or rewritten since the scan (its
+    modification time moved): one ``lstat`` and one ``unlink``."""
+    try:
+        if os.lstat(entry.path).st_mtime != entry.last_used:
+            return False
+        os.unlink(entry.path)
+    except OSError:
+        return False
+    return True
+
+
 def _bury(entry: Entry) -> str | None:
-    """Rename the entry to a private tomb: from now on a reader sees no entry, never half
-    of one. ``None`` when it was removed or replaced meanwhile."""
+    """Rename an entry directory (older layout) to a private tomb. ``None`` when it was
+    removed or replaced meanwhile."""
     tomb = os.path.join(os.path.dirname(entry.path), f".{entry.name}.gc-{uuid.uuid4().hex[:8]}")
     try:
         os.rename(entry.path, tomb)
@@ -195,8 +204,8 @@ def _bury(entry: Entry) -> str | None:
 
 
 def _delete(tombs: list[str]) -> None:
-    """Delete tombs (plain files in a directory); ``rmdir`` dominates, so a few threads
-    (the calls release the GIL) share the work."""
+    """Delete tombs (entry directories of the older layout: plain files in a directory);
+    ``rmdir`` dominates, so a few threads (the calls release the GIL) share the work."""
     if not tombs:
         return
     if len(tombs) < 64:
@@ -317,7 +326,7 @@ def why(store: Any, step_name: str, parts: Mapping[str, Any] | None,
         facts: Mapping[str, Any] | None = None, problem: str | None = None) -> str:
     """Why ``step_name`` will hit or re-run: its key ``parts`` now against the stored entries
     of that step, naming what differs from the nearest one."""
-    from flowyml.cache import key_from_parts, step_dirname
+    from flowyml.cache import key_from_parts, read_meta, scan_step_dir, step_dirname
 
     if parts is None:
         return f"step '{step_name}' will run: {problem or 'it is not cached'}"
@@ -328,16 +337,10 @@ def why(store: Any, step_name: str, parts: Mapping[str, Any] | None,
     if _remote(store):
         metas = store.step_metas(step_name)
     elif folder and os.path.isdir(folder):
-        for entry in os.scandir(folder):
-            if entry.name.startswith("."):
-                continue
-            try:
-                meta_path = os.path.join(entry.path, "meta.json")
-                with open(meta_path, "rb") as fh:
-                    meta = json.loads(fh.read())
-                metas.append((os.stat(meta_path).st_mtime, meta))
-            except (OSError, ValueError):
-                continue
+        for _, path, _, used, legacy in scan_step_dir(folder):
+            meta = None if legacy else read_meta(path)
+            if meta is not None:
+                metas.append((used, meta))
     if any(m.get("key") == key for _, m in metas):
         return f"step '{step_name}' will be a cache hit: its code and inputs match a stored entry"
     if not metas:
@@ -393,7 +396,7 @@ def plan(pipeline: Any) -> dict[str, tuple[dict[str, Any] | None, dict[str, Any]
     or ``None`` and the reason they are not known without running something first.
 
     Nothing runs: an upstream step's output digests come from the entry its current key
-    would hit (read from ``meta.json``; reading does not count as a use)."""
+    would hit (read from its metadata; reading does not count as a use)."""
     from flowyml import cache as _cache
     from flowyml.hashing import UnhashableValueError, hash_value
     from flowyml.runner import stored_name
@@ -445,12 +448,13 @@ def plan(pipeline: Any) -> dict[str, tuple[dict[str, Any] | None, dict[str, Any]
 def _read_meta(store: Any, key: str) -> dict[str, Any] | None:
     if _remote(store):
         return store.read_meta(key)
+    from flowyml.cache import read_meta
+
     try:
-        with open(os.path.join(str(store.entry_path(key)), "meta.json"), "rb") as fh:
-            meta = json.loads(fh.read())
-        return meta if isinstance(meta, dict) and meta.get("key") == key else None
-    except (OSError, ValueError):
+        meta = read_meta(store.entry_path(key))
+    except OSError:
         return None
+    return meta if meta is not None and meta.get("key") == key else None
 
 
 def current_keys(pipeline: Any) -> dict[str, str | None]:

@@ -93,6 +93,7 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 # A file verified once is not hashed again by this process while it is unchanged: same
 # device, inode, size, mtime and ctime (a process cannot set ctime, so a rewrite shows).
 _VERIFIED: dict[tuple[int, ...], str] = {}
+_BY_INODE: dict[tuple[int, int], str] = {}
 _LOCK = threading.Lock()
 
 
@@ -119,6 +120,49 @@ def file_matches(path: str | os.PathLike[str], expected: Any) -> bool:
     import hmac
 
     return hmac.compare_digest(known, expected)
+
+
+def digest_matches(data: Any, expected: Any) -> bool:
+    """Whether bytes already in memory have the SHA-256 ``expected``."""
+    return isinstance(expected, str) and hmac.compare_digest(
+        hashlib.sha256(data).hexdigest(), expected)
+
+
+def fd_matches(fd: int, length: int, expected: Any) -> bool:
+    """Whether the first ``length`` bytes of the open file ``fd`` have the SHA-256
+    ``expected`` (through a memory map; memoised per unchanged file, as :func:`file_matches`)."""
+    import mmap
+
+    if not isinstance(expected, str):
+        return False
+    st = os.fstat(fd)
+    ident = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    with _LOCK:
+        known = _VERIFIED.get(ident)
+    if known is None:
+        with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as mapped:
+            view = memoryview(mapped)
+            try:
+                known = hashlib.sha256(view[:length]).hexdigest()
+            finally:
+                view.release()
+        with _LOCK:
+            if len(_VERIFIED) > 100_000:
+                _VERIFIED.clear()
+            _VERIFIED[ident] = known
+    with _LOCK:
+        _BY_INODE[(st.st_dev, st.st_ino)] = known
+    return hmac.compare_digest(known, expected)
+
+
+def carry_over(fd: int) -> None:
+    """After the store touched a file it just verified (a use changes mtime and ctime, not
+    the content), keep it verified under its new times."""
+    st = os.fstat(fd)
+    with _LOCK:
+        known = _BY_INODE.pop((st.st_dev, st.st_ino), None)
+        if known is not None:
+            _VERIFIED[(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)] = known
 
 
 def entry_problem(meta: dict[str, Any], secret: bytes, data_path: str | os.PathLike[str]) -> str | None:

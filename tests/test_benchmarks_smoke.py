@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ("overhead", "hashing", "large output", "import", "dag", "notebook", "executors",
-              "lifecycle", "remote", "corpus")
+              "lifecycle", "store", "remote", "corpus")
 
 
 @pytest.mark.slow

@@ -78,3 +78,44 @@ def test_import_flowyml_does_not_load_fsspec():
     code = "import sys, flowyml; print([m for m in ('fsspec', 's3fs', 'gcsfs', 'adlfs') if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_signed_large_entry_is_hashed_once_per_process(tmp_path, monkeypatch):
+    """Every byte of a signed entry is checked against its signed SHA-256, but a file this
+    process verified and has not seen change is not hashed again, although each hit touches
+    it (a use changes its times, not its content)."""
+    import hashlib
+
+    import numpy as np
+
+    from flowyml import cache as flowyml_cache
+    from flowyml import signing
+    from flowyml.cache import make_key
+
+    hashed: list[int] = []
+
+    class CountingHashlib:
+        def __getattr__(self, name):
+            return getattr(hashlib, name)
+
+        @staticmethod
+        def sha256(data=b""):
+            hashed.append(memoryview(data).nbytes)
+            return hashlib.sha256(data)
+
+    store = CacheStore(tmp_path / "cache", secret="team-secret")
+    arr = np.arange(300_000)  # 2.4 MB: checked through a memory map, not kept in memory
+    key = make_key("big", "code", {})
+    assert store.store(key, {"a": arr}, output_hashes={"a": "-"})
+    monkeypatch.setattr(signing, "hashlib", CountingHashlib())
+    monkeypatch.setattr(flowyml_cache, "_TOUCH_EVERY", 0.0)  # every hit records its use
+    for _ in range(3):
+        entry = store.lookup(key)
+        assert entry is not None
+        np.testing.assert_array_equal(store.load(entry)["a"], arr)
+    assert len([n for n in hashed if n > 1_000_000]) == 1
+    with open(entry.path, "r+b") as fh:  # changed behind the store's back: hashed again
+        fh.seek(100_000)
+        fh.write(b"\0")
+    with pytest.warns(CacheWarning, match="checksum mismatch"):
+        assert store.lookup(key) is None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import textwrap
@@ -11,7 +10,7 @@ import warnings
 import pytest
 
 from flowyml import Pipeline, step
-from flowyml.cache import CacheWarning
+from flowyml.cache import CacheWarning, entry_file_parts, write_entry_file
 from tests.conftest import run_cell
 
 
@@ -207,11 +206,11 @@ def test_truncated_entry_is_recomputed_with_a_warning(cache_dir):
     calls = []
     p = counting_pipeline(cache_dir, calls, lambda: list(range(1000)))
     p.run()
-    victims = list(cache_dir.rglob("output.pkl"))
+    victims = list(cache_dir.rglob("*.entry"))
     assert len(victims) == 3
-    for pkl in victims:
-        data = pkl.read_bytes()
-        pkl.write_bytes(data[: len(data) // 2])
+    for entry in victims:
+        data = entry.read_bytes()
+        entry.write_bytes(data[: len(data) // 2])
     with pytest.warns(CacheWarning, match="truncated"):
         r = p.run()
     assert r["total"] == sum(range(1000)) * 2 and calls.count("total") == 2
@@ -221,14 +220,13 @@ def test_flipped_byte_and_old_format_are_recomputed(cache_dir):
     calls = []
     p = counting_pipeline(cache_dir, calls, lambda: list(range(100)))
     p.run()
-    pkls = sorted(cache_dir.rglob("output.pkl"))
-    raw = bytearray(pkls[0].read_bytes())
+    files = sorted(cache_dir.rglob("*.entry"))
+    raw = bytearray(files[0].read_bytes())
     raw[len(raw) // 2] ^= 0xFF
-    pkls[0].write_bytes(bytes(raw))
-    meta = pkls[1].parent / "meta.json"
-    doc = json.loads(meta.read_text())
+    files[0].write_bytes(bytes(raw))
+    doc, data, replay = entry_file_parts(files[1])
     doc["format"] = 0
-    meta.write_text(json.dumps(doc))
+    write_entry_file(files[1], doc, data, replay)
     with pytest.warns(CacheWarning):
         r = p.run()
     assert r.success and r["total"] == sum(range(100)) * 2

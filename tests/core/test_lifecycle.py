@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from flowyml import Pipeline, lifecycle, step
-from flowyml.cache import CacheStore
+from flowyml.cache import CacheStore, read_meta
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,7 +31,7 @@ def _age(store, days):
     entries = sorted(lifecycle.scan(store), key=lambda e: e.last_used)
     for i, e in enumerate(entries):
         t = time.time() - days * 86400 + i
-        os.utime(os.path.join(e.path, "meta.json"), (t, t))
+        os.utime(e.path, (t, t))
 
 
 def _tree(root: Path) -> list[tuple[str, int]]:
@@ -42,7 +42,7 @@ def test_a_hit_records_its_use(tmp_path):
     pipe = _pipeline(tmp_path, x=1)
     pipe.run()
     (entry,) = lifecycle.scan(pipe.cache)
-    os.utime(os.path.join(entry.path, "meta.json"), (1, 1))
+    os.utime(entry.path, (1, 1))
     assert pipe.run().step_results["double"].cached
     (entry,) = lifecycle.scan(pipe.cache)
     assert time.time() - entry.last_used < 60
@@ -66,7 +66,7 @@ def test_gc_older_than_and_max_size_least_recently_used_first(tmp_path):
     store = CacheStore(tmp_path)
     _age(store, 40)
     entries = sorted(lifecycle.scan(store), key=lambda e: e.last_used)
-    os.utime(os.path.join(entries[3].path, "meta.json"), (time.time() - 3 * 86400,) * 2)
+    os.utime(entries[3].path, (time.time() - 3 * 86400,) * 2)
     assert len(lifecycle.gc(store, keep_latest=0, older_than=lifecycle.parse_age("30d"),
                             dry_run=True).removed) == 4
     one = entries[0].size
@@ -143,9 +143,10 @@ def test_gc_beside_a_writer_loses_nothing(tmp_path):
     _, g_err = g.communicate(timeout=120)
     assert w.returncode == 0 and "ok" in w_out, w_err[-2000:]
     assert g.returncode == 0, g_err[-2000:]
-    for entry in (tmp_path / "c").rglob("*"):
-        if entry.is_dir() and entry.parent.parent.name == "flowyml" and not entry.name.startswith("."):
-            assert (entry / "meta.json").exists() and (entry / "output.pkl").exists()
+    store = CacheStore(tmp_path / "c")
+    for entry in (tmp_path / "c").rglob("*.entry"):  # every entry left is whole and verifies
+        meta = read_meta(entry)
+        assert meta is not None and store.lookup(meta["key"]) is not None
 
 
 def test_info_json_names_the_entry_the_current_definition_would_hit(tmp_path):
@@ -226,3 +227,35 @@ def test_why_names_what_changed(tmp_path, change, expected):
     assert "will re-run" in out.stdout and expected in out.stdout, out.stdout
     down = subprocess.run([*why, "report"], env=env, capture_output=True, text=True, check=True)
     assert "upstream step 'load' will run first" in down.stdout
+
+
+def test_entries_of_the_older_layout_are_never_read_and_gc_removes_them(tmp_path):
+    """An entry of the directory layout (``output.pkl`` + ``meta.json``) left by an older
+    flowyml is a miss, is counted by ``info``, and goes at the next gc, whatever its age."""
+    pipe = _pipeline(tmp_path, x=1)
+    pipe.run()
+    (current,) = lifecycle.scan(pipe.cache)
+    old = Path(current.path).with_name("0" * 32)  # the older layout: a directory per entry
+    old.mkdir()
+    (old / "output.pkl").write_bytes(b"\x80\x04N.")
+    (old / "meta.json").write_text(json.dumps({"format": 1, "key": "double:old"}))
+    assert sorted(e.legacy for e in lifecycle.scan(pipe.cache)) == [False, True]
+    assert lifecycle.info(pipe.cache)["total"]["entries"] == 2
+    report = lifecycle.gc(pipe.cache, keep_latest=1)
+    assert [e.name for e in report.removed] == [old.name] and not old.exists()
+    assert pipe.run().step_results["double"].cached
+
+
+def test_gc_spares_an_entry_used_after_its_scan(tmp_path, monkeypatch):
+    """gc removes an entry only if its last use is still what the scan saw: an entry hit (or
+    rewritten) between the scan and the removal stays."""
+    for x in range(2):
+        _pipeline(tmp_path, x=x).run()
+    store = CacheStore(tmp_path)
+    _age(store, 5)
+    stale = lifecycle.scan(store)  # the scan gc will act on ...
+    _pipeline(tmp_path, x=0).run()  # ... then a hit records a use of one entry
+    monkeypatch.setattr(lifecycle, "scan", lambda s, tombs=None: list(stale))
+    report = lifecycle.gc(store, keep_latest=0)
+    assert len(report.removed) == 1
+    assert _pipeline(tmp_path, x=0).run().step_results["double"].cached  # the used one stayed

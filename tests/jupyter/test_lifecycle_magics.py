@@ -29,7 +29,7 @@ def test_cache_info_and_gc_keep_what_the_notebook_would_hit(ip, session, capsys)
         assert step_cell(ip, "", "big = list(range(n * 1000))", cell_id="c").success
     ip.run_cell("n = 0")  # the current definition would hit the first, oldest entry
     for e in lifecycle.scan(session.store):
-        os.utime(os.path.join(e.path, "meta.json"), (time.time() - 86400,) * 2)
+        os.utime(e.path, (time.time() - 86400,) * 2)
     capsys.readouterr()
     ip.run_line_magic("flowyml", "cache info")
     text = capsys.readouterr().out

@@ -7,10 +7,10 @@ Fault injection is switched on by environment variables, read only in this scrip
 inside a step body, so cache keys do not depend on them):
 
 * ``FLOWYML_TEST_HOOK`` -- where to freeze the process while it stores ``make_big``'s
-  output, so the test can SIGKILL it there: ``mid-data`` (part of output.pkl written),
-  ``before-meta`` (output.pkl complete, meta.json not written), ``before-rename`` (both
-  written in the temporary directory, not yet renamed into place), ``in-step`` (inside the
-  ``slow`` step, for SIGINT).
+  output, so the test can SIGKILL it there: ``mid-data`` (a quarter of the array written to
+  the temporary entry file), ``before-meta`` (the whole array written, the metadata trailer
+  not), ``before-rename`` (the temporary file complete, not yet renamed into place),
+  ``in-step`` (inside the ``slow`` step, for SIGINT).
 * ``FLOWYML_TEST_READY``: a file the hook creates when the process is frozen.
 * ``FLOWYML_TEST_GO``: a file to wait for before running (lines up concurrent runs).
 """
@@ -79,21 +79,16 @@ class _FreezingFile:
 
 
 def install_hook(n_floats: int) -> None:
-    if HOOK == "mid-data":
+    if HOOK in ("mid-data", "before-meta"):
+        # a quarter of the array, or all of it (the metadata trailer comes after it)
+        limit = n_floats * 8 // 4 if HOOK == "mid-data" else n_floats * 8
+
         def _open(path, mode="r", *args, **kwargs):
             fh = open(path, mode, *args, **kwargs)  # noqa: SIM115 - handed to the store
-            if "w" in mode and "make_big" in str(path):
-                return _FreezingFile(fh, n_floats * 8 // 4)  # a quarter of the array
+            if ("w" in mode or "x" in mode) and "make_big" in str(path):
+                return _FreezingFile(fh, limit)
             return fh
         flowyml_cache.open = _open  # shadows the builtin inside flowyml.cache only
-    elif HOOK == "before-meta":
-        real_checksum = flowyml_cache._checksum
-
-        def _checksum(path, size):
-            if "make_big" in str(path):
-                _freeze()
-            return real_checksum(path, size)
-        flowyml_cache._checksum = _checksum
     elif HOOK == "before-rename":
         real_rename = os.rename
 

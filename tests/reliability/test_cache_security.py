@@ -1,11 +1,11 @@
 """The cache holds pickles and loading a pickle runs code: whose directory is it?
 
-* A cache directory flowyml creates is owner-only (0700), and so are its entries.
+* A cache directory flowyml creates is owner-only (0700), and its entry files 0600.
 * A world-writable directory, or one (or a sub-directory of it) owned by another user, is
   refused before any step runs: ``Pipeline.run`` raises ``UnsafeCacheDirError`` with the
   reason and the fix. ``FLOWYML_TRUST_CACHE_DIR=1`` or ``trust_cache_dir=True`` overrides.
-* An entry that links outside the cache directory (its ``output.pkl``, its ``meta.json``,
-  the entry directory or the step directory) is never loaded, even when the file it
+* An entry that links outside the cache directory (the entry file or the step directory)
+  is never loaded, even when the file it
   points to is a perfectly valid pickle: it is a reported miss (a ``CacheWarning`` naming
   the step), removed -- only the link, never its target -- and the step is recomputed; the
   run does not fail. ``CacheStore.load`` itself refuses such an entry with a clear error.
@@ -21,7 +21,7 @@ import warnings
 import pytest
 
 from flowyml import Pipeline, step
-from flowyml.cache import CacheStore, CacheWarning, UnsafeCacheDirError
+from flowyml.cache import CacheEntry, CacheStore, CacheWarning, UnsafeCacheDirError
 
 from .conftest import entries
 
@@ -55,7 +55,7 @@ def test_created_owner_only(tmp_path):
     assert _run(cache_dir).success
     assert _mode(cache_dir) == 0o700
     [entry] = entries(cache_dir, "compute")
-    assert _mode(entry) == 0o700 and _mode(entry.parent) == 0o700
+    assert _mode(entry) == 0o600 and _mode(entry.parent) == 0o700
 
 
 def _refused(cache_dir, reason):
@@ -112,13 +112,12 @@ def _outside_copy(tmp_path, inside):
     return outside
 
 
-@pytest.mark.parametrize("what", ["output.pkl", "meta.json", "entry dir", "step dir"])
+@pytest.mark.parametrize("what", ["entry file", "step dir"])
 def test_links_out_of_the_cache_are_never_followed(tmp_path, what):
     cache_dir = tmp_path / "cache"
     assert _run(cache_dir).success and CALLS["n"] == 1
     [entry] = entries(cache_dir, "compute")
-    target = {"output.pkl": entry / "output.pkl", "meta.json": entry / "meta.json",
-              "entry dir": entry, "step dir": entry.parent}[what]
+    target = {"entry file": entry, "step dir": entry.parent}[what]
     outside = _outside_copy(tmp_path, target)
     shutil.rmtree(target) if target.is_dir() else target.unlink()
     target.symlink_to(outside, target_is_directory=outside.is_dir())
@@ -136,7 +135,7 @@ def test_links_out_of_the_cache_are_never_followed(tmp_path, what):
     assert sorted(_tree(outside)) == before
     assert not target.is_symlink()
     [fresh] = entries(cache_dir, "compute")
-    assert not (fresh / "output.pkl").is_symlink() and fresh.resolve().is_relative_to(cache_dir)
+    assert not fresh.is_symlink() and fresh.resolve().is_relative_to(cache_dir)
     assert _run(cache_dir).step_results["compute"].state == "cached"
 
 
@@ -162,10 +161,9 @@ def test_load_refuses_an_entry_swapped_for_a_link_after_lookup(tmp_path):
     _run(cache_dir)
     store = CacheStore(cache_dir)
     key = Pipeline("p", cache_dir=cache_dir).add_step(compute).run(x=3).step_results["compute"].cache_key
-    entry = store.lookup(key)
-    data = entry.path / "output.pkl"
-    outside = _outside_copy(tmp_path, data)
-    data.unlink()
-    data.symlink_to(outside)
+    entry = CacheEntry(store.entry_path(key), {})  # as a worker's stored output is loaded
+    outside = _outside_copy(tmp_path, entry.path)
+    entry.path.unlink()
+    entry.path.symlink_to(outside)
     with pytest.raises(UnsafeCacheDirError, match="refusing to load it"):
         store.load(entry)

@@ -1,14 +1,14 @@
 """A process killed (SIGKILL) while storing an output never leaves an entry a later run uses.
 
-The store writes ``output.pkl`` and then ``meta.json`` into a private ``.<hash>.tmp-*``
-directory and renames it into place: the rename is the commit. Each case freezes a real
-subprocess at one point of that write (through hooks in ``fixture_pipeline.py``), kills it
-with SIGKILL, then runs the pipeline again in a fresh process: the step whose write was
-cut is recomputed, the step stored before it is a cache hit, the leftover temporary
-directory is never read, and the next writer of that key removes it (its process is
-dead). Temporary directories of writers that may still be running -- or that belong to
-another host sharing the cache -- are ignored, not counted by ``info()``, and removed by
-``clear()``.
+The store writes an entry -- data, then the metadata trailer -- into a private
+``.<hash>.entry.tmp-*`` file and renames it into place: the rename is the commit. Each case
+freezes a real subprocess at one point of that write (through hooks in
+``fixture_pipeline.py``), kills it with SIGKILL, then runs the pipeline again in a fresh
+process: the step whose write was cut is recomputed, the step stored before it is a cache
+hit, the leftover temporary file is never read, and the next writer into that step's
+directory removes it (its process is dead). Temporary files of writers that may still be
+running -- or that belong to another host sharing the cache -- are ignored, not counted by
+``info()``, and removed by ``clear()``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import signal
 
 import pytest
 
-from flowyml.cache import CacheStore
+from flowyml.cache import CacheStore, read_meta
 
 from .conftest import entries, leftovers, run_pipeline, start_pipeline, wait_for
 
@@ -37,7 +37,7 @@ def test_sigkill_during_store_leaves_no_usable_entry(tmp_path, hook, n_floats):
     wait_for(ready, proc)
     [tmp_entry] = leftovers(cache_dir, "make_big")
     if hook == "mid-data":  # really cut in the middle of the array
-        written = (tmp_entry / "output.pkl").stat().st_size
+        written = tmp_entry.stat().st_size
         assert 0 < written < n_floats * 8
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
@@ -53,23 +53,21 @@ def test_sigkill_during_store_leaves_no_usable_entry(tmp_path, hook, n_floats):
     assert again["total"] == float(n_floats) * (n_floats - 1) / 2
 
     [entry] = entries(cache_dir, "make_big")
-    assert (entry / "meta.json").exists()
-    # the dead writer's partial directory was never read, and the next writer reclaimed it
+    assert read_meta(entry)["key"].startswith("make_big:")
+    # the dead writer's partial file was never read, and the next writer reclaimed it
     assert not tmp_entry.exists() and leftovers(cache_dir, "make_big") == []
     third = run_pipeline(cache_dir, n_floats)
     assert set(third["states"].values()) == {"cached"}
 
 
 def test_leftovers_are_ignored_and_removed_by_clear(tmp_path):
-    """Temporary dirs of writers that may still run (or run on another host) are kept
+    """Temporary files of writers that may still run (or run on another host) are kept
     until ``clear()``: never read as entries, never counted."""
     cache_dir = tmp_path / "cache"
     run_pipeline(cache_dir, 1000)
     [entry] = entries(cache_dir, "make_big")
     other_host = entry.parent / f".{entry.name}.tmp-otherhost-{os.getpid()}-abc"
-    other_host.mkdir()
-    (other_host / "output.pkl").write_bytes(b"partial")
-    (other_host / "meta.json").write_text("{}")
+    other_host.write_bytes(entry.read_bytes()[:-1000])  # a partial entry
     store = CacheStore(cache_dir)
     assert store.info()["make_big"]["entries"] == 1
     assert run_pipeline(cache_dir, 1000)["states"]["make_big"] == "cached"

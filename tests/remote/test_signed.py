@@ -39,8 +39,11 @@ def _run(where, secret):
     unpickled = []
     from joblib import numpy_pickle
 
-    real = numpy_pickle.load
+    from flowyml import cache as local_cache
+
+    real, real_local = numpy_pickle.load, local_cache._unpickle
     numpy_pickle.load = lambda *a, **k: unpickled.append(a) or real(*a, **k)
+    local_cache._unpickle = lambda *a: unpickled.append(a) or real_local(*a)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -48,7 +51,7 @@ def _run(where, secret):
                            context={"n": 5000}).add_step(produce).run()
             assert np.array_equal(res["v"], np.arange(5000))  # over INLINE_BYTES: a data object
     finally:
-        numpy_pickle.load = real
+        numpy_pickle.load, local_cache._unpickle = real, real_local
     reports = [str(w.message) for w in caught if issubclass(w.category, CacheWarning)]
     return res, reports, unpickled
 
@@ -84,13 +87,20 @@ def _entry_files(where):
     """(read meta, write meta, read data, write data) of the one entry of 'produce'."""
     cache_dir, opts, _ = where
     if not cache_dir.startswith("s3://"):
-        from flowyml.cache import CacheStore
+        from flowyml.cache import CacheStore, entry_file_parts, write_entry_file
 
-        d = next((CacheStore(cache_dir).entries_dir / "produce").iterdir())
-        return (lambda: json.loads((d / "meta.json").read_text()),
-                lambda m: (d / "meta.json").write_text(json.dumps(m)),
-                lambda: (d / "output.pkl").read_bytes(),
-                lambda b: (d / "output.pkl").write_bytes(b))
+        f = next((CacheStore(cache_dir).entries_dir / "produce").iterdir())  # one file per entry
+
+        def write_meta(meta):
+            _, data, replay = entry_file_parts(f)
+            write_entry_file(f, meta, data, replay)
+
+        def write_data(data):
+            meta, _, replay = entry_file_parts(f)
+            write_entry_file(f, meta, data, replay)
+
+        return (lambda: entry_file_parts(f)[0], write_meta, lambda: entry_file_parts(f)[1],
+                write_data)
     import s3fs
 
     fs = s3fs.S3FileSystem(skip_instance_cache=True, **opts)
