@@ -124,6 +124,9 @@ def file_matches(path: str | os.PathLike[str], expected: Any) -> bool:
 
 def digest_matches(data: Any, expected: Any) -> bool:
     """Whether bytes already in memory have the SHA-256 ``expected``."""
+    import hashlib
+    import hmac
+
     return isinstance(expected, str) and hmac.compare_digest(
         hashlib.sha256(data).hexdigest(), expected)
 
@@ -131,6 +134,8 @@ def digest_matches(data: Any, expected: Any) -> bool:
 def fd_matches(fd: int, length: int, expected: Any) -> bool:
     """Whether the first ``length`` bytes of the open file ``fd`` have the SHA-256
     ``expected`` (through a memory map; memoised per unchanged file, as :func:`file_matches`)."""
+    import hashlib
+    import hmac
     import mmap
 
     if not isinstance(expected, str):
