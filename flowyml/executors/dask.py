@@ -26,7 +26,7 @@ import uuid
 from typing import Any
 
 from flowyml.executors import relay
-from flowyml.executors.local import PoolExecutor, _Unit, run_shipped
+from flowyml.executors.local import PoolExecutor, _Unit, run_batch, shipped
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
 
@@ -55,21 +55,22 @@ class _LogChannel:
         self.worker.log_event(self.topic, {"token": token, "seq": seq,
                                            "event": pickle.dumps(event)})
 
+    def send_many(self, items: list[tuple[str, int, Any]]) -> None:
+        self.worker.log_event(self.topic, {"events": pickle.dumps(items)})
 
-def _run_on_dask(steps: list[Any], artifacts: dict[str, Any], context: dict[str, Any],
-                 store: Any, run_id: str, unavailable: dict[str, str], token: str,
-                 topic: str) -> Any:
+
+def _run_on_dask(units: list[tuple[Any, ...]], topic: str, live: bool) -> Any:
     from distributed import get_worker
 
     worker = get_worker()
     if any(getattr(s, "timeout", None) or getattr(getattr(s, "map_config", None),
-                                                  "timeout_per_item", None) for s in steps):
+                                                  "timeout_per_item", None)
+           for unit in units for s in unit[0]):
         # tasks run in worker threads, so a timed step runs in a killable child process;
         # Dask workers are daemonic by default, which forbids children
         multiprocessing.current_process().daemon = False
-    return run_shipped(steps, artifacts, context, store, run_id, unavailable, token,
-                       _LogChannel(worker, topic), lazy=True, label=worker.address,
-                       mapper=dask_mapper)
+    return run_batch(units, _LogChannel(worker, topic), live=live, lazy=True,
+                     label=worker.address, mapper=dask_mapper)
 
 
 def _run_item(call: Any, item: Any) -> Any:
@@ -122,6 +123,9 @@ class DaskExecutor(PoolExecutor):
 
     name = "dask"
     lazy_outputs = True
+    batching = True
+    #: a Dask task costs a few ms of round trips: batches are longer than for processes
+    batch_seconds = 0.05
 
     def __init__(self, client: Any = None, address: str | None = None,
                  max_workers: int | None = None,
@@ -130,7 +134,6 @@ class DaskExecutor(PoolExecutor):
         from distributed import Client, LocalCluster
 
         super().__init__(max_workers or 2)
-        self.max_in_flight = 1_000_000  # the Dask scheduler decides what runs where
         self._cluster: Any = None
         self._own_client = client is None
         if client is None and address is not None:
@@ -161,6 +164,10 @@ class DaskExecutor(PoolExecutor):
 
     def _on_log(self, record: Any) -> None:
         _, msg = record
+        if "events" in msg:  # a bunch from a batched job
+            for token, seq, event in pickle.loads(msg["events"]):
+                self._inbox.put(("event", token, seq, event))
+            return
         self._inbox.put(("event", msg["token"], msg["seq"], pickle.loads(msg["event"])))
 
     # -- Executor ------------------------------------------------------------------------------
@@ -227,13 +234,18 @@ class DaskExecutor(PoolExecutor):
                 f"`dask worker ... --resources \"{wanted.replace(', ', ',')}\"` or lower the "
                 "step's resources")
 
-    def _start(self, unit: _Unit) -> Any:
-        artifacts, context, store, run_id, unavailable = unit.args
-        label = "-".join(s.name for s in unit.steps)[:60]
+    def _batchable(self, unit: _Unit) -> bool:
+        return super()._batchable(unit) and not unit_resources(unit.steps)
+
+    def _start(self, units: list[_Unit], live: bool) -> Any:
+        label = "-".join(s.name for s in units[0].steps)[:60]
+        if len(units) > 1:
+            label += f"-and-{len(units) - 1}-more"
+        # pure=False with an explicit key: nothing is tokenized
         return self.client.submit(
-            _run_on_dask, unit.steps, artifacts, context, store, run_id,
-            unavailable, unit.token, self._topic, key=f"flowyml-{label}-{unit.token}",
-            pure=False, resources=unit_resources(unit.steps) or None,
+            _run_on_dask, [shipped(u) for u in units], self._topic, live,
+            key=f"flowyml-{label}-{units[0].token}", pure=False,
+            resources=unit_resources(units[0].steps) or None,
         )
 
     def _worker_died(self, exc: BaseException) -> bool:

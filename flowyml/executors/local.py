@@ -11,6 +11,15 @@ and how to recognise a dead worker. Everything else lives here:
   the unit's results (late duplicates of the live copies are dropped); units wait for free
   cpu/gpu slots; a unit whose worker died is retried if its step allows, otherwise its steps
   fail with a message naming the worker.
+* Small units are *batched*: an executor with ``batching`` sends several ready units to one
+  worker as one job, as many as it expects to finish in ``batch_seconds`` (judged from the
+  measured time of the units that came back; a run starts with one unit per job, so
+  independent long steps are never serialised). Each unit of a batch keeps its own outcome,
+  events and failure; a job that fails as a whole (its worker died, its arguments could not
+  be pickled) is split and its units re-sent one per job, so the culprit is named exactly as
+  if it had never been batched.
+* A job of several steps sends its events in bunches (at most every ``FLUSH_SECONDS``) rather
+  than one message per event; the outcome carries them all anyway.
 """
 
 from __future__ import annotations
@@ -23,6 +32,8 @@ import functools
 import math
 import os
 import queue
+import threading
+import time
 import traceback
 import uuid
 from collections import deque
@@ -36,6 +47,10 @@ from flowyml.runner import MAP_PARALLEL, Artifact, StepResult, UnitOutcome, _Ent
 
 #: how many times a unit that never started is re-sent after its pool broke
 MAX_FREE_RESUBMITS = 3
+#: how long a batched job holds its events before sending them on
+FLUSH_SECONDS = 0.05
+#: the most units one job carries
+MAX_BATCH = 128
 
 
 # ---------------------------------------------------------------------------------------------
@@ -85,6 +100,124 @@ def run_shipped(steps: list[Any], artifacts: dict[str, Artifact], context: dict[
     elif lazy:
         cache_backed(outcome, store)
     return outcome, events
+
+
+class _Flusher:
+    """One thread per process that sends held events once they are ``FLUSH_SECONDS`` old.
+
+    One long-lived thread, not a timer per job: a manager-queue proxy opens a connection per
+    thread that uses it.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._due: dict[BufferedChannel, float] = {}
+        self._pid: int | None = None
+
+    def schedule(self, channel: BufferedChannel, due: float) -> None:
+        with self._cond:
+            if self._pid != os.getpid():  # first use here, or a forked child
+                self._pid = os.getpid()
+                self._due = {}
+                threading.Thread(target=self._loop, name="flowyml-flush", daemon=True).start()
+            self._due.setdefault(channel, due)
+            self._cond.notify()
+
+    def cancel(self, channel: BufferedChannel) -> None:
+        with self._cond:
+            self._due.pop(channel, None)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._due:
+                    self._cond.wait()
+                channel, due = min(self._due.items(), key=lambda kv: kv[1])
+                delay = due - time.monotonic()
+                if delay > 0:
+                    self._cond.wait(delay)
+                    continue
+                del self._due[channel]
+            channel.flush()
+
+
+_FLUSHER = _Flusher()
+
+
+def send_all(channel: Any, items: list[tuple[str, int, Event]]) -> None:
+    """Send ``(token, seq, event)`` items through ``channel``, in one message if it can."""
+    many = getattr(channel, "send_many", None)
+    if many is not None:
+        many(items)
+        return
+    for token, seq, event in items:
+        channel.send(token, seq, event)
+
+
+class BufferedChannel:
+    """Holds a job's events and sends them in bunches, each at most ``FLUSH_SECONDS`` late.
+
+    A step that runs for long is still seen running; a batch of short steps costs one
+    message (or none: what is held when the job ends is dropped, its outcome carries it).
+    """
+
+    def __init__(self, channel: Any) -> None:
+        self.channel = channel
+        self._items: list[tuple[str, int, Event]] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def send(self, token: str, seq: int, event: Event) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._items.append((token, seq, event))
+            first = len(self._items) == 1
+        if first:
+            _FLUSHER.schedule(self, time.monotonic() + FLUSH_SECONDS)
+
+    def flush(self) -> None:
+        with self._lock:
+            items, self._items = self._items, []
+        if items:
+            with contextlib.suppress(Exception):  # the outcome carries every event anyway
+                send_all(self.channel, items)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._items = []
+        _FLUSHER.cancel(self)
+
+
+def run_batch(units: list[tuple[Any, ...]], channel: Any, *, live: bool, lazy: bool,
+              label: str | None = None, mapper: Any = True) -> list[tuple[Any, Any, float]]:
+    """Run a job of one or more units on a worker, one after another.
+
+    ``units`` holds ``(steps, artifacts, context, store, run_id, unavailable, token)`` each.
+    Returns ``(outcome, events, seconds)`` per unit, or ``(None, exception, seconds)`` for a
+    unit that raised outside its steps (a unit alone raises instead, as it always did).
+    ``live`` sends every event at once; otherwise they go in bunches (:class:`BufferedChannel`).
+    """
+    chan = channel if live else BufferedChannel(channel)
+    out: list[tuple[Any, Any, float]] = []
+    try:
+        for steps, artifacts, context, store, run_id, unavailable, token in units:
+            started = time.perf_counter()
+            try:
+                outcome, events = run_shipped(steps, artifacts, context, store, run_id,
+                                              unavailable, token, chan, lazy=lazy, label=label,
+                                              mapper=mapper)
+            except Exception as exc:
+                if len(units) == 1:
+                    raise
+                out.append((None, exc, time.perf_counter() - started))
+                continue
+            out.append((outcome, events, time.perf_counter() - started))
+    finally:
+        if chan is not channel:
+            chan.close()
+    return out
 
 
 def cache_backed(outcome: UnitOutcome, store: Any) -> UnitOutcome:
@@ -163,12 +296,30 @@ class _Unit:
     proxy: cf.Future
     needs: tuple[int, int]
     token: str = ""
-    job: Any = None
     delivered: set[int] = field(default_factory=set)
     last_started: tuple[str, str | None] | None = None
     crashes: int = 0
     crashed_step: str | None = None
     free_resubmits: int = 0
+    #: run alone with live events (set when the job it was batched in failed as a whole)
+    alone: bool = False
+    #: whether its events so far were delivered and must not be delivered again
+    keep_delivered: bool = False
+
+
+def shipped(unit: _Unit) -> tuple[Any, ...]:
+    """What :func:`run_batch` takes for ``unit``."""
+    return (unit.steps, *unit.args, unit.token)
+
+
+@dataclass(eq=False)
+class _Job:
+    """What one worker call carries: one unit, or a batch of small ones."""
+
+    units: list[_Unit]
+    token: str
+    live: bool
+    future: Any = None
 
 
 class PoolExecutor(Executor):
@@ -179,23 +330,37 @@ class PoolExecutor(Executor):
     lazy_outputs = False
     #: a dead worker breaks the whole pool, so units that never started are simply re-sent
     resubmit_unstarted = False
+    #: several small ready units may go to a worker as one job
+    batching = False
+    #: how long a batch is expected to run (from the measured time of units that came back)
+    batch_seconds = 0.02
 
     def __init__(self, max_workers: int, gpus: int | None = None) -> None:
         if not isinstance(max_workers, int) or max_workers < 1:
             raise ValueError(f"{self.name} executor: max_workers must be an integer >= 1, "
                              f"got {max_workers!r}")
         self.max_workers = max_workers
-        self.max_in_flight = max_workers
+        # a batching executor takes every ready unit and forms the batches itself
+        self.max_in_flight = 1_000_000 if self.batching else max_workers
         self.gpus = detect_gpus() if gpus is None else gpus
         self._free = [max_workers, self.gpus if self.gpus is not None else 0]
         self._inbox: queue.Queue = queue.Queue()
-        self._units: dict[str, _Unit] = {}
+        self._units: dict[str, _Unit] = {}  # unit token -> unit, for live events
+        self._jobs: dict[str, _Job] = {}
         self._waiting: deque[_Unit] = deque()
+        #: seconds a unit is expected to take on a worker (None until one came back)
+        self._unit_seconds: float | None = None
 
     # -- what subclasses provide -------------------------------------------------------------
-    def _start(self, unit: _Unit) -> Any:
-        """Start ``unit`` (``unit.token`` is fresh); return a future with ``add_done_callback``."""
+    def _start(self, units: list[_Unit], live: bool) -> Any:
+        """Start a job of ``units`` (tokens are fresh) with :func:`run_batch`; return a future
+        with ``add_done_callback``."""
         raise TypeError(f"{type(self).__name__} must implement _start")
+
+    def _batchable(self, unit: _Unit) -> bool:
+        """Whether ``unit`` may share a job with others (subclasses may narrow this)."""
+        return (not unit.alone and unit.needs == (1, 0)
+                and not any(getattr(s, "is_map_task", False) for s in unit.steps))
 
     def _worker_died(self, exc: BaseException) -> bool:
         """Whether ``exc`` means the worker running the unit died (so it may be retried)."""
@@ -250,13 +415,30 @@ class PoolExecutor(Executor):
                     break
 
     def close(self) -> None:
-        for unit in list(self._units.values()):
-            if unit.job is not None:
-                unit.job.cancel()
+        for job in list(self._jobs.values()):
+            if job.future is not None:
+                job.future.cancel()
+        self._jobs.clear()
         self._units.clear()
         self._waiting.clear()
 
     # -- internals ---------------------------------------------------------------------------
+    def _batch_size(self) -> int:
+        """How many units the next job may carry: enough to fill ``batch_seconds`` at the
+        measured time per unit, but no more than a fair share of what waits per free slot."""
+        if not self.batching or self._unit_seconds is None:
+            return 1
+        fill = int(self.batch_seconds / max(self._unit_seconds, 1e-6))
+        share = math.ceil((len(self._waiting) + 1) / (self._free[0] + 1))
+        return max(1, min(fill, share, MAX_BATCH))
+
+    def _note_seconds(self, seconds: float) -> None:
+        # a slow unit counts at once, fast ones bring the estimate down gradually: a long
+        # step seen once keeps batches small for a while
+        previous = self._unit_seconds
+        self._unit_seconds = seconds if previous is None else max(seconds,
+                                                                  0.7 * previous + 0.3 * seconds)
+
     def _launch_waiting(self) -> None:
         # strictly first come, first served, so a unit needing many slots is not starved
         while self._waiting:
@@ -266,54 +448,90 @@ class PoolExecutor(Executor):
             self._waiting.popleft()
             self._free[0] -= unit.needs[0]
             self._free[1] -= unit.needs[1]
-            self._launch(unit)
+            batch = [unit]
+            if self._batchable(unit):
+                size = self._batch_size()
+                while len(batch) < size and self._waiting and self._batchable(self._waiting[0]):
+                    batch.append(self._waiting.popleft())
+            self._launch(batch)
 
-    def _launch(self, unit: _Unit) -> None:
-        unit.token = uuid.uuid4().hex
-        unit.delivered = set()
-        unit.last_started = None
-        self._units[unit.token] = unit
+    def _launch(self, units: list[_Unit]) -> None:
+        first = units[0]
+        live = len(units) == 1 and (len(first.steps) == 1 or first.alone)
+        job = _Job(units, uuid.uuid4().hex, live)
+        for unit in units:
+            unit.token = uuid.uuid4().hex
+            if not unit.keep_delivered:
+                unit.delivered = set()
+            unit.keep_delivered = False
+            unit.last_started = None
+            self._units[unit.token] = unit
+        self._jobs[job.token] = job
         try:
-            unit.job = self._start(unit)
+            job.future = self._start(units, live)
         except Exception as exc:
-            del self._units[unit.token]
-            self._release(unit)
-            unit.proxy.set_result(self._failed(unit, self._cannot_start(unit, exc), exc))
+            self._forget(job)
+            if len(units) > 1:
+                self._split(job)
+                return
+            first.proxy.set_result(self._failed(first, self._cannot_start(first, exc), exc))
             return
-        token = unit.token
-        unit.job.add_done_callback(lambda _f: self._inbox.put(("done", token, 0, None)))
+        token = job.token
+        job.future.add_done_callback(lambda _f: self._inbox.put(("done", token, 0, None)))
 
-    def _release(self, unit: _Unit) -> None:
-        self._free[0] += unit.needs[0]
-        self._free[1] += unit.needs[1]
+    def _forget(self, job: _Job) -> None:
+        self._jobs.pop(job.token, None)
+        for unit in job.units:
+            self._units.pop(unit.token, None)
+        first = job.units[0]
+        self._free[0] += first.needs[0]
+        self._free[1] += first.needs[1]
+
+    def _split(self, job: _Job) -> None:
+        """Re-send the units of a job that failed as a whole, each alone with live events;
+        the events already delivered are not delivered twice."""
+        for unit in reversed(job.units):
+            unit.alone = unit.keep_delivered = True
+            self._waiting.appendleft(unit)
 
     def _handle(self, item: tuple[str, str, int, Any]) -> None:
         kind, token, seq, event = item
-        unit = self._units.get(token)
-        if unit is None:
-            return  # a late event of a finished or re-sent unit
         if kind == "event":
-            self._deliver(unit, seq, event)
+            unit = self._units.get(token)
+            if unit is not None:  # else a late event of a finished or re-sent unit
+                self._deliver(unit, seq, event)
             return
-        del self._units[token]
-        self._release(unit)
+        job = self._jobs.get(token)
+        if job is None:
+            return
+        self._forget(job)
         try:
-            exc = unit.job.exception()
+            exc = job.future.exception()
         except cf.CancelledError as cancelled:
             exc = cancelled
         if exc is None:
-            outcome, events = unit.job.result()
-            self._received(unit, outcome)
-            for index, event in enumerate(events):
-                self._deliver(unit, index, event)
-            for res in outcome.results:
-                if res.name == unit.crashed_step:
-                    res.retries += unit.crashes
-                    res.attempts += unit.crashes
-            unit.proxy.set_result(outcome)
+            for unit, (outcome, events, seconds) in zip(job.units, job.future.result(),
+                                                        strict=True):
+                if outcome is None:
+                    self._on_error(unit, events)  # the unit's own error, not the batch's
+                    continue
+                self._note_seconds(seconds)
+                self._finish(unit, outcome, events)
+        elif len(job.units) > 1 or (not job.live and self._worker_died(exc)):
+            self._split(job)
         else:
-            self._on_error(unit, exc)
+            self._on_error(job.units[0], exc)
         self._launch_waiting()
+
+    def _finish(self, unit: _Unit, outcome: UnitOutcome, events: list[Event]) -> None:
+        self._received(unit, outcome)
+        for index, event in enumerate(events):
+            self._deliver(unit, index, event)
+        for res in outcome.results:
+            if res.name == unit.crashed_step:
+                res.retries += unit.crashes
+                res.attempts += unit.crashes
+        unit.proxy.set_result(outcome)
 
     def _deliver(self, unit: _Unit, seq: int, event: Event) -> None:
         if seq in unit.delivered:

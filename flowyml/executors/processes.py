@@ -3,8 +3,9 @@
 Steps, inputs and context values travel with cloudpickle (notebook-defined functions
 included). Workers write outputs to the shared cache and send back cache-backed artifacts,
 so large values are not shipped back unless a later step or the user reads them. Events
-come back live through a ``multiprocessing`` manager queue. A step runs in its worker's main
-thread, so its ``timeout`` uses ``SIGALRM`` there.
+come back live through a ``multiprocessing`` manager queue (in bunches for batched jobs).
+Small ready steps are batched, several per worker call (see :mod:`flowyml.executors.local`).
+A step runs in its worker's main thread, so its ``timeout`` uses ``SIGALRM`` there.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 import threading
 from typing import Any
 
-from flowyml.executors.local import PoolExecutor, _Unit, run_shipped
+from flowyml.executors.local import PoolExecutor, _Unit, run_batch, shipped
 
 
 class _QueueChannel:
@@ -26,6 +27,9 @@ class _QueueChannel:
     def send(self, token: str, seq: int, event: Any) -> None:
         self.q.put(("event", token, seq, event))
 
+    def send_many(self, items: list[tuple[str, int, Any]]) -> None:
+        self.q.put(("events", items))
+
 
 class ProcessesExecutor(PoolExecutor):
     """Runs units on ``max_workers`` loky processes (default: one per CPU)."""
@@ -33,6 +37,7 @@ class ProcessesExecutor(PoolExecutor):
     name = "processes"
     lazy_outputs = True
     resubmit_unstarted = True
+    batching = True
 
     def __init__(self, max_workers: int | None = None, gpus: int | None = None) -> None:
         super().__init__(max_workers or os.cpu_count() or 1, gpus)
@@ -46,11 +51,11 @@ class ProcessesExecutor(PoolExecutor):
         # reused across runs (workers stay warm); replaced by loky when a worker died
         return get_reusable_executor(max_workers=self.max_workers, timeout=120)
 
-    def _start(self, unit: _Unit) -> Any:
+    def _start(self, units: list[_Unit], live: bool) -> Any:
         if self._channel is None:
             self._open_channel()
-        return self._pool().submit(run_shipped, unit.steps, *unit.args, unit.token,
-                                   self._channel, lazy=True)
+        return self._pool().submit(run_batch, [shipped(u) for u in units], self._channel,
+                                   live=live, lazy=True)
 
     def _open_channel(self) -> None:
         import multiprocessing
@@ -67,7 +72,11 @@ class ProcessesExecutor(PoolExecutor):
                     return
                 if item is None:
                     return
-                self._inbox.put(item)
+                if item[0] == "events":  # a bunch from a batched job
+                    for token, seq, event in item[1]:
+                        self._inbox.put(("event", token, seq, event))
+                else:
+                    self._inbox.put(item)
 
         self._forwarder = threading.Thread(target=forward, name="flowyml-events", daemon=True)
         self._forwarder.start()
