@@ -173,21 +173,37 @@ class DaskExecutor(PoolExecutor):
     # -- Executor ------------------------------------------------------------------------------
     def submit_unit(self, steps: list[Any], artifacts: dict[str, Any], context: dict[str, Any],
                     store: Any, run_id: str, emit: Any, unavailable: dict[str, str]) -> cf.Future:
-        if not self.shares_store(store):
-            try:
-                outcome = relay.probe_unit(steps, artifacts, context, store, run_id, emit, unavailable)
-                if outcome is None:  # something must run: on a worker, with values
-                    artifacts = relay.with_values(artifacts)
-                    store = relay.RelayStore(store)
-            except Exception as exc:  # e.g. an input the client's cache cannot load any more
-                from flowyml.executors.base import _crashed
+        if self.shares_store(store):
+            return super().submit_unit(steps, artifacts, context, store, run_id, emit, unavailable)
+        try:
+            prefix, rest, gone = relay.probe_unit(steps, artifacts, context, store, run_id, emit,
+                                                  unavailable)
+            if rest:  # something must run: on a worker, with values
+                needed = {n for s in rest for n in (*s.inputs, *s.condition_params)}
+                pool = {**artifacts, **prefix.artifacts}
+                shipped_in = relay.with_values({n: a for n, a in pool.items() if n in needed})
+        except Exception as exc:  # e.g. an input the client's cache cannot load any more
+            from flowyml.executors.base import _crashed
 
-                outcome = _crashed(steps, exc, run_id, emit)
-            if outcome is not None:
-                done: cf.Future = cf.Future()
-                done.set_result(outcome)
-                return done
-        return super().submit_unit(steps, artifacts, context, store, run_id, emit, unavailable)
+            prefix, rest = _crashed(steps, exc, run_id, emit), []
+        if not rest:
+            done: cf.Future = cf.Future()
+            done.set_result(prefix)
+            return done
+        inner = super().submit_unit(rest, shipped_in, context, relay.RelayStore(store), run_id,
+                                    emit, gone)
+        if not prefix.results:
+            return inner
+        outer: cf.Future = cf.Future()  # the answered steps' results, then the shipped ones'
+
+        def merge(future: cf.Future) -> None:
+            outcome = future.result()
+            outcome.results[:0] = prefix.results
+            outcome.artifacts = {**prefix.artifacts, **outcome.artifacts}
+            outer.set_result(outcome)
+
+        inner.add_done_callback(merge)
+        return outer
 
     def shares_store(self, store: Any) -> bool:
         """Whether every worker sees ``store``: remote stores do; a local directory is asked
@@ -234,8 +250,8 @@ class DaskExecutor(PoolExecutor):
                 f"`dask worker ... --resources \"{wanted.replace(', ', ',')}\"` or lower the "
                 "step's resources")
 
-    def _batchable(self, unit: _Unit) -> bool:
-        return super()._batchable(unit) and not unit_resources(unit.steps)
+    def fusable(self, steps: list[Any]) -> bool:
+        return super().fusable(steps) and not unit_resources(steps)
 
     def _start(self, units: list[_Unit], live: bool) -> Any:
         label = "-".join(s.name for s in units[0].steps)[:60]

@@ -157,8 +157,10 @@ def send_all(channel: Any, items: list[tuple[str, int, Event]]) -> None:
 class BufferedChannel:
     """Holds a job's events and sends them in bunches, each at most ``FLUSH_SECONDS`` late.
 
-    A step that runs for long is still seen running; a batch of short steps costs one
-    message (or none: what is held when the job ends is dropped, its outcome carries it).
+    ``StepStarted`` goes at once (with what is held before it): when a worker dies, the
+    caller blames the step that last started, so that must be known before the step runs.
+    Everything else of a batch of short steps costs no message: what is held when the job
+    ends is dropped, its outcome carries it.
     """
 
     def __init__(self, channel: Any) -> None:
@@ -173,7 +175,9 @@ class BufferedChannel:
                 return
             self._items.append((token, seq, event))
             first = len(self._items) == 1
-        if first:
+        if isinstance(event, StepStarted):
+            self.flush()
+        elif first:
             _FLUSHER.schedule(self, time.monotonic() + FLUSH_SECONDS)
 
     def flush(self) -> None:
@@ -301,10 +305,17 @@ class _Unit:
     crashes: int = 0
     crashed_step: str | None = None
     free_resubmits: int = 0
+    #: the job carrying it now
+    job: _Job | None = None
     #: run alone with live events (set when the job it was batched in failed as a whole)
     alone: bool = False
     #: whether its events so far were delivered and must not be delivered again
     keep_delivered: bool = False
+
+
+def is_chain(steps: list[Any]) -> bool:
+    """Whether a unit is a chain fused by the scheduler (not an execution group)."""
+    return len(steps) > 1 and all(getattr(s, "execution_group", None) is None for s in steps)
 
 
 def shipped(unit: _Unit) -> tuple[Any, ...]:
@@ -320,6 +331,8 @@ class _Job:
     token: str
     live: bool
     future: Any = None
+    #: the unit whose step started last (the one to blame if the worker dies)
+    current: _Unit | None = None
 
 
 class PoolExecutor(Executor):
@@ -334,6 +347,10 @@ class PoolExecutor(Executor):
     batching = False
     #: how long a batch is expected to run (from the measured time of units that came back)
     batch_seconds = 0.02
+    #: a worker's StepStarted reaches the caller before the step runs (a synchronous send),
+    #: so a dead batch can be blamed on the unit that was running; otherwise its units are
+    #: all re-sent alone, uncounted, and a unit that kills its worker again is blamed then
+    started_before_run = False
 
     def __init__(self, max_workers: int, gpus: int | None = None) -> None:
         if not isinstance(max_workers, int) or max_workers < 1:
@@ -342,6 +359,7 @@ class PoolExecutor(Executor):
         self.max_workers = max_workers
         # a batching executor takes every ready unit and forms the batches itself
         self.max_in_flight = 1_000_000 if self.batching else max_workers
+        self.fuse_chains = self.batching
         self.gpus = detect_gpus() if gpus is None else gpus
         self._free = [max_workers, self.gpus if self.gpus is not None else 0]
         self._inbox: queue.Queue = queue.Queue()
@@ -358,9 +376,14 @@ class PoolExecutor(Executor):
         raise TypeError(f"{type(self).__name__} must implement _start")
 
     def _batchable(self, unit: _Unit) -> bool:
-        """Whether ``unit`` may share a job with others (subclasses may narrow this)."""
-        return (not unit.alone and unit.needs == (1, 0)
-                and not any(getattr(s, "is_map_task", False) for s in unit.steps))
+        """Whether ``unit`` may share a job with others."""
+        return not unit.alone and self.fusable(unit.steps)
+
+    def fusable(self, steps: list[Any]) -> bool:
+        """Small-unit candidates, for batches and chains alike: one cpu slot, no GPU, no map
+        task (its items fan out on their own). Subclasses may narrow this."""
+        return (self.batching and unit_needs(steps) == (1, 0)
+                and not any(getattr(s, "is_map_task", False) for s in steps))
 
     def _worker_died(self, exc: BaseException) -> bool:
         """Whether ``exc`` means the worker running the unit died (so it may be retried)."""
@@ -461,6 +484,7 @@ class PoolExecutor(Executor):
         job = _Job(units, uuid.uuid4().hex, live)
         for unit in units:
             unit.token = uuid.uuid4().hex
+            unit.job = job
             if not unit.keep_delivered:
                 unit.delivered = set()
             unit.keep_delivered = False
@@ -473,8 +497,10 @@ class PoolExecutor(Executor):
             self._forget(job)
             if len(units) > 1:
                 self._split(job)
-                return
-            first.proxy.set_result(self._failed(first, self._cannot_start(first, exc), exc))
+            elif is_chain(first.steps):
+                _ChainRun(self, first).start()
+            else:
+                first.proxy.set_result(self._failed(first, self._cannot_start(first, exc), exc))
             return
         token = job.token
         job.future.add_done_callback(lambda _f: self._inbox.put(("done", token, 0, None)))
@@ -517,11 +543,22 @@ class PoolExecutor(Executor):
                     continue
                 self._note_seconds(seconds)
                 self._finish(unit, outcome, events)
-        elif len(job.units) > 1 or (not job.live and self._worker_died(exc)):
+        elif self._worker_died(exc) and len(job.units) > 1 and self.started_before_run:
+            self._job_died(job, exc)
+        elif len(job.units) > 1:
             self._split(job)
         else:
             self._on_error(job.units[0], exc)
         self._launch_waiting()
+
+    def _job_died(self, job: _Job, exc: BaseException) -> None:
+        """The worker of a batch died: the unit whose step started last is treated as if it
+        had run alone (retried or failed, naming the step); the others are re-sent, alone,
+        without counting it against them (their outcomes were lost with the worker)."""
+        culprit = job.current or job.units[0]
+        self._split(_Job([u for u in job.units if u is not culprit], job.token, job.live))
+        culprit.alone = True
+        self._on_error(culprit, exc)
 
     def _finish(self, unit: _Unit, outcome: UnitOutcome, events: list[Event]) -> None:
         self._received(unit, outcome)
@@ -534,15 +571,20 @@ class PoolExecutor(Executor):
         unit.proxy.set_result(outcome)
 
     def _deliver(self, unit: _Unit, seq: int, event: Event) -> None:
+        if isinstance(event, StepStarted):  # known even when already delivered once
+            unit.last_started = (event.step, event.worker)
+            if unit.job is not None:
+                unit.job.current = unit
         if seq in unit.delivered:
             return
         unit.delivered.add(seq)
-        if isinstance(event, StepStarted):
-            unit.last_started = (event.step, event.worker)
         unit.emit(event)
 
     def _on_error(self, unit: _Unit, exc: BaseException) -> None:
         if not self._worker_died(exc):
+            if is_chain(unit.steps):  # e.g. one step's context cannot be pickled
+                _ChainRun(self, unit).start()
+                return
             unit.proxy.set_result(self._failed(unit, self._cannot_start(unit, exc), exc))
             return
         if (self.resubmit_unstarted and unit.last_started is None
@@ -555,11 +597,20 @@ class PoolExecutor(Executor):
         message = (f"worker {worker} died while running step '{step_name}' "
                    f"({type(exc).__name__}: {exc})")
         step = next(s for s in unit.steps if s.name == step_name)
-        if unit.crashes < int(step.retry or 0):
+        retry = unit.crashes < int(step.retry or 0)
+        if retry:
             unit.crashes += 1
             unit.crashed_step = step_name
             unit.emit(StepRetrying(run_id=unit.args[3], step=step_name, attempt=unit.crashes,
                                    error=message, delay=0.0))
+        if is_chain(unit.steps):
+            # the outcomes of the steps before it died with the worker: each step runs
+            # again on its own, the dead one retried or failed as if it had run alone
+            failed = None if retry else self._failed(unit, message, exc, attempts=1,
+                                                     only=[step]).results[0]
+            _ChainRun(self, unit, step_name, unit.crashes, failed).start()
+            return
+        if retry:
             self._waiting.appendleft(unit)
             return
         unit.proxy.set_result(self._failed(unit, message, exc, attempts=unit.crashes + 1))
@@ -567,16 +618,17 @@ class PoolExecutor(Executor):
     def _cannot_start(self, unit: _Unit, exc: BaseException) -> str:
         names = ", ".join(f"'{s.name}'" for s in unit.steps)
         hint = ""
-        if "pickl" in f"{type(exc).__name__} {exc}".lower():
+        if any(word in f"{type(exc).__name__} {exc}".lower() for word in ("pickl", "serializ")):
             hint = (" — the step, its inputs or its context values must be picklable (cloudpickle) "
                     "to run in another process; use executor='threads' for this one")
         return f"step {names} could not run on the {self.name} executor: {type(exc).__name__}: {exc}{hint}"
 
-    def _failed(self, unit: _Unit, message: str, exc: BaseException,
-                attempts: int = 0) -> UnitOutcome:
+    def _failed(self, unit: _Unit, message: str, exc: BaseException, attempts: int = 0,
+                only: list[Any] | None = None) -> UnitOutcome:
+        """Every step of ``unit`` (or ``only`` these) failed with ``message``."""
         results = []
         trace = "".join(traceback.format_exception(exc))
-        for step in unit.steps:
+        for step in unit.steps if only is None else only:
             res = StepResult(step.name, state="failed", error=message, traceback=trace,
                              output_names=list(step.outputs or [step.name]), attempts=attempts,
                              retries=max(attempts - 1, 0) if step.name == unit.crashed_step else 0)
@@ -586,3 +638,61 @@ class PoolExecutor(Executor):
                                    error=message, attempts=attempts, worker=res.worker))
             results.append(res)
         return UnitOutcome(results, {})
+
+
+class _ChainRun:
+    """A fused chain whose job failed as a whole, run again one step per job.
+
+    Each step gets the outputs of the ones before it; a step reading an output that will not
+    come (its producer failed or was skipped) is answered here, unrun; the step the worker
+    died in carries its crash count (``crashes``), or its final result (``failed``).
+    """
+
+    def __init__(self, executor: PoolExecutor, unit: _Unit, dead: str | None = None,
+                 crashes: int = 0, failed: StepResult | None = None) -> None:
+        self.executor, self.unit = executor, unit
+        self.dead, self.crashes, self.failed = dead, crashes, failed
+        self.outcome = UnitOutcome([], {})
+
+    def start(self) -> None:
+        self._next(0)
+
+    def _absorb(self, outcome: UnitOutcome) -> None:
+        self.outcome.results.extend(outcome.results)
+        self.outcome.artifacts.update(outcome.artifacts)
+
+    def _next(self, index: int) -> None:
+        unit = self.unit
+        artifacts, context, store, run_id, unavailable = unit.args
+        while index < len(unit.steps):
+            step = unit.steps[index]
+            if step.name == self.dead and self.failed is not None:
+                self._absorb(UnitOutcome([self.failed], {}))
+                index += 1
+                continue
+            gone = dict(unavailable)
+            for res in self.outcome.results:
+                if not res.artifacts:
+                    why = "skipped" if res.state == "skipped" else "failed"
+                    gone.update(dict.fromkeys(res.output_names, why))
+            needed = (*step.inputs, *step.condition_params)
+            pool = {**artifacts, **self.outcome.artifacts}
+            view = {n: pool[n] for n in needed if n in pool}
+            lost = {n: gone[n] for n in needed if n in gone}
+            ctx = {n: context[n] for n in step.receivable if n in context}
+            if lost:  # skipped or upstream_failed, decided before anything would run
+                self._absorb(run_unit([step], view, ctx, store, unit.emit, run_id, None, lost))
+                index += 1
+                continue
+            sub = _Unit([step], (view, ctx, store, run_id, lost), unit.emit, cf.Future(),
+                        unit.needs, alone=True)
+            if step.name == self.dead:
+                sub.crashes, sub.crashed_step = self.crashes, step.name
+            sub.proxy.add_done_callback(lambda f, i=index: self._done(i, f.result()))
+            self.executor._waiting.appendleft(sub)
+            return
+        unit.proxy.set_result(self.outcome)
+
+    def _done(self, index: int, outcome: UnitOutcome) -> None:
+        self._absorb(outcome)
+        self._next(index + 1)

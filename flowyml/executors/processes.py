@@ -38,6 +38,7 @@ class ProcessesExecutor(PoolExecutor):
     lazy_outputs = True
     resubmit_unstarted = True
     batching = True
+    started_before_run = True  # a manager-queue put returns once the manager holds the event
 
     def __init__(self, max_workers: int | None = None, gpus: int | None = None) -> None:
         super().__init__(max_workers or os.cpu_count() or 1, gpus)
