@@ -167,6 +167,7 @@ class BufferedChannel:
         self.channel = channel
         self._items: list[tuple[str, int, Event]] = []
         self._lock = threading.Lock()
+        self._sending = threading.Lock()  # one bunch at a time, so events keep their order
         self._closed = False
 
     def send(self, token: str, seq: int, event: Event) -> None:
@@ -181,11 +182,12 @@ class BufferedChannel:
             _FLUSHER.schedule(self, time.monotonic() + FLUSH_SECONDS)
 
     def flush(self) -> None:
-        with self._lock:
-            items, self._items = self._items, []
-        if items:
-            with contextlib.suppress(Exception):  # the outcome carries every event anyway
-                send_all(self.channel, items)
+        with self._sending:
+            with self._lock:
+                items, self._items = self._items, []
+            if items:
+                with contextlib.suppress(Exception):  # the outcome carries every event anyway
+                    send_all(self.channel, items)
 
     def close(self) -> None:
         with self._lock:
