@@ -157,6 +157,11 @@ class DaskExecutor(PoolExecutor):
                 )
             client = Client(self._cluster)
         self.client = client
+        if max_workers is None:  # one job in flight per worker thread of the cluster
+            with contextlib.suppress(Exception):
+                workers = client.scheduler_info().get("workers", {})
+                threads = sum(int(w.get("nthreads", 1)) for w in workers.values())
+                self.max_workers = self._free[0] = max(threads, self.max_workers)
         self._shared: dict[int, bool] = {}  # id(store) -> do all workers see it?
         self._markers: list[str] = []
         self._topic = f"flowyml-events-{uuid.uuid4().hex}"
@@ -249,6 +254,12 @@ class DaskExecutor(PoolExecutor):
                 f"(workers offer: {offers or 'no workers'}); start workers with e.g. "
                 f"`dask worker ... --resources \"{wanted.replace(', ', ',')}\"` or lower the "
                 "step's resources")
+
+    def _slots(self, steps: list[Any]) -> tuple[int, int]:
+        # where a unit runs and with what is Dask's to decide, from its resources: here a
+        # unit only takes one of the jobs kept in flight (a step asking for more CPUs than
+        # max_workers would otherwise wait for slots that never come)
+        return 1, 0
 
     def fusable(self, steps: list[Any]) -> bool:
         return super().fusable(steps) and not unit_resources(steps)

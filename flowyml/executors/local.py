@@ -377,6 +377,11 @@ class PoolExecutor(Executor):
         with ``add_done_callback``."""
         raise TypeError(f"{type(self).__name__} must implement _start")
 
+    def _slots(self, steps: list[Any]) -> tuple[int, int]:
+        """The local (cpu slots, gpus) a unit holds while it runs."""
+        cpu, gpu = unit_needs(steps)
+        return cpu, gpu if self.gpus is not None else 0
+
     def _batchable(self, unit: _Unit) -> bool:
         """Whether ``unit`` may share a job with others."""
         return not unit.alone and self.fusable(unit.steps)
@@ -414,11 +419,10 @@ class PoolExecutor(Executor):
 
     def submit_unit(self, steps: list[Any], artifacts: dict[str, Artifact], context: dict[str, Any],
                     store: Any, run_id: str, emit: Emit, unavailable: dict[str, str]) -> cf.Future:
-        cpu, gpu = unit_needs(steps)
         if self.lazy_outputs:  # runs in another process
             steps = pin_code_hashes(steps)
         unit = _Unit(steps, (artifacts, context, store, run_id, unavailable), emit, cf.Future(),
-                     (cpu, gpu if self.gpus is not None else 0))
+                     self._slots(steps))
         self._waiting.append(unit)
         self._launch_waiting()
         return unit.proxy

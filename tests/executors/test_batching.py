@@ -292,3 +292,27 @@ def test_fuse_chains_merges_only_links_that_feed_each_other_alone():
     # a link that may not be fused breaks the chain on both sides
     assert fuse_chains(units, deps, lambda unit: unit[0].name != "b") == [[a], [b], [c], [d], [e],
                                                                            [g]]
+
+
+@pytest.mark.dask
+def test_dask_step_asking_more_cpus_than_two_runs_where_a_worker_has_them(cache_dir):
+    import dask
+    from distributed import Client, LocalCluster
+
+    with dask.config.set({"distributed.worker.daemon": False}):
+        cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                               dashboard_address=None, host="127.0.0.1", resources={"CPU": 4})
+    client = Client(cluster)
+    try:
+        @step(outputs=["cpus"], resources={"cpu": 4})
+        def wide():
+            from distributed import get_worker
+
+            return get_worker().state.available_resources.get("CPU")
+
+        # Dask places it by its resources; no local slot count holds it back
+        result = Pipeline("wide", cache_dir=cache_dir).add_step(wide).run(executor=client)
+        assert result.success and result["cpus"] == 0
+    finally:
+        client.close()
+        cluster.close()
