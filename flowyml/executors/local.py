@@ -157,18 +157,24 @@ def send_all(channel: Any, items: list[tuple[str, int, Event]]) -> None:
 class BufferedChannel:
     """Holds a job's events and sends them in bunches, each at most ``FLUSH_SECONDS`` late.
 
-    ``StepStarted`` goes at once (with what is held before it): when a worker dies, the
-    caller blames the step that last started, so that must be known before the step runs.
-    Everything else of a batch of short steps costs no message: what is held when the job
-    ends is dropped, its outcome carries it.
+    When a worker dies, the caller blames the step that last started, so that must be known
+    before the step runs: with a ``progress`` file (a worker on the caller's machine) each
+    ``StepStarted`` overwrites it (``token<TAB>step<TAB>worker``, one write, read by the
+    caller only if the worker died); otherwise ``StepStarted`` is sent at once, with what is
+    held before it. Everything else of a batch of short steps costs no message: what is held
+    when the job ends is dropped, its outcome carries it.
     """
 
-    def __init__(self, channel: Any) -> None:
+    def __init__(self, channel: Any, progress: str | None = None) -> None:
         self.channel = channel
         self._items: list[tuple[str, int, Event]] = []
         self._lock = threading.Lock()
         self._sending = threading.Lock()  # one bunch at a time, so events keep their order
         self._closed = False
+        self._progress: int | None = None
+        if progress is not None:
+            with contextlib.suppress(OSError):  # then StepStarted is sent at once instead
+                self._progress = os.open(progress, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
 
     def send(self, token: str, seq: int, event: Event) -> None:
         with self._lock:
@@ -177,8 +183,12 @@ class BufferedChannel:
             self._items.append((token, seq, event))
             first = len(self._items) == 1
         if isinstance(event, StepStarted):
-            self.flush()
-        elif first:
+            if self._progress is None:
+                self.flush()
+                return
+            line = f"{token}\t{event.step}\t{event.worker or ''}\n".encode()
+            os.pwrite(self._progress, line, 0)
+        if first:
             _FLUSHER.schedule(self, time.monotonic() + FLUSH_SECONDS)
 
     def flush(self) -> None:
@@ -194,18 +204,36 @@ class BufferedChannel:
             self._closed = True
             self._items = []
         _FLUSHER.cancel(self)
+        if self._progress is not None:
+            os.close(self._progress)
+            self._progress = None
+
+
+def read_progress(path: str) -> tuple[str, str, str | None] | None:
+    """On the caller: ``(unit token, step, worker)`` a dead job last started, if any."""
+    try:
+        with open(path, "rb") as fh:
+            line = fh.readline().decode(errors="replace")
+    except OSError:
+        return None
+    parts = line.rstrip("\n").split("\t")
+    if not line.endswith("\n") or len(parts) != 3:
+        return None
+    return parts[0], parts[1], parts[2] or None
 
 
 def run_batch(units: list[tuple[Any, ...]], channel: Any, *, live: bool, lazy: bool,
-              label: str | None = None, mapper: Any = True) -> list[tuple[Any, Any, float]]:
+              label: str | None = None, mapper: Any = True,
+              progress: str | None = None) -> list[tuple[Any, Any, float]]:
     """Run a job of one or more units on a worker, one after another.
 
     ``units`` holds ``(steps, artifacts, context, store, run_id, unavailable, token)`` each.
     Returns ``(outcome, events, seconds)`` per unit, or ``(None, exception, seconds)`` for a
     unit that raised outside its steps (a unit alone raises instead, as it always did).
-    ``live`` sends every event at once; otherwise they go in bunches (:class:`BufferedChannel`).
+    ``live`` sends every event at once; otherwise they go in bunches (:class:`BufferedChannel`,
+    with its ``progress`` file).
     """
-    chan = channel if live else BufferedChannel(channel)
+    chan = channel if live else BufferedChannel(channel, progress)
     out: list[tuple[Any, Any, float]] = []
     try:
         for steps, artifacts, context, store, run_id, unavailable, token in units:
@@ -403,6 +431,14 @@ class PoolExecutor(Executor):
     def _received(self, unit: _Unit, outcome: UnitOutcome) -> None:
         """A unit's outcome arrived (on the caller's thread), before it is handed on."""
 
+    def _last_started(self, job: _Job) -> tuple[str, str, str | None] | None:
+        """``(unit token, step, worker)`` a job whose worker died had last started, when the
+        executor can tell more than the events that arrived (a progress file)."""
+        return None
+
+    def _job_over(self, job: _Job) -> None:
+        """A job's answer was handled (clean up what was kept for it)."""
+
     # -- Executor interface ------------------------------------------------------------------
     def check_unit(self, steps: list[Any]) -> str | None:
         cpu, gpu = unit_needs(steps)
@@ -541,6 +577,13 @@ class PoolExecutor(Executor):
             exc = job.future.exception()
         except cf.CancelledError as cancelled:
             exc = cancelled
+        if exc is not None and not job.live and self._worker_died(exc):
+            where = self._last_started(job)
+            unit = next((u for u in job.units if where and u.token == where[0]), None)
+            if unit is not None:
+                unit.last_started = (where[1], where[2])
+                job.current = unit
+        self._job_over(job)
         if exc is None:
             for unit, (outcome, events, seconds) in zip(job.units, job.future.result(),
                                                         strict=True):

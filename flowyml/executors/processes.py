@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 import threading
 from typing import Any
 
-from flowyml.executors.local import PoolExecutor, _Unit, run_batch, shipped
+from flowyml.executors.local import PoolExecutor, _Unit, read_progress, run_batch, shipped
 
 
 class _QueueChannel:
@@ -38,13 +40,14 @@ class ProcessesExecutor(PoolExecutor):
     lazy_outputs = True
     resubmit_unstarted = True
     batching = True
-    started_before_run = True  # a manager-queue put returns once the manager holds the event
+    started_before_run = True  # a batched job notes each step in a progress file first
 
     def __init__(self, max_workers: int | None = None, gpus: int | None = None) -> None:
         super().__init__(max_workers or os.cpu_count() or 1, gpus)
         self._manager: Any = None
         self._channel: _QueueChannel | None = None
         self._forwarder: threading.Thread | None = None
+        self._progress_dir: str | None = None
 
     def _pool(self) -> Any:
         from joblib.externals.loky import get_reusable_executor
@@ -56,7 +59,25 @@ class ProcessesExecutor(PoolExecutor):
         if self._channel is None:
             self._open_channel()
         return self._pool().submit(run_batch, [shipped(u) for u in units], self._channel,
-                                   live=live, lazy=True)
+                                   live=live, lazy=True,
+                                   progress=None if live else self._progress_path(units))
+
+    def _progress_path(self, units: list[_Unit]) -> str:
+        # the workers are on this machine: a file is the cheapest way for a batched job to
+        # say which step it is in, and it survives the worker being killed
+        if self._progress_dir is None:
+            self._progress_dir = tempfile.mkdtemp(prefix="flowyml-progress-")
+        return os.path.join(self._progress_dir, units[0].token)
+
+    def _last_started(self, job: Any) -> tuple[str, str, str | None] | None:
+        if self._progress_dir is None:
+            return None
+        return read_progress(os.path.join(self._progress_dir, job.units[0].token))
+
+    def _job_over(self, job: Any) -> None:
+        if self._progress_dir is not None and not job.live:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(self._progress_dir, job.units[0].token))
 
     def _open_channel(self) -> None:
         import multiprocessing
@@ -89,6 +110,9 @@ class ProcessesExecutor(PoolExecutor):
 
     def close(self) -> None:
         super().close()
+        if self._progress_dir is not None:
+            shutil.rmtree(self._progress_dir, ignore_errors=True)
+            self._progress_dir = None
         if self._channel is not None:
             with contextlib.suppress(EOFError, OSError):
                 self._channel.q.put(None)
