@@ -69,8 +69,10 @@ def _run_on_dask(units: list[tuple[Any, ...]], topic: str, live: bool) -> Any:
         # tasks run in worker threads, so a timed step runs in a killable child process;
         # Dask workers are daemonic by default, which forbids children
         multiprocessing.current_process().daemon = False
+    # a dead batch is re-sent unit by unit, unblamed (PoolExecutor.started_before_run), so
+    # only a job of one unit (a fused chain) needs its StepStarted sent at once
     return run_batch(units, _LogChannel(worker, topic), live=live, lazy=True,
-                     label=worker.address, mapper=dask_mapper)
+                     label=worker.address, mapper=dask_mapper, blame_by_events=len(units) == 1)
 
 
 def _run_item(call: Any, item: Any) -> Any:

@@ -161,12 +161,15 @@ class BufferedChannel:
     before the step runs: with a ``progress`` file (a worker on the caller's machine) each
     ``StepStarted`` overwrites it (``token<TAB>step<TAB>worker``, one write, read by the
     caller only if the worker died); otherwise ``StepStarted`` is sent at once, with what is
-    held before it. Everything else of a batch of short steps costs no message: what is held
+    held before it, unless ``blame_by_events`` is false (the caller does not blame a dead
+    batch by its events). Everything else of a batch of short steps costs no message: what is held
     when the job ends is dropped, its outcome carries it.
     """
 
-    def __init__(self, channel: Any, progress: str | None = None) -> None:
+    def __init__(self, channel: Any, progress: str | None = None,
+                 blame_by_events: bool = True) -> None:
         self.channel = channel
+        self._started_now = blame_by_events
         self._items: list[tuple[str, int, Event]] = []
         self._lock = threading.Lock()
         self._sending = threading.Lock()  # one bunch at a time, so events keep their order
@@ -183,11 +186,12 @@ class BufferedChannel:
             self._items.append((token, seq, event))
             first = len(self._items) == 1
         if isinstance(event, StepStarted):
-            if self._progress is None:
+            if self._progress is not None:
+                line = f"{token}\t{event.step}\t{event.worker or ''}\n".encode()
+                os.pwrite(self._progress, line, 0)
+            elif self._started_now:
                 self.flush()
                 return
-            line = f"{token}\t{event.step}\t{event.worker or ''}\n".encode()
-            os.pwrite(self._progress, line, 0)
         if first:
             _FLUSHER.schedule(self, time.monotonic() + FLUSH_SECONDS)
 
@@ -223,8 +227,8 @@ def read_progress(path: str) -> tuple[str, str, str | None] | None:
 
 
 def run_batch(units: list[tuple[Any, ...]], channel: Any, *, live: bool, lazy: bool,
-              label: str | None = None, mapper: Any = True,
-              progress: str | None = None) -> list[tuple[Any, Any, float]]:
+              label: str | None = None, mapper: Any = True, progress: str | None = None,
+              blame_by_events: bool = True) -> list[tuple[Any, Any, float]]:
     """Run a job of one or more units on a worker, one after another.
 
     ``units`` holds ``(steps, artifacts, context, store, run_id, unavailable, token)`` each.
@@ -233,7 +237,7 @@ def run_batch(units: list[tuple[Any, ...]], channel: Any, *, live: bool, lazy: b
     ``live`` sends every event at once; otherwise they go in bunches (:class:`BufferedChannel`,
     with its ``progress`` file).
     """
-    chan = channel if live else BufferedChannel(channel, progress)
+    chan = channel if live else BufferedChannel(channel, progress, blame_by_events)
     out: list[tuple[Any, Any, float]] = []
     try:
         for steps, artifacts, context, store, run_id, unavailable, token in units:
