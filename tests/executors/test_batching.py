@@ -316,3 +316,34 @@ def test_dask_step_asking_more_cpus_than_two_runs_where_a_worker_has_them(cache_
     finally:
         client.close()
         cluster.close()
+
+
+def test_a_long_step_inside_a_batch_is_seen_running(make_executor, cache_dir, tmp_path):
+    """Held events still reach listeners while the job runs: step 25 only returns once the
+    listener has seen it start (it waits for a file the listener writes)."""
+    seen = tmp_path / "seen"
+    steps = []
+    for i in range(30):
+        def work(where, _i=i):
+            import time
+
+            if _i != 25:
+                return _i
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                if os.path.exists(where):
+                    return True
+                time.sleep(0.01)
+            return False
+
+        steps.append(step(work, name=f"s_{i}", outputs=[f"s_{i}"], cache=False))
+
+    def listener(event):
+        if type(event).__name__ == "StepStarted" and event.step == "s_25":
+            seen.touch()
+
+    exe = make_executor()
+    result = Pipeline("seen", cache_dir=cache_dir).add_steps(steps).run(
+        executor=exe, where=str(seen), listeners=[listener])
+    assert any("s_25" in job and len(job) > 1 for job in exe.jobs)
+    assert result["s_25"] is True
