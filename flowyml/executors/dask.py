@@ -5,7 +5,11 @@
 ``DaskExecutor(address="tcp://host:8786")`` connects, failing within ``connect_timeout``
 seconds with the address in the message. Step ``resources`` become Dask worker resources
 (``CPU``, ``GPU``, ``MEMORY`` in bytes); a step needing more than any worker offers fails
-before the run starts. Events come back live through the scheduler's event log.
+before the run starts. Events come back live through the scheduler's event log (in
+bunches for a job of several steps). Small ready units go to a worker several per Dask task
+and a chain of steps that only feed each other is one task (see
+:mod:`flowyml.executors.local`); each task is submitted with ``pure=False`` and a key, so
+nothing is tokenized.
 
 Where results go: workers that see the client's cache (the same disk, checked with a
 marker file -- never assumed -- or a remote store such as ``s3://...``) write entries there
