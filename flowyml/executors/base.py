@@ -26,11 +26,17 @@ class Executor(ABC):
     name = "base"
     #: how many units may be in flight at once
     max_in_flight = 1
+    #: run a chain of units that only feed each other as one unit (see :func:`fuse_chains`)
+    fuse_chains = False
 
     @abstractmethod
     def submit_unit(self, steps: list[Any], artifacts: dict[str, Artifact], context: dict[str, Any],
                     store: Any, run_id: str, emit: Emit, unavailable: dict[str, str]) -> cf.Future:
         """Start running one unit; the future resolves to a :class:`UnitOutcome`."""
+
+    def fusable(self, steps: list[Any]) -> bool:
+        """Whether a unit may be fused with the next one of its chain (``fuse_chains``)."""
+        return False
 
     def check_unit(self, steps: list[Any]) -> str | None:
         """Why this executor can never run ``steps`` (e.g. a resource no worker has), or None.
@@ -67,13 +73,10 @@ def schedule(
     emit: Emit,
 ) -> dict[str, StepResult]:
     """Run ``units`` (lists of steps) on ``executor``; return every step's result by name."""
-    unit_of = {step.name: i for i, unit in enumerate(units) for step in unit}
-    deps: list[set[int]] = []
-    for unit in units:
-        members = {s.name for s in unit}
-        needed = {n for s in unit for n in (*s.inputs, *s.condition_params)}
-        deps.append({unit_of[producers[n]] for n in needed
-                     if n in producers and producers[n] not in members})
+    deps = _unit_deps(units, producers)
+    if executor.fuse_chains:
+        units = fuse_chains(units, deps, executor.fusable)
+        deps = _unit_deps(units, producers)
     results: dict[str, StepResult] = {}
     artifacts: dict[str, Artifact] = {}
     unavailable: dict[str, str] = {}
@@ -140,6 +143,52 @@ def schedule(
         for future in in_flight:
             future.cancel()
     return results
+
+
+def _unit_deps(units: list[list[Any]], producers: dict[str, str]) -> list[set[int]]:
+    """For each unit, the indices of the units it reads from."""
+    unit_of = {step.name: i for i, unit in enumerate(units) for step in unit}
+    deps: list[set[int]] = []
+    for unit in units:
+        members = {s.name for s in unit}
+        needed = {n for s in unit for n in (*s.inputs, *s.condition_params)}
+        deps.append({unit_of[producers[n]] for n in needed
+                     if n in producers and producers[n] not in members})
+    return deps
+
+
+def fuse_chains(units: list[list[Any]], deps: list[set[int]],
+                fusable: Callable[[list[Any]], bool]) -> list[list[Any]]:
+    """Units with a chain ``a -> b -> c`` (``b`` reads only ``a``, and only ``b`` reads ``a``)
+    merged into one unit ``a + b + c``, in order.
+
+    Such a chain runs one unit after another anyway, so one worker call for all of it loses
+    no parallelism and saves a round trip per link. The executor still answers per step
+    (a dead worker fails the step that was running; the ones after it are upstream_failed).
+    ``units`` is in DAG order and so is the result (a fused unit takes the place of its
+    first member).
+    """
+    dependents: list[list[int]] = [[] for _ in units]
+    for index, unit_deps in enumerate(deps):
+        for dep in unit_deps:
+            dependents[dep].append(index)
+    # only single steps outside execution groups: a group keeps its all-or-nothing meaning
+    ok = [len(unit) == 1 and getattr(unit[0], "execution_group", None) is None and fusable(unit)
+          for unit in units]
+    taken = [False] * len(units)
+    fused: list[list[Any]] = []
+    for index in range(len(units)):
+        if taken[index]:
+            continue
+        steps = list(units[index])
+        current = index
+        while (ok[current] and len(dependents[current]) == 1
+               and deps[nxt := dependents[current][0]] == {current} and ok[nxt]):
+            steps.extend(units[nxt])
+            taken[nxt] = True
+            current = nxt
+        fused.append(steps)
+    return fused
 
 
 def _unit_context(steps: list[Any], context: dict[str, Any]) -> dict[str, Any]:

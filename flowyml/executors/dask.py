@@ -5,7 +5,11 @@
 ``DaskExecutor(address="tcp://host:8786")`` connects, failing within ``connect_timeout``
 seconds with the address in the message. Step ``resources`` become Dask worker resources
 (``CPU``, ``GPU``, ``MEMORY`` in bytes); a step needing more than any worker offers fails
-before the run starts. Events come back live through the scheduler's event log.
+before the run starts. Events come back live through the scheduler's event log (in
+bunches for a job of several steps). Small ready units go to a worker several per Dask task
+and a chain of steps that only feed each other is one task (see
+:mod:`flowyml.executors.local`); each task is submitted with ``pure=False`` and a key, so
+nothing is tokenized.
 
 Where results go: workers that see the client's cache (the same disk, checked with a
 marker file -- never assumed -- or a remote store such as ``s3://...``) write entries there
@@ -26,7 +30,7 @@ import uuid
 from typing import Any
 
 from flowyml.executors import relay
-from flowyml.executors.local import PoolExecutor, _Unit, run_shipped
+from flowyml.executors.local import PoolExecutor, _Unit, run_batch, shipped
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
 
@@ -55,21 +59,24 @@ class _LogChannel:
         self.worker.log_event(self.topic, {"token": token, "seq": seq,
                                            "event": pickle.dumps(event)})
 
+    def send_many(self, items: list[tuple[str, int, Any]]) -> None:
+        self.worker.log_event(self.topic, {"events": pickle.dumps(items)})
 
-def _run_on_dask(steps: list[Any], artifacts: dict[str, Any], context: dict[str, Any],
-                 store: Any, run_id: str, unavailable: dict[str, str], token: str,
-                 topic: str) -> Any:
+
+def _run_on_dask(units: list[tuple[Any, ...]], topic: str, live: bool) -> Any:
     from distributed import get_worker
 
     worker = get_worker()
     if any(getattr(s, "timeout", None) or getattr(getattr(s, "map_config", None),
-                                                  "timeout_per_item", None) for s in steps):
+                                                  "timeout_per_item", None)
+           for unit in units for s in unit[0]):
         # tasks run in worker threads, so a timed step runs in a killable child process;
         # Dask workers are daemonic by default, which forbids children
         multiprocessing.current_process().daemon = False
-    return run_shipped(steps, artifacts, context, store, run_id, unavailable, token,
-                       _LogChannel(worker, topic), lazy=True, label=worker.address,
-                       mapper=dask_mapper)
+    # a dead batch is re-sent unit by unit, unblamed (PoolExecutor.started_before_run), so
+    # only a job of one unit (a fused chain) needs its StepStarted sent at once
+    return run_batch(units, _LogChannel(worker, topic), live=live, lazy=True,
+                     label=worker.address, mapper=dask_mapper, blame_by_events=len(units) == 1)
 
 
 def _run_item(call: Any, item: Any) -> Any:
@@ -122,6 +129,9 @@ class DaskExecutor(PoolExecutor):
 
     name = "dask"
     lazy_outputs = True
+    batching = True
+    #: a Dask task costs a few ms of round trips: batches are longer than for processes
+    batch_seconds = 0.05
 
     def __init__(self, client: Any = None, address: str | None = None,
                  max_workers: int | None = None,
@@ -130,7 +140,6 @@ class DaskExecutor(PoolExecutor):
         from distributed import Client, LocalCluster
 
         super().__init__(max_workers or 2)
-        self.max_in_flight = 1_000_000  # the Dask scheduler decides what runs where
         self._cluster: Any = None
         self._own_client = client is None
         if client is None and address is not None:
@@ -154,6 +163,11 @@ class DaskExecutor(PoolExecutor):
                 )
             client = Client(self._cluster)
         self.client = client
+        if max_workers is None:  # one job in flight per worker thread of the cluster
+            with contextlib.suppress(Exception):
+                workers = client.scheduler_info().get("workers", {})
+                threads = sum(int(w.get("nthreads", 1)) for w in workers.values())
+                self.max_workers = self._free[0] = max(threads, self.max_workers)
         self._shared: dict[int, bool] = {}  # id(store) -> do all workers see it?
         self._markers: list[str] = []
         self._topic = f"flowyml-events-{uuid.uuid4().hex}"
@@ -161,26 +175,46 @@ class DaskExecutor(PoolExecutor):
 
     def _on_log(self, record: Any) -> None:
         _, msg = record
+        if "events" in msg:  # a bunch from a batched job
+            for token, seq, event in pickle.loads(msg["events"]):
+                self._inbox.put(("event", token, seq, event))
+            return
         self._inbox.put(("event", msg["token"], msg["seq"], pickle.loads(msg["event"])))
 
     # -- Executor ------------------------------------------------------------------------------
     def submit_unit(self, steps: list[Any], artifacts: dict[str, Any], context: dict[str, Any],
                     store: Any, run_id: str, emit: Any, unavailable: dict[str, str]) -> cf.Future:
-        if not self.shares_store(store):
-            try:
-                outcome = relay.probe_unit(steps, artifacts, context, store, run_id, emit, unavailable)
-                if outcome is None:  # something must run: on a worker, with values
-                    artifacts = relay.with_values(artifacts)
-                    store = relay.RelayStore(store)
-            except Exception as exc:  # e.g. an input the client's cache cannot load any more
-                from flowyml.executors.base import _crashed
+        if self.shares_store(store):
+            return super().submit_unit(steps, artifacts, context, store, run_id, emit, unavailable)
+        try:
+            prefix, rest, gone = relay.probe_unit(steps, artifacts, context, store, run_id, emit,
+                                                  unavailable)
+            if rest:  # something must run: on a worker, with values
+                needed = {n for s in rest for n in (*s.inputs, *s.condition_params)}
+                pool = {**artifacts, **prefix.artifacts}
+                shipped_in = relay.with_values({n: a for n, a in pool.items() if n in needed})
+        except Exception as exc:  # e.g. an input the client's cache cannot load any more
+            from flowyml.executors.base import _crashed
 
-                outcome = _crashed(steps, exc, run_id, emit)
-            if outcome is not None:
-                done: cf.Future = cf.Future()
-                done.set_result(outcome)
-                return done
-        return super().submit_unit(steps, artifacts, context, store, run_id, emit, unavailable)
+            prefix, rest = _crashed(steps, exc, run_id, emit), []
+        if not rest:
+            done: cf.Future = cf.Future()
+            done.set_result(prefix)
+            return done
+        inner = super().submit_unit(rest, shipped_in, context, relay.RelayStore(store), run_id,
+                                    emit, gone)
+        if not prefix.results:
+            return inner
+        outer: cf.Future = cf.Future()  # the answered steps' results, then the shipped ones'
+
+        def merge(future: cf.Future) -> None:
+            outcome = future.result()
+            outcome.results[:0] = prefix.results
+            outcome.artifacts = {**prefix.artifacts, **outcome.artifacts}
+            outer.set_result(outcome)
+
+        inner.add_done_callback(merge)
+        return outer
 
     def shares_store(self, store: Any) -> bool:
         """Whether every worker sees ``store``: remote stores do; a local directory is asked
@@ -227,13 +261,24 @@ class DaskExecutor(PoolExecutor):
                 f"`dask worker ... --resources \"{wanted.replace(', ', ',')}\"` or lower the "
                 "step's resources")
 
-    def _start(self, unit: _Unit) -> Any:
-        artifacts, context, store, run_id, unavailable = unit.args
-        label = "-".join(s.name for s in unit.steps)[:60]
+    def _slots(self, steps: list[Any]) -> tuple[int, int]:
+        # where a unit runs and with what is Dask's to decide, from its resources: here a
+        # unit only takes one of the jobs kept in flight (a step asking for more CPUs than
+        # max_workers would otherwise wait for slots that never come)
+        return 1, 0
+
+    def fusable(self, steps: list[Any]) -> bool:
+        return super().fusable(steps) and not unit_resources(steps)
+
+    def _start(self, units: list[_Unit], live: bool) -> Any:
+        label = "-".join(s.name for s in units[0].steps)[:60]
+        if len(units) > 1:
+            label += f"-and-{len(units) - 1}-more"
+        # pure=False with an explicit key: nothing is tokenized
         return self.client.submit(
-            _run_on_dask, unit.steps, artifacts, context, store, run_id,
-            unavailable, unit.token, self._topic, key=f"flowyml-{label}-{unit.token}",
-            pure=False, resources=unit_resources(unit.steps) or None,
+            _run_on_dask, [shipped(u) for u in units], self._topic, live,
+            key=f"flowyml-{label}-{units[0].token}", pure=False,
+            resources=unit_resources(units[0].steps) or None,
         )
 
     def _worker_died(self, exc: BaseException) -> bool:

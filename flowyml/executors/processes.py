@@ -3,18 +3,21 @@
 Steps, inputs and context values travel with cloudpickle (notebook-defined functions
 included). Workers write outputs to the shared cache and send back cache-backed artifacts,
 so large values are not shipped back unless a later step or the user reads them. Events
-come back live through a ``multiprocessing`` manager queue. A step runs in its worker's main
-thread, so its ``timeout`` uses ``SIGALRM`` there.
+come back live through a ``multiprocessing`` manager queue (in bunches for batched jobs).
+Small ready steps are batched, several per worker call (see :mod:`flowyml.executors.local`).
+A step runs in its worker's main thread, so its ``timeout`` uses ``SIGALRM`` there.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 import threading
 from typing import Any
 
-from flowyml.executors.local import PoolExecutor, _Unit, run_shipped
+from flowyml.executors.local import PoolExecutor, _Unit, read_progress, run_batch, shipped
 
 
 class _QueueChannel:
@@ -26,6 +29,9 @@ class _QueueChannel:
     def send(self, token: str, seq: int, event: Any) -> None:
         self.q.put(("event", token, seq, event))
 
+    def send_many(self, items: list[tuple[str, int, Any]]) -> None:
+        self.q.put(("events", items))
+
 
 class ProcessesExecutor(PoolExecutor):
     """Runs units on ``max_workers`` loky processes (default: one per CPU)."""
@@ -33,12 +39,15 @@ class ProcessesExecutor(PoolExecutor):
     name = "processes"
     lazy_outputs = True
     resubmit_unstarted = True
+    batching = True
+    started_before_run = True  # a batched job notes each step in a progress file first
 
     def __init__(self, max_workers: int | None = None, gpus: int | None = None) -> None:
         super().__init__(max_workers or os.cpu_count() or 1, gpus)
         self._manager: Any = None
         self._channel: _QueueChannel | None = None
         self._forwarder: threading.Thread | None = None
+        self._progress_dir: str | None = None
 
     def _pool(self) -> Any:
         from joblib.externals.loky import get_reusable_executor
@@ -46,11 +55,29 @@ class ProcessesExecutor(PoolExecutor):
         # reused across runs (workers stay warm); replaced by loky when a worker died
         return get_reusable_executor(max_workers=self.max_workers, timeout=120)
 
-    def _start(self, unit: _Unit) -> Any:
+    def _start(self, units: list[_Unit], live: bool) -> Any:
         if self._channel is None:
             self._open_channel()
-        return self._pool().submit(run_shipped, unit.steps, *unit.args, unit.token,
-                                   self._channel, lazy=True)
+        return self._pool().submit(run_batch, [shipped(u) for u in units], self._channel,
+                                   live=live, lazy=True,
+                                   progress=None if live else self._progress_path(units))
+
+    def _progress_path(self, units: list[_Unit]) -> str:
+        # the workers are on this machine: a file is the cheapest way for a batched job to
+        # say which step it is in, and it survives the worker being killed
+        if self._progress_dir is None:
+            self._progress_dir = tempfile.mkdtemp(prefix="flowyml-progress-")
+        return os.path.join(self._progress_dir, units[0].token)
+
+    def _last_started(self, job: Any) -> tuple[str, str, str | None] | None:
+        if self._progress_dir is None:
+            return None
+        return read_progress(os.path.join(self._progress_dir, job.units[0].token))
+
+    def _job_over(self, job: Any) -> None:
+        if self._progress_dir is not None and not job.live:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(self._progress_dir, job.units[0].token))
 
     def _open_channel(self) -> None:
         import multiprocessing
@@ -67,7 +94,11 @@ class ProcessesExecutor(PoolExecutor):
                     return
                 if item is None:
                     return
-                self._inbox.put(item)
+                if item[0] == "events":  # a bunch from a batched job
+                    for token, seq, event in item[1]:
+                        self._inbox.put(("event", token, seq, event))
+                else:
+                    self._inbox.put(item)
 
         self._forwarder = threading.Thread(target=forward, name="flowyml-events", daemon=True)
         self._forwarder.start()
@@ -79,6 +110,9 @@ class ProcessesExecutor(PoolExecutor):
 
     def close(self) -> None:
         super().close()
+        if self._progress_dir is not None:
+            shutil.rmtree(self._progress_dir, ignore_errors=True)
+            self._progress_dir = None
         if self._channel is not None:
             with contextlib.suppress(EOFError, OSError):
                 self._channel.q.put(None)

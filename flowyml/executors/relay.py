@@ -6,9 +6,10 @@ it (:func:`shares_disk`). A remote store (a URL) is shared by construction.
 
 Where the disk is not shared, the client does the caching itself:
 
-* before shipping a unit it looks the unit up in its own store (:func:`probe_unit`): a
-  unit whose steps are all hits (or skipped) never leaves the client, and its outputs stay
-  lazy there;
+* before shipping a unit it looks the unit up in its own store (:func:`probe_unit`), step
+  by step: a unit whose steps are all hits (or skipped) never leaves the client, and its
+  outputs stay lazy there; of a unit that starts with hits (a fused chain, a group) only the
+  rest is shipped;
 * a unit that has to run is shipped with its input *values* (:func:`with_values`) and a
   :class:`RelayStore`, which never hits and hands every entry the worker would have stored
   back with the outcome; the client stores them in its own cache, so the next run (and the
@@ -111,25 +112,40 @@ class _ProbeStore:
 
 
 def probe_unit(steps: list[Any], artifacts: dict[str, Artifact], context: dict[str, Any],
-               store: Any, run_id: str, emit: Any, unavailable: dict[str, str]) -> UnitOutcome | None:
-    """The unit's outcome from the client's cache alone, or ``None`` when a step must run.
+               store: Any, run_id: str, emit: Any,
+               unavailable: dict[str, str]) -> tuple[UnitOutcome, list[Any], dict[str, str]]:
+    """Answer the unit from the client's cache as far as it goes, step by step.
 
-    Events are held back until the whole unit is known to need no worker.
+    Returns the outcome of the steps answered here (hits, skips), the steps left to run on
+    a worker (from the first one that would have to run on), and what those steps must know
+    is unavailable. A step's events are emitted only once it is answered here; the events
+    of the step that would have to run are dropped (it starts again on the worker).
     """
-    held: list[Any] = []
-    try:
-        outcome = run_unit(steps, artifacts, context, _ProbeStore(store), held.append, run_id,
-                           None, unavailable)
-    except StepNotCached:
-        return None
-    for event in held:
-        emit(event)
-    for res in outcome.results:  # their loaders read the client's store itself
-        for art in res.artifacts.values():
+    available = dict(artifacts)
+    gone = dict(unavailable)
+    probe = _ProbeStore(store)
+    results: list[Any] = []
+    produced: dict[str, Artifact] = {}
+    for step in steps:
+        held: list[Any] = []
+        try:
+            res = run_unit([step], available, context, probe, held.append, run_id, None,
+                           gone).results[0]
+        except StepNotCached:
+            break
+        for event in held:
+            emit(event)
+        for art in res.artifacts.values():  # their loaders read the client's store itself
             loader = getattr(art, "_loader", None)
             if loader is not None and isinstance(loader.store, _ProbeStore):
                 loader.store = store
-    return outcome
+        results.append(res)
+        available.update(res.artifacts)
+        produced.update(res.artifacts)
+        if not res.artifacts:
+            gone.update(dict.fromkeys(res.output_names, "skipped" if res.state == "skipped"
+                                      else "failed"))
+    return UnitOutcome(results, produced), steps[len(results):], gone
 
 
 def with_values(artifacts: dict[str, Artifact]) -> dict[str, Artifact]:

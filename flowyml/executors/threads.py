@@ -11,7 +11,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from flowyml.executors.local import InboxChannel, PoolExecutor, _Unit, run_shipped
+from flowyml.executors.local import InboxChannel, PoolExecutor, _Unit, run_batch, shipped
 
 
 class ThreadsExecutor(PoolExecutor):
@@ -25,9 +25,10 @@ class ThreadsExecutor(PoolExecutor):
                                         thread_name_prefix="flowyml-thread")
         self._channel = InboxChannel(self._inbox)
 
-    def _start(self, unit: _Unit) -> Any:
-        return self._pool.submit(run_shipped, unit.steps, *unit.args, unit.token, self._channel,
-                                 lazy=False)
+    def _start(self, units: list[_Unit], live: bool) -> Any:
+        # events go straight into the inbox: nothing to save by holding them back
+        return self._pool.submit(run_batch, [shipped(u) for u in units], self._channel,
+                                 live=True, lazy=False)
 
     def close(self) -> None:
         super().close()
