@@ -23,8 +23,6 @@ import json
 import mmap
 import os
 import pickle
-import shutil
-import socket
 import stat
 import struct
 import sys
@@ -505,6 +503,8 @@ class CacheStore:
     # -- maintenance ----------------------------------------------------------------------
     def clear(self, step_name: str | None = None) -> int:
         """Remove all entries (or those of one step). Returns how many were removed."""
+        import shutil
+
         if not self.root.exists():
             return 0
         base = self.entries_dir
@@ -556,6 +556,8 @@ class CacheStore:
             os.rename(path, aside)
         except OSError:
             aside = path
+        import shutil
+
         shutil.rmtree(aside, ignore_errors=True)
 
     def _caching_off(self, exc: OSError) -> None:
@@ -635,7 +637,15 @@ def size_text(n: float) -> str:
     return f"{n:.1f} GiB"
 
 
-_HOST = "".join(c if c.isalnum() else "_" for c in socket.gethostname())[:40]
+def _host_name() -> str:
+    if hasattr(os, "uname"):
+        return os.uname().nodename  # what socket.gethostname() returns, without loading socket
+    import socket
+
+    return socket.gethostname()
+
+
+_HOST = "".join(c if c.isalnum() else "_" for c in _host_name())[:40]
 
 
 class _Pickled:
@@ -1045,6 +1055,8 @@ def _sweep_dead_writers(step_dir: str) -> None:
         if not pid_text.isdigit() or _pid_alive(int(pid_text)):
             continue
         if entry.is_dir(follow_symlinks=False):
+            import shutil
+
             shutil.rmtree(entry.path, ignore_errors=True)
         else:
             with contextlib.suppress(OSError):
