@@ -16,7 +16,7 @@ from flowyml.cache import CacheStore, NullStore
 from flowyml.core.context import Context
 from flowyml.core.step import Step, get_registered_steps, same_definition
 from flowyml.events import RunFinished, RunStarted, bus, silent
-from flowyml.runner import RUN_CONTEXT_HASHES, Artifact, StepResult
+from flowyml.runner import RUN_CONTEXT_HASHES, Artifact, StepResult, run_inline
 
 
 class _Outputs(Mapping[str, Any]):
@@ -297,7 +297,10 @@ class Pipeline:
         emit(RunStarted(run_id=run_id, pipeline=self.name, steps=tuple(dag.order), executor=exe.name))
         hashes = RUN_CONTEXT_HASHES.set({})  # keyed by parameter and value identity
         try:
-            results = schedule(dag.units, dag.producers, exe, ctx, self.cache, run_id, emit)
+            if _runs_inline(exe):
+                results = run_inline(dag.units, ctx, self.cache, emit, run_id)
+            else:
+                results = schedule(dag.units, dag.producers, exe, ctx, self.cache, run_id, emit)
         finally:
             RUN_CONTEXT_HASHES.reset(hashes)
             if owned:
@@ -330,3 +333,11 @@ class Pipeline:
 
     def __repr__(self) -> str:
         return f"Pipeline({self.name!r}, steps={[s.name for s in self.steps]})"
+
+
+def _runs_inline(executor: Any) -> bool:
+    """Whether ``executor`` runs each unit at once in this thread: the stock sequential
+    executor, whose whole run :func:`flowyml.runner.run_inline` does without a scheduler."""
+    from flowyml.executors.sequential import SequentialExecutor
+
+    return type(executor) is SequentialExecutor
