@@ -94,26 +94,35 @@ class PipelineResult:
 
 
 class DAG:
-    """The built graph of a pipeline (networkx underneath, in :attr:`graph`)."""
+    """The built graph of a pipeline.
 
-    def __init__(self, graph: Any) -> None:
-        self.graph = graph
-        self.order = _graph.topological_order(graph)
+    Validation and a run need only the plain :class:`flowyml.graph.StepGraph`; the
+    ``networkx`` graph in :attr:`graph` is made on first use (drawings, walks).
+    """
+
+    def __init__(self, plan: _graph.StepGraph) -> None:
+        self.plan = plan
+        self.order = plan.order
+
+    @functools.cached_property
+    def graph(self) -> Any:
+        """The DAG as a ``networkx.DiGraph`` (node attribute ``step``, edge ``artifacts``)."""
+        return self.plan.to_networkx()
 
     @functools.cached_property
     def units(self) -> list[list[Step]]:
         """Scheduling units in order: single steps, or whole execution groups."""
-        nodes = self.graph.nodes
-        return [[nodes[n]["step"] for n in unit] for unit in _graph.group_units(self.graph, self.order)]
+        steps = self.plan.steps
+        return [[steps[n] for n in unit] for unit in _graph.group_units(self.plan, self.order)]
 
-    @functools.cached_property
+    @property
     def producers(self) -> dict[str, str]:
         """Output name -> the step that produces it."""
-        nodes = self.graph.nodes
-        return {out: n for n in self.order for out in (nodes[n]["step"].outputs or [n])}
+        return self.plan.producers
 
     def topological_sort(self) -> list[Step]:
-        return [self.graph.nodes[n]["step"] for n in self.order]
+        steps = self.plan.steps
+        return [steps[n] for n in self.order]
 
     @property
     def nodes(self) -> list[str]:
@@ -121,7 +130,7 @@ class DAG:
 
     @property
     def edges(self) -> list[tuple[str, str]]:
-        return list(self.graph.edges)
+        return list(self.plan.edges)
 
     def upstream(self, name: str) -> set[str]:
         return _graph.ancestors(self.graph, [name])
@@ -130,7 +139,7 @@ class DAG:
         return _graph.descendants(self.graph, [name])
 
     def __len__(self) -> int:
-        return self.graph.number_of_nodes()
+        return len(self.plan.steps)
 
 
 class Pipeline:
@@ -239,7 +248,7 @@ class Pipeline:
         signature = (keys, tuple((id(s), tuple(s.inputs), tuple(s.outputs), s.execution_group,
                                   tuple(s.condition_params)) for s in steps))
         if self._dag is None or signature != self._dag_signature:
-            self._dag = DAG(_graph.build_dag(steps, available=keys))
+            self._dag = DAG(_graph.plan_dag(steps, available=keys))
             self._dag_signature = signature
         return self
 
