@@ -360,13 +360,15 @@ def run_step(
         entry = store.lookup(key)
         if entry is not None:
             _take_hit(result, store, entry, key)
+            if getattr(step, "is_map_task", False):
+                result.map_result = _stored_map_result(result)
             return finish("cached")
 
     if getattr(store, "probe_only", False):
         raise StepNotCached(step.name)
     kwargs = {param: src.value if isinstance(src, Artifact) else src for param, src in kwargs_src.items()}
     if getattr(step, "is_map_task", False):
-        return finish(_run_map(step, kwargs, kwargs_src, store, result, context_hashes))
+        return finish(_run_map(step, kwargs, kwargs_src, store, result, context_hashes, key, parts))
     attempts = 1 + max(int(step.retry or 0), 0)
     for attempt in range(1, attempts + 1):
         result.attempts = attempt
@@ -460,14 +462,28 @@ def _store(key: str, parts: Any, outputs: dict[str, Any], result: StepResult,
         result.cache_key = key
 
 
+#: a map task's whole output list is stored as one entry too (besides each item's) when
+#: it is estimated at most this big: a rerun over the same list is then one lookup instead
+#: of one per item, while large outputs, where per-item lookups cost little next to the
+#: data, are not stored twice
+MAP_WHOLE_MAX_BYTES = 16 * 2**20
+
+
 def _run_map(step: Any, kwargs: dict[str, Any], kwargs_src: dict[str, Any], store: Any,
-             result: StepResult, context_hashes: dict[str, str]) -> str:
-    """A map task inside a pipeline: each item is its own cached call."""
+             result: StepResult, context_hashes: dict[str, str], key: str | None = None,
+             parts: Any = None) -> str:
+    """A map task inside a pipeline: each item is its own cached call.
+
+    ``key`` is the map task's key as a whole (its code, the items list's digest, the other
+    values it receives); when every item succeeds and the list is small, the list is stored
+    under it, so the next run over the same items is one lookup (see :func:`run_step`).
+    """
+    t0 = time.perf_counter()
     items_param = step.map_param
     items = kwargs.pop(items_param)
     rest_src = {p: s for p, s in kwargs_src.items() if p != items_param}
     outcome = step.map_items(items, kwargs, store=store, parallel=MAP_PARALLEL.get(),
-                             key_for=lambda item: _item_key(step, item, rest_src, context_hashes))
+                             key_for=_item_keyer(step, rest_src, context_hashes))
     result.map_result = outcome
     result.attempts = 1
     result.retries = outcome.retries
@@ -482,21 +498,76 @@ def _run_map(step: Any, kwargs: dict[str, Any], kwargs_src: dict[str, Any], stor
     result.success = True
     result.cached = outcome.total > 0 and outcome.cached == outcome.total
     out_name = result.output_names[0]
-    result.artifacts = {out_name: Artifact(out_name, list(outcome.results), producer=step.name)}
+    values = list(outcome.results)
+    result.artifacts = {out_name: Artifact(out_name, values, producer=step.name)}
+    if (key is not None and not outcome.failures
+            and _estimated_size(values, MAP_WHOLE_MAX_BYTES) is not None):
+        _store(key, parts, {out_name: values}, result, store, time.perf_counter() - t0)
     return "cached" if result.cached else "done"
 
 
-def _item_key(step: Any, item: Any, rest_src: dict[str, Any],
-              context_hashes: dict[str, str]) -> str | None:
+def _stored_map_result(result: StepResult) -> Any:
+    """The :class:`MapTaskResult` of a map task whose whole output list was a cache hit."""
+    from flowyml.core.map_task import StoredMapResult
+
+    return StoredMapResult(result.artifacts[result.output_names[0]])
+
+
+def _item_keyer(step: Any, rest_src: dict[str, Any],
+                context_hashes: dict[str, str]) -> Callable[[Any], str | None]:
+    """``key_for(item)`` of a map task's items: the parts every item shares (code, the other
+    values it receives) are hashed once, each item's value once per item."""
+    none: Callable[[Any], str | None] = lambda item: None  # noqa: E731
     if step.cache is False:
-        return None
+        return none
     try:
-        params = {p: _src_hash(p, s, context_hashes) for p, s in rest_src.items()}
-        params["<item>"] = hash_value(item)
+        shared = {p: _src_hash(p, s, context_hashes) for p, s in rest_src.items()}
     except UnhashableValueError:
-        return None
+        return none
+    name = step.name
     code = None if step.cache == "input_hash" else step.get_code_hash()
-    return step_key(step.name, code, params)
+
+    def key_for(item: Any) -> str | None:
+        try:
+            digest = hash_value(item)
+        except UnhashableValueError:
+            return None
+        return step_key(name, code, {**shared, "<item>": digest})
+
+    return key_for
+
+
+def _estimated_size(value: Any, limit: int) -> int | None:
+    """A rough size in bytes of ``value`` once pickled, or ``None`` when it is over ``limit``
+    or made of objects whose size this cannot tell (without pickling it)."""
+    total = 0
+    stack = [value]
+    while stack:
+        obj = stack.pop()
+        cls = type(obj)
+        if cls in (int, float, bool, complex) or obj is None:
+            total += 16
+        elif cls in (str, bytes, bytearray):
+            total += 16 + len(obj)
+        elif cls in (list, tuple, set, frozenset):
+            total += 16 + 8 * len(obj)
+            stack.extend(obj)
+        elif cls is dict:
+            total += 16 + 16 * len(obj)
+            stack.extend(obj.keys())
+            stack.extend(obj.values())
+        elif isinstance(getattr(obj, "nbytes", None), int):  # numpy arrays and scalars
+            if getattr(getattr(obj, "dtype", None), "hasobject", False):
+                return None  # nbytes counts only the pointers
+            total += 128 + obj.nbytes
+        elif hasattr(obj, "__dict__") and not isinstance(obj, type):
+            total += 64
+            stack.extend(vars(obj).values())
+        else:
+            return None
+        if total > limit:
+            return None
+    return total
 
 
 def _condition_holds(step: Any, available: dict[str, Artifact], context: dict[str, Any]) -> bool:
@@ -560,10 +631,10 @@ def _cache_key(step: Any, kwargs_src: dict[str, Any], context_hashes: dict[str, 
             ctx = {p: v for p, v in kwargs_src.items() if not isinstance(v, Artifact)}
             user_key = str(step.cache(inputs, ctx))
             return _cache.custom_key(step.name, user_key), {"custom": user_key}
-        if getattr(step, "is_map_task", False):
-            return None, None  # items are cached one by one
         params = {p: _src_hash(p, s, context_hashes) for p, s in kwargs_src.items()}
     except UnhashableValueError as exc:
+        if getattr(step, "is_map_task", False):
+            return None, None  # no whole entry; the items are still cached one by one
         param = next((p for p, s in kwargs_src.items() if not _hashable(s, context_hashes, p)), "?")
         result.uncacheable_reason = f"parameter '{param}' cannot be hashed: {exc}"
         warnings.warn(f"step '{step.name}' runs without cache: {result.uncacheable_reason}",
@@ -605,8 +676,11 @@ def step_key(step_name: str, code: str | None, params: dict[str, str]) -> str:
     the same string, byte for byte (checked once per process, and by the tests); should it
     ever differ, ``make_key`` itself is used.
     """
-    if _fast_keys_agree() and all(type(v) is str for v in params.values()):
-        return _fast_key(step_name, code, params)
+    if _fast_keys_agree():
+        try:
+            return _fast_key(step_name, code, params)
+        except TypeError:  # a digest that is not a string: make_key says what it makes of it
+            pass
     return _cache.make_key(step_name, code, params)
 
 

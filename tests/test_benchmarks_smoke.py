@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ("overhead", "hashing", "large output", "import", "dag", "notebook", "executors",
+BENCHMARKS = ("overhead", "hashing", "large output", "import", "dag", "map", "notebook", "executors",
               "lifecycle", "remote", "corpus")
 
 
