@@ -389,9 +389,10 @@ def _memo_get(func: Any) -> tuple[str, list[tuple[dict, str, Any]]] | None:
 def _memo_put(func: types.FunctionType, digest: str, deps: list[tuple[dict, str, Any]]) -> None:
     key = id(func)
 
-    def forget(ref: weakref.ref, key: int = key) -> None:
-        if (entry := _fp_memo.get(key)) is not None and entry[0] is ref:
-            del _fp_memo[key]
+    def forget(ref: weakref.ref, key: int = key, memo: dict = _fp_memo) -> None:
+        # the dict is bound here: at interpreter exit the module's globals may be gone
+        if (entry := memo.get(key)) is not None and entry[0] is ref:
+            del memo[key]
 
     _fp_memo[key] = (weakref.ref(func, forget), digest, deps)
 
