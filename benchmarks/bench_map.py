@@ -20,6 +20,8 @@ from typing import Any
 from benchmarks._common import best_time, row, scratch_dir
 
 NAME = "map"
+#: items in full and quick mode
+ITEMS, ITEMS_QUICK = 100_000, 5_000
 
 
 def _items(n: int) -> list[int]:
@@ -39,7 +41,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
 
     from flowyml import Pipeline, map_task, step
 
-    n = 5_000 if quick else 100_000
+    n = ITEMS_QUICK if quick else ITEMS
     n_joblib = 500 if quick else 2_000
     repeat = 2 if quick else 3
     work = scratch_dir("map")
