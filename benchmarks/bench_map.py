@@ -92,8 +92,8 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         row(NAME, f"{label}: one item changed ({n - 1:,} item hits + 1 call)", t_edit / n * us,
             "µs/item", baseline=joblib_label, baseline_value=t_joblib * us,
             ratio_label="x joblib's time", note=f"run {t_edit * 1e3:.0f} ms"),
-        row(NAME, f"{label}: cold run (compute + store each item)", t_cold / n * us, "µs/item",
-            note=f"run {t_cold:.1f} s"),
+        row(NAME, f"{label}: cold run (compute + store each item)", t_cold, "s",
+            note=f"{t_cold / n * us:,.0f} µs/item"),
         row(NAME, f"{label}: plain loop, no cache", t_loop * us, "µs/item"),
     ]
 
