@@ -21,8 +21,8 @@ from typing import Any
 from benchmarks._common import render_table, row
 
 #: in the order they run; "executors" is written with the executors and may not exist yet
-BENCHMARKS = ("overhead", "hashing", "large_output", "import", "dag", "notebook", "executors",
-              "lifecycle", "store", "remote", "corpus")
+BENCHMARKS = ("overhead", "hashing", "large_output", "import", "dag", "map", "notebook",
+              "executors", "lifecycle", "store", "remote", "corpus")
 
 
 def machine() -> str:

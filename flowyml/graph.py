@@ -7,6 +7,7 @@ the cycle's path, both producers of an output, or the missing input with close m
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -62,42 +63,65 @@ def step_needs(step: Any) -> list[str]:
     return needs
 
 
-def build_dag(steps: Sequence[Any], available: Iterable[str] = ()) -> nx.DiGraph:
-    """Build the DAG of ``steps``; ``available`` are names the context provides.
+class StepGraph:
+    """A validated step DAG in plain dicts: all a run needs, without networkx.
 
-    A declared input no step produces is taken from the context when present there;
-    otherwise it is a :class:`MissingInputError`. A declared input the step's function has
-    no parameter for is an :class:`UnboundInputError`. A condition parameter nobody produces is
-    simply a context lookup (checked when the condition runs).
+    ``steps`` maps each step name to its step, in the order added; ``edges`` maps
+    ``(producer, consumer)`` to the artifact names the consumer reads from the producer;
+    ``producers`` maps each output to its step; ``order`` is :func:`topological_order`'s
+    order. :meth:`to_networkx` gives the same graph as a ``networkx.DiGraph`` (what
+    :func:`build_dag` returns), for the walks, drawings and tools that want one.
     """
-    import networkx as nx
 
-    graph = nx.DiGraph()
+    __slots__ = ("edges", "order", "producers", "steps")
+
+    def __init__(self, steps: dict[str, Any], edges: dict[tuple[str, str], list[str]],
+                 producers: dict[str, str], order: list[str]) -> None:
+        self.steps, self.edges, self.producers, self.order = steps, edges, producers, order
+
+    def to_networkx(self) -> nx.DiGraph:
+        """The graph as ``networkx.DiGraph``: nodes with attributes ``step`` and ``index``,
+        edges with ``artifacts``, in the order :func:`build_dag` has always added them."""
+        import networkx as nx
+
+        graph = nx.DiGraph()
+        graph.add_nodes_from((name, {"step": step, "index": index})
+                             for index, (name, step) in enumerate(self.steps.items()))
+        graph.add_edges_from((u, v, {"artifacts": artifacts}) for (u, v), artifacts in self.edges.items())
+        return graph
+
+
+def plan_dag(steps: Sequence[Any], available: Iterable[str] = ()) -> StepGraph:
+    """Validate ``steps`` as :func:`build_dag` does (same errors, same order) and return the
+    DAG as a :class:`StepGraph`, in time linear in steps and edges, without networkx."""
+    nodes: dict[str, Any] = {}
     producers: dict[str, str] = {}
-    for index, step in enumerate(steps):
-        if step.name in graph:
-            if graph.nodes[step.name]["step"] is step:
+    for step in steps:
+        name = step.name
+        known = nodes.get(name)
+        if known is not None:
+            if known is step:
                 continue
             raise DuplicateStepError(
-                f"two different steps are named '{step.name}'; give one a different name= "
+                f"two different steps are named '{name}'; give one a different name= "
             )
         check_inputs_bound(step)
-        graph.add_node(step.name, step=step, index=index)
-        for out in step.outputs or [step.name]:
-            if out in producers and producers[out] != step.name:
+        nodes[name] = step
+        for out in step.outputs or [name]:
+            other = producers.get(out)
+            if other is not None and other != name:
                 raise DuplicateOutputError(
-                    f"output '{out}' is produced by two steps: '{producers[out]}' and "
-                    f"'{step.name}'. Rename one of the outputs."
+                    f"output '{out}' is produced by two steps: '{other}' and "
+                    f"'{name}'. Rename one of the outputs."
                 )
-            producers[out] = step.name
+            producers[out] = name
     available = set(available)
-    for name in list(graph.nodes):
-        step = graph.nodes[name]["step"]
-        declared = set(step.inputs)
+    edges: dict[tuple[str, str], list[str]] = {}
+    for name, step in nodes.items():
         for need in step_needs(step):
             producer = producers.get(need)
             if producer is None:
-                if need in declared and need not in available:
+                if need in step.inputs and need not in available:
                     import difflib
 
                     close = difflib.get_close_matches(need, [*producers, *available], n=3)
@@ -110,12 +134,57 @@ def build_dag(steps: Sequence[Any], available: Iterable[str] = ()) -> nx.DiGraph
                 continue
             if producer == name:
                 raise CycleError(f"step '{name}' reads its own output '{need}'")
-            if graph.has_edge(producer, name):
-                graph.edges[producer, name]["artifacts"].append(need)
+            artifacts = edges.get((producer, name))
+            if artifacts is None:
+                edges[producer, name] = [need]
             else:
-                graph.add_edge(producer, name, artifacts=[need])
-    _check_acyclic(graph)
+                artifacts.append(need)
+    graph = StepGraph(nodes, edges, producers, [])
+    graph.order = _ordered(graph)
     return graph
+
+
+def build_dag(steps: Sequence[Any], available: Iterable[str] = ()) -> nx.DiGraph:
+    """Build the DAG of ``steps``; ``available`` are names the context provides.
+
+    A declared input no step produces is taken from the context when present there;
+    otherwise it is a :class:`MissingInputError`. A declared input the step's function has
+    no parameter for is an :class:`UnboundInputError`. A condition parameter nobody produces is
+    simply a context lookup (checked when the condition runs).
+    """
+    return plan_dag(steps, available).to_networkx()
+
+
+def _ordered(graph: StepGraph) -> list[str]:
+    """The deterministic topological order (ties broken by the order steps were added), or
+    :class:`CycleError` naming a cycle.
+
+    Steps are usually added after what they read, and then that order is the answer: a
+    lexicographic topological sort keyed by position returns it unchanged. Otherwise Kahn's
+    algorithm with a heap of positions gives what ``lexicographical_topological_sort`` gives.
+    """
+    names = list(graph.steps)
+    position = {name: i for i, name in enumerate(names)}
+    if all(position[u] < position[v] for u, v in graph.edges):
+        return names
+    indegree = dict.fromkeys(names, 0)
+    successors: dict[str, list[str]] = {name: [] for name in names}
+    for u, v in graph.edges:
+        indegree[v] += 1
+        successors[u].append(v)
+    ready = [position[n] for n in names if indegree[n] == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        name = names[heapq.heappop(ready)]
+        order.append(name)
+        for nxt in successors[name]:
+            indegree[nxt] -= 1
+            if indegree[nxt] == 0:
+                heapq.heappush(ready, position[nxt])
+    if len(order) < len(names):
+        _check_acyclic(graph.to_networkx())  # raises CycleError naming a cycle
+    return order
 
 
 def _check_acyclic(graph: nx.DiGraph) -> None:
@@ -133,8 +202,10 @@ def _check_acyclic(graph: nx.DiGraph) -> None:
     )
 
 
-def topological_order(graph: nx.DiGraph) -> list[str]:
+def topological_order(graph: nx.DiGraph | StepGraph) -> list[str]:
     """A deterministic order: dependencies first, ties broken by the order steps were added."""
+    if isinstance(graph, StepGraph):
+        return list(graph.order)
     import networkx as nx
 
     index = nx.get_node_attributes(graph, "index")
@@ -161,18 +232,23 @@ def ancestors(graph: nx.DiGraph, names: Iterable[str]) -> set[str]:
     return out
 
 
-def group_units(graph: nx.DiGraph, order: list[str]) -> list[list[str]]:
+def group_units(graph: nx.DiGraph | StepGraph, order: list[str]) -> list[list[str]]:
     """Scheduling units in order: a lone step, or all steps of one ``execution_group``.
 
     A group runs as one unit, so no step outside it may sit between two of its members.
     """
-    import networkx as nx
-
+    steps = graph.steps if isinstance(graph, StepGraph) else {n: graph.nodes[n]["step"] for n in order}
     groups: dict[str, list[str]] = {}
     for name in order:
-        group = graph.nodes[name]["step"].execution_group
+        group = steps[name].execution_group
         if group:
             groups.setdefault(group, []).append(name)
+    if not groups:
+        return [[name] for name in order]
+    import networkx as nx
+
+    if isinstance(graph, StepGraph):
+        graph = graph.to_networkx()
     # contract each group to one node and check the result is still acyclic
     mapping = {n: f"group:{g}" for g, members in groups.items() for n in members}
     if mapping:
@@ -195,7 +271,7 @@ def group_units(graph: nx.DiGraph, order: list[str]) -> list[list[str]]:
     for name in order:
         if name in placed:
             continue
-        group = graph.nodes[name]["step"].execution_group
+        group = steps[name].execution_group
         unit = groups[group] if group else [name]
         units.append(unit)
         placed.update(unit)

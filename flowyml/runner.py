@@ -6,6 +6,8 @@ unit reads and returns its results and new artifacts. It knows nothing of schedu
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import socket
 import threading
@@ -231,8 +233,9 @@ def run_unit(
         context_hashes = RUN_CONTEXT_HASHES.get()
     ctx_hashes = {} if context_hashes is None else context_hashes
     gone = dict(unavailable or {})
+    worker = worker_name()  # every step of a unit runs in this thread
     for step in steps:
-        result = run_step(step, available, context, store, emit, run_id, ctx_hashes, gone)
+        result = run_step(step, available, context, store, emit, run_id, ctx_hashes, gone, worker)
         results.append(result)
         available.update(result.artifacts)
         produced.update(result.artifacts)
@@ -240,6 +243,58 @@ def run_unit(
             why = "skipped" if result.state == "skipped" else "failed"
             gone.update(dict.fromkeys(result.output_names, why))
     return UnitOutcome(results, produced)
+
+
+def run_inline(
+    units: list[list[Any]],
+    context: dict[str, Any],
+    store: Any,
+    emit: Emit,
+    run_id: str,
+) -> dict[str, StepResult]:
+    """Run every unit in this thread, in the given (DAG) order; results by step name.
+
+    What :func:`flowyml.executors.schedule` does with an executor that runs each unit at
+    once in the calling thread, without its per-unit bookkeeping (futures, ready heap,
+    input views): with every unit finished before the next starts, DAG order *is* the
+    scheduler's order. The semantics are the same: a step whose inputs were skipped or
+    failed upstream is skipped or ``upstream_failed``, and a unit that raises fails all of
+    its steps with the error, as a crashed worker does.
+    """
+    available: dict[str, Artifact] = {}
+    gone: dict[str, str] = {}
+    results: dict[str, StepResult] = {}
+    context_hashes = RUN_CONTEXT_HASHES.get()
+    ctx_hashes = {} if context_hashes is None else context_hashes
+    worker = worker_name()
+    for unit in units:
+        try:
+            for step in unit:
+                result = run_step(step, available, context, store, emit, run_id, ctx_hashes,
+                                  gone, worker)
+                results[step.name] = result
+                if result.artifacts:
+                    available.update(result.artifacts)
+                else:
+                    why = "skipped" if result.state == "skipped" else "failed"
+                    gone.update(dict.fromkeys(result.output_names, why))
+        except Exception as exc:
+            for step in unit:
+                done = results.pop(step.name, None)
+                for name in done.artifacts if done is not None else ():
+                    available.pop(name, None)
+                results[step.name] = _unit_failed(step, exc, run_id, emit)
+                gone.update(dict.fromkeys(results[step.name].output_names, "failed"))
+    return results
+
+
+def _unit_failed(step: Any, exc: BaseException, run_id: str, emit: Emit) -> StepResult:
+    """A step of a unit that raised: failed with the error (as for a crashed worker)."""
+    result = StepResult(step.name, state="failed", output_names=list(step.outputs or [step.name]),
+                        error=f"worker failed: {type(exc).__name__}: {exc}",
+                        traceback="".join(traceback.format_exception(exc)))
+    emit(StepFinished(run_id=run_id, step=step.name, state="failed", error=result.error))
+    return result
 
 
 def run_step(
@@ -251,10 +306,14 @@ def run_step(
     run_id: str,
     context_hashes: dict[str, str],
     unavailable: dict[str, str] | None = None,
+    worker: str | None = None,
 ) -> StepResult:
-    """Run one step: condition, cache lookup, call with retries and timeout, store."""
-    result = StepResult(step.name, output_names=list(step.outputs or [step.name]))
-    result.worker = worker_name()
+    """Run one step: condition, cache lookup, call with retries and timeout, store.
+
+    ``worker`` names the thread running it (``host:pid:thread``; found here when not given).
+    """
+    result = StepResult(step.name, output_names=list(step.outputs or [step.name]),
+                        worker=worker or worker_name())
     started = time.perf_counter()
 
     def finish(state: str) -> StepResult:
@@ -268,9 +327,11 @@ def run_step(
             ))
         return result
 
-    unavailable = unavailable or {}
     missing = [n for n in step.inputs if n not in available and n not in context]
-    missing += [n for n in step.condition_params if n in unavailable and n not in missing]
+    if unavailable:
+        missing += [n for n in step.condition_params if n in unavailable and n not in missing]
+    else:
+        unavailable = {}
     if missing:
         result.skipped = True
         if all(unavailable.get(n) == "skipped" for n in missing):
@@ -298,23 +359,16 @@ def run_step(
     if key is not None:
         entry = store.lookup(key)
         if entry is not None:
-            loader = _EntryLoader(store, entry)
-            result.artifacts = {
-                n: Artifact(n, digest=entry.output_hashes.get(stored_name(n)), loader=loader,
-                            producer=step.name)
-                for n in result.output_names
-            }
-            result.cached, result.success = True, True
-            result.output_shape = entry.meta.get("shape") or _default_shape(result.output_names)
-            result.time_saved = entry.duration
-            result.cache_key = key
+            _take_hit(result, store, entry, key)
+            if getattr(step, "is_map_task", False):
+                result.map_result = _stored_map_result(result)
             return finish("cached")
 
     if getattr(store, "probe_only", False):
         raise StepNotCached(step.name)
     kwargs = {param: src.value if isinstance(src, Artifact) else src for param, src in kwargs_src.items()}
     if getattr(step, "is_map_task", False):
-        return finish(_run_map(step, kwargs, kwargs_src, store, result, context_hashes))
+        return finish(_run_map(step, kwargs, kwargs_src, store, result, context_hashes, key, parts))
     attempts = 1 + max(int(step.retry or 0), 0)
     for attempt in range(1, attempts + 1):
         result.attempts = attempt
@@ -346,6 +400,22 @@ def run_step(
         _store(key, parts, outputs, result, store, compute_time,
                explain=_explain(step, kwargs_src))
     return finish("done")
+
+
+def _take_hit(result: StepResult, store: Any, entry: _cache.CacheEntry, key: str) -> None:
+    """Fill ``result`` from a verified entry without loading it: each output's digest is the
+    one recorded when it was stored, and its value loads on first use."""
+    loader = _EntryLoader(store, entry)
+    hashes = entry.output_hashes
+    producer = result.name
+    result.artifacts = {
+        n: Artifact(n, digest=hashes.get(stored_name(n)), loader=loader, producer=producer)
+        for n in result.output_names
+    }
+    result.cached = result.success = True
+    result.output_shape = entry.meta.get("shape") or _default_shape(result.output_names)
+    result.time_saved = entry.duration
+    result.cache_key = key
 
 
 def backoff(step: Any, attempt: int) -> float:
@@ -385,19 +455,35 @@ def _store(key: str, parts: Any, outputs: dict[str, Any], result: StepResult,
             hashes[stored_name(n)] = a.hash
         except UnhashableValueError:
             a._hash = hashes[stored_name(n)] = key_digest(key, n)
+    if callable(parts):
+        parts = parts()
     if store.store(key, {stored_name(n): v for n, v in outputs.items()}, output_hashes=hashes,
                    parts=parts, duration=duration, shape=result.output_shape, explain=explain):
         result.cache_key = key
 
 
+#: a map task's whole output list is stored as one entry too (besides each item's) when
+#: it is estimated at most this big: a rerun over the same list is then one lookup instead
+#: of one per item, while large outputs, where per-item lookups cost little next to the
+#: data, are not stored twice
+MAP_WHOLE_MAX_BYTES = 16 * 2**20
+
+
 def _run_map(step: Any, kwargs: dict[str, Any], kwargs_src: dict[str, Any], store: Any,
-             result: StepResult, context_hashes: dict[str, str]) -> str:
-    """A map task inside a pipeline: each item is its own cached call."""
+             result: StepResult, context_hashes: dict[str, str], key: str | None = None,
+             parts: Any = None) -> str:
+    """A map task inside a pipeline: each item is its own cached call.
+
+    ``key`` is the map task's key as a whole (its code, the items list's digest, the other
+    values it receives); when every item succeeds and the list is small, the list is stored
+    under it, so the next run over the same items is one lookup (see :func:`run_step`).
+    """
+    t0 = time.perf_counter()
     items_param = step.map_param
     items = kwargs.pop(items_param)
     rest_src = {p: s for p, s in kwargs_src.items() if p != items_param}
     outcome = step.map_items(items, kwargs, store=store, parallel=MAP_PARALLEL.get(),
-                             key_for=lambda item: _item_key(step, item, rest_src, context_hashes))
+                             key_for=_item_keyer(step, rest_src, context_hashes))
     result.map_result = outcome
     result.attempts = 1
     result.retries = outcome.retries
@@ -412,21 +498,76 @@ def _run_map(step: Any, kwargs: dict[str, Any], kwargs_src: dict[str, Any], stor
     result.success = True
     result.cached = outcome.total > 0 and outcome.cached == outcome.total
     out_name = result.output_names[0]
-    result.artifacts = {out_name: Artifact(out_name, list(outcome.results), producer=step.name)}
+    values = list(outcome.results)
+    result.artifacts = {out_name: Artifact(out_name, values, producer=step.name)}
+    if (key is not None and not outcome.failures
+            and _estimated_size(values, MAP_WHOLE_MAX_BYTES) is not None):
+        _store(key, parts, {out_name: values}, result, store, time.perf_counter() - t0)
     return "cached" if result.cached else "done"
 
 
-def _item_key(step: Any, item: Any, rest_src: dict[str, Any],
-              context_hashes: dict[str, str]) -> str | None:
+def _stored_map_result(result: StepResult) -> Any:
+    """The :class:`MapTaskResult` of a map task whose whole output list was a cache hit."""
+    from flowyml.core.map_task import StoredMapResult
+
+    return StoredMapResult(result.artifacts[result.output_names[0]])
+
+
+def _item_keyer(step: Any, rest_src: dict[str, Any],
+                context_hashes: dict[str, str]) -> Callable[[Any], str | None]:
+    """``key_for(item)`` of a map task's items: the parts every item shares (code, the other
+    values it receives) are hashed once, each item's value once per item."""
+    none: Callable[[Any], str | None] = lambda item: None  # noqa: E731
     if step.cache is False:
-        return None
+        return none
     try:
-        params = {p: _src_hash(p, s, context_hashes) for p, s in rest_src.items()}
-        params["<item>"] = hash_value(item)
+        shared = {p: _src_hash(p, s, context_hashes) for p, s in rest_src.items()}
     except UnhashableValueError:
-        return None
+        return none
+    name = step.name
     code = None if step.cache == "input_hash" else step.get_code_hash()
-    return _cache.make_key(step.name, code, params)
+
+    def key_for(item: Any) -> str | None:
+        try:
+            digest = hash_value(item)
+        except UnhashableValueError:
+            return None
+        return step_key(name, code, {**shared, "<item>": digest})
+
+    return key_for
+
+
+def _estimated_size(value: Any, limit: int) -> int | None:
+    """A rough size in bytes of ``value`` once pickled, or ``None`` when it is over ``limit``
+    or made of objects whose size this cannot tell (without pickling it)."""
+    total = 0
+    stack = [value]
+    while stack:
+        obj = stack.pop()
+        cls = type(obj)
+        if cls in (int, float, bool, complex) or obj is None:
+            total += 16
+        elif cls in (str, bytes, bytearray):
+            total += 16 + len(obj)
+        elif cls in (list, tuple, set, frozenset):
+            total += 16 + 8 * len(obj)
+            stack.extend(obj)
+        elif cls is dict:
+            total += 16 + 16 * len(obj)
+            stack.extend(obj.keys())
+            stack.extend(obj.values())
+        elif isinstance(getattr(obj, "nbytes", None), int):  # numpy arrays and scalars
+            if getattr(getattr(obj, "dtype", None), "hasobject", False):
+                return None  # nbytes counts only the pointers
+            total += 128 + obj.nbytes
+        elif hasattr(obj, "__dict__") and not isinstance(obj, type):
+            total += 64
+            stack.extend(vars(obj).values())
+        else:
+            return None
+        if total > limit:
+            return None
+    return total
 
 
 def _condition_holds(step: Any, available: dict[str, Artifact], context: dict[str, Any]) -> bool:
@@ -479,6 +620,8 @@ def _src_hash(param: str, src: Any, context_hashes: dict[str, str]) -> str:
 
 def _cache_key(step: Any, kwargs_src: dict[str, Any], context_hashes: dict[str, str],
                store: Any, result: StepResult) -> tuple[str | None, Any]:
+    """The step's key and what to record as its parts (a zero-argument callable for the
+    default strategies: the decodable parts are only built when an entry is written)."""
     if step.cache is False or not store.enabled:
         return None, None
     try:
@@ -488,18 +631,74 @@ def _cache_key(step: Any, kwargs_src: dict[str, Any], context_hashes: dict[str, 
             ctx = {p: v for p, v in kwargs_src.items() if not isinstance(v, Artifact)}
             user_key = str(step.cache(inputs, ctx))
             return _cache.custom_key(step.name, user_key), {"custom": user_key}
-        if getattr(step, "is_map_task", False):
-            return None, None  # items are cached one by one
         params = {p: _src_hash(p, s, context_hashes) for p, s in kwargs_src.items()}
     except UnhashableValueError as exc:
+        if getattr(step, "is_map_task", False):
+            return None, None  # no whole entry; the items are still cached one by one
         param = next((p for p, s in kwargs_src.items() if not _hashable(s, context_hashes, p)), "?")
         result.uncacheable_reason = f"parameter '{param}' cannot be hashed: {exc}"
         warnings.warn(f"step '{step.name}' runs without cache: {result.uncacheable_reason}",
                       UncacheableWarning, stacklevel=2)
         return None, None
     code = None if step.cache == "input_hash" else step.get_code_hash()
-    parts = _cache.key_parts(step.name, code, params)
-    return _cache.key_from_parts(step.name, parts), parts
+    return step_key(step.name, code, params), functools.partial(_cache.key_parts, step.name, code, params)
+
+
+# ---------------------------------------------------------------------------------------------
+# Keys: the text cache.key_from_parts hashes, assembled from a per-step frame
+# ---------------------------------------------------------------------------------------------
+
+_ESCAPE = json.encoder.encode_basestring_ascii  # what json.dumps(ensure_ascii=True) uses
+_SENTINEL = "\0flowyml-params\0"
+
+
+@functools.lru_cache(maxsize=65536)
+def _key_frame(step_name: str, code: str | None) -> tuple[str, str, str]:
+    """``(key prefix, JSON before the params, JSON after them)`` of one step's key.
+
+    Made by serialising :func:`flowyml.cache.key_parts` itself around a sentinel parameter,
+    so the frame follows whatever fields the parts hold; only the params vary per call.
+    """
+    text = json.dumps(_cache.key_parts(step_name, code, {_SENTINEL: _SENTINEL}), sort_keys=True)
+    sentinel = f"{_ESCAPE(_SENTINEL)}: {_ESCAPE(_SENTINEL)}"
+    head, found, tail = text.partition(sentinel)
+    if not found:
+        raise ValueError("cache.key_parts no longer holds the params as given")
+    return _cache.custom_key(step_name, ""), head, tail
+
+
+def step_key(step_name: str, code: str | None, params: dict[str, str]) -> str:
+    """The cache key :func:`flowyml.cache.make_key` gives, built in a few microseconds.
+
+    ``make_key`` serialises the whole decodable parts with ``json.dumps(sort_keys=True)``
+    for every step (~13 us); here the constant part of that text is made once per step and
+    code version, and only the parameters' digests are escaped and joined. The result is
+    the same string, byte for byte (checked once per process, and by the tests); should it
+    ever differ, ``make_key`` itself is used.
+    """
+    if _fast_keys_agree():
+        try:
+            return _fast_key(step_name, code, params)
+        except TypeError:  # a digest that is not a string: make_key says what it makes of it
+            pass
+    return _cache.make_key(step_name, code, params)
+
+
+def _fast_key(step_name: str, code: str | None, params: dict[str, str]) -> str:
+    prefix, head, tail = _key_frame(step_name, code)
+    body = ", ".join([f"{_ESCAPE(k)}: {_ESCAPE(v)}" for k, v in sorted(params.items())])
+    return prefix + xxhash.xxh3_128_hexdigest(f"{head}{body}{tail}".encode())
+
+
+@functools.cache
+def _fast_keys_agree() -> bool:
+    """Whether :func:`_fast_key` matches ``cache.make_key`` on awkward names and values."""
+    samples = [("s", None, {}), ("a:b%c/\u00e9\"", "0" * 32, {"x": "1" * 32, "\u00fc\n": "key:2"}),
+               ("t", "c", {"b": "2", "a": "1", "ab": "3"})]
+    try:
+        return all(_fast_key(*s) == _cache.make_key(*s) for s in samples)
+    except Exception:  # key_parts changed shape: the frame cannot be cut out of it
+        return False
 
 
 def _hashable(src: Any, context_hashes: dict[str, str], param: str) -> bool:

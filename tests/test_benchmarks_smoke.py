@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ("overhead", "hashing", "large output", "import", "dag", "notebook", "executors",
-              "lifecycle", "store", "remote", "corpus")
+BENCHMARKS = ("overhead", "hashing", "large output", "import", "dag", "map", "notebook",
+              "executors", "lifecycle", "store", "remote", "corpus")
 
 
 @pytest.mark.slow

@@ -38,6 +38,29 @@ class MapTaskResult:
         return [r for i, r in enumerate(self.results) if i not in self.errors]
 
 
+class StoredMapResult(MapTaskResult):
+    """The result of a map task whose whole output list came from the cache: every item a
+    hit, no failure. The list is loaded on first use of ``results`` (or of the counts)."""
+
+    def __init__(self, artifact: Any) -> None:  # an Artifact of the runner, loaded lazily
+        self._artifact = artifact
+
+    @property  # type: ignore[override]
+    def results(self) -> list[Any]:
+        return self._artifact.value
+
+    @property  # type: ignore[override]
+    def total(self) -> int:
+        return len(self.results)
+
+    successes = cached = total
+    failures = retries = 0
+
+    @property  # type: ignore[override]
+    def errors(self) -> dict[int, str]:
+        return {}
+
+
 @dataclass
 class MapTaskConfig:
     """How a map task runs its items."""

@@ -16,7 +16,7 @@ from flowyml.cache import CacheStore, NullStore
 from flowyml.core.context import Context
 from flowyml.core.step import Step, get_registered_steps, same_definition
 from flowyml.events import RunFinished, RunStarted, bus, silent
-from flowyml.runner import RUN_CONTEXT_HASHES, Artifact, StepResult
+from flowyml.runner import RUN_CONTEXT_HASHES, Artifact, StepResult, run_inline
 
 
 class _Outputs(Mapping[str, Any]):
@@ -94,26 +94,35 @@ class PipelineResult:
 
 
 class DAG:
-    """The built graph of a pipeline (networkx underneath, in :attr:`graph`)."""
+    """The built graph of a pipeline.
 
-    def __init__(self, graph: Any) -> None:
-        self.graph = graph
-        self.order = _graph.topological_order(graph)
+    Validation and a run need only the plain :class:`flowyml.graph.StepGraph`; the
+    ``networkx`` graph in :attr:`graph` is made on first use (drawings, walks).
+    """
+
+    def __init__(self, plan: _graph.StepGraph) -> None:
+        self.plan = plan
+        self.order = plan.order
+
+    @functools.cached_property
+    def graph(self) -> Any:
+        """The DAG as a ``networkx.DiGraph`` (node attribute ``step``, edge ``artifacts``)."""
+        return self.plan.to_networkx()
 
     @functools.cached_property
     def units(self) -> list[list[Step]]:
         """Scheduling units in order: single steps, or whole execution groups."""
-        nodes = self.graph.nodes
-        return [[nodes[n]["step"] for n in unit] for unit in _graph.group_units(self.graph, self.order)]
+        steps = self.plan.steps
+        return [[steps[n] for n in unit] for unit in _graph.group_units(self.plan, self.order)]
 
-    @functools.cached_property
+    @property
     def producers(self) -> dict[str, str]:
         """Output name -> the step that produces it."""
-        nodes = self.graph.nodes
-        return {out: n for n in self.order for out in (nodes[n]["step"].outputs or [n])}
+        return self.plan.producers
 
     def topological_sort(self) -> list[Step]:
-        return [self.graph.nodes[n]["step"] for n in self.order]
+        steps = self.plan.steps
+        return [steps[n] for n in self.order]
 
     @property
     def nodes(self) -> list[str]:
@@ -121,7 +130,7 @@ class DAG:
 
     @property
     def edges(self) -> list[tuple[str, str]]:
-        return list(self.graph.edges)
+        return list(self.plan.edges)
 
     def upstream(self, name: str) -> set[str]:
         return _graph.ancestors(self.graph, [name])
@@ -130,7 +139,7 @@ class DAG:
         return _graph.descendants(self.graph, [name])
 
     def __len__(self) -> int:
-        return self.graph.number_of_nodes()
+        return len(self.plan.steps)
 
 
 class Pipeline:
@@ -239,7 +248,7 @@ class Pipeline:
         signature = (keys, tuple((id(s), tuple(s.inputs), tuple(s.outputs), s.execution_group,
                                   tuple(s.condition_params)) for s in steps))
         if self._dag is None or signature != self._dag_signature:
-            self._dag = DAG(_graph.build_dag(steps, available=keys))
+            self._dag = DAG(_graph.plan_dag(steps, available=keys))
             self._dag_signature = signature
         return self
 
@@ -297,7 +306,10 @@ class Pipeline:
         emit(RunStarted(run_id=run_id, pipeline=self.name, steps=tuple(dag.order), executor=exe.name))
         hashes = RUN_CONTEXT_HASHES.set({})  # keyed by parameter and value identity
         try:
-            results = schedule(dag.units, dag.producers, exe, ctx, self.cache, run_id, emit)
+            if _runs_inline(exe):
+                results = run_inline(dag.units, ctx, self.cache, emit, run_id)
+            else:
+                results = schedule(dag.units, dag.producers, exe, ctx, self.cache, run_id, emit)
         finally:
             RUN_CONTEXT_HASHES.reset(hashes)
             if owned:
@@ -330,3 +342,11 @@ class Pipeline:
 
     def __repr__(self) -> str:
         return f"Pipeline({self.name!r}, steps={[s.name for s in self.steps]})"
+
+
+def _runs_inline(executor: Any) -> bool:
+    """Whether ``executor`` runs each unit at once in this thread: the stock sequential
+    executor, whose whole run :func:`flowyml.runner.run_inline` does without a scheduler."""
+    from flowyml.executors.sequential import SequentialExecutor
+
+    return type(executor) is SequentialExecutor
