@@ -373,7 +373,7 @@ _SIMPLE_CONSTANTS = (int, float, complex, str, bytes, bool, type(None))
 #: id(function) -> (weak reference to it, digest, the globals it was computed from); a plain
 #: dict with an identity check is ~4x cheaper to probe than a WeakKeyDictionary, and a
 #: fully cached run probes it once per step
-_fp_memo: dict[int, tuple[weakref.ref, str, list[tuple[dict, str, Any]]]] = {}
+_fp_memo: dict[int, tuple[weakref.ref, str, list[tuple[dict, str, Any]], str | None]] = {}
 
 
 def _memo_get(func: Any) -> tuple[str, list[tuple[dict, str, Any]]] | None:
@@ -384,7 +384,15 @@ def _memo_get(func: Any) -> tuple[str, list[tuple[dict, str, Any]]] | None:
     return memo[1], memo[2]
 
 
-def _memo_put(func: types.FunctionType, digest: str, deps: list[tuple[dict, str, Any]]) -> None:
+def _memo_own(func: Any) -> str | None:
+    """The digest of ``func``'s own normalised code, remembered by :func:`code_fingerprint`
+    (so :func:`code_parts` does not parse the source a second time)."""
+    memo = _fp_memo.get(id(func))
+    return memo[3] if memo is not None and memo[0]() is func else None
+
+
+def _memo_put(func: types.FunctionType, digest: str, deps: list[tuple[dict, str, Any]],
+              own: str | None = None) -> None:
     key = id(func)
 
     def forget(ref: weakref.ref, key: int = key, memo: dict = _fp_memo) -> None:
@@ -392,7 +400,7 @@ def _memo_put(func: types.FunctionType, digest: str, deps: list[tuple[dict, str,
         if (entry := memo.get(key)) is not None and entry[0] is ref:
             del memo[key]
 
-    _fp_memo[key] = (weakref.ref(func, forget), digest, deps)
+    _fp_memo[key] = (weakref.ref(func, forget), digest, deps, own)
 
 
 def code_fingerprint(func: Callable) -> str:
@@ -411,10 +419,13 @@ def code_fingerprint(func: Callable) -> str:
     deps: list[tuple[dict, str, Any]] = []
     h = xxhash.xxh3_128()
     h.update(f"flowyml-code-v{FINGERPRINT_VERSION}".encode())
-    _CodeWalker(deps).feed_function(func, h, set())
+    walker = _CodeWalker(deps)
+    walker.feed_function(func, h, set())
     digest = h.hexdigest()
     if _weakrefable(func):
-        _memo_put(func, digest, deps)
+        own = walker.own_source
+        _memo_put(func, digest, deps,
+                  None if own is None else xxhash.xxh3_64_hexdigest(own.encode()))
     return digest
 
 
@@ -426,9 +437,12 @@ def code_parts(func: Callable) -> dict[str, str]:
     func = _unwrap(func)
     code_fingerprint(func)
     memo = _memo_get(func)
-    source = normalized_source(func)
-    own = source if source is not None else _bytecode_digest(func.__code__)
-    parts = {"<own>": xxhash.xxh3_64_hexdigest(own.encode())}
+    own_digest = _memo_own(func)
+    if own_digest is None:
+        source = normalized_source(func)
+        own = source if source is not None else _bytecode_digest(func.__code__)
+        own_digest = xxhash.xxh3_64_hexdigest(own.encode())
+    parts = {"<own>": own_digest}
     for _, name, obj in memo[1] if memo else ():
         obj = _unwrap(obj) if hasattr(obj, "func") and not isinstance(obj, type) else obj
         if isinstance(obj, types.FunctionType) and _is_user_function(obj):
@@ -597,11 +611,13 @@ def _methods(value: Any) -> list[types.FunctionType]:
 class _CodeWalker:
     def __init__(self, deps: list[tuple[dict, str, Any]]) -> None:
         self.deps = deps
+        self.own_source: str | None = None  # the outermost function's AST dump
 
     def feed_function(self, func: Any, h: _Hasher, seen: set[int]) -> None:
         if id(func) in seen:
             h.update(b"<recursion>")
             return
+        outermost = not seen
         seen.add(id(func))
         node = _function_node(func)
         if node is None:
@@ -610,7 +626,10 @@ class _CodeWalker:
             # has no source either, and their helpers are user code
             names = _code_names(func.__code__) + _attribute_reads(func.__code__)
         else:
-            _tag(h, b"ast", _dump(node).encode())
+            dump = _dump(node)
+            if outermost:
+                self.own_source = dump
+            _tag(h, b"ast", dump.encode())
             # only names the code reads as globals or closure cells: a parameter or local
             # that shares a module-level name is not a dependency on that global
             outside = _global_reads(func.__code__) | set(func.__code__.co_freevars)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import socket
 import threading
 import time
 import traceback
@@ -202,6 +201,8 @@ if hasattr(os, "register_at_fork"):
 def worker_name() -> str:
     """``host:pid:thread`` of the worker running a step."""
     if not _HOST_PID:
+        import socket
+
         _HOST_PID.append(f"{socket.gethostname()}:{os.getpid()}")
     return f"{_HOST_PID[0]}:{threading.current_thread().name}"
 
