@@ -15,10 +15,11 @@ the next call from the main thread, or by :meth:`flush`.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
@@ -48,6 +49,37 @@ def _in_kernel() -> bool:
         return False
     shell = get_ipython()
     return getattr(shell, "kernel", None) is not None
+
+
+@contextlib.contextmanager
+def _unflushed() -> Iterator[None]:
+    """Publish displays without ipykernel's stream flush before each one.
+
+    ipykernel flushes ``sys.stdout`` and ``sys.stderr`` before every display message, and
+    each flush waits for a round trip through its IO thread (two per message, a few ms per
+    step cell on a busy machine). The flush only keeps printed text *before* a new output;
+    an update in place (``update_display_data``) has no position, and a step cell's first
+    line is published before its body printed anything, so neither needs it.
+    """
+    try:
+        from IPython import get_ipython
+
+        pub = getattr(get_ipython(), "display_pub", None)
+    except ImportError:
+        pub = None
+    if pub is None or not callable(getattr(pub, "_flush_streams", None)):
+        yield
+        return
+    pub._flush_streams = _no_flush
+    try:
+        yield
+    finally:
+        with contextlib.suppress(AttributeError):
+            del pub._flush_streams
+
+
+def _no_flush() -> None:
+    return None
 
 
 _SHARED: dict[str, Any] = {}
@@ -149,8 +181,9 @@ class _EventWidget(widgets.VBox):
         if shown == getattr(self, "_shown", None):
             return  # each update is a message (and a stream flush) in the kernel
         self._shown = shown
-        for handle in self._handles:
-            handle.update(bundle, raw=True)
+        with _unflushed():
+            for handle in self._handles:
+                handle.update(bundle, raw=True)
 
 
 class StepStatusWidget(_EventWidget):
@@ -410,7 +443,8 @@ class RunningLine:
         """Display the line (``running``) with a display id."""
         from IPython.display import display
 
-        self.handle = display(self._bundle(), raw=True, display_id=True)
+        with _unflushed():  # the cell's body has not printed anything yet
+            self.handle = display(self._bundle(), raw=True, display_id=True)
 
     def _bundle(self) -> dict[str, str]:
         return {"text/html": render.status_to_html(self.step_name, self.state, **self._details),
@@ -428,7 +462,8 @@ class RunningLine:
         else:
             return
         if self.handle is not None:
-            self.handle.update(self._bundle(), raw=True)
+            with _unflushed():
+                self.handle.update(self._bundle(), raw=True)
 
     def flush(self) -> None:
         """Nothing is queued (see the class docstring)."""
