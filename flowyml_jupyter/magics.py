@@ -125,12 +125,15 @@ class FlowymlMagics(Magics):
         except (StepLineError, StepDefinitionError, ValueError) as exc:
             raise UsageError(str(exc)) from None
         from flowyml_jupyter.capture import close_new_figures, open_figures, replay, split_result
-        from flowyml_jupyter.widgets import _in_kernel
+        from flowyml_jupyter.widgets import RunningLine, _in_kernel
 
-        widget = self._status_widget(rec.name)
-        live = _in_kernel()  # a front end that updates displays; else show the final line only
-        if live:
-            display(widget)
+        # an earlier run's widget: its display is gone with the cell's old outputs
+        self._status_widgets.pop(rec.name, None)
+        line = None
+        if _in_kernel():  # a front end that updates displays: show "running" while it runs
+            line = RunningLine(rec.name)
+            line.show()
+            self._status_widgets[rec.name] = line
         figures = open_figures()
         shown: list[Any] = []
 
@@ -144,14 +147,16 @@ class FlowymlMagics(Magics):
             rec = self.session.run_cell_step(rec, lambda: self._execute(cell), replay=replay_outputs)
         finally:
             self._in_step -= 1
+            if line is not None and self._status_widgets.get(line.step_name) is line:
+                del self._status_widgets[line.step_name]
             current = self.session.steps.get(rec.name)
             if current is not None and current.state == "cached":
                 close_new_figures(figures)
-            if current is not None and current.name != widget.step_name:
-                widget.step_name = current.name
-                self._status_widgets[current.name] = widget
-            self._show_state(widget, rec.name)
-            if not live:
+            name = current.name if current is not None else rec.name
+            widget = self._status_widget(name)  # made in the state the step ended in
+            if line is not None:
+                widget.adopt(line.handle)
+            else:
                 display(widget)
             self._refresh_dags()
         return shown[0] if shown else None  # a replayed last value is the cell's result
@@ -357,16 +362,20 @@ class FlowymlMagics(Magics):
 
     # -- widgets ---------------------------------------------------------------------------
     def _status_widget(self, name: str) -> Any:
+        """A new status widget for step ``name``, made in the step's current state."""
         from flowyml_jupyter.widgets import StepStatusWidget
 
-        widget = StepStatusWidget(name)
+        state = self._state_of(name)
+        widget = (StepStatusWidget(name) if state is None
+                  else StepStatusWidget(name, state=state[0], **state[1]))
         self._status_widgets[name] = widget
         return widget
 
-    def _show_state(self, widget: Any, name: str) -> None:
+    def _state_of(self, name: str) -> tuple[str, dict[str, Any]] | None:
+        """(state, details) a status widget shows for step ``name``; ``None``: no such step."""
         rec = self.session.steps.get(name)
         if rec is None:
-            return
+            return None
         reason = None
         if rec.state == "skipped":
             reason = f"condition {rec.spec.condition} is false"
@@ -377,8 +386,14 @@ class FlowymlMagics(Magics):
         notes = [n for n in (rec.replay_note, *rec.notes) if n] if rec.state in ("done", "cached") else []
         if notes:
             reason = "; ".join([reason, *notes] if reason else notes)
-        self._set_widget(widget, rec.state, duration=rec.duration, attempts=rec.attempts or None,
-                         error=rec.error, time_saved=rec.time_saved or None, reason=reason)
+        return rec.state, {"duration": rec.duration, "attempts": rec.attempts or None,
+                           "error": rec.error, "time_saved": rec.time_saved or None,
+                           "reason": reason}
+
+    def _show_state(self, widget: Any, name: str) -> None:
+        state = self._state_of(name)
+        if state is not None:
+            self._set_widget(widget, state[0], **state[1])
 
     @staticmethod
     def _set_widget(widget: Any, state: str, **details: Any) -> None:

@@ -15,10 +15,11 @@ the next call from the main thread, or by :meth:`flush`.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
@@ -30,7 +31,7 @@ from flowyml.events import RunFinished, RunStarted, StepFinished, StepRetrying, 
 if TYPE_CHECKING:
     import networkx as nx
 
-__all__ = ["DagWidget", "StepStatusWidget"]
+__all__ = ["DagWidget", "RunningLine", "StepStatusWidget"]
 
 #: states a widget accepts (those the runner and the notebook extension use)
 STATES = tuple(render.STATE_COLORS)
@@ -48,6 +49,37 @@ def _in_kernel() -> bool:
         return False
     shell = get_ipython()
     return getattr(shell, "kernel", None) is not None
+
+
+@contextlib.contextmanager
+def _unflushed() -> Iterator[None]:
+    """Publish displays without ipykernel's stream flush before each one.
+
+    ipykernel flushes ``sys.stdout`` and ``sys.stderr`` before every display message, and
+    each flush waits for a round trip through its IO thread (two per message, a few ms per
+    step cell on a busy machine). The flush only keeps printed text *before* a new output;
+    an update in place (``update_display_data``) has no position, and a step cell's first
+    line is published before its body printed anything, so neither needs it.
+    """
+    try:
+        from IPython import get_ipython
+
+        pub = getattr(get_ipython(), "display_pub", None)
+    except ImportError:
+        pub = None
+    if pub is None or not callable(getattr(pub, "_flush_streams", None)):
+        yield
+        return
+    pub._flush_streams = _no_flush
+    try:
+        yield
+    finally:
+        with contextlib.suppress(AttributeError):
+            del pub._flush_streams
+
+
+def _no_flush() -> None:
+    return None
 
 
 _SHARED: dict[str, Any] = {}
@@ -69,9 +101,10 @@ def _shared_models() -> dict[str, Any]:
 class _EventWidget(widgets.VBox):
     """Shared machinery: a main-thread event queue and a self-updating static display."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, html: str = "", **kwargs: Any) -> None:
         shared = _shared_models()
-        self._html = widgets.HTML(layout=shared["layout"], style=shared["style"])
+        # made with its first picture: each later change is one more message
+        self._html = widgets.HTML(value=html, layout=shared["layout"], style=shared["style"])
         kwargs.setdefault("layout", shared["layout"])
         super().__init__(children=[self._html], **kwargs)
         self._queue: deque[Any] = deque()
@@ -133,6 +166,12 @@ class _EventWidget(widgets.VBox):
             return
         self._handles.append(display(bundle, raw=True, display_id=True))
 
+    def adopt(self, handle: Any) -> None:
+        """Take over an existing display (``handle``: a ``DisplayHandle``) and show this
+        widget in it, in place (one ``update_display_data`` message)."""
+        self._handles.append(handle)
+        self._refresh_displays()
+
     def _refresh_displays(self) -> None:
         """Re-publish the bundle to every display of this widget (kernel only)."""
         if not self._handles or self.comm is None:
@@ -142,8 +181,9 @@ class _EventWidget(widgets.VBox):
         if shown == getattr(self, "_shown", None):
             return  # each update is a message (and a stream flush) in the kernel
         self._shown = shown
-        for handle in self._handles:
-            handle.update(bundle, raw=True)
+        with _unflushed():
+            for handle in self._handles:
+                handle.update(bundle, raw=True)
 
 
 class StepStatusWidget(_EventWidget):
@@ -169,10 +209,18 @@ class StepStatusWidget(_EventWidget):
     )
 
     def __init__(self, step_name: str, **kwargs: Any) -> None:
+        """A status line for ``step_name``; give ``state`` and its details (``duration``,
+        ``attempts``, ...) to make it in that state at once: the front end then receives
+        the finished picture in the widget's opening messages and no update after them."""
         self._batching = True  # draw once, below, not on every trait set up here
-        super().__init__(step_name=step_name, **kwargs)
+        details = {k: kwargs.get(k) for k in ("duration", "attempts", "error", "time_saved",
+                                              "reason")}
+        state = kwargs.get("state", "pending")  # an unknown one is refused just below
+        first = render.status_to_html(step_name, state if state in STATES else "pending",
+                                      **details)
+        kwargs.setdefault("_dom_classes", ("flowyml-step-status",))
+        super().__init__(html=first, step_name=step_name, **kwargs)
         self._batching = False
-        self.add_class("flowyml-step-status")
         self._render()
 
     @traitlets.validate("state")
@@ -372,3 +420,50 @@ class DagWidget(_EventWidget):
 
     def static_text(self) -> str:
         return render.dag_to_text(self.graph, self.states)
+
+
+class RunningLine:
+    """A step cell's status while its body runs, before its :class:`StepStatusWidget` exists.
+
+    A widget costs a front end several messages (a comm per model, then one per change),
+    and most step cells end within milliseconds; so while a cell runs its status is a plain
+    display with a display id (one message), kept current for long cells (a retry shows
+    its attempt and reason), and when the cell ends the widget, made in its final state,
+    takes over that display in place (:meth:`StepStatusWidget.adopt`). Main thread only:
+    events from other threads are dropped (the widget shows the final state).
+    """
+
+    def __init__(self, step_name: str) -> None:
+        self.step_name = step_name
+        self.state = "running"
+        self._details: dict[str, Any] = {}
+        self.handle: Any = None
+
+    def show(self) -> None:
+        """Display the line (``running``) with a display id."""
+        from IPython.display import display
+
+        with _unflushed():  # the cell's body has not printed anything yet
+            self.handle = display(self._bundle(), raw=True, display_id=True)
+
+    def _bundle(self) -> dict[str, str]:
+        return {"text/html": render.status_to_html(self.step_name, self.state, **self._details),
+                "text/plain": render.status_to_text(self.step_name, self.state, **self._details)}
+
+    def handle_event(self, event: Any) -> None:
+        """Show a retry (attempt and reason) in place; other events change nothing shown."""
+        if not _on_main_thread() or getattr(event, "step", None) != self.step_name:
+            return
+        if isinstance(event, StepStarted) and event.attempt > 1:
+            self._details = {"attempts": event.attempt}
+        elif isinstance(event, StepRetrying):
+            self._details = {"attempts": event.attempt + 1,
+                             "reason": f"retrying after {event.error}"}
+        else:
+            return
+        if self.handle is not None:
+            with _unflushed():
+                self.handle.update(self._bundle(), raw=True)
+
+    def flush(self) -> None:
+        """Nothing is queued (see the class docstring)."""

@@ -117,3 +117,78 @@ def test_replay_of_a_figure_and_a_table_after_a_kernel_restart(tmp_path, monkeyp
     assert [k for k, _ in first[1]] == ["stream", "image/png"]  # one figure, shown once
     assert first[2] == [("text/plain", "1")]
     assert second == first  # the same text, table, image and value, in the same order
+
+
+def _iopub_of(kc, code: str) -> list[dict]:
+    """Every iopub message one execution sends (in order), up to the kernel going idle."""
+    msg_id = kc.execute(code)
+    messages = []
+    while True:
+        msg = kc.get_iopub_msg(timeout=60)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        messages.append(msg)
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            break
+    reply = kc.get_shell_msg(timeout=60)
+    assert reply["content"]["status"] == "ok", reply["content"]
+    return messages
+
+
+@pytest.fixture
+def kernel(tmp_path, monkeypatch):
+    from jupyter_client.manager import start_new_kernel
+
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path))
+    try:
+        _iopub_of(kc, "%load_ext flowyml")
+        _iopub_of(kc, "%%step\nwarm = 1")  # the shared layout and style models: once
+        yield kc
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def _kinds(messages: list[dict]) -> list[str]:
+    return [m["msg_type"] for m in messages
+            if m["msg_type"] not in ("status", "execute_input")]
+
+
+def test_a_quick_step_cell_sends_four_widget_messages(kernel):
+    """One line shown before the body (display_data), the widget made in its final state
+    (two comm_open: the box and its HTML) and shown in that line's place
+    (update_display_data): no comm update messages, on a miss and on a hit."""
+    for code in ("%%step\nx = 1\nprint(x)", "%%step\nx = 1\nprint(x)"):
+        messages = _iopub_of(kernel, code)
+        kinds = _kinds(messages)
+        assert sorted(k for k in kinds if k != "stream") == [
+            "comm_open", "comm_open", "display_data", "update_display_data"], kinds
+        assert "stream" in kinds  # the print (run, then replayed)
+        shown = next(m for m in messages if m["msg_type"] == "display_data")
+        final = next(m for m in messages if m["msg_type"] == "update_display_data")
+        assert shown["content"]["transient"] == final["content"]["transient"]  # same display
+        assert shown["content"]["data"]["text/plain"].startswith("step 'x': running")
+        assert WIDGET in final["content"]["data"]
+        opened = [m["content"]["data"]["state"] for m in messages if m["msg_type"] == "comm_open"]
+        html = [s["value"] for s in opened if s.get("_model_name") == "HTMLModel"]
+        assert html and final["content"]["data"]["text/html"] == html[0]  # final at opening
+
+
+def test_a_slow_step_cell_shows_running_then_its_retry_then_the_final_state(kernel):
+    """Live for long cells: "running" before the body, the retry in place, and the final
+    state (duration, attempts) replacing it, above what the cell printed."""
+    _iopub_of(kernel, "tries = []")
+    code = ("%%step --retries 1\nimport time\ntime.sleep(0.3)\ntries.append(1)\n"
+            "print('attempt', len(tries))\nif len(tries) < 2:\n    raise OSError('busy')\n"
+            "slow = len(tries)")
+    messages = _iopub_of(kernel, code)
+    displays = [m for m in messages if m["msg_type"] in ("display_data", "update_display_data")]
+    texts = [m["content"]["data"]["text/plain"] for m in displays]
+    assert displays[0]["msg_type"] == "display_data" and texts[0].startswith(
+        "step 'slow': running"), texts
+    assert any("attempt 2" in t and "retrying after OSError: busy" in t for t in texts[1:-1]), texts
+    assert "done in" in texts[-1] and "(2 attempts)" in texts[-1], texts
+    assert WIDGET in displays[-1]["content"]["data"]
+    first_print = next(i for i, m in enumerate(messages) if m["msg_type"] == "stream")
+    assert messages.index(displays[0]) < first_print  # the status line is above the prints

@@ -67,8 +67,11 @@ def recording_comm(monkeypatch):
 
 
 def sent_html(widget) -> list[str]:
-    """Every ``value`` the widget's HTML child sent to the front end."""
-    return widget._html.comm.updates("value")
+    """Every ``value`` the widget's HTML child sent to the front end: the one it opened
+    with (when not empty), then each update."""
+    html_comm = widget._html.comm
+    first = (html_comm.open_data or {}).get("state", {}).get("value")
+    return [first] * bool(first) + html_comm.updates("value")
 
 
 def started(step, attempt=1):
