@@ -478,9 +478,44 @@ def _unwrap(func: Any) -> Any:
     return func
 
 
+#: file name -> (the linecache lines it was parsed from, {(def name, first line): node})
+_module_defs: dict[str, tuple[list[str], dict[tuple[str, int], ast.AST]]] = {}
+
+
+def _defs_of(filename: str, module_globals: dict[str, Any]) -> dict[tuple[str, int], ast.AST]:
+    """Every function definition of a source file, parsed once per version of the file
+    (the lines ``linecache`` holds, as ``inspect.getsource`` reads them), by name and first
+    line (the first decorator's, as ``co_firstlineno``). Empty when there is no source."""
+    import linecache
+
+    linecache.checkcache(filename)
+    lines = linecache.getlines(filename, module_globals)
+    known = _module_defs.get(filename)
+    if known is not None and known[0] is lines:
+        return known[1]
+    defs: dict[tuple[str, int], ast.AST] = {}
+    if lines:
+        try:
+            tree = ast.parse("".join(lines))
+        except (SyntaxError, ValueError):
+            tree = None
+        for node in ast.walk(tree) if tree is not None else ():
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
+                defs[(node.name, first)] = node
+    if len(_module_defs) >= 512:
+        _module_defs.clear()
+    _module_defs[filename] = (lines, defs)
+    return defs
+
+
 def _function_node(func: Any) -> ast.AST | None:
     if not isinstance(func, types.FunctionType) or func.__name__ == "<lambda>":
         return None
+    code = func.__code__
+    node = _defs_of(code.co_filename, func.__globals__).get((func.__name__, code.co_firstlineno))
+    if node is not None:
+        return _strip(node)  # type: ignore[arg-type]
     import textwrap
 
     try:

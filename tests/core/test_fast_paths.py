@@ -340,3 +340,66 @@ def test_a_large_or_opaque_output_list_is_not_stored_twice(cache_dir, monkeypatc
     result = pipeline.run(n=3)
     assert result.step_results["square"].cache_key is None
     assert pipeline.cache.info()["square"]["entries"] == 3  # one per item, no whole list
+
+
+def test_function_nodes_from_one_parse_of_the_file_equal_inspect_getsource(tmp_path, monkeypatch):
+    """The code fingerprint reads a function's definition from one parse of its file (per
+    version of the file in linecache): the same normalised code as ``inspect.getsource``
+    gives, for plain, decorated, nested and method definitions; an edited file is parsed
+    again."""
+    import ast
+    import importlib
+    import inspect
+    import textwrap
+
+    from flowyml import hashing
+
+    source = textwrap.dedent('''
+        import functools
+
+
+        def deco(f):
+            return f
+
+
+        def plain(x):
+            """doc"""
+            return x + 1  # a comment
+
+
+        @deco
+        @functools.lru_cache(maxsize=None)
+        def decorated(x):
+            return x * 2
+
+
+        def outer(y):
+            def inner(z):
+                return z - y
+            return inner
+
+
+        class Model:
+            @staticmethod
+            def fit(data):
+                return sorted(data)
+    ''')
+    (tmp_path / "fp_mod.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    mod = importlib.import_module("fp_mod")
+    funcs = [mod.plain, mod.decorated.__wrapped__, mod.outer, mod.outer(1), mod.Model.fit]
+
+    def by_getsource(func):
+        tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
+        node = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)
+                    and n.name == func.__name__)
+        return hashing._dump(hashing._strip(node))
+
+    defs = hashing._defs_of(mod.__file__, vars(mod))
+    for func in funcs:
+        assert (func.__name__, func.__code__.co_firstlineno) in defs, func  # the fast path
+        assert hashing._dump(hashing._function_node(func)) == by_getsource(func), func
+
+    before = hashing.normalized_source(mod.plain)
+    (tmp_path / "fp_mod.py").write_text(source.replace("return x + 1", "return x + 10"))
+    assert hashing.normalized_source(mod.plain) != before  # the new file version is read
