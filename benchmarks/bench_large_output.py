@@ -2,7 +2,8 @@
 
 Each measurement runs in a fresh subprocess, so peak RSS (``VmHWM``) belongs to it alone;
 the page cache is written back (``os.sync``) before each, and store and dump alternate.
-Baselines: ``pickle.dump`` / ``pickle.load`` of the same array. Issue targets (1 GiB array,
+Baselines: ``pickle.dump`` / ``pickle.load`` of the same array (for the store time, making
+the array plus ``pickle.dump``, as the step run makes it too). Issue targets (1 GiB array,
 64 MiB in quick mode): a hit loads in <= 5 % of ``pickle.load``'s time (memory-mapping), and
 storing holds no second full copy (peak RSS over the array <= 10 %).
 """
@@ -60,12 +61,14 @@ def _child(mode: str, work: Path, n: int) -> dict[str, Any]:
         return {"seconds": elapsed, "over": (peak_rss_bytes() - before - nbytes) / nbytes}
     if mode == "pickle-dump":
         before = rss_bytes()
-        arr = make_big(n)
+        t_make = time.perf_counter()
+        arr = make_big(n)  # the step's own work, which the flowyml figure includes too
         t0 = time.perf_counter()
         with open(work / "big.pkl", "wb") as fh:
             pickle.dump(arr, fh, protocol=pickle.HIGHEST_PROTOCOL)
         elapsed = time.perf_counter() - t0
-        return {"seconds": elapsed, "over": (peak_rss_bytes() - before - nbytes) / nbytes}
+        return {"seconds": elapsed, "with_make": time.perf_counter() - t_make,
+                "over": (peak_rss_bytes() - before - nbytes) / nbytes}
     if mode == "hit":
         _warm_up(work)
         t0 = time.perf_counter()
@@ -109,7 +112,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             stores.append(_spawn("store", work, n))
             dumps.append(_spawn("pickle-dump", work, n))
         store = min(stores, key=lambda r: r["seconds"])
-        dump = min(dumps, key=lambda r: r["seconds"])
+        dump = min(dumps, key=lambda r: r["with_make"])
         hits = [_spawn("hit", work, n)["seconds"] for _ in range(repeat)]
         loads = [_spawn("pickle-load", work, n)["seconds"] for _ in range(repeat)]
     finally:
@@ -123,10 +126,13 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         row(NAME, f"{case}: store, peak RSS over array", store["over"] * 100, "%",
             baseline="pickle.dump", baseline_value=dump["over"] * 100, ratio_label="x pickle.dump's",
             target="<= 10 % (1 GiB)", met=None if quick else store["over"] <= 0.10),
-        row(NAME, f"{case}: store time (run incl. hash)", store["seconds"], "s",
-            baseline="pickle.dump", baseline_value=dump["seconds"], ratio_label="x pickle.dump",
-            target="<= 1.2x pickle.dump (1 GiB)",
-            met=None if quick else store["seconds"] <= 1.2 * dump["seconds"]),
+        # both sides make the array (a fresh GiB's page faults) and write it: the step run
+        # also hashes it, checksums it and commits the entry
+        row(NAME, f"{case}: store time (run: make + hash + store)", store["seconds"], "s",
+            baseline="make + pickle.dump", baseline_value=dump["with_make"],
+            ratio_label="x pickle.dump", target="<= 1.2x pickle.dump (1 GiB)",
+            met=None if quick else store["seconds"] <= 1.2 * dump["with_make"],
+            note=f"pickle.dump alone: {dump['seconds']:.2f} s"),
     ]
 
 
