@@ -598,7 +598,10 @@ class NullStore:
         return None
 
     def load(self, entry: CacheEntry) -> dict[str, Any]:
-        raise KeyError("NullStore holds no entries")
+        raise KeyError(f"{type(self).__name__} holds no entries")
+
+    def load_replay(self, entry: CacheEntry) -> None:
+        return None
 
     def store(self, key: str, outputs: dict[str, Any], **_: Any) -> bool:
         return False

@@ -26,6 +26,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from flowyml.cache import NullStore
 from flowyml.runner import Artifact, StepNotCached, UnitOutcome, run_unit
 
 MARKERS = ".flowyml-markers"
@@ -60,12 +61,11 @@ def remove_marker(path: str) -> None:
         os.unlink(path)
 
 
-class RelayStore:
+class RelayStore(NullStore):
     """The store a worker gets when it cannot see the client's cache: never hits, and each
     entry it would store is sent back with the unit's outcome (``records``)."""
 
     enabled = True
-    root = None
 
     def __init__(self, target: Any = None) -> None:
         self.target = target  # the client's store (stays on the client)
@@ -74,27 +74,9 @@ class RelayStore:
     def __getstate__(self) -> dict[str, Any]:
         return {"target": None, "records": []}
 
-    def check_safety(self) -> None:
-        return None
-
-    def lookup(self, key: str) -> None:
-        return None
-
-    def load(self, entry: Any) -> dict[str, Any]:
-        raise KeyError("a relay store holds no entries")
-
-    def load_replay(self, entry: Any) -> None:
-        return None
-
     def store(self, key: str, outputs: dict[str, Any], **options: Any) -> bool:
         self.records.append((key, outputs, options))
         return True
-
-    def clear(self, step_name: str | None = None) -> int:
-        return 0
-
-    def info(self) -> dict[str, dict[str, float]]:
-        return {}
 
 
 class _ProbeStore:

@@ -131,3 +131,28 @@ def run_script(cwd: Path, s3_endpoint: str, *args: str, timeout: float = 120, **
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     result["stderr"] = proc.stderr
     return result
+
+
+@pytest.fixture
+def ipython_on_bucket(s3_endpoint, monkeypatch):
+    """A real IPython shell with flowyml loaded afresh and fsspec's own configuration
+    pointing s3:// at the test server (the notebook user's set-up); unloaded afterwards."""
+    import fsspec.config
+
+    pytest.importorskip("IPython")
+    from IPython.core.getipython import get_ipython
+    from IPython.testing.globalipapp import start_ipython
+
+    import flowyml_jupyter
+
+    monkeypatch.setitem(fsspec.config.conf, "s3", {"endpoint_url": s3_endpoint})
+    start_ipython()
+    ip = get_ipython()
+    flowyml_jupyter.unload_ipython_extension(ip)
+    ip.reset(new_session=True)
+    flowyml_jupyter.load_ipython_extension(ip)
+    try:
+        yield ip
+    finally:
+        flowyml_jupyter.unload_ipython_extension(ip)
+        ip.reset(new_session=True)

@@ -192,42 +192,24 @@ def test_why_names_the_changed_part_on_a_bucket(url, s3_endpoint, tmp_path):
     assert "will be a cache hit" in flowyml("why", str(module), "base")
 
 
-def test_magic_cache_gc_and_info_on_a_bucket(url, s3_endpoint, monkeypatch):
-    import fsspec.config
+def test_magic_cache_gc_and_info_on_a_bucket(url, ipython_on_bucket, monkeypatch):
+    from IPython.utils.capture import capture_output
 
-    pytest.importorskip("IPython")
-    from IPython.testing.globalipapp import start_ipython
-
-    import flowyml_jupyter
-
-    monkeypatch.setitem(fsspec.config.conf, "s3", {"endpoint_url": s3_endpoint})
-    start_ipython()
-    from IPython.core.getipython import get_ipython
-
-    ip = get_ipython()
-    flowyml_jupyter.unload_ipython_extension(ip)
-    ip.reset(new_session=True)
-    flowyml_jupyter.load_ipython_extension(ip)
-    try:
-        from IPython.utils.capture import capture_output
-
-        ip.run_line_magic("flowyml", f"cache dir {url}")
-        ip.run_cell("%%step cubes\nN = 4\ncubes = [i ** 3 for i in range(N)]")
-        ip.run_cell("%%step cubes\nN = 5\ncubes = [i ** 3 for i in range(N)]")
-        with capture_output() as out:
-            ip.run_line_magic("flowyml", "cache info --json")
-        report = json.loads(out.stdout)
-        assert report["steps"]["cubes"]["entries"] == 2 and report["steps"]["cubes"]["current_stored"]
-        monkeypatch.setattr(RemoteStore, "in_use_seconds", 0.0)
-        with capture_output() as out:
-            ip.run_line_magic("flowyml", "cache gc --keep-latest 0")
-        assert "removed 1 entries" in out.stdout  # the current definition's entry stays
-        with capture_output() as out:
-            ip.run_line_magic("flowyml", "why cubes")
-        assert "will be a cache hit" in out.stdout
-    finally:
-        flowyml_jupyter.unload_ipython_extension(ip)
-        ip.reset(new_session=True)
+    ip = ipython_on_bucket
+    ip.run_line_magic("flowyml", f"cache dir {url}")
+    ip.run_cell("%%step cubes\nN = 4\ncubes = [i ** 3 for i in range(N)]")
+    ip.run_cell("%%step cubes\nN = 5\ncubes = [i ** 3 for i in range(N)]")
+    with capture_output() as out:
+        ip.run_line_magic("flowyml", "cache info --json")
+    report = json.loads(out.stdout)
+    assert report["steps"]["cubes"]["entries"] == 2 and report["steps"]["cubes"]["current_stored"]
+    monkeypatch.setattr(RemoteStore, "in_use_seconds", 0.0)
+    with capture_output() as out:
+        ip.run_line_magic("flowyml", "cache gc --keep-latest 0")
+    assert "removed 1 entries" in out.stdout  # the current definition's entry stays
+    with capture_output() as out:
+        ip.run_line_magic("flowyml", "why cubes")
+    assert "will be a cache hit" in out.stdout
 
 
 def test_entry_removed_between_metadata_and_data_is_a_plain_miss(url, opts, s3, monkeypatch,

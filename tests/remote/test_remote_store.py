@@ -271,45 +271,28 @@ def test_flowyml_run_with_a_bucket(url, s3_endpoint, tmp_path):
     assert not (tmp_path / ".flowyml").exists()
 
 
-def test_notebook_magic_cache_dir(url, s3_endpoint, monkeypatch):
-    import fsspec.config
-
-    pytest.importorskip("IPython")
-    from IPython.testing.globalipapp import start_ipython
+def test_notebook_magic_cache_dir(url, ipython_on_bucket):
+    from IPython.core.error import UsageError
+    from IPython.utils.capture import capture_output
 
     import flowyml_jupyter
 
-    monkeypatch.setitem(fsspec.config.conf, "s3", {"endpoint_url": s3_endpoint})  # fsspec's config
-    start_ipython()
-    from IPython.core.getipython import get_ipython
-
-    ip = get_ipython()
-    flowyml_jupyter.unload_ipython_extension(ip)
-    ip.reset(new_session=True)
-    flowyml_jupyter.load_ipython_extension(ip)
-    try:
-        from IPython.utils.capture import capture_output
-
-        with capture_output() as out:
-            ip.run_line_magic("flowyml", f"cache dir {url}")
-        assert f"flowyml cache at {url}" in out.stdout
-        ip.run_cell("%%step\nsquares = [i * i for i in range(10)]")
-        ip.run_cell("%%step\nsquares = [i * i for i in range(10)]")
-        session = flowyml_jupyter._LOADED[id(ip)].session
-        assert isinstance(session.store, RemoteStore)
-        assert session.steps["squares"].state == "cached"
-        with capture_output() as out:
-            ip.run_line_magic("flowyml", "cache info")
-        shown = out.stdout + "".join(o.data.get("text/plain", "") for o in out.outputs)
-        assert "squares" in shown and url in shown and "stored (a hit)" in shown
-        from IPython.core.error import UsageError
-
-        with pytest.raises(UsageError, match="cannot use s3://"):
-            ip.run_line_magic("flowyml", "cache dir s3://no-such-bucket-flowyml/x")
-        assert session.cache_dir == url  # unchanged
-    finally:
-        flowyml_jupyter.unload_ipython_extension(ip)
-        ip.reset(new_session=True)
+    ip = ipython_on_bucket
+    with capture_output() as out:
+        ip.run_line_magic("flowyml", f"cache dir {url}")
+    assert f"flowyml cache at {url}" in out.stdout
+    ip.run_cell("%%step\nsquares = [i * i for i in range(10)]")
+    ip.run_cell("%%step\nsquares = [i * i for i in range(10)]")
+    session = flowyml_jupyter._LOADED[id(ip)].session
+    assert isinstance(session.store, RemoteStore)
+    assert session.steps["squares"].state == "cached"
+    with capture_output() as out:
+        ip.run_line_magic("flowyml", "cache info")
+    shown = out.stdout + "".join(o.data.get("text/plain", "") for o in out.outputs)
+    assert "squares" in shown and url in shown and "stored (a hit)" in shown
+    with pytest.raises(UsageError, match="cannot use s3://"):
+        ip.run_line_magic("flowyml", "cache dir s3://no-such-bucket-flowyml/x")
+    assert session.cache_dir == url  # unchanged
 
 
 def test_concurrent_threads_share_one_store(url, opts):
