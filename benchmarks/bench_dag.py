@@ -80,19 +80,18 @@ class _TimedStore:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)
 
-    def lookup(self, key: str) -> Any:
+    def _timed(self, method: str, arg: Any) -> Any:
         t0 = time.perf_counter()
         try:
-            return self.store.lookup(key)
+            return getattr(self.store, method)(arg)
         finally:
             self.seconds += time.perf_counter() - t0
 
+    def lookup(self, key: str) -> Any:
+        return self._timed("lookup", key)
+
     def load(self, entry: Any) -> Any:
-        t0 = time.perf_counter()
-        try:
-            return self.store.load(entry)
-        finally:
-            self.seconds += time.perf_counter() - t0
+        return self._timed("load", entry)
 
 
 def _check(result: Any, n: int) -> None:
