@@ -7,7 +7,6 @@ unit reads and returns its results and new artifacts. It knows nothing of schedu
 from __future__ import annotations
 
 import functools
-import json
 import os
 import threading
 import time
@@ -533,7 +532,7 @@ def _item_keyer(step: Any, rest_src: dict[str, Any],
             digest = hash_value(item)
         except UnhashableValueError:
             return None
-        return step_key(name, code, {**shared, "<item>": digest})
+        return _cache.make_key(name, code, {**shared, "<item>": digest})
 
     return key_for
 
@@ -642,64 +641,7 @@ def _cache_key(step: Any, kwargs_src: dict[str, Any], context_hashes: dict[str, 
                       UncacheableWarning, stacklevel=2)
         return None, None
     code = None if step.cache == "input_hash" else step.get_code_hash()
-    return step_key(step.name, code, params), functools.partial(_cache.key_parts, step.name, code, params)
-
-
-# ---------------------------------------------------------------------------------------------
-# Keys: the text cache.key_from_parts hashes, assembled from a per-step frame
-# ---------------------------------------------------------------------------------------------
-
-_ESCAPE = json.encoder.encode_basestring_ascii  # what json.dumps(ensure_ascii=True) uses
-_SENTINEL = "\0flowyml-params\0"
-
-
-@functools.lru_cache(maxsize=65536)
-def _key_frame(step_name: str, code: str | None) -> tuple[str, str, str]:
-    """``(key prefix, JSON before the params, JSON after them)`` of one step's key.
-
-    Made by serialising :func:`flowyml.cache.key_parts` itself around a sentinel parameter,
-    so the frame follows whatever fields the parts hold; only the params vary per call.
-    """
-    text = json.dumps(_cache.key_parts(step_name, code, {_SENTINEL: _SENTINEL}), sort_keys=True)
-    sentinel = f"{_ESCAPE(_SENTINEL)}: {_ESCAPE(_SENTINEL)}"
-    head, found, tail = text.partition(sentinel)
-    if not found:
-        raise ValueError("cache.key_parts no longer holds the params as given")
-    return _cache.custom_key(step_name, ""), head, tail
-
-
-def step_key(step_name: str, code: str | None, params: dict[str, str]) -> str:
-    """The cache key :func:`flowyml.cache.make_key` gives, built in a few microseconds.
-
-    ``make_key`` serialises the whole decodable parts with ``json.dumps(sort_keys=True)``
-    for every step (~13 us); here the constant part of that text is made once per step and
-    code version, and only the parameters' digests are escaped and joined. The result is
-    the same string, byte for byte (checked once per process, and by the tests); should it
-    ever differ, ``make_key`` itself is used.
-    """
-    if _fast_keys_agree():
-        try:
-            return _fast_key(step_name, code, params)
-        except TypeError:  # a digest that is not a string: make_key says what it makes of it
-            pass
-    return _cache.make_key(step_name, code, params)
-
-
-def _fast_key(step_name: str, code: str | None, params: dict[str, str]) -> str:
-    prefix, head, tail = _key_frame(step_name, code)
-    body = ", ".join([f"{_ESCAPE(k)}: {_ESCAPE(v)}" for k, v in sorted(params.items())])
-    return prefix + xxhash.xxh3_128_hexdigest(f"{head}{body}{tail}".encode())
-
-
-@functools.cache
-def _fast_keys_agree() -> bool:
-    """Whether :func:`_fast_key` matches ``cache.make_key`` on awkward names and values."""
-    samples = [("s", None, {}), ("a:b%c/\u00e9\"", "0" * 32, {"x": "1" * 32, "\u00fc\n": "key:2"}),
-               ("t", "c", {"b": "2", "a": "1", "ab": "3"})]
-    try:
-        return all(_fast_key(*s) == _cache.make_key(*s) for s in samples)
-    except Exception:  # key_parts changed shape: the frame cannot be cut out of it
-        return False
+    return _cache.make_key(step.name, code, params), functools.partial(_cache.key_parts, step.name, code, params)
 
 
 def _hashable(src: Any, context_hashes: dict[str, str], param: str) -> bool:

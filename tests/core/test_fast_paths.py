@@ -1,6 +1,6 @@
 """The fast paths of a fully cached run keep its meaning (issue 15).
 
-Keys built from a per-step frame equal ``cache.make_key``; the plain-dict DAG orders and
+Keys built from a per-step frame equal the serialised key parts; the plain-dict DAG orders and
 refuses graphs as networkx did; the in-thread run behaves as the scheduler; cached values
 load only when read; a map task's whole list is one entry, never trusted over its items.
 """
@@ -19,7 +19,6 @@ from flowyml import Pipeline, map_task, step
 from flowyml import cache as _cache
 from flowyml import graph as _graph
 from flowyml.cache import CacheWarning
-from flowyml.runner import step_key
 
 # -- keys --------------------------------------------------------------------------------------
 
@@ -29,20 +28,22 @@ names = st.text(min_size=1, max_size=12)
 @settings(max_examples=300, deadline=None)
 @given(name=names, code=st.one_of(st.none(), st.text(max_size=40)),
        params=st.dictionaries(st.text(max_size=10), st.text(max_size=40), max_size=5))
-def test_step_key_is_make_key_byte_for_byte(name, code, params):
-    assert step_key(name, code, params) == _cache.make_key(name, code, params)
+def test_make_key_is_the_serialised_parts_byte_for_byte(name, code, params):
+    assert _cache.make_key(name, code, params) == _canonical_key(name, code, params)
 
 
-def test_the_fast_key_path_is_the_one_in_use():
-    from flowyml import runner
+def _canonical_key(name, code, params):
+    return _cache.key_from_parts(name, _cache.key_parts(name, code, params))
 
-    assert runner._fast_keys_agree()  # else every key would go through make_key (slow, right)
+
+def test_the_framed_key_path_is_the_one_in_use():
+    assert _cache._framed_keys_agree()  # else every key would serialise its parts (slow, right)
     params = {"b": "2", "a": "1"}
-    assert runner._fast_key("s", "c", params) == _cache.make_key("s", "c", params)
+    assert _cache._framed_key("s", "c", params) == _canonical_key("s", "c", params)
 
 
-def test_step_key_of_non_string_digests_falls_back_to_make_key():
-    assert step_key("s", "c", {"x": 1}) == _cache.make_key("s", "c", {"x": 1})
+def test_keys_of_non_string_digests_fall_back_to_the_serialised_parts():
+    assert _cache.make_key("s", "c", {"x": 1}) == _canonical_key("s", "c", {"x": 1})
 
 
 def test_keys_of_a_run_are_the_keys_make_key_gives(cache_dir):
@@ -59,7 +60,7 @@ def test_keys_of_a_run_are_the_keys_make_key_gives(cache_dir):
     from flowyml.hashing import hash_value
 
     assert result.step_results["first"].cache_key == first.get_cache_key(context_params={"n": 1})
-    assert result.step_results["second"].cache_key == _cache.make_key(
+    assert result.step_results["second"].cache_key == _canonical_key(
         "second", second.get_code_hash(), {"a": a_digest})
     assert a_digest == hash_value(2)
 
