@@ -19,7 +19,7 @@ NAME = "lifecycle"
 
 
 def _fill(store: Any, n: int, steps: int = 100) -> None:
-    from flowyml import cache
+    from flowyml.store import local as cache
 
     base = str(store.entries_dir)
     now = time.time()
@@ -40,8 +40,8 @@ def _fill(store: Any, n: int, steps: int = 100) -> None:
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
-    from flowyml import lifecycle
-    from flowyml.cache import CacheStore
+    from flowyml.store import lifecycle
+    from flowyml.store.local import CacheStore
 
     n = 10_000 if quick else 100_000
     work = scratch_dir("lifecycle")

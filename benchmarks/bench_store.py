@@ -27,7 +27,8 @@ def _identity(x: int) -> dict[str, Any]:
 def run(quick: bool = False) -> list[dict[str, Any]]:
     import joblib
 
-    from flowyml.cache import CacheStore, make_key
+    from flowyml.keys import make_key
+    from flowyml.store.local import CacheStore
 
     n = 500 if quick else 5000
     repeat = 2 if quick else 3

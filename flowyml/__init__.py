@@ -14,13 +14,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from flowyml.cache import (
-        CacheLoadError,
-        CacheStore,
-        CacheWarning,
-        NullStore,
-        UnsafeCacheDirError,
-    )
     from flowyml.core.context import Context, context
     from flowyml.core.map_task import MapTaskConfig, MapTaskResult, MapTaskStep, map_task
     from flowyml.core.pipeline import Pipeline, PipelineResult
@@ -33,6 +26,7 @@ if TYPE_CHECKING:
         step,
     )
     from flowyml.events import subscribe, unsubscribe
+    from flowyml.executors.runner import StepResult
     from flowyml.graph import (
         CycleError,
         DuplicateOutputError,
@@ -42,8 +36,15 @@ if TYPE_CHECKING:
         UnboundInputError,
     )
     from flowyml.hashing import UnhashableValueError, code_fingerprint, hash_value
-    from flowyml.runner import StepResult
-    from flowyml.stores import CacheUnavailableError, open_store
+    from flowyml.store.local import (
+        CacheLoadError,
+        CacheStore,
+        CacheWarning,
+        NullStore,
+        UnsafeCacheDirError,
+    )
+    from flowyml.store.locations import open_store
+    from flowyml.store.urls import CacheUnavailableError
 
 __version__ = "0.1.0"
 
@@ -99,10 +100,11 @@ _SOURCES = {
     "flowyml.core.context": ("Context", "context"),
     "flowyml.core.resources": ("ResourceRequirements", "GPUConfig", "NodeAffinity", "resources"),
     "flowyml.core.pipeline": ("Pipeline", "PipelineResult"),
-    "flowyml.runner": ("StepResult",),
+    "flowyml.executors.runner": ("StepResult",),
     "flowyml.events": ("subscribe", "unsubscribe"),
-    "flowyml.stores": ("open_store", "CacheUnavailableError"),
-    "flowyml.cache": ("CacheStore", "NullStore", "CacheWarning", "CacheLoadError",
+    "flowyml.store.locations": ("open_store",),
+    "flowyml.store.urls": ("CacheUnavailableError",),
+    "flowyml.store.local": ("CacheStore", "NullStore", "CacheWarning", "CacheLoadError",
                       "UnsafeCacheDirError"),
     "flowyml.hashing": ("hash_value", "code_fingerprint", "UnhashableValueError"),
     "flowyml.graph": ("PipelineGraphError", "CycleError", "DuplicateOutputError",

@@ -173,9 +173,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_cache(args: argparse.Namespace) -> int:
     import json
 
-    from flowyml import lifecycle
-    from flowyml.cache import cache_report
-    from flowyml.stores import is_remote, open_store
+    from flowyml.store import lifecycle
+    from flowyml.store.local import cache_report
+    from flowyml.store.locations import open_store
+    from flowyml.store.urls import is_remote
 
     pipeline = _pipeline_for(args.pipeline) if args.pipeline else None
     store = pipeline.cache if pipeline is not None and not args.cache_dir else open_store(args.cache_dir)
@@ -187,7 +188,7 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     elif args.action == "info":
         report = lifecycle.info(store, current)
         if args.step:
-            from flowyml.cache import step_dirname
+            from flowyml.store.local import step_dirname
 
             report["steps"] = {k: v for k, v in report["steps"].items() if k == step_dirname(args.step)}
         print(json.dumps(report, indent=1) if args.json else lifecycle.info_text(report))
@@ -225,7 +226,7 @@ def _pipeline_for(path: str) -> Any:
 
 
 def _cmd_why(args: argparse.Namespace) -> int:
-    from flowyml import lifecycle
+    from flowyml.store import lifecycle
 
     pipeline = _pipeline_for(args.module)
     if args.cache_dir:
@@ -316,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``flowyml`` console script; returns the exit status."""
     from flowyml.export import NotebookExportError
-    from flowyml.stores import CacheUnavailableError
+    from flowyml.store.urls import CacheUnavailableError
 
     args = build_parser().parse_args(argv)
     try:

@@ -3,7 +3,7 @@
 :func:`notebook_to_ir` classifies every code cell (imports / code / step / dropped) and works
 out each ``%%step`` cell's inputs and outputs exactly as the ``%%step`` magic does;
 :func:`ir_to_module` wires the steps, checks the graph and writes the module text. Each step
-function is written with :func:`flowyml.analysis.step_function_source`, the very function the
+function is written with :func:`flowyml.notebook.analysis.step_function_source`, the very function the
 magic compiles, so the exported steps have the notebook's cache keys.
 
 Everything the notebook provides that is not cell code (step names, tags, descriptions, the
@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flowyml import versions as _versions
-from flowyml.analysis import assigned_names, infer_io, step_function_source
-from flowyml.cells import CellAnalysis, CellSyntaxError, analyze, default_step_name, unique_name
-from flowyml.cellspec import StepCellSpec, StepLineError, parse_step_line
-from flowyml.stores import is_remote
+from flowyml.notebook import versions as _versions
+from flowyml.notebook.analysis import assigned_names, infer_io, step_function_source
+from flowyml.notebook.cells import CellAnalysis, CellSyntaxError, analyze, default_step_name, unique_name
+from flowyml.notebook.cellspec import StepCellSpec, StepLineError, parse_step_line
+from flowyml.store.urls import is_remote
 
 #: names IPython puts in every cell's namespace; not inputs of a step
 IPYTHON_NAMES = frozenset({"display", "get_ipython", "In", "Out", "_", "__", "___"})
@@ -131,7 +131,7 @@ def notebook_to_ir(nb: Any, notes_root: str | Path | None = None) -> list[CellIR
     A step's parameters are the names its body reads that are not builtins and not names
     the cells bind by ``def``/``class``/``import`` (those stay module globals, and their code
     is part of the step's fingerprint); declared ``--inputs``/``--outputs`` win. The rules
-    are the ``%%step`` magic's (:mod:`flowyml.cells`), with cell order for versions.
+    are the ``%%step`` magic's (:mod:`flowyml.notebook.cells`), with cell order for versions.
     ``notes_root`` is the notebook's cache: inputs a cell was seen changing in place there
     are its outputs here too, as in the notebook.
     """
@@ -306,7 +306,7 @@ def _strip_blank_edges(text: str) -> str:
 def _infer_step(cell: CellIR, module_globals: set[str], bound: set[str], taken: dict[str, CellIR],
                 notes_root: str | Path | None) -> None:
     """A step cell's name, parameters and outputs, by the magic's rules (see
-    :meth:`flowyml.notebook.NotebookSession.define`)."""
+    :meth:`flowyml.notebook.session.NotebookSession.define`)."""
     assert cell.step is not None
     spec, analysis = cell.step.spec, cell.step.analysis
     code = [m for m in analysis.mutated if m in module_globals and m not in bound]
@@ -333,7 +333,7 @@ def _infer_step(cell: CellIR, module_globals: set[str], bound: set[str], taken: 
         )
     taken[name] = cell
     if spec.outputs is None and notes_root is not None:
-        from flowyml.notebook import read_changed_note
+        from flowyml.notebook.session import read_changed_note
 
         outputs += [n for n in read_changed_note(notes_root, name, cell.step.body) if n not in outputs]
     if spec.inputs is not None:

@@ -3,7 +3,7 @@
 The outputs still go to the front end as usual: printed text (``sys.stdout``/``stderr``),
 rich displays (``shell.display_pub``, which is where matplotlib's inline figures go) and
 the last expression's value (``shell.displayhook``) are *teed* into a
-:class:`flowyml.replay.Recording`. Replay prints the streams and publishes the rest as
+:class:`flowyml.notebook.replay.Recording`. Replay prints the streams and publishes the rest as
 ordinary ``display_data``, so a saved notebook holds them as ordinary outputs.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from flowyml.replay import Recording
+from flowyml.notebook.replay import Recording
 
 
 class _Tee:

@@ -1,7 +1,7 @@
-"""``%%step`` and ``%flowyml``: parse the line, make one :mod:`flowyml.notebook` call, display.
+"""``%%step`` and ``%flowyml``: parse the line, make one :mod:`flowyml.notebook.session` call, display.
 
 The logic (definition, cache, retries, staleness, runs) lives in
-:class:`flowyml.notebook.NotebookSession`; this module only turns IPython input into calls
+:class:`flowyml.notebook.session.NotebookSession`; this module only turns IPython input into calls
 on it and shows the results: a status widget under every step cell and the live DAG.
 """
 
@@ -20,15 +20,15 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.display import display
 
-from flowyml.cache import cache_report
-from flowyml.cellspec import OPTIONS, StepLineError, spec_from_namespace
 from flowyml.core.context import parse_context_value
 from flowyml.events import Event, bus
-from flowyml.notebook import NotebookSession, StepDefinitionError, UnknownInputsError
+from flowyml.notebook.cellspec import OPTIONS, StepLineError, spec_from_namespace
+from flowyml.notebook.session import NotebookSession, StepDefinitionError, UnknownInputsError
+from flowyml.store.local import cache_report
 
 
 def _with_step_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Declare every ``%%step`` option from :data:`flowyml.cellspec.OPTIONS` (``%%step?``)."""
+    """Declare every ``%%step`` option from :data:`flowyml.notebook.cellspec.OPTIONS` (``%%step?``)."""
     for flags, kwargs in reversed(OPTIONS):
         func = magic_arguments.argument(*flags, **kwargs)(func)
     return magic_arguments.magic_arguments()(func)
@@ -264,8 +264,9 @@ class FlowymlMagics(Magics):
         print("flowyml context: " + ", ".join(f"{k}={v!r}" for k, v in values.items()))
 
     def _cmd_cache(self, args: argparse.Namespace) -> Any:
-        from flowyml import lifecycle
-        from flowyml.stores import CacheUnavailableError, is_remote, set_session_location
+        from flowyml.store import lifecycle
+        from flowyml.store.locations import set_session_location
+        from flowyml.store.urls import CacheUnavailableError, is_remote
 
         try:
             if args.action == "dir":
@@ -320,7 +321,7 @@ class FlowymlMagics(Magics):
 
     def _cmd_export(self, args: argparse.Namespace) -> None:
         from flowyml.export import export_notebook
-        from flowyml.stores import is_remote
+        from flowyml.store.urls import is_remote
 
         notebook = args.notebook
         if notebook is None:
@@ -337,8 +338,8 @@ class FlowymlMagics(Magics):
         print(f"flowyml: exported {notebook} to {out if out is not None else args.path}")
 
     def _cmd_config(self, args: argparse.Namespace) -> None:
-        from flowyml.cache import size_text as describe_size
-        from flowyml.replay import parse_size
+        from flowyml.sizes import parse_size
+        from flowyml.sizes import size_text as describe_size
 
         for pair in args.pairs:
             key, sep, text = pair.partition("=")
@@ -472,14 +473,14 @@ class _CacheTable(_Table):
         self.report = report
 
     def text(self) -> str:
-        from flowyml.lifecycle import info_text
+        from flowyml.store.lifecycle import info_text
 
         return info_text(self.report)
 
     def _repr_html_(self) -> str:
         import time
 
-        from flowyml.lifecycle import _ago, size_text
+        from flowyml.store.lifecycle import _ago, size_text
 
         left = "text-align:left;padding:2px 8px"
         right = "text-align:right;padding:2px 8px"

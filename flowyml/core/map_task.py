@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flowyml.core.step import DEFAULT_RETRY_DELAY, Step, _global_registry
+from flowyml.executors.runner import NOT_RUN
 from flowyml.hashing import hash_value
 from flowyml.timeouts import call_with_timeout
 
@@ -89,6 +90,11 @@ class MapTaskStep(Step):
         super().__init__(func=func, name=name, **step_kwargs)
         self.map_config = config
         self._is_map_task = True
+
+    def whole_list_result(self, artifact: Any) -> StoredMapResult:
+        """The result of a run whose whole output list was one cache hit (the runner's
+        ``artifact``, loaded on first use)."""
+        return StoredMapResult(artifact)
 
     @property
     def map_param(self) -> str:
@@ -177,8 +183,6 @@ class MapTaskStep(Step):
         return result
 
 
-#: an item the mapper never started (``fail_fast`` after a failure)
-NOT_RUN: Any = object()
 Outcome = tuple[Any, BaseException | None]
 #: ``mapper(call, items, concurrency, fail_fast) -> [(call(item), None) or (None, error) or (NOT_RUN, None)]``
 Mapper = Callable[[Callable[[Any], Any], list[Any], int, bool], list[Outcome]]

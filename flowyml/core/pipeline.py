@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from flowyml import graph as _graph
-from flowyml.cache import CacheStore, NullStore
 from flowyml.core.context import Context
 from flowyml.core.step import Step, get_registered_steps, same_definition
 from flowyml.events import RunFinished, RunStarted, bus, silent
-from flowyml.runner import RUN_CONTEXT_HASHES, Artifact, StepResult, run_inline
+from flowyml.executors.runner import RUN_CONTEXT_HASHES, Artifact, StepResult, run_inline
+from flowyml.store.local import CacheStore, NullStore
 
 
 class _Outputs(Mapping[str, Any]):
@@ -180,7 +180,7 @@ class Pipeline:
         self.cache_max_size = cache_max_size
         #: fsspec options of a cache URL (over fsspec's own configuration)
         self.storage_options = storage_options
-        #: signs and checks every cache entry (else FLOWYML_CACHE_SECRET); see flowyml.signing
+        #: signs and checks every cache entry (else FLOWYML_CACHE_SECRET); see flowyml.store.signing
         self.cache_secret = cache_secret
         self.options = kwargs
         self._steps: list[Step] = []
@@ -262,9 +262,9 @@ class Pipeline:
     @property
     def cache(self) -> CacheStore | NullStore:
         """The store: ``cache_dir`` (a path or any fsspec URL), else ``FLOWYML_CACHE_DIR``,
-        else ``.flowyml/cache`` next to the script (see :func:`flowyml.stores.open_store`)."""
+        else ``.flowyml/cache`` next to the script (see :func:`flowyml.store.locations.open_store`)."""
         if self._store is None:
-            from flowyml.stores import open_store
+            from flowyml.store.locations import open_store
 
             self._store = (open_store(self.cache_dir, self.storage_options, self.cache_secret,
                                       trust=self.trust_cache_dir)
@@ -326,7 +326,7 @@ class Pipeline:
 
     def _trim_cache(self, result: PipelineResult) -> None:
         """Down to the budget: least recently used entries no step of this run needs."""
-        from flowyml import lifecycle
+        from flowyml.store import lifecycle
 
         budget = self.cache_max_size
         if budget is None:
@@ -346,7 +346,7 @@ class Pipeline:
 
 def _runs_inline(executor: Any) -> bool:
     """Whether ``executor`` runs each unit at once in this thread: the stock sequential
-    executor, whose whole run :func:`flowyml.runner.run_inline` does without a scheduler."""
+    executor, whose whole run :func:`flowyml.executors.runner.run_inline` does without a scheduler."""
     from flowyml.executors.sequential import SequentialExecutor
 
     return type(executor) is SequentialExecutor

@@ -8,7 +8,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-from flowyml import cache as _cache
+from flowyml import keys as _keys
 from flowyml.core.resources import ResourceRequirements, normalize_resources
 from flowyml.hashing import code_fingerprint, hash_value
 
@@ -261,11 +261,11 @@ class Step:
         if self.cache is False:
             return None
         if callable(self.cache) and not isinstance(self.cache, str):
-            return _cache.custom_key(self.name, str(self.cache(inputs, context_params)))
+            return _keys.custom_key(self.name, str(self.cache(inputs, context_params)))
         params = {self.input_binding.get(k, k): hash_value(v) for k, v in inputs.items()}
         params.update({k: hash_value(v) for k, v in context_params.items()})
         code = None if self.cache == "input_hash" else self.get_code_hash()
-        return _cache.make_key(self.name, code, params)
+        return _keys.make_key(self.name, code, params)
 
     def __repr__(self) -> str:
         return f"Step(name={self.name!r}, inputs={self.inputs}, outputs={self.outputs})"

@@ -1,11 +1,11 @@
-"""Executors: where a pipeline's units run. ``get_executor`` resolves a name or instance."""
+"""Executors: where a pipeline's units run, and the runner (``runner``: one step with its
+cache, retries and timeouts) that every executor ships to its workers. ``get_executor``
+resolves a name or instance. Submodules load at first use: importing the runner does not
+load the executors."""
 
 from __future__ import annotations
 
 from typing import Any
-
-from flowyml.executors.base import Executor, schedule
-from flowyml.executors.sequential import SequentialExecutor
 
 __all__ = ["EXECUTORS", "Executor", "SequentialExecutor", "get_executor", "schedule"]
 
@@ -24,6 +24,8 @@ def get_executor(spec: Any = None, max_workers: int | None = None) -> tuple[Exec
     Returns ``(executor, owned)``: ``owned`` executors were made for this run and are closed
     after it.
     """
+    from flowyml.executors.base import Executor
+
     if spec is None:
         spec = "sequential"
     if isinstance(spec, Executor):
@@ -58,3 +60,16 @@ def _is_address(spec: str) -> bool:
     import re
 
     return "://" in spec or re.fullmatch(r"[\w.\-\[\]:]+:\d+", spec) is not None
+
+
+def __getattr__(name: str) -> Any:
+    """``Executor``, ``schedule`` and ``SequentialExecutor`` at first use."""
+    if name in ("Executor", "schedule"):
+        from flowyml.executors import base
+
+        return getattr(base, name)
+    if name == "SequentialExecutor":
+        from flowyml.executors.sequential import SequentialExecutor
+
+        return SequentialExecutor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

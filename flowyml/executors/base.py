@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flowyml.events import Event, StepFinished
-from flowyml.runner import Artifact, StepResult, UnitOutcome, run_unit
+from flowyml.executors.runner import Artifact, StepResult, UnitOutcome, run_unit
 
 Emit = Callable[[Event], None]
 

@@ -93,7 +93,7 @@ def dask_mapper(call: Any, items: list[Any], concurrency: int, fail_fast: bool) 
     """
     from distributed import as_completed, worker_client
 
-    from flowyml.core.map_task import NOT_RUN
+    from flowyml.executors.runner import NOT_RUN
 
     out: list[Any] = [(NOT_RUN, None)] * len(items)
     queue = list(enumerate(items))[::-1]
@@ -219,7 +219,7 @@ class DaskExecutor(PoolExecutor):
     def shares_store(self, store: Any) -> bool:
         """Whether every worker sees ``store``: remote stores do; a local directory is asked
         about with a marker file the client writes and each worker tries to read."""
-        from flowyml.cache import CacheStore
+        from flowyml.store.local import CacheStore
 
         if not isinstance(store, CacheStore):
             return True

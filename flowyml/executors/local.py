@@ -40,10 +40,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from flowyml.cache import CacheEntry
 from flowyml.events import Event, StepFinished, StepRetrying, StepStarted
 from flowyml.executors.base import Emit, Executor
-from flowyml.runner import MAP_PARALLEL, Artifact, StepResult, UnitOutcome, _EntryLoader, run_unit
+from flowyml.executors.runner import MAP_PARALLEL, Artifact, StepResult, UnitOutcome, _EntryLoader, run_unit
+from flowyml.store.local import CacheEntry
 
 #: how many times a unit that never started is re-sent after its pool broke
 MAX_FREE_RESUBMITS = 3

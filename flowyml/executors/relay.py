@@ -26,8 +26,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from flowyml.cache import NullStore
-from flowyml.runner import Artifact, StepNotCached, UnitOutcome, run_unit
+from flowyml.executors.runner import Artifact, StepNotCached, UnitOutcome, run_unit
+from flowyml.store.local import NullStore
 
 MARKERS = ".flowyml-markers"
 

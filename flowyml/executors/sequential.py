@@ -6,7 +6,7 @@ import concurrent.futures as cf
 from typing import Any
 
 from flowyml.executors.base import Emit, Executor, run_unit_local
-from flowyml.runner import Artifact
+from flowyml.executors.runner import Artifact
 
 
 class SequentialExecutor(Executor):

@@ -11,7 +11,7 @@ import warnings
 import pytest
 
 from flowyml import Pipeline, open_store, step
-from flowyml.cache import CacheStore, CacheWarning
+from flowyml.store.local import CacheStore, CacheWarning
 
 pytest.importorskip("fsspec")
 
@@ -88,8 +88,8 @@ def test_a_signed_large_entry_is_hashed_once_per_process(tmp_path, monkeypatch):
 
     import numpy as np
 
-    from flowyml import cache as flowyml_cache
-    from flowyml.cache import make_key
+    from flowyml.keys import make_key
+    from flowyml.store import local as flowyml_cache
 
     hashed: list[int] = []
     real_sha256 = hashlib.sha256

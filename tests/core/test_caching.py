@@ -10,7 +10,7 @@ import warnings
 import pytest
 
 from flowyml import Pipeline, step
-from flowyml.cache import CacheWarning, entry_file_parts, write_entry_file
+from flowyml.store.local import CacheWarning, entry_file_parts, write_entry_file
 from tests.conftest import run_cell
 
 
@@ -190,7 +190,7 @@ def test_unpicklable_output_warns_and_is_not_cached(cache_dir):
 
 
 def test_unhashable_input_runs_uncached_with_reason(cache_dir):
-    from flowyml.runner import UncacheableWarning
+    from flowyml.executors.runner import UncacheableWarning
 
     @step(outputs=["n"])
     def consume(gen):

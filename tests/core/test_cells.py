@@ -1,11 +1,11 @@
-"""flowyml.cells and flowyml.versions as tables of cases: source in, names out (pure)."""
+"""flowyml.notebook.cells and flowyml.notebook.versions as tables of cases: source in, names out (pure)."""
 
 from __future__ import annotations
 
 import pytest
 
-from flowyml.cells import CellSyntaxError, analyze, default_step_name, python_source
-from flowyml.versions import StepNames, wire
+from flowyml.notebook.cells import CellSyntaxError, analyze, default_step_name, python_source
+from flowyml.notebook.versions import StepNames, wire
 
 # (source, reads, outputs, mutated, defines, incidental)
 SCOPING = [

@@ -16,9 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flowyml import Pipeline, map_task, step
-from flowyml import cache as _cache
 from flowyml import graph as _graph
-from flowyml.cache import CacheWarning
+from flowyml import keys as _keys
+from flowyml.store.local import CacheWarning
 
 # -- keys --------------------------------------------------------------------------------------
 
@@ -29,21 +29,21 @@ names = st.text(min_size=1, max_size=12)
 @given(name=names, code=st.one_of(st.none(), st.text(max_size=40)),
        params=st.dictionaries(st.text(max_size=10), st.text(max_size=40), max_size=5))
 def test_make_key_is_the_serialised_parts_byte_for_byte(name, code, params):
-    assert _cache.make_key(name, code, params) == _canonical_key(name, code, params)
+    assert _keys.make_key(name, code, params) == _canonical_key(name, code, params)
 
 
 def _canonical_key(name, code, params):
-    return _cache.key_from_parts(name, _cache.key_parts(name, code, params))
+    return _keys.key_from_parts(name, _keys.key_parts(name, code, params))
 
 
 def test_the_framed_key_path_is_the_one_in_use():
-    assert _cache._framed_keys_agree()  # else every key would serialise its parts (slow, right)
+    assert _keys._framed_keys_agree()  # else every key would serialise its parts (slow, right)
     params = {"b": "2", "a": "1"}
-    assert _cache._framed_key("s", "c", params) == _canonical_key("s", "c", params)
+    assert _keys._framed_key("s", "c", params) == _canonical_key("s", "c", params)
 
 
 def test_keys_of_non_string_digests_fall_back_to_the_serialised_parts():
-    assert _cache.make_key("s", "c", {"x": 1}) == _canonical_key("s", "c", {"x": 1})
+    assert _keys.make_key("s", "c", {"x": 1}) == _canonical_key("s", "c", {"x": 1})
 
 
 def test_keys_of_a_run_are_the_keys_make_key_gives(cache_dir):
@@ -142,7 +142,7 @@ class _BrokenLookup:
         return getattr(self._store, name)
 
     def lookup(self, key):
-        if _cache.step_of_key(key) == self._step:
+        if _keys.step_of_key(key) == self._step:
             raise RuntimeError("disk on fire")
         return self._store.lookup(key)
 
@@ -191,11 +191,11 @@ class _CountingStore:
         return getattr(self._store, name)
 
     def lookup(self, key):
-        self.lookups.append(_cache.step_of_key(key))
+        self.lookups.append(_keys.step_of_key(key))
         return self._store.lookup(key)
 
     def load(self, entry):
-        self.loads.append(_cache.step_of_key(entry.meta["key"]))
+        self.loads.append(_keys.step_of_key(entry.meta["key"]))
         return self._store.load(entry)
 
 
@@ -330,7 +330,7 @@ def test_a_map_with_a_failed_item_stores_no_whole_list(cache_dir):
 
 
 def test_a_large_or_opaque_output_list_is_not_stored_twice(cache_dir, monkeypatch):
-    from flowyml import runner
+    from flowyml.executors import runner
 
     assert runner._estimated_size([1, "ab", (2.0, None)], 1000) is not None
     assert runner._estimated_size(["x" * 2000], 1000) is None

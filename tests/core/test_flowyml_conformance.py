@@ -27,11 +27,11 @@ from flowyml import (
     get_registered_steps,
     step,
 )
-from flowyml.cellspec import parse_step_line
 from flowyml.core.step import _global_registry
 from flowyml.graph import DuplicateStepError
 from flowyml.hashing import code_fingerprint
-from flowyml.notebook import NotebookSession
+from flowyml.notebook.cellspec import parse_step_line
+from flowyml.notebook.session import NotebookSession
 from tests.conftest import run_cell
 
 # -- 1. the registry: a different step under a taken name clashes, a re-definition replaces --

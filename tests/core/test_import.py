@@ -45,7 +45,7 @@ def test_defining_steps_and_pipelines_loads_nothing_heavy():
 
 
 def test_the_notebook_core_stays_free_of_ipython():
-    loaded = _loaded_after("import flowyml, flowyml.notebook", ("IPython", "ipywidgets", "graphviz"))
+    loaded = _loaded_after("import flowyml, flowyml.notebook.session", ("IPython", "ipywidgets", "graphviz"))
     assert loaded["heavy"] == []
 
 
@@ -79,7 +79,7 @@ def test_submodules_stay_reachable_as_attributes_after_import_flowyml():
             "assert callable(flowyml.hashing.fingerprint.register)\n"
             "assert flowyml.core.step.Step is flowyml.Step\n"
             "assert flowyml.core.pipeline.Pipeline is flowyml.Pipeline\n"
-            "assert flowyml.cache.CacheStore is flowyml.CacheStore\n"
+            "assert flowyml.store.local.CacheStore is flowyml.CacheStore\n"
             "for owner, name in ((flowyml, 'no_such_module'), (flowyml.core, 'no_such_module')):\n"
             "    assert not hasattr(owner, name)\n"
             "print('ok')")

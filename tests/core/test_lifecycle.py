@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from flowyml import Pipeline, lifecycle, step
-from flowyml.cache import CacheStore, read_meta
+from flowyml import Pipeline, step
+from flowyml.store import lifecycle
+from flowyml.store.local import CacheStore, read_meta
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -124,8 +125,8 @@ def test_gc_beside_a_writer_loses_nothing(tmp_path):
     gcer.write_text(textwrap.dedent(f"""
         import sys, time
         sys.path.insert(0, {str(ROOT)!r})
-        from flowyml import lifecycle
-        from flowyml.cache import CacheStore
+        from flowyml.store import lifecycle
+        from flowyml.store.local import CacheStore
         lifecycle.IN_USE_SECONDS = 0  # as aggressive as it gets
         store = CacheStore({str(tmp_path / 'c')!r})
         end = time.time() + 8

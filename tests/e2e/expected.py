@@ -10,8 +10,8 @@ from pathlib import Path
 
 import nbformat
 
-from flowyml.analysis import infer_io
-from flowyml.cellspec import parse_step_line
+from flowyml.notebook.analysis import infer_io
+from flowyml.notebook.cellspec import parse_step_line
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"

@@ -15,9 +15,9 @@ import threading
 import pytest
 
 from flowyml import Pipeline, step
-from flowyml.cache import CacheStore
 from flowyml.executors.base import fuse_chains
 from flowyml.executors.processes import ProcessesExecutor
+from flowyml.store.local import CacheStore
 
 PARALLEL = ["processes", pytest.param("dask", marks=pytest.mark.dask)]
 

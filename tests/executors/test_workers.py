@@ -9,8 +9,8 @@ import time
 import pytest
 
 from flowyml import Pipeline, step
-from flowyml.cache import CacheStore
 from flowyml.executors import get_executor
+from flowyml.store.local import CacheStore
 
 
 def die_once_pipeline(cache_dir, retry: int) -> Pipeline:

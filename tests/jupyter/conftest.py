@@ -30,7 +30,7 @@ def ip():
 
 @pytest.fixture
 def session(ip):
-    """The extension's :class:`flowyml.notebook.NotebookSession` for ``ip``."""
+    """The extension's :class:`flowyml.notebook.session.NotebookSession` for ``ip``."""
     return flowyml_jupyter._LOADED[id(ip)].session
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from flowyml import lifecycle
+from flowyml.store import lifecycle
 
 from .conftest import step_cell
 

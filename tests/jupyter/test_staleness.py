@@ -1,10 +1,10 @@
-"""flowyml.staleness.assess as a table of cases (pure: digests in, verdicts out)."""
+"""flowyml.notebook.staleness.assess as a table of cases (pure: digests in, verdicts out)."""
 
 from __future__ import annotations
 
 import pytest
 
-from flowyml.staleness import FRESH, NEVER_RUN, STALE, Provenance, assess
+from flowyml.notebook.staleness import FRESH, NEVER_RUN, STALE, Provenance, assess
 
 ORDER = ["load", "clean", "report"]
 PRODUCERS = {"raw": "load", "tidy": "clean", "text": "report"}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from flowyml.cache import CacheStore
+from flowyml.store.local import CacheStore
 
 HERE = Path(__file__).parent
 SCRIPT = HERE / "fixture_pipeline.py"

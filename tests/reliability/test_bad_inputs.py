@@ -24,9 +24,9 @@ import warnings
 import pytest
 
 from flowyml import Pipeline, Step, step
-from flowyml.cache import CacheStore, CacheWarning
+from flowyml.executors.runner import UncacheableWarning
 from flowyml.hashing import UnhashableValueError, code_fingerprint, hash_value
-from flowyml.runner import UncacheableWarning
+from flowyml.store.local import CacheStore, CacheWarning
 
 from .conftest import entries, leftovers
 

@@ -21,7 +21,7 @@ import warnings
 import pytest
 
 from flowyml import Pipeline, step
-from flowyml.cache import CacheEntry, CacheStore, CacheWarning, UnsafeCacheDirError
+from flowyml.store.local import CacheEntry, CacheStore, CacheWarning, UnsafeCacheDirError
 
 from .conftest import entries
 

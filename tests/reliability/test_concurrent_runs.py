@@ -13,8 +13,9 @@ import multiprocessing
 
 import numpy as np
 
-from flowyml.cache import CacheStore, make_key, read_meta
 from flowyml.hashing import hash_value
+from flowyml.keys import make_key
+from flowyml.store.local import CacheStore, read_meta
 
 from .conftest import entries, finish, leftovers, run_pipeline, start_pipeline
 

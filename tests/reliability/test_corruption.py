@@ -5,7 +5,7 @@ metadata (format version, key, sizes, checksum of the data) and a trailer holdin
 metadata's length and its own checksum, renamed into place whole. An entry is loaded only
 when its trailer and metadata check out, it has this format version and key, the file has
 exactly the recorded size and the data has the recorded checksum; otherwise a single
-:class:`flowyml.cache.CacheWarning` names the step, the entry is removed and the step runs
+:class:`flowyml.store.local.CacheWarning` names the step, the entry is removed and the step runs
 again. The corrupted bytes are never unpickled (``CacheStore.load`` is not called for the
 damaged step).
 
@@ -26,7 +26,9 @@ import pytest
 import xxhash
 
 from flowyml import Pipeline, step
-from flowyml.cache import (
+from flowyml.hashing import hash_value
+from flowyml.keys import make_key
+from flowyml.store.local import (
     _MAGIC,
     _TRAILER,
     FORMAT_VERSION,
@@ -34,11 +36,9 @@ from flowyml.cache import (
     CacheStore,
     CacheWarning,
     entry_file_parts,
-    make_key,
     read_meta,
     write_entry_file,
 )
-from flowyml.hashing import hash_value
 
 from .conftest import entries
 

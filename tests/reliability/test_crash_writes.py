@@ -18,7 +18,7 @@ import signal
 
 import pytest
 
-from flowyml.cache import CacheStore, read_meta
+from flowyml.store.local import CacheStore, read_meta
 
 from .conftest import entries, leftovers, run_pipeline, start_pipeline, wait_for
 

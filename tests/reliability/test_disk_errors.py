@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from flowyml import Pipeline, step
-from flowyml.cache import CacheWarning
+from flowyml.store.local import CacheWarning
 
 from .conftest import entries, leftovers
 

@@ -26,8 +26,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from flowyml import Step
-from flowyml.cellspec import StepCellSpec, StepLineError, parse_step_line
 from flowyml.hashing import hash_value
+from flowyml.notebook.cellspec import StepCellSpec, StepLineError, parse_step_line
 
 from .conftest import script_env
 from .fuzz_types import Box

@@ -22,10 +22,11 @@ import numpy as np
 import pytest
 
 from flowyml import Pipeline, step
-from flowyml import cache as flowyml_cache
-from flowyml.cache import CacheStore, CacheWarning, make_key
 from flowyml.events import StepFinished
 from flowyml.hashing import hash_value
+from flowyml.keys import make_key
+from flowyml.store import local as flowyml_cache
+from flowyml.store.local import CacheStore, CacheWarning
 from flowyml.timeouts import StepTimeoutError
 
 from .conftest import entries, leftovers, run_pipeline, start_pipeline, wait_for

@@ -24,7 +24,7 @@ from IPython.core.getipython import get_ipython
 from IPython.testing.globalipapp import start_ipython
 
 import flowyml_jupyter
-from flowyml.cache import CacheStore
+from flowyml.store.local import CacheStore
 
 from .conftest import entries
 

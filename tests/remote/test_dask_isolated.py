@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from flowyml import Pipeline
-from flowyml.cache import CacheStore
+from flowyml.store.local import CacheStore
 
 from .conftest import AWS_ENV, REPO, free_port, stop, wait_for_port
 from .dask_steps import STEPS

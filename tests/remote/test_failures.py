@@ -13,8 +13,8 @@ import warnings
 import pytest
 
 from flowyml import Pipeline, step
-from flowyml.cache import CacheWarning
-from flowyml.stores import CacheUnavailableError, redact, scrub
+from flowyml.store.local import CacheWarning
+from flowyml.store.urls import CacheUnavailableError, redact, scrub
 
 from .conftest import KEY_ID, SECRET_KEY, free_port, script_env
 
@@ -101,7 +101,7 @@ def test_cli_unreachable_store_one_line_exit_2(tmp_path, s3_endpoint):
 
 
 def test_notebook_session_goes_on_uncached_with_one_warning(tmp_path, monkeypatch):
-    from flowyml.notebook import NotebookSession
+    from flowyml.notebook.session import NotebookSession
 
     monkeypatch.setenv("FLOWYML_CACHE_LOCAL_COPY_DIR", str(tmp_path / "copy"))
     session = NotebookSession({}, cache_dir="s3://some-bucket/cache",
@@ -118,7 +118,7 @@ def test_notebook_session_goes_on_uncached_with_one_warning(tmp_path, monkeypatc
 
 
 def test_store_lost_mid_run_turns_caching_off_with_one_warning(url, opts, s3, monkeypatch):
-    from flowyml.stores import open_store
+    from flowyml.store.locations import open_store
 
     store = open_store(url, opts)
     store.check_safety()

@@ -10,10 +10,10 @@ import warnings
 import pytest
 
 from flowyml import Pipeline, step
-from flowyml import remote_index as index
-from flowyml.cache import CacheWarning
-from flowyml.remote_store import INDEX_AFTER, INLINE_BYTES, RemoteStore
-from flowyml.stores import open_store
+from flowyml.store import remote_index as index
+from flowyml.store.local import CacheWarning
+from flowyml.store.locations import open_store
+from flowyml.store.remote import INDEX_AFTER, INLINE_BYTES, RemoteStore
 
 STEPS = 30
 CALLS: list[str] = []

@@ -11,9 +11,10 @@ import time
 import numpy as np
 import pytest
 
-from flowyml import Pipeline, lifecycle, step
-from flowyml.remote_store import RemoteStore
-from flowyml.stores import open_store
+from flowyml import Pipeline, step
+from flowyml.store import lifecycle
+from flowyml.store.locations import open_store
+from flowyml.store.remote import RemoteStore
 
 from .conftest import script_env
 

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 from flowyml import Pipeline, step
-from flowyml.cache import CacheLoadError, CacheStore, CacheWarning
-from flowyml.remote_store import RemoteStore
-from flowyml.stores import open_store
+from flowyml.store.local import CacheLoadError, CacheStore, CacheWarning
+from flowyml.store.locations import open_store
+from flowyml.store.remote import RemoteStore
 
 from .conftest import REPO, run_script, script_env
 
@@ -161,7 +161,7 @@ def test_damaged_object_is_reported_removed_and_recomputed(damage, url, opts, s3
 
 def test_large_object_damaged_is_caught_when_loaded_never_unpickled(url, opts, s3, monkeypatch,
                                                                     tmp_path):
-    import flowyml.remote_store as rs
+    import flowyml.store.remote as rs
 
     monkeypatch.setattr(rs, "VERIFY_AT_LOOKUP_BYTES", 1024)  # "large": checked by size at lookup
     _run(url, opts)
@@ -230,7 +230,7 @@ def test_info_and_clear_on_the_bucket(url, opts, s3):
     info = store.info()
     assert info["make"]["entries"] == 1 and info["total"]["entries"] == 1
     assert info["make"]["bytes"] > 5000 * 8
-    from flowyml.cache import cache_report
+    from flowyml.store.local import cache_report
 
     assert f"cache at {url}" in cache_report(store)
     assert cache_report(store, "clear", "make") == f"removed 1 entries of step 'make' from {url}"

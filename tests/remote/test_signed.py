@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from flowyml import Pipeline, step
-from flowyml.cache import CacheWarning
+from flowyml.store.local import CacheWarning
 
 CALLS: list[str] = []
 
@@ -39,7 +39,7 @@ def _run(where, secret):
     unpickled = []
     from joblib import numpy_pickle
 
-    from flowyml import cache as local_cache
+    from flowyml.store import local as local_cache
 
     real, real_local = numpy_pickle.load, local_cache._unpickle
     numpy_pickle.load = lambda *a, **k: unpickled.append(a) or real(*a, **k)
@@ -87,7 +87,7 @@ def _entry_files(where):
     """(read meta, write meta, read data, write data) of the one entry of 'produce'."""
     cache_dir, opts, _ = where
     if not cache_dir.startswith("s3://"):
-        from flowyml.cache import CacheStore, entry_file_parts, write_entry_file
+        from flowyml.store.local import CacheStore, entry_file_parts, write_entry_file
 
         f = next((CacheStore(cache_dir).entries_dir / "produce").iterdir())  # one file per entry
 

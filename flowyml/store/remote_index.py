@@ -164,7 +164,6 @@ def write(store: Any, generation: str, metas: dict[str, dict[str, Any]],
 def load(store: Any, generation: str) -> Loaded:
     """The index of ``generation``: one listing, then its objects fetched concurrently
     (newest first, up to :data:`MAX_LOAD_BYTES`); unreadable objects are skipped."""
-    from flowyml.remote_store import _mtime
 
     fs = store.fs
     base = folder(store, generation)
@@ -174,7 +173,7 @@ def load(store: Any, generation: str) -> Loaded:
         listing = fs.ls(base, detail=True)
     except FileNotFoundError:
         return loaded
-    found = sorted(((str(i["name"]), _mtime(i) or 0.0, int(i.get("size") or 0))
+    found = sorted(((str(i["name"]), mtime_of(i) or 0.0, int(i.get("size") or 0))
                     for i in listing if str(i["name"]).endswith(".json")),
                    key=lambda f: f[0], reverse=True)
     chosen, total = [], 0
@@ -240,3 +239,21 @@ def rewrite(store: Any, loaded: Loaded, drop: Collection[str] = (), *,
 
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:64] or "0"
+
+
+def mtime_of(info: dict[str, Any]) -> float | None:
+    """The modification time (epoch seconds) of an fsspec ``info`` record, whatever field name
+    its filesystem uses; ``None`` when it has none."""
+    for name in ("LastModified", "mtime", "last_modified", "updated", "created"):
+        value = info.get(name)
+        if value is None:
+            continue
+        if isinstance(value, int | float):
+            return float(value)
+        if hasattr(value, "timestamp"):
+            return float(value.timestamp())
+        with contextlib.suppress(ValueError):
+            from datetime import datetime
+
+            return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    return None

@@ -34,11 +34,11 @@ from typing import Any
 
 import xxhash
 
-from flowyml import signing as _signing
-from flowyml.hashing import FINGERPRINT_VERSION
+from flowyml.keys import step_of_key
+from flowyml.sizes import size_text
+from flowyml.store import signing as _signing
 
 FORMAT_VERSION = 1
-KEY_VERSION = 1
 #: entries up to this size are checksummed in full on every load; larger ones (which load
 #: memory-mapped) are checked by size and by a checksum of sampled blocks.
 FULL_VERIFY_BYTES = 64 * 1024 * 1024
@@ -59,94 +59,6 @@ class UnsafeCacheDirError(PermissionError):
 
 
 # ---------------------------------------------------------------------------------------------
-# Keys
-# ---------------------------------------------------------------------------------------------
-
-
-def make_key(step_name: str, code: str | None, params: dict[str, str]) -> str:
-    """A content-addressed key: step name + code fingerprint + each received value's digest.
-
-    It is ``key_from_parts(step_name, key_parts(...))``, built in a few microseconds: that
-    serialises the whole parts with ``json.dumps(sort_keys=True)`` (~13 us, once per step of
-    every run); here the constant text around the parameters is made once per step and code
-    version, and only the parameters' digests are escaped and joined. The result is the
-    same string, byte for byte (checked once per process, and by the tests); should it ever
-    differ, the parts are serialised as they are.
-    """
-    if _framed_keys_agree():
-        try:
-            return _framed_key(step_name, code, params)
-        except TypeError:  # a digest that is not a string: the parts say what it makes
-            pass
-    return key_from_parts(step_name, key_parts(step_name, code, params))
-
-
-_ESCAPE = json.encoder.encode_basestring_ascii  # what json.dumps(ensure_ascii=True) uses
-_SENTINEL = "\0flowyml-params\0"
-
-
-@functools.lru_cache(maxsize=65536)
-def _key_frame(step_name: str, code: str | None) -> tuple[str, str, str]:
-    """``(key prefix, JSON before the params, JSON after them)`` of one step's key, cut out
-    of :func:`key_parts` itself serialised around a sentinel parameter."""
-    text = json.dumps(key_parts(step_name, code, {_SENTINEL: _SENTINEL}), sort_keys=True)
-    sentinel = f"{_ESCAPE(_SENTINEL)}: {_ESCAPE(_SENTINEL)}"
-    head, found, tail = text.partition(sentinel)
-    if not found:
-        raise ValueError("key_parts no longer holds the params as given")
-    return custom_key(step_name, ""), head, tail
-
-
-def _framed_key(step_name: str, code: str | None, params: dict[str, str]) -> str:
-    prefix, head, tail = _key_frame(step_name, code)
-    body = ", ".join([f"{_ESCAPE(k)}: {_ESCAPE(v)}" for k, v in sorted(params.items())])
-    return prefix + xxhash.xxh3_128_hexdigest(f"{head}{body}{tail}".encode())
-
-
-@functools.cache
-def _framed_keys_agree() -> bool:
-    """Whether :func:`_framed_key` matches the serialised parts on awkward names and values."""
-    samples = [("s", None, {}), ("a:b%c/\u00e9\"", "0" * 32, {"x": "1" * 32, "\u00fc\n": "key:2"}),
-               ("t", "c", {"b": "2", "a": "1", "ab": "3"})]
-    try:
-        return all(_framed_key(*s) == key_from_parts(s[0], key_parts(*s)) for s in samples)
-    except Exception:  # key_parts changed shape: the frame cannot be cut out of it
-        return False
-
-
-def key_from_parts(step_name: str, parts: dict[str, Any]) -> str:
-    """The key for already-built :func:`key_parts`."""
-    digest = xxhash.xxh3_128_hexdigest(json.dumps(parts, sort_keys=True).encode())
-    return f"{_quote_step(step_name)}:{digest}"
-
-
-def key_parts(step_name: str, code: str | None, params: dict[str, str]) -> dict[str, Any]:
-    """The decodable form of a key, stored next to each entry."""
-    return {
-        "key_version": KEY_VERSION,
-        "fingerprint_version": FINGERPRINT_VERSION,
-        "step": step_name,
-        "code": code,
-        "params": dict(sorted(params.items())),
-    }
-
-
-def custom_key(step_name: str, user_key: str) -> str:
-    """The key of a step whose ``cache`` is a callable returning ``user_key``."""
-    return f"{_quote_step(step_name)}:{user_key}"
-
-
-def _quote_step(step_name: str) -> str:
-    # a key is "<step>:<rest>"; a ':' in the step name must not end the step part
-    return step_name.replace("%", "%25").replace(":", "%3A")
-
-
-def step_of_key(key: str) -> str:
-    """The step name a key belongs to."""
-    return key.partition(":")[0].replace("%3A", ":").replace("%25", "%")
-
-
-# ---------------------------------------------------------------------------------------------
 # Cache directory
 # ---------------------------------------------------------------------------------------------
 
@@ -155,7 +67,7 @@ def default_cache_dir() -> Path:
     """``FLOWYML_CACHE_DIR``, else ``.flowyml/cache`` next to the running script or notebook."""
     env = os.environ.get("FLOWYML_CACHE_DIR")
     if env:
-        from flowyml.stores import local_path
+        from flowyml.store.urls import local_path
 
         return local_path(env)  # a file:// URL is a path; another URL is refused, never a folder
     main = sys.modules.get("__main__")
@@ -169,7 +81,7 @@ def default_cache_dir() -> Path:
     return base / ".flowyml" / "cache"
 
 
-def _check_dir_safety(path: Path, trust: bool) -> None:
+def check_dir_safety(path: Path, trust: bool) -> None:
     """Refuse a directory someone else could plant pickles in (loading one runs its code)."""
     if trust or os.environ.get("FLOWYML_TRUST_CACHE_DIR") == "1" or not hasattr(os, "getuid"):
         return
@@ -232,12 +144,12 @@ class CacheStore:
         self, location: str | os.PathLike[str] | None = None, *, trust_cache_dir: bool = False,
         secret: str | bytes | None = None,
     ) -> None:
-        from flowyml.stores import local_path
+        from flowyml.store.urls import local_path
 
         root = local_path(location) if location is not None else default_cache_dir()
         self.root = root.resolve()
         self.trust_cache_dir = trust_cache_dir
-        #: entries are signed and checked with this (FLOWYML_CACHE_SECRET); see flowyml.signing
+        #: entries are signed and checked with this (FLOWYML_CACHE_SECRET); see flowyml.store.signing
         self.secret = _signing.resolve_secret(secret)
         self._memory: Any = None
         self._entries: Path | None = None
@@ -265,9 +177,9 @@ class CacheStore:
             self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
             if new:
                 os.chmod(self.root, 0o700)
-            _check_dir_safety(self.root, self.trust_cache_dir)
+            check_dir_safety(self.root, self.trust_cache_dir)
             memory = joblib.Memory(location=str(self.root), verbose=0, mmap_mode="c")
-            _check_dir_safety(Path(memory.location), self.trust_cache_dir)
+            check_dir_safety(Path(memory.location), self.trust_cache_dir)
             self._memory = memory
         return self._memory
 
@@ -282,7 +194,7 @@ class CacheStore:
                     f"{entries} links outside the cache directory {self.root}; refusing to use "
                     "it. Remove the link."
                 )
-            _check_dir_safety(entries, self.trust_cache_dir)
+            check_dir_safety(entries, self.trust_cache_dir)
             self._entries = entries
         return self._entries
 
@@ -675,15 +587,6 @@ def cache_report(store: CacheStore | NullStore, action: str = "info", step: str 
     for name, stats in info.items():
         lines.append(f"  {name:<{width}}  {int(stats['entries']):>5} entries  {size_text(stats['bytes']):>10}")
     return "\n".join(lines)
-
-
-def size_text(n: float) -> str:
-    """``1.5 MiB``: bytes for people (cache reports, replay bounds, gc summaries)."""
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"
 
 
 def _host_name() -> str:

@@ -17,11 +17,11 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-import xxhash
-
-from flowyml import cache as _cache
+from flowyml import keys as _keys
 from flowyml.events import Event, StepFinished, StepRetrying, StepStarted, silent
 from flowyml.hashing import UnhashableValueError, hash_value
+from flowyml.keys import key_digest, stored_name
+from flowyml.store import local as _cache
 from flowyml.timeouts import StepTimeoutError, call_with_timeout
 
 Emit = Callable[[Event], None]
@@ -30,6 +30,8 @@ MAX_RETRY_DELAY = 30.0
 #: set by the parallel executors: a map task's items then run concurrently (up to its
 #: ``concurrency``) instead of one after another
 MAP_PARALLEL: ContextVar[Any] = ContextVar("flowyml_map_parallel", default=False)
+#: what a mapper returns for an item it never started (``fail_fast`` after a failure)
+NOT_RUN: Any = object()
 #: digests of the context values of the current run (a value received by many steps is
 #: hashed once); set by Pipeline.run for the steps that run in its thread
 RUN_CONTEXT_HASHES: ContextVar[dict[str, str] | None] = ContextVar("flowyml_run_context_hashes",
@@ -361,7 +363,7 @@ def run_step(
         if entry is not None:
             _take_hit(result, store, entry, key)
             if getattr(step, "is_map_task", False):
-                result.map_result = _stored_map_result(result)
+                result.map_result = step.whole_list_result(result.artifacts[result.output_names[0]])
             return finish("cached")
 
     if getattr(store, "probe_only", False):
@@ -423,22 +425,9 @@ def backoff(step: Any, attempt: int) -> float:
     return min(step.retry_delay * (2 ** (attempt - 1)), MAX_RETRY_DELAY)
 
 
-def stored_name(output: str) -> str:
-    """The name an output is stored under: a notebook version (``df@2``) is stored as the
-    variable (``df``), so renumbered versions still find their entries (the notebook stores
-    the same way)."""
-    return output.split("@", 1)[0] if "@" in output else output
-
-
-def key_digest(key: str, output: str) -> str:
-    """The digest of an output that cannot be hashed by content (a matplotlib ``Figure``):
-    derived from the key of the step that made it, so it and its dependents stay cached."""
-    return "key:" + xxhash.xxh3_128_hexdigest(f"{key}\0{stored_name(output)}".encode())
-
-
 def _explain(step: Any, kwargs_src: dict[str, Any]) -> dict[str, Any] | None:
     """What ``flowyml why`` compares later (code parts, small context values)."""
-    from flowyml.lifecycle import explain_facts
+    from flowyml.store.lifecycle import explain_facts
 
     try:
         return explain_facts(step.func, {p: v for p, v in kwargs_src.items()
@@ -506,13 +495,6 @@ def _run_map(step: Any, kwargs: dict[str, Any], kwargs_src: dict[str, Any], stor
     return "cached" if result.cached else "done"
 
 
-def _stored_map_result(result: StepResult) -> Any:
-    """The :class:`MapTaskResult` of a map task whose whole output list was a cache hit."""
-    from flowyml.core.map_task import StoredMapResult
-
-    return StoredMapResult(result.artifacts[result.output_names[0]])
-
-
 def _item_keyer(step: Any, rest_src: dict[str, Any],
                 context_hashes: dict[str, str]) -> Callable[[Any], str | None]:
     """``key_for(item)`` of a map task's items: the parts every item shares (code, the other
@@ -532,7 +514,7 @@ def _item_keyer(step: Any, rest_src: dict[str, Any],
             digest = hash_value(item)
         except UnhashableValueError:
             return None
-        return _cache.make_key(name, code, {**shared, "<item>": digest})
+        return _keys.make_key(name, code, {**shared, "<item>": digest})
 
     return key_for
 
@@ -630,7 +612,7 @@ def _cache_key(step: Any, kwargs_src: dict[str, Any], context_hashes: dict[str, 
                       for n, p in step.input_binding.items()}
             ctx = {p: v for p, v in kwargs_src.items() if not isinstance(v, Artifact)}
             user_key = str(step.cache(inputs, ctx))
-            return _cache.custom_key(step.name, user_key), {"custom": user_key}
+            return _keys.custom_key(step.name, user_key), {"custom": user_key}
         params = {p: _src_hash(p, s, context_hashes) for p, s in kwargs_src.items()}
     except UnhashableValueError as exc:
         if getattr(step, "is_map_task", False):
@@ -641,7 +623,7 @@ def _cache_key(step: Any, kwargs_src: dict[str, Any], context_hashes: dict[str, 
                       UncacheableWarning, stacklevel=2)
         return None, None
     code = None if step.cache == "input_hash" else step.get_code_hash()
-    return _cache.make_key(step.name, code, params), functools.partial(_cache.key_parts, step.name, code, params)
+    return _keys.make_key(step.name, code, params), functools.partial(_keys.key_parts, step.name, code, params)
 
 
 def _hashable(src: Any, context_hashes: dict[str, str], param: str) -> bool:

@@ -13,23 +13,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from flowyml.sizes import parse_size
 
 #: the default bound on one step's recorded outputs (``FLOWYML_REPLAY_MAX``: "50M", "0" = off)
 DEFAULT_REPLAY_MAX = 16 * 1024 * 1024
 _DROPPED_MIME = ("application/vnd.jupyter.widget-view+json",)
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
-
-
-def parse_size(text: str) -> int:
-    """``"16M"`` -> 16777216; also ``"500k"``, ``"1.5G"``, ``"2MiB"``, ``"123"`` (bytes)."""
-    match = _SIZE.match(str(text))
-    if not match:
-        raise ValueError(f"not a size: {text!r}; use bytes or a number with k, M, G (e.g. 16M)")
-    number, unit = float(match.group(1)), match.group(2).lower()
-    return int(number * 1024 ** " kmgt".index(unit or " "))
 
 
 def replay_limit() -> int:

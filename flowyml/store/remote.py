@@ -14,10 +14,10 @@ secret), then the data object's size and full xxh3 checksum (and signed SHA-256)
 of at most :data:`INLINE_BYTES` pickled live inside ``meta.json`` (one object, one request)
 and are checked the same way, in memory. Other data is
 never unpickled from the network: it is downloaded into the local copy
-(:mod:`flowyml.local_copy`), verified there, and loaded from there memory-mapped. Data objects
+(:mod:`flowyml.store.local_copy`), verified there, and loaded from there memory-mapped. Data objects
 up to :data:`VERIFY_AT_LOOKUP_BYTES` are fetched and verified at lookup (a damaged one is a
 reported miss, recomputed); larger ones are checked by size at lookup and verified in full
-when loaded (a damaged one then raises :class:`flowyml.cache.CacheLoadError` and is
+when loaded (a damaged one then raises :class:`flowyml.store.local.CacheLoadError` and is
 removed, as for very large local entries).
 
 A lookup whose metadata and data were verified on this machine before needs no request:
@@ -26,7 +26,7 @@ the local copy keeps both, valid while the store's *generation* object is unchan
 
 An unreachable store is reported once ("caching is off") and the run goes on uncached;
 :meth:`RemoteStore.check_safety` (called before a run starts) raises
-:class:`flowyml.stores.CacheUnavailableError` with one line instead, within seconds.
+:class:`flowyml.store.urls.CacheUnavailableError` with one line instead, within seconds.
 """
 
 from __future__ import annotations
@@ -45,9 +45,10 @@ from typing import Any
 
 import xxhash
 
-from flowyml import remote_index as _index
-from flowyml import signing as _signing
-from flowyml.cache import (
+from flowyml.keys import step_of_key
+from flowyml.store import remote_index as _index
+from flowyml.store import signing as _signing
+from flowyml.store.local import (
     FORMAT_VERSION,
     FULL_VERIFY_BYTES,
     CacheEntry,
@@ -61,10 +62,9 @@ from flowyml.cache import (
     entry_facts,
     replay_items,
     step_dirname,
-    step_of_key,
 )
-from flowyml.local_copy import LocalCopy
-from flowyml.stores import (
+from flowyml.store.local_copy import LocalCopy
+from flowyml.store.urls import (
     CHECK_TIMEOUT,
     CacheUnavailableError,
     protocol_of,
@@ -251,7 +251,7 @@ class RemoteStore:
         """The verified entry for ``key``, or ``None``; a bad entry is reported and removed.
 
         Asked in turn: this machine's verified copy (no request), the shared index (a few
-        requests per run, see :mod:`flowyml.remote_index`), then ``meta.json`` itself."""
+        requests per run, see :mod:`flowyml.store.remote_index`), then ``meta.json`` itself."""
         if self._off:
             return None
         meta: dict[str, Any] = {}
@@ -604,7 +604,7 @@ class RemoteStore:
                 name = info["name"].rstrip("/").rsplit("/", 1)[-1]
                 if name in keep:
                     continue
-                modified = _mtime(info)
+                modified = _index.mtime_of(info)
                 if modified is not None and modified < cutoff:
                     self.fs.rm_file(info["name"])
 
@@ -636,7 +636,7 @@ class RemoteStore:
         at exit): what it committed and used, for fresh machines and for ``gc``."""
         _index.flush(self)
 
-    # -- lifecycle (flowyml.lifecycle calls these for a remote store) ---------------------------
+    # -- lifecycle (flowyml.store.lifecycle calls these for a remote store) ---------------------------
     #: gc leaves an entry alone this long after its last recorded use: uses are recorded at
     #: most once a minute per process (remote_index.USE_RESOLUTION), then written within 5 s
     in_use_seconds = 2 * _index.USE_RESOLUTION + 2 * _index.FLUSH_DELAY
@@ -658,14 +658,14 @@ class RemoteStore:
             if not (step_dir and digest and obj) or "/" in obj:
                 continue
             out.setdefault(f"{prefix}{step_dir}/{digest}", []).append(
-                (obj, int(info.get("size") or 0), _mtime(info) or 0.0))
+                (obj, int(info.get("size") or 0), _index.mtime_of(info) or 0.0))
         return out
 
     def lifecycle_entries(self) -> list[Any]:
-        """Every committed entry as :class:`flowyml.lifecycle.Entry`: one listing of the
+        """Every committed entry as :class:`flowyml.store.lifecycle.Entry`: one listing of the
         entries (size; ``meta.json``'s time is the commit) and the index's use records
         (last use). An entry without ``meta.json`` is being written, or garbage: not listed."""
-        from flowyml.lifecycle import Entry
+        from flowyml.store.lifecycle import Entry
 
         if self._off:
             return []
@@ -737,7 +737,7 @@ class RemoteStore:
             found = fs.find(base, detail=True)
         except FileNotFoundError:
             return []
-        times = {n: _mtime(i) or 0.0 for n, i in found.items() if n.endswith("/meta.json")}
+        times = {n: _index.mtime_of(i) or 0.0 for n, i in found.items() if n.endswith("/meta.json")}
         blobs = fs.cat(sorted(times), on_error="omit") if times else {}
         if len(times) == 1 and not isinstance(blobs, dict):
             blobs = {next(iter(times)): blobs}
@@ -835,19 +835,3 @@ def _full_checksum(path: Any) -> str:
             return "full:" + xxhash.xxh3_128_hexdigest(b"")
         with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view:
             return "full:" + xxhash.xxh3_128_hexdigest(view)
-
-
-def _mtime(info: dict[str, Any]) -> float | None:
-    for field in ("LastModified", "mtime", "last_modified", "updated", "created"):
-        value = info.get(field)
-        if value is None:
-            continue
-        if isinstance(value, int | float):
-            return float(value)
-        if hasattr(value, "timestamp"):
-            return float(value.timestamp())
-        with contextlib.suppress(ValueError):
-            from datetime import datetime
-
-            return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
-    return None

@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from flowyml.cache import size_text
+from flowyml.sizes import parse_size, size_text
 
 #: an entry used this recently is in use: gc leaves it alone
 IN_USE_SECONDS = 60.0
@@ -80,17 +80,10 @@ def parse_age(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2) or "s"]
 
 
-def parse_size(text: str) -> int:
-    """``"10G"`` -> bytes (``k``, ``M``, ``G``, ``T``; binary multiples)."""
-    from flowyml.replay import parse_size as _parse
-
-    return _parse(text)
-
-
 def _entries_dir(store: Any) -> str | None:
     """The local entries directory (``None``: no cache, or a remote one, which does its own
     I/O: see the end of this module)."""
-    from flowyml.cache import CacheStore
+    from flowyml.store.local import CacheStore
 
     if not isinstance(store, CacheStore) or not store.enabled or not store.root.exists():
         return None
@@ -102,7 +95,7 @@ def scan(store: Any, tombs: list[str] | None = None) -> list[Entry]:
     Leftover tombs of an interrupted gc are appended to ``tombs`` when given."""
     if _remote(store):
         return store.lifecycle_entries()
-    from flowyml.cache import scan_step_dir
+    from flowyml.store.local import scan_step_dir
 
     base = _entries_dir(store)
     if base is None:
@@ -250,7 +243,7 @@ def trim_to_budget(store: Any, max_size: int, protect: Iterable[str | None] = ()
 def info(store: Any, current: Mapping[str, str | None] | None = None) -> dict[str, Any]:
     """Per step directory: entries, bytes, last use, and (given the current keys by step
     name) the entry the current definition would hit and whether it is stored; totals."""
-    from flowyml.cache import step_dirname
+    from flowyml.store.local import step_dirname
 
     steps: dict[str, dict[str, Any]] = {}
     for e in scan(store):
@@ -326,7 +319,8 @@ def why(store: Any, step_name: str, parts: Mapping[str, Any] | None,
         facts: Mapping[str, Any] | None = None, problem: str | None = None) -> str:
     """Why ``step_name`` will hit or re-run: its key ``parts`` now against the stored entries
     of that step, naming what differs from the nearest one."""
-    from flowyml.cache import key_from_parts, read_meta, scan_step_dir, step_dirname
+    from flowyml.keys import key_from_parts
+    from flowyml.store.local import read_meta, scan_step_dir, step_dirname
 
     if parts is None:
         return f"step '{step_name}' will run: {problem or 'it is not cached'}"
@@ -397,9 +391,9 @@ def plan(pipeline: Any) -> dict[str, tuple[dict[str, Any] | None, dict[str, Any]
 
     Nothing runs: an upstream step's output digests come from the entry its current key
     would hit (read from its metadata; reading does not count as a use)."""
-    from flowyml import cache as _cache
+    from flowyml import keys as _keys
     from flowyml.hashing import UnhashableValueError, hash_value
-    from flowyml.runner import stored_name
+    from flowyml.keys import stored_name
 
     dag = pipeline.dag
     store = pipeline.cache
@@ -437,9 +431,9 @@ def plan(pipeline: Any) -> dict[str, tuple[dict[str, Any] | None, dict[str, Any]
             out[step.name] = (None, {}, problem)
             continue
         code = None if step.cache == "input_hash" else step.get_code_hash()
-        parts = _cache.key_parts(step.name, code, params)
+        parts = _keys.key_parts(step.name, code, params)
         out[step.name] = (parts, explain_facts(step.func, values), None)
-        meta = _read_meta(store, _cache.key_from_parts(step.name, parts))
+        meta = _read_meta(store, _keys.key_from_parts(step.name, parts))
         for name in step.outputs or [step.name]:
             digests[name] = (meta or {}).get("outputs", {}).get(stored_name(name))
     return out
@@ -448,7 +442,7 @@ def plan(pipeline: Any) -> dict[str, tuple[dict[str, Any] | None, dict[str, Any]
 def _read_meta(store: Any, key: str) -> dict[str, Any] | None:
     if _remote(store):
         return store.read_meta(key)
-    from flowyml.cache import read_meta
+    from flowyml.store.local import read_meta
 
     try:
         meta = read_meta(store.entry_path(key))
@@ -459,14 +453,14 @@ def _read_meta(store: Any, key: str) -> dict[str, Any] | None:
 
 def current_keys(pipeline: Any) -> dict[str, str | None]:
     """Step name -> the key its current definition would hit (``None``: not known yet)."""
-    from flowyml.cache import key_from_parts
+    from flowyml.keys import key_from_parts
 
     return {name: key_from_parts(name, parts) if parts is not None else None
             for name, (parts, _, _) in plan(pipeline).items()}
 
 
 # ---------------------------------------------------------------------------------------------
-# Remote stores (flowyml.remote_store.RemoteStore) do their own I/O: lifecycle_entries,
+# Remote stores (flowyml.store.remote.RemoteStore) do their own I/O: lifecycle_entries,
 # remove_entries, step_metas, read_meta, in_use_seconds
 # ---------------------------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """The notebook's steps as a pipeline: versioned graph, staleness, status rows, ``%flowyml run``.
 
-:class:`PipelineView` is mixed into :class:`flowyml.notebook.NotebookSession`: it sees the
+:class:`PipelineView` is mixed into :class:`flowyml.notebook.session.NotebookSession`: it sees the
 steps with each input and output named by its version (``df``, ``df@2``), as a
 :class:`flowyml.Pipeline` does, and answers what is stale and why.
 """
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flowyml import staleness as _staleness
 from flowyml.core.step import Step
 from flowyml.hashing import UnhashableValueError
-from flowyml.stepcells import PRODUCED, NotebookStep, RunReport, StepStatus
+from flowyml.notebook import staleness as _staleness
+from flowyml.notebook.stepcells import PRODUCED, NotebookStep, RunReport, StepStatus
 
 
 class PipelineView:

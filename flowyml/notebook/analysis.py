@@ -165,7 +165,7 @@ def _star_import_line(line: str) -> str:
     if match is None:
         return line
     indent, module = match.group(1), match.group(2)
-    return (f"{indent}globals().update(__import__('flowyml.analysis', fromlist=['star_names'])"
+    return (f"{indent}globals().update(__import__('flowyml.notebook.analysis', fromlist=['star_names'])"
             f".star_names({module!r}))  # from {module} import *")
 
 

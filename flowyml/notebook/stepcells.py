@@ -1,7 +1,7 @@
 """One ``%%step`` cell as the notebook keeps it: its record, its status row, and the
 facts about it that outlive a kernel.
 
-:class:`NotebookStep` is what :class:`flowyml.notebook.NotebookSession` knows of a cell (its
+:class:`NotebookStep` is what :class:`flowyml.notebook.session.NotebookSession` knows of a cell (its
 definition, its last run, what its outputs were made from). Inputs a cell was seen changing
 in place are remembered next to the cache (:func:`read_changed_note`), so the next kernel and
 the exported module make them outputs from the start, with the same cache key. Pure logic.
@@ -21,12 +21,12 @@ from typing import Any
 
 import xxhash
 
-from flowyml import cache as _cache
-from flowyml import staleness as _staleness
-from flowyml.analysis import infer_io
-from flowyml.cells import CellAnalysis
-from flowyml.cellspec import StepCellSpec
 from flowyml.core.step import Step
+from flowyml.notebook import staleness as _staleness
+from flowyml.notebook.analysis import infer_io
+from flowyml.notebook.cells import CellAnalysis
+from flowyml.notebook.cellspec import StepCellSpec
+from flowyml.store import local as _cache
 
 #: states after which a step's outputs are in the namespace
 PRODUCED = ("done", "cached")
@@ -127,7 +127,7 @@ def is_code_dependency(value: Any) -> bool:
 
 
 def _note_path(root: str | Path, name: str) -> Path:
-    from flowyml.stores import notes_base
+    from flowyml.store.locations import notes_base
 
     return notes_base(root) / "notes" / f"{_cache.step_dirname(name)}.json"
 

@@ -1,15 +1,15 @@
 """The notebook's steps: define them from cells, run them with the cache, say what is stale.
 
 :class:`NotebookSession` is the logic behind ``%%step`` and ``%flowyml``; it never imports
-IPython. A ``%%step`` cell *is* the function :func:`flowyml.analysis.make_step_function`
+IPython. A ``%%step`` cell *is* the function :func:`flowyml.notebook.analysis.make_step_function`
 builds (parameters = the values it reads, globals = the user namespace), registered as an
 ordinary :class:`flowyml.Step`, so its cache key is exactly the one a pipeline run -- or the
 exported module -- computes. Running the body itself is left to a callback, so the magic can
 run it as a normal cell (prints, displays, tracebacks) while this module handles the cache,
 retries, time limits, conditions, versions and provenance.
 
-What a cell reads and makes comes from :mod:`flowyml.cells`; which version of a name it
-reads from :mod:`flowyml.versions`; what it showed is kept by :mod:`flowyml.replay`.
+What a cell reads and makes comes from :mod:`flowyml.notebook.cells`; which version of a name it
+reads from :mod:`flowyml.notebook.versions`; what it showed is kept by :mod:`flowyml.notebook.replay`.
 """
 
 from __future__ import annotations
@@ -27,21 +27,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flowyml import cache as _cache
-from flowyml import lifecycle
-from flowyml import staleness as _staleness
-from flowyml import versions as _versions
-from flowyml.analysis import make_step_function
-from flowyml.cache import size_text as describe_size
-from flowyml.cells import CellAnalysis, CellSyntaxError, analyze, default_step_name, unique_name
-from flowyml.cellspec import StepCellSpec
+from flowyml import keys as _keys
 from flowyml.core.step import Step, _global_registry
 from flowyml.events import Event, StepFinished, StepRetrying, StepStarted, bus
+from flowyml.executors.runner import backoff
 from flowyml.hashing import UnhashableValueError, hash_value
-from flowyml.notebook_view import PipelineView
-from flowyml.replay import Recording, replay_limit
-from flowyml.runner import backoff, key_digest
-from flowyml.stepcells import (
+from flowyml.keys import key_digest
+from flowyml.notebook import staleness as _staleness
+from flowyml.notebook import versions as _versions
+from flowyml.notebook.analysis import make_step_function
+from flowyml.notebook.cells import CellAnalysis, CellSyntaxError, analyze, default_step_name, unique_name
+from flowyml.notebook.cellspec import StepCellSpec
+from flowyml.notebook.replay import Recording, replay_limit
+from flowyml.notebook.stepcells import (
     PRODUCED,
     NotebookStep,
     RunReport,
@@ -57,6 +55,10 @@ from flowyml.stepcells import (
     read_changed_note,
     write_changed_note,
 )
+from flowyml.notebook.view import PipelineView
+from flowyml.sizes import size_text as describe_size
+from flowyml.store import lifecycle
+from flowyml.store import local as _cache
 from flowyml.timeouts import StepTimeoutError, time_limit
 
 #: the origin module of notebook steps (re-running a cell replaces its step)
@@ -107,8 +109,8 @@ class NotebookSession(PipelineView):
     @property
     def store(self) -> Any:
         """The store at ``cache_dir`` (a path or URL), else ``FLOWYML_CACHE_DIR``, else
-        ``./.flowyml/cache`` (:func:`flowyml.stores.open_store`)."""
-        from flowyml.stores import location_key, open_store
+        ``./.flowyml/cache`` (:func:`flowyml.store.locations.open_store`)."""
+        from flowyml.store.locations import location_key, open_store
 
         ident = (location_key(self.cache_dir), id(self.storage_options), id(self.cache_secret))
         if ident not in self._stores:
@@ -405,8 +407,8 @@ class NotebookSession(PipelineView):
             return None, None
         code = None if rec.step.cache == "input_hash" else rec.step.get_code_hash()
         params = {p: d for p, d in digests.items() if d is not None}
-        parts = _cache.key_parts(rec.name, code, params)
-        return _cache.key_from_parts(rec.name, parts), parts
+        parts = _keys.key_parts(rec.name, code, params)
+        return _keys.key_from_parts(rec.name, parts), parts
 
     def current_keys(self) -> dict[str, str | None]:
         """Step name -> the key its current definition and inputs would hit (``None``: none)."""

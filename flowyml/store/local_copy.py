@@ -1,6 +1,6 @@
 """The local, content-addressed copy of a remote cache: large outputs still load memory-mapped.
 
-A :class:`flowyml.remote_store.RemoteStore` never unpickles from the network: each data
+A :class:`flowyml.store.remote.RemoteStore` never unpickles from the network: each data
 object is downloaded once into ``data/<digest>.pkl`` here (``digest``: the entry's signed
 SHA-256 when it has one, else its xxh3 checksum), verified, then renamed into place, so a
 file in ``data/`` always holds exactly the bytes its name says. A second hit on this machine
@@ -21,26 +21,24 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import tempfile
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from flowyml.sizes import parse_size as _parse_size
+
 DEFAULT_MAX = "10G"
-_UNITS = {"": 1, "B": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 
 
 def parse_size(text: str | int) -> int:
     """``"10G"``, ``"500M"``, ``"1.5GiB"``, ``"0"`` or a byte count -> bytes."""
-    if isinstance(text, int):
-        return max(text, 0)
-    found = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([KMGT]?)(?:I?B)?\s*", str(text), re.IGNORECASE)
-    if not found:
+    try:
+        return _parse_size(text)
+    except ValueError:
         raise ValueError(f"FLOWYML_CACHE_LOCAL_COPY_MAX: cannot read {text!r} as a size; use e.g. "
-                         "10G, 500M or a number of bytes")
-    return int(float(found.group(1)) * _UNITS[found.group(2).upper()])
+                         "10G, 500M or a number of bytes") from None
 
 
 def default_dir() -> Path:
@@ -74,14 +72,14 @@ class LocalCopy:
     def _ensure(self) -> None:
         if self._ready:
             return
-        from flowyml.cache import _check_dir_safety
+        from flowyml.store.local import check_dir_safety
 
         for sub in (self.dir, self.dir / "data", self.dir / "meta", self.dir / "tmp"):
             new = not sub.exists()
             sub.mkdir(parents=True, exist_ok=True, mode=0o700)
             if new:
                 os.chmod(sub, 0o700)
-        _check_dir_safety(self.dir, False)
+        check_dir_safety(self.dir, False)
         self._ready = True
 
     def data_path(self, digest: str) -> Path:

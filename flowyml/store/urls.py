@@ -1,16 +1,6 @@
-"""Where the cache lives: a path or any fsspec URL, opened by one factory, :func:`open_store`.
-
-``open_store(location, storage_options=None, secret=None, trust=False)`` is what every caller
-uses (``Pipeline``, the notebook session, the CLI, the magics): a plain path or a
-``file://`` URL opens the local :class:`flowyml.cache.CacheStore`; any other URL
-(``s3://``, ``gs://``, ``az://``, ``memory://``, ...) opens a
-:class:`flowyml.remote_store.RemoteStore`. A URL is never turned into a local folder.
-
-Storage options come from fsspec's own configuration (``FSSPEC_S3_ENDPOINT_URL``,
-``FSSPEC_S3='{"key": ...}'``, fsspec's config files: ``fsspec.config.conf``) merged with
-``storage_options=`` (which win). Messages never show credentials: :func:`scrub` removes
-URL user-info and every secret-looking option value from any text shown to the user.
-"""
+"""Cache locations as text: which are URLs, their protocol, the local path of a plain path or
+``file://`` URL, storage options, and messages that never show credentials (:func:`scrub`).
+No store is opened here (that is :mod:`flowyml.store.locations`)."""
 
 from __future__ import annotations
 
@@ -73,42 +63,6 @@ def local_path(location: str | os.PathLike[str]) -> Path:
         parts = urlsplit(str(location))
         return Path(unquote(parts.netloc + parts.path) or "/").expanduser()
     return Path(location).expanduser()
-
-
-def default_location() -> str | Path:
-    """``FLOWYML_CACHE_DIR`` (a path or URL), else ``.flowyml/cache`` next to the script."""
-    env = os.environ.get("FLOWYML_CACHE_DIR")
-    if env and is_remote(env):
-        return env
-    from flowyml.cache import default_cache_dir
-
-    return default_cache_dir()
-
-
-def location_key(location: Any) -> str:
-    """A stable identity of a location (a resolved path, or the URL without a trailing /)."""
-    if location is None:
-        location = default_location()
-    if is_remote(location):
-        return str(location).rstrip("/")
-    return str(local_path(location).resolve())
-
-
-def notes_base(location: Any) -> Path:
-    """Where small per-step hints are kept: the local cache directory, or for a remote store
-    a folder of this machine's local copy (a URL is never a local folder)."""
-    if is_remote(str(location)):
-        import xxhash
-
-        from flowyml.local_copy import default_dir
-
-        return default_dir() / "notes" / xxhash.xxh3_64_hexdigest(location_key(str(location)).encode())
-    return local_path(location)
-
-
-# ---------------------------------------------------------------------------------------------
-# Messages without credentials
-# ---------------------------------------------------------------------------------------------
 
 
 def redact(url: str) -> str:
@@ -189,41 +143,3 @@ def storage_options_for(protocol: str, storage_options: dict[str, Any] | None) -
         user["config_kwargs"] = config
     merged.update(user)
     return merged
-
-
-def open_store(
-    location: Any = None,
-    storage_options: dict[str, Any] | None = None,
-    secret: str | bytes | None = None,
-    trust: bool = False,
-) -> Any:
-    """The cache store at ``location`` (a path, a URL, or ``None`` for the default).
-
-    A store object passed in is returned as it is. Local stores are
-    :class:`flowyml.cache.CacheStore`; remote ones :class:`flowyml.remote_store.RemoteStore`.
-    ``secret`` (else ``FLOWYML_CACHE_SECRET``) signs and checks every entry; ``trust`` is
-    ``trust_cache_dir`` for a local directory owned by someone else.
-    """
-    if hasattr(location, "lookup") and hasattr(location, "store"):
-        return location
-    if location is None:
-        location = default_location()
-    if isinstance(location, str) and is_remote(location):
-        from flowyml.remote_store import RemoteStore
-
-        return RemoteStore(location, storage_options=storage_options, secret=secret)
-    from flowyml.cache import CacheStore
-
-    return CacheStore(local_path(location), trust_cache_dir=trust, secret=secret)
-
-
-def set_session_location(session: Any, location: str | None) -> str:
-    """``%flowyml cache dir [LOCATION]``: check and switch the notebook's cache (or, without
-    a location, say where it is). Raises :class:`CacheUnavailableError` and changes nothing
-    when the new location cannot be used."""
-    if location:
-        store = open_store(location, session.storage_options, session.cache_secret)
-        if is_remote(location):
-            store.check_safety()
-        session.cache_dir = location
-    return str(session.store.root)
