@@ -5,7 +5,10 @@ load the executors."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flowyml.executors.base import Executor
 
 __all__ = ["EXECUTORS", "Executor", "SequentialExecutor", "get_executor", "schedule"]
 

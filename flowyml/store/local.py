@@ -1,4 +1,4 @@
-"""Cache keys and the on-disk store of step outputs.
+"""The local store of step outputs: one checksummed file an entry, on a joblib.Memory location.
 
 The store sits in a ``joblib.Memory`` location. Each entry is one file,
 ``<step>/<xxh3 of key>.entry``: the outputs pickled with protocol 5 (large buffers -- numpy
