@@ -8,7 +8,7 @@ Two public functions:
 * :func:`code_fingerprint` gives a digest of a function's normalised AST plus the code of the
   user-defined helper functions and classes it uses, transitively.
 
-Digests are part of every cache key: the golden values pinned in ``tests/core/test_hashing.py``
+Digests are part of every cache key: the golden values pinned in ``tests/ground/test_hashing.py``
 must only change together with :data:`FINGERPRINT_VERSION`.
 """
 

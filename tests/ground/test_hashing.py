@@ -140,7 +140,7 @@ def test_an_attribute_named_like_a_global_is_not_a_dependency(notebook_ns):
     assert code_fingerprint(notebook_ns["g"]) != before
 
 
-# Code fingerprints of tests/core/fingerprint_fixture.py and of a notebook cell, pinned like
+# Code fingerprints of tests/ground/fingerprint_fixture.py and of a notebook cell, pinned like
 # the value digests above: the AST dump and bytecode differ between Python versions, so they
 # are pinned for the version the project runs on.
 PINNED_CODE = {

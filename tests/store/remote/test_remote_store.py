@@ -259,7 +259,7 @@ def test_cli_cache_info_and_clear_on_a_bucket(url, opts, s3_endpoint, tmp_path):
 
 def test_flowyml_run_with_a_bucket(url, s3_endpoint, tmp_path):
     module = tmp_path / "pipe.py"
-    module.write_text((REPO / "tests" / "remote" / "remote_pipeline.py").read_text()
+    module.write_text((REPO / "tests" / "store" / "remote" / "remote_pipeline.py").read_text()
                       .replace("def main()", "pipeline = Pipeline('remote', context={'n': 100})\n"
                                "pipeline.add_steps([make_data, summarise])\n\n\ndef main()"))
     env = script_env(s3_endpoint)

@@ -26,7 +26,7 @@ pytest.importorskip("moto", reason="moto is not installed (pip install 'moto[ser
 pytestmark = pytest.mark.remote
 
 HERE = Path(__file__).parent
-REPO = HERE.parent.parent
+REPO = HERE.parents[2]
 #: the dummy credentials of the loopback server (a test checks they never show up)
 KEY_ID, SECRET_KEY = "AKIAFLOWYMLTESTKEY01", "flowyml-test-secret-access-key-DO-NOT-PRINT"
 AWS_ENV = {"AWS_ACCESS_KEY_ID": KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
