@@ -137,7 +137,7 @@ def schedule(
                 except BaseException as exc:
                     if isinstance(exc, KeyboardInterrupt):
                         raise
-                    outcome = _crashed(units[index], exc, run_id, emit)
+                    outcome = crashed(units[index], exc, run_id, emit)
                 absorb(index, outcome)
     finally:
         for future in in_flight:
@@ -200,7 +200,7 @@ def _unit_context(steps: list[Any], context: dict[str, Any]) -> dict[str, Any]:
     return {name: context[name] for name in names if name in context}
 
 
-def _crashed(steps: list[Any], exc: BaseException, run_id: str, emit: Emit) -> UnitOutcome:
+def crashed(steps: list[Any], exc: BaseException, run_id: str, emit: Emit) -> UnitOutcome:
     """A unit whose worker died: every step in it failed with the worker's error."""
     results = []
     for step in steps:

@@ -8,7 +8,7 @@ seconds with the address in the message. Step ``resources`` become Dask worker r
 before the run starts. Events come back live through the scheduler's event log (in
 bunches for a job of several steps). Small ready units go to a worker several per Dask task
 and a chain of steps that only feed each other is one task (see
-:mod:`flowyml.executors.local`); each task is submitted with ``pure=False`` and a key, so
+:mod:`flowyml.executors.pool`); each task is submitted with ``pure=False`` and a key, so
 nothing is tokenized.
 
 Where results go: workers that see the client's cache (the same disk, checked with a
@@ -30,7 +30,8 @@ import uuid
 from typing import Any
 
 from flowyml.executors import relay
-from flowyml.executors.local import PoolExecutor, _Unit, run_batch, shipped
+from flowyml.executors.pool import PoolExecutor, Unit, shipped
+from flowyml.executors.worker import run_batch
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
 
@@ -194,9 +195,9 @@ class DaskExecutor(PoolExecutor):
                 pool = {**artifacts, **prefix.artifacts}
                 shipped_in = relay.with_values({n: a for n, a in pool.items() if n in needed})
         except Exception as exc:  # e.g. an input the client's cache cannot load any more
-            from flowyml.executors.base import _crashed
+            from flowyml.executors.base import crashed
 
-            prefix, rest = _crashed(steps, exc, run_id, emit), []
+            prefix, rest = crashed(steps, exc, run_id, emit), []
         if not rest:
             done: cf.Future = cf.Future()
             done.set_result(prefix)
@@ -241,7 +242,7 @@ class DaskExecutor(PoolExecutor):
             self._shared[id(store)] = known
         return known
 
-    def _received(self, unit: _Unit, outcome: Any) -> None:
+    def _received(self, unit: Unit, outcome: Any) -> None:
         target = getattr(unit.args[2], "target", None)
         if outcome.relayed and target is not None:
             relay.store_relayed(target, outcome)
@@ -270,7 +271,7 @@ class DaskExecutor(PoolExecutor):
     def fusable(self, steps: list[Any]) -> bool:
         return super().fusable(steps) and not unit_resources(steps)
 
-    def _start(self, units: list[_Unit], live: bool) -> Any:
+    def _start(self, units: list[Unit], live: bool) -> Any:
         label = "-".join(s.name for s in units[0].steps)[:60]
         if len(units) > 1:
             label += f"-and-{len(units) - 1}-more"

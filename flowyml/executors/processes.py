@@ -4,7 +4,7 @@ Steps, inputs and context values travel with cloudpickle (notebook-defined funct
 included). Workers write outputs to the shared cache and send back cache-backed artifacts,
 so large values are not shipped back unless a later step or the user reads them. Events
 come back live through a ``multiprocessing`` manager queue (in bunches for batched jobs).
-Small ready steps are batched, several per worker call (see :mod:`flowyml.executors.local`).
+Small ready steps are batched, several per worker call (see :mod:`flowyml.executors.pool`).
 A step runs in its worker's main thread, so its ``timeout`` uses ``SIGALRM`` there.
 """
 
@@ -17,7 +17,8 @@ import tempfile
 import threading
 from typing import Any
 
-from flowyml.executors.local import PoolExecutor, _Unit, read_progress, run_batch, shipped
+from flowyml.executors.pool import PoolExecutor, Unit, shipped
+from flowyml.executors.worker import read_progress, run_batch
 
 
 class _QueueChannel:
@@ -55,14 +56,14 @@ class ProcessesExecutor(PoolExecutor):
         # reused across runs (workers stay warm); replaced by loky when a worker died
         return get_reusable_executor(max_workers=self.max_workers, timeout=120)
 
-    def _start(self, units: list[_Unit], live: bool) -> Any:
+    def _start(self, units: list[Unit], live: bool) -> Any:
         if self._channel is None:
             self._open_channel()
         return self._pool().submit(run_batch, [shipped(u) for u in units], self._channel,
                                    live=live, lazy=True,
                                    progress=None if live else self._progress_path(units))
 
-    def _progress_path(self, units: list[_Unit]) -> str:
+    def _progress_path(self, units: list[Unit]) -> str:
         # the workers are on this machine: a file is the cheapest way for a batched job to
         # say which step it is in, and it survives the worker being killed
         if self._progress_dir is None:

@@ -11,7 +11,8 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from flowyml.executors.local import InboxChannel, PoolExecutor, _Unit, run_batch, shipped
+from flowyml.executors.pool import PoolExecutor, Unit, shipped
+from flowyml.executors.worker import InboxChannel, run_batch
 
 
 class ThreadsExecutor(PoolExecutor):
@@ -25,7 +26,7 @@ class ThreadsExecutor(PoolExecutor):
                                         thread_name_prefix="flowyml-thread")
         self._channel = InboxChannel(self._inbox)
 
-    def _start(self, units: list[_Unit], live: bool) -> Any:
+    def _start(self, units: list[Unit], live: bool) -> Any:
         # events go straight into the inbox: nothing to save by holding them back
         return self._pool.submit(run_batch, [shipped(u) for u in units], self._channel,
                                  live=True, lazy=False)

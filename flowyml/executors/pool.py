@@ -1,9 +1,9 @@
-"""What the parallel executors share: shipping a unit, live events, slots, dead workers.
+"""The caller's side of the parallel executors: shipping units, slots, batches, dead workers.
 
 A parallel executor only says how to start a unit somewhere (:meth:`PoolExecutor._start`)
 and how to recognise a dead worker. Everything else lives here:
 
-* :func:`run_shipped` is what runs on the worker: the unit, its events numbered and sent
+* :func:`flowyml.executors.worker.run_shipped` is what runs on the worker: the unit, its events numbered and sent
   back live through a *channel*, and (for other processes) its cached outputs replaced by
   cache-backed artifacts, so large values are not shipped back unless someone needs them.
 * :class:`PoolExecutor` hands the scheduler futures that complete only inside :meth:`wait`,
@@ -25,15 +25,9 @@ and how to recognise a dead worker. Everything else lives here:
 from __future__ import annotations
 
 import concurrent.futures as cf
-import contextlib
-import copy
-import dataclasses
-import functools
 import math
 import os
 import queue
-import threading
-import time
 import traceback
 import uuid
 from collections import deque
@@ -42,259 +36,13 @@ from typing import Any
 
 from flowyml.events import Event, StepFinished, StepRetrying, StepStarted
 from flowyml.executors.base import Emit, Executor
-from flowyml.executors.runner import MAP_PARALLEL, Artifact, StepResult, UnitOutcome, _EntryLoader, run_unit
-from flowyml.store.local import CacheEntry
+from flowyml.executors.runner import Artifact, StepResult, UnitOutcome, run_unit
+from flowyml.executors.worker import pin_code_hashes
 
 #: how many times a unit that never started is re-sent after its pool broke
 MAX_FREE_RESUBMITS = 3
-#: how long a batched job holds its events before sending them on
-FLUSH_SECONDS = 0.05
 #: the most units one job carries
 MAX_BATCH = 128
-
-
-# ---------------------------------------------------------------------------------------------
-# On the worker
-# ---------------------------------------------------------------------------------------------
-
-
-class InboxChannel:
-    """Events of a unit running in this process, straight into the executor's inbox."""
-
-    def __init__(self, inbox: queue.Queue) -> None:
-        self.inbox = inbox
-
-    def send(self, token: str, seq: int, event: Event) -> None:
-        self.inbox.put(("event", token, seq, event))
-
-
-def run_shipped(steps: list[Any], artifacts: dict[str, Artifact], context: dict[str, Any],
-                store: Any, run_id: str, unavailable: dict[str, str], token: str, channel: Any,
-                *, lazy: bool, label: str | None = None,
-                mapper: Any = True) -> tuple[UnitOutcome, list[Event]]:
-    """Run a unit on a worker; return its outcome and every event it emitted, in order.
-
-    ``channel.send(token, seq, event)`` delivers events live; the returned list lets the
-    caller replay any the channel lost. ``label`` names the worker in results and events.
-    """
-    events: list[Event] = []
-
-    def emit(event: Event) -> None:
-        if label is not None and getattr(event, "worker", None) is not None:
-            event = dataclasses.replace(event, worker=label)
-        events.append(event)
-        with contextlib.suppress(Exception):  # the outcome carries every event anyway
-            channel.send(token, len(events) - 1, event)
-
-    reset = MAP_PARALLEL.set(mapper)  # map_task items: threads here, or the executor's mapper
-    try:
-        outcome = run_unit(steps, artifacts, context, store, emit, run_id, None, unavailable)
-    finally:
-        MAP_PARALLEL.reset(reset)
-    if label is not None:
-        for res in outcome.results:
-            res.worker = label
-    relayed = getattr(store, "records", None)
-    if relayed is not None:  # the caller cannot see this worker's disk: it stores them
-        outcome.relayed = relayed
-    elif lazy:
-        cache_backed(outcome, store)
-    return outcome, events
-
-
-class _Flusher:
-    """One thread per process that sends held events once they are ``FLUSH_SECONDS`` old.
-
-    One long-lived thread, not a timer per job: a manager-queue proxy opens a connection per
-    thread that uses it.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._due: dict[BufferedChannel, float] = {}
-        self._pid: int | None = None
-
-    def schedule(self, channel: BufferedChannel, due: float) -> None:
-        with self._cond:
-            if self._pid != os.getpid():  # first use here, or a forked child
-                self._pid = os.getpid()
-                self._due = {}
-                threading.Thread(target=self._loop, name="flowyml-flush", daemon=True).start()
-            self._due.setdefault(channel, due)
-            self._cond.notify()
-
-    def cancel(self, channel: BufferedChannel) -> None:
-        with self._cond:
-            self._due.pop(channel, None)
-
-    def _loop(self) -> None:
-        while True:
-            with self._cond:
-                while not self._due:
-                    self._cond.wait()
-                channel, due = min(self._due.items(), key=lambda kv: kv[1])
-                delay = due - time.monotonic()
-                if delay > 0:
-                    self._cond.wait(delay)
-                    continue
-                del self._due[channel]
-            channel.flush()
-
-
-_FLUSHER = _Flusher()
-
-
-def send_all(channel: Any, items: list[tuple[str, int, Event]]) -> None:
-    """Send ``(token, seq, event)`` items through ``channel``, in one message if it can."""
-    many = getattr(channel, "send_many", None)
-    if many is not None:
-        many(items)
-        return
-    for token, seq, event in items:
-        channel.send(token, seq, event)
-
-
-class BufferedChannel:
-    """Holds a job's events and sends them in bunches, each at most ``FLUSH_SECONDS`` late.
-
-    When a worker dies, the caller blames the step that last started, so that must be known
-    before the step runs: with a ``progress`` file (a worker on the caller's machine) each
-    ``StepStarted`` overwrites it (``token<TAB>step<TAB>worker``, one write, read by the
-    caller only if the worker died); otherwise ``StepStarted`` is sent at once, with what is
-    held before it, unless ``blame_by_events`` is false (the caller does not blame a dead
-    batch by its events). Everything else of a batch of short steps costs no message: what is held
-    when the job ends is dropped, its outcome carries it.
-    """
-
-    def __init__(self, channel: Any, progress: str | None = None,
-                 blame_by_events: bool = True) -> None:
-        self.channel = channel
-        self._started_now = blame_by_events
-        self._items: list[tuple[str, int, Event]] = []
-        self._lock = threading.Lock()
-        self._sending = threading.Lock()  # one bunch at a time, so events keep their order
-        self._closed = False
-        self._progress: int | None = None
-        if progress is not None:
-            with contextlib.suppress(OSError):  # then StepStarted is sent at once instead
-                self._progress = os.open(progress, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-
-    def send(self, token: str, seq: int, event: Event) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._items.append((token, seq, event))
-            first = len(self._items) == 1
-        if isinstance(event, StepStarted):
-            if self._progress is not None:
-                line = f"{token}\t{event.step}\t{event.worker or ''}\n".encode()
-                os.pwrite(self._progress, line, 0)
-            elif self._started_now:
-                self.flush()
-                return
-        if first:
-            _FLUSHER.schedule(self, time.monotonic() + FLUSH_SECONDS)
-
-    def flush(self) -> None:
-        with self._sending:
-            with self._lock:
-                items, self._items = self._items, []
-            if items:
-                with contextlib.suppress(Exception):  # the outcome carries every event anyway
-                    send_all(self.channel, items)
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            self._items = []
-        _FLUSHER.cancel(self)
-        if self._progress is not None:
-            os.close(self._progress)
-            self._progress = None
-
-
-def read_progress(path: str) -> tuple[str, str, str | None] | None:
-    """On the caller: ``(unit token, step, worker)`` a dead job last started, if any."""
-    try:
-        with open(path, "rb") as fh:
-            line = fh.readline().decode(errors="replace")
-    except OSError:
-        return None
-    parts = line.rstrip("\n").split("\t")
-    if not line.endswith("\n") or len(parts) != 3:
-        return None
-    return parts[0], parts[1], parts[2] or None
-
-
-def run_batch(units: list[tuple[Any, ...]], channel: Any, *, live: bool, lazy: bool,
-              label: str | None = None, mapper: Any = True, progress: str | None = None,
-              blame_by_events: bool = True) -> list[tuple[Any, Any, float]]:
-    """Run a job of one or more units on a worker, one after another.
-
-    ``units`` holds ``(steps, artifacts, context, store, run_id, unavailable, token)`` each.
-    Returns ``(outcome, events, seconds)`` per unit, or ``(None, exception, seconds)`` for a
-    unit that raised outside its steps (a unit alone raises instead, as it always did).
-    ``live`` sends every event at once; otherwise they go in bunches (:class:`BufferedChannel`,
-    with its ``progress`` file).
-    """
-    chan = channel if live else BufferedChannel(channel, progress, blame_by_events)
-    out: list[tuple[Any, Any, float]] = []
-    try:
-        for steps, artifacts, context, store, run_id, unavailable, token in units:
-            started = time.perf_counter()
-            try:
-                outcome, events = run_shipped(steps, artifacts, context, store, run_id,
-                                              unavailable, token, chan, lazy=lazy, label=label,
-                                              mapper=mapper)
-            except Exception as exc:
-                if len(units) == 1:
-                    raise
-                out.append((None, exc, time.perf_counter() - started))
-                continue
-            out.append((outcome, events, time.perf_counter() - started))
-    finally:
-        if chan is not channel:
-            chan.close()
-    return out
-
-
-def cache_backed(outcome: UnitOutcome, store: Any) -> UnitOutcome:
-    """Replace the values of stored outputs by artifacts that load from the cache on use.
-
-    Only outputs whose entry is in the store are replaced: values of steps that could not be
-    cached must travel back as values.
-    """
-    for res in outcome.results:
-        if res.cache_key is None or not res.artifacts or res.state not in ("done", "cached"):
-            continue
-        entry = CacheEntry(store.entry_path(res.cache_key),
-                           {"outputs": {n: a._hash for n, a in res.artifacts.items() if a._hash}})
-        loader = _EntryLoader(store, entry)
-        lazy = {n: Artifact(n, digest=a._hash, loader=loader, producer=a.producer)
-                for n, a in res.artifacts.items()}
-        res.artifacts = lazy
-        outcome.artifacts.update(lazy)
-    return outcome
-
-
-def _pinned_code_hash(digest: str) -> str:
-    return digest
-
-
-def pin_code_hashes(steps: list[Any]) -> list[Any]:
-    """Copies of ``steps`` whose code fingerprint is the one computed here, on the caller.
-
-    A worker process may not see the code the way the caller does (a notebook cell's source
-    lives only in the kernel; a function shipped by value loses its module), so cache keys
-    computed there could differ. Pinning keeps keys identical across executors.
-    """
-    pinned = []
-    for step in steps:
-        clone = copy.copy(step)
-        if step.cache not in (False, "input_hash") and not callable(step.cache):
-            clone.get_code_hash = functools.partial(_pinned_code_hash, step.get_code_hash())
-        pinned.append(clone)
-    return pinned
 
 
 # ---------------------------------------------------------------------------------------------
@@ -327,7 +75,7 @@ def detect_gpus() -> int | None:
 
 
 @dataclass(eq=False)
-class _Unit:
+class Unit:
     steps: list[Any]
     args: tuple[Any, ...]  # artifacts, context, store, run_id, unavailable
     emit: Emit
@@ -352,7 +100,7 @@ def is_chain(steps: list[Any]) -> bool:
     return len(steps) > 1 and all(getattr(s, "execution_group", None) is None for s in steps)
 
 
-def shipped(unit: _Unit) -> tuple[Any, ...]:
+def shipped(unit: Unit) -> tuple[Any, ...]:
     """What :func:`run_batch` takes for ``unit``."""
     return (unit.steps, *unit.args, unit.token)
 
@@ -361,12 +109,12 @@ def shipped(unit: _Unit) -> tuple[Any, ...]:
 class _Job:
     """What one worker call carries: one unit, or a batch of small ones."""
 
-    units: list[_Unit]
+    units: list[Unit]
     token: str
     live: bool
     future: Any = None
     #: the unit whose step started last (the one to blame if the worker dies)
-    current: _Unit | None = None
+    current: Unit | None = None
 
 
 class PoolExecutor(Executor):
@@ -397,14 +145,14 @@ class PoolExecutor(Executor):
         self.gpus = detect_gpus() if gpus is None else gpus
         self._free = [max_workers, self.gpus if self.gpus is not None else 0]
         self._inbox: queue.Queue = queue.Queue()
-        self._units: dict[str, _Unit] = {}  # unit token -> unit, for live events
+        self._units: dict[str, Unit] = {}  # unit token -> unit, for live events
         self._jobs: dict[str, _Job] = {}
-        self._waiting: deque[_Unit] = deque()
+        self._waiting: deque[Unit] = deque()
         #: seconds a unit is expected to take on a worker (None until one came back)
         self._unit_seconds: float | None = None
 
     # -- what subclasses provide -------------------------------------------------------------
-    def _start(self, units: list[_Unit], live: bool) -> Any:
+    def _start(self, units: list[Unit], live: bool) -> Any:
         """Start a job of ``units`` (tokens are fresh) with :func:`run_batch`; return a future
         with ``add_done_callback``."""
         raise TypeError(f"{type(self).__name__} must implement _start")
@@ -414,7 +162,7 @@ class PoolExecutor(Executor):
         cpu, gpu = unit_needs(steps)
         return cpu, gpu if self.gpus is not None else 0
 
-    def _batchable(self, unit: _Unit) -> bool:
+    def _batchable(self, unit: Unit) -> bool:
         """Whether ``unit`` may share a job with others."""
         return not unit.alone and self.fusable(unit.steps)
 
@@ -432,7 +180,7 @@ class PoolExecutor(Executor):
         """The dead worker's name, when the error tells."""
         return None
 
-    def _received(self, unit: _Unit, outcome: UnitOutcome) -> None:
+    def _received(self, unit: Unit, outcome: UnitOutcome) -> None:
         """A unit's outcome arrived (on the caller's thread), before it is handed on."""
 
     def _last_started(self, job: _Job) -> tuple[str, str, str | None] | None:
@@ -461,7 +209,7 @@ class PoolExecutor(Executor):
                     store: Any, run_id: str, emit: Emit, unavailable: dict[str, str]) -> cf.Future:
         if self.lazy_outputs:  # runs in another process
             steps = pin_code_hashes(steps)
-        unit = _Unit(steps, (artifacts, context, store, run_id, unavailable), emit, cf.Future(),
+        unit = Unit(steps, (artifacts, context, store, run_id, unavailable), emit, cf.Future(),
                      self._slots(steps))
         self._waiting.append(unit)
         self._launch_waiting()
@@ -524,7 +272,7 @@ class PoolExecutor(Executor):
                     batch.append(self._waiting.popleft())
             self._launch(batch)
 
-    def _launch(self, units: list[_Unit]) -> None:
+    def _launch(self, units: list[Unit]) -> None:
         first = units[0]
         live = len(units) == 1 and (len(first.steps) == 1 or first.alone)
         job = _Job(units, uuid.uuid4().hex, live)
@@ -613,7 +361,7 @@ class PoolExecutor(Executor):
         culprit.alone = True
         self._on_error(culprit, exc)
 
-    def _finish(self, unit: _Unit, outcome: UnitOutcome, events: list[Event]) -> None:
+    def _finish(self, unit: Unit, outcome: UnitOutcome, events: list[Event]) -> None:
         self._received(unit, outcome)
         for index, event in enumerate(events):
             self._deliver(unit, index, event)
@@ -623,7 +371,7 @@ class PoolExecutor(Executor):
                 res.attempts += unit.crashes
         unit.proxy.set_result(outcome)
 
-    def _deliver(self, unit: _Unit, seq: int, event: Event) -> None:
+    def _deliver(self, unit: Unit, seq: int, event: Event) -> None:
         if isinstance(event, StepStarted):  # known even when already delivered once
             unit.last_started = (event.step, event.worker)
             if unit.job is not None:
@@ -633,7 +381,7 @@ class PoolExecutor(Executor):
         unit.delivered.add(seq)
         unit.emit(event)
 
-    def _on_error(self, unit: _Unit, exc: BaseException) -> None:
+    def _on_error(self, unit: Unit, exc: BaseException) -> None:
         if not self._worker_died(exc):
             if is_chain(unit.steps):  # e.g. one step's context cannot be pickled
                 _ChainRun(self, unit).start()
@@ -668,7 +416,7 @@ class PoolExecutor(Executor):
             return
         unit.proxy.set_result(self._failed(unit, message, exc, attempts=unit.crashes + 1))
 
-    def _cannot_start(self, unit: _Unit, exc: BaseException) -> str:
+    def _cannot_start(self, unit: Unit, exc: BaseException) -> str:
         names = ", ".join(f"'{s.name}'" for s in unit.steps)
         hint = ""
         if any(word in f"{type(exc).__name__} {exc}".lower() for word in ("pickl", "serializ")):
@@ -676,7 +424,7 @@ class PoolExecutor(Executor):
                     "to run in another process; use executor='threads' for this one")
         return f"step {names} could not run on the {self.name} executor: {type(exc).__name__}: {exc}{hint}"
 
-    def _failed(self, unit: _Unit, message: str, exc: BaseException, attempts: int = 0,
+    def _failed(self, unit: Unit, message: str, exc: BaseException, attempts: int = 0,
                 only: list[Any] | None = None) -> UnitOutcome:
         """Every step of ``unit`` (or ``only`` these) failed with ``message``."""
         results = []
@@ -701,7 +449,7 @@ class _ChainRun:
     died in carries its crash count (``crashes``), or its final result (``failed``).
     """
 
-    def __init__(self, executor: PoolExecutor, unit: _Unit, dead: str | None = None,
+    def __init__(self, executor: PoolExecutor, unit: Unit, dead: str | None = None,
                  crashes: int = 0, failed: StepResult | None = None) -> None:
         self.executor, self.unit = executor, unit
         self.dead, self.crashes, self.failed = dead, crashes, failed
@@ -737,7 +485,7 @@ class _ChainRun:
                 self._absorb(run_unit([step], view, ctx, store, unit.emit, run_id, None, lost))
                 index += 1
                 continue
-            sub = _Unit([step], (view, ctx, store, run_id, lost), unit.emit, cf.Future(),
+            sub = Unit([step], (view, ctx, store, run_id, lost), unit.emit, cf.Future(),
                         unit.needs, alone=True)
             if step.name == self.dead:
                 sub.crashes, sub.crashed_step = self.crashes, step.name
