@@ -329,6 +329,7 @@ def run_step(
                 run_id=run_id, step=step.name, state=state, duration=result.duration_seconds,
                 cached=result.cached, attempts=result.attempts, error=result.error,
                 time_saved=result.time_saved, worker=result.worker,
+                rerun_reason=result.rerun_reason,
             ))
         return result
 

@@ -24,8 +24,8 @@ its key) is a small JSON dict::
      "dirs":  {path: xxh3 of the sorted names},     # directories it listed
      "globs": {pattern: xxh3 of the sorted matches},# --files patterns
      "urls":  {url: {"etag": ..., "size": ...}},    # fsspec objects
-     "wrote": {path: [size, mtime_ns, xxh3-128]},   # files it wrote under its working dir
-     "kept":  true}                                 # their bytes are in the entry
+     "wrote": {path: [size, mtime_ns, xxh3-128]},   # files it wrote (and left)
+     "kept":  [path, ...]}                          # those whose bytes are in the entry
 
 Paths under the step's working directory are kept relative to it (a moved project, or a
 colleague's checkout sharing a remote cache, still matches); others are absolute. A link is
@@ -321,24 +321,29 @@ class Observed:
         wrote, kept = self._written(tracking, written, base)
         if wrote:
             note["wrote"] = wrote
-            note["kept"] = kept is not None
+            if kept:
+                note["kept"] = sorted(kept)
         self.note = note or None
         self.kept = kept or None
 
     def _written(self, tracking: Tracking, written: dict[str, None], base: str
                  ) -> tuple[dict[str, list[Any]], dict[str, bytes] | None]:
-        """Files written under the working directory, recorded, and kept when they fit."""
+        """Files the step wrote (and left), recorded; those under the working directory are
+        kept when they fit the bound (others are only checked: missing or changed, the step
+        re-runs and makes them)."""
         wrote: dict[str, list[Any]] = {}
         paths = []
         for path in written:
-            if not path.startswith(base) or not os.path.isfile(path):
-                continue
+            if not os.path.isfile(path):
+                continue  # removed again: a temporary file
+            inside = path.startswith(base)
             with contextlib.suppress(OSError):
-                wrote[path[len(base):]] = list(file_record(path))
-                paths.append(path)
-        if not wrote:
+                wrote[path[len(base):] if inside else path] = list(file_record(path))
+                if inside:
+                    paths.append(path)
+        if not paths:
             return wrote, None
-        total = sum(r[0] for r in wrote.values())
+        total = sum(wrote[p[len(base):]][0] for p in paths)
         if total > tracking.max_bytes:
             self.problem = (f"step '{tracking.step}': the {len(wrote)} file(s) it wrote "
                             f"({_size(total)}) are over the {_size(tracking.max_bytes)} bound "
@@ -549,28 +554,34 @@ def _stale(note: dict[str, Any], outputs: bool) -> str | None:
             return f"{url} is gone"
         if now != ident:
             return f"{url} changed"
-    if outputs and not note.get("kept"):
+    if outputs:
         return _outputs_reason(note, cwd)
     return None
 
 
 def _outputs_reason(note: dict[str, Any], cwd: str) -> str | None:
+    """A file the step wrote that is missing or changed and that its entry does not keep
+    (outside the working directory, or over the bound): only running the step makes it."""
+    kept = set(note.get("kept") or ())
     for name, rec in (note.get("wrote") or {}).items():
+        if name in kept:
+            continue
         same = _same(_where(name, cwd), rec)
-        if same is None:
-            return f"{name}, which it writes, is gone (not kept: over the files bound)"
         if not same:
-            return f"{name}, which it writes, changed (not kept: over the files bound)"
+            what = "is gone" if same is None else "changed"
+            return f"{name}, which it writes, {what} (not kept with its entry)"
     return None
 
 
 def to_put_back(note: dict[str, Any] | None) -> list[str]:
     """Files the step wrote (kept with its entry) that are missing or differ now."""
-    if not note or not note.get("wrote"):
+    if not note or not note.get("kept"):
         return []
     cwd = os.getcwd()
+    wrote = note.get("wrote") or {}
     with _paused():
-        return [name for name, rec in note["wrote"].items() if not _same(_where(name, cwd), rec)]
+        return [name for name in note["kept"]
+                if name in wrote and not _same(_where(name, cwd), wrote[name])]
 
 
 def put_back(note: dict[str, Any] | None, load: Callable[[], Any]) -> str | None:
