@@ -344,7 +344,7 @@ def why(store: Any, step_name: str, parts: Mapping[str, Any] | None,
                 metas.append((used, meta))
     same = [m for _, m in metas if m.get("key") == key]
     if same:
-        changed = _files.stale_reason(_files.note_of(same[0]))
+        changed = _files.stale_reason(_files.note_of(same[0]), recorded=_files.enabled_by_env())
         if changed:
             return (f"step '{step_name}' will re-run: {changed} (its code and inputs match a "
                     "stored entry, made from the file as it was)")

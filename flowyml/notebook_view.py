@@ -85,7 +85,9 @@ class PipelineView:
             code_now[name] = self._code_now(rec)
             inputs_now[name] = self._param_digests(rec)
             if rec.made is not None and rec.made.files:
-                files_now[name] = _files.stale_reason(rec.made.files, outputs=False)
+                files_now[name] = _files.stale_reason(
+                    rec.made.files, outputs=False,
+                    recorded=rec.step.track_files and _files.enabled_by_env())
         return _staleness.assess(order, made, code_now, inputs_now, self.wiring().producers,
                                  files_now)
 

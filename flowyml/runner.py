@@ -365,7 +365,7 @@ def run_step(
     if key is not None:
         entry = store.lookup(key)
         if entry is not None and (note := _files.note_of(entry.meta)) is not None:
-            entry = _files_hold(result, store, entry, note)
+            entry = _files_hold(result, store, entry, note, step)
         if entry is not None:
             _take_hit(result, store, entry, key)
             if getattr(step, "is_map_task", False):
@@ -429,11 +429,12 @@ def _tracking(step: Any, store: Any) -> _files.Tracking | None:
 
 
 def _files_hold(result: StepResult, store: Any, entry: _cache.CacheEntry,
-                note: dict[str, Any]) -> _cache.CacheEntry | None:
+                note: dict[str, Any], step: Any) -> _cache.CacheEntry | None:
     """The entry when the files it recorded still hold (the ones it wrote put back), else
     ``None`` with the reason in ``result.rerun_reason`` (the step re-runs)."""
-    reason = _files.stale_reason(note) or _files.put_back(
-        note, lambda: store.load(entry).get(_files.FILES_OUTPUT, {}))
+    recorded = getattr(step, "track_files", True) and _files.enabled_by_env()
+    reason = _files.stale_reason(note, recorded=recorded) or (recorded and _files.put_back(
+        note, lambda: store.load(entry).get(_files.FILES_OUTPUT, {}))) or None
     if reason is not None:
         result.rerun_reason = reason
         return None

@@ -269,7 +269,7 @@ class Observed:
         note: dict[str, Any] = {}
 
         def name_of(path: str) -> str:
-            return path[len(base):] if path.startswith(base) else path
+            return path[len(base):] if path.startswith(base) else "." if path == cwd else path
 
         written: dict[str, None] = {}
         reads: dict[str, None] = {}
@@ -286,15 +286,21 @@ class Observed:
                         and os.path.isfile(path):
                     reads[path] = None
         globs = {}
+        declared: dict[str, list[Any]] = {}
         for pattern in tracking.files:
             full = pattern if os.path.isabs(pattern) else os.path.join(cwd, pattern)
             matches = sorted(_glob.glob(full, recursive=True))
             globs[pattern] = _names_digest(name_of(m) for m in matches)
             for m in matches:
-                if os.path.isfile(m) and m not in written:
-                    reads[os.path.abspath(m)] = None
+                path = os.path.abspath(m)
+                if path not in written and os.path.isfile(path):
+                    reads.pop(path, None)
+                    with contextlib.suppress(OSError):
+                        declared[name_of(path)] = list(file_record(path))
         if globs:
             note["globs"] = globs
+        if declared:
+            note["declared"] = declared
         read: dict[str, list[Any]] = {}
         for path in reads:
             try:
@@ -511,18 +517,23 @@ def _same(path: str, rec: list[Any]) -> bool | None:
         return None
 
 
-def stale_reason(note: dict[str, Any] | None, *, outputs: bool = True) -> str | None:
+def stale_reason(note: dict[str, Any] | None, *, outputs: bool = True,
+                 recorded: bool = True) -> str | None:
     """Why an entry with this file record is no longer valid (``None``: it is).
 
     Inputs: a changed or missing file, a changed directory listing or glob, a changed fsspec
     object. With ``outputs``, also a file the step wrote that is missing or changed *and*
     whose bytes are not kept (one that is kept is put back by :func:`put_back` instead).
-    Never raises: a check that fails is a reason.
+    With ``recorded=False`` (recording turned off for the step) only its declared files
+    count. Never raises: a check that fails is a reason.
     """
     if not note:
         return None
     try:
         with _paused():
+            if not recorded:
+                note = {k: note[k] for k in ("declared", "globs") if k in note}
+                outputs = False
             return _stale(note, outputs)
     except Exception as exc:
         return f"its files could not be checked ({type(exc).__name__}: {exc})"
@@ -530,7 +541,7 @@ def stale_reason(note: dict[str, Any] | None, *, outputs: bool = True) -> str | 
 
 def _stale(note: dict[str, Any], outputs: bool) -> str | None:
     cwd = os.getcwd()
-    for name, rec in (note.get("read") or {}).items():
+    for name, rec in (*(note.get("declared") or {}).items(), *(note.get("read") or {}).items()):
         same = _same(_where(name, cwd), rec)
         if same is None:
             return f"{name} is gone"
@@ -621,7 +632,7 @@ def describe(note: dict[str, Any] | None) -> str:
     if not note:
         return "no files"
     parts = []
-    for key, what in (("read", "read"), ("dirs", "listed"), ("globs", "declared"),
+    for key, what in (("read", "read"), ("declared", "declared"), ("dirs", "listed"),
                       ("urls", "url"), ("wrote", "written")):
         if note.get(key):
             parts.append(f"{len(note[key])} {what}")
