@@ -53,10 +53,10 @@ def test_reads_writes_listings_and_skips(here):
 
     value, note = _record(body)
     assert value == "a\n1\n2\n"
-    assert list(note["read"]) == ["data.csv"]
+    assert list(files.records(note)) == ["data.csv"]
     assert list(note["dirs"]) == ["."]
     assert list(note["wrote"]) == ["out.txt"] and note["kept"] == ["out.txt"]
-    size, mtime, digest = note["read"]["data.csv"]
+    size, mtime, digest = files.records(note)["data.csv"]
     assert (size, mtime) == (6, (here / "data.csv").stat().st_mtime_ns)
     import xxhash
 
@@ -76,7 +76,7 @@ def test_a_literal_path_read_in_c_is_recorded(here):
             return c.execute("select sum(x) from t").fetchone()[0]
 
     value, note = _record(body)
-    assert value == 1 and "data.db" in note["read"]
+    assert value == 1 and "data.db" in files.records(note)
     assert files.stale_reason(note) is None
     con = sqlite3.connect(db)
     con.execute("insert into t values (2)")
@@ -103,7 +103,7 @@ def test_nothing_is_recorded_outside_a_step_and_threads_keep_their_own(here):
             barrier.wait()
             reader(name)()
             barrier.wait()
-        seen[name] = list(observed.note["read"])
+        seen[name] = list(files.records(observed.note))
 
     barrier = threading.Barrier(2)
     threads = [threading.Thread(target=in_thread, args=(n, barrier)) for n in ("data.csv", "other.txt")]
@@ -130,7 +130,7 @@ def test_recording_never_changes_or_breaks_what_the_step_reads(here):
 
     value, note = _record(body)
     assert value == [b"a\n1\n2\n"] * 2
-    assert list(note["read"]) == ["data.csv"]  # the missing one is no input
+    assert list(files.records(note)) == ["data.csv"]  # the missing one is no input
 
 
 @step(outputs=["total"])

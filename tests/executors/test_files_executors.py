@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from flowyml import Pipeline, step
+from flowyml.tracking import files
 
 
 @step(outputs=["total"])
@@ -48,7 +49,7 @@ def test_an_edited_file_re_runs_the_step_on_every_executor(executor, cache_dir, 
     first = _run(cache_dir, executor, csv, tmp_path)
     assert first.success, first.summary()
     assert first["report"] == "total=3"
-    read = first.step_results["total_of"].files["read"]
+    read = files.records(first.step_results["total_of"].files)
     assert [(name.endswith("data.txt"), rec[0]) for name, rec in read.items()] == [(True, 4)]
 
     (tmp_path / "report.txt").unlink()  # written by a step: put back on its hit
@@ -75,7 +76,7 @@ def test_a_step_with_a_timeout_off_the_main_thread_records_in_its_subprocess(cac
     csv.write_text("4\n")
     pipe = Pipeline("timed", cache_dir=cache_dir).add_steps([slow_total])
     first = pipe.run(executor="threads", csv_path=str(csv))  # a worker thread: no SIGALRM
-    assert first["slow_total"] == 4 and "data.txt" in first.step_results["slow_total"].files["read"]
+    assert first["slow_total"] == 4 and "data.txt" in files.records(first.step_results["slow_total"].files)
     _edit(csv, "5\n")
     again = Pipeline("timed", cache_dir=cache_dir).add_steps([slow_total]).run(
         executor="threads", csv_path=str(csv))

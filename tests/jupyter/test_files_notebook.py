@@ -166,7 +166,9 @@ def test_a_symlink_is_tracked_by_its_target_and_a_path_outside_the_tree(ip, sess
     step_cell(ip, "", via_link)
     step_cell(ip, "", direct)
     assert (ip.user_ns["a"], ip.user_ns["b"]) == ("1", "1")
-    note = session.steps["b"].made.files["read"]
+    from flowyml.tracking import files
+
+    note = files.records(session.steps["b"].made.files)
     assert list(note) == [str(outside)]  # outside the working tree: kept absolute
     _edit(outside, "2")
     step_cell(ip, "", via_link)
