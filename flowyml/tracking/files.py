@@ -225,7 +225,8 @@ class Tracking:
                  code: types.CodeType | None = None, step: str = "?") -> None:
         self.files = tuple(files)
         self.enabled = enabled
-        self.skip = tuple(os.path.join(os.path.abspath(s), "") for s in skip if s)
+        self.skip = tuple(os.path.join(s if os.path.isabs(s) else os.path.abspath(s), "")
+                          for s in skip if s)
         self.max_bytes = max_from_env() if max_bytes is None else max_bytes
         self.literals = _literals(code) if code is not None and enabled else ()
         self.step = step
@@ -267,6 +268,9 @@ class Observed:
         self.problem: str | None = None
 
     def fill(self, tracking: Tracking, rec: _Recorder | None, cwd: str) -> None:
+        if not tracking.files and not tracking.literals and (
+                rec is None or not (rec.reads or rec.writes or rec.listed)):
+            return  # touched no file (most steps): nothing to record
         skip = tracking.skip
         base = os.path.join(cwd, "")
         note: dict[str, Any] = {}
@@ -415,35 +419,37 @@ def _literals(code: types.CodeType) -> tuple[str, ...]:
 
 def file_record(path: str) -> tuple[int, int, str]:
     """(size, mtime_ns, xxh3-128) of a file (through links), hashed in large chunks; hashed
-    again when it changed while being hashed. Raises OSError (gone, unreadable)."""
-    for _ in range(5):
-        before = os.stat(path)
-        digest = _hash_file(path)
-        after = os.stat(path)
-        if (before.st_size, before.st_mtime_ns) == (after.st_size, after.st_mtime_ns):
-            return after.st_size, after.st_mtime_ns, digest
+    again when it changed while being hashed (size or mtime before and after differ).
+    Raises OSError (gone, unreadable)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        for _ in range(5):
+            before = os.fstat(fd)
+            digest = _hash_fd(fd, before.st_size)
+            after = os.fstat(fd)
+            if (before.st_size, before.st_mtime_ns) == (after.st_size, after.st_mtime_ns):
+                return after.st_size, after.st_mtime_ns, digest
+            os.lseek(fd, 0, os.SEEK_SET)
+    finally:
+        os.close(fd)
     raise OSError(f"{path} keeps changing while it is hashed")
 
 
-def _hash_file(path: str) -> str:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-    try:
-        first = os.read(fd, 65536)
-        if len(first) < 65536:  # a small file: one read (most data files of a notebook)
-            rest = os.read(fd, 65536)
-            if not rest:
-                return xxhash.xxh3_128_hexdigest(first)
-            first += rest
-        h = xxhash.xxh3_128(first)
-        buf = bytearray(_CHUNK)
-        view = memoryview(buf)
-        while True:
-            n = os.readv(fd, [buf]) if hasattr(os, "readv") else _read_into(fd, buf)
-            if not n:
-                break
-            h.update(view[:n])
-    finally:
-        os.close(fd)
+def _hash_fd(fd: int, size: int) -> str:
+    if size < _CHUNK:  # a small file: one read (most data files of a notebook)
+        data = os.read(fd, size + 1)
+        if len(data) <= size:
+            return xxhash.xxh3_128_hexdigest(data)
+        h = xxhash.xxh3_128(data)  # it grew meanwhile: read on (the stat check will tell)
+    else:
+        h = xxhash.xxh3_128()
+    buf = bytearray(_CHUNK)
+    view = memoryview(buf)
+    while True:
+        n = os.readv(fd, [buf]) if hasattr(os, "readv") else _read_into(fd, buf)
+        if not n:
+            break
+        h.update(view[:n])
     return h.hexdigest()
 
 
@@ -581,7 +587,7 @@ def _stale(note: dict[str, Any], outputs: bool) -> str | None:
     for name, rec in (*records(note, "declared").items(), *records(note, "read").items()):
         same = _same(name, rec)
         if same is None:
-            return f"{name} is gone"
+            return f"{name} is gone" if not os.path.lexists(name) else f"{name} is unreadable"
         if not same:
             return f"{name} changed"
     for name, digest in (note.get("dirs") or {}).items():

@@ -179,18 +179,26 @@ def test_a_symlink_is_tracked_by_its_target_and_a_path_outside_the_tree(ip, sess
     assert any(f"{outside} changed" in n for n in session.steps["b"].notes)
 
 
-def test_a_file_vanishing_mid_check_is_a_miss_not_a_crash(here, monkeypatch):
+def test_a_file_vanishing_or_unreadable_mid_check_is_a_miss_not_a_crash(here, monkeypatch):
     from flowyml.tracking import files
 
     size = (here / "data.csv").stat().st_size
     note = {"read": {"data.csv": [size, 1, "0" * 32]}}  # same size, other mtime: hashed
-    real = files._hash_file
+    real = files._hash_fd
 
-    def vanish(path):  # the file goes between the stat and the hash
-        os.unlink(path)
-        return real(path)
+    def failing(fd, n):  # the disk fails while the file is read
+        raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(files, "_hash_file", vanish)
+    monkeypatch.setattr(files, "_hash_fd", failing)
+    assert files.stale_reason(note) == "data.csv is unreadable"
+
+    def vanish(fd, n):  # the file goes between the stat and the hash
+        (here / "data.csv").unlink()
+        raise OSError(2, "No such file or directory")
+
+    monkeypatch.setattr(files, "_hash_fd", vanish)
+    assert files.stale_reason(note) == "data.csv is gone"
+    monkeypatch.setattr(files, "_hash_fd", real)
     assert files.stale_reason(note) == "data.csv is gone"
     assert files.stale_reason({"read": {"nope/x.csv": [1, 1, "0" * 32]}}) == "nope/x.csv is gone"
 
@@ -198,19 +206,22 @@ def test_a_file_vanishing_mid_check_is_a_miss_not_a_crash(here, monkeypatch):
 def test_a_file_written_while_it_is_hashed_is_hashed_again(here, monkeypatch):
     from flowyml.tracking import files
 
-    real, calls = files._hash_file, []
+    real, calls = files._hash_fd, []
 
-    def growing(path):
-        calls.append(path)
+    def growing(fd, size):
+        calls.append(size)
         if len(calls) == 1:
-            _edit(Path(path), "a\n1\n2\n3\n")  # written while being hashed
-        return real(path)
+            _edit(here / "data.csv", "a\n1\n2\n3\n")  # written while being hashed
+        return real(fd, size)
 
-    monkeypatch.setattr(files, "_hash_file", growing)
+    monkeypatch.setattr(files, "_hash_fd", growing)
     size, _, digest = files.file_record(str(here / "data.csv"))
     assert len(calls) == 2 and size == 8
-    monkeypatch.setattr(files, "_hash_file", real)
-    assert digest == files.file_record(str(here / "data.csv"))[2]
+    monkeypatch.setattr(files, "_hash_fd", real)
+    import xxhash
+
+    assert digest == files.file_record(str(here / "data.csv"))[2] == xxhash.xxh3_128_hexdigest(
+        b"a\n1\n2\n3\n")
 
 
 # -- a real kernel ----------------------------------------------------------------------------
