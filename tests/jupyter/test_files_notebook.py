@@ -117,8 +117,10 @@ def test_a_written_file_is_put_back_on_a_hit_after_a_restart(ip, session, here):
     assert not rec.made.files.get("read")
 
 
-def test_written_files_over_the_bound_are_not_kept_and_the_step_re_runs(ip, session, here):
-    session.files_max = 10
+def test_written_files_over_the_bound_are_not_kept_and_the_step_re_runs(ip, session, here,
+                                                                        capsys):
+    ip.run_line_magic("flowyml", "config files_max=10")
+    assert "files_max=10 B" in capsys.readouterr().out and session.files_max == 10
     body = "with open('big.bin', 'wb') as fh:\n    fh.write(b'x' * 100)\nsize = 100"
     with pytest.warns(UserWarning, match="over the 10 B bound"):
         step_cell(ip, "", body)
