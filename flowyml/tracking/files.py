@@ -227,35 +227,54 @@ class Tracking:
         self.enabled = enabled
         self.skip = tuple(os.path.join(s if os.path.isabs(s) else os.path.abspath(s), "")
                           for s in skip if s)
-        self.max_bytes = max_from_env() if max_bytes is None else max_bytes
+        #: None: FLOWYML_FILES_MAX, read when a step wrote something
+        self.max_bytes = max_bytes
         self.literals = _literals(code) if code is not None and enabled else ()
         self.step = step
 
-    @property
-    def active(self) -> bool:
-        return self.enabled or bool(self.files)
+    def recording(self) -> _Recording:
+        """``with tracking.recording() as observed:`` records what the block reads and
+        writes; ``observed`` is filled when it ends."""
+        return _Recording(self)
 
-    @contextlib.contextmanager
-    def recording(self) -> Iterator[Observed]:
-        """Record what the block reads and writes; the result is filled when it ends."""
-        observed = Observed()
-        if not self.active:
-            yield observed
+
+class _Recording:
+    """The context manager of :meth:`Tracking.recording` (a class: it runs around every
+    step, and a step that touches no file should pay next to nothing for it)."""
+
+    __slots__ = ("cwd", "observed", "rec", "token", "tracking")
+
+    def __init__(self, tracking: Tracking) -> None:
+        self.tracking = tracking
+        self.token: Any = None
+
+    def __enter__(self) -> Observed:
+        observed = self.observed = Observed()
+        tracking = self.tracking
+        if not (tracking.enabled or tracking.files):
+            return observed
+        if not _installed:
+            install()
+        self.cwd = os.getcwd()
+        self.rec = _Recorder() if tracking.enabled else None
+        self.token = _CURRENT.set(self.rec)
+        return observed
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self.token is None:
             return
-        install()
-        cwd = os.getcwd()
-        rec = _Recorder() if self.enabled else None
-        token = _CURRENT.set(rec)
+        _CURRENT.reset(self.token)
+        self.token = None
+        tracking, rec = self.tracking, self.rec
+        if not tracking.files and not tracking.literals and (
+                rec is None or not (rec.reads or rec.writes or rec.listed)):
+            return  # touched no file (most steps): nothing to record
         try:
-            yield observed
-        finally:
-            _CURRENT.reset(token)
-            try:
-                with _paused():
-                    observed.fill(self, rec, cwd)
-            except Exception as exc:  # never fail the step for its record
-                observed.note = None
-                observed.problem = f"its files could not be recorded ({type(exc).__name__}: {exc})"
+            with _paused():
+                self.observed.fill(tracking, rec, self.cwd)
+        except Exception as exc:  # never fail the step for its record
+            self.observed.note = None
+            self.observed.problem = f"its files could not be recorded ({type(exc).__name__}: {exc})"
 
 
 class Observed:
@@ -268,9 +287,6 @@ class Observed:
         self.problem: str | None = None
 
     def fill(self, tracking: Tracking, rec: _Recorder | None, cwd: str) -> None:
-        if not tracking.files and not tracking.literals and (
-                rec is None or not (rec.reads or rec.writes or rec.listed)):
-            return  # touched no file (most steps): nothing to record
         skip = tracking.skip
         base = os.path.join(cwd, "")
         note: dict[str, Any] = {}
@@ -357,9 +373,10 @@ class Observed:
         if not paths:
             return wrote, None
         total = sum(wrote[p[len(base):]][0] for p in paths)
-        if total > tracking.max_bytes:
+        bound = max_from_env() if tracking.max_bytes is None else tracking.max_bytes
+        if total > bound:
             self.problem = (f"step '{tracking.step}': the {len(wrote)} file(s) it wrote "
-                            f"({_size(total)}) are over the {_size(tracking.max_bytes)} bound "
+                            f"({_size(total)}) are over the {_size(bound)} bound "
                             "(FLOWYML_FILES_MAX), so they are not kept with its entry; a hit "
                             "re-runs the step when one of them is missing or changed")
             warnings.warn(self.problem, FilesNotKeptWarning, stacklevel=2)
