@@ -491,8 +491,8 @@ class NotebookSession(PipelineView):
         entry = store.lookup(key) if key is not None else None
         note = _files.note_of(entry.meta) if entry is not None else None
         if note is not None:
-            recorded = step.track_files and _files.enabled_by_env()
-            why_not = _files.stale_reason(note, recorded=recorded) or (recorded and _files.put_back(
+            tracked = step.track_files and _files.enabled_by_env()
+            why_not = _files.stale_reason(note, recorded=tracked) or (tracked and _files.put_back(
                 note, lambda: store.load(entry).get(_files.FILES_OUTPUT, {}))) or None
             if why_not is not None:
                 rec.notes.append(f"re-ran: {why_not}")
