@@ -234,7 +234,8 @@ NB_CELLS = [
     "%%step\ndoubled = total * 2",
     "%%step\nimport json\nwith open('out/summary.json', 'w') as fh:\n    json.dump({'t': total}, fh)\n"
     "written = True",
-    "print('RESULT', total, doubled)",
+    "%%step\nimport os\nunrelated = sorted(os.listdir('out'))",
+    "print('RESULT', total, doubled, unrelated)",
 ]
 
 
@@ -275,7 +276,7 @@ def test_a_real_kernel_re_runs_on_a_file_edit_and_puts_a_written_file_back(tmp_p
     nbformat.write(nb, path, version=4)
 
     first = _run_notebook(path)
-    assert "RESULT 3 6" in _printed(first)
+    assert "RESULT 3 6 ['summary.json']" in _printed(first)
     assert all("done" in s for s in _states(first)), _states(first)
 
     (tmp_path / "out" / "summary.json").unlink()
@@ -287,7 +288,8 @@ def test_a_real_kernel_re_runs_on_a_file_edit_and_puts_a_written_file_back(tmp_p
     _edit(tmp_path / "data.csv", "a\n1\n2\n30\n")
     third = _run_notebook(path)
     states = _states(third)
-    assert "RESULT 33 66" in _printed(third)
+    assert "RESULT 33 66 ['summary.json']" in _printed(third)
     assert "done" in states[0] and "data.csv changed" in states[0], states
     assert "done" in states[1] and "done" in states[2], states  # downstream re-keyed
+    assert "cached" in states[3], states  # reads nothing that changed: not re-run
     assert (tmp_path / "out" / "summary.json").read_text() == '{"t": 33}'
