@@ -84,7 +84,7 @@ def first_line(path: Path) -> str:
 
 
 def module_table(units: list[str]) -> str:
-    rows = ["| module | lines | what it is |", "|---|---:|---|"]
+    rows = ["| module | what it is |", "|---|---|"]
     for package in ("flowyml", "flowyml_jupyter"):
         for path in sorted((ROOT / package).rglob("*.py")):
             rel = path.relative_to(ROOT).with_suffix("")
@@ -92,8 +92,7 @@ def module_table(units: list[str]) -> str:
             if parts[-1] == "__init__" and len(parts) > 1 and (path.stat().st_size < 400 and len(parts) > 1):
                 continue  # a package's docstring only; its idea is in the paragraph above
             name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-            lines = len(path.read_text().splitlines())
-            rows.append(f"| `{name}` | {lines} | {first_line(path).replace('|', '/')} |")
+            rows.append(f"| `{name}` | {first_line(path).replace('|', '/')} |")
     return "\n".join(rows)
 
 

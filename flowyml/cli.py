@@ -109,6 +109,8 @@ class Progress:
                     line += f"  cache hit (saved {event.time_saved:.2f}s)"
                 elif event.state == "done":
                     line += "  computed"
+                    if event.rerun_reason:
+                        line += f" ({event.rerun_reason})"
                 if event.error:
                     line += f"  {event.error.splitlines()[0] if event.error else ''}"
                 self._print(line)

@@ -58,6 +58,8 @@ class StepFinished(Event):
     error: str | None = None
     time_saved: float = 0.0
     worker: str | None = None
+    #: why a stored entry of its key was not taken ("data.csv changed")
+    rerun_reason: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

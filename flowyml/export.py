@@ -570,6 +570,10 @@ def _emit_step(cell: CellIR, wiring: dict[str, tuple[list[str], list[str]]],
         kwargs.append(("pipeline", _str_literal(spec.pipeline)))
     if spec.description is not None:
         kwargs.append(("description", _str_literal(spec.description)))
+    if spec.files:
+        kwargs.append(("files", _list_literal(spec.files)))
+    if not spec.track_files:
+        kwargs.append(("track_files", "False"))
     decorator = _call("@step", kwargs)
     optional = [o for o in st.outputs if o in st.analysis.maybe]
     function = step_function_source(func_names[st.name], st.params, st.outputs,

@@ -208,7 +208,8 @@ class FlowymlMagics(Magics):
         %flowyml dag                         the live pipeline graph
         %flowyml export PATH.py [--notebook NB.ipynb]   write the notebook as a module
         %flowyml forget STEP ...             drop steps whose cells were deleted or renamed
-        %flowyml config [replay_max=16M]     settings (the bound on a step's replayed outputs)
+        %flowyml config [replay_max=16M] [files_max=64M]   settings (bounds on a step's replayed
+                                             outputs and on the written files kept with it)
         """
         try:
             args = _flowyml_parser().parse_args(shlex.split(line))
@@ -340,16 +341,20 @@ class FlowymlMagics(Magics):
     def _cmd_config(self, args: argparse.Namespace) -> None:
         from flowyml.sizes import parse_size
         from flowyml.sizes import size_text as describe_size
+        from flowyml.tracking.files import max_from_env
 
         for pair in args.pairs:
             key, sep, text = pair.partition("=")
-            if key != "replay_max" or not sep:
-                raise UsageError(f"%flowyml config takes replay_max=SIZE (e.g. 16M, 0 = off); got {pair!r}")
+            if key not in ("replay_max", "files_max") or not sep:
+                raise UsageError("%flowyml config takes replay_max=SIZE (e.g. 16M, 0 = off) or "
+                                 f"files_max=SIZE (e.g. 256M); got {pair!r}")
             try:
-                self.session.replay_max = parse_size(text)
+                setattr(self.session, key, parse_size(text))
             except ValueError as exc:
                 raise UsageError(f"%flowyml config: {exc}") from None
-        print(f"flowyml config: replay_max={describe_size(self.session.replay_max)}")
+        files_max = self.session.files_max
+        print(f"flowyml config: replay_max={describe_size(self.session.replay_max)} "
+              f"files_max={describe_size(files_max if files_max is not None else max_from_env())}")
 
     def _cmd_forget(self, args: argparse.Namespace) -> None:
         for name in args.steps:

@@ -105,6 +105,8 @@ class Step:
         execution_group: str | None = None,
         description: str | None = None,
         retry_delay: float = DEFAULT_RETRY_DELAY,
+        files: list[str] | None = None,
+        track_files: bool = True,
     ) -> None:
         if not callable(func):
             raise TypeError(f"@step needs a function, got {type(func).__name__}: {func!r}")
@@ -135,6 +137,10 @@ class Step:
         self.condition = condition
         self.execution_group = execution_group
         self.description = description if description is not None else inspect.getdoc(func)
+        #: declared files (glob patterns, relative to the working directory): always tracked
+        self.files = _file_patterns(files, self.name)
+        #: record the files the step reads and writes while it runs (flowyml.tracking.files)
+        self.track_files = bool(track_files)
         self._origin: tuple[str | None, str] = (
             getattr(func, "__module__", None), getattr(func, "__qualname__", self.name))
         #: where the function's code was written (see :func:`same_definition`), or None
@@ -341,6 +347,23 @@ def _name_list(value: Any, what: str, step_name: str) -> list[str]:
     return out
 
 
+def _file_patterns(files: Any, step_name: str) -> list[str]:
+    """``files=[...]`` as a list of glob patterns; a clear error for anything else."""
+    if files is None:
+        return []
+    if isinstance(files, str):
+        files = [files]
+    out = []
+    for pattern in files:
+        if isinstance(pattern, os.PathLike):
+            pattern = os.fspath(pattern)
+        if not isinstance(pattern, str) or not pattern:
+            raise ValueError(f"step '{step_name}': files must be a list of paths or glob "
+                             f"patterns (e.g. files=['data/*.csv']); got {pattern!r}")
+        out.append(pattern)
+    return out
+
+
 def step(
     _func: Callable[..., Any] | None = None,
     *,
@@ -359,6 +382,8 @@ def step(
     pipeline: str | None = None,
     register: bool = True,
     retry_delay: float = DEFAULT_RETRY_DELAY,
+    files: list[str] | None = None,
+    track_files: bool = True,
 ) -> Any:
     """Make a function a pipeline step: ``@step``, ``@step()`` or ``@step(...)``.
 
@@ -380,6 +405,7 @@ def step(
             func, name=name, inputs=inputs, outputs=outputs, cache=cache, retry=n_retry,
             timeout=timeout, resources=resources, tags=merged_tags, condition=condition,
             execution_group=execution_group, description=description, retry_delay=retry_delay,
+            files=files, track_files=track_files,
         )
         if register:
             _global_registry.register(instance)

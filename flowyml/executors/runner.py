@@ -23,6 +23,7 @@ from flowyml.hashing import UnhashableValueError, hash_value
 from flowyml.keys import key_digest, stored_name
 from flowyml.store import local as _cache
 from flowyml.timeouts import StepTimeoutError, call_with_timeout
+from flowyml.tracking import files as _files
 
 Emit = Callable[[Event], None]
 MAX_RETRY_DELAY = 30.0
@@ -165,6 +166,10 @@ class StepResult:
     output_shape: str = "single"
     artifacts: dict[str, Artifact] = field(default_factory=dict, repr=False)
     map_result: Any = field(default=None, repr=False)
+    #: why a stored entry of the same key was not taken (a file it read changed)
+    rerun_reason: str | None = None
+    #: the record of the files the step read and wrote (flowyml.tracking.files)
+    files: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def outputs(self) -> dict[str, Any]:
@@ -326,6 +331,7 @@ def run_step(
                 run_id=run_id, step=step.name, state=state, duration=result.duration_seconds,
                 cached=result.cached, attempts=result.attempts, error=result.error,
                 time_saved=result.time_saved, worker=result.worker,
+                rerun_reason=result.rerun_reason,
             ))
         return result
 
@@ -360,6 +366,8 @@ def run_step(
     key, parts = _cache_key(step, kwargs_src, context_hashes, store, result)
     if key is not None:
         entry = store.lookup(key)
+        if entry is not None and (note := _files.note_of(entry.meta)) is not None:
+            entry = _files_hold(result, store, entry, note, step)
         if entry is not None:
             _take_hit(result, store, entry, key)
             if getattr(step, "is_map_task", False):
@@ -372,11 +380,16 @@ def run_step(
     if getattr(step, "is_map_task", False):
         return finish(_run_map(step, kwargs, kwargs_src, store, result, context_hashes, key, parts))
     attempts = 1 + max(int(step.retry or 0), 0)
+    tracking = _tracking(step, store) if key is not None else None
+    func = step.func if tracking is None else _files.Recorded(step.func, tracking)
+    observed = None
     for attempt in range(1, attempts + 1):
         result.attempts = attempt
         t0 = time.perf_counter()
         try:
-            value = call_with_timeout(step.func, kwargs, step.timeout)
+            value = call_with_timeout(func, kwargs, step.timeout)
+            if tracking is not None:
+                value, observed = value
             outputs = split_outputs(step, value)
         except KeyboardInterrupt:
             result.error = "interrupted (KeyboardInterrupt)"
@@ -400,8 +413,35 @@ def run_step(
     result.artifacts = {n: Artifact(n, v, producer=step.name) for n, v in outputs.items()}
     if key is not None:
         _store(key, parts, outputs, result, store, compute_time,
-               explain=_explain(step, kwargs_src))
+               explain=_explain(step, kwargs_src), observed=observed)
     return finish("done")
+
+
+def _tracking(step: Any, store: Any) -> _files.Tracking | None:
+    """How the step's files are recorded (``None``: not at all): ``track_files`` and
+    ``FLOWYML_TRACK_FILES`` turn reads off, declared ``files`` are always tracked."""
+    if getattr(step, "is_map_task", False):
+        return None
+    enabled = getattr(step, "track_files", True) and _files.enabled_by_env()
+    declared = getattr(step, "files", None) or ()
+    if not enabled and not declared:
+        return None
+    return _files.Tracking(declared, enabled=enabled, skip=[str(getattr(store, "root", "") or "")],
+                           code=getattr(step.func, "__code__", None), step=step.name)
+
+
+def _files_hold(result: StepResult, store: Any, entry: _cache.CacheEntry,
+                note: dict[str, Any], step: Any) -> _cache.CacheEntry | None:
+    """The entry when the files it recorded still hold (the ones it wrote put back), else
+    ``None`` with the reason in ``result.rerun_reason`` (the step re-runs)."""
+    recorded = getattr(step, "track_files", True) and _files.enabled_by_env()
+    reason = _files.stale_reason(note, recorded=recorded) or (recorded and _files.put_back(
+        note, lambda: store.load(entry).get(_files.FILES_OUTPUT, {}))) or None
+    if reason is not None:
+        result.rerun_reason = reason
+        return None
+    result.files = note
+    return entry
 
 
 def _take_hit(result: StepResult, store: Any, entry: _cache.CacheEntry, key: str) -> None:
@@ -437,7 +477,8 @@ def _explain(step: Any, kwargs_src: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _store(key: str, parts: Any, outputs: dict[str, Any], result: StepResult,
-           store: Any, duration: float, explain: dict[str, Any] | None = None) -> None:
+           store: Any, duration: float, explain: dict[str, Any] | None = None,
+           observed: _files.Observed | None = None) -> None:
     hashes = {}
     for n, a in result.artifacts.items():
         try:
@@ -446,8 +487,15 @@ def _store(key: str, parts: Any, outputs: dict[str, Any], result: StepResult,
             a._hash = hashes[stored_name(n)] = key_digest(key, n)
     if callable(parts):
         parts = parts()
-    if store.store(key, {stored_name(n): v for n, v in outputs.items()}, output_hashes=hashes,
-                   parts=parts, duration=duration, shape=result.output_shape, explain=explain):
+    stored = {stored_name(n): v for n, v in outputs.items()}
+    options: dict[str, Any] = {}
+    if observed is not None and observed.note:
+        result.files = observed.note
+        options["notes"] = {_files.NOTE: observed.note}
+        if observed.kept:
+            stored[_files.FILES_OUTPUT] = observed.kept
+    if store.store(key, stored, output_hashes=hashes, parts=parts, duration=duration,
+                   shape=result.output_shape, explain=explain, **options):
         result.cache_key = key
 
 

@@ -36,6 +36,12 @@ OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
                         "help": "Python expression over context values and upstream outputs; "
                                 "false skips the step."}),
     (("--description",), {"default": None, "help": "What the step does."}),
+    (("--files",), {"action": "append", "default": None, "metavar": "PATTERN",
+                    "help": "A file or glob pattern the step reads (repeatable, e.g. "
+                            "--files 'data/*.csv'): always tracked, a new match re-runs it."}),
+    (("--no-track-files",), {"action": "store_true", "default": False,
+                             "help": "Do not record the files the step reads and writes "
+                                     "(declared --files are still tracked)."}),
 ]
 
 
@@ -59,6 +65,8 @@ class StepCellSpec:
     group: str | None = None
     condition: str | None = None
     description: str | None = None
+    files: list[str] | None = None
+    track_files: bool = True
 
 
 class _Parser(argparse.ArgumentParser):
@@ -116,7 +124,18 @@ def spec_from_namespace(ns: argparse.Namespace) -> StepCellSpec:
         group=ns.group,
         condition=ns.condition,
         description=ns.description,
+        files=_patterns(getattr(ns, "files", None)),
+        track_files=not getattr(ns, "no_track_files", False),
     )
+
+
+def _patterns(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    bad = [v for v in values if not v.strip()]
+    if bad:
+        raise StepLineError("%%step: --files needs a path or glob pattern, e.g. --files 'data/*.csv'")
+    return list(values)
 
 
 def _names(value: str | None, flag: str) -> list[str] | None:

@@ -60,6 +60,7 @@ from flowyml.sizes import size_text as describe_size
 from flowyml.store import lifecycle
 from flowyml.store import local as _cache
 from flowyml.timeouts import StepTimeoutError, time_limit
+from flowyml.tracking import files as _files
 
 #: the origin module of notebook steps (re-running a cell replaces its step)
 NOTEBOOK_ORIGIN = "__notebook__"
@@ -90,6 +91,8 @@ class NotebookSession(PipelineView):
         self.context: dict[str, Any] = {}
         self.steps: dict[str, NotebookStep] = {}
         self.replay_max = replay_limit()
+        #: the bound on the files a step writes kept with its entry (None: FLOWYML_FILES_MAX)
+        self.files_max: int | None = None
         #: a size budget for the cache (else FLOWYML_CACHE_MAX_SIZE), trimmed after stores
         self.cache_max_size: int | None = None
         self._last_trim = -1e9
@@ -178,7 +181,8 @@ class NotebookSession(PipelineView):
             step = Step(func, name=name, inputs=params, outputs=outputs, cache=spec.cache,
                         retry=spec.retries, timeout=spec.timeout,
                         resources=spec.resources or None, tags=tags, condition=condition,
-                        execution_group=spec.group, description=spec.description)
+                        execution_group=spec.group, description=spec.description,
+                        files=spec.files, track_files=spec.track_files)
             step.origin = (NOTEBOOK_ORIGIN, name)
             if old is not None and old.name != name:
                 _global_registry.unregister(old.name)
@@ -487,6 +491,14 @@ class NotebookSession(PipelineView):
         self._emit(StepStarted(run_id=run_id, step=rec.name, attempt=1))
         store = self.store
         entry = store.lookup(key) if key is not None else None
+        note = _files.note_of(entry.meta) if entry is not None else None
+        if note is not None:
+            tracked = step.track_files and _files.enabled_by_env()
+            why_not = _files.stale_reason(note, recorded=tracked) or (tracked and _files.put_back(
+                note, lambda: store.load(entry).get(_files.FILES_OUTPUT, {}))) or None
+            if why_not is not None:
+                rec.notes.append(f"re-ran: {why_not}")
+                entry = None
         if entry is not None:
             try:  # first: the outputs may be instances of classes the cell defines
                 self.restore_definitions(rec)
@@ -501,7 +513,7 @@ class NotebookSession(PipelineView):
             if set(self._definite(rec)) <= set(outputs):
                 made = [o for o in rec.outputs if o in outputs]
                 hashes = {o: entry.output_hashes.get(o) for o in made}
-                self._produced(rec, {o: outputs[o] for o in made}, hashes, digests)
+                self._produced(rec, {o: outputs[o] for o in made}, hashes, digests, files=note)
                 rec.time_saved, rec.cache_key = entry.duration, key
                 recorded = store.load_replay(entry)
                 if entry.meta.get("notes", {}).get("replay_skipped"):
@@ -513,6 +525,8 @@ class NotebookSession(PipelineView):
         attempts = 1 + max(int(step.retry or 0), 0)
         compute = 0.0
         recording: Recording | None = None
+        tracking = self._tracking(rec) if key is not None else None
+        observed = _files.Observed()
         for attempt in range(1, attempts + 1):
             rec.attempts = attempt
             if attempt > 1:
@@ -522,7 +536,11 @@ class NotebookSession(PipelineView):
             t0 = time.perf_counter()
             try:
                 with time_limit(step.timeout):
-                    outcome = execute()
+                    if tracking is None:
+                        outcome = execute()
+                    else:
+                        with tracking.recording() as observed:
+                            outcome = execute()
             except StepTimeoutError as exc:  # fired outside the body's own frames
                 outcome = exc
             error, recording = outcome if isinstance(outcome, tuple) else (outcome, None)
@@ -563,7 +581,7 @@ class NotebookSession(PipelineView):
                 absent.append(out)
                 del outputs[out]
         hashes = self._output_digests(rec, outputs, key)
-        self._produced(rec, outputs, hashes, digests)
+        self._produced(rec, outputs, hashes, digests, files=observed.note)
         items: list[dict[str, Any]] | None = None
         notes: dict[str, Any] = {"absent": absent} if absent else {}
         if recording is not None:
@@ -574,13 +592,32 @@ class NotebookSession(PipelineView):
                                    f"is over the {describe_size(self.replay_max)} bound "
                                    "(FLOWYML_REPLAY_MAX)")
                 notes["replay_skipped"] = rec.replay_note
+        stored = outputs
+        if observed.note:
+            notes[_files.NOTE] = observed.note
+            if observed.kept:
+                stored = {**outputs, _files.FILES_OUTPUT: observed.kept}
+        if observed.problem:
+            rec.notes.append(observed.problem)
         if key is not None and None not in hashes.values() and store.store(
-                key, outputs, output_hashes=hashes, parts=parts, duration=compute,
+                key, stored, output_hashes=hashes, parts=parts, duration=compute,
                 replay=items, notes=notes or None,
                 explain=lifecycle.explain_facts(rec.step.func, values)):
             rec.cache_key = key
             self._trim_to_budget()
         return finish("done")
+
+    def _tracking(self, rec: NotebookStep) -> _files.Tracking | None:
+        """How the cell's files are recorded (``None``: not at all; see
+        :mod:`flowyml.tracking.files`)."""
+        step = rec.step
+        enabled = step.track_files and _files.enabled_by_env()
+        if not enabled and not step.files:
+            return None
+        return _files.Tracking(step.files, enabled=enabled,
+                               skip=[str(getattr(self.store, "root", "") or "")],
+                               max_bytes=self.files_max, code=getattr(step.func, "__code__", None),
+                               step=rec.name)
 
     def _trim_to_budget(self) -> None:
         """With ``FLOWYML_CACHE_MAX_SIZE`` / ``cache_max_size``: after a store (at most every
@@ -703,7 +740,7 @@ class NotebookSession(PipelineView):
         return hashes
 
     def _produced(self, rec: NotebookStep, values: dict[str, Any], hashes: dict[str, str | None],
-                  digests: dict[str, str | None]) -> None:
+                  digests: dict[str, str | None], files: dict[str, Any] | None = None) -> None:
         """Outputs into the namespace, remembered as this step's versions."""
         self.ns.update(values)
         for out, value in values.items():
@@ -713,7 +750,7 @@ class NotebookSession(PipelineView):
                 self._memo[out] = (value, digest, self.epoch)
             else:
                 self._memo.pop(out, None)
-        rec.made = _staleness.Provenance(self._code_now(rec), dict(digests), hashes)
+        rec.made = _staleness.Provenance(self._code_now(rec), dict(digests), hashes, files)
 
 def _condition_holds(rec: NotebookStep, session: NotebookSession) -> bool:
     kwargs = {}

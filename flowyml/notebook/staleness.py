@@ -23,11 +23,14 @@ class Provenance:
     code: str | None
     inputs: Mapping[str, str | None]
     outputs: Mapping[str, str | None]
+    #: the record of the files it read and wrote (flowyml.tracking.files), if any
+    files: Mapping[str, object] | None = None
 
 
 @dataclass(frozen=True)
 class Reason:
-    """One cause of staleness: ``kind`` is never_run, code, input, upstream or upstream_stale."""
+    """One cause of staleness: ``kind`` is never_run, code, input, file, upstream or
+    upstream_stale."""
 
     kind: str
     name: str | None
@@ -53,6 +56,7 @@ def assess(
     code_now: Mapping[str, str | None],
     inputs_now: Mapping[str, Mapping[str, str | None]],
     producers: Mapping[str, Mapping[str, str]],
+    files_now: Mapping[str, str | None] | None = None,
 ) -> dict[str, Verdict]:
     """Verdicts for the steps in ``order`` (a topological order).
 
@@ -60,7 +64,8 @@ def assess(
     ``code_now[step]`` its code fingerprint now; ``inputs_now[step][param]`` the digest of
     the value the parameter would receive now (``None``: missing or unhashable);
     ``producers[step][param]`` the step whose output that parameter receives (a notebook
-    name may be produced by several steps; each reader has its own producer).
+    name may be produced by several steps; each reader has its own producer);
+    ``files_now[step]`` why a file the step read no longer matches (``None``: it does).
     """
     verdicts: dict[str, Verdict] = {}
     for name in order:
@@ -79,6 +84,9 @@ def assess(
                 "was edited)"))
         for param, now in params.items():
             reasons_list.extend(_input_reasons(param, now, prov, mine, made, name))
+        changed_file = (files_now or {}).get(name)
+        if changed_file:
+            reasons_list.append(Reason("file", None, changed_file))
         reasons_list.extend(upstream)
         state = STALE if reasons_list else FRESH
         verdicts[name] = Verdict(name, state, tuple(reasons_list))

@@ -13,6 +13,7 @@ from flowyml.core.step import Step
 from flowyml.hashing import UnhashableValueError
 from flowyml.notebook import staleness as _staleness
 from flowyml.notebook.stepcells import PRODUCED, NotebookStep, RunReport, StepStatus
+from flowyml.tracking import files as _files
 
 
 class PipelineView:
@@ -35,7 +36,7 @@ class PipelineView:
                         outputs=wiring.outputs[rec.name], cache=s.cache, retry=s.retry,
                         timeout=s.timeout, resources=s.resources, tags=s.tags,
                         condition=s.condition, execution_group=s.execution_group,
-                        description=s.description)
+                        description=s.description, files=s.files, track_files=s.track_files)
             copy.origin = s.origin
             copy.get_code_hash = s.get_code_hash  # type: ignore[method-assign]
             out.append(copy)
@@ -77,13 +78,18 @@ class PipelineView:
     def verdicts(self) -> dict[str, _staleness.Verdict]:
         """Fresh / stale / never-run, with reasons, for every step in DAG order."""
         order = self.order()
-        made, code_now, inputs_now = {}, {}, {}
+        made, code_now, inputs_now, files_now = {}, {}, {}, {}
         for name in order:
             rec = self.steps[name]
             made[name] = rec.made
             code_now[name] = self._code_now(rec)
             inputs_now[name] = self._param_digests(rec)
-        return _staleness.assess(order, made, code_now, inputs_now, self.wiring().producers)
+            if rec.made is not None and rec.made.files:
+                files_now[name] = _files.stale_reason(
+                    rec.made.files, outputs=False,
+                    recorded=rec.step.track_files and _files.enabled_by_env())
+        return _staleness.assess(order, made, code_now, inputs_now, self.wiring().producers,
+                                 files_now)
 
     def status(self) -> list[StepStatus]:
         """One row per step: its state (done, cached, stale, failed, pending...) and why."""
@@ -169,5 +175,5 @@ class PipelineView:
                     hashes[out] = res.artifacts[art].hash
                 except (UnhashableValueError, KeyError):
                     hashes[out] = None
-            self._produced(rec, values, hashes, self._param_digests(rec))
+            self._produced(rec, values, hashes, self._param_digests(rec), files=res.files)
         return report

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flowyml.sizes import parse_size, size_text
+from flowyml.tracking import files as _files
 
 #: an entry used this recently is in use: gc leaves it alone
 IN_USE_SECONDS = 60.0
@@ -335,7 +336,12 @@ def why(store: Any, step_name: str, parts: Mapping[str, Any] | None,
             meta = None if legacy else read_meta(path)
             if meta is not None:
                 metas.append((used, meta))
-    if any(m.get("key") == key for _, m in metas):
+    same = [m for _, m in metas if m.get("key") == key]
+    if same:
+        changed = _files.stale_reason(_files.note_of(same[0]), recorded=_files.enabled_by_env())
+        if changed:
+            return (f"step '{step_name}' will re-run: {changed} (its code and inputs match a "
+                    "stored entry, made from the file as it was)")
         return f"step '{step_name}' will be a cache hit: its code and inputs match a stored entry"
     if not metas:
         return f"step '{step_name}' will run: nothing of it is stored yet"

@@ -1,0 +1,698 @@
+"""Files are inputs (and outputs) of a step: recording what it reads and writes while it runs,
+and checking it on the next lookup.
+
+*Recording.* One process-wide audit hook (:func:`sys.addaudithook`, installed the first
+time a step is recorded) sees every Python-level ``open``, ``os.listdir`` and ``os.scandir``
+of the process. It is gated by a :class:`contextvars.ContextVar` holding the recorder of the
+step running in the current context: with no step running the hook returns after one
+``ContextVar.get``. What a step's code names as string literals and exists when it ran is
+recorded too (readers that open files in C: pyarrow/parquet, h5py, sqlite3), and objects
+named by fsspec URLs (``"s3://bucket/data.csv"``) by their store's identity (ETag, version,
+size, mtime from the filesystem's ``info``).
+
+Threads: a context variable is inherited only by code run through
+``contextvars.copy_context().run`` (and asyncio tasks). Reads made by threads the step's
+code starts itself (``threading.Thread``, a ``ThreadPoolExecutor``) are *not* recorded: the
+recorder belongs to the step's own context, so two steps running at once in one process
+(the threads executor) never see each other's files. Declare such files with
+``--files`` / ``@step(files=[...])``.
+
+*The record* of a step (kept in its entry's metadata, ``meta["notes"]["files"]``, never in
+its key) is a small JSON dict::
+
+    {"read":  "size mtime_ns xxh3-128 path\n...",    # files it read (compact: see pack)
+     "declared": "...",                             # files matching --files, same form
+     "dirs":  {path: xxh3 of the sorted names},     # directories it listed
+     "globs": {pattern: xxh3 of the sorted matches},# --files patterns
+     "urls":  {url: {"etag": ..., "size": ...}},    # fsspec objects
+     "wrote": {path: [size, mtime_ns, xxh3-128]},   # files it wrote (and left)
+     "kept":  [path, ...]}                          # those whose bytes are in the entry
+
+Paths under the step's working directory are kept relative to it (a moved project, or a
+colleague's checkout sharing a remote cache, still matches); others are absolute. A link is
+recorded under its own name and checked through it, so its target's content counts.
+
+*Checking.* :func:`stale_reason` stats each file: same size and mtime -> valid without
+reading; otherwise the file is hashed, and a different digest or a missing file is the
+reason ("data.csv changed", "data.csv is gone"). A touched but equal file stays valid.
+:func:`put_back` writes back the files a step wrote when they are missing or differ.
+
+Ground floor: nothing here imports flowyml.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import glob as _glob
+import os
+import re
+import sys
+import threading
+import types
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
+from typing import Any
+
+import xxhash
+
+#: the output name under which the bytes of the files a step wrote are stored with its entry
+#: (not an identifier, so it never meets a variable or output of the step)
+FILES_OUTPUT = "<files>"
+#: the key of the record in an entry's notes
+NOTE = "files"
+#: files a step writes are kept with its entry up to this many bytes (FLOWYML_FILES_MAX)
+DEFAULT_MAX = 64 * 2**20
+#: read in chunks that stay in the CPU's cache while they are hashed (measured: 0.5-1 MiB
+#: beat both small and 16 MiB chunks); no mmap: a file truncated meanwhile would SIGBUS
+_CHUNK = 2**20
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^\s]+$")
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+_CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".pyd", ".so", ".pyi")
+
+
+class FilesNotKeptWarning(UserWarning):
+    """The files a step wrote are over the bound and are not kept with its entry."""
+
+
+# ---------------------------------------------------------------------------------------------
+# The hook
+# ---------------------------------------------------------------------------------------------
+
+_CURRENT: ContextVar[_Recorder | None] = ContextVar("flowyml_files_recorder", default=None)
+_installed: list[bool] = []
+_install_lock = threading.Lock()
+
+
+def _hook(event: str, args: tuple[Any, ...]) -> None:
+    rec = _CURRENT.get()
+    if rec is None:
+        return
+    rec.event(event, args)
+
+
+def install() -> None:
+    """Install the process-wide audit hook (once; audit hooks cannot be removed)."""
+    if _installed:
+        return
+    with _install_lock:
+        if not _installed:
+            sys.addaudithook(_hook)
+            _installed.append(True)
+
+
+def enabled_by_env() -> bool:
+    """``FLOWYML_TRACK_FILES=0`` (or ``false``/``no``/``off``) turns recording off."""
+    return os.environ.get("FLOWYML_TRACK_FILES", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def parse_size(text: str | int) -> int:
+    """``64M``, ``1G``, ``500k``, ``1048576`` -> bytes; raises ValueError naming the text."""
+    if isinstance(text, int):
+        return text
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)i?[bB]?\s*", str(text))
+    if not m:
+        raise ValueError(f"size {text!r} is not a size like 64M, 1G or 1048576")
+    scale = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}[m.group(2).lower()]
+    return int(float(m.group(1)) * scale)
+
+
+def max_from_env() -> int:
+    """The bound on the files a step writes that are kept (``FLOWYML_FILES_MAX``, 64 MiB)."""
+    text = os.environ.get("FLOWYML_FILES_MAX")
+    if not text:
+        return DEFAULT_MAX
+    try:
+        return parse_size(text)
+    except ValueError:
+        return DEFAULT_MAX
+
+
+@functools.lru_cache(maxsize=1)
+def _skip_prefixes() -> tuple[str, ...]:
+    """Directories whose files are never a step's data: the interpreter, site-packages,
+    the kernel's pseudo file systems, tool caches in the home directory."""
+    import site
+    import sysconfig
+
+    dirs = {sys.prefix, sys.base_prefix, sys.exec_prefix, "/proc", "/dev", "/sys", "/etc",
+            "/usr/lib", "/usr/share"}
+    for name in ("stdlib", "platstdlib", "purelib", "platlib"):
+        with contextlib.suppress(Exception):
+            dirs.add(sysconfig.get_paths()[name])
+    with contextlib.suppress(Exception):
+        dirs.update(site.getsitepackages())
+    with contextlib.suppress(Exception):
+        dirs.add(site.getusersitepackages())
+    home = os.path.expanduser("~")
+    if home and home != "/":
+        for sub in (".cache", ".config", ".ipython", ".jupyter", ".local/share/jupyter",
+                    ".matplotlib", ".keras", ".local/lib"):
+            dirs.add(os.path.join(home, sub))
+    out = set()
+    for d in dirs:
+        if d:
+            out.add(os.path.join(os.path.realpath(d), ""))
+            out.add(os.path.join(os.path.abspath(d), ""))
+    out.discard(os.sep)
+    return tuple(sorted(out))
+
+
+def _skipped(path: str, extra: tuple[str, ...]) -> bool:
+    if path.startswith(_skip_prefixes()) or (extra and path.startswith(extra)):
+        return True
+    if path.endswith(_CODE_SUFFIXES) or f"{os.sep}__pycache__{os.sep}" in path:
+        return True  # Python code: the code fingerprint covers it
+    return f"{os.sep}.flowyml{os.sep}" in path or path.endswith(f"{os.sep}.flowyml")
+
+
+# ---------------------------------------------------------------------------------------------
+# Recording one step
+# ---------------------------------------------------------------------------------------------
+
+
+class _Recorder:
+    """What one running step opened and listed (paths only; stat and hash come after)."""
+
+    __slots__ = ("listed", "reads", "writes")
+
+    def __init__(self) -> None:
+        self.reads: list[str] = []
+        self.writes: list[str] = []
+        self.listed: list[str] = []
+
+    def event(self, event: str, args: tuple[Any, ...]) -> None:
+        try:
+            if event == "open":
+                path, mode, flags = args
+                if path is None or isinstance(path, int):
+                    return
+                # os.open gives flags only; open() a mode
+                write = bool(flags & _WRITE_FLAGS) if mode is None else any(c in mode for c in "wax+")
+                path = os.path.abspath(os.fsdecode(path))
+                (self.writes if write else self.reads).append(path)
+            elif event == "os.listdir" or event == "os.scandir":
+                path = args[0]
+                if isinstance(path, int):
+                    return
+                # the import system lists sys.path entries (the working directory among them)
+                caller = sys._getframe(2).f_code.co_filename
+                if caller.startswith("<frozen importlib"):
+                    return
+                self.listed.append(os.path.abspath(os.fsdecode(path if path is not None else ".")))
+        except Exception:
+            pass  # recording never raises into the user's code
+
+
+@contextlib.contextmanager
+def _paused() -> Iterator[None]:
+    """Our own reads (hashing, listing) are not the step's."""
+    token = _CURRENT.set(None)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
+
+
+class Tracking:
+    """How a step's files are recorded: declared ``files`` patterns (always tracked),
+    whether reads are recorded at all, directories to skip (the cache), the bound on the
+    written files kept. Picklable: it travels with the step to a worker."""
+
+    def __init__(self, files: Iterable[str] = (), *, enabled: bool = True,
+                 skip: Iterable[str] = (), max_bytes: int | None = None,
+                 code: types.CodeType | None = None, step: str = "?") -> None:
+        self.files = tuple(files)
+        self.enabled = enabled
+        self.skip = tuple(os.path.join(s if os.path.isabs(s) else os.path.abspath(s), "")
+                          for s in skip if s)
+        #: None: FLOWYML_FILES_MAX, read when a step wrote something
+        self.max_bytes = max_bytes
+        self.literals = _literals(code) if code is not None and enabled else ()
+        self.step = step
+
+    def recording(self) -> _Recording:
+        """``with tracking.recording() as observed:`` records what the block reads and
+        writes; ``observed`` is filled when it ends."""
+        return _Recording(self)
+
+
+class _Recording:
+    """The context manager of :meth:`Tracking.recording` (a class: it runs around every
+    step, and a step that touches no file should pay next to nothing for it)."""
+
+    __slots__ = ("cwd", "observed", "rec", "token", "tracking")
+
+    def __init__(self, tracking: Tracking) -> None:
+        self.tracking = tracking
+        self.token: Any = None
+
+    def __enter__(self) -> Observed:
+        observed = self.observed = Observed()
+        tracking = self.tracking
+        if not (tracking.enabled or tracking.files):
+            return observed
+        if not _installed:
+            install()
+        self.cwd = os.getcwd()
+        self.rec = _Recorder() if tracking.enabled else None
+        self.token = _CURRENT.set(self.rec)
+        return observed
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self.token is None:
+            return
+        _CURRENT.reset(self.token)
+        self.token = None
+        tracking, rec = self.tracking, self.rec
+        if not tracking.files and not tracking.literals and (
+                rec is None or not (rec.reads or rec.writes or rec.listed)):
+            return  # touched no file (most steps): nothing to record
+        try:
+            with _paused():
+                self.observed.fill(tracking, rec, self.cwd)
+        except Exception as exc:  # never fail the step for its record
+            self.observed.note = None
+            self.observed.problem = f"its files could not be recorded ({type(exc).__name__}: {exc})"
+
+
+class Observed:
+    """A step's file record (:attr:`note`, JSON) and the bytes of the files it wrote that
+    are kept (:attr:`kept`, relative path -> bytes)."""
+
+    def __init__(self) -> None:
+        self.note: dict[str, Any] | None = None
+        self.kept: dict[str, bytes] | None = None
+        self.problem: str | None = None
+
+    def fill(self, tracking: Tracking, rec: _Recorder | None, cwd: str) -> None:
+        skip = tracking.skip
+        base = os.path.join(cwd, "")
+        note: dict[str, Any] = {}
+
+        def name_of(path: str) -> str:
+            return path[len(base):] if path.startswith(base) else "." if path == cwd else path
+
+        written: dict[str, None] = {}
+        reads: dict[str, None] = {}
+        listed: dict[str, None] = {}
+        if rec is not None:
+            written = dict.fromkeys(p for p in rec.writes if not _skipped(p, skip))
+            reads = dict.fromkeys(p for p in rec.reads if p not in written and not _skipped(p, skip))
+            listed = dict.fromkeys(p for p in rec.listed if not _skipped(p, skip))
+            for lit in tracking.literals:
+                if _URL.match(lit):
+                    continue
+                path = os.path.abspath(os.path.join(cwd, lit))
+                if path not in written and path not in reads and not _skipped(path, skip) \
+                        and os.path.isfile(path):
+                    reads[path] = None
+        globs = {}
+        declared: dict[str, list[Any]] = {}
+        for pattern in tracking.files:
+            full = pattern if os.path.isabs(pattern) else os.path.join(cwd, pattern)
+            matches = sorted(_glob.glob(full, recursive=True))
+            globs[pattern] = _names_digest(name_of(m) for m in matches)
+            for m in matches:
+                path = os.path.abspath(m)
+                if path not in written and os.path.isfile(path):
+                    reads.pop(path, None)
+                    with contextlib.suppress(OSError):
+                        declared[name_of(path)] = list(file_record(path))
+        if globs:
+            note["globs"] = globs
+        if declared:
+            note["declared"] = pack(declared)
+        read: dict[str, list[Any]] = {}
+        for path in reads:
+            try:
+                read[name_of(path)] = list(file_record(path))
+            except OSError:
+                continue  # gone again (a temporary file): not an input now
+        if read:
+            note["read"] = pack(read)
+        dirs: dict[str, str] = {}
+        for path in listed:
+            with contextlib.suppress(OSError):
+                dirs[name_of(path) or "."] = _listing(path)
+        if dirs:
+            note["dirs"] = dirs
+        if rec is not None and "fsspec" in sys.modules:
+            urls = {}
+            for lit in tracking.literals:
+                if _URL.match(lit) and not lit.startswith("file://"):
+                    ident = url_identity(lit)
+                    if ident is not None:
+                        urls[lit] = ident
+            if urls:
+                note["urls"] = urls
+        wrote, kept = self._written(tracking, written, base)
+        if wrote:
+            note["wrote"] = wrote
+            if kept:
+                note["kept"] = sorted(kept)
+        self.note = note or None
+        self.kept = kept or None
+
+    def _written(self, tracking: Tracking, written: dict[str, None], base: str
+                 ) -> tuple[dict[str, list[Any]], dict[str, bytes] | None]:
+        """Files the step wrote (and left), recorded; those under the working directory are
+        kept when they fit the bound (others are only checked: missing or changed, the step
+        re-runs and makes them)."""
+        wrote: dict[str, list[Any]] = {}
+        paths = []
+        for path in written:
+            if not os.path.isfile(path):
+                continue  # removed again: a temporary file
+            inside = path.startswith(base)
+            with contextlib.suppress(OSError):
+                wrote[path[len(base):] if inside else path] = list(file_record(path))
+                if inside:
+                    paths.append(path)
+        if not paths:
+            return wrote, None
+        total = sum(wrote[p[len(base):]][0] for p in paths)
+        bound = max_from_env() if tracking.max_bytes is None else tracking.max_bytes
+        if total > bound:
+            self.problem = (f"step '{tracking.step}': the {len(wrote)} file(s) it wrote "
+                            f"({_size(total)}) are over the {_size(bound)} bound "
+                            "(FLOWYML_FILES_MAX), so they are not kept with its entry; a hit "
+                            "re-runs the step when one of them is missing or changed")
+            warnings.warn(self.problem, FilesNotKeptWarning, stacklevel=2)
+            return wrote, None
+        kept = {}
+        for path in paths:
+            rel = path[len(base):]
+            try:
+                with open(path, "rb") as fh:
+                    data = fh.read()
+            except OSError:
+                del wrote[rel]
+                continue
+            if xxhash.xxh3_128_hexdigest(data) != wrote[rel][2]:
+                wrote[rel] = [len(data), wrote[rel][1], xxhash.xxh3_128_hexdigest(data)]
+            kept[rel] = data
+        return wrote, kept
+
+
+class Recorded:
+    """``func`` wrapped so that calling it records its files: returns ``(value, observed)``.
+
+    Picklable (when ``func`` is): the processes executor and a timeout's subprocess run it
+    there, so the recording happens where the step runs and the record comes back with the
+    value."""
+
+    def __init__(self, func: Callable[..., Any], tracking: Tracking) -> None:
+        self.func, self.tracking = func, tracking
+
+    def __call__(self, **kwargs: Any) -> tuple[Any, Observed]:
+        with self.tracking.recording() as observed:
+            value = self.func(**kwargs)
+        return value, observed
+
+
+@functools.lru_cache(maxsize=512)
+def _literals(code: types.CodeType) -> tuple[str, ...]:
+    """String constants of ``code`` (and the code nested in it) that may name a file or URL."""
+    out: dict[str, None] = {}
+    stack = [code]
+    while stack:
+        c = stack.pop()
+        for k in c.co_consts:
+            if isinstance(k, str):
+                if 1 < len(k) < 1024 and "\n" not in k and "\0" not in k and (
+                        "." in k or "/" in k or os.sep in k):
+                    out[k] = None
+            elif isinstance(k, types.CodeType):
+                stack.append(k)
+    return tuple(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Stat, hash, list
+# ---------------------------------------------------------------------------------------------
+
+
+def file_record(path: str) -> tuple[int, int, str]:
+    """(size, mtime_ns, xxh3-128) of a file (through links), hashed in large chunks; hashed
+    again when it changed while being hashed (size or mtime before and after differ).
+    Raises OSError (gone, unreadable)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        for _ in range(5):
+            before = os.fstat(fd)
+            digest = _hash_fd(fd, before.st_size)
+            after = os.fstat(fd)
+            if (before.st_size, before.st_mtime_ns) == (after.st_size, after.st_mtime_ns):
+                return after.st_size, after.st_mtime_ns, digest
+            os.lseek(fd, 0, os.SEEK_SET)
+    finally:
+        os.close(fd)
+    raise OSError(f"{path} keeps changing while it is hashed")
+
+
+def _hash_fd(fd: int, size: int) -> str:
+    if size < _CHUNK:  # a small file: one read (most data files of a notebook)
+        data = os.read(fd, size + 1)
+        if len(data) <= size:
+            return xxhash.xxh3_128_hexdigest(data)
+        h = xxhash.xxh3_128(data)  # it grew meanwhile: read on (the stat check will tell)
+    else:
+        h = xxhash.xxh3_128()
+    buf = bytearray(_CHUNK)
+    view = memoryview(buf)
+    while True:
+        n = os.readv(fd, [buf]) if hasattr(os, "readv") else _read_into(fd, buf)
+        if not n:
+            break
+        h.update(view[:n])
+    return h.hexdigest()
+
+
+def _read_into(fd: int, buf: bytearray) -> int:
+    data = os.read(fd, len(buf))
+    buf[: len(data)] = data
+    return len(data)
+
+
+def _names_digest(names: Iterable[str]) -> str:
+    return xxhash.xxh3_128_hexdigest("\0".join(names).encode("utf-8", "surrogateescape"))
+
+
+def _listing(path: str) -> str:
+    return _names_digest(sorted(os.listdir(path)))
+
+
+def url_identity(url: str) -> dict[str, Any] | None:
+    """What the object at an fsspec URL is now: ETag/version/size/mtime from ``info``
+    (``None``: fsspec cannot reach it, or it is not an object)."""
+    fsspec = sys.modules.get("fsspec")
+    if fsspec is None:
+        import fsspec  # an entry that recorded a URL: the reader had it
+    try:
+        fs, path = fsspec.core.url_to_fs(url)
+        with contextlib.suppress(Exception):
+            fs.invalidate_cache(path)
+        info = fs.info(path)
+    except Exception:
+        return None
+    if info.get("type") not in (None, "file"):
+        return None
+    ident: dict[str, Any] = {}
+    for key in ("ETag", "etag", "VersionId", "version_id", "generation", "md5Hash", "size",
+                "LastModified", "last_modified", "mtime", "updated", "created"):
+        value = info.get(key)
+        if value is not None:
+            ident[key] = value if isinstance(value, int | str) else str(value)
+    return ident or None
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
+# ---------------------------------------------------------------------------------------------
+# Checking an entry
+# ---------------------------------------------------------------------------------------------
+
+
+def pack(recs: dict[str, list[Any]]) -> str:
+    """File records as one string, a line per file (``size mtime_ns digest path``): an
+    entry's metadata is parsed at every lookup, and one string parses much faster than a
+    JSON object per file."""
+    return "".join(f"{r[0]} {r[1]} {r[2]} {_escape(name)}\n" for name, r in recs.items())
+
+
+def records(note: dict[str, Any] | None, key: str = "read") -> dict[str, list[Any]]:
+    """``path -> [size, mtime_ns, digest]`` of a packed (or plain) part of a file record."""
+    value = (note or {}).get(key)
+    if not value:
+        return {}
+    if isinstance(value, dict):
+        return value
+    out = {}
+    for line in value.split("\n"):
+        if line:
+            size, mtime, digest, name = line.split(" ", 3)
+            out[_unescape(name)] = [int(size), int(mtime), digest]
+    return out
+
+
+def _escape(name: str) -> str:
+    return name.replace("\\", "\\\\").replace("\n", "\\n") if "\\" in name or "\n" in name else name
+
+
+def _unescape(name: str) -> str:
+    if "\\" not in name:
+        return name
+    return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), name)
+
+
+def note_of(meta: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The file record in an entry's metadata, if any."""
+    if not meta:
+        return None
+    notes = meta.get("notes")
+    note = notes.get(NOTE) if isinstance(notes, dict) else None
+    return note if isinstance(note, dict) else None
+
+
+def _same(path: str, rec: list[Any]) -> bool | None:
+    """True: unchanged; False: changed; None: gone or unreadable. ``path`` is absolute or
+    relative to the working directory (as recorded: no join needed)."""
+    try:
+        st = os.stat(path)
+        if st.st_size == rec[0] and st.st_mtime_ns == rec[1]:
+            return True
+        if st.st_size != rec[0]:
+            return False
+        return file_record(path)[2] == rec[2]
+    except OSError:
+        return None
+    except Exception:
+        return None
+
+
+def stale_reason(note: dict[str, Any] | None, *, outputs: bool = True,
+                 recorded: bool = True) -> str | None:
+    """Why an entry with this file record is no longer valid (``None``: it is).
+
+    Inputs: a changed or missing file, a changed directory listing or glob, a changed fsspec
+    object. With ``outputs``, also a file the step wrote that is missing or changed *and*
+    whose bytes are not kept (one that is kept is put back by :func:`put_back` instead).
+    With ``recorded=False`` (recording turned off for the step) only its declared files
+    count. Never raises: a check that fails is a reason.
+    """
+    if not note:
+        return None
+    try:
+        with _paused():
+            if not recorded:
+                note = {k: note[k] for k in ("declared", "globs") if k in note}
+                outputs = False
+            return _stale(note, outputs)
+    except Exception as exc:
+        return f"its files could not be checked ({type(exc).__name__}: {exc})"
+
+
+def _stale(note: dict[str, Any], outputs: bool) -> str | None:
+    for name, rec in (*records(note, "declared").items(), *records(note, "read").items()):
+        same = _same(name, rec)
+        if same is None:
+            return f"{name} is gone" if not os.path.lexists(name) else f"{name} is unreadable"
+        if not same:
+            return f"{name} changed"
+    for name, digest in (note.get("dirs") or {}).items():
+        try:
+            if _listing(name) != digest:
+                return f"the listing of {name} changed (a file was added or removed)"
+        except OSError:
+            return f"directory {name} is gone"
+    for pattern, digest in (note.get("globs") or {}).items():
+        cwd = os.getcwd()
+        full = pattern if os.path.isabs(pattern) else os.path.join(cwd, pattern)
+        base = os.path.join(cwd, "")
+        matches = sorted(_glob.glob(full, recursive=True))
+        if _names_digest(m[len(base):] if m.startswith(base) else m for m in matches) != digest:
+            return f"the files matching {pattern!r} changed (one was added or removed)"
+    for url, ident in (note.get("urls") or {}).items():
+        now = url_identity(url)
+        if now is None:
+            return f"{url} is gone"
+        if now != ident:
+            return f"{url} changed"
+    if outputs:
+        return _outputs_reason(note)
+    return None
+
+
+def _outputs_reason(note: dict[str, Any]) -> str | None:
+    """A file the step wrote that is missing or changed and that its entry does not keep
+    (outside the working directory, or over the bound): only running the step makes it."""
+    kept = set(note.get("kept") or ())
+    for name, rec in (note.get("wrote") or {}).items():
+        if name in kept:
+            continue
+        same = _same(name, rec)
+        if not same:
+            what = "is gone" if same is None else "changed"
+            return f"{name}, which it writes, {what} (not kept with its entry)"
+    return None
+
+
+def to_put_back(note: dict[str, Any] | None) -> list[str]:
+    """Files the step wrote (kept with its entry) that are missing or differ now."""
+    if not note or not note.get("kept"):
+        return []
+    wrote = note.get("wrote") or {}
+    with _paused():
+        return [name for name in note["kept"]
+                if name in wrote and not _same(name, wrote[name])]
+
+
+def put_back(note: dict[str, Any] | None, load: Callable[[], Any]) -> str | None:
+    """Write back the files a step wrote that are missing or differ, from the entry
+    (``load()`` gives the kept bytes; called only when something is missing). Returns
+    ``None`` when all are in place, else why they could not be put back (then the entry
+    is not a hit: the step re-runs and makes them)."""
+    names = to_put_back(note)
+    if not names:
+        return None
+    try:
+        kept = load()
+    except Exception as exc:
+        return f"its written files could not be loaded ({type(exc).__name__}: {exc})"
+    with _paused():
+        for name in names:
+            data = kept.get(name) if isinstance(kept, dict) else None
+            if not isinstance(data, bytes | bytearray):
+                return f"{name}, which it writes, is not kept with its entry"
+            path = name  # relative to the working directory, as recorded
+            tmp = f"{path}.flowyml-tmp-{os.getpid()}"
+            try:
+                os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+                with open(tmp, "wb") as fh:
+                    fh.write(data)
+                os.replace(tmp, path)
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                return f"{name}, which it writes, could not be put back ({exc})"
+    return None
+
+
+def describe(note: dict[str, Any] | None) -> str:
+    """One short line: what an entry's file record holds."""
+    if not note:
+        return "no files"
+    parts = []
+    for key, what in (("read", "read"), ("declared", "declared"), ("dirs", "listed"),
+                      ("urls", "url"), ("wrote", "written")):
+        if note.get(key):
+            parts.append(f"{len(note[key])} {what}")
+    return ", ".join(parts) or "no files"

@@ -1,0 +1,248 @@
+"""Files are inputs (and outputs) of a step (SPEC §9): the recorder, the check on lookup,
+the controls, the exported module and the CLI."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from flowyml import Pipeline, step
+from flowyml.tracking import files
+
+
+def _edit(path: Path, text: str) -> None:
+    path.write_text(text)
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+
+
+@pytest.fixture
+def here(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("FLOWYML_TRACK_FILES", raising=False)
+    (tmp_path / "data.csv").write_text("a\n1\n2\n")
+    return tmp_path
+
+
+def _record(func, **kwargs):
+    tracking = files.Tracking(code=func.__code__, skip=[])
+    value, observed = files.Recorded(func, tracking)(**kwargs)
+    return value, observed.note
+
+
+def test_reads_writes_listings_and_skips(here):
+    def body():
+        import json  # noqa: F401 - an import inside a step is not a file it reads
+
+        (here / "sub").mkdir()
+        with open("data.csv") as fh:
+            text = fh.read()
+        os.listdir(".")
+        with open("out.txt", "w") as fh:
+            fh.write("x")
+        with open("out.txt") as fh:  # written, then read: an output only
+            fh.read()
+        with open(os.__file__, "rb"):  # the interpreter's own files are not data
+            pass
+        return text
+
+    value, note = _record(body)
+    assert value == "a\n1\n2\n"
+    assert list(files.records(note)) == ["data.csv"]
+    assert list(note["dirs"]) == ["."]
+    assert list(note["wrote"]) == ["out.txt"] and note["kept"] == ["out.txt"]
+    size, mtime, digest = files.records(note)["data.csv"]
+    assert (size, mtime) == (6, (here / "data.csv").stat().st_mtime_ns)
+    import xxhash
+
+    assert digest == xxhash.xxh3_128_hexdigest(b"a\n1\n2\n")
+
+
+def test_a_literal_path_read_in_c_is_recorded(here):
+    db = here / "data.db"
+    con = sqlite3.connect(db)
+    con.execute("create table t (x)")
+    con.execute("insert into t values (1)")
+    con.commit()
+    con.close()
+
+    def body():
+        with sqlite3.connect("data.db") as c:  # opened in C: no audit event
+            return c.execute("select sum(x) from t").fetchone()[0]
+
+    value, note = _record(body)
+    assert value == 1 and "data.db" in files.records(note)
+    assert files.stale_reason(note) is None
+    con = sqlite3.connect(db)
+    con.execute("insert into t values (2)")
+    con.commit()
+    con.close()
+    assert files.stale_reason(note) == "data.db changed"
+
+
+def test_nothing_is_recorded_outside_a_step_and_threads_keep_their_own(here):
+    files.install()
+    assert files._CURRENT.get() is None
+    (here / "other.txt").write_text("o")
+    seen = {}
+
+    def reader(name):
+        def body():
+            with open(name) as fh:
+                return fh.read()
+        return body
+
+    def in_thread(name, barrier):
+        tracking = files.Tracking(skip=[])
+        with tracking.recording() as observed:
+            barrier.wait()
+            reader(name)()
+            barrier.wait()
+        seen[name] = list(files.records(observed.note))
+
+    barrier = threading.Barrier(2)
+    threads = [threading.Thread(target=in_thread, args=(n, barrier)) for n in ("data.csv", "other.txt")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == {"data.csv": ["data.csv"], "other.txt": ["other.txt"]}
+
+
+def test_recording_never_changes_or_breaks_what_the_step_reads(here):
+    def body():
+        out = []
+        for args in [(0,), (b"data.csv",), (Path("data.csv"),)]:
+            if args[0] == 0:
+                continue
+            with open(*args, "rb") as fh:
+                out.append(fh.read())
+        fd = os.open("data.csv", os.O_RDONLY)
+        os.close(fd)
+        with pytest.raises(FileNotFoundError):
+            open("missing.csv")  # noqa: SIM115
+        return out
+
+    value, note = _record(body)
+    assert value == [b"a\n1\n2\n"] * 2
+    assert list(files.records(note)) == ["data.csv"]  # the missing one is no input
+
+
+@step(outputs=["total"])
+def read_total():
+    with open("data.csv") as fh:
+        return sum(int(x) for x in fh.read().split()[1:])
+
+
+@step(outputs=["n_cfg"], files=["conf/*.ini"])
+def count_cfg():
+    return 1  # reads nothing itself: the declared files count
+
+
+@step(outputs=["quiet"], track_files=False)
+def quiet_total():
+    with open("data.csv") as fh:
+        return fh.read()
+
+
+def test_pipeline_controls(here, cache_dir, monkeypatch):
+    (here / "conf").mkdir()
+    (here / "conf" / "a.ini").write_text("1")
+
+    def run(*steps):
+        return Pipeline("ctl", cache_dir=cache_dir).add_steps(list(steps)).run()
+
+    assert run(read_total, count_cfg, quiet_total).success
+    _edit(here / "data.csv", "a\n1\n2\n3\n")
+    (here / "conf" / "b.ini").write_text("2")
+    again = run(read_total, count_cfg, quiet_total)
+    states = {n: r.state for n, r in again.step_results.items()}
+    assert states == {"read_total": "done", "count_cfg": "done", "quiet_total": "cached"}
+    assert again["read_total"] == 6
+    assert "conf/*.ini" in again.step_results["count_cfg"].rerun_reason
+
+    monkeypatch.setenv("FLOWYML_TRACK_FILES", "0")
+    _edit(here / "data.csv", "a\n9\n")
+    off = run(read_total, count_cfg)
+    assert {n: r.state for n, r in off.step_results.items()} == {
+        "read_total": "cached", "count_cfg": "cached"}  # declared files: still tracked
+    _edit(here / "conf" / "b.ini", "3")
+    assert run(count_cfg).step_results["count_cfg"].state == "done"
+
+
+def test_bad_files_argument_names_the_step():
+    with pytest.raises(ValueError, match="step 'bad': files must be a list of paths"):
+        step(outputs=["x"], name="bad", files=[3], register=False)(lambda: 1)
+
+    @step(name="ok", files="data/*.csv", register=False)
+    def ok():
+        return 1
+
+    assert ok.files == ["data/*.csv"]
+
+
+def test_cellspec_options_and_export_keep_them():
+    from flowyml.notebook.cellspec import StepLineError, parse_step_line
+
+    spec = parse_step_line("--files 'data/*.csv' --files b.txt --no-track-files")
+    assert spec.files == ["data/*.csv", "b.txt"] and spec.track_files is False
+    assert parse_step_line("").files is None and parse_step_line("").track_files is True
+    with pytest.raises(StepLineError, match="--files needs a path"):
+        parse_step_line("--files ''")
+
+
+# -- the exported module and the CLI ------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _cli(args, cwd, cache):
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWYML_")}
+    env["FLOWYML_CACHE_DIR"] = str(cache)
+    env["PYTHONPATH"] = str(REPO)
+    return subprocess.run([sys.executable, "-m", "flowyml", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_exported_module_re_runs_after_a_file_edit_and_why_says_so(here):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    nb = new_notebook(cells=[new_code_cell(s) for s in [
+        "%%step\nrows = open('data.csv').read().split()[1:]",
+        "%%step --files 'extra/*.txt'\ntotal = sum(int(r) for r in rows)",
+        "%%step --no-track-files\nblind = open('data.csv').read()",
+    ]])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, here / "nb.ipynb")
+    cache = here / "cache"
+    out = _cli(["export", "nb.ipynb", "-o", "mod.py"], here, cache)
+    assert out.returncode == 0, out.stderr
+    source = (here / "mod.py").read_text()
+    assert 'files=["extra/*.txt"]' in source and "track_files=False" in source
+
+    first = _cli(["run", "mod.py"], here, cache)
+    assert first.returncode == 0, first.stderr + first.stdout
+    second = _cli(["run", "mod.py"], here, cache)
+    assert second.stdout.count(" cached ") == 3, second.stdout
+
+    _edit(here / "data.csv", "a\n1\n2\n40\n")
+    why = _cli(["why", "mod.py", "rows"], here, cache)
+    assert "will re-run: data.csv changed" in why.stdout, why.stdout + why.stderr
+    third = _cli(["run", "mod.py"], here, cache)
+    lines = {ln.split()[2]: ln for ln in third.stdout.splitlines() if ln.startswith("[")}
+    assert " done " in lines["rows"] and "(data.csv changed)" in lines["rows"], third.stdout
+    assert " done " in lines["total"]  # its input `rows` changed
+    assert " cached " in lines["blind"]  # --no-track-files
+    (here / "extra").mkdir()
+    (here / "extra" / "x.txt").write_text("1")
+    fourth = _cli(["run", "mod.py"], here, cache)
+    lines = {ln.split()[2]: ln for ln in fourth.stdout.splitlines() if ln.startswith("[")}
+    assert " cached " in lines["rows"] and " done " in lines["total"], fourth.stdout

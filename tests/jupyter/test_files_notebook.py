@@ -1,0 +1,295 @@
+"""Files are inputs (and outputs) of ``%%step`` cells: through a real IPython shell, then a
+real kernel (nbclient). SPEC §9."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from tests.jupyter.conftest import step_cell
+
+pd = pytest.importorskip("pandas")
+
+
+@pytest.fixture
+def here(tmp_path, monkeypatch):
+    """The notebook's folder (its working directory) with a data.csv; the cache in it."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / ".flowyml" / "cache"))
+    monkeypatch.delenv("FLOWYML_TRACK_FILES", raising=False)
+    (tmp_path / "data.csv").write_text("a\n1\n2\n")
+    return tmp_path
+
+
+def _edit(path: Path, text: str) -> None:
+    """Write ``text`` so that the modification time surely moves (coarse clocks)."""
+    path.write_text(text)
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+
+
+READ_CSV = "import pandas as pd\ndf = pd.read_csv('data.csv')\ntotal = int(df.a.sum())"
+
+
+def test_a_changed_file_re_runs_the_cell_and_names_the_file(ip, session, here):
+    step_cell(ip, "", READ_CSV)
+    assert ip.user_ns["total"] == 3
+    step_cell(ip, "", READ_CSV)
+    assert session.steps["df"].state == "cached"
+
+    _edit(here / "data.csv", "a\n1\n2\n10\n")
+    rows = {r.name: r for r in session.status()}
+    assert rows["df"].state == "stale" and "data.csv changed" in rows["df"].why  # before it runs
+    assert "data.csv changed" in session.why("df")
+
+    step_cell(ip, "", READ_CSV)
+    rec = session.steps["df"]
+    assert rec.state == "done"
+    assert any("data.csv changed" in n for n in rec.notes), rec.notes
+    assert ip.user_ns["total"] == 13
+    assert {r.name: r.state for r in session.status()}["df"] == "done"
+
+
+def test_a_touched_but_equal_file_stays_a_hit(ip, session, here):
+    step_cell(ip, "", READ_CSV)
+    _edit(here / "data.csv", "a\n1\n2\n")  # same bytes, new mtime
+    assert {r.name: r.state for r in session.status()}["df"] != "stale"
+    step_cell(ip, "", READ_CSV)
+    assert session.steps["df"].state == "cached"
+
+
+def test_a_deleted_file_is_a_miss_saying_it_is_gone(ip, session, here):
+    step_cell(ip, "", READ_CSV)
+    (here / "data.csv").unlink()
+    assert "data.csv is gone" in {r.name: r for r in session.status()}["df"].why
+    result = step_cell(ip, "", READ_CSV)
+    assert result.error_in_exec is not None  # plain Python fails too: FileNotFoundError
+    assert any("data.csv is gone" in n for n in session.steps["df"].notes)
+
+
+def test_open_a_glob_listing_and_a_downstream_step(ip, session, here):
+    (here / "data").mkdir()
+    (here / "data" / "a.csv").write_text("x\n1\n")
+    (here / "notes.txt").write_text("hello")
+    body_open = "with open('notes.txt') as fh:\n    text = fh.read()"
+    body_glob = "import glob\nparts = sorted(glob.glob('data/*.csv'))"
+    body_down = "n = len(parts) + len(text)"
+    for body in (body_open, body_glob, body_down):
+        step_cell(ip, "", body)
+    assert ip.user_ns["n"] == 6
+    for body in (body_open, body_glob, body_down):
+        step_cell(ip, "", body)
+    assert all(r.state == "cached" for r in session.steps.values())
+
+    (here / "data" / "b.csv").write_text("x\n2\n")  # a new file in the listing
+    step_cell(ip, "", body_glob)
+    assert session.steps["parts"].state == "done"
+    assert any("listing of data" in n for n in session.steps["parts"].notes)
+    step_cell(ip, "", body_down)  # re-keyed by the new `parts`
+    assert session.steps["n"].state == "done" and ip.user_ns["n"] == 7
+
+    _edit(here / "notes.txt", "hello world")
+    step_cell(ip, "", body_open)
+    assert session.steps["text"].state == "done" and ip.user_ns["text"] == "hello world"
+    step_cell(ip, "", body_down)
+    assert ip.user_ns["n"] == 13
+
+
+def test_a_written_file_is_put_back_on_a_hit_after_a_restart(ip, session, here):
+    body = ("import os, pickle\nos.makedirs('out', exist_ok=True)\nmodel = {'w': 3}\n"
+            "with open('out/model.pkl', 'wb') as fh:\n    pickle.dump(model, fh)")
+    step_cell(ip, "", body)
+    saved = (here / "out" / "model.pkl").read_bytes()
+    (here / "out" / "model.pkl").unlink()
+    ip.restart()
+    step_cell(ip, "", body)
+    import flowyml_jupyter
+
+    rec = flowyml_jupyter._LOADED[id(ip)].session.steps["model"]
+    assert rec.state == "cached"
+    assert (here / "out" / "model.pkl").read_bytes() == saved
+    # a file written and then read by the same step is an output, not an input
+    assert not rec.made.files.get("read")
+
+
+def test_written_files_over_the_bound_are_not_kept_and_the_step_re_runs(ip, session, here,
+                                                                        capsys):
+    ip.run_line_magic("flowyml", "config files_max=10")
+    assert "files_max=10 B" in capsys.readouterr().out and session.files_max == 10
+    body = "with open('big.bin', 'wb') as fh:\n    fh.write(b'x' * 100)\nsize = 100"
+    with pytest.warns(UserWarning, match="over the 10 B bound"):
+        step_cell(ip, "", body)
+    (here / "big.bin").unlink()
+    step_cell(ip, "", body)
+    assert session.steps["size"].state == "done"  # not kept: the step makes it again
+    assert (here / "big.bin").stat().st_size == 100
+    step_cell(ip, "", body)
+    assert session.steps["size"].state == "cached"
+
+
+def test_declared_files_and_turning_recording_off(ip, session, here, monkeypatch):
+    # a file read in a way nothing records (a thread the cell starts): declared, it counts
+    (here / "cfg.txt").write_text("1")
+    body = ("import threading\nbox = []\nt = threading.Thread(target=lambda: box.append("
+            "open(''.join(['cfg', '.txt'])).read()))\nt.start(); t.join()\ncfg = box[0]")
+    step_cell(ip, "cfg -o cfg --files 'cfg*.txt'", body)
+    _edit(here / "cfg.txt", "2")
+    step_cell(ip, "cfg -o cfg --files 'cfg*.txt'", body)
+    assert session.steps["cfg"].state == "done" and ip.user_ns["cfg"] == "2"
+    (here / "cfg2.txt").write_text("x")  # a new match of the pattern
+    step_cell(ip, "cfg -o cfg --files 'cfg*.txt'", body)
+    assert session.steps["cfg"].state == "done"
+
+    step_cell(ip, "--no-track-files", READ_CSV)
+    _edit(here / "data.csv", "a\n5\n")
+    step_cell(ip, "--no-track-files", READ_CSV)
+    assert session.steps["df"].state == "cached" and ip.user_ns["total"] == 3
+
+    monkeypatch.setenv("FLOWYML_TRACK_FILES", "0")
+    other = "import pandas as pd\nother = int(pd.read_csv('data.csv').a.sum())"
+    step_cell(ip, "", other)
+    _edit(here / "data.csv", "a\n6\n")
+    step_cell(ip, "", other)
+    assert session.steps["other"].state == "cached" and ip.user_ns["other"] == 5
+
+
+def test_a_symlink_is_tracked_by_its_target_and_a_path_outside_the_tree(ip, session, here,
+                                                                        tmp_path_factory):
+    outside = tmp_path_factory.mktemp("elsewhere") / "ext.txt"
+    outside.write_text("1")
+    (here / "link.txt").symlink_to(outside)
+    via_link = "a = open('link.txt').read()"
+    direct = f"b = open({str(outside)!r}).read()"
+    step_cell(ip, "", via_link)
+    step_cell(ip, "", direct)
+    assert (ip.user_ns["a"], ip.user_ns["b"]) == ("1", "1")
+    from flowyml.tracking import files
+
+    note = files.records(session.steps["b"].made.files)
+    assert list(note) == [str(outside)]  # outside the working tree: kept absolute
+    _edit(outside, "2")
+    step_cell(ip, "", via_link)
+    assert session.steps["a"].state == "done" and ip.user_ns["a"] == "2"
+    assert any("link.txt changed" in n for n in session.steps["a"].notes)
+    step_cell(ip, "", direct)
+    assert session.steps["b"].state == "done" and ip.user_ns["b"] == "2"
+    assert any(f"{outside} changed" in n for n in session.steps["b"].notes)
+
+
+def test_a_file_vanishing_or_unreadable_mid_check_is_a_miss_not_a_crash(here, monkeypatch):
+    from flowyml.tracking import files
+
+    size = (here / "data.csv").stat().st_size
+    note = {"read": {"data.csv": [size, 1, "0" * 32]}}  # same size, other mtime: hashed
+    real = files._hash_fd
+
+    def failing(fd, n):  # the disk fails while the file is read
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(files, "_hash_fd", failing)
+    assert files.stale_reason(note) == "data.csv is unreadable"
+
+    def vanish(fd, n):  # the file goes between the stat and the hash
+        (here / "data.csv").unlink()
+        raise OSError(2, "No such file or directory")
+
+    monkeypatch.setattr(files, "_hash_fd", vanish)
+    assert files.stale_reason(note) == "data.csv is gone"
+    monkeypatch.setattr(files, "_hash_fd", real)
+    assert files.stale_reason(note) == "data.csv is gone"
+    assert files.stale_reason({"read": {"nope/x.csv": [1, 1, "0" * 32]}}) == "nope/x.csv is gone"
+
+
+def test_a_file_written_while_it_is_hashed_is_hashed_again(here, monkeypatch):
+    from flowyml.tracking import files
+
+    real, calls = files._hash_fd, []
+
+    def growing(fd, size):
+        calls.append(size)
+        if len(calls) == 1:
+            _edit(here / "data.csv", "a\n1\n2\n3\n")  # written while being hashed
+        return real(fd, size)
+
+    monkeypatch.setattr(files, "_hash_fd", growing)
+    size, _, digest = files.file_record(str(here / "data.csv"))
+    assert len(calls) == 2 and size == 8
+    monkeypatch.setattr(files, "_hash_fd", real)
+    import xxhash
+
+    assert digest == files.file_record(str(here / "data.csv"))[2] == xxhash.xxh3_128_hexdigest(
+        b"a\n1\n2\n3\n")
+
+
+# -- a real kernel ----------------------------------------------------------------------------
+
+NB_CELLS = [
+    "%load_ext flowyml",
+    "%%step\nimport pandas as pd\ndf = pd.read_csv('data.csv')\ntotal = int(df.a.sum())",
+    "%%step\ndoubled = total * 2",
+    "%%step\nimport json\nwith open('out/summary.json', 'w') as fh:\n    json.dump({'t': total}, fh)\n"
+    "written = True",
+    "%%step\nimport os\nunrelated = sorted(os.listdir('out'))",
+    "print('RESULT', total, doubled, unrelated)",
+]
+
+
+def _run_notebook(path: Path) -> nbformat.NotebookNode:
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    return nb
+
+
+def _states(nb: nbformat.NotebookNode) -> list[str]:
+    out = []
+    for cell in nb.cells:
+        if cell.source.startswith("%%step"):
+            texts = [o.data.get("text/plain", "") for o in cell.outputs
+                     if o.output_type == "display_data"]
+            out.append(texts[-1] if texts else "")
+    return out
+
+
+def _printed(nb: nbformat.NotebookNode) -> str:
+    return "".join(o.get("text", "") for o in nb.cells[-1].outputs)
+
+
+@pytest.mark.slow
+def test_a_real_kernel_re_runs_on_a_file_edit_and_puts_a_written_file_back(tmp_path, monkeypatch):
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / ".flowyml" / "cache"))
+    (tmp_path / "data.csv").write_text("a\n1\n2\n")
+    (tmp_path / "out").mkdir()
+    path = tmp_path / "files.ipynb"
+    nb = new_notebook(cells=[new_code_cell(s) for s in NB_CELLS])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.nbformat_minor = 4  # no cell ids, as papermill/nbconvert files often are
+    for cell in nb.cells:
+        cell.pop("id", None)
+    nbformat.write(nb, path, version=4)
+
+    first = _run_notebook(path)
+    assert "RESULT 3 6 ['summary.json']" in _printed(first)
+    assert all("done" in s for s in _states(first)), _states(first)
+
+    (tmp_path / "out" / "summary.json").unlink()
+    second = _run_notebook(path)
+    assert all("cached" in s for s in _states(second)), _states(second)
+    assert (tmp_path / "out" / "summary.json").read_text() == '{"t": 3}'
+
+    time.sleep(0.01)
+    _edit(tmp_path / "data.csv", "a\n1\n2\n30\n")
+    third = _run_notebook(path)
+    states = _states(third)
+    assert "RESULT 33 66 ['summary.json']" in _printed(third)
+    assert "done" in states[0] and "data.csv changed" in states[0], states
+    assert "done" in states[1] and "done" in states[2], states  # downstream re-keyed
+    assert "cached" in states[3], states  # reads nothing that changed: not re-run
+    assert (tmp_path / "out" / "summary.json").read_text() == '{"t": 33}'
