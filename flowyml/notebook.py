@@ -37,7 +37,7 @@ from flowyml.cells import CellAnalysis, CellSyntaxError, analyze, default_step_n
 from flowyml.cellspec import StepCellSpec
 from flowyml.core.step import Step, _global_registry
 from flowyml.events import Event, StepFinished, StepRetrying, StepStarted, bus
-from flowyml.hashing import UnhashableValueError, hash_value
+from flowyml.hashing import UnhashableValueError, consumable, hash_value
 from flowyml.notebook_view import PipelineView
 from flowyml.replay import Recording, replay_limit
 from flowyml.runner import backoff, key_digest
@@ -277,6 +277,10 @@ class NotebookSession(PipelineView):
                     params.append(n)
             elif not analysis.star_import and n not in bound_here:
                 unknown.append(n)
+        # a builtin's name that a step or the namespace binds to a value (`sum = [...]`; a
+        # library function bound to it, `from numpy import *`, is code: in the fingerprint)
+        params += [n for n in analysis.builtin_reads if n in above or n in self.context
+                   or (n in self.ns and not is_code_dependency(self.ns[n]))]
         # a name the cell changed through an alias (seen before, noted): an input too
         params += [n for n in outputs if n not in params and n not in analysis.produces
                    and n not in bound_here and (n in above or n in self.ns)]
@@ -326,7 +330,7 @@ class NotebookSession(PipelineView):
         try:
             digest = hash_value(value)
         except UnhashableValueError:
-            if known is None:
+            if known is None or consumable(value):  # a generator read before: not as made
                 raise
             digest = known
         self._memo[name] = (value, digest, self.epoch)
@@ -363,6 +367,11 @@ class NotebookSession(PipelineView):
         current = self.ns.get(param, _MISSING)
         if latest is not None and latest[0] == producer and current is latest[1]:
             return current, self._try_digest(param, current, recorded)
+        if (latest is not None and latest[0] == rec.name and current is latest[1]
+                and param not in rec.analysis.outputs and rec.made is not None):
+            # this very step changed it in place when it last ran (`next(it)`, `xs.append`):
+            # run again, it receives what the name holds now, as in plain Python
+            return current, self._try_digest(param, current, rec.made.outputs.get(param))
         if current is not _MISSING and (latest is None or current is not latest[1]):
             # changed by an ordinary cell after its step made it: the namespace wins
             return current, self._try_digest(param, current, None)
@@ -692,7 +701,7 @@ class NotebookSession(PipelineView):
             try:
                 hashes[out] = hash_value(value)
             except UnhashableValueError as exc:
-                if key is not None:
+                if key is not None and not consumable(value):
                     hashes[out] = key_digest(key, out)
                 else:
                     hashes[out] = None
