@@ -58,6 +58,7 @@ from flowyml.stepcells import (
     write_changed_note,
 )
 from flowyml.timeouts import StepTimeoutError, time_limit
+from flowyml.tracking import state as _state
 
 #: the origin module of notebook steps (re-running a cell replaces its step)
 NOTEBOOK_ORIGIN = "__notebook__"
@@ -306,9 +307,12 @@ class NotebookSession(PipelineView):
         self._wiring = None
         _global_registry.unregister(name)
 
-    def plain_cell_ran(self) -> None:
-        """An ordinary cell ran: it may have changed any value, so digests are re-checked."""
+    def plain_cell_ran(self, source: str = "") -> None:
+        """An ordinary cell ran: it may have changed any value, so digests are re-checked
+        (and if it seeded a random generator, that generator's state is known from now on)."""
         self.epoch += 1
+        if source:
+            _state.mark_source(source)
 
     # -- in-place changes, remembered per cell ----------------------------------------------
     def _changed_note(self, name: str, body: str) -> list[str]:
@@ -494,6 +498,11 @@ class NotebookSession(PipelineView):
         self._emit(StepStarted(run_id=run_id, step=rec.name, attempt=1))
         store = self.store
         entry = store.lookup(key) if key is not None else None
+        state_notes = entry.meta.get("notes", {}).get("state") if entry is not None else None
+        refused = _state.refusal(state_notes)
+        if refused:  # it drew random numbers from another generator state: run it
+            rec.notes.append(f"re-ran: {refused}")
+            entry = None
         if entry is not None:
             try:  # first: the outputs may be instances of classes the cell defines
                 self.restore_definitions(rec)
@@ -506,6 +515,7 @@ class NotebookSession(PipelineView):
                 warnings.warn(str(exc), _cache.CacheWarning, stacklevel=2)
                 outputs = {}
             if set(self._definite(rec)) <= set(outputs):
+                _state.replay(state_notes)  # the seed, style, options... it set, in order
                 made = [o for o in rec.outputs if o in outputs]
                 hashes = {o: entry.output_hashes.get(o) for o in made}
                 self._produced(rec, {o: outputs[o] for o in made}, hashes, digests)
@@ -519,6 +529,7 @@ class NotebookSession(PipelineView):
 
         attempts = 1 + max(int(step.retry or 0), 0)
         compute = 0.0
+        state_before = _state.snapshot()
         recording: Recording | None = None
         for attempt in range(1, attempts + 1):
             rec.attempts = attempt
@@ -573,6 +584,9 @@ class NotebookSession(PipelineView):
         self._produced(rec, outputs, hashes, digests)
         items: list[dict[str, Any]] | None = None
         notes: dict[str, Any] = {"absent": absent} if absent else {}
+        changed_state = _state.record(state_before, rec.body)
+        if changed_state:  # not part of the key: re-applied on a hit, checked at lookup
+            notes["state"] = changed_state
         if recording is not None:
             if recording.size <= self.replay_max:
                 items = recording.to_json()
