@@ -23,6 +23,7 @@ from flowyml import cache as _cache
 from flowyml.events import Event, StepFinished, StepRetrying, StepStarted, silent
 from flowyml.hashing import UnhashableValueError, hash_value
 from flowyml.timeouts import StepTimeoutError, call_with_timeout
+from flowyml.tracking import state as _state
 
 Emit = Callable[[Event], None]
 MAX_RETRY_DELAY = 30.0
@@ -358,7 +359,12 @@ def run_step(
     key, parts = _cache_key(step, kwargs_src, context_hashes, store, result)
     if key is not None:
         entry = store.lookup(key)
+        notes = entry.meta.get("notes") if entry is not None else None
+        if notes and "state" in notes and _state.refusal(notes["state"]):
+            entry = None  # it drew from a global generator now in another known state
         if entry is not None:
+            if notes and "state" in notes:
+                _state.replay(notes["state"])  # the seed, options, paths it set, in order
             _take_hit(result, store, entry, key)
             if getattr(step, "is_map_task", False):
                 result.map_result = _stored_map_result(result)
@@ -370,6 +376,8 @@ def run_step(
     if getattr(step, "is_map_task", False):
         return finish(_run_map(step, kwargs, kwargs_src, store, result, context_hashes, key, parts))
     attempts = 1 + max(int(step.retry or 0), 0)
+    # process-wide state (seeds, options, sys.path...): only where steps run one at a time
+    before = _state.snapshot() if key is not None and _in_main_thread() else None
     for attempt in range(1, attempts + 1):
         result.attempts = attempt
         t0 = time.perf_counter()
@@ -397,9 +405,24 @@ def run_step(
     result.output_shape = _shape_of(value, result.output_names)
     result.artifacts = {n: Artifact(n, v, producer=step.name) for n, v in outputs.items()}
     if key is not None:
+        changed = _state.record(before, lambda: _source_of(step)) if before is not None else None
         _store(key, parts, outputs, result, store, compute_time,
-               explain=_explain(step, kwargs_src))
+               explain=_explain(step, kwargs_src), notes={"state": changed} if changed else None)
     return finish("done")
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def _source_of(step: Any) -> str:
+    """The step function's source (to see whether it seeds a generator), else ``""``."""
+    import inspect
+
+    try:
+        return inspect.getsource(step.func)
+    except (OSError, TypeError):
+        return ""
 
 
 def _take_hit(result: StepResult, store: Any, entry: _cache.CacheEntry, key: str) -> None:
@@ -448,7 +471,8 @@ def _explain(step: Any, kwargs_src: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _store(key: str, parts: Any, outputs: dict[str, Any], result: StepResult,
-           store: Any, duration: float, explain: dict[str, Any] | None = None) -> None:
+           store: Any, duration: float, explain: dict[str, Any] | None = None,
+           notes: dict[str, Any] | None = None) -> None:
     hashes = {}
     for n, a in result.artifacts.items():
         try:
@@ -458,7 +482,8 @@ def _store(key: str, parts: Any, outputs: dict[str, Any], result: StepResult,
     if callable(parts):
         parts = parts()
     if store.store(key, {stored_name(n): v for n, v in outputs.items()}, output_hashes=hashes,
-                   parts=parts, duration=duration, shape=result.output_shape, explain=explain):
+                   parts=parts, duration=duration, shape=result.output_shape, explain=explain,
+                   notes=notes):
         result.cache_key = key
 
 

@@ -254,7 +254,8 @@ _RC_SKIP = frozenset({"backend", "backend_fallback", "interactive"})
 
 def _rc_capture(mpl: Any) -> dict[str, Any]:
     rc = mpl.rcParams
-    data = dict.copy(rc) if isinstance(rc, dict) else dict(rc.copy())  # no backend lookup
+    # the stored values, without RcParams' own lookups (which would resolve the backend)
+    data = dict(dict.items(rc)) if isinstance(rc, dict) else dict(rc.copy())
     for key in _RC_SKIP:
         data.pop(key, None)
     return data
@@ -336,6 +337,20 @@ def _path_apply(sys_module: Any, change: Any) -> None:
             path.insert(min(index, len(path)), entry)
 
 
+def _environ_capture(os_module: Any) -> dict[Any, Any]:
+    data = getattr(os_module.environ, "_data", None)  # the encoded mapping: a C-level copy
+    return dict(data) if isinstance(data, dict) else dict(os_module.environ)
+
+
+def _environ_change(before: dict[Any, Any] | None, after: dict[Any, Any]) -> Any:
+    change = _mapping_change(before, after)
+    if change is None:
+        return None
+    changed, removed = change
+    text = os.fsdecode
+    return ({text(k): text(v) for k, v in changed.items()}, [text(k) for k in removed])
+
+
 def _environ_apply(os_module: Any, change: Any) -> None:
     changed, removed = change
     for key in removed:
@@ -382,7 +397,7 @@ for _item in (
     StateItem("numpy.printoptions", "numpy", lambda np: np.get_printoptions(), _np_print_change,
               _np_print_apply),
     StateItem("sys.path", "sys", lambda m: list(m.path), _path_change, _path_apply),
-    StateItem("os.environ", "os", lambda m: dict(m.environ), _mapping_change, _environ_apply),
+    StateItem("os.environ", "os", _environ_capture, _environ_change, _environ_apply),
     StateItem("cwd", "os", lambda m: m.getcwd(), _whole, _cwd_apply),
     StateItem("warnings.filters", "warnings", lambda m: list(m.filters), _filters_change,
               _filters_apply),
