@@ -92,7 +92,8 @@ def mark_source(source: str) -> None:
     every loaded generator is known from now on."""
     if _SEEDS.search(source):
         for item in _REGISTRY:
-            if item.generator and item.module in sys.modules:
+            module = sys.modules.get(item.module) if item.generator else None
+            if module is not None and item.capture(module) is not None:
                 _determined[item.name] = True
 
 
@@ -239,6 +240,8 @@ def _random_apply(module: Any, state: Any) -> None:
 
 
 def _np_capture(np: Any) -> Any:
+    if "numpy.random" not in sys.modules:  # numpy loads it lazily: not drawn from yet
+        return None
     kind, keys, pos, has_gauss, gauss = np.random.get_state(legacy=True)
     return (kind, keys.tobytes(), int(pos), int(has_gauss), float(gauss))
 
@@ -390,8 +393,7 @@ def _filters_apply(warnings_module: Any, change: Any) -> None:
 
 for _item in (
     StateItem("random", "random", lambda m: m.getstate(), _whole, _random_apply, generator=True),
-    StateItem("numpy.random", "numpy.random", lambda m: _np_capture(sys.modules["numpy"]),
-              _whole, lambda m, s: _np_apply(sys.modules["numpy"], s), generator=True),
+    StateItem("numpy.random", "numpy", _np_capture, _whole, _np_apply, generator=True),
     StateItem("matplotlib.rcParams", "matplotlib", _rc_capture, _rc_change, _rc_apply),
     StateItem("pandas.options", "pandas", _pandas_capture, _pandas_change, _pandas_apply),
     StateItem("numpy.printoptions", "numpy", lambda np: np.get_printoptions(), _np_print_change,
