@@ -504,6 +504,7 @@ class NotebookSession(PipelineView):
             rec.notes.append(f"re-ran: {refused}")
             entry = None
         if entry is not None:
+            _state.replay(state_notes)  # first: its imports may need its sys.path, its cwd
             try:  # first: the outputs may be instances of classes the cell defines
                 self.restore_definitions(rec)
             except Exception as exc:
@@ -515,7 +516,7 @@ class NotebookSession(PipelineView):
                 warnings.warn(str(exc), _cache.CacheWarning, stacklevel=2)
                 outputs = {}
             if set(self._definite(rec)) <= set(outputs):
-                _state.replay(state_notes)  # the seed, style, options... it set, in order
+                _state.replay(state_notes)  # again: for modules its imports just loaded
                 made = [o for o in rec.outputs if o in outputs]
                 hashes = {o: entry.output_hashes.get(o) for o in made}
                 self._produced(rec, {o: outputs[o] for o in made}, hashes, digests)

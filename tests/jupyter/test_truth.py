@@ -182,3 +182,23 @@ def test_an_edited_notebook_in_a_fresh_kernel_shows_what_plain_python_shows(tmp_
     assert numbers[1] == pytest.approx(0.8474337369372327 * 2)
     assert plain[7].split() == ["42", "on", "7", "#E5E5E5", "data", "in", "data"]
     assert plain[10:13] == ["2\n", "4\n", "6\n"] and plain[13] == "9\n" and plain[15] == "10\n"
+
+
+def test_a_cached_cell_that_extends_sys_path_and_imports_from_it(ip, session, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    (tmp_path / "pkgdir").mkdir()
+    (tmp_path / "pkgdir" / "mylib_truth_path.py").write_text("VALUE = 7\n")
+    body = f"import sys\nsys.path.insert(0, {str(tmp_path / 'pkgdir')!r})\nimport mylib_truth_path\nv = 1"
+    step_cell(ip, "", body)
+    ip.restart()  # as in a new process: the path and the module are gone
+    sys.path.remove(str(tmp_path / "pkgdir"))
+    del sys.modules["mylib_truth_path"]
+    step_cell(ip, "", body)
+    import flowyml_jupyter
+
+    rec = flowyml_jupyter._LOADED[id(ip)].session.steps["v"]
+    assert rec.state == "cached", rec.error
+    assert ip.run_cell("print(mylib_truth_path.VALUE)").success
+    assert sys.path[0] == str(tmp_path / "pkgdir")
