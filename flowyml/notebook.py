@@ -516,7 +516,9 @@ class NotebookSession(PipelineView):
                 warnings.warn(str(exc), _cache.CacheWarning, stacklevel=2)
                 outputs = {}
             if set(self._definite(rec)) <= set(outputs):
-                _state.replay(state_notes)  # again: for modules its imports just loaded
+                failed = _state.replay(state_notes)  # again: for modules its imports loaded
+                if failed:
+                    rec.notes.append(f"could not apply again what it changed: {', '.join(failed)}")
                 made = [o for o in rec.outputs if o in outputs]
                 hashes = {o: entry.output_hashes.get(o) for o in made}
                 self._produced(rec, {o: outputs[o] for o in made}, hashes, digests)

@@ -361,11 +361,22 @@ def _environ_apply(os_module: Any, change: Any) -> None:
     os_module.environ.update(changed)
 
 
-def _cwd_apply(os_module: Any, path: str) -> None:
-    if os.path.isdir(path):
-        os_module.chdir(path)
-    else:
-        raise FileNotFoundError(path)
+def _cwd_change(before: str | None, after: str) -> Any:
+    return None if before is None or before == after else (before, after)
+
+
+def _cwd_apply(os_module: Any, change: Any) -> None:
+    """Into the same folder; from another starting folder (the project checked out
+    elsewhere, a shared cache), into the same folder relative to where the step started."""
+    before, after = change
+    here = os_module.getcwd()
+    candidates = [after] if here == before else [
+        os.path.normpath(os.path.join(here, os.path.relpath(after, before))), after]
+    for path in candidates:
+        if os.path.isdir(path):
+            os_module.chdir(path)
+            return
+    raise FileNotFoundError(after)
 
 
 def _filters_change(before: list[Any] | None, after: list[Any]) -> Any:
@@ -400,7 +411,7 @@ for _item in (
               _np_print_apply),
     StateItem("sys.path", "sys", lambda m: list(m.path), _path_change, _path_apply),
     StateItem("os.environ", "os", _environ_capture, _environ_change, _environ_apply),
-    StateItem("cwd", "os", lambda m: m.getcwd(), _whole, _cwd_apply),
+    StateItem("cwd", "os", lambda m: m.getcwd(), _cwd_change, _cwd_apply),
     StateItem("warnings.filters", "warnings", lambda m: list(m.filters), _filters_change,
               _filters_apply),
 ):

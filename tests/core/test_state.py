@@ -125,3 +125,17 @@ def test_a_pipeline_step_that_seeds_is_replayed_on_a_hit(tmp_path):
     second = run()
     assert second["x"] == first["x"]
     assert random.random() == after_first  # the generator continues as plain Python's
+
+
+def test_a_chdir_is_replayed_relative_to_where_the_step_started(tmp_path):
+    for root in ("alice", "bob"):
+        (tmp_path / root / "data").mkdir(parents=True)
+    os.chdir(tmp_path / "alice")
+    before = state.snapshot()
+    os.chdir("data")
+    notes = state.record(before, "")
+    os.chdir(tmp_path / "bob")  # the same project elsewhere (another machine, a shared cache)
+    assert state.replay(notes) == []
+    assert os.getcwd() == str(tmp_path / "bob" / "data")
+    os.chdir(tmp_path / "alice")
+    assert state.replay(notes) == [] and os.getcwd() == str(tmp_path / "alice" / "data")
