@@ -269,8 +269,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}")
     parser.add_argument("--json", default=None, help="write the per-cell records here")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per cell")
+    parser.add_argument("--edit", action="store_true",
+                        help="the edit test: one literal changed, outputs equal to plain")
+    parser.add_argument("--ids", action="store_true", help="with --edit: send cell ids")
     args = parser.parse_args(argv)
     started = time.perf_counter()
+    if args.edit:
+        from benchmarks import _corpus_edit
+
+        edits = []
+        for path in notebooks(args.only, args.quick):
+            print(f"editing {path.stem} ...", file=sys.stderr, flush=True)
+            edits.append(_corpus_edit.measure_edit(path, args.timeout, ids=args.ids))
+        print(_corpus_edit.report(edits))
+        print(f"\n{time.perf_counter() - started:.0f} s")
+        if args.json:
+            Path(args.json).write_text(json.dumps(edits, indent=1, default=str))
+        return 0
     results = []
     for path in notebooks(args.only, args.quick):
         print(f"running {path.stem} ...", file=sys.stderr, flush=True)

@@ -350,6 +350,7 @@ def _infer_step(cell: CellIR, module_globals: set[str], bound: set[str], taken: 
                 continue  # code (a module global), or a name this cell binds itself
             else:
                 params.append(n)  # nobody makes it: reported when the module is wired
+        params += [n for n in analysis.builtin_reads if n in bound]  # `sum = ...` above
         # a name the notebook saw the cell change through an alias: an input too
         params += [n for n in outputs if n not in params and n not in analysis.produces
                    and n not in here and n in bound]

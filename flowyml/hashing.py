@@ -24,7 +24,7 @@ import struct
 import sys
 import types
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import xxhash
@@ -84,6 +84,13 @@ def hash_value(obj: Any) -> str:
 
 
 _dispatch_cache: dict[type, Callable[[Any, _Hasher], None]] = {}
+
+
+def consumable(obj: Any) -> bool:
+    """Whether reading ``obj`` changes it: an iterator or generator (``next(it)``). One that
+    cannot be hashed by content can never be keyed by the step that made it: whoever read
+    it since may have consumed it, so a step receiving it is not cached."""
+    return isinstance(obj, Iterator)
 
 
 def _feed(obj: Any, h: _Hasher) -> None:
@@ -687,7 +694,8 @@ class _CodeWalker:
             elif name in g:
                 obj = g[name]
                 self.deps.append((g, name, obj))
-            else:
+            else:  # a builtin, or not defined yet: binding it later must change the digest
+                self.deps.append((g, name, _MISSING))
                 continue
             if isinstance(obj, types.ModuleType) and attr:
                 if not _is_user_module(obj.__name__):
@@ -715,6 +723,10 @@ class _CodeWalker:
             and all(isinstance(x, _SIMPLE_CONSTANTS) for x in obj)
         ):
             _tag(h, b"const", name.encode() + b"=" + hash_value(obj).encode())
+        elif name in _BUILTIN_NAMES and obj is not _BUILTIN_NAMES[name]:
+            # a builtin's name bound to something else (``from numpy import *`` binds
+            # ``sum``): what the name means now is part of the code
+            _tag(h, b"shadow", name.encode() + b"=" + _binding(obj).encode())
 
     def feed_class(self, cls: type, h: _Hasher, seen: set[int]) -> None:
         if id(cls) in seen:
@@ -743,6 +755,26 @@ class _CodeWalker:
                 self.feed_function(value, h, seen)
             else:
                 self._feed_object(attr, value, h, seen)
+
+
+#: the interpreter's builtins by name (a global of the same name shadows them)
+_BUILTIN_NAMES: dict[str, Any] = dict(vars(__import__("builtins")))
+
+
+def _binding(obj: Any) -> str:
+    """What a global bound to library code or a value is, for the code fingerprint: a
+    module, function or class by its module and qualified name (a library function is the
+    same function wherever it is imported from), anything else by content when it can be
+    hashed, else by its type."""
+    if isinstance(obj, types.ModuleType):
+        return f"module:{obj.__name__}"
+    qualname = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None)
+    if callable(obj) and isinstance(qualname, str):
+        return f"{getattr(obj, '__module__', None) or type(obj).__module__}.{qualname}"
+    try:
+        return "value:" + hash_value(obj)
+    except UnhashableValueError:
+        return f"instance:{type(obj).__module__}.{type(obj).__qualname__}"
 
 
 def _load_names(node: ast.AST) -> list[str]:

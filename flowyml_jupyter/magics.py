@@ -96,7 +96,7 @@ class FlowymlMagics(Magics):
             return
         raw = getattr(getattr(result, "info", None), "raw_cell", "") or ""
         if not raw.lstrip().startswith("%%step"):
-            self.session.plain_cell_ran()
+            self.session.plain_cell_ran(raw)
 
     # -- %%step ----------------------------------------------------------------------------
     @_with_step_options

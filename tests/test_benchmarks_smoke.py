@@ -66,3 +66,24 @@ def test_corpus_benchmark_measures_one_real_notebook(tmp_path: Path) -> None:
     assert len(records) == 1 and records[0]["cells"]
     assert {"plain_ok", "run1_error", "run2_state", "same_as_run1"} <= set(records[0]["cells"][0])
     assert not list(tmp_path.glob("flowyml-bench-*")), "scratch directories must be removed"
+
+
+@pytest.mark.slow
+def test_corpus_edit_test_on_one_real_notebook(tmp_path: Path) -> None:
+    """bench_corpus --edit --ids on one small notebook: a literal of an early cell edited,
+    the stepped edited notebook in a fresh kernel on the warm cache equals plain."""
+    env = {**os.environ, "TMPDIR": str(tmp_path),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    out_json = tmp_path / "edit.json"
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.bench_corpus", "--edit", "--ids",
+                           "--only", "jakevdp-02.01", "--json", str(out_json)], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    records = json.loads(out_json.read_text())
+    assert len(records) == 1 and records[0]["edit"] is not None
+    cells = records[0]["cells"]
+    assert any(c["edited"] for c in cells)
+    deterministic = [c for c in cells if c["deterministic"]]
+    assert deterministic and all(c["equal"] for c in deterministic), proc.stdout
+    assert any(c["state"] == "cached" for c in cells)  # the cells above the edit hit
+    assert not list(tmp_path.glob("flowyml-bench-*")), "scratch directories must be removed"

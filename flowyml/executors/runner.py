@@ -24,6 +24,7 @@ from flowyml.keys import key_digest, stored_name
 from flowyml.store import local as _cache
 from flowyml.timeouts import StepTimeoutError, call_with_timeout
 from flowyml.tracking import files as _files
+from flowyml.tracking import state as _state
 
 Emit = Callable[[Event], None]
 MAX_RETRY_DELAY = 30.0
@@ -368,7 +369,12 @@ def run_step(
         entry = store.lookup(key)
         if entry is not None and (note := _files.note_of(entry.meta)) is not None:
             entry = _files_hold(result, store, entry, note, step)
+        notes = entry.meta.get("notes") if entry is not None else None
+        if notes and "state" in notes and _state.refusal(notes["state"]):
+            entry = None  # it drew from a global generator now in another known state
         if entry is not None:
+            if notes and "state" in notes:
+                _state.replay(notes["state"])  # the seed, options, paths it set, in order
             _take_hit(result, store, entry, key)
             if getattr(step, "is_map_task", False):
                 result.map_result = step.whole_list_result(result.artifacts[result.output_names[0]])
@@ -383,6 +389,8 @@ def run_step(
     tracking = _tracking(step, store) if key is not None else None
     func = step.func if tracking is None else _files.Recorded(step.func, tracking)
     observed = None
+    # process-wide state (seeds, options, sys.path...): only where steps run one at a time
+    before = _state.snapshot() if key is not None and _in_main_thread() else None
     for attempt in range(1, attempts + 1):
         result.attempts = attempt
         t0 = time.perf_counter()
@@ -412,8 +420,10 @@ def run_step(
     result.output_shape = _shape_of(value, result.output_names)
     result.artifacts = {n: Artifact(n, v, producer=step.name) for n, v in outputs.items()}
     if key is not None:
+        changed = _state.record(before, lambda: _source_of(step)) if before is not None else None
         _store(key, parts, outputs, result, store, compute_time,
-               explain=_explain(step, kwargs_src), observed=observed)
+               explain=_explain(step, kwargs_src), observed=observed,
+               notes={"state": changed} if changed else None)
     return finish("done")
 
 
@@ -442,6 +452,20 @@ def _files_hold(result: StepResult, store: Any, entry: _cache.CacheEntry,
         return None
     result.files = note
     return entry
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def _source_of(step: Any) -> str:
+    """The step function's source (to see whether it seeds a generator), else ``""``."""
+    import inspect
+
+    try:
+        return inspect.getsource(step.func)
+    except (OSError, TypeError):
+        return ""
 
 
 def _take_hit(result: StepResult, store: Any, entry: _cache.CacheEntry, key: str) -> None:
@@ -478,7 +502,7 @@ def _explain(step: Any, kwargs_src: dict[str, Any]) -> dict[str, Any] | None:
 
 def _store(key: str, parts: Any, outputs: dict[str, Any], result: StepResult,
            store: Any, duration: float, explain: dict[str, Any] | None = None,
-           observed: _files.Observed | None = None) -> None:
+           observed: _files.Observed | None = None, notes: dict[str, Any] | None = None) -> None:
     hashes = {}
     for n, a in result.artifacts.items():
         try:
@@ -488,14 +512,14 @@ def _store(key: str, parts: Any, outputs: dict[str, Any], result: StepResult,
     if callable(parts):
         parts = parts()
     stored = {stored_name(n): v for n, v in outputs.items()}
-    options: dict[str, Any] = {}
+    notes = dict(notes or {})
     if observed is not None and observed.note:
         result.files = observed.note
-        options["notes"] = {_files.NOTE: observed.note}
+        notes[_files.NOTE] = observed.note
         if observed.kept:
             stored[_files.FILES_OUTPUT] = observed.kept
     if store.store(key, stored, output_hashes=hashes, parts=parts, duration=duration,
-                   shape=result.output_shape, explain=explain, **options):
+                   shape=result.output_shape, explain=explain, notes=notes or None):
         result.cache_key = key
 
 

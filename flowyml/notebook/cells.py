@@ -28,7 +28,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 #: Python's builtins plus the names IPython makes builtin inside a kernel
-BUILTINS = frozenset(dir(builtins)) | {"display", "get_ipython", "In", "Out", "exit", "quit"}
+_IPYTHON_NAMES = frozenset({"display", "get_ipython", "In", "Out", "exit", "quit"})
+BUILTINS = frozenset(dir(builtins)) | _IPYTHON_NAMES
 
 #: method names that change their receiver in place (list/dict/set, numpy, pandas, sklearn...)
 MUTATING_METHODS = frozenset({
@@ -68,6 +69,8 @@ class CellAnalysis:
     """Everything flowyml needs to know about one cell's names."""
 
     reads: list[str] = field(default_factory=list)       # inputs, in first-read order
+    #: builtins' names read before the cell binds them: inputs when the namespace binds them
+    builtin_reads: list[str] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)     # values the cell binds at top level
     mutated: list[str] = field(default_factory=list)     # inputs the cell changes in place
     defines: list[str] = field(default_factory=list)     # imports, functions, classes
@@ -181,11 +184,13 @@ def analyze(body: str, magic_lines: frozenset[int] = frozenset()) -> CellAnalysi
     incidental = [n for n in walk.soft if n not in walk.assigned and n not in walk.defined_set]
     deleted = [n for n in walk.deleted if n not in walk.bound]
     reads = [n for n in walk.reads if n not in BUILTINS]
+    builtin_reads = [n for n in walk.reads if n in BUILTINS and n not in _IPYTHON_NAMES]
     mutated = [n for n in walk.mutated if n in reads and n not in outputs]
     outputs = [n for n in outputs if n not in deleted]
     maybe = [n for n in outputs if n not in walk.bound] + [n for n in incidental if n not in outputs]
     return CellAnalysis(
-        reads=reads, outputs=outputs, mutated=mutated, defines=defines, incidental=incidental,
+        reads=reads, builtin_reads=builtin_reads, outputs=outputs, mutated=mutated, defines=defines,
+        incidental=incidental,
         deleted=deleted, maybe=maybe, definitions=_definitions(tree, python), star_import=walk.star,
         ipython=ipython, python=python)
 

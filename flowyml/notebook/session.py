@@ -31,7 +31,7 @@ from flowyml import keys as _keys
 from flowyml.core.step import Step, _global_registry
 from flowyml.events import Event, StepFinished, StepRetrying, StepStarted, bus
 from flowyml.executors.runner import backoff
-from flowyml.hashing import UnhashableValueError, hash_value
+from flowyml.hashing import UnhashableValueError, consumable, hash_value
 from flowyml.keys import key_digest
 from flowyml.notebook import staleness as _staleness
 from flowyml.notebook import versions as _versions
@@ -61,6 +61,7 @@ from flowyml.store import lifecycle
 from flowyml.store import local as _cache
 from flowyml.timeouts import StepTimeoutError, time_limit
 from flowyml.tracking import files as _files
+from flowyml.tracking import state as _state
 
 #: the origin module of notebook steps (re-running a cell replaces its step)
 NOTEBOOK_ORIGIN = "__notebook__"
@@ -283,6 +284,10 @@ class NotebookSession(PipelineView):
                     params.append(n)
             elif not analysis.star_import and n not in bound_here:
                 unknown.append(n)
+        # a builtin's name that a step or the namespace binds to a value (`sum = [...]`; a
+        # library function bound to it, `from numpy import *`, is code: in the fingerprint)
+        params += [n for n in analysis.builtin_reads if n in above or n in self.context
+                   or (n in self.ns and not is_code_dependency(self.ns[n]))]
         # a name the cell changed through an alias (seen before, noted): an input too
         params += [n for n in outputs if n not in params and n not in analysis.produces
                    and n not in bound_here and (n in above or n in self.ns)]
@@ -308,9 +313,12 @@ class NotebookSession(PipelineView):
         self._wiring = None
         _global_registry.unregister(name)
 
-    def plain_cell_ran(self) -> None:
-        """An ordinary cell ran: it may have changed any value, so digests are re-checked."""
+    def plain_cell_ran(self, source: str = "") -> None:
+        """An ordinary cell ran: it may have changed any value, so digests are re-checked
+        (and if it seeded a random generator, that generator's state is known from now on)."""
         self.epoch += 1
+        if source:
+            _state.mark_source(source)
 
     # -- in-place changes, remembered per cell ----------------------------------------------
     def _changed_note(self, name: str, body: str) -> list[str]:
@@ -332,7 +340,7 @@ class NotebookSession(PipelineView):
         try:
             digest = hash_value(value)
         except UnhashableValueError:
-            if known is None:
+            if known is None or consumable(value):  # a generator read before: not as made
                 raise
             digest = known
         self._memo[name] = (value, digest, self.epoch)
@@ -369,6 +377,11 @@ class NotebookSession(PipelineView):
         current = self.ns.get(param, _MISSING)
         if latest is not None and latest[0] == producer and current is latest[1]:
             return current, self._try_digest(param, current, recorded)
+        if (latest is not None and latest[0] == rec.name and current is latest[1]
+                and param not in rec.analysis.outputs and rec.made is not None):
+            # this very step changed it in place when it last ran (`next(it)`, `xs.append`):
+            # run again, it receives what the name holds now, as in plain Python
+            return current, self._try_digest(param, current, rec.made.outputs.get(param))
         if current is not _MISSING and (latest is None or current is not latest[1]):
             # changed by an ordinary cell after its step made it: the namespace wins
             return current, self._try_digest(param, current, None)
@@ -499,7 +512,13 @@ class NotebookSession(PipelineView):
             if why_not is not None:
                 rec.notes.append(f"re-ran: {why_not}")
                 entry = None
+        state_notes = entry.meta.get("notes", {}).get("state") if entry is not None else None
+        refused = _state.refusal(state_notes)
+        if refused:  # it drew random numbers from another generator state: run it
+            rec.notes.append(f"re-ran: {refused}")
+            entry = None
         if entry is not None:
+            _state.replay(state_notes)  # first: its imports may need its sys.path, its cwd
             try:  # first: the outputs may be instances of classes the cell defines
                 self.restore_definitions(rec)
             except Exception as exc:
@@ -511,6 +530,9 @@ class NotebookSession(PipelineView):
                 warnings.warn(str(exc), _cache.CacheWarning, stacklevel=2)
                 outputs = {}
             if set(self._definite(rec)) <= set(outputs):
+                failed = _state.replay(state_notes)  # again: for modules its imports loaded
+                if failed:
+                    rec.notes.append(f"could not apply again what it changed: {', '.join(failed)}")
                 made = [o for o in rec.outputs if o in outputs]
                 hashes = {o: entry.output_hashes.get(o) for o in made}
                 self._produced(rec, {o: outputs[o] for o in made}, hashes, digests, files=note)
@@ -524,6 +546,7 @@ class NotebookSession(PipelineView):
 
         attempts = 1 + max(int(step.retry or 0), 0)
         compute = 0.0
+        state_before = _state.snapshot()
         recording: Recording | None = None
         tracking = self._tracking(rec) if key is not None else None
         observed = _files.Observed()
@@ -584,6 +607,9 @@ class NotebookSession(PipelineView):
         self._produced(rec, outputs, hashes, digests, files=observed.note)
         items: list[dict[str, Any]] | None = None
         notes: dict[str, Any] = {"absent": absent} if absent else {}
+        changed_state = _state.record(state_before, rec.body)
+        if changed_state:  # not part of the key: re-applied on a hit, checked at lookup
+            notes["state"] = changed_state
         if recording is not None:
             if recording.size <= self.replay_max:
                 items = recording.to_json()
@@ -731,7 +757,7 @@ class NotebookSession(PipelineView):
             try:
                 hashes[out] = hash_value(value)
             except UnhashableValueError as exc:
-                if key is not None:
+                if key is not None and not consumable(value):
                     hashes[out] = key_digest(key, out)
                 else:
                     hashes[out] = None

@@ -1,0 +1,419 @@
+"""Process-wide state a step changes or consumes: part of the step, like its outputs.
+
+Plain Python carries more from cell to cell than the user's variables: the global random
+generators, matplotlib's style, pandas and numpy display options, ``sys.path``, the
+environment, the working directory, the warnings filters. When a cached step's body is
+skipped, none of that would happen, and every cell after it would see a different world
+(``random.random()`` after a skipped ``random.seed(1)`` gives other numbers). So, around
+each step:
+
+* :func:`snapshot` takes the state of every registered item whose module is loaded
+  (recognised through ``sys.modules``: nothing is imported for it);
+* :func:`record` compares with the state after the body and returns, as small JSON notes
+  for the entry's metadata (never part of the key), what the step **changed** (re-applied,
+  in order, by :func:`replay` on a hit) and which global generators it **consumed** (drew
+  from without seeding them: the entry remembers the generator state it started from);
+* :func:`refusal` is checked at lookup: a step that drew numbers from a generator is a hit
+  only when the generator is in the state it started from -- when that state is known.
+
+A generator's state is *known* (determined) once something seeded it: a cell or step whose
+code calls a ``seed``-like function (``random.seed``, ``np.random.seed``, ``set_seed``,
+``manual_seed``, ``setstate``/``set_state``), or a hit that re-applied a determined state.
+An unseeded generator's numbers are arbitrary in plain Python too, so a step that drew from
+one may hit whatever the state is now (else every unseeded notebook would re-run all its
+random steps after a restart). The registry is open: :func:`register` adds an item.
+
+Ground floor: imports nothing from flowyml, never IPython, never numpy/pandas/matplotlib.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import pickle
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import xxhash
+
+__all__ = ["StateItem", "is_determined", "mark_source", "record", "refusal", "register",
+           "registry", "replay", "snapshot"]
+
+_MISSING = object()
+#: code that seeds (or sets) a global generator
+_SEEDS = re.compile(r"[A-Za-z_]*seed[A-Za-z_]*\s*\(|\bset_?state\s*\(")
+
+
+@dataclass(frozen=True)
+class StateItem:
+    """One piece of process-wide state.
+
+    ``module`` is looked up in ``sys.modules`` (the item is skipped while it is not loaded);
+    ``capture(module)`` returns a picklable snapshot; ``change(before, after)`` what the step
+    changed (``None``: nothing; ``before`` is ``None`` when the module was loaded by the
+    step itself); ``apply(module, change)`` does it again. A ``generator`` item is a global
+    random generator: its change is its whole state, and drawing from it is consuming it.
+    """
+
+    name: str
+    module: str
+    capture: Callable[[Any], Any]
+    change: Callable[[Any, Any], Any]
+    apply: Callable[[Any, Any], None]
+    generator: bool = False
+
+
+_REGISTRY: list[StateItem] = []
+#: generator item name -> whether its current state is known (seeded in this process)
+_determined: dict[str, bool] = {}
+
+
+def register(item: StateItem) -> None:
+    """Add (or replace, by name) an item of process-wide state."""
+    _REGISTRY[:] = [i for i in _REGISTRY if i.name != item.name]
+    _REGISTRY.append(item)
+
+
+def registry() -> list[StateItem]:
+    """The registered items, in the order their changes are applied."""
+    return list(_REGISTRY)
+
+
+def is_determined(name: str) -> bool:
+    """Whether generator ``name``'s current state is known (it was seeded in this process)."""
+    return _determined.get(name, False)
+
+
+def mark_source(source: str) -> None:
+    """Code ran outside a step (an ordinary cell): if it seeds a generator, the state of
+    every loaded generator is known from now on."""
+    if _SEEDS.search(source):
+        for item in _REGISTRY:
+            module = sys.modules.get(item.module) if item.generator else None
+            if module is not None and item.capture(module) is not None:
+                _determined[item.name] = True
+
+
+# -- around a step -----------------------------------------------------------------------------
+
+def snapshot() -> dict[str, Any]:
+    """The state of every registered item whose module is loaded."""
+    out: dict[str, Any] = {}
+    modules = sys.modules
+    for item in _REGISTRY:
+        module = modules.get(item.module)
+        if module is None:
+            continue
+        try:
+            out[item.name] = item.capture(module)
+        except Exception:  # a library changed its internals: that item is not tracked
+            continue
+    return out
+
+
+def record(before: dict[str, Any], source: str | Callable[[], str]) -> dict[str, Any] | None:
+    """What the step changed and consumed since ``before`` (:func:`snapshot`), as notes for
+    its entry (``None`` when nothing). ``source`` is the step's code (or a function giving
+    it, called only when a generator moved): code that seeds a generator did not consume it.
+    """
+    after = snapshot()
+    changes: list[tuple[str, Any]] = []
+    generators: dict[str, dict[str, Any]] = {}
+    seeds: bool | None = None
+    for item in _REGISTRY:
+        if item.name not in after:
+            continue
+        old, new = before.get(item.name), after[item.name]
+        try:
+            change = item.change(old, new)
+        except Exception:
+            continue
+        if change is None:
+            continue
+        try:
+            pickle.dumps(change, protocol=4)
+        except Exception:  # e.g. a warnings filter on a class defined in the notebook
+            continue
+        changes.append((item.name, change))
+        if item.generator:
+            if seeds is None:
+                text = source() if callable(source) else source
+                seeds = bool(_SEEDS.search(text or ""))
+            known = _determined.get(item.name, False)
+            facts: dict[str, Any] = {"seeded": seeds, "known_before": known,
+                                     "known_after": seeds or known}
+            if not seeds and old is not None:  # it drew numbers from the state before
+                facts["before"] = _digest(old)
+            generators[item.name] = facts
+            _determined[item.name] = seeds or known
+    if not changes:
+        return None
+    notes: dict[str, Any] = {"changed": [name for name, _ in changes],
+                             "data": base64.b64encode(pickle.dumps(changes, protocol=4)).decode()}
+    if generators:
+        notes["generators"] = generators
+    return notes
+
+
+def refusal(notes: dict[str, Any] | None) -> str | None:
+    """Why an entry with these state notes must not be a hit now (``None``: it may be):
+    the step drew from a generator whose known state differs from the one it started from."""
+    if not notes:
+        return None
+    for name, facts in notes.get("generators", {}).items():
+        if "before" not in facts or not _determined.get(name, False):
+            continue
+        item = next((i for i in _REGISTRY if i.name == name), None)
+        module = sys.modules.get(item.module) if item is not None else None
+        if module is None:
+            continue
+        try:
+            now = _digest(item.capture(module))  # type: ignore[union-attr]
+        except Exception:
+            continue
+        if not facts.get("known_before") or now != facts["before"]:
+            return (f"it draws from the global {name} generator, which is not in the state "
+                    "it started from when it was stored")
+    return None
+
+
+def replay(notes: dict[str, Any] | None) -> list[str]:
+    """Apply again, in order, what the stored step changed; returns the items that could
+    not be applied (their module is not loaded, or applying failed)."""
+    if not notes or "data" not in notes:
+        return []
+    try:
+        changes = pickle.loads(base64.b64decode(notes["data"]))
+    except Exception:
+        return list(notes.get("changed", []))
+    items = {i.name: i for i in _REGISTRY}
+    failed = []
+    for name, change in changes:
+        item = items.get(name)
+        module = sys.modules.get(item.module) if item is not None else None
+        if item is None or module is None:
+            failed.append(name)
+            continue
+        try:
+            item.apply(module, change)
+        except Exception:
+            failed.append(name)
+            continue
+        facts = notes.get("generators", {}).get(name)
+        if facts is not None:
+            _determined[name] = bool(facts.get("known_after"))
+    return failed
+
+
+def _digest(state: Any) -> str:
+    return xxhash.xxh3_64_hexdigest(pickle.dumps(state, protocol=4))
+
+
+# -- the built-in items ------------------------------------------------------------------------
+
+def _whole(before: Any, after: Any) -> Any:
+    """The change of an item kept whole (a generator's state, the working directory)."""
+    return None if before == after else after
+
+
+def _mapping_change(before: dict[str, Any] | None, after: dict[str, Any]) -> Any:
+    """``(set, removed)``: keys whose value is new or different, keys that are gone."""
+    before = before or {}
+    changed = {}
+    for key, value in after.items():
+        old = before.get(key, _MISSING)
+        try:
+            same = old is value or bool(old == value)
+        except Exception:  # an array-valued option: compare by representation
+            same = repr(old) == repr(value)
+        if not same:
+            changed[key] = value
+    removed = [k for k in before if k not in after]
+    return (changed, removed) if changed or removed else None
+
+
+def _random_apply(module: Any, state: Any) -> None:
+    module.setstate(state)
+
+
+def _np_capture(np: Any) -> Any:
+    if "numpy.random" not in sys.modules:  # numpy loads it lazily: not drawn from yet
+        return None
+    kind, keys, pos, has_gauss, gauss = np.random.get_state(legacy=True)
+    return (kind, keys.tobytes(), int(pos), int(has_gauss), float(gauss))
+
+
+def _np_apply(np: Any, state: Any) -> None:
+    kind, keys, pos, has_gauss, gauss = state
+    np.random.set_state((kind, np.frombuffer(keys, dtype=np.uint32).copy(), pos, has_gauss, gauss))
+
+
+#: rcParams never re-applied: the backend is the kernel's business
+_RC_SKIP = frozenset({"backend", "backend_fallback", "interactive"})
+
+
+def _rc_capture(mpl: Any) -> dict[str, Any]:
+    rc = mpl.rcParams
+    # the stored values, without RcParams' own lookups (which would resolve the backend)
+    data = dict(dict.items(rc)) if isinstance(rc, dict) else dict(rc.copy())
+    for key in _RC_SKIP:
+        data.pop(key, None)
+    return data
+
+
+def _rc_change(before: dict[str, Any] | None, after: dict[str, Any]) -> Any:
+    if before is None:  # matplotlib was imported by the step: against its defaults at import
+        mpl = sys.modules.get("matplotlib")
+        orig = getattr(mpl, "rcParamsOrig", None)
+        before = {k: v for k, v in dict.items(orig) if k not in _RC_SKIP} if isinstance(orig, dict) else {}
+    change = _mapping_change(before, after)
+    return None if change is None or not change[0] else (change[0], [])
+
+
+def _rc_apply(mpl: Any, change: Any) -> None:
+    changed, _ = change
+    mpl.rcParams.update(changed)
+
+
+def _pandas_capture(pd: Any) -> dict[str, Any]:
+    config = sys.modules.get("pandas._config.config")
+    if config is None:
+        return {}
+    out: dict[str, Any] = {}
+    stack: list[tuple[str, dict[str, Any]]] = [("", config._global_config)]
+    while stack:
+        prefix, node = stack.pop()
+        for key, value in node.items():
+            if isinstance(value, dict):
+                stack.append((f"{prefix}{key}.", value))
+            else:
+                out[f"{prefix}{key}"] = value
+    return out
+
+
+def _pandas_change(before: dict[str, Any] | None, after: dict[str, Any]) -> Any:
+    if before is None:  # pandas was imported by the step: against the registered defaults
+        config = sys.modules.get("pandas._config.config")
+        options = getattr(config, "_registered_options", {}) if config is not None else {}
+        before = {k: o.defval for k, o in options.items()}
+    change = _mapping_change(before, after)
+    return None if change is None or not change[0] else (change[0], [])
+
+
+def _pandas_apply(pd: Any, change: Any) -> None:
+    changed, _ = change
+    for key, value in changed.items():
+        pd.set_option(key, value)
+
+
+def _np_print_change(before: dict[str, Any] | None, after: dict[str, Any]) -> Any:
+    if before is None:
+        return None  # numpy imported by the step: its print options are the defaults
+    change = _mapping_change(before, after)
+    return None if change is None or not change[0] else (change[0], [])
+
+
+def _np_print_apply(np: Any, change: Any) -> None:
+    changed, _ = change
+    np.set_printoptions(**changed)
+
+
+def _path_change(before: list[str] | None, after: list[str]) -> Any:
+    if before is None or before == after:
+        return None
+    added = [(i, p) for i, p in enumerate(after) if p not in before]
+    removed = [p for p in before if p not in after]
+    return (added, removed) if added or removed else None
+
+
+def _path_apply(sys_module: Any, change: Any) -> None:
+    added, removed = change
+    path = sys_module.path
+    for entry in removed:
+        while entry in path:
+            path.remove(entry)
+    for index, entry in added:
+        if entry not in path:
+            path.insert(min(index, len(path)), entry)
+
+
+def _environ_capture(os_module: Any) -> dict[Any, Any]:
+    data = getattr(os_module.environ, "_data", None)  # the encoded mapping: a C-level copy
+    return dict(data) if isinstance(data, dict) else dict(os_module.environ)
+
+
+def _environ_change(before: dict[Any, Any] | None, after: dict[Any, Any]) -> Any:
+    change = _mapping_change(before, after)
+    if change is None:
+        return None
+    changed, removed = change
+    text = os.fsdecode
+    return ({text(k): text(v) for k, v in changed.items()}, [text(k) for k in removed])
+
+
+def _environ_apply(os_module: Any, change: Any) -> None:
+    changed, removed = change
+    for key in removed:
+        os_module.environ.pop(key, None)
+    os_module.environ.update(changed)
+
+
+def _cwd_change(before: str | None, after: str) -> Any:
+    return None if before is None or before == after else (before, after)
+
+
+def _cwd_apply(os_module: Any, change: Any) -> None:
+    """Into the same folder; from another starting folder (the project checked out
+    elsewhere, a shared cache), into the same folder relative to where the step started."""
+    before, after = change
+    here = os_module.getcwd()
+    candidates = [after] if here == before else [
+        os.path.normpath(os.path.join(here, os.path.relpath(after, before))), after]
+    for path in candidates:
+        if os.path.isdir(path):
+            os_module.chdir(path)
+            return
+    raise FileNotFoundError(after)
+
+
+def _filters_change(before: list[Any] | None, after: list[Any]) -> Any:
+    if before is None or before == after:
+        return None
+    added = [f for f in after if f not in before]
+    removed = [f for f in before if f not in after]
+    return (added, removed) if added or removed else None
+
+
+def _filters_apply(warnings_module: Any, change: Any) -> None:
+    added, removed = change
+    filters = warnings_module.filters
+    for entry in removed:
+        while entry in filters:
+            filters.remove(entry)
+    for entry in reversed(added):  # the step's newest filter ends up first, as it was
+        while entry in filters:
+            filters.remove(entry)
+        filters.insert(0, entry)
+    mutated = getattr(warnings_module, "_filters_mutated", None)
+    if mutated is not None:
+        mutated()
+
+
+for _item in (
+    StateItem("random", "random", lambda m: m.getstate(), _whole, _random_apply, generator=True),
+    StateItem("numpy.random", "numpy", _np_capture, _whole, _np_apply, generator=True),
+    StateItem("matplotlib.rcParams", "matplotlib", _rc_capture, _rc_change, _rc_apply),
+    StateItem("pandas.options", "pandas", _pandas_capture, _pandas_change, _pandas_apply),
+    StateItem("numpy.printoptions", "numpy", lambda np: np.get_printoptions(), _np_print_change,
+              _np_print_apply),
+    StateItem("sys.path", "sys", lambda m: list(m.path), _path_change, _path_apply),
+    StateItem("os.environ", "os", _environ_capture, _environ_change, _environ_apply),
+    StateItem("cwd", "os", lambda m: m.getcwd(), _cwd_change, _cwd_apply),
+    StateItem("warnings.filters", "warnings", lambda m: list(m.filters), _filters_change,
+              _filters_apply),
+):
+    register(_item)
+del _item

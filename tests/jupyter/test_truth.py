@@ -1,0 +1,204 @@
+"""SPEC §9 / issue 19: the cache never gives another result than plain Python.
+
+In a real IPython shell: builtins shadowed by a library (``from numpy import *``), a cell
+that consumes an iterator run three times, a generator. In real kernels through nbclient
+(without cell ids, as nbclient sends none, and with the ids a front end sends): a notebook
+that seeds the random generators, sets a matplotlib style, pandas options, ``sys.path``,
+an environment variable and the working directory in step cells, then draws numbers and
+consumes an iterator, is run once, edited (one literal), run again in a fresh kernel with
+the warm cache, and must show exactly what a plain run of the edited notebook shows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell, new_notebook
+
+from .conftest import step_cell
+
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+# -- in a shell ----------------------------------------------------------------------------------
+
+def _out(capsys) -> list[str]:
+    return [line for line in capsys.readouterr().out.splitlines() if not line.startswith("step '")]
+
+
+def test_a_builtin_shadowed_by_a_library_import_reruns_the_cell(ip, session, capsys):
+    pytest.importorskip("numpy")
+    step_cell(ip, "", "r = sum(range(5), -1)\nprint(r)")
+    ip.run_cell("from numpy import *")
+    step_cell(ip, "", "r = sum(range(5), -1)\nprint(r)")
+    assert _out(capsys) == ["9", "10"]  # numpy.sum's second argument is the axis
+    assert ip.user_ns["r"] == 10
+    assert session.steps["r"].state == "done"
+    ip.run_cell("from builtins import sum")  # back to the builtin: the first entry again
+    step_cell(ip, "", "r = sum(range(5), -1)\nprint(r)")
+    assert _out(capsys) == ["9"] and session.steps["r"].state == "cached"
+
+
+def test_a_builtin_name_bound_to_a_value_is_an_input(ip, session, capsys):
+    ip.run_cell("max = 3")
+    step_cell(ip, "", "print(max)")
+    ip.run_cell("max = 4")
+    step_cell(ip, "", "print(max)")
+    assert _out(capsys) == ["3", "4"]
+
+
+@pytest.mark.parametrize("ids", [False, True], ids=["no cell ids", "cell ids"])
+def test_a_cell_consuming_an_iterator_run_three_times(ip, session, capsys, ids):
+    ip.run_cell("I = iter([2, 4, 6])")
+    for n in range(3):
+        step_cell(ip, "", "print(next(I))", cell_id=f"c{n}" if ids else None)
+    assert _out(capsys) == ["2", "4", "6"]
+
+
+def test_an_iterator_made_by_a_step_and_consumed_by_another_after_a_restart(ip, session, capsys):
+    for _ in range(2):  # the second time: a fresh kernel, everything cached
+        step_cell(ip, "", "I = iter([2, 4, 6])")
+        for _ in range(3):
+            step_cell(ip, "", "print(next(I))")
+        assert _out(capsys) == ["2", "4", "6"]
+        ip.restart()
+
+
+def test_a_generator_is_never_a_stale_hit(ip, session, capsys):
+    step_cell(ip, "", "G = (x * 2 for x in range(1, 4))")
+    for _ in range(3):
+        step_cell(ip, "", "print(next(G))")
+    assert _out(capsys) == ["2", "4", "6"]
+    rec = session.steps["print_next_G"]
+    assert "cannot be hashed" in (rec.uncacheable_reason or "")  # visibly uncacheable
+
+
+# -- real kernels --------------------------------------------------------------------------------
+
+def _cells(edit: int) -> list[str]:
+    """The notebook; ``edit`` is the literal changed between the runs."""
+    return [
+        "%%step\nimport random\nimport numpy as np\nrandom.seed(1)\nnp.random.seed(2)",
+        "%%step\na = random.random()\nna = float(np.random.rand())",
+        f"%%step\nb = random.random() * {edit}\nnb = float(np.random.rand())",
+        "print(a, b, na, nb)",
+        "%%step\nimport sys, os\nsys.path.insert(0, os.path.abspath('lib'))\n"
+        "os.environ['TRUTH_FLAG'] = 'on'",
+        "%%step\nimport pandas as pd\npd.set_option('display.max_rows', 7)\n"
+        "import matplotlib\nimport matplotlib.pyplot as plt\nplt.style.use('ggplot')",
+        "%%step\nos.chdir('data')",
+        "import mylib_truth\nprint(mylib_truth.VALUE, os.environ['TRUTH_FLAG'], "
+        "pd.get_option('display.max_rows'), plt.rcParams['axes.facecolor'], "
+        "os.path.basename(os.getcwd()), open('x.txt').read())",
+        "%%step\nc = random.random()\nprint(round(c, 6))",
+        "I = iter([2, 4, 6])",
+        "%%step\nprint(next(I))",
+        "%%step\nprint(next(I))",
+        "%%step\nprint(next(I))",
+        "%%step\nr = sum(range(5), -1)\nprint(r)",
+        "from numpy import *",
+        "%%step\nr = sum(range(5), -1)\nprint(r)",
+    ]
+
+
+def _notebook(folder: Path, edit: int, flowyml: bool, ids: bool) -> Path:
+    cells = _cells(edit)
+    if not flowyml:
+        cells = [c.split("\n", 1)[1] if c.startswith("%%step") else c for c in cells]
+    nb = new_notebook(cells=[new_code_cell(s) for s in [
+        "%load_ext flowyml" if flowyml else "pass", *cells]])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    if ids:
+        for n, cell in enumerate(nb.cells):
+            cell["id"] = f"cell-{n}"
+    else:  # nbformat 4.4: no ids (what older files and many tools produce)
+        nb.nbformat_minor = 4
+        for cell in nb.cells:
+            cell.pop("id", None)
+    path = folder / f"nb-{uuid.uuid4().hex[:6]}.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+class _IdClient(NotebookClient):
+    """nbclient, sending each cell's id the way JupyterLab does (``metadata.cellId``)."""
+
+    async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+        self._cell_id = cell.get("id")
+        return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+
+    async def async_start_new_kernel_client(self):
+        kc = await super().async_start_new_kernel_client()
+
+        def execute(code, store_history=True, stop_on_error=True, **_):
+            content = {"code": code, "silent": False, "store_history": store_history,
+                       "user_expressions": {}, "allow_stdin": False, "stop_on_error": stop_on_error}
+            msg = kc.session.msg("execute_request", content, metadata={"cellId": self._cell_id})
+            kc.shell_channel.send(msg)
+            return msg["header"]["msg_id"]
+
+        kc.execute = execute
+        return kc
+
+
+def _run(path: Path, ids: bool) -> list[str]:
+    """Each cell's printed text (status lines left out), from a fresh kernel."""
+    nb = nbformat.read(path, as_version=4)
+    client = (_IdClient if ids else NotebookClient)(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    client.execute()
+    shown = []
+    for cell in nb.cells[1:]:
+        text = "".join(o.text for o in cell.outputs if o.output_type == "stream" and o.name == "stdout")
+        errors = [o.evalue for o in cell.outputs if o.output_type == "error"]
+        shown.append(text + "".join(f"ERROR {e}" for e in errors))
+    return shown
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ids", [False, True], ids=["nbformat 4.4, no cell ids", "cell ids"])
+def test_an_edited_notebook_in_a_fresh_kernel_shows_what_plain_python_shows(tmp_path, monkeypatch, ids):
+    pytest.importorskip("numpy")
+    pytest.importorskip("pandas")
+    pytest.importorskip("matplotlib")
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "mylib_truth.py").write_text("VALUE = 42\n")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "x.txt").write_text("in data")
+
+    first = _run(_notebook(tmp_path, 1, flowyml=True, ids=ids), ids)
+    assert first == _run(_notebook(tmp_path, 1, flowyml=False, ids=ids), ids)
+    plain = _run(_notebook(tmp_path, 2, flowyml=False, ids=ids), ids)
+    edited = _run(_notebook(tmp_path, 2, flowyml=True, ids=ids), ids)
+    assert edited == plain
+    # what it shows, spelled out: the numbers of a seeded run, the state the cached cells set
+    numbers = [float(x) for x in plain[3].split()]
+    assert numbers[1] == pytest.approx(0.8474337369372327 * 2)
+    assert plain[7].split() == ["42", "on", "7", "#E5E5E5", "data", "in", "data"]
+    assert plain[10:13] == ["2\n", "4\n", "6\n"] and plain[13] == "9\n" and plain[15] == "10\n"
+
+
+def test_a_cached_cell_that_extends_sys_path_and_imports_from_it(ip, session, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    (tmp_path / "pkgdir").mkdir()
+    (tmp_path / "pkgdir" / "mylib_truth_path.py").write_text("VALUE = 7\n")
+    body = f"import sys\nsys.path.insert(0, {str(tmp_path / 'pkgdir')!r})\nimport mylib_truth_path\nv = 1"
+    step_cell(ip, "", body)
+    ip.restart()  # as in a new process: the path and the module are gone
+    sys.path.remove(str(tmp_path / "pkgdir"))
+    del sys.modules["mylib_truth_path"]
+    step_cell(ip, "", body)
+    import flowyml_jupyter
+
+    rec = flowyml_jupyter._LOADED[id(ip)].session.steps["v"]
+    assert rec.state == "cached", rec.error
+    assert ip.run_cell("print(mylib_truth_path.VALUE)").success
+    assert sys.path[0] == str(tmp_path / "pkgdir")
