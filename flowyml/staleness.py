@@ -53,6 +53,8 @@ def assess(
     code_now: Mapping[str, str | None],
     inputs_now: Mapping[str, Mapping[str, str | None]],
     producers: Mapping[str, Mapping[str, str]],
+    *,
+    known: Mapping[str, Verdict] | None = None,
 ) -> dict[str, Verdict]:
     """Verdicts for the steps in ``order`` (a topological order).
 
@@ -61,8 +63,10 @@ def assess(
     the value the parameter would receive now (``None``: missing or unhashable);
     ``producers[step][param]`` the step whose output that parameter receives (a notebook
     name may be produced by several steps; each reader has its own producer).
+    ``known`` are verdicts of steps outside ``order`` (upstream of it), to assess a few
+    steps without the whole notebook; they are not part of the result.
     """
-    verdicts: dict[str, Verdict] = {}
+    verdicts: dict[str, Verdict] = dict(known or {})
     for name in order:
         prov = made.get(name)
         params = inputs_now.get(name, {})
@@ -82,7 +86,7 @@ def assess(
         reasons_list.extend(upstream)
         state = STALE if reasons_list else FRESH
         verdicts[name] = Verdict(name, state, tuple(reasons_list))
-    return verdicts
+    return {name: verdicts[name] for name in order} if known else verdicts
 
 
 def _input_reasons(param: str, now: str | None, prov: Provenance, producers: Mapping[str, str],

@@ -48,6 +48,9 @@ def _flowyml_parser() -> argparse.ArgumentParser:
     run.add_argument("--all", action="store_true")
     run.add_argument("--executor", default=None)
     run.add_argument("--max-workers", type=int, default=None)
+    run.add_argument("--upto", default=None, metavar="STEP")
+    auto = sub.add_parser("auto", add_help=False)
+    auto.add_argument("switch", nargs="?", choices=["on", "off"])
     ctx = sub.add_parser("context", add_help=False)
     ctx.add_argument("pairs", nargs="*", metavar="K=V")
     cache = sub.add_parser("cache", add_help=False)
@@ -83,6 +86,10 @@ class FlowymlMagics(Magics):
         self._listener = bus.subscribe(self._on_event)
         self._cell_id: str | None = None
         self._in_step = 0
+        #: reactive mode (``%flowyml auto on``): a step cell's stale descendants re-run at once
+        self.auto = False
+        self._areas: dict[str, Any] = {}  # step -> its cell's OutputArea (reactive mode)
+        self._in_wave = False
         shell.events.register("pre_run_cell", self._pre_run_cell)
         shell.events.register("post_run_cell", self._post_run_cell)
 
@@ -134,6 +141,15 @@ class FlowymlMagics(Magics):
             line = RunningLine(rec.name)
             line.show()
             self._status_widgets[rec.name] = line
+        area = None
+        if self.auto and _in_kernel():  # its outputs go to an area updated in place
+            from flowyml_jupyter.areas import OutputArea
+
+            area = OutputArea(rec.name)
+            area.show()
+            self._areas[rec.name] = area
+        else:
+            self._areas.pop(rec.name, None)  # an old area left with the cell's old outputs
         figures = open_figures()
         shown: list[Any] = []
 
@@ -144,7 +160,12 @@ class FlowymlMagics(Magics):
 
         self._in_step += 1
         try:
-            rec = self.session.run_cell_step(rec, lambda: self._execute(cell), replay=replay_outputs)
+            if area is not None:
+                rec = self.session.run_cell_step(rec, lambda: self._execute(cell, area),
+                                                 replay=area.set)
+            else:
+                rec = self.session.run_cell_step(rec, lambda: self._execute(cell),
+                                                 replay=replay_outputs)
         finally:
             self._in_step -= 1
             if line is not None and self._status_widgets.get(line.step_name) is line:
@@ -159,6 +180,11 @@ class FlowymlMagics(Magics):
             else:
                 display(widget)
             self._refresh_dags()
+        if area is not None and area.step != rec.name:  # renamed (changed an input in place)
+            self._areas[rec.name] = self._areas.pop(area.step)
+            area.step = rec.name
+        if self.auto and not self._in_wave:
+            self._wave_after(rec.name)
         return shown[0] if shown else None  # a replayed last value is the cell's result
 
     def _magic_lines(self, body: str) -> frozenset[int]:
@@ -176,7 +202,8 @@ class FlowymlMagics(Magics):
         return frozenset(n for n, (a, b) in enumerate(zip(lines, transformed, strict=False), 1)
                          if a != b and "get_ipython()" in b and not a.lstrip().startswith(("%", "!")))
 
-    def _execute(self, body: str) -> tuple[BaseException | None, Any]:
+    def _execute(self, body: str, area: Any = None) -> tuple[BaseException | None, Any]:
+        """Run ``body`` as a cell; record what it shows (into ``area`` only, when given)."""
         from flowyml_jupyter.capture import OutputRecorder
 
         quiet = _ends_with_semicolon(body)  # `plt.plot(x);` shows no value, as in any cell
@@ -185,10 +212,16 @@ class FlowymlMagics(Magics):
             self.shell.ast_node_interactivity = "none"
         try:
             # a leading newline keeps traceback line numbers equal to the cell's (line 1 = %%step)
-            with OutputRecorder(self.shell) as recorder:
+            recorder = (OutputRecorder(self.shell) if area is None else
+                        OutputRecorder(self.shell, passthrough=False, on_change=area.live))
+            with recorder:
                 result = self.shell.run_cell("\n" + body, store_history=False)
         finally:
             self.shell.ast_node_interactivity = interactivity
+        if area is not None:
+            area.set(recorder.recording.items)
+            # a traceback shown in the area is not kept for replay
+            recorder.recording.items = [i for i in recorder.recording.items if i["type"] != "error"]
         return result.error_before_exec or result.error_in_exec, recorder.recording
 
     # -- %flowyml --------------------------------------------------------------------------
@@ -208,7 +241,11 @@ class FlowymlMagics(Magics):
         %flowyml dag                         the live pipeline graph
         %flowyml export PATH.py [--notebook NB.ipynb]   write the notebook as a module
         %flowyml forget STEP ...             drop steps whose cells were deleted or renamed
-        %flowyml config [replay_max=16M]     settings (the bound on a step's replayed outputs)
+        %flowyml config [replay_max=16M] [auto=on|off]   settings (the bound on a step's
+                                             replayed outputs; reactive mode)
+        %flowyml auto [on|off]               reactive mode: after a step cell runs, its stale
+                                             descendants re-run at once (DAG order)
+        %flowyml run --upto STEP             run the stale steps STEP needs, then STEP, as cells
         """
         try:
             args = _flowyml_parser().parse_args(shlex.split(line))
@@ -216,7 +253,7 @@ class FlowymlMagics(Magics):
             raise UsageError(f"%flowyml: cannot parse {line!r}: {exc}") from None
         if args.command is None:
             raise UsageError("%flowyml needs a command: status, run, context, cache, why, dag, "
-                             "export, forget or config (see %flowyml?)")
+                             "export, forget, config or auto (see %flowyml?)")
         return getattr(self, f"_cmd_{args.command}")(args)
 
     def _cmd_status(self, args: argparse.Namespace) -> None:
@@ -228,6 +265,14 @@ class FlowymlMagics(Magics):
         display(_StatusTable(rows))
 
     def _cmd_run(self, args: argparse.Namespace) -> None:
+        if args.upto is not None:
+            if args.targets or args.all or args.executor or args.max_workers:
+                raise UsageError("%flowyml run --upto STEP takes no other steps or options")
+            if args.upto not in self.session.steps:
+                raise UsageError(f"%flowyml run --upto: no notebook step named '{args.upto}'; "
+                                 f"steps: {sorted(self.session.steps)}")
+            self._wave_upto(args.upto)
+            return
         targets = None if args.all else (args.targets or None)
         for name in self._stale_names(targets):
             widget = self._status_widgets.get(name)
@@ -342,13 +387,121 @@ class FlowymlMagics(Magics):
 
         for pair in args.pairs:
             key, sep, text = pair.partition("=")
+            if key == "auto" and sep:
+                self.auto = _switch(text, "%flowyml config auto")
+                continue
             if key != "replay_max" or not sep:
-                raise UsageError(f"%flowyml config takes replay_max=SIZE (e.g. 16M, 0 = off); got {pair!r}")
+                raise UsageError("%flowyml config takes replay_max=SIZE (e.g. 16M, 0 = off) or "
+                                 f"auto=on|off; got {pair!r}")
             try:
                 self.session.replay_max = parse_size(text)
             except ValueError as exc:
                 raise UsageError(f"%flowyml config: {exc}") from None
-        print(f"flowyml config: replay_max={describe_size(self.session.replay_max)}")
+        print(f"flowyml config: replay_max={describe_size(self.session.replay_max)}, "
+              f"auto={'on' if self.auto else 'off'}")
+
+    def _cmd_auto(self, args: argparse.Namespace) -> None:
+        if args.switch is not None:
+            self.auto = args.switch == "on"
+        if self.auto:
+            print("flowyml auto: on (after a step cell runs, its stale descendants re-run at "
+                  "once; their outputs show under their own cells once those ran with auto on)")
+        else:
+            print("flowyml auto: off (run stale steps with %flowyml run)")
+
+    # -- reactive mode ---------------------------------------------------------------------
+    def _wave_after(self, trigger: str) -> None:
+        """Re-run the stale descendants of step ``trigger`` (its cell just ran)."""
+        from flowyml import reactive
+        from flowyml.graph import PipelineGraphError, descendants
+
+        rec = self.session.steps.get(trigger)
+        if rec is None or rec.state not in ("done", "cached"):
+            return
+        try:
+            graph = self.session.graph()
+        except PipelineGraphError:
+            return
+        if trigger not in graph:
+            return
+        below = descendants(graph, [trigger])
+        if not below:
+            return
+        verdicts = self.session.verdicts()
+        plan = reactive.plan_downstream(trigger, verdicts, below, verdicts)
+        if plan:
+            self._run_wave(reactive.Wave([reactive.WaveItem(n) for n in plan], trigger=trigger),
+                           verdicts)
+
+    def _wave_upto(self, target: str) -> None:
+        """``%flowyml run --upto``: the stale ancestors of ``target``, then ``target``."""
+        from flowyml import reactive
+        from flowyml.graph import PipelineGraphError, ancestors
+
+        try:
+            graph = self.session.graph()
+        except PipelineGraphError as exc:
+            raise UsageError(f"%flowyml run --upto: {exc}") from None
+        verdicts = self.session.verdicts()
+        plan = reactive.plan_upto(target, verdicts, ancestors(graph, [target]), verdicts)
+        self._run_wave(reactive.Wave([reactive.WaveItem(n) for n in plan], target=target),
+                       verdicts)
+
+    def _run_wave(self, wave: Any, verdicts: Any) -> None:
+        from flowyml import reactive
+        from flowyml_jupyter.areas import OutputArea, WaveSummary
+
+        detached: dict[str, Any] = {}
+        summary = WaveSummary(wave, detached)
+        for item in wave.items:
+            widget = self._status_widgets.get(item.step)
+            if widget is not None:
+                self._set_widget(widget, "pending")
+        summary.show()
+        last = self.session._last  # the cell the user ran stays "the cell run last"
+
+        def run_step(name: str) -> Any:
+            rec = self.session.steps[name]
+            area = self._areas.get(name)
+            if area is None:
+                area = detached[name] = OutputArea(name)
+            area.clear()
+            figures = open_figures()
+            self._in_step += 1
+            try:
+                return self.session.run_cell_step(rec, lambda: self._execute(rec.body, area),
+                                                  replay=area.set)
+            finally:
+                self._in_step -= 1
+                current = self.session.steps.get(name)
+                if current is not None and current.state == "cached":
+                    close_new_figures(figures)
+                widget = self._status_widgets.get(name)
+                if widget is not None:
+                    self._show_state(widget, name)
+
+        def still_stale(name: str, known: Any) -> Any:
+            return self.session.verdict_of(name, known)
+
+        def changed(wave: Any, item: Any) -> None:
+            widget = self._status_widgets.get(item.step)
+            if widget is not None and item.state == "unchanged":
+                self._show_state(widget, item.step)
+            elif widget is not None and item.state == "stale":
+                self._set_widget(widget, "stale", reason="the wave stopped before it")
+            summary.update()
+
+        from flowyml_jupyter.capture import close_new_figures, open_figures
+
+        self._in_wave = True
+        try:
+            reactive.run_wave(wave, run_step, still_stale, verdicts, changed)
+        finally:
+            self._in_wave = False
+            self.session._last = last
+            self._flush_widgets()
+            self._refresh_dags()
+        summary.finish()
 
     def _cmd_forget(self, args: argparse.Namespace) -> None:
         for name in args.steps:
@@ -441,6 +594,15 @@ class FlowymlMagics(Magics):
                 self.shell.events.unregister(event, handler)
         self._dags.clear()
         self._status_widgets.clear()
+
+
+def _switch(text: str, what: str) -> bool:
+    value = text.strip().lower()
+    if value in ("on", "true", "1", "yes"):
+        return True
+    if value in ("off", "false", "0", "no"):
+        return False
+    raise UsageError(f"{what} takes on or off; got {text!r}")
 
 
 def _ends_with_semicolon(body: str) -> bool:
