@@ -8,6 +8,8 @@ the display id, so the saved notebook shows each step's new outputs under its ow
 from __future__ import annotations
 
 import asyncio
+import html
+import re
 import threading
 import time
 from pathlib import Path
@@ -151,3 +153,48 @@ def test_an_interrupt_stops_the_wave_after_the_current_step(tmp_path, monkeypatc
     for step in ("b", "c", "d"):  # never half-written: nothing stored, all still stale
         line = next(ln for ln in table.splitlines() if ln.startswith(f"{step} "))
         assert "stale" in line, table
+
+
+def test_nbconvert_html_shows_the_wave_without_widgets(tmp_path, monkeypatch):
+    """Saved without widget state (JupyterLab's default), a notebook exported with nbconvert
+    shows every step's new outputs under its own cell, its status line, the wave's summary
+    and the DAG as plain HTML/SVG -- readable with no kernel and no widget manager."""
+    from nbconvert import HTMLExporter
+
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+    nb, client = notebook(tmp_path)
+    nb.cells.append(new_code_cell("%flowyml dag"))
+    with client.setup_kernel():
+        for index, cell in enumerate(nb.cells):
+            client.execute_cell(cell, index)
+        nb.cells[A].source = "%%step a\nx = 2"
+        client.execute_cell(nb.cells[A], A)
+    result = saved(nb, tmp_path)
+    result.metadata.pop("widgets", None)
+    body, _ = HTMLExporter().from_notebook_node(result)
+    cells = re.split(r'<div[^>]*class="jp-Cell jp-CodeCell', body)[1:]
+    assert len(cells) == len(result.cells)
+    visible = [_visible_text(c) for c in cells]
+    for index, text in ((B, "y is 3"), (C, "z is 6"), (D, "20")):
+        assert text in visible[index], visible[index]
+        step = "bcd"[index - B]
+        assert _tag("flowyml-area", cells[index]) == [{"data-step": step}]
+        lines = _tag("flowyml-status", cells[index])
+        assert [(t["data-step"], t["data-state"]) for t in lines] == [(step, "done")]
+    assert "flowyml auto: after 'a', 3 stale step(s): 3 done" in visible[A]
+    assert "y is 3" not in visible[A]
+    dag = cells[-1]
+    assert "flowyml-dag" in dag and ("<svg" in dag or "<table" in dag)
+    assert "Error displaying widget" not in body and "Loading widget" not in body
+
+
+def _tag(css_class: str, markup: str) -> list[dict[str, str]]:
+    """The data- attributes of every element of class ``css_class`` (in any attribute order)."""
+    tags = re.findall(r'<div class="%s"([^>]*)>' % css_class, markup)
+    return [dict(re.findall(r'(data-[a-z]+)="([^"]*)"', t)) for t in tags]
+
+
+def _visible_text(markup: str) -> str:
+    """The text a browser shows (no <script>/<style> bodies, entities decoded)."""
+    markup = re.sub(r"<(script|style)[^>]*>.*?</\1>", "", markup, flags=re.DOTALL)
+    return html.unescape(re.sub(r"<[^>]+>", "", markup))
