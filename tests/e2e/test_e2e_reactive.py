@@ -11,7 +11,6 @@ screenshot to docs/screenshots/reactive.png (the README's picture).
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import nbformat
@@ -65,6 +64,7 @@ def test_an_upstream_edit_updates_downstream_cells_and_a_restart_replays(
     server = start_lab(write_notebook(tmp_path / "notebooks"), app=app)
     lab = open_page(server)
     lab.open(NOTEBOOK)
+    assert ("/notebooks/" if app == "notebook" else "/lab/tree/") in lab.page.url, lab.page.url
 
     lab.run_all()
     lab.wait_widgets_settled()

@@ -190,7 +190,7 @@ def test_nbconvert_html_shows_the_wave_without_widgets(tmp_path, monkeypatch):
 
 def _tag(css_class: str, markup: str) -> list[dict[str, str]]:
     """The data- attributes of every element of class ``css_class`` (in any attribute order)."""
-    tags = re.findall(r'<div class="%s"([^>]*)>' % css_class, markup)
+    tags = re.findall(rf'<div class="{css_class}"([^>]*)>', markup)
     return [dict(re.findall(r'(data-[a-z]+)="([^"]*)"', t)) for t in tags]
 
 
