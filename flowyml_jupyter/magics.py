@@ -404,8 +404,7 @@ class FlowymlMagics(Magics):
         if args.switch is not None:
             self.auto = args.switch == "on"
         if self.auto:
-            print("flowyml auto: on (after a step cell runs, its stale descendants re-run at "
-                  "once; their outputs show under their own cells once those ran with auto on)")
+            print("flowyml auto: on (after a step cell runs, its stale descendants re-run)")
         else:
             print("flowyml auto: off (run stale steps with %flowyml run)")
 
