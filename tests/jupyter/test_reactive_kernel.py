@@ -198,3 +198,26 @@ def _visible_text(markup: str) -> str:
     """The text a browser shows (no <script>/<style> bodies, entities decoded)."""
     markup = re.sub(r"<(script|style)[^>]*>.*?</\1>", "", markup, flags=re.DOTALL)
     return html.unescape(re.sub(r"<[^>]+>", "", markup))
+
+
+def test_steps_run_before_auto_was_on_show_their_outputs_under_the_trigger(tmp_path, monkeypatch):
+    """Cells run before ``%flowyml auto on`` have no area: a wave still re-runs their steps,
+    and their outputs are folded into the summary under the cell that started it."""
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+    nb, client = notebook(tmp_path)
+    nb.cells[AUTO].source = "%flowyml auto off"
+    with client.setup_kernel():
+        for index, cell in enumerate(nb.cells):
+            client.execute_cell(cell, index)
+        nb.cells.append(new_code_cell("%flowyml auto on"))
+        client.execute_cell(nb.cells[-1], len(nb.cells) - 1)
+        nb.cells[A].source = "%%step a\nx = 2"
+        client.execute_cell(nb.cells[A], A)
+        result = saved(nb, tmp_path)
+    summary = next(o for o in result.cells[A].outputs if o.output_type == "display_data"
+                   and o.data.get("text/plain", "").startswith("flowyml auto: after 'a'"))
+    text = summary.data["text/plain"]
+    assert "b: done" in text and "y is 3" in text and "z is 6" in text, text
+    assert "its cell has no output area in this kernel" in summary.data["text/html"]
+    assert "y is 2" in texts(result.cells[B])  # its old output, from before auto was on
+    assert not any(o.get("metadata", {}).get("flowyml") for o in result.cells[B].outputs)
