@@ -23,13 +23,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowyml import staleness as _staleness
 from flowyml.render import format_seconds
 from flowyml.stepcells import StepRunError
 
-__all__ = ["STOPPING_STATES", "Wave", "WaveItem", "plan_downstream", "plan_upto", "run_wave"]
+if TYPE_CHECKING:
+    from flowyml.notebook import NotebookSession
+
+__all__ = ["STOPPING_STATES", "Wave", "WaveItem", "downstream_wave", "plan_downstream", "plan_upto",
+           "run_session_wave", "run_wave", "upto_wave"]
 
 #: states of a wave step after which the wave stops
 STOPPING_STATES = frozenset({"failed", "timed_out", "interrupted", "pending", "upstream_failed"})
@@ -158,16 +162,16 @@ def run_wave(wave: Wave, run_step: RunStep, still_stale: Check | None = None,
             on_change(wave, item)
 
     for index, item in enumerate(wave.items):
-        if still_stale is not None and item.step != wave.target:
-            verdict = still_stale(item.step, known)
-            known[item.step] = verdict
-            if verdict.state == _staleness.FRESH:
-                item.state = UNCHANGED
-                tell(item)
-                continue
-        item.state = "running"
-        tell(item)
         try:
+            if still_stale is not None and item.step != wave.target:
+                verdict = still_stale(item.step, known)
+                known[item.step] = verdict
+                if verdict.state == _staleness.FRESH:
+                    item.state = UNCHANGED
+                    tell(item)
+                    continue
+            item.state = "running"
+            tell(item)
             rec = run_step(item.step)
         except StepRunError as exc:  # its message repeats the step's name and state
             prefix = f"step '{exc.step}' {exc.state}: "
@@ -191,3 +195,59 @@ def run_wave(wave: Wave, run_step: RunStep, still_stale: Check | None = None,
             break
         tell(item)
     return wave
+
+
+# -- over a notebook session ---------------------------------------------------------------
+Planned = tuple[Wave, dict[str, _staleness.Verdict]]
+
+
+def downstream_wave(session: NotebookSession, trigger: str) -> Planned | None:
+    """The wave after step ``trigger``'s cell ran (``None``: nothing to do -- it did not
+    produce its outputs, the graph is broken, or nothing below it is stale), with the
+    verdicts it was planned from."""
+    from flowyml.graph import PipelineGraphError, descendants
+
+    rec = session.steps.get(trigger)
+    if rec is None or rec.state not in ("done", "cached"):
+        return None
+    try:
+        graph = session.graph()
+    except PipelineGraphError:
+        return None
+    if trigger not in graph:
+        return None
+    below = descendants(graph, [trigger])
+    if not below:
+        return None
+    verdicts = session.verdicts()
+    plan = plan_downstream(trigger, verdicts, below, verdicts)
+    if not plan:
+        return None
+    return Wave([WaveItem(n) for n in plan], trigger=trigger), verdicts
+
+
+def upto_wave(session: NotebookSession, target: str) -> Planned:
+    """``%flowyml run --upto target``: its stale ancestors, then it. Raises KeyError for an
+    unknown step and :class:`flowyml.graph.PipelineGraphError` for a broken graph."""
+    from flowyml.graph import ancestors
+
+    if target not in session.steps:
+        raise KeyError(f"no notebook step named '{target}'; steps: {sorted(session.steps)}")
+    graph = session.graph()
+    verdicts = session.verdicts()
+    plan = plan_upto(target, verdicts, ancestors(graph, [target]), verdicts)
+    return Wave([WaveItem(n) for n in plan], target=target), verdicts
+
+
+def run_session_wave(session: NotebookSession, planned: Planned, run_step: RunStep,
+                     on_change: Notify | None = None) -> Wave:
+    """Run a planned wave over ``session`` (see :func:`run_wave`), each step re-checked
+    with :meth:`NotebookSession.verdict_of` just before it runs. The cell the user ran
+    stays the session's "cell run last" (it tells an edited cell from a new one where the
+    front end sends no cell id)."""
+    wave, verdicts = planned
+    last = session._last
+    try:
+        return run_wave(wave, run_step, session.verdict_of, verdicts, on_change)
+    finally:
+        session._last = last

@@ -268,9 +268,6 @@ class FlowymlMagics(Magics):
         if args.upto is not None:
             if args.targets or args.all or args.executor or args.max_workers:
                 raise UsageError("%flowyml run --upto STEP takes no other steps or options")
-            if args.upto not in self.session.steps:
-                raise UsageError(f"%flowyml run --upto: no notebook step named '{args.upto}'; "
-                                 f"steps: {sorted(self.session.steps)}")
             self._wave_upto(args.upto)
             return
         targets = None if args.all else (args.targets or None)
@@ -412,44 +409,30 @@ class FlowymlMagics(Magics):
     def _wave_after(self, trigger: str) -> None:
         """Re-run the stale descendants of step ``trigger`` (its cell just ran)."""
         from flowyml import reactive
-        from flowyml.graph import PipelineGraphError, descendants
 
-        rec = self.session.steps.get(trigger)
-        if rec is None or rec.state not in ("done", "cached"):
-            return
-        try:
-            graph = self.session.graph()
-        except PipelineGraphError:
-            return
-        if trigger not in graph:
-            return
-        below = descendants(graph, [trigger])
-        if not below:
-            return
-        verdicts = self.session.verdicts()
-        plan = reactive.plan_downstream(trigger, verdicts, below, verdicts)
-        if plan:
-            self._run_wave(reactive.Wave([reactive.WaveItem(n) for n in plan], trigger=trigger),
-                           verdicts)
+        planned = reactive.downstream_wave(self.session, trigger)
+        if planned is not None:
+            self._run_wave(planned)
 
     def _wave_upto(self, target: str) -> None:
         """``%flowyml run --upto``: the stale ancestors of ``target``, then ``target``."""
         from flowyml import reactive
-        from flowyml.graph import PipelineGraphError, ancestors
+        from flowyml.graph import PipelineGraphError
 
         try:
-            graph = self.session.graph()
-        except PipelineGraphError as exc:
-            raise UsageError(f"%flowyml run --upto: {exc}") from None
-        verdicts = self.session.verdicts()
-        plan = reactive.plan_upto(target, verdicts, ancestors(graph, [target]), verdicts)
-        self._run_wave(reactive.Wave([reactive.WaveItem(n) for n in plan], target=target),
-                       verdicts)
+            planned = reactive.upto_wave(self.session, target)
+        except (KeyError, PipelineGraphError) as exc:
+            raise UsageError(f"%flowyml run --upto: {exc.args[0] if exc.args else exc}") from None
+        self._run_wave(planned)
 
-    def _run_wave(self, wave: Any, verdicts: Any) -> None:
+    def _run_wave(self, planned: Any) -> None:
+        """Run a planned wave, each step as its cell (outputs into its area), with a live
+        summary under the running cell."""
         from flowyml import reactive
         from flowyml_jupyter.areas import OutputArea, WaveSummary
+        from flowyml_jupyter.capture import close_new_figures, open_figures
 
+        wave = planned[0]
         detached: dict[str, Any] = {}
         summary = WaveSummary(wave, detached)
         for item in wave.items:
@@ -457,7 +440,6 @@ class FlowymlMagics(Magics):
             if widget is not None:
                 self._set_widget(widget, "pending")
         summary.show()
-        last = self.session._last  # the cell the user ran stays "the cell run last"
 
         def run_step(name: str) -> Any:
             rec = self.session.steps[name]
@@ -479,9 +461,6 @@ class FlowymlMagics(Magics):
                 if widget is not None:
                     self._show_state(widget, name)
 
-        def still_stale(name: str, known: Any) -> Any:
-            return self.session.verdict_of(name, known)
-
         def changed(wave: Any, item: Any) -> None:
             widget = self._status_widgets.get(item.step)
             if widget is not None and item.state == "unchanged":
@@ -490,14 +469,11 @@ class FlowymlMagics(Magics):
                 self._set_widget(widget, "stale", reason="the wave stopped before it")
             summary.update()
 
-        from flowyml_jupyter.capture import close_new_figures, open_figures
-
         self._in_wave = True
         try:
-            reactive.run_wave(wave, run_step, still_stale, verdicts, changed)
+            reactive.run_session_wave(self.session, planned, run_step, changed)
         finally:
             self._in_wave = False
-            self.session._last = last
             self._flush_widgets()
             self._refresh_dags()
         summary.finish()
@@ -509,6 +485,7 @@ class FlowymlMagics(Magics):
             except KeyError as exc:
                 raise UsageError(f"%flowyml forget: {exc.args[0]}") from None
             self._status_widgets.pop(name, None)
+            self._areas.pop(name, None)
         self._refresh_dags()
         print(f"flowyml: forgot {', '.join(args.steps)}")
 

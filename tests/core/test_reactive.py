@@ -103,3 +103,16 @@ def test_the_upto_target_always_runs_and_changes_are_reported_live():
                       lambda w, item: events.append((item.step, item.state)))
     assert ran == ["d"]
     assert events == [("a", "unchanged"), ("d", "running"), ("d", "done")]
+
+
+def test_an_interrupt_while_checking_a_step_stops_the_wave_there():
+    ran: list[str] = []
+
+    def still_stale(name, known):
+        if name == "c":
+            raise KeyboardInterrupt
+        return Verdict(name, STALE)
+
+    w = reactive.run_wave(wave("b", "c", "d", trigger="a"), runner({}, ran), still_stale)
+    assert ran == ["b"]
+    assert [i.state for i in w.items] == ["done", "interrupted", "stale"]
