@@ -87,6 +87,8 @@ class JupyterLabServer:
     log_path: Path | None = None
     #: "lab" (JupyterLab 4) or "notebook" (Notebook 7: the same components, one document a page)
     app: str = "lab"
+    #: more front-end extensions to disable, e.g. the widget manager ("@jupyter-widgets/jupyterlab-manager")
+    disabled: tuple[str, ...] = ()
 
     @property
     def base_url(self) -> str:
@@ -117,7 +119,8 @@ class JupyterLabServer:
         labconfig = Path(env["JUPYTER_CONFIG_DIR"]) / "labconfig"
         labconfig.mkdir(parents=True, exist_ok=True)
         (labconfig / "page_config.json").write_text(
-            json.dumps({"disabledExtensions": _DISABLED_PLUGINS}), encoding="utf-8"
+            json.dumps({"disabledExtensions": {**_DISABLED_PLUGINS, **dict.fromkeys(self.disabled, True)}}),
+            encoding="utf-8",
         )
         settings = Path(env["JUPYTER_CONFIG_DIR"]) / "lab" / "user-settings"
         notebook_settings = settings / "@jupyterlab" / "notebook-extension"

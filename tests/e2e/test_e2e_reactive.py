@@ -98,3 +98,37 @@ def test_an_upstream_edit_updates_downstream_cells_and_a_restart_replays(
     assert states(lab) == {i: ["cached"] for i in (A, B, C, D)}, lab.step_statuses()
     assert lab.console_errors_matching("widget") == []
     assert server.stop() == []
+
+
+def test_without_a_widget_manager_status_dag_and_the_wave_summary_are_plain_html(
+        tmp_path, start_lab, open_page):
+    """JupyterLab with the ipywidgets manager turned off (as in a front end without one):
+    no widget renders, so each status line, output area and the DAG show their static
+    HTML/SVG; a wave cannot update the other cells, and the summary under the edited cell
+    names each step and its new state."""
+    folder = write_notebook(tmp_path / "notebooks")
+    nb = nbformat.read(folder / NOTEBOOK, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("%flowyml dag"))
+    nbformat.write(nb, folder / NOTEBOOK)
+    server = start_lab(folder, disabled=("@jupyter-widgets/jupyterlab-manager",))
+    lab = open_page(server)
+    lab.open(NOTEBOOK)
+    lab.run_all()
+    assert states(lab) == {i: ["done"] for i in (A, B, C, D)}, lab.step_statuses()
+    for index, text in ((B, "y is 2"), (C, "z is 4"), (D, "10")):
+        static = lab.cell(index).locator(".flowyml-area").inner_text().strip()
+        assert static == text, (index, static)
+    dag = lab.cell(len(CELLS)).locator(".flowyml-dag")
+    assert dag.count() >= 1 and (dag.locator("svg").count() or dag.locator("table").count())
+    nodes = dag.first.evaluate("""dag => Array.from(dag.querySelectorAll('.flowyml-node')).map(n => [
+        (n.tagName.toLowerCase() === 'tr' ? n.querySelector('b') : n.querySelector('text')).textContent.trim(),
+        /flowyml-state-(\\S+)/.exec(n.getAttribute('class'))[1]])""")
+    assert sorted(nodes) == [["a", "done"], ["b", "done"], ["c", "done"], ["d", "done"]], nodes
+
+    lab.type_into(A, "%%step a\nx = 2", replace=True)
+    lab.run_cell(A)
+    rows = lab.cell(A).locator(".flowyml-wave tr").evaluate_all(
+        "rows => rows.map(r => [r.dataset.step, r.dataset.state, r.innerText.trim()])")
+    assert [(s, st) for s, st, _ in rows] == [("b", "done"), ("c", "done"), ("d", "done")], rows
+    assert "after 'a', 3 stale step(s): 3 done" in lab.cell(A).locator(".flowyml-wave").inner_text()
+    assert server.stop() == []
