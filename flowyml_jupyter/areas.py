@@ -10,7 +10,7 @@ area is updated in place, two ways at once:
   only to that cell's own outputs, but widget updates to any cell);
 - the display's static ``text/html`` and ``text/plain`` are re-published with
   ``update_display_data`` (front ends that route display ids across cells -- nbclient,
-  classic Notebook, VS Code -- and what a saved notebook shows without widgets).
+  the classic Notebook -- and what a saved notebook shows without widgets).
 
 The summary under the cell that started a wave names each step and its state, updated
 live; a step whose cell has no area in this kernel (run before auto mode was on) shows
@@ -90,6 +90,12 @@ class OutputArea:
     def clear(self) -> None:
         """The step starts again: empty the area (its old outputs no longer hold)."""
         self.set([])
+
+    def close(self) -> None:
+        """Its cell ran again (its old outputs are gone): release the widget's comm."""
+        if self.widget is not None:
+            self.widget.close()
+        self.handle = None
 
 
 class WaveSummary:

@@ -141,6 +141,9 @@ class FlowymlMagics(Magics):
             line = RunningLine(rec.name)
             line.show()
             self._status_widgets[rec.name] = line
+        old = self._areas.pop(rec.name, None)
+        if old is not None:  # left with the cell's old outputs
+            old.close()
         area = None
         if self.auto and _in_kernel():  # its outputs go to an area updated in place
             from flowyml_jupyter.areas import OutputArea
@@ -148,8 +151,6 @@ class FlowymlMagics(Magics):
             area = OutputArea(rec.name)
             area.show()
             self._areas[rec.name] = area
-        else:
-            self._areas.pop(rec.name, None)  # an old area left with the cell's old outputs
         figures = open_figures()
         shown: list[Any] = []
 
