@@ -459,8 +459,10 @@ class FlowymlMagics(Magics):
                 if current is not None and current.state == "cached":
                     close_new_figures(figures)
                 widget = self._status_widgets.get(name)
-                if widget is not None:
-                    self._show_state(widget, name)
+                state = self._state_of(name) if widget is not None else None
+                # the finished event drew the state; notes (a reason) need one more update
+                if state is not None and (state[1]["reason"] or widget.state != state[0]):
+                    self._set_widget(widget, state[0], **state[1])
 
         def changed(wave: Any, item: Any) -> None:
             widget = self._status_widgets.get(item.step)
