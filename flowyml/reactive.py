@@ -37,6 +37,9 @@ __all__ = ["STOPPING_STATES", "Wave", "WaveItem", "downstream_wave", "plan_downs
 
 #: states of a wave step after which the wave stops
 STOPPING_STATES = frozenset({"failed", "timed_out", "interrupted", "pending", "upstream_failed"})
+#: how the headline says why a wave stopped ("stopped at 'c', which ...")
+_STOP_WORDS = {"interrupted": "was interrupted", "timed_out": "timed out",
+               "pending": "could not get its inputs", "upstream_failed": "has a failed upstream"}
 #: a wave step that was not run because what it reads did not change
 UNCHANGED = "unchanged"
 #: a wave step the wave did not reach (it stopped before): still stale
@@ -105,7 +108,7 @@ class Wave:
         done = ", ".join(f"{n} {state}" for state, n in counts.items())
         line = f"{start}: {done}" if done else start
         if self.stopped_at is not None:
-            what = "was interrupted" if self.stop_state == "interrupted" else f"{self.stop_state}"
+            what = _STOP_WORDS.get(self.stop_state or "", self.stop_state)
             line += f"; stopped at '{self.stopped_at}', which {what}"
         return line
 

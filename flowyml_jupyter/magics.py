@@ -573,6 +573,7 @@ class FlowymlMagics(Magics):
                 self.shell.events.unregister(event, handler)
         self._dags.clear()
         self._status_widgets.clear()
+        self._areas.clear()
 
 
 def _switch(text: str, what: str) -> bool:

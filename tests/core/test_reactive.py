@@ -66,7 +66,8 @@ def test_first_failure_stops_the_wave_and_says_where(state):
     assert ran == ["b", "c"]
     assert [i.state for i in w.items] == ["done", state, "stale", "stale"]
     assert w.stopped_at == "c" and w.item("c").error == "ValueError: bad"
-    assert f"stopped at 'c', which {state}" in w.summary()
+    said = {"failed": "failed", "timed_out": "timed out", "pending": "could not get its inputs"}
+    assert f"stopped at 'c', which {said[state]}" in w.summary()
     assert "d: stale (not run: the wave stopped before it)" in w.summary()
 
 
