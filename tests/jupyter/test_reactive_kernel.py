@@ -221,3 +221,31 @@ def test_steps_run_before_auto_was_on_show_their_outputs_under_the_trigger(tmp_p
     assert "its cell has no output area in this kernel" in summary.data["text/html"]
     assert "y is 2" in texts(result.cells[B])  # its old output, from before auto was on
     assert not any(o.get("metadata", {}).get("flowyml") for o in result.cells[B].outputs)
+
+
+def test_run_upto_updates_the_areas_it_ran_and_the_dag_shown_above(tmp_path, monkeypatch):
+    """``%flowyml run --upto c`` re-runs b and c as cells into their areas (d is left
+    stale), and the DAG shown earlier in the notebook is redrawn in place."""
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+    nb, client = notebook(tmp_path)
+    nb.cells.append(new_code_cell("%flowyml dag"))
+    dag_cell = len(nb.cells) - 1
+    with client.setup_kernel():
+        for index, cell in enumerate(nb.cells):
+            client.execute_cell(cell, index)
+        for source in ("%flowyml auto off", "%%step a\nx = 5"):
+            nb.cells.append(new_code_cell(source))
+            client.execute_cell(nb.cells[-1], len(nb.cells) - 1)
+        nb.cells.append(new_code_cell("%flowyml run --upto c"))
+        client.execute_cell(nb.cells[-1], len(nb.cells) - 1)
+        result = saved(nb, tmp_path)
+    assert area(result.cells[B]).data["text/plain"] == "y is 6"
+    assert area(result.cells[C]).data["text/plain"] == "z is 12"
+    assert area(result.cells[D]).data["text/plain"] == "10"
+    summary = texts(result.cells[-1])
+    assert "flowyml run --upto c: 2 step(s): 2 done" in summary, summary
+    assert "y is 6" not in summary
+    dag = next(o for o in result.cells[dag_cell].outputs if o.output_type == "display_data")
+    drawn = dict(line.strip().split(": ", 1) for line in dag.data["text/plain"].splitlines()[1:])
+    states = {step: text.split("  (")[0] for step, text in drawn.items()}
+    assert states == {"a": "done", "b": "done", "c": "done", "d": "stale"}, dag.data["text/plain"]
