@@ -22,7 +22,7 @@ from benchmarks._common import render_table, row
 
 #: in the order they run; "executors" is written with the executors and may not exist yet
 BENCHMARKS = ("overhead", "hashing", "large_output", "import", "dag", "map", "notebook",
-              "executors", "lifecycle", "store", "remote", "files", "corpus")
+              "executors", "lifecycle", "store", "remote", "files", "reactive", "corpus")
 
 
 def machine() -> str:

@@ -24,6 +24,9 @@ class _Tee:
     def write(self, text: str) -> int:
         if not self._recorder.paused:
             self._recorder.recording.stream(self._name, str(text))
+            self._recorder.changed()
+        if not self._recorder.passthrough:
+            return len(text)
         return self._target.write(text)
 
     def writelines(self, lines: Any) -> None:
@@ -35,13 +38,25 @@ class _Tee:
 
 
 class OutputRecorder:
-    """``with OutputRecorder(shell) as rec: ...`` -> ``rec.recording``."""
+    """``with OutputRecorder(shell) as rec: ...`` -> ``rec.recording``.
 
-    def __init__(self, shell: Any) -> None:
+    ``passthrough=False`` (reactive mode): outputs are recorded only, not sent to the front
+    end -- tracebacks too -- and ``on_change(recording)`` is called after each new item, so
+    the caller shows them where it wants (under the step's own cell).
+    """
+
+    def __init__(self, shell: Any, passthrough: bool = True,
+                 on_change: Any = None) -> None:
         self.shell = shell
         self.recording = Recording()
         self.paused = 0
+        self.passthrough = passthrough
+        self.on_change = on_change
         self._saved: list[tuple[Any, str, Any, bool]] = []
+
+    def changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change(self.recording)
 
     def _patch(self, obj: Any, attr: str, value: Any) -> None:
         had = attr in vars(obj)
@@ -59,6 +74,9 @@ class OutputRecorder:
             def recording_publish(data: Any, metadata: Any = None, *args: Any, **kwargs: Any) -> Any:
                 if not kwargs.get("update"):
                     self.recording.display(data, metadata)
+                    self.changed()
+                if not self.passthrough:
+                    return None
                 self.paused += 1
                 try:
                     return publish(data, metadata, *args, **kwargs)
@@ -66,13 +84,20 @@ class OutputRecorder:
                     self.paused -= 1
 
             self._patch(pub, "publish", recording_publish)
+            if not self.passthrough:  # the body's clear_output clears what it showed, only
+                def recording_clear(wait: bool = False) -> None:
+                    self.recording.items.clear()
+                    self.changed()
+
+                self._patch(pub, "clear_output", recording_clear)
         hook = getattr(self.shell, "displayhook", None)
         if hook is not None:
             write, start, finish = hook.write_format_data, hook.start_displayhook, hook.finish_displayhook
 
             def recording_write(format_dict: Any, md_dict: Any = None) -> Any:
                 self.recording.display(format_dict, md_dict, kind="result")
-                return write(format_dict, md_dict)
+                self.changed()
+                return write(format_dict, md_dict) if self.passthrough else None
 
             def paused_start() -> Any:
                 self.paused += 1
@@ -87,6 +112,14 @@ class OutputRecorder:
             self._patch(hook, "write_format_data", recording_write)
             self._patch(hook, "start_displayhook", paused_start)
             self._patch(hook, "finish_displayhook", paused_finish)
+        if not self.passthrough:
+            def recording_traceback(etype: Any, evalue: Any, stb: Any) -> None:
+                self.recording.items.append({
+                    "type": "error", "ename": getattr(etype, "__name__", str(etype)),
+                    "evalue": str(evalue), "traceback": list(stb)})
+                self.changed()
+
+            self._patch(self.shell, "_showtraceback", recording_traceback)
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -48,6 +48,9 @@ def _flowyml_parser() -> argparse.ArgumentParser:
     run.add_argument("--all", action="store_true")
     run.add_argument("--executor", default=None)
     run.add_argument("--max-workers", type=int, default=None)
+    run.add_argument("--upto", default=None, metavar="STEP")
+    auto = sub.add_parser("auto", add_help=False)
+    auto.add_argument("switch", nargs="?", choices=["on", "off"])
     ctx = sub.add_parser("context", add_help=False)
     ctx.add_argument("pairs", nargs="*", metavar="K=V")
     cache = sub.add_parser("cache", add_help=False)
@@ -83,6 +86,10 @@ class FlowymlMagics(Magics):
         self._listener = bus.subscribe(self._on_event)
         self._cell_id: str | None = None
         self._in_step = 0
+        #: reactive mode (``%flowyml auto on``): a step cell's stale descendants re-run at once
+        self.auto = False
+        self._areas: dict[str, Any] = {}  # step -> its cell's OutputArea (reactive mode)
+        self._in_wave = False
         shell.events.register("pre_run_cell", self._pre_run_cell)
         shell.events.register("post_run_cell", self._post_run_cell)
 
@@ -134,6 +141,16 @@ class FlowymlMagics(Magics):
             line = RunningLine(rec.name)
             line.show()
             self._status_widgets[rec.name] = line
+        old = self._areas.pop(rec.name, None)
+        if old is not None:  # left with the cell's old outputs
+            old.close()
+        area = None
+        if self.auto and _in_kernel():  # its outputs go to an area updated in place
+            from flowyml_jupyter.areas import OutputArea
+
+            area = OutputArea(rec.name)
+            area.show()
+            self._areas[rec.name] = area
         figures = open_figures()
         shown: list[Any] = []
 
@@ -144,7 +161,12 @@ class FlowymlMagics(Magics):
 
         self._in_step += 1
         try:
-            rec = self.session.run_cell_step(rec, lambda: self._execute(cell), replay=replay_outputs)
+            if area is not None:
+                rec = self.session.run_cell_step(rec, lambda: self._execute(cell, area),
+                                                 replay=area.set)
+            else:
+                rec = self.session.run_cell_step(rec, lambda: self._execute(cell),
+                                                 replay=replay_outputs)
         finally:
             self._in_step -= 1
             if line is not None and self._status_widgets.get(line.step_name) is line:
@@ -159,6 +181,11 @@ class FlowymlMagics(Magics):
             else:
                 display(widget)
             self._refresh_dags()
+        if area is not None and area.step != rec.name:  # renamed (changed an input in place)
+            self._areas[rec.name] = self._areas.pop(area.step)
+            area.step = rec.name
+        if self.auto and not self._in_wave:
+            self._wave_after(rec.name)
         return shown[0] if shown else None  # a replayed last value is the cell's result
 
     def _magic_lines(self, body: str) -> frozenset[int]:
@@ -176,7 +203,8 @@ class FlowymlMagics(Magics):
         return frozenset(n for n, (a, b) in enumerate(zip(lines, transformed, strict=False), 1)
                          if a != b and "get_ipython()" in b and not a.lstrip().startswith(("%", "!")))
 
-    def _execute(self, body: str) -> tuple[BaseException | None, Any]:
+    def _execute(self, body: str, area: Any = None) -> tuple[BaseException | None, Any]:
+        """Run ``body`` as a cell; record what it shows (into ``area`` only, when given)."""
         from flowyml_jupyter.capture import OutputRecorder
 
         quiet = _ends_with_semicolon(body)  # `plt.plot(x);` shows no value, as in any cell
@@ -185,10 +213,16 @@ class FlowymlMagics(Magics):
             self.shell.ast_node_interactivity = "none"
         try:
             # a leading newline keeps traceback line numbers equal to the cell's (line 1 = %%step)
-            with OutputRecorder(self.shell) as recorder:
+            recorder = (OutputRecorder(self.shell) if area is None else
+                        OutputRecorder(self.shell, passthrough=False, on_change=area.live))
+            with recorder:
                 result = self.shell.run_cell("\n" + body, store_history=False)
         finally:
             self.shell.ast_node_interactivity = interactivity
+        if area is not None:
+            area.set(recorder.recording.items)
+            # a traceback shown in the area is not kept for replay
+            recorder.recording.items = [i for i in recorder.recording.items if i["type"] != "error"]
         return result.error_before_exec or result.error_in_exec, recorder.recording
 
     # -- %flowyml --------------------------------------------------------------------------
@@ -208,8 +242,12 @@ class FlowymlMagics(Magics):
         %flowyml dag                         the live pipeline graph
         %flowyml export PATH.py [--notebook NB.ipynb]   write the notebook as a module
         %flowyml forget STEP ...             drop steps whose cells were deleted or renamed
-        %flowyml config [replay_max=16M] [files_max=64M]   settings (bounds on a step's replayed
-                                             outputs and on the written files kept with it)
+        %flowyml config [replay_max=16M] [files_max=64M] [auto=on|off]   settings (bounds on a
+                                             step's replayed outputs and on the written
+                                             files kept with it; reactive mode)
+        %flowyml auto [on|off]               reactive mode: after a step cell runs, its stale
+                                             descendants re-run at once (DAG order)
+        %flowyml run --upto STEP             run the stale steps STEP needs, then STEP, as cells
         """
         try:
             args = _flowyml_parser().parse_args(shlex.split(line))
@@ -217,7 +255,7 @@ class FlowymlMagics(Magics):
             raise UsageError(f"%flowyml: cannot parse {line!r}: {exc}") from None
         if args.command is None:
             raise UsageError("%flowyml needs a command: status, run, context, cache, why, dag, "
-                             "export, forget or config (see %flowyml?)")
+                             "export, forget, config or auto (see %flowyml?)")
         return getattr(self, f"_cmd_{args.command}")(args)
 
     def _cmd_status(self, args: argparse.Namespace) -> None:
@@ -229,6 +267,11 @@ class FlowymlMagics(Magics):
         display(_StatusTable(rows))
 
     def _cmd_run(self, args: argparse.Namespace) -> None:
+        if args.upto is not None:
+            if args.targets or args.all or args.executor or args.max_workers:
+                raise UsageError("%flowyml run --upto STEP takes no other steps or options")
+            self._wave_upto(args.upto)
+            return
         targets = None if args.all else (args.targets or None)
         for name in self._stale_names(targets):
             widget = self._status_widgets.get(name)
@@ -345,16 +388,103 @@ class FlowymlMagics(Magics):
 
         for pair in args.pairs:
             key, sep, text = pair.partition("=")
+            if key == "auto" and sep:
+                self.auto = _switch(text, "%flowyml config auto")
+                continue
             if key not in ("replay_max", "files_max") or not sep:
-                raise UsageError("%flowyml config takes replay_max=SIZE (e.g. 16M, 0 = off) or "
-                                 f"files_max=SIZE (e.g. 256M); got {pair!r}")
+                raise UsageError("%flowyml config takes replay_max=SIZE (e.g. 16M, 0 = off), "
+                                 f"files_max=SIZE (e.g. 256M) or auto=on|off; got {pair!r}")
             try:
                 setattr(self.session, key, parse_size(text))
             except ValueError as exc:
                 raise UsageError(f"%flowyml config: {exc}") from None
         files_max = self.session.files_max
         print(f"flowyml config: replay_max={describe_size(self.session.replay_max)} "
-              f"files_max={describe_size(files_max if files_max is not None else max_from_env())}")
+              f"files_max={describe_size(files_max if files_max is not None else max_from_env())} "
+              f"auto={'on' if self.auto else 'off'}")
+
+    def _cmd_auto(self, args: argparse.Namespace) -> None:
+        if args.switch is not None:
+            self.auto = args.switch == "on"
+        if self.auto:
+            print("flowyml auto: on (after a step cell runs, its stale descendants re-run)")
+        else:
+            print("flowyml auto: off (run stale steps with %flowyml run)")
+
+    # -- reactive mode ---------------------------------------------------------------------
+    def _wave_after(self, trigger: str) -> None:
+        """Re-run the stale descendants of step ``trigger`` (its cell just ran)."""
+        from flowyml.notebook import reactive
+
+        planned = reactive.downstream_wave(self.session, trigger)
+        if planned is not None:
+            self._run_wave(planned)
+
+    def _wave_upto(self, target: str) -> None:
+        """``%flowyml run --upto``: the stale ancestors of ``target``, then ``target``."""
+        from flowyml.graph import PipelineGraphError
+        from flowyml.notebook import reactive
+
+        try:
+            planned = reactive.upto_wave(self.session, target)
+        except (KeyError, PipelineGraphError) as exc:
+            raise UsageError(f"%flowyml run --upto: {exc.args[0] if exc.args else exc}") from None
+        self._run_wave(planned)
+
+    def _run_wave(self, planned: Any) -> None:
+        """Run a planned wave, each step as its cell (outputs into its area), with a live
+        summary under the running cell."""
+        from flowyml.notebook import reactive
+        from flowyml_jupyter.areas import OutputArea, WaveSummary
+        from flowyml_jupyter.capture import close_new_figures, open_figures
+
+        wave = planned[0]
+        detached: dict[str, Any] = {}
+        summary = WaveSummary(wave, detached)
+        for item in wave.items:
+            widget = self._status_widgets.get(item.step)
+            if widget is not None:
+                self._set_widget(widget, "pending")
+        summary.show()
+
+        def run_step(name: str) -> Any:
+            rec = self.session.steps[name]
+            area = self._areas.get(name)
+            if area is None:
+                area = detached[name] = OutputArea(name)
+            area.clear()
+            figures = open_figures()
+            self._in_step += 1
+            try:
+                return self.session.run_cell_step(rec, lambda: self._execute(rec.body, area),
+                                                  replay=area.set)
+            finally:
+                self._in_step -= 1
+                current = self.session.steps.get(name)
+                if current is not None and current.state == "cached":
+                    close_new_figures(figures)
+                widget = self._status_widgets.get(name)
+                state = self._state_of(name) if widget is not None else None
+                # the finished event drew the state; notes (a reason) need one more update
+                if state is not None and (state[1]["reason"] or widget.state != state[0]):
+                    self._set_widget(widget, state[0], **state[1])
+
+        def changed(wave: Any, item: Any) -> None:
+            widget = self._status_widgets.get(item.step)
+            if widget is not None and item.state == "unchanged":
+                self._show_state(widget, item.step)
+            elif widget is not None and item.state == "stale":
+                self._set_widget(widget, "stale", reason="the wave stopped before it")
+            summary.update()
+
+        self._in_wave = True
+        try:
+            reactive.run_session_wave(self.session, planned, run_step, changed)
+        finally:
+            self._in_wave = False
+            self._flush_widgets()
+            self._refresh_dags()
+        summary.finish()
 
     def _cmd_forget(self, args: argparse.Namespace) -> None:
         for name in args.steps:
@@ -363,6 +493,7 @@ class FlowymlMagics(Magics):
             except KeyError as exc:
                 raise UsageError(f"%flowyml forget: {exc.args[0]}") from None
             self._status_widgets.pop(name, None)
+            self._areas.pop(name, None)
         self._refresh_dags()
         print(f"flowyml: forgot {', '.join(args.steps)}")
 
@@ -447,6 +578,16 @@ class FlowymlMagics(Magics):
                 self.shell.events.unregister(event, handler)
         self._dags.clear()
         self._status_widgets.clear()
+        self._areas.clear()
+
+
+def _switch(text: str, what: str) -> bool:
+    value = text.strip().lower()
+    if value in ("on", "true", "1", "yes"):
+        return True
+    if value in ("off", "false", "0", "no"):
+        return False
+    raise UsageError(f"{what} takes on or off; got {text!r}")
 
 
 def _ends_with_semicolon(body: str) -> bool:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what the real-browser end-to-end test (tests/e2e) needs:
 #   - Debian's `chromium` (apt-get, only when missing and we are root),
-#   - the Python `playwright` package and JupyterLab in .venv (the `e2e` extra).
+#   - the Python `playwright` package, JupyterLab 4 and Notebook 7 in .venv (the `e2e` extra).
 # Playwright drives /usr/bin/chromium through `executable_path`; it never downloads a
 # browser of its own (PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD is set for the pip install).
 # Without chromium the e2e tests skip with a reason, so a failure here is not fatal.
@@ -26,8 +26,8 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 
 # the `e2e` extra of pyproject.toml
-PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 "$PY" -m pip install -q "playwright>=1.40,<2" "jupyterlab>=4,<5" \
-  || echo "note: could not install playwright/jupyterlab; the e2e browser tests will be skipped"
+PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 "$PY" -m pip install -q "playwright>=1.40,<2" "jupyterlab>=4,<5" "notebook>=7,<8" \
+  || echo "note: could not install playwright/jupyterlab/notebook; the e2e browser tests will be skipped"
 "$PY" -c "import playwright, jupyterlab; print('e2e tools: playwright and jupyterlab', jupyterlab.__version__)" \
   2>/dev/null || true
 if [ -x /usr/bin/chromium ]; then

@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ("overhead", "hashing", "large output", "import", "dag", "map", "notebook",
-              "executors", "lifecycle", "store", "remote", "files", "corpus")
+              "executors", "lifecycle", "store", "remote", "files", "reactive", "corpus")
 
 
 @pytest.mark.slow

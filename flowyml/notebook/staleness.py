@@ -57,6 +57,8 @@ def assess(
     inputs_now: Mapping[str, Mapping[str, str | None]],
     producers: Mapping[str, Mapping[str, str]],
     files_now: Mapping[str, str | None] | None = None,
+    *,
+    known: Mapping[str, Verdict] | None = None,
 ) -> dict[str, Verdict]:
     """Verdicts for the steps in ``order`` (a topological order).
 
@@ -66,8 +68,10 @@ def assess(
     ``producers[step][param]`` the step whose output that parameter receives (a notebook
     name may be produced by several steps; each reader has its own producer);
     ``files_now[step]`` why a file the step read no longer matches (``None``: it does).
+    ``known`` are verdicts of steps outside ``order`` (upstream of it), to assess a few
+    steps without the whole notebook; they are not part of the result.
     """
-    verdicts: dict[str, Verdict] = {}
+    verdicts: dict[str, Verdict] = dict(known or {})
     for name in order:
         prov = made.get(name)
         params = inputs_now.get(name, {})
@@ -90,7 +94,7 @@ def assess(
         reasons_list.extend(upstream)
         state = STALE if reasons_list else FRESH
         verdicts[name] = Verdict(name, state, tuple(reasons_list))
-    return verdicts
+    return {name: verdicts[name] for name in order} if known else verdicts
 
 
 def _input_reasons(param: str, now: str | None, prov: Provenance, producers: Mapping[str, str],

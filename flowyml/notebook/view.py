@@ -91,6 +91,14 @@ class PipelineView:
         return _staleness.assess(order, made, code_now, inputs_now, self.wiring().producers,
                                  files_now)
 
+    def verdict_of(self, name: str, known: dict[str, _staleness.Verdict]) -> _staleness.Verdict:
+        """Step ``name``'s verdict now, given the verdicts ``known`` of the steps above it
+        (reactive mode re-checks one step at a time without assessing the whole notebook)."""
+        rec = self.steps[name]
+        return _staleness.assess([name], {name: rec.made}, {name: self._code_now(rec)},
+                                 {name: self._param_digests(rec)}, self.wiring().producers,
+                                 known=known)[name]
+
     def status(self) -> list[StepStatus]:
         """One row per step: its state (done, cached, stale, failed, pending...) and why."""
         rows = []

@@ -59,12 +59,17 @@ def start_lab(tmp_path: Path) -> Iterator[Callable[[Path], JupyterLabServer]]:
     """
     servers: list[JupyterLabServer] = []
 
-    def start(notebooks: Path) -> JupyterLabServer:
+    def start(notebooks: Path, app: str = "lab", disabled: tuple[str, ...] = ()) -> JupyterLabServer:
+        """``app``: "lab" (JupyterLab 4) or "notebook" (Notebook 7); ``disabled``: front-end
+        extensions to turn off (e.g. the widget manager)."""
         if browser_missing_reason():
             pytest.skip(browser_missing_reason())
+        if app == "notebook" and importlib.util.find_spec("notebook") is None:
+            pytest.skip("Notebook 7 is missing (run: bash scripts/install_browser.sh)")
         root = copy_tree(notebooks, tmp_path / f"root{len(servers)}")
         server = JupyterLabServer(
-            root_dir=root, home=tmp_path / f"jupyter-home{len(servers)}", cache_dir=tmp_path / "cache"
+            root_dir=root, home=tmp_path / f"jupyter-home{len(servers)}", cache_dir=tmp_path / "cache",
+            app=app, disabled=disabled,
         )
         servers.append(server)
         server.start()

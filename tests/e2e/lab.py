@@ -85,6 +85,10 @@ class JupyterLabServer:
     process: subprocess.Popen | None = None
     spawned: dict[int, str] = field(default_factory=dict)
     log_path: Path | None = None
+    #: "lab" (JupyterLab 4) or "notebook" (Notebook 7: the same components, one document a page)
+    app: str = "lab"
+    #: more front-end extensions to disable, e.g. the widget manager ("@jupyter-widgets/jupyterlab-manager")
+    disabled: tuple[str, ...] = ()
 
     @property
     def base_url(self) -> str:
@@ -92,6 +96,8 @@ class JupyterLabServer:
 
     def notebook_url(self, name: str) -> str:
         """URL that opens ``name`` in a fresh (reset) workspace, authenticated by token."""
+        if self.app == "notebook":
+            return f"{self.base_url}/notebooks/{name}?token={self.token}"
         return f"{self.base_url}/lab/tree/{name}?reset&token={self.token}"
 
     def environment(self) -> dict[str, str]:
@@ -113,7 +119,8 @@ class JupyterLabServer:
         labconfig = Path(env["JUPYTER_CONFIG_DIR"]) / "labconfig"
         labconfig.mkdir(parents=True, exist_ok=True)
         (labconfig / "page_config.json").write_text(
-            json.dumps({"disabledExtensions": _DISABLED_PLUGINS}), encoding="utf-8"
+            json.dumps({"disabledExtensions": {**_DISABLED_PLUGINS, **dict.fromkeys(self.disabled, True)}}),
+            encoding="utf-8",
         )
         settings = Path(env["JUPYTER_CONFIG_DIR"]) / "lab" / "user-settings"
         notebook_settings = settings / "@jupyterlab" / "notebook-extension"
@@ -139,9 +146,10 @@ class JupyterLabServer:
         workspaces = self.home / "workspaces"
         workspaces.mkdir(parents=True, exist_ok=True)
         self.log_path = self.home / "jupyter-lab.log"
+        app = "LabApp" if self.app == "lab" else "JupyterNotebookApp"
         cmd = [
             str(jupyter_executable()),
-            "lab",
+            self.app,
             "--no-browser",
             "--ServerApp.ip=127.0.0.1",
             f"--ServerApp.port={self.port}",
@@ -150,13 +158,13 @@ class JupyterLabServer:
             f"--ServerApp.root_dir={self.root_dir}",
             "--ServerApp.disable_check_xsrf=False",
             "--ServerApp.open_browser=False",
-            f"--LabApp.workspaces_dir={workspaces}",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-            "--LabApp.news_url=",
-            "--LabApp.extension_manager=readonly",
+            f"--{app}.workspaces_dir={workspaces}",
             "--ServerApp.terminals_enabled=False",
             "--expose-app-in-browser",
         ]
+        if self.app == "lab":
+            cmd += ["--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+                    "--LabApp.news_url=", "--LabApp.extension_manager=readonly"]
         if os.geteuid() == 0:
             cmd.append("--allow-root")
         with open(self.log_path, "wb") as log:

@@ -1,0 +1,43 @@
+"""A step's recorded outputs as nbformat outputs and as one static HTML / text picture."""
+
+from __future__ import annotations
+
+from flowyml.notebook.outputs import strip_ansi, to_html, to_outputs, to_text
+
+ITEMS = [
+    {"type": "stream", "name": "stdout", "text": "made 3 rows\n"},
+    {"type": "display", "data": {"text/html": "<table><tr><td>1</td></tr></table>",
+                                 "text/plain": "   a\n0  1"}, "metadata": {}},
+    {"type": "display", "data": {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"},
+     "metadata": {"image/png": {"width": 10}}},
+    {"type": "stream", "name": "stderr", "text": "careful <x>\n"},
+    {"type": "result", "data": {"text/plain": "42"}, "metadata": {}},
+    {"type": "error", "ename": "ValueError", "evalue": "bad",
+     "traceback": ["\x1b[0;31mValueError\x1b[0m: bad"]},
+]
+
+
+def test_nbformat_outputs_keep_order_kind_and_data():
+    out = to_outputs(ITEMS)
+    assert [o["output_type"] for o in out] == ["stream", "display_data", "display_data", "stream",
+                                              "display_data", "error"]
+    assert out[2]["metadata"] == {"image/png": {"width": 10}}
+    assert out[4]["data"] == {"text/plain": "42"}  # the last value, without a prompt
+    assert out[5]["traceback"] == ["\x1b[0;31mValueError\x1b[0m: bad"]  # colours for the front end
+
+
+def test_static_text_and_html_show_everything_in_order_and_escaped():
+    text = to_text(ITEMS)
+    assert text.splitlines() == ["made 3 rows", "   a", "0  1", "<Figure>", "careful <x>", "42",
+                                 "ValueError: bad"]
+    page = to_html(ITEMS, step="load")
+    assert page.startswith('<div class="flowyml-area" data-step="load">')
+    order = [page.index(s) for s in ("made 3 rows", "<table>", 'src="data:image/png;base64,iVBORw0KGgo="',
+                                     "careful &lt;x&gt;", "42", "ValueError: bad")]
+    assert order == sorted(order)
+    assert "\x1b" not in page and "\x1b" not in text
+    assert to_html([], "x") == '<div class="flowyml-area" data-step="x"></div>' and to_text([]) == ""
+
+
+def test_strip_ansi():
+    assert strip_ansi("\x1b[1;32mok\x1b[0m done") == "ok done"
