@@ -313,6 +313,16 @@ class CacheStore:
 
     # -- reading --------------------------------------------------------------------------
     def lookup(self, key: str) -> CacheEntry | None:
+        """The verified entry for ``key`` (an accepted edit's alias followed to the entry it
+        names: :mod:`flowyml.aliases`), or ``None``; see :meth:`_lookup_one`."""
+        entry = self._lookup_one(key)
+        if entry is not None and "alias" in (entry.meta.get("notes") or ()):
+            from flowyml.aliases import follow
+
+            return follow(self, entry, self._lookup_one)
+        return entry
+
+    def _lookup_one(self, key: str) -> CacheEntry | None:
         """The verified entry for ``key``, or ``None``; a bad entry is reported and removed.
 
         A hit costs a handful of system calls: ``lstat`` of the step directory (never a

@@ -36,6 +36,11 @@ OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
                         "help": "Python expression over context values and upstream outputs; "
                                 "false skips the step."}),
     (("--description",), {"default": None, "help": "What the step does."}),
+    (("--accept",), {"action": "store_true", "default": False,
+                     "help": "After an edit that changes nothing (a debug print): show what "
+                             "differs and point the step's new key at its entry stored from "
+                             "the same inputs, without running the body or copying data. "
+                             "Refused when an input differs."}),
 ]
 
 
@@ -59,6 +64,7 @@ class StepCellSpec:
     group: str | None = None
     condition: str | None = None
     description: str | None = None
+    accept: bool = False
 
 
 class _Parser(argparse.ArgumentParser):
@@ -116,6 +122,7 @@ def spec_from_namespace(ns: argparse.Namespace) -> StepCellSpec:
         group=ns.group,
         condition=ns.condition,
         description=ns.description,
+        accept=bool(getattr(ns, "accept", False)),
     )
 
 
