@@ -473,8 +473,16 @@ def step_metas(store: Any, step_name: str, items: bool = False) -> list[tuple[fl
     found = _step_metas(store, step_name)
     if items:
         return found
-    return [(used, m) for used, m in found
-            if "<item>" not in (((m.get("parts") or {}).get("params")) or {})]
+    return [(used, m) for used, m in found if not _is_item(m)]
+
+
+def _is_item(meta: Mapping[str, Any]) -> bool:
+    """Whether an entry holds one item of a map task (not a version of the step)."""
+    parts = meta.get("parts")
+    if not isinstance(parts, dict):
+        return False
+    params = parts.get("params")
+    return "<item>" in params if isinstance(params, dict) else set(parts) == {"item"}
 
 
 def _step_metas(store: Any, step_name: str) -> list[tuple[float, dict[str, Any]]]:

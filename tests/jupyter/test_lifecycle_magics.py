@@ -17,7 +17,7 @@ def test_why_names_the_input_the_helper_and_the_code(ip, session, capsys):
     assert "will be a cache hit" in capsys.readouterr().out
     ip.run_cell("seed = 8")
     ip.run_line_magic("flowyml", "why value")
-    assert "`seed` 7 → 8" in capsys.readouterr().out
+    assert "`seed` changed 7 → 8" in capsys.readouterr().out
     ip.run_cell("seed = 7\ndef clean(v):\n    return v + 100")
     ip.run_line_magic("flowyml", "why value")
     assert "helper `clean` changed" in capsys.readouterr().out
