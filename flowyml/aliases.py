@@ -161,6 +161,10 @@ def accept(store: Any, step_name: str, parts: Mapping[str, Any] | None,
                      duration=target.duration, shape=target.meta.get("shape"),
                      notes={NOTE: record, **_kept_notes(target.meta)},
                      explain=dict(facts) if facts else None)
+    if ok:
+        from flowyml.lifecycle import mark_grouped
+
+        mark_grouped(store, step_name)  # gc keeps the alias with its target
     if not ok:
         raise AcceptRefused(f"step '{step_name}': the alias could not be written to "
                             f"{store.root}; nothing changed")

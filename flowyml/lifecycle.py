@@ -227,8 +227,9 @@ def _kept_versions(store: Any, entries: list[Entry], keep_latest: int,
             by_step.setdefault(e.step, []).append(e)
     keep = set(protected)
     wanted = [e for e in entries if e.name in protected and not e.legacy]
-    if keep_latest:
-        wanted += [e for group in by_step.values() if len(group) > keep_latest for e in group]
+    grouped = {step for step, group in by_step.items()
+               if keep_latest and len(group) > keep_latest and _grouped(store, step)}
+    wanted += [e for step in grouped for e in by_step[step]]
     metas = _entry_metas(store, wanted)
     for e in wanted:
         target = _alias_target(store, metas.get(e.path))
@@ -236,9 +237,13 @@ def _kept_versions(store: Any, entries: list[Entry], keep_latest: int,
             keep.add(target)
     if not keep_latest:
         return keep
-    for group in by_step.values():
+    for step, group in by_step.items():
         if len(group) <= keep_latest:
             keep.update(e.name for e in group)
+            continue
+        if step not in grouped:  # every entry is a version of its own
+            group.sort(key=lambda e: e.last_used, reverse=True)
+            keep.update(e.name for e in group[:keep_latest])
             continue
         versions = _versions(store, group, metas)
         versions.sort(key=lambda v: max(e.last_used for e in v), reverse=True)
@@ -313,14 +318,76 @@ def _entry_metas(store: Any, entries: list[Entry]) -> dict[str, dict[str, Any]]:
         return {}
     if _remote(store):
         return store.entry_metas([e.path for e in entries])
-    from flowyml.cache import read_meta
-
     out = {}
     for e in entries:
-        meta = read_meta(e.path)
+        meta = _grouping_meta(e.path)
         if meta is not None:
             out[e.path] = meta
     return out
+
+
+#: a file in a step's directory saying that some of its entries are not versions of their
+#: own (map task items, accepted aliases): gc reads that step's metadata to group them
+GROUPED_MARK = ".grouped"
+_MARKED: set[str] = set()
+
+
+def mark_grouped(store: Any, step_name: str) -> None:
+    """Note (once per process and step) that ``step_name`` has item or alias entries, so
+    that gc groups its entries into versions; other steps' entries are read by nobody.
+    A remote store needs no mark (gc reads its metadata from the shared index)."""
+    from flowyml.cache import step_dirname
+
+    base = _entries_dir(store)
+    if base is None:
+        return
+    path = os.path.join(base, step_dirname(step_name), GROUPED_MARK)
+    if path in _MARKED:
+        return
+    with contextlib.suppress(OSError):
+        if not os.path.exists(path):
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600))
+        _MARKED.add(path)
+
+
+def _grouped(store: Any, step_dir: str) -> bool:
+    """Whether gc must read the entries of ``step_dir`` to group them (see mark_grouped)."""
+    if _remote(store):
+        return True
+    base = _entries_dir(store)
+    return base is not None and os.path.exists(os.path.join(base, step_dir, GROUPED_MARK))
+
+
+#: what an entry's metadata holds when it is not a version of its own: an alias, an item
+_GROUPING_MARKS = (b'"alias"', b'"<item>"', b'"item"')
+
+
+def _grouping_meta(path: str) -> dict[str, Any] | None:
+    """The metadata of a local entry when it may be an alias or a map task's item, else
+    ``None`` (an ordinary entry: a version by itself). One ``pread`` of the file's end; the
+    JSON is parsed only when its bytes name an alias or an item (gc reads every entry of a
+    step with more than ``keep_latest`` of them: this keeps that to a few microseconds)."""
+    import struct
+
+    from flowyml.cache import _TRAILER, read_meta
+
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        try:
+            n = os.fstat(fd).st_size
+            tail = os.pread(fd, min(n, 16384), max(n - 16384, 0))
+        finally:
+            os.close(fd)
+        length = _TRAILER.unpack_from(tail, len(tail) - _TRAILER.size)[0]
+    except (OSError, struct.error):
+        return None
+    if length + _TRAILER.size > len(tail):
+        return read_meta(path)  # a large metadata block: read it whole
+    text = tail[len(tail) - _TRAILER.size - length: len(tail) - _TRAILER.size]
+    if not any(mark in text for mark in _GROUPING_MARKS):
+        return None
+    return read_meta(path)
 
 
 def _unlink_unused(entry: Entry) -> bool:

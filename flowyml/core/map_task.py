@@ -123,9 +123,12 @@ class MapTaskStep(Step):
                 self.func, {**kwargs, self.map_param: item}, self.map_config.timeout_per_item))
             if key is not None:
                 parts_of = getattr(key_for, "parts_of", None)  # the item key's parts: gc
-                store.store(key, {"result": value}, output_hashes={},  # groups items by them
-                            parts=parts_of(item) if parts_of else {"item": hash_value(item)},
-                            duration=time.perf_counter() - t0)
+                if store.store(key, {"result": value}, output_hashes={},  # groups items by them
+                               parts=parts_of(item) if parts_of else {"item": hash_value(item)},
+                               duration=time.perf_counter() - t0) and parts_of:
+                    from flowyml.lifecycle import mark_grouped
+
+                    mark_grouped(store, self.name)
             return value, False, retries
 
         mapper = parallel if callable(parallel) else (threaded_mapper if parallel else sequential_mapper)
