@@ -3,9 +3,11 @@ why a step will hit or re-run.
 
 * **Last use** is the entry file's modification time, touched on every hit (one system
   call, no data written): :func:`scan` reads it with one ``stat``, never the file.
-* :func:`gc` keeps, per step, the ``keep_latest`` most recently used entries, every entry a
-  current definition would hit (``protect``) and every entry used in the last
-  :data:`IN_USE_SECONDS` (a reader may hold it); of the rest it removes those older than
+* :func:`gc` keeps, per step, the ``keep_latest`` most recently used versions (an entry, or a
+  map task's items of one definition with its whole list, or an accepted alias with its
+  target), every entry a current definition would hit (``protect``) and every entry used
+  within ``grace`` (default :data:`IN_USE_SECONDS`: a reader may hold it; the report counts
+  what that spared, and says so); of the rest it removes those older than
   ``older_than``, or the least recently used down to ``max_size``, or all. An entry is one
   file, removed by one ``unlink`` (atomic: a reader has it open whole, or finds nothing),
   and only when its modification time is still the one the scan saw (a use since, or a
@@ -14,7 +16,11 @@ why a step will hit or re-run.
   always removes them.
 * :func:`trim_to_budget` is gc with ``keep_latest=0`` after a run (``FLOWYML_CACHE_MAX_SIZE``).
 * :func:`why` compares the key parts a step has now with the stored entries of that step
-  (their parts and ``explain`` facts are in the entry's metadata) and names what differs.
+  (their parts and ``explain`` facts are in the entry's metadata) and names what differs;
+  :func:`explain` gives the same as a :class:`Why` that also follows the step's inputs up
+  the DAG to the steps that re-run first (:func:`plan_steps`, :func:`explain_planned`).
+* Accepting an edit (:mod:`flowyml.aliases`) stores an alias entry; gc keeps it with the
+  entry it points at.
 
 Works on the store's operations only (its entries directory, ``entry_path``), so another
 store with the same layout gets the same lifecycle.
@@ -632,7 +638,11 @@ def explain(store: Any, step_name: str, parts: Mapping[str, Any] | None,
         return Why(step_name, False, problem=problem or "it is not cached", upstream=ups)
     key = key_from_parts(step_name, dict(parts))
     metas = step_metas(store, step_name)
-    if any(m.get("key") == key for _, m in metas):
+    found = next((m for _, m in metas if m.get("key") == key), None)
+    if found is not None:
+        gone = _dangling(store, found)
+        if gone:
+            return Why(step_name, False, [gone], upstream=ups)
         return Why(step_name, True, upstream=ups)
     if not metas:
         return Why(step_name, False, stored=False, upstream=ups)
@@ -644,6 +654,21 @@ def explain(store: Any, step_name: str, parts: Mapping[str, Any] | None,
     scored.sort(key=lambda s: (s[0], s[1]))
     _, used, reasons = scored[0]
     return Why(step_name, False, reasons, nearest_used=-used, upstream=ups)
+
+
+def _dangling(store: Any, meta: Mapping[str, Any]) -> str | None:
+    """For an accepted alias whose target is gone or was replaced: why it will not hit."""
+    from flowyml.aliases import alias_of
+
+    record = alias_of(meta)
+    if record is None:
+        return None
+    target = _read_meta(store, record["key"])
+    if target is None:
+        return "its accepted edit points at an entry that is no longer stored"
+    if target.get("checksum") != record.get("checksum"):
+        return "the entry its edit was accepted against was replaced"
+    return None
 
 
 def why(store: Any, step_name: str, parts: Mapping[str, Any] | None,

@@ -192,6 +192,8 @@ def test_a_replaced_target_makes_the_alias_a_miss(tmp_path):
     meta, data, replay = entry_file_parts(target.path)
     meta["checksum"] = "full:" + "0" * 32  # another entry under the target's key
     write_entry_file(target.path, meta, data, replay)
+    why = flowyml("why", str(module), "count", cwd=tmp_path, env=env).stdout
+    assert "will re-run" in why and "accepted against was replaced" in why, why
     ran = flowyml("run", str(module), cwd=tmp_path, env=env)
     assert "1 cached, 1 done" in ran.stdout, ran.stdout + ran.stderr
     assert _runs(tmp_path) == 2
