@@ -637,7 +637,8 @@ def explain(store: Any, step_name: str, parts: Mapping[str, Any] | None,
     if parts is None:
         return Why(step_name, False, problem=problem or "it is not cached", upstream=ups)
     key = key_from_parts(step_name, dict(parts))
-    metas = step_metas(store, step_name)
+    every = _step_metas(store, step_name)
+    metas = [(used, m) for used, m in every if not _is_item(m)]
     found = next((m for _, m in metas if m.get("key") == key), None)
     if found is not None:
         gone = _dangling(store, found)
@@ -645,6 +646,11 @@ def explain(store: Any, step_name: str, parts: Mapping[str, Any] | None,
             return Why(step_name, False, [gone], upstream=ups)
         return Why(step_name, True, upstream=ups)
     if not metas:
+        items = len(every)
+        if items:  # a map task whose whole list was not stored (too large, or a failure)
+            return Why(step_name, False, [f"its whole list is not stored; each item is looked "
+                                          f"up on its own ({items} item entries stored)"],
+                       upstream=ups)
         return Why(step_name, False, stored=False, upstream=ups)
     scored = []
     for used, meta in metas:

@@ -528,16 +528,20 @@ def _item_keyer(step: Any, rest_src: dict[str, Any],
     name = step.name
     code = None if step.cache == "input_hash" else step.get_code_hash()
 
+    digests: dict[int, str] = {}  # id(item) -> its digest, from key_for to parts_of
+
     def key_for(item: Any) -> str | None:
         try:
             digest = hash_value(item)
         except UnhashableValueError:
             return None
+        digests[id(item)] = digest
         return _cache.make_key(name, code, {**shared, "<item>": digest})
 
     def parts_of(item: Any) -> dict[str, Any]:
         """What an item entry records as its parts (gc tells one definition's items by them)."""
-        return _cache.key_parts(name, code, {**shared, "<item>": hash_value(item)})
+        digest = digests.pop(id(item), None) or hash_value(item)
+        return _cache.key_parts(name, code, {**shared, "<item>": digest})
 
     key_for.parts_of = parts_of  # type: ignore[attr-defined]
     return key_for
