@@ -612,9 +612,11 @@ class Why:
                 return f"step '{name}' will be a cache hit: its code and inputs match a stored entry"
             if not self.stored:
                 return f"step '{name}' will run: nothing of it is stored yet"
-            when = _ago(time.time() - (self.nearest_used or time.time()))
-            return (f"step '{name}' will re-run: against the nearest stored entry (used {when}), "
-                    + ("; ".join(self.reasons) if self.reasons else "its key differs"))
+            said = "; ".join(self.reasons) if self.reasons else "its key differs"
+            if self.nearest_used is None:
+                return f"step '{name}' will re-run: {said}"
+            when = _ago(time.time() - self.nearest_used)
+            return f"step '{name}' will re-run: against the nearest stored entry (used {when}), {said}"
         ups = "; and ".join(f"it reads `{n}` from `{p}`, which re-runs because {up.because()}"
                             for n, p, up in self.upstream)
         if self.hit:

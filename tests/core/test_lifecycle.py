@@ -389,3 +389,14 @@ def test_why_knows_a_map_tasks_whole_list_key_and_gc_keeps_whole_runs(tmp_path):
     _cli("run", str(module), cwd=tmp_path, env=env)
     kept = [e for e in lifecycle.scan(store) if e.step == "square"]
     assert len(kept) == 5 + 1 + 1 + 1  # the kept items and whole list, a new item, a new whole list
+
+
+def test_why_on_a_map_task_whose_whole_list_is_not_stored(tmp_path):
+    module = tmp_path / "m.py"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FLOWYML_CACHE_DIR": str(tmp_path / "c")}
+    module.write_text("import flowyml.runner\nflowyml.runner.MAP_WHOLE_MAX_BYTES = 1  # never stored\n"
+                      + MAP_MODULE.format(n=4, offset=0))
+    _cli("run", str(module), cwd=tmp_path, env=env)
+    said = _cli("why", str(module), "square", cwd=tmp_path, env=env)
+    assert ("will re-run: its whole list is not stored; each item is looked up on its own "
+            "(4 item entries stored)") in said, said
