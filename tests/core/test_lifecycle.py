@@ -284,6 +284,9 @@ def test_gc_right_after_six_runs_says_what_it_spared_and_grace_0s_removes_them(t
     assert "removed 0 entries" in said and "6 entries" in said, said
     assert ("5 entries used in the last minute kept: they may be in use; --grace 0s to remove "
             "them") in said, said
+    said = _cli("cache", "gc", "--keep-latest", "0", "--max-size", "1K", cwd=tmp_path, env=env)
+    assert "removed 0 entries" in said and "still over 1.0 KiB" in said, said
+    assert "entries used in the last minute kept: they may be in use" in said, said
     said = _cli("cache", "gc", "--keep-latest", "1", "--grace", "0s", cwd=tmp_path, env=env)
     assert "removed 5 entries" in said and "1 entries" in said and "may be in use" not in said, said
     ran = _cli("run", str(module), cwd=tmp_path, env=env)
