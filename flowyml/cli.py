@@ -181,7 +181,10 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     from flowyml.store.urls import is_remote
 
     pipeline = _pipeline_for(args.pipeline) if args.pipeline else None
-    store = pipeline.cache if pipeline is not None and not args.cache_dir else open_store(args.cache_dir)
+    where = args.cache_dir
+    if where is None and not os.environ.get("FLOWYML_CACHE_DIR"):
+        where = Path.cwd() / ".flowyml" / "cache"  # as the help says (not next to flowyml/)
+    store = pipeline.cache if pipeline is not None and not args.cache_dir else open_store(where)
     if is_remote(str(store.root)):
         store.check_safety()  # cannot be reached: one line, within seconds
     current = lifecycle.current_keys(pipeline) if pipeline is not None else None
@@ -198,11 +201,12 @@ def _cmd_cache(args: argparse.Namespace) -> int:
         try:
             older = lifecycle.parse_age(args.older_than) if args.older_than else None
             size = lifecycle.parse_size(args.max_size) if args.max_size else None
+            grace = lifecycle.parse_age(args.grace) if args.grace else None
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         report = lifecycle.gc(store, keep_latest=args.keep_latest, older_than=older,
                               max_size=size, protect=(current or {}).values(),
-                              dry_run=args.dry_run)
+                              dry_run=args.dry_run, grace=grace)
         print(f"cache at {store.root}: {report.summary()}")
     return 0
 
@@ -227,19 +231,68 @@ def _pipeline_for(path: str) -> Any:
     return pipeline
 
 
-def _cmd_why(args: argparse.Namespace) -> int:
+def _planned(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    """The pipeline of ``args.module`` and what each of its steps would run with now."""
     from flowyml.store import lifecycle
 
     pipeline = _pipeline_for(args.module)
     if args.cache_dir:
         pipeline.cache_dir = args.cache_dir
-    planned = lifecycle.plan(pipeline)
+    planned = lifecycle.plan_steps(pipeline)
     if args.step not in planned:
         raise CommandError(f"no step named {args.step!r} in {args.module}; steps: "
                            f"{', '.join(planned)}")
-    parts, facts, problem = planned[args.step]
-    print(lifecycle.why(pipeline.cache, args.step, parts, facts, problem))
+    return pipeline, planned
+
+
+def _cmd_why(args: argparse.Namespace) -> int:
+    from flowyml.store import lifecycle
+
+    pipeline, planned = _planned(args)
+    print(lifecycle.explain_planned(pipeline.cache, planned, args.step).text())
     return 0
+
+
+def _cmd_accept(args: argparse.Namespace) -> int:
+    from flowyml.store import accept as aliases
+    from flowyml.store import lifecycle
+
+    pipeline, planned = _planned(args)
+    store = pipeline.cache
+    why = lifecycle.explain_planned(store, planned, args.step)
+    step = planned[args.step]
+    try:
+        if why.upstream:
+            name, producer, up = why.upstream[0]
+            raise aliases.AcceptRefused(
+                f"step '{args.step}': not accepted: input `{name}` differs: it comes from "
+                f"`{producer}`, which re-runs because {up.because()}; run the pipeline instead")
+        if why.hit:
+            print(f"step '{args.step}': already a cache hit; nothing to accept")
+            return 0
+        if step.parts is None:
+            raise aliases.AcceptRefused(f"step '{args.step}': cannot accept: {step.problem}")
+        aliases.nearest_same_inputs(store, args.step, step.parts, step.facts)  # refuses early
+        print(why.text())
+        if not args.yes and not _confirm(f"accept the edit of step '{args.step}' (its new code "
+                                         "reads the entry stored before it, no run)? [y/N] "):
+            raise CommandError("not accepted: no confirmation; run again with --yes to accept "
+                               "without asking")
+        done = aliases.accept(store, args.step, step.parts, step.facts, step.problem)
+    except aliases.AcceptRefused as exc:
+        raise CommandError(str(exc)) from None
+    print(done.text())
+    return 0
+
+
+def _confirm(question: str) -> bool:
+    """Ask on the terminal; no answer (stdin closed or not given) is "no"."""
+    try:
+        answer = input(question)
+    except EOFError:
+        print(file=sys.stderr)
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -300,6 +353,9 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--max-size", default=None, metavar="SIZE",
                        help="gc: remove least recently used entries down to SIZE (10G, 500M)")
     cache.add_argument("--dry-run", action="store_true", help="gc: show what would go")
+    cache.add_argument("--grace", default=None, metavar="AGE",
+                       help="gc: keep entries used within AGE, which may be in use (default 1m; "
+                            "on a bucket the time its uses take to be recorded); 0s for none")
     cache.add_argument("--cache-dir", default=None, metavar="DIR|URL",
                        help="cache directory or fsspec URL such as s3://bucket/cache (default: "
                             "FLOWYML_CACHE_DIR, else .flowyml/cache "
@@ -313,6 +369,17 @@ def build_parser() -> argparse.ArgumentParser:
     why.add_argument("step", help="the step")
     why.add_argument("--cache-dir", default=None, metavar="DIR", help="cache directory")
     why.set_defaults(func=_cmd_why)
+
+    acc = sub.add_parser("accept", help="accept a harmless edit of a step without re-running it",
+                         description="After an edit that changes nothing (a debug print): show "
+                         "what differs, then make STEP's new key read the entry stored from the "
+                         "same inputs before the edit. Nothing runs and no data is copied. "
+                         "Refused when an input differs.")
+    acc.add_argument("module", metavar="FILE.py|FILE.ipynb", help="the pipeline module or notebook")
+    acc.add_argument("step", help="the step")
+    acc.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    acc.add_argument("--cache-dir", default=None, metavar="DIR|URL", help="cache directory")
+    acc.set_defaults(func=_cmd_accept)
     return parser
 
 

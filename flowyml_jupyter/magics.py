@@ -61,6 +61,7 @@ def _flowyml_parser() -> argparse.ArgumentParser:
     cache.add_argument("--older-than", default=None)
     cache.add_argument("--max-size", default=None)
     cache.add_argument("--dry-run", action="store_true")
+    cache.add_argument("--grace", default=None)
     why = sub.add_parser("why", add_help=False)
     why.add_argument("step")
     sub.add_parser("dag", add_help=False)
@@ -131,6 +132,8 @@ class FlowymlMagics(Magics):
             return
         except (StepLineError, StepDefinitionError, ValueError) as exc:
             raise UsageError(str(exc)) from None
+        if spec.accept:
+            self._accept(rec)
         from flowyml_jupyter.capture import close_new_figures, open_figures, replay, split_result
         from flowyml_jupyter.widgets import RunningLine, _in_kernel
 
@@ -188,6 +191,19 @@ class FlowymlMagics(Magics):
             self._wave_after(rec.name)
         return shown[0] if shown else None  # a replayed last value is the cell's result
 
+    def _accept(self, rec: Any) -> None:
+        """``--accept``: print what differs, then alias the new key to the entry stored
+        from the same inputs (the run that follows is then a hit: the body does not run)."""
+        from flowyml.store.accept import AcceptRefused
+
+        try:
+            why, done = self.session.accept(rec)
+        except AcceptRefused as exc:
+            raise UsageError(f"{exc} (remove --accept to run the cell)") from None
+        if not done.already:
+            print(f"flowyml: {why.text()}")
+        print(f"flowyml: {done.text()}")
+
     def _magic_lines(self, body: str) -> frozenset[int]:
         """Lines IPython turns into magic calls although they have no ``%`` (automagic:
         ``ls``, ``cd dir``), as IPython's own input transformer sees them."""
@@ -235,7 +251,7 @@ class FlowymlMagics(Magics):
                                              run the stale and never-run steps (DAG order)
         %flowyml context [k=v ...]           set (or show) context values
         %flowyml cache info [--json]         per step: entries, size, last use, current entry
-        %flowyml cache gc [--keep-latest N] [--older-than 30d] [--max-size 10G] [--dry-run]
+        %flowyml cache gc [--keep-latest N] [--older-than 30d] [--max-size 10G] [--grace 1m] [--dry-run]
         %flowyml cache clear [STEP]          remove entries
         %flowyml why STEP                    why a step will hit or re-run
         %flowyml cache dir [PATH|URL]        show or set where the cache is (s3://..., gs://...)
@@ -329,10 +345,12 @@ class FlowymlMagics(Magics):
             try:
                 older = lifecycle.parse_age(args.older_than) if args.older_than else None
                 size = lifecycle.parse_size(args.max_size) if args.max_size else None
+                grace = lifecycle.parse_age(args.grace) if args.grace else None
             except ValueError as exc:
                 raise UsageError(f"%flowyml cache gc: {exc}") from None
             report = lifecycle.gc(store, keep_latest=args.keep_latest, older_than=older,
-                                  max_size=size, protect=current.values(), dry_run=args.dry_run)
+                                  max_size=size, protect=current.values(), dry_run=args.dry_run,
+                                  grace=grace)
             print(f"flowyml cache at {store.root}: {report.summary()}")
             return None
         report = lifecycle.info(store, current)

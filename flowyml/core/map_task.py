@@ -128,8 +128,13 @@ class MapTaskStep(Step):
             value, retries = self._call_item(lambda: call_with_timeout(
                 self.func, {**kwargs, self.map_param: item}, self.map_config.timeout_per_item))
             if key is not None:
-                store.store(key, {"result": value}, output_hashes={},
-                            parts={"item": hash_value(item)}, duration=time.perf_counter() - t0)
+                parts_of = getattr(key_for, "parts_of", None)  # the item key's parts: gc
+                if store.store(key, {"result": value}, output_hashes={},  # groups items by them
+                               parts=parts_of(item) if parts_of else {"item": hash_value(item)},
+                               duration=time.perf_counter() - t0) and parts_of:
+                    from flowyml.store.lifecycle import mark_grouped
+
+                    mark_grouped(store, self.name)
             return value, False, retries
 
         mapper = parallel if callable(parallel) else (threaded_mapper if parallel else sequential_mapper)

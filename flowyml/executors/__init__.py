@@ -75,4 +75,9 @@ def __getattr__(name: str) -> Any:
         from flowyml.executors.sequential import SequentialExecutor
 
         return SequentialExecutor
+    if name in ("base", "runner", "worker", "pool", "sequential", "threads", "processes", "dask",
+                "relay"):  # flowyml.executors.runner after `import flowyml`
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

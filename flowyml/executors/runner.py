@@ -563,7 +563,8 @@ def _run_map(step: Any, kwargs: dict[str, Any], kwargs_src: dict[str, Any], stor
     result.artifacts = {out_name: Artifact(out_name, values, producer=step.name)}
     if (key is not None and not outcome.failures
             and _estimated_size(values, MAP_WHOLE_MAX_BYTES) is not None):
-        _store(key, parts, {out_name: values}, result, store, time.perf_counter() - t0)
+        _store(key, parts, {out_name: values}, result, store, time.perf_counter() - t0,
+               explain=_explain(step, kwargs_src))
     return "cached" if result.cached else "done"
 
 
@@ -581,13 +582,22 @@ def _item_keyer(step: Any, rest_src: dict[str, Any],
     name = step.name
     code = None if step.cache == "input_hash" else step.get_code_hash()
 
+    digests: dict[int, str] = {}  # id(item) -> its digest, from key_for to parts_of
+
     def key_for(item: Any) -> str | None:
         try:
             digest = hash_value(item)
         except UnhashableValueError:
             return None
+        digests[id(item)] = digest
         return _keys.make_key(name, code, {**shared, "<item>": digest})
 
+    def parts_of(item: Any) -> dict[str, Any]:
+        """What an item entry records as its parts (gc tells one definition's items by them)."""
+        digest = digests.pop(id(item), None) or hash_value(item)
+        return _keys.key_parts(name, code, {**shared, "<item>": digest})
+
+    key_for.parts_of = parts_of  # type: ignore[attr-defined]
     return key_for
 
 

@@ -42,6 +42,11 @@ OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--no-track-files",), {"action": "store_true", "default": False,
                              "help": "Do not record the files the step reads and writes "
                                      "(declared --files are still tracked)."}),
+    (("--accept",), {"action": "store_true", "default": False,
+                     "help": "After an edit that changes nothing (a debug print): show what "
+                             "differs and point the step's new key at its entry stored from "
+                             "the same inputs, without running the body or copying data. "
+                             "Refused when an input differs."}),
 ]
 
 
@@ -67,6 +72,7 @@ class StepCellSpec:
     description: str | None = None
     files: list[str] | None = None
     track_files: bool = True
+    accept: bool = False
 
 
 class _Parser(argparse.ArgumentParser):
@@ -126,6 +132,7 @@ def spec_from_namespace(ns: argparse.Namespace) -> StepCellSpec:
         description=ns.description,
         files=_patterns(getattr(ns, "files", None)),
         track_files=not getattr(ns, "no_track_files", False),
+        accept=bool(getattr(ns, "accept", False)),
     )
 
 

@@ -657,20 +657,63 @@ class NotebookSession(PipelineView):
             print(line, file=sys.stderr)
 
     def why(self, name: str) -> str:
-        """Why step ``name`` will hit or re-run, against its stored entries (``%flowyml why``)."""
+        """Why step ``name`` will hit or re-run, against its stored entries and following its
+        inputs up to the steps that re-run first (``%flowyml why``)."""
+        return self.explain(name).text()
+
+    def explain(self, name: str, seen: dict[str, lifecycle.Why] | None = None) -> lifecycle.Why:
+        """:class:`flowyml.store.lifecycle.Why` for step ``name`` (see :meth:`why`)."""
         rec = self.steps.get(name)
         if rec is None:
             raise KeyError(f"no notebook step named '{name}'; steps: {sorted(self.steps)}")
+        seen = {} if seen is None else seen
+        if name in seen:
+            return seen[name]
+        seen[name] = lifecycle.Why(name, True)  # a cycle (never in a notebook) ends here
+        ups = []
+        producers = self.wiring().producers.get(rec.name, {})
+        for param in rec.params:
+            producer = producers.get(param)
+            if producer in self.steps and producer != name:
+                up = self.explain(producer, seen)
+                if up.reruns:
+                    ups.append((param, producer, up))
         try:
             resolved = {p: self._resolve(rec, p, load=False) for p in rec.params}
         except KeyError as exc:
-            return lifecycle.why(self.store, name, None, problem=exc.args[0])
+            seen[name] = lifecycle.explain(self.store, name, None, problem=exc.args[0], upstream=ups)
+            return seen[name]
         _, parts = self.cache_key(rec, {p: d for p, (_, d) in resolved.items()})
-        if parts is None:
-            return lifecycle.why(self.store, name, None, problem=rec.uncacheable_reason
-                                 or "it is not cached (--no-cache)")
         values = {p: v for p, (v, _) in resolved.items() if v is not None}
-        return lifecycle.why(self.store, name, parts, lifecycle.explain_facts(rec.step.func, values))
+        facts = lifecycle.explain_facts(rec.step.func, values) if parts is not None else None
+        seen[name] = lifecycle.explain(
+            self.store, name, parts, facts, upstream=ups,
+            problem=None if parts is not None else (rec.uncacheable_reason or "it is not cached (--no-cache)"))
+        return seen[name]
+
+    def accept(self, rec: NotebookStep) -> tuple[lifecycle.Why, Any]:
+        """``%%step NAME --accept``: what differs now (the ``why`` of the edited cell), and the
+        :class:`flowyml.store.accept.Accepted` alias that makes its new key hit the entry stored
+        from the same inputs. Nothing runs. Raises :class:`flowyml.store.accept.AcceptRefused`
+        naming the input when an input differs (also one made by a step that re-runs)."""
+        from flowyml.store import accept as aliases
+
+        why = self.explain(rec.name)
+        if why.upstream:
+            param, producer, up = why.upstream[0]
+            raise aliases.AcceptRefused(
+                f"step '{rec.name}': not accepted: input `{param}` differs: it comes from "
+                f"`{producer}`, which re-runs because {up.because()}; run it first")
+        try:
+            resolved = {p: self._resolve(rec, p, load=False) for p in rec.params}
+        except KeyError as exc:
+            raise aliases.AcceptRefused(f"step '{rec.name}': cannot accept: {exc.args[0]}") from None
+        _, parts = self.cache_key(rec, {p: d for p, (_, d) in resolved.items()})
+        values = {p: v for p, (v, _) in resolved.items() if v is not None}
+        done = aliases.accept(self.store, rec.name, parts,
+                              lifecycle.explain_facts(rec.step.func, values),
+                              problem=rec.uncacheable_reason or "it is not cached (--no-cache)")
+        return why, done
 
     @staticmethod
     def _definite(rec: NotebookStep) -> list[str]:

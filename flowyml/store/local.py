@@ -225,6 +225,16 @@ class CacheStore:
 
     # -- reading --------------------------------------------------------------------------
     def lookup(self, key: str) -> CacheEntry | None:
+        """The verified entry for ``key`` (an accepted edit's alias followed to the entry it
+        names: :mod:`flowyml.store.aliases`), or ``None``; see :meth:`_lookup_one`."""
+        entry = self._lookup_one(key)
+        if entry is not None and "alias" in (entry.meta.get("notes") or ()):
+            from flowyml.store.aliases import follow
+
+            return follow(self, entry, self._lookup_one)
+        return entry
+
+    def _lookup_one(self, key: str) -> CacheEntry | None:
         """The verified entry for ``key``, or ``None``; a bad entry is reported and removed.
 
         A hit costs a handful of system calls: ``lstat`` of the step directory (never a
@@ -673,7 +683,7 @@ def _plain_arrays(outputs: Any) -> Any:
 #: the name of an entry file: ``<xxh3-128 of the key>.entry``
 ENTRY_SUFFIX = ".entry"
 _MAGIC = b"FLOWYML2"
-_TRAILER = struct.Struct("<Q8s8s")
+TRAILER = struct.Struct("<Q8s8s")
 _ALIGN = 64
 #: out-of-band buffers at least this large are written apart (and memory-mapped on load)
 _OOB_MIN = 64 * 1024
@@ -757,7 +767,7 @@ def _view_checksum(view: memoryview, size: int) -> str:
 def _tail(meta: dict[str, Any], replay: bytes | None) -> bytes:
     """What follows the data: the replay, the metadata and the trailer."""
     text = json.dumps(meta, default=str).encode()
-    trailer = _TRAILER.pack(len(text), xxhash.xxh3_64_digest(text), _MAGIC)
+    trailer = TRAILER.pack(len(text), xxhash.xxh3_64_digest(text), _MAGIC)
     return b"".join((replay or b"", text, trailer))
 
 
@@ -788,16 +798,16 @@ def _parse_tail(tail: memoryview, file_size: int, key: str | None
     """The metadata at the end of an entry file (``tail``: its last bytes). Returns
     ``(meta, None, 0)``, ``(None, problem, 0)``, or ``(None, None, n)``: read the last
     ``n`` bytes and try again."""
-    if file_size < _TRAILER.size:
+    if file_size < TRAILER.size:
         return None, f"entry file is {file_size} bytes: truncated (no metadata)", 0
-    length, digest, magic = _TRAILER.unpack_from(tail, len(tail) - _TRAILER.size)
+    length, digest, magic = TRAILER.unpack_from(tail, len(tail) - TRAILER.size)
     if magic != _MAGIC:
         return None, "entry file has no metadata trailer at its end (truncated?)", 0
-    if length > file_size - _TRAILER.size:
+    if length > file_size - TRAILER.size:
         return None, f"entry file is {file_size} bytes, its metadata says more (truncated?)", 0
-    if length + _TRAILER.size > len(tail):
-        return None, None, length + _TRAILER.size
-    text = tail[len(tail) - _TRAILER.size - length: len(tail) - _TRAILER.size]
+    if length + TRAILER.size > len(tail):
+        return None, None, length + TRAILER.size
+    text = tail[len(tail) - TRAILER.size - length: len(tail) - TRAILER.size]
     if xxhash.xxh3_64_digest(text) != digest:
         return None, "metadata checksum mismatch (corrupted)", 0
     try:
@@ -814,7 +824,7 @@ def _parse_tail(tail: memoryview, file_size: int, key: str | None
     replay_size = replay.get("size", 0) if isinstance(replay, dict) else None
     if not isinstance(size, int) or not isinstance(replay_size, int):
         return None, "unreadable metadata (no sizes)", 0
-    expected = size + replay_size + length + _TRAILER.size
+    expected = size + replay_size + length + TRAILER.size
     if expected != file_size:
         return None, f"entry file is {file_size} bytes, expected {expected} (truncated?)", 0
     stream, buffers = meta.get("stream"), meta.get("buffers")
@@ -912,10 +922,10 @@ def entry_file_parts(path: str | os.PathLike[str]) -> tuple[dict[str, Any], byte
     """``(metadata, data, replay bytes)`` of an entry file, unverified: for tools and for
     tests that take entries apart (see :func:`write_entry_file`)."""
     raw = Path(path).read_bytes()
-    length = _TRAILER.unpack_from(raw, len(raw) - _TRAILER.size)[0]
-    meta = json.loads(raw[len(raw) - _TRAILER.size - length: len(raw) - _TRAILER.size])
+    length = TRAILER.unpack_from(raw, len(raw) - TRAILER.size)[0]
+    meta = json.loads(raw[len(raw) - TRAILER.size - length: len(raw) - TRAILER.size])
     size = meta["size"]
-    return meta, raw[:size], raw[size: len(raw) - _TRAILER.size - length]
+    return meta, raw[:size], raw[size: len(raw) - TRAILER.size - length]
 
 
 def write_entry_file(path: str | os.PathLike[str], meta: dict[str, Any], data: bytes,

@@ -248,6 +248,16 @@ class RemoteStore:
 
     # -- reading --------------------------------------------------------------------------------
     def lookup(self, key: str) -> CacheEntry | None:
+        """The verified entry for ``key`` (an accepted edit's alias followed to the entry it
+        names: :mod:`flowyml.store.aliases`), or ``None``; see :meth:`_lookup_one`."""
+        entry = self._lookup_one(key)
+        if entry is not None and "alias" in (entry.meta.get("notes") or ()):
+            from flowyml.store.aliases import follow
+
+            return follow(self, entry, self._lookup_one)
+        return entry
+
+    def _lookup_one(self, key: str) -> CacheEntry | None:
         """The verified entry for ``key``, or ``None``; a bad entry is reported and removed.
 
         Asked in turn: this machine's verified copy (no request), the shared index (a few
@@ -747,6 +757,28 @@ class RemoteStore:
                 meta = json.loads(blob)
                 if isinstance(meta, dict):
                     out.append((times[path], meta))
+        return out
+
+    def entry_metas(self, paths: list[str]) -> dict[str, dict[str, Any]]:
+        """Entry dir -> its metadata (unverified: gc groups entries by it), from the index
+        where it has them, else their ``meta.json`` objects fetched concurrently."""
+        out: dict[str, dict[str, Any]] = {}
+        with contextlib.suppress(Exception):
+            known = _index.load(self, self._current_generation()).metas
+            out = {p: known[self._rel(p)] for p in paths if self._rel(p) in known}
+        rest = sorted(f"{p}/meta.json" for p in paths if p not in out)
+        if rest:
+            try:
+                blobs = self.fs.cat(rest, on_error="omit")
+            except Exception:
+                blobs = {}
+            if len(rest) == 1 and not isinstance(blobs, dict):
+                blobs = {rest[0]: blobs}
+            for path, blob in blobs.items():
+                with contextlib.suppress(ValueError, TypeError):
+                    meta = json.loads(blob)
+                    if isinstance(meta, dict):
+                        out[path[: -len("/meta.json")]] = meta
         return out
 
     def read_meta(self, key: str) -> dict[str, Any] | None:

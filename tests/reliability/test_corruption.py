@@ -30,9 +30,9 @@ from flowyml.hashing import hash_value
 from flowyml.keys import make_key
 from flowyml.store.local import (
     _MAGIC,
-    _TRAILER,
     FORMAT_VERSION,
     FULL_VERIFY_BYTES,
+    TRAILER,
     CacheStore,
     CacheWarning,
     entry_file_parts,
@@ -78,7 +78,7 @@ def _flip(entry):
 
 def _flip_meta(entry):
     raw = bytearray(entry.read_bytes())
-    raw[-_TRAILER.size - 10] ^= 0x01  # inside the metadata JSON
+    raw[-TRAILER.size - 10] ^= 0x01  # inside the metadata JSON
     entry.write_bytes(bytes(raw))
 
 
@@ -99,7 +99,7 @@ def _raw_meta(text):
     def corrupt(entry):  # a well-formed trailer around metadata that is not what we wrote
         _, data, replay = entry_file_parts(entry)
         blob = text.encode()
-        entry.write_bytes(data + replay + blob + _TRAILER.pack(
+        entry.write_bytes(data + replay + blob + TRAILER.pack(
             len(blob), xxhash.xxh3_64_digest(blob), _MAGIC))
     return corrupt
 

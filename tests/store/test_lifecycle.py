@@ -209,7 +209,7 @@ if __name__ == "__main__":
 
 
 @pytest.mark.parametrize("change, expected", [
-    ({"seed": 8}, "`seed` 7 → 8"),
+    ({"seed": 8}, "`seed` changed 7 → 8"),
     ({"helper": "+ 100"}, "helper `clean` changed"),
     ({"own": " + 1"}, "its own code changed"),
     ({"factor": 3}, "constant `FACTOR` 2 → 3"),
@@ -227,7 +227,7 @@ def test_why_names_what_changed(tmp_path, change, expected):
     out = subprocess.run([*why, "load"], env=env, capture_output=True, text=True, check=True)
     assert "will re-run" in out.stdout and expected in out.stdout, out.stdout
     down = subprocess.run([*why, "report"], env=env, capture_output=True, text=True, check=True)
-    assert "upstream step 'load' will run first" in down.stdout
+    assert "it reads `y` from `load`, which re-runs because" in down.stdout, down.stdout
 
 
 def test_entries_of_the_older_layout_are_never_read_and_gc_removes_them(tmp_path):
@@ -260,3 +260,148 @@ def test_gc_spares_an_entry_used_after_its_scan(tmp_path, monkeypatch):
     report = lifecycle.gc(store, keep_latest=0)
     assert len(report.removed) == 1
     assert _pipeline(tmp_path, x=0).run().step_results["double"].cached  # the used one stayed
+
+
+# -- issue 21: gc says what its grace spared; why follows the DAG; map tasks -------------------
+
+
+def _cli(*args, cwd, env):
+    proc = subprocess.run([sys.executable, "-m", "flowyml", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def test_gc_right_after_six_runs_says_what_it_spared_and_grace_0s_removes_them(tmp_path):
+    module = tmp_path / "pipe.py"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("FLOWYML_CACHE_DIR", None)
+    for x in range(6):  # six runs of one step, each with another input: six entries
+        module.write_text("from flowyml import Pipeline, step\n\n@step(outputs=['y'])\n"
+                          "def double(x):\n    return [x] * 2\n\n"
+                          f"pipeline = Pipeline('p', context={{'x': {x}}}).add_step(double)\n")
+        _cli("run", str(module), cwd=tmp_path, env=env)
+    said = _cli("cache", "gc", "--keep-latest", "1", cwd=tmp_path, env=env)
+    assert "removed 0 entries" in said and "6 entries" in said, said
+    assert ("5 entries used in the last minute kept: they may be in use; --grace 0s to remove "
+            "them") in said, said
+    said = _cli("cache", "gc", "--keep-latest", "0", "--max-size", "1K", cwd=tmp_path, env=env)
+    assert "removed 0 entries" in said and "still over 1.0 KiB" in said, said
+    assert "entries used in the last minute kept: they may be in use" in said, said
+    said = _cli("cache", "gc", "--keep-latest", "1", "--grace", "0s", cwd=tmp_path, env=env)
+    assert "removed 5 entries" in said and "1 entries" in said and "may be in use" not in said, said
+    ran = _cli("run", str(module), cwd=tmp_path, env=env)
+    assert "cache hit" in ran  # the latest run's entry stayed
+    bad = subprocess.run([sys.executable, "-m", "flowyml", "cache", "gc", "--grace", "soon"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "not an age" in bad.stderr
+
+
+def test_a_budget_that_cannot_be_met_says_why(tmp_path, monkeypatch, capsys):
+    for x in range(4):
+        _pipeline(tmp_path, x=x).run()
+    capsys.readouterr()
+    size = lifecycle.scan(CacheStore(tmp_path))[0].size
+    monkeypatch.setenv("FLOWYML_CACHE_MAX_SIZE", str(2 * size))
+    assert _pipeline(tmp_path, x=0).run().step_results["double"].cached
+    err = capsys.readouterr().err
+    assert "budget: trimmed 0 entries" in err and "still over" in err, err
+    assert "entries used in the last minute kept: they may be in use" in err, err
+    assert len(lifecycle.scan(CacheStore(tmp_path))) == 4, err  # all in use: nothing went
+    report = lifecycle.gc(CacheStore(tmp_path), keep_latest=0, max_size=2 * size, grace=0,
+                          protect=lifecycle.current_keys(_pipeline(tmp_path, x=0)).values())
+    assert len(report.removed) == 2 and not report.spared, report.summary()
+
+
+DAG_MODULE = """
+from pathlib import Path
+
+from flowyml import Pipeline, step
+
+@step(outputs=["rows"])
+def make(n_rows):
+    return list(range(n_rows))
+
+@step(inputs=["rows"], outputs=["count"])
+def count(rows):
+    return len(rows)
+
+@step(inputs=["count"], outputs=["label"])
+def label(count):
+    return f"{{count}} rows"
+
+pipeline = Pipeline("dag", context={{"n_rows": {n}}}).add_steps([make, count, label])
+"""
+
+
+def test_why_follows_the_dag_to_the_step_that_re_runs(tmp_path):
+    module = tmp_path / "dag.py"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FLOWYML_CACHE_DIR": str(tmp_path / "c")}
+    module.write_text(DAG_MODULE.format(n=10))
+    _cli("run", str(module), cwd=tmp_path, env=env)
+    assert "will be a cache hit" in _cli("why", str(module), "count", cwd=tmp_path, env=env)
+    module.write_text(DAG_MODULE.format(n=12))
+    said = _cli("why", str(module), "count", cwd=tmp_path, env=env)
+    assert ("count' will re-run: its own code and inputs match a stored entry, but it reads "
+            "`rows` from `make`, which re-runs because `n_rows` changed 10 → 12") in said, said
+    said = _cli("why", str(module), "label", cwd=tmp_path, env=env)  # two steps down
+    assert ("it reads `count` from `count`, which re-runs because it reads `rows` from `make`, "
+            "which re-runs because `n_rows` changed 10 → 12") in said, said
+    # its own code changed too: both are named
+    module.write_text(DAG_MODULE.format(n=12).replace("return len(rows)", "return len(rows) + 0"))
+    said = _cli("why", str(module), "count", cwd=tmp_path, env=env)
+    assert "its own code changed; and it reads `rows` from `make`" in said, said
+    # once make has run with 12, count is an ordinary re-run (its input changed)
+    module.write_text(DAG_MODULE.format(n=12))
+    _cli("run", str(module), cwd=tmp_path, env=env)
+    assert "will be a cache hit" in _cli("why", str(module), "label", cwd=tmp_path, env=env)
+
+
+MAP_MODULE = """
+from flowyml import Pipeline, map_task, step
+
+@step(outputs=["items"])
+def items(n):
+    return list(range(n))
+
+@map_task(inputs=["items"], outputs=["squares"])
+def square(item, offset):
+    return item * item + offset
+
+pipeline = Pipeline("m", context={{"n": {n}, "offset": {offset}}}).add_steps([items, square])
+"""
+
+
+def test_why_knows_a_map_tasks_whole_list_key_and_gc_keeps_whole_runs(tmp_path):
+    module = tmp_path / "m.py"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FLOWYML_CACHE_DIR": str(tmp_path / "c")}
+    module.write_text(MAP_MODULE.format(n=5, offset=0))
+    _cli("run", str(module), cwd=tmp_path, env=env)
+    assert "will be a cache hit" in _cli("why", str(module), "square", cwd=tmp_path, env=env)
+    module.write_text(MAP_MODULE.format(n=5, offset=1))
+    said = _cli("why", str(module), "square", cwd=tmp_path, env=env)
+    assert "will re-run" in said and "`offset` changed 0 → 1" in said, said
+    _cli("run", str(module), cwd=tmp_path, env=env)  # 5 new items and a new whole list
+    store = CacheStore(tmp_path / "c")
+    square_entries = [e for e in lifecycle.scan(store) if e.step == "square"]
+    assert len(square_entries) == 12  # 2 versions x (5 items + the whole list)
+    _age(store, 1)
+    report = lifecycle.gc(store, keep_latest=1)
+    assert [e.step for e in report.removed] == ["square"] * 6, report.summary()
+    # the whole latest run stays: its whole list, and every item (a longer list reuses them)
+    module.write_text(MAP_MODULE.format(n=6, offset=1))
+    _cli("run", str(module), cwd=tmp_path, env=env)
+    kept = [e for e in lifecycle.scan(store) if e.step == "square"]
+    assert len(kept) == 5 + 1 + 1 + 1  # the kept items and whole list, a new item, a new whole list
+
+
+def test_why_on_a_map_task_whose_whole_list_is_not_stored(tmp_path):
+    module = tmp_path / "m.py"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FLOWYML_CACHE_DIR": str(tmp_path / "c")}
+    module.write_text("import flowyml.executors.runner\n"
+                      "flowyml.executors.runner.MAP_WHOLE_MAX_BYTES = 1  # never stored\n"
+                      + MAP_MODULE.format(n=4, offset=0))
+    _cli("run", str(module), cwd=tmp_path, env=env)
+    said = _cli("why", str(module), "square", cwd=tmp_path, env=env)
+    assert ("will re-run: its whole list is not stored; each item is looked up on its own "
+            "(4 item entries stored)") in said, said

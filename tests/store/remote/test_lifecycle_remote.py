@@ -234,3 +234,61 @@ def test_entry_removed_between_metadata_and_data_is_a_plain_miss(url, opts, s3, 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert store.lookup(key) is None
+
+
+def test_cli_gc_grace_on_a_bucket(url, opts, s3, s3_endpoint, three_generations, tmp_path):
+    """Right after the runs every entry is in use: gc says how many it spared and why, and
+    ``--grace 0s`` removes them (issue 21.2)."""
+    env = script_env(s3_endpoint)
+
+    def gc(*extra):
+        proc = subprocess.run([sys.executable, "-m", "flowyml", "cache", "gc", "--keep-latest",
+                               "1", "--cache-dir", url, *extra], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc.stdout
+
+    said = gc()
+    assert "removed 0 entries" in said and "4 entries used in the last" in said, said
+    assert "they may be in use; --grace 0s to remove them" in said, said
+    said = gc("--grace", "0s")
+    assert "removed 4 entries" in said and "may be in use" not in said, said
+    assert len(_committed(s3, url, "make")) == 1 and len(_committed(s3, url, "total")) == 1
+
+
+def test_accept_on_a_bucket_is_an_alias_without_a_copy(url, s3, s3_endpoint, tmp_path):
+    """`flowyml accept` against a bucket: a small alias entry; the edited step hits it from
+    a fresh machine, without running, and gc keeps the entry it points at."""
+    module = tmp_path / "acc_pipe.py"
+    source = ("from pathlib import Path\nfrom flowyml import Pipeline, step\n\n"
+              "MARK = Path(__file__).with_name('runs.txt')\n\n\n"
+              "@step(outputs=['a'])\ndef base(n):\n    return list(range(n))\n\n\n"
+              "@step(inputs=['a'], outputs=['b'])\ndef total(a):\n"
+              "    MARK.open('a').write('x')\n    return sum(a)\n\n\n"
+              "pipeline = Pipeline('acc', context={'n': 50}).add_steps([base, total])\n")
+    module.write_text(source)
+    env = script_env(s3_endpoint)
+
+    def flowyml(*args, local="one", code=0):
+        proc = subprocess.run([sys.executable, "-m", "flowyml", *args, "--cache-dir", url],
+                              cwd=tmp_path, env={**env, "FLOWYML_CACHE_LOCAL_COPY_DIR":
+                                                 str(tmp_path / local)},
+                              capture_output=True, text=True, timeout=120,
+                              stdin=subprocess.DEVNULL)
+        assert proc.returncode == code, proc.stdout + proc.stderr
+        return proc.stdout
+
+    flowyml("run", str(module))
+    module.write_text(source.replace("    return sum(a)", "    print('debug')\n    return sum(a)"))
+    said = flowyml("accept", str(module), "total", "--yes")
+    assert "its own code changed" in said and "accepted" in said, said
+    ran = flowyml("run", str(module), local="fresh")
+    assert "2 cached" in ran, ran
+    assert (tmp_path / "runs.txt").read_text() == "x"
+    metas = [json.loads(s3.cat_file(p)) for p in _committed(s3, url, "total")]
+    (alias,) = [m for m in metas if "alias" in (m.get("notes") or {})]
+    (target,) = [m for m in metas if m is not alias]
+    assert alias["notes"]["alias"]["key"] == target["key"] and alias["size"] < 1024
+    said = flowyml("cache", "gc", "--keep-latest", "1", "--grace", "0s")
+    assert "removed 0 entries" in said, said  # the alias and its target are one version
+    assert "2 cached" in flowyml("run", str(module), local="third")
