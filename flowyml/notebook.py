@@ -226,7 +226,7 @@ class NotebookSession(PipelineView):
         # an edit of the cell just run, or of one that has not produced its outputs (being
         # fixed): same default name and values, and it does not read what that step makes
         # (consecutive cells binding `fig` to different things are different cells)
-        base = default_step_name(analysis)
+        base = default_step_name(analysis, declared=spec.outputs)
         makers = [r for r in self.steps.values() if base_of(r.name) == base
                   and r.cell is None and r.spec.name is None]
         if makers:
@@ -240,7 +240,7 @@ class NotebookSession(PipelineView):
     def _name_for(self, spec: StepCellSpec, analysis: CellAnalysis, old: NotebookStep | None) -> str:
         if spec.name is not None:
             return spec.name
-        base = default_step_name(analysis)
+        base = default_step_name(analysis, declared=spec.outputs)
         if old is not None and base_of(old.name) == base:
             return old.name
         taken = {n for n in self.steps if old is None or n != old.name}
