@@ -15,6 +15,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from flowyml.export import export_notebook
+from flowyml_jupyter.kernels import LocalKernelManager
 
 from .conftest import run, step_states
 
@@ -59,6 +60,7 @@ def test_display_cells_have_the_same_names_in_the_kernel_and_the_export(tmp_path
         "import flowyml_jupyter\n"
         "print('STEPS', *flowyml_jupyter._LOADED[id(get_ipython())].session.steps)"))
     nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+                            kernel_manager_class=LocalKernelManager,
                             resources={"metadata": {"path": str(tmp_path)}}).execute()
     printed = "".join(o.get("text", "") for o in nb.cells[-1].outputs
                       if o.output_type == "stream")

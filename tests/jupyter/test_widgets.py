@@ -22,6 +22,7 @@ from IPython.utils.capture import capture_output
 from flowyml import render
 from flowyml.events import RunFinished, RunStarted, StepFinished, StepRetrying, StepStarted
 from flowyml_jupyter import widgets
+from flowyml_jupyter.kernels import LocalKernelManager
 from flowyml_jupyter.widgets import DagWidget, StepStatusWidget
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -448,7 +449,8 @@ def test_saved_notebook_keeps_the_final_static_state(tmp_path):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
     client = nbclient.NotebookClient(
-        nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        nb, timeout=60, kernel_name="python3", kernel_manager_class=LocalKernelManager,
+        resources={"metadata": {"path": str(tmp_path)}}
     )
     client.execute()
 

@@ -67,9 +67,11 @@ STATES = ("import json, flowyml_jupyter\nfrom IPython import get_ipython\n"
 
 
 def test_real_kernel_interrupt_during_a_step(tmp_path):
-    jupyter_client = pytest.importorskip("jupyter_client")
+    pytest.importorskip("jupyter_client")
+    from flowyml_jupyter.kernels import LocalKernelManager
+
     cache_dir = tmp_path / "cache"
-    km = jupyter_client.KernelManager(kernel_name="python3")
+    km = LocalKernelManager(kernel_name="python3")
     km.start_kernel(env={**os.environ, "FLOWYML_CACHE_DIR": str(cache_dir)}, cwd=str(tmp_path))
     client = km.client()
     client.start_channels()
