@@ -4,7 +4,6 @@ without encryption" warning."""
 
 from __future__ import annotations
 
-import nbformat
 import pytest
 from jupyter_client import KernelManager
 from nbformat.v4 import new_code_cell, new_notebook
