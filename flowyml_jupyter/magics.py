@@ -127,8 +127,9 @@ class FlowymlMagics(Magics):
         from flowyml_jupyter.capture import close_new_figures, open_figures, replay, split_result
         from flowyml_jupyter.widgets import RunningLine, _in_kernel
 
-        # an earlier run's widget: its display is gone with the cell's old outputs
-        self._status_widgets.pop(rec.name, None)
+        # an earlier run's widget: its display is gone with the cell's old outputs, so its
+        # models go too (a long session re-running cells would otherwise keep every one)
+        _close_widget(self._status_widgets.pop(rec.name, None))
         line = None
         if _in_kernel():  # a front end that updates displays: show "running" while it runs
             line = RunningLine(rec.name)
@@ -433,14 +434,25 @@ class FlowymlMagics(Magics):
             dag.handle_event(event)
 
     def close(self) -> None:
-        """Stop listening to events (the extension is being unloaded)."""
+        """Stop listening to events and close the widgets it made (the extension is being
+        unloaded): no widget model outlives its shell."""
         bus.unsubscribe(self._listener)
         for event, handler in (("pre_run_cell", self._pre_run_cell),
                                ("post_run_cell", self._post_run_cell)):
             with contextlib.suppress(ValueError):
                 self.shell.events.unregister(event, handler)
+        for widget in [*self._status_widgets.values(), *self._dags]:
+            _close_widget(widget)
         self._dags.clear()
         self._status_widgets.clear()
+
+
+def _close_widget(widget: Any) -> None:
+    """Close a status line or DAG view (its comms); a ``RunningLine`` or ``None``: nothing."""
+    if widget is not None and hasattr(widget, "comm"):
+        from flowyml_jupyter.widgets import close_quietly
+
+        close_quietly(widget)
 
 
 def _ends_with_semicolon(body: str) -> bool:

@@ -98,6 +98,23 @@ def _shared_models() -> dict[str, Any]:
     return _SHARED
 
 
+def release_shared_models() -> None:
+    """Close the shared ``Layout`` and ``HTMLStyle`` (the extension is unloaded): no model
+    made for one shell outlives it, to be closed later through a comm manager that never
+    knew it (ipywidgets' ``Widget.close_all`` in another test, a new kernel's manager)."""
+    for key in ("layout", "style"):
+        model = _SHARED.pop(key, None)
+        if model is not None:
+            close_quietly(model)
+
+
+def close_quietly(widget: Any) -> None:
+    """``widget.close()``; a comm its manager no longer knows (closed from the front end,
+    or the manager was replaced) counts as closed."""
+    with contextlib.suppress(KeyError):
+        widget.close()
+
+
 class _EventWidget(widgets.VBox):
     """Shared machinery: a main-thread event queue and a self-updating static display."""
 
@@ -109,6 +126,11 @@ class _EventWidget(widgets.VBox):
         super().__init__(children=[self._html], **kwargs)
         self._queue: deque[Any] = deque()
         self._handles: list[Any] = []
+
+    def close(self) -> None:
+        """Close this widget and its own HTML child (not the shared layout and style)."""
+        close_quietly(self._html)
+        super().close()
 
     # -- events ------------------------------------------------------------------------
     def handle_event(self, event: Any) -> None:

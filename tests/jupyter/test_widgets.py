@@ -62,9 +62,16 @@ class RecordingComm:
 
 @pytest.fixture(autouse=True)
 def recording_comm(monkeypatch):
+    from ipywidgets.widgets.widget import _instances
+
+    before = set(_instances)
     monkeypatch.setattr(comm, "create_comm", lambda **kwargs: RecordingComm(**kwargs))
     yield
-    ipywidgets.Widget.close_all()  # no widget outlives its test (or the interpreter)
+    # no widget this test made outlives it; another test's widgets are that test's to close
+    # (closing them here went through a comm manager that never knew them: a KeyError)
+    for key in [k for k in _instances if k not in before]:
+        _instances[key].close()
+    widgets.release_shared_models()
 
 
 def sent_html(widget) -> list[str]:
