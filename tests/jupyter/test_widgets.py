@@ -12,7 +12,6 @@ import threading
 import uuid
 
 import comm
-import ipywidgets
 import networkx as nx
 import pytest
 import traitlets
