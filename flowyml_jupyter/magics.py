@@ -80,6 +80,7 @@ class FlowymlMagics(Magics):
         self.session = session or NotebookSession(shell.user_ns)
         self._status_widgets: dict[str, Any] = {}
         self._dags: list[Any] = []
+        self._retired: list[Any] = []  # status widgets of earlier runs, closed at unload
         self._listener = bus.subscribe(self._on_event)
         self._cell_id: str | None = None
         self._in_step = 0
@@ -127,9 +128,11 @@ class FlowymlMagics(Magics):
         from flowyml_jupyter.capture import close_new_figures, open_figures, replay, split_result
         from flowyml_jupyter.widgets import RunningLine, _in_kernel
 
-        # an earlier run's widget: its display is gone with the cell's old outputs, so its
-        # models go too (a long session re-running cells would otherwise keep every one)
-        _close_widget(self._status_widgets.pop(rec.name, None))
+        # an earlier run's widget: its display is gone with the cell's old outputs (its
+        # model stays open, as the front end may still hold it, until the unload)
+        old = self._status_widgets.pop(rec.name, None)
+        if hasattr(old, "comm"):
+            self._retired.append(old)
         line = None
         if _in_kernel():  # a front end that updates displays: show "running" while it runs
             line = RunningLine(rec.name)
@@ -441,8 +444,9 @@ class FlowymlMagics(Magics):
                                ("post_run_cell", self._post_run_cell)):
             with contextlib.suppress(ValueError):
                 self.shell.events.unregister(event, handler)
-        for widget in [*self._status_widgets.values(), *self._dags]:
+        for widget in [*self._retired, *self._status_widgets.values(), *self._dags]:
             _close_widget(widget)
+        self._retired.clear()
         self._dags.clear()
         self._status_widgets.clear()
 

