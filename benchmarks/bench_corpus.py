@@ -70,11 +70,14 @@ def execute(nb: Any, cwd: Path, timeout: float, env: dict[str, str] | None = Non
     """Run ``nb`` in a fresh kernel (errors allowed); wall seconds, kernel start included."""
     from nbclient import NotebookClient
 
+    from flowyml_jupyter.kernels import LocalKernelManager
+
     saved = dict(os.environ)
     os.environ.update(env or {})
     try:
         t0 = time.perf_counter()
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
+                                kernel_manager_class=LocalKernelManager,
                                 resources={"metadata": {"path": str(cwd)}})
         try:
             client.execute()

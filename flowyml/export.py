@@ -27,7 +27,7 @@ from typing import Any
 
 from flowyml.notebook import versions as _versions
 from flowyml.notebook.analysis import assigned_names, infer_io, step_function_source
-from flowyml.notebook.cells import CellAnalysis, CellSyntaxError, analyze, default_step_name, unique_name
+from flowyml.notebook.cells import CellAnalysis, CellSyntaxError, analyze, default_step_name
 from flowyml.notebook.cellspec import StepCellSpec, StepLineError, parse_step_line
 from flowyml.store.urls import is_remote
 
@@ -325,7 +325,7 @@ def _infer_step(cell: CellIR, module_globals: set[str], bound: set[str], taken: 
         outputs = list(spec.outputs)
     else:
         outputs = list(analysis.produces)
-    name = spec.name or unique_name(default_step_name(analysis), set(taken))
+    name = spec.name or default_step_name(analysis, taken, declared=spec.outputs)
     if spec.name is not None and spec.name in taken:
         raise NotebookExportError(
             f"{taken[spec.name].where} and {cell.where} both define a step named "

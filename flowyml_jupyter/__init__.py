@@ -5,6 +5,7 @@ Adds the ``%%step`` cell magic and the ``%flowyml`` line magic (see :mod:`.magic
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 _LOADED: dict[int, Any] = {}  # id(shell) -> its FlowymlMagics
@@ -27,6 +28,8 @@ def unload_ipython_extension(ipython: Any) -> None:
     if magics is None:
         return
     magics.close()
+    if not _LOADED and "flowyml_jupyter.widgets" in sys.modules:
+        sys.modules["flowyml_jupyter.widgets"].release_shared_models()
     for kind, names in magics.magics.items():
         for name in names:
             ipython.magics_manager.magics[kind].pop(name, None)

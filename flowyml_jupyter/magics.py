@@ -84,6 +84,7 @@ class FlowymlMagics(Magics):
         self.session = session or NotebookSession(shell.user_ns)
         self._status_widgets: dict[str, Any] = {}
         self._dags: list[Any] = []
+        self._retired: list[Any] = []  # status widgets of earlier runs, closed at unload
         self._listener = bus.subscribe(self._on_event)
         self._cell_id: str | None = None
         self._in_step = 0
@@ -137,8 +138,11 @@ class FlowymlMagics(Magics):
         from flowyml_jupyter.capture import close_new_figures, open_figures, replay, split_result
         from flowyml_jupyter.widgets import RunningLine, _in_kernel
 
-        # an earlier run's widget: its display is gone with the cell's old outputs
-        self._status_widgets.pop(rec.name, None)
+        # an earlier run's widget: its display is gone with the cell's old outputs (its
+        # model stays open, as the front end may still hold it, until the unload)
+        old = self._status_widgets.pop(rec.name, None)
+        if hasattr(old, "comm"):
+            self._retired.append(old)
         line = None
         if _in_kernel():  # a front end that updates displays: show "running" while it runs
             line = RunningLine(rec.name)
@@ -588,12 +592,16 @@ class FlowymlMagics(Magics):
             dag.handle_event(event)
 
     def close(self) -> None:
-        """Stop listening to events (the extension is being unloaded)."""
+        """Stop listening to events and close the widgets it made (the extension is being
+        unloaded): no widget model outlives its shell."""
         bus.unsubscribe(self._listener)
         for event, handler in (("pre_run_cell", self._pre_run_cell),
                                ("post_run_cell", self._post_run_cell)):
             with contextlib.suppress(ValueError):
                 self.shell.events.unregister(event, handler)
+        for widget in [*self._retired, *self._status_widgets.values(), *self._dags]:
+            _close_widget(widget)
+        self._retired.clear()
         self._dags.clear()
         self._status_widgets.clear()
         self._areas.clear()
@@ -606,6 +614,14 @@ def _switch(text: str, what: str) -> bool:
     if value in ("off", "false", "0", "no"):
         return False
     raise UsageError(f"{what} takes on or off; got {text!r}")
+
+
+def _close_widget(widget: Any) -> None:
+    """Close a status line or DAG view (its comms); a ``RunningLine`` or ``None``: nothing."""
+    if widget is not None and hasattr(widget, "comm"):
+        from flowyml_jupyter.widgets import close_quietly
+
+        close_quietly(widget)
 
 
 def _ends_with_semicolon(body: str) -> bool:

@@ -16,6 +16,8 @@ the next call from the main thread, or by :meth:`flush`.
 from __future__ import annotations
 
 import contextlib
+import re
+import sys
 import threading
 import time
 from collections import deque
@@ -51,6 +53,30 @@ def _in_kernel() -> bool:
     return getattr(shell, "kernel", None) is not None
 
 
+#: ipykernel versions this was tested with, whose ``ZMQDisplayPublisher`` flushes the
+#: streams before each display in a method ``_flush_streams`` (private: there is no public
+#: way to publish without the flush). Outside them displays keep the flush: correct, slower.
+FLUSH_SKIP_TESTED = ((6, 25), (8, 0))
+
+
+def _version(text: str) -> tuple[int, ...]:
+    """``(7, 4)`` for ``"7.4.0"``, ``(8, 0)`` for ``"8"``: major and minor."""
+    return (*(int(p) for p in re.findall(r"\d+", text)[:2]), 0, 0)[:2]
+
+
+def can_skip_flush(pub: Any) -> bool:
+    """Whether ``pub`` is an ipykernel display publisher whose flush :func:`_unflushed` may
+    skip: its class has ``_flush_streams``, no one replaced it on the instance already (a
+    nested use), and ipykernel is a version it was tested with."""
+    if pub is None or not callable(getattr(type(pub), "_flush_streams", None)):
+        return False
+    if "_flush_streams" in getattr(pub, "__dict__", {}):
+        return False
+    kernel = sys.modules.get("ipykernel")
+    version = _version(getattr(kernel, "__version__", "") or "")
+    return FLUSH_SKIP_TESTED[0] <= version < FLUSH_SKIP_TESTED[1]
+
+
 @contextlib.contextmanager
 def _unflushed() -> Iterator[None]:
     """Publish displays without ipykernel's stream flush before each one.
@@ -60,6 +86,11 @@ def _unflushed() -> Iterator[None]:
     step cell on a busy machine). The flush only keeps printed text *before* a new output;
     an update in place (``update_display_data``) has no position, and a step cell's first
     line is published before its body printed anything, so neither needs it.
+
+    The flush is ipykernel's private ``display_pub._flush_streams``: it is shadowed on the
+    instance only for the ipykernel versions in :data:`FLUSH_SKIP_TESTED`; anywhere else
+    (another ipykernel, a terminal, a publisher without it) displays are published as
+    usual, flush included.
     """
     try:
         from IPython import get_ipython
@@ -67,7 +98,7 @@ def _unflushed() -> Iterator[None]:
         pub = getattr(get_ipython(), "display_pub", None)
     except ImportError:
         pub = None
-    if pub is None or not callable(getattr(pub, "_flush_streams", None)):
+    if not can_skip_flush(pub):
         yield
         return
     pub._flush_streams = _no_flush
@@ -75,7 +106,7 @@ def _unflushed() -> Iterator[None]:
         yield
     finally:
         with contextlib.suppress(AttributeError):
-            del pub._flush_streams
+            del pub._flush_streams  # the class's method again
 
 
 def _no_flush() -> None:
@@ -98,6 +129,23 @@ def _shared_models() -> dict[str, Any]:
     return _SHARED
 
 
+def release_shared_models() -> None:
+    """Close the shared ``Layout`` and ``HTMLStyle`` (the extension is unloaded): no model
+    made for one shell outlives it, to be closed later through a comm manager that never
+    knew it (ipywidgets' ``Widget.close_all`` in another test, a new kernel's manager)."""
+    for key in ("layout", "style"):
+        model = _SHARED.pop(key, None)
+        if model is not None:
+            close_quietly(model)
+
+
+def close_quietly(widget: Any) -> None:
+    """``widget.close()``; a comm its manager no longer knows (closed from the front end,
+    or the manager was replaced) counts as closed."""
+    with contextlib.suppress(KeyError):
+        widget.close()
+
+
 class _EventWidget(widgets.VBox):
     """Shared machinery: a main-thread event queue and a self-updating static display."""
 
@@ -109,6 +157,11 @@ class _EventWidget(widgets.VBox):
         super().__init__(children=[self._html], **kwargs)
         self._queue: deque[Any] = deque()
         self._handles: list[Any] = []
+
+    def close(self) -> None:
+        """Close this widget and its own HTML child (not the shared layout and style)."""
+        close_quietly(self._html)
+        super().close()
 
     # -- events ------------------------------------------------------------------------
     def handle_event(self, event: Any) -> None:

@@ -25,10 +25,12 @@ def execute_notebook(cache_dir: Path) -> tuple[Path, float]:
     import nbformat
     from nbclient import NotebookClient
 
+    from flowyml_jupyter.kernels import LocalKernelManager
+
     os.environ["FLOWYML_CACHE_DIR"] = str(cache_dir)  # the kernel inherits it
     nb = nbformat.read(NOTEBOOK, as_version=4)
     started = time.perf_counter()
-    NotebookClient(nb, timeout=600, kernel_name="python3",
+    NotebookClient(nb, timeout=600, kernel_name="python3", kernel_manager_class=LocalKernelManager,
                    resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
     elapsed = time.perf_counter() - started
     target = OUT / "quickstart.ipynb"

@@ -15,6 +15,8 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from flowyml_jupyter.kernels import LocalKernelManager
+
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "quickstart.ipynb"
 
@@ -24,6 +26,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as cache:
         os.environ["FLOWYML_CACHE_DIR"] = cache
         NotebookClient(nb, timeout=600, kernel_name="python3", store_widget_state=False,
+                       kernel_manager_class=LocalKernelManager,
                        resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
     nb.metadata.pop("widgets", None)
     for cell in nb.cells:

@@ -24,7 +24,7 @@ import ast
 import builtins
 import keyword
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 #: Python's builtins plus the names IPython makes builtin inside a kernel
@@ -680,10 +680,13 @@ def _definitions(tree: ast.Module, source: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def default_step_name(analysis: CellAnalysis, taken: Iterable[str] = ()) -> str:
-    """A readable, unique step name: the first value the cell makes, else what it shows."""
+def default_step_name(analysis: CellAnalysis, taken: Iterable[str] = (),
+                      declared: Sequence[str] | None = None) -> str:
+    """A readable, unique step name: the first declared output (``-o``), else the first value
+    the cell makes, else what it shows. A scratch variable assigned before the declared
+    output never names the step (the notebook and the export both name steps here)."""
     taken = set(taken)
-    made = [*analysis.outputs, *analysis.mutated, *analysis.defines]
+    made = [*(declared or ()), *analysis.outputs, *analysis.mutated, *analysis.defines]
     base = next(iter(made), None)
     if base is None:
         magic = " ".join(line.text.lstrip("%!") for line in analysis.ipython[:1])

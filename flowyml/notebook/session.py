@@ -230,15 +230,18 @@ class NotebookSession(PipelineView):
             rec = max(same, key=lambda r: r.position)
             if not set(analysis.reads) & set(rec.outputs) or rec.name == self._last:
                 return rec
-        # an edit of the cell just run, or of one that has not produced its outputs (being
-        # fixed): same default name and values, and it does not read what that step makes
-        # (consecutive cells binding `fig` to different things are different cells)
-        base = default_step_name(analysis)
+        # an edit of a cell that has not produced its outputs (being fixed): same default
+        # name and values, and it does not read what that step makes. A cell after one that
+        # worked is a new cell even when its default name is the same (`x2` then `x2[0, 0]`,
+        # two `fig, ax = plt.subplots()` cells): a headless run (nbclient, papermill) runs
+        # each cell once, top to bottom, and `flowyml export` names them `x2`, `x2_2`, so
+        # the kernel must too, or the exported module misses the notebook's entries.
+        base = default_step_name(analysis, declared=spec.outputs)
         makers = [r for r in self.steps.values() if base_of(r.name) == base
                   and r.cell is None and r.spec.name is None]
         if makers:
             rec = max(makers, key=lambda r: r.position)
-            if ((rec.name == self._last or rec.state not in PRODUCED)
+            if (rec.state not in PRODUCED
                     and set(analysis.produces) == set(rec.analysis.produces)
                     and not set(analysis.reads) & set(rec.outputs)):
                 return rec
@@ -247,7 +250,7 @@ class NotebookSession(PipelineView):
     def _name_for(self, spec: StepCellSpec, analysis: CellAnalysis, old: NotebookStep | None) -> str:
         if spec.name is not None:
             return spec.name
-        base = default_step_name(analysis)
+        base = default_step_name(analysis, declared=spec.outputs)
         if old is not None and base_of(old.name) == base:
             return old.name
         taken = {n for n in self.steps if old is None or n != old.name}

@@ -65,6 +65,8 @@ def execute_and_export(folder: Path, store_widget_state: bool) -> Path:
     """Run quickstart.ipynb with nbclient in a real ipykernel, save it, convert it to HTML."""
     from nbclient import NotebookClient
 
+    from flowyml_jupyter.kernels import LocalKernelManager
+
     work = copy_tree(NOTEBOOKS, folder / "notebooks")
     nb = nbformat.read(work / QUICKSTART.name, as_version=4)
     with pytest.MonkeyPatch.context() as mp:
@@ -74,6 +76,7 @@ def execute_and_export(folder: Path, store_widget_state: bool) -> Path:
             nb,
             timeout=300,
             kernel_name="python3",
+            kernel_manager_class=LocalKernelManager,
             store_widget_state=store_widget_state,
             resources={"metadata": {"path": str(work)}},
         )

@@ -14,6 +14,7 @@ import nbformat
 import pytest
 
 from flowyml.export import export_notebook
+from flowyml_jupyter.kernels import LocalKernelManager
 
 from .conftest import make_notebook, run, step_states
 
@@ -51,6 +52,7 @@ def executed(tmp_path, monkeypatch):
     env_path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
     monkeypatch.setenv("PATH", env_path)
     nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+                            kernel_manager_class=LocalKernelManager,
                             resources={"metadata": {"path": str(tmp_path)}}).execute()
     nbformat.write(nb, nb_path)
     printed = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.output_type == "stream")
@@ -128,6 +130,7 @@ def test_real_cells_export_with_versions_and_hit_the_notebooks_cache(tmp_path, m
     monkeypatch.setenv("PATH", os.pathsep.join([os.path.dirname(sys.executable),
                                                 os.environ.get("PATH", "")]))
     nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+                            kernel_manager_class=LocalKernelManager,
                             resources={"metadata": {"path": str(tmp_path)}}).execute()
     printed = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.output_type == "stream")
     values = _result_line(printed)
@@ -163,6 +166,7 @@ def test_module_uses_the_cache_the_notebook_set_with_cache_dir(tmp_path, monkeyp
     nb_path = make_notebook(tmp_path / "moved.ipynb", *cells)
     nb = nbformat.read(nb_path, as_version=4)
     nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+                            kernel_manager_class=LocalKernelManager,
                             resources={"metadata": {"path": str(tmp_path)}}).execute()
     assert (tmp_path / "team_cache").is_dir()
     assert not (tmp_path / ".flowyml").exists()

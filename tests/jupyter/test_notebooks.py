@@ -9,6 +9,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from flowyml_jupyter.kernels import LocalKernelManager
+
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 WIDGET = "application/vnd.jupyter.widget-view+json"
 
@@ -17,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 def _execute(path: Path) -> nbformat.NotebookNode:
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="python3",
+    NotebookClient(nb, timeout=300, kernel_name="python3", kernel_manager_class=LocalKernelManager,
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     return nb
 
@@ -137,10 +139,12 @@ def _iopub_of(kc, code: str) -> list[dict]:
 
 @pytest.fixture
 def kernel(tmp_path, monkeypatch):
-    from jupyter_client.manager import start_new_kernel
-
     monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
-    km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path))
+    km = LocalKernelManager(kernel_name="python3")
+    km.start_kernel(cwd=str(tmp_path))
+    kc = km.client()
+    kc.start_channels()
+    kc.wait_for_ready(timeout=60)
     try:
         _iopub_of(kc, "%load_ext flowyml")
         _iopub_of(kc, "%%step\nwarm = 1")  # the shared layout and style models: once

@@ -12,7 +12,6 @@ import threading
 import uuid
 
 import comm
-import ipywidgets
 import networkx as nx
 import pytest
 import traitlets
@@ -22,6 +21,7 @@ from IPython.utils.capture import capture_output
 from flowyml import render
 from flowyml.events import RunFinished, RunStarted, StepFinished, StepRetrying, StepStarted
 from flowyml_jupyter import widgets
+from flowyml_jupyter.kernels import LocalKernelManager
 from flowyml_jupyter.widgets import DagWidget, StepStatusWidget
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -61,9 +61,16 @@ class RecordingComm:
 
 @pytest.fixture(autouse=True)
 def recording_comm(monkeypatch):
+    from ipywidgets.widgets.widget import _instances
+
+    before = set(_instances)
     monkeypatch.setattr(comm, "create_comm", lambda **kwargs: RecordingComm(**kwargs))
     yield
-    ipywidgets.Widget.close_all()  # no widget outlives its test (or the interpreter)
+    # no widget this test made outlives it; another test's widgets are that test's to close
+    # (closing them here went through a comm manager that never knew them: a KeyError)
+    for key in [k for k in _instances if k not in before]:
+        _instances[key].close()
+    widgets.release_shared_models()
 
 
 def sent_html(widget) -> list[str]:
@@ -448,7 +455,8 @@ def test_saved_notebook_keeps_the_final_static_state(tmp_path):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
     client = nbclient.NotebookClient(
-        nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        nb, timeout=60, kernel_name="python3", kernel_manager_class=LocalKernelManager,
+        resources={"metadata": {"path": str(tmp_path)}}
     )
     client.execute()
 

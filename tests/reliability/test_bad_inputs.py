@@ -1,8 +1,9 @@
 """Careless or hostile input gives a clear message, a correct result, and no damage.
 
 * A value that cannot be hashed (a generator, a lock, an open file, a value nested deeper
-  than the recursion limit) makes the step run without cache, with one
-  ``UncacheableWarning`` naming the parameter -- never a constant key.
+  than the recursion limit) and that no step made (a context value) makes the step run
+  without cache, with one ``UncacheableWarning`` naming the parameter -- never a constant
+  key. Made by a step, it is keyed by that step's key (provenance).
 * An output that cannot be pickled (a lambda, a lock) is returned, with a ``CacheWarning``
   naming the output, and nothing is stored (not even a temporary directory).
 * Outputs not returned / of the wrong arity fail the step with an error naming it; nothing
@@ -219,3 +220,41 @@ def test_code_fingerprint_terminates_on_recursive_helpers(tmp_path):
     finally:
         for name in ("rel_recursive_one", "rel_recursive_same", "rel_recursive_edited"):
             sys.modules.pop(name, None)
+
+
+@step(outputs=["lock"], register=False)
+def make_lock():
+    return threading.Lock()
+
+
+@step(inputs=["lock"], outputs=["guarded"], register=False)
+def use_lock(lock) -> int:
+    with lock:
+        return 42
+
+
+def test_unhashable_value_a_step_made_is_keyed_by_its_producer(tmp_path):
+    """Provenance: the lock cannot be hashed (nor pickled, so ``make_lock`` is not stored and
+    runs again), but a step made it, so ``use_lock`` gets a key from ``make_lock``'s key and
+    is a cache hit the second time -- the README's caching model, SPEC §3."""
+    cache_dir = tmp_path / "cache"
+    states = []
+    for _ in range(2):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            res = Pipeline("p", cache_dir=cache_dir).add_steps([make_lock, use_lock]).run()
+        assert res.success and res["guarded"] == 42
+        assert not [w for w in caught if issubclass(w.category, UncacheableWarning)]
+        assert res.step_results["use_lock"].uncacheable_reason is None
+        states.append({n: r.state for n, r in res.step_results.items()})
+    assert states == [{"make_lock": "done", "use_lock": "done"},
+                      {"make_lock": "done", "use_lock": "cached"}]
+    # a cache=False producer gives no key: its reader is visibly uncacheable, never hits
+    nocache = Step(make_lock.func, name="make_lock", outputs=["lock"], cache=False)
+    for _ in range(2):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            res = Pipeline("p", cache_dir=cache_dir).add_steps([nocache, use_lock]).run()
+        assert res.step_results["use_lock"].state == "done"
+        assert "parameter 'lock' cannot be hashed" in res.step_results["use_lock"].uncacheable_reason
+        assert [w for w in caught if issubclass(w.category, UncacheableWarning)]

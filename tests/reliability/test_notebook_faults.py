@@ -67,9 +67,11 @@ STATES = ("import json, flowyml_jupyter\nfrom IPython import get_ipython\n"
 
 
 def test_real_kernel_interrupt_during_a_step(tmp_path):
-    jupyter_client = pytest.importorskip("jupyter_client")
+    pytest.importorskip("jupyter_client")
+    from flowyml_jupyter.kernels import LocalKernelManager
+
     cache_dir = tmp_path / "cache"
-    km = jupyter_client.KernelManager(kernel_name="python3")
+    km = LocalKernelManager(kernel_name="python3")
     km.start_kernel(env={**os.environ, "FLOWYML_CACHE_DIR": str(cache_dir)}, cwd=str(tmp_path))
     client = km.client()
     client.start_channels()
@@ -149,3 +151,34 @@ def test_malformed_options_change_nothing(ip, tmp_path, line):
     assert set(ip.user_ns) == names_before and "zzz" not in ip.user_ns
     assert flowyml_jupyter._LOADED[id(ip)].session.status() == []
     assert CacheStore(tmp_path / "cache").info() == {}
+
+
+def test_unhashable_global_from_a_plain_cell_makes_the_step_visibly_uncacheable(ip, tmp_path,
+                                                                               capsys):
+    """README, Guarantees: an input that can't be hashed and that no step made (here a lock
+    made in a plain cell) runs the step every time, and the user is told why; the same value
+    made by a step cell is keyed by that step's key (provenance), so its reader hits."""
+    session = flowyml_jupyter._LOADED[id(ip)].session
+    ip.run_cell("import threading\nlock = threading.Lock()\nRUNS = []\n"
+                "def tick(name):\n    RUNS.append(name)")
+    reader = "%%step guarded\ntick('guarded')\nwith lock:\n    guarded = 42"
+    for _ in range(2):
+        assert ip.run_cell(reader).success
+    assert ip.user_ns["RUNS"] == ["guarded", "guarded"], "an unhashable global must not hit"
+    shown = capsys.readouterr().out
+    assert shown.count("not cached: input 'lock' cannot be hashed by content") == 2, shown
+    assert "input 'lock' cannot be hashed" in session.steps["guarded"].uncacheable_reason
+    ip.run_line_magic("flowyml", "why guarded")
+    assert "input 'lock' cannot be hashed" in capsys.readouterr().out
+    assert entries(tmp_path / "cache", "guarded") == []
+
+    # made by a step: provenance. The lock itself is not stored (it cannot be pickled), so
+    # its step runs again, with the same key; the step reading it is a cache hit
+    ip.run_cell("del lock")
+    ip.run_cell("%%step make_lock\nimport threading\nlock2 = threading.Lock()")
+    reader2 = "%%step guarded2\ntick('guarded2')\nwith lock2:\n    guarded2 = 43"
+    for _ in range(2):
+        assert ip.run_cell(reader2).success
+    assert ip.user_ns["RUNS"].count("guarded2") == 1
+    assert session.steps["guarded2"].state == "cached"
+    assert session.steps["guarded2"].uncacheable_reason is None

@@ -1,5 +1,7 @@
 """Dask workers that cannot see the client's files: each runs under ``unshare -m`` with a
-private tmpfs over /tmp and over this test's directory (where the client's cache is).
+private tmpfs over pytest's temporary directory, where every test's directory is (the
+client's cache, its local copies). Only that is hidden, not the whole system temp folder:
+a project cloned there (its ``.venv``, the interpreter the workers run) must stay visible.
 
 Results always reach the client -- through the bucket when the cache is one, through Dask
 when it is a local directory -- and never as a ``CacheLoadError``.
@@ -8,6 +10,7 @@ when it is a local directory -- and never as a ``CacheLoadError``.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -29,6 +32,18 @@ pytestmark = [pytest.mark.dask, pytest.mark.slow]
 DASK = Path(sys.executable).parent / "dask"
 
 
+def hidden_dir(basetemp: Path, testdir: Path, needed: list[Path]) -> Path | None:
+    """What to hide from the workers: pytest's whole temporary directory, else (when what
+    the workers need is inside it: ``--basetemp`` in the project) only this test's
+    directory; ``None`` when even that would hide what they need."""
+    needed = [p.resolve() for p in needed]
+    for candidate in (basetemp, testdir):
+        candidate = candidate.resolve()
+        if not any(p == candidate or candidate in p.parents for p in needed):
+            return candidate
+    return None
+
+
 def _can_isolate(directory: Path) -> str | None:
     """Why workers cannot be isolated here (None: they can)."""
     if not shutil.which("unshare"):
@@ -47,7 +62,13 @@ def isolated(tmp_path_factory, s3_endpoint):
     """(scheduler address, the client's directory): a scheduler and two workers on loopback;
     the workers see neither the client's /tmp nor its directory."""
     testdir = tmp_path_factory.mktemp("client-side")
-    reason = _can_isolate(testdir)
+    # the interpreter (a venv's python may be a symlink: both sides), the dask script, and
+    # the code the workers import
+    needed = [Path(sys.executable), Path(sys.executable).resolve(), DASK, REPO]
+    hide = hidden_dir(tmp_path_factory.getbasetemp(), testdir, needed)
+    if hide is None:
+        pytest.skip(f"the workers' interpreter or code is inside {testdir}")
+    reason = _can_isolate(hide)
     if reason:
         pytest.skip(reason)
     port = free_port()
@@ -62,7 +83,7 @@ def isolated(tmp_path_factory, s3_endpoint):
             start_new_session=True))
         wait_for_port(port, procs[0])
         for i in range(2):
-            script = (f"mount -t tmpfs tmpfs {testdir} && mount -t tmpfs tmpfs /tmp && "
+            script = (f"mount -t tmpfs tmpfs {shlex.quote(str(hide))} && "
                       f"exec {DASK} worker tcp://127.0.0.1:{port} --host 127.0.0.1 --nthreads 1 "
                       f"--no-dashboard --name isolated-{i} --death-timeout 60")
             procs.append(subprocess.Popen(["unshare", "-m", "sh", "-c", script], cwd=REPO, env=env,
@@ -132,3 +153,21 @@ def test_s3_cache_workers_write_the_bucket_and_the_client_gets_all_hits(isolated
     assert second.cached_steps == ["make_base", "scale", "where_am_i"]
     assert np.array_equal(second["scaled"], _expected())
     assert second["where"] == first["where"]
+
+
+def test_isolation_hides_the_test_directories_not_a_project_cloned_in_the_temp_folder(tmp_path):
+    """A clone in the system temp folder (its .venv too) stays visible to the workers: only
+    pytest's directory is hidden, or this test's when the project is inside that."""
+    system_tmp = tmp_path / "tmp"
+    basetemp, clone = system_tmp / "pytest-of-me" / "pytest-3", system_tmp / "x"
+    testdir = basetemp / "client-side0"
+    for d in (testdir, clone / ".venv" / "bin"):
+        d.mkdir(parents=True)
+    python = clone / ".venv" / "bin" / "python"
+    assert hidden_dir(basetemp, testdir, [python, clone]) == basetemp.resolve()
+    # --basetemp inside the project: only the test's own directory can go
+    inner = clone / ".pytest-tmp"
+    (inner / "client-side0").mkdir(parents=True)
+    assert hidden_dir(inner.parent, inner / "client-side0", [python, clone]) == \
+        (inner / "client-side0").resolve()
+    assert hidden_dir(testdir, testdir, [testdir / "python"]) is None
