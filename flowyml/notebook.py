@@ -275,7 +275,8 @@ class NotebookSession(PipelineView):
             elif n in self.ns:
                 if not is_code_dependency(self.ns[n]):
                     params.append(n)
-            elif not analysis.star_import and n not in bound_here:
+            elif not analysis.star_import and n not in bound_here and n not in analysis.deferred:
+                # (read only in a function body: looked up when it is called, as in Python)
                 unknown.append(n)
         # a name the cell changed through an alias (seen before, noted): an input too
         params += [n for n in outputs if n not in params and n not in analysis.produces
