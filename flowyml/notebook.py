@@ -55,6 +55,8 @@ from flowyml.stepcells import (
     first_line,
     is_code_dependency,
     read_changed_note,
+    unpicklable_reason,
+    unstorable_output,
     write_changed_note,
 )
 from flowyml.timeouts import StepTimeoutError, time_limit
@@ -432,7 +434,7 @@ class NotebookSession(PipelineView):
         run_id = uuid.uuid4().hex[:12]
         step = rec.step
         rec.error, rec.attempts, rec.time_saved = None, 0, 0.0
-        rec.replay_note, rec.notes = None, []
+        rec.replay_note, rec.notes, rec.not_stored = None, [], None
         self._last = rec.name
         started = time.perf_counter()
         swapped: dict[str, Any] = {}
@@ -573,12 +575,23 @@ class NotebookSession(PipelineView):
                                    f"is over the {describe_size(self.replay_max)} bound "
                                    "(FLOWYML_REPLAY_MAX)")
                 notes["replay_skipped"] = rec.replay_note
-        if key is not None and None not in hashes.values() and store.store(
-                key, outputs, output_hashes=hashes, parts=parts, duration=compute,
-                replay=items, notes=notes or None,
-                explain=lifecycle.explain_facts(rec.step.func, values)):
-            rec.cache_key = key
-            self._trim_to_budget()
+        rec.not_stored = unstorable_output(outputs)
+        if key is not None and None not in hashes.values() and rec.not_stored is None:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                stored = store.store(key, outputs, output_hashes=hashes, parts=parts,
+                                     duration=compute, replay=items, notes=notes or None,
+                                     explain=lifecycle.explain_facts(rec.step.func, values))
+            for w in caught:  # an unpicklable output: said once, in the status line
+                reason = unpicklable_reason(str(w.message), outputs)
+                if reason is None:
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+                rec.not_stored = rec.not_stored or reason
+            if stored:
+                rec.cache_key = key
+                self._trim_to_budget()
+        if rec.not_stored:
+            rec.uncacheable_reason = rec.not_stored
         return finish("done")
 
     def _trim_to_budget(self) -> None:
@@ -597,6 +610,8 @@ class NotebookSession(PipelineView):
         rec = self.steps.get(name)
         if rec is None:
             raise KeyError(f"no notebook step named '{name}'; steps: {sorted(self.steps)}")
+        if rec.not_stored:  # its last run could not be stored (a generator): nothing to hit
+            return f"step '{name}' will run: {rec.not_stored}"
         try:
             resolved = {p: self._resolve(rec, p, load=False) for p in rec.params}
         except KeyError as exc:
