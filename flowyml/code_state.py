@@ -19,6 +19,7 @@ finds them from the source (parsed once per version of a file, as ``linecache`` 
 from __future__ import annotations
 
 import ast
+import contextlib
 import linecache
 import types
 import weakref
@@ -92,10 +93,8 @@ def class_state(cls: type, methods: list[types.FunctionType],
                     if isinstance(part, ast.Attribute) and _is_the_class(part.value, cls.__name__):
                         names.add(part.attr)
     state = frozenset(names)
-    try:
+    with contextlib.suppress(TypeError):  # not weakly referenceable: not remembered
         _class_state[cls] = (ident, state)
-    except TypeError:
-        pass
     return state
 
 
