@@ -175,6 +175,7 @@ def analyze(body: str, magic_lines: frozenset[int] = frozenset()) -> CellAnalysi
         tree = ast.parse(python)
     except SyntaxError as exc:
         raise CellSyntaxError(f"line {exc.lineno}: {exc.msg}") from None
+    python, tree = _without_settled_futures(python, tree)
     walk = _Walk()
     walk.bound_anywhere = _top_level_bindings(tree) | {
         n for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
@@ -470,6 +471,31 @@ class _Walk:
         for name in names:
             if name not in self.bound_anywhere:
                 self.read(name, deferred)
+
+
+#: ``__future__`` features that are always on since Python 3.7 (``__future__`` module)
+_SETTLED_FUTURES = frozenset({"nested_scopes", "generators", "division", "absolute_import",
+                              "with_statement", "print_function", "unicode_literals",
+                              "generator_stop"})
+
+
+def _without_settled_futures(python: str, tree: ast.Module) -> tuple[str, ast.Module]:
+    """``from __future__ import print_function, division`` (a Python 2 era notebook's first
+    line) as ``pass``: every feature it names is always on in Python 3, so it does nothing --
+    but inside a step function it is a SyntaxError (it must open a file). A future that
+    changes something (``annotations``) stays."""
+    lines = python.splitlines(keepends=True)
+    settled = [node for node in tree.body if isinstance(node, ast.ImportFrom)
+               and node.module == "__future__" and all(a.name in _SETTLED_FUTURES for a in node.names)]
+    if not settled:
+        return python, tree
+    for node in settled:
+        end = node.end_lineno or node.lineno
+        lines[node.lineno - 1] = "pass\n"
+        for i in range(node.lineno, end):
+            lines[i] = "\n"
+    python = "".join(lines)
+    return python, ast.parse(python)
 
 
 def _always(test: ast.expr) -> bool:

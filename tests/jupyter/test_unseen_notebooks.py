@@ -154,19 +154,22 @@ def test_a_generator_output_says_once_that_it_is_not_stored(tmp_path, monkeypatc
 
 def test_an_abstract_method_naming_an_undefined_exception_is_a_step(tmp_path, monkeypatch):
     """``raise UnimplementedMethodException()`` in a method: legal until the method is called
-    (then a NameError, as in Python). The name is no input of the cell, which is a step."""
+    (then a NameError, as in Python). The name is no input of the cell, which is a step. The
+    notebook opens as Python 2 era books do (``from __future__ import print_function``): a
+    no-op in Python 3, so no reason to refuse the cell as a step."""
     cells = [
+        "from __future__ import print_function, division\n\nimport math\nrate = math.floor(2.5)",
         "class Signal:\n    def evaluate(self, ts):\n        raise UnimplementedMethodException()\n"
         "    def make(self, n):\n        return [self.evaluate(t) for t in range(n)]",
-        "class Ramp(Signal):\n    def evaluate(self, t):\n        return 2 * t",
+        "class Ramp(Signal):\n    def evaluate(self, t):\n        return rate * t",
         "ramp = Ramp().make(4)\nramp",
         "try:\n    Signal().make(1)\n    outcome = 'ran'\nexcept NameError as exc:\n    outcome = str(exc)\n"
         "outcome",
     ]
     first, second = _twice(tmp_path, cells, monkeypatch)
-    assert [_state(c) for c in first] == ["done"] * 4, [_status(c) for c in first]
+    assert [_state(c) for c in first] == ["done"] * 5, [_status(c) for c in first]
     assert not any("ordinary cell" in str(c.outputs) for c in first)
-    assert _shown(first[2]) == [("data", "[0, 2, 4, 6]")]
-    assert _shown(first[3]) == [("data", "\"name 'UnimplementedMethodException' is not defined\"")]
-    assert [_state(c) for c in second] == ["cached"] * 4, [_status(c) for c in second]
+    assert _shown(first[3]) == [("data", "[0, 2, 4, 6]")]
+    assert _shown(first[4]) == [("data", "\"name 'UnimplementedMethodException' is not defined\"")]
+    assert [_state(c) for c in second] == ["cached"] * 5, [_status(c) for c in second]
     assert [_shown(c) for c in second] == [_shown(c) for c in first]
