@@ -687,7 +687,7 @@ class _CodeWalker:
             name, _, attr = dotted.partition(".")
             if name in closure:
                 obj = closure[name]
-            elif name in g and name not in state:
+            elif name in g and not (name in state and _is_state_value(g[name])):
                 obj = g[name]
                 self.deps.append((g, name, obj))
             else:
@@ -696,7 +696,8 @@ class _CodeWalker:
                 if not _is_user_module(obj.__name__):
                     continue
                 member = getattr(obj, attr.split(".")[0], _MISSING)
-                if member is _MISSING or attr.split(".")[0] in module_state(vars(obj)):
+                if member is _MISSING or (attr.split(".")[0] in module_state(vars(obj))
+                                          and _is_state_value(member)):
                     continue
                 self.deps.append((vars(obj), attr.split(".")[0], member))
                 name, obj = f"{name}.{attr.split('.')[0]}", member
@@ -735,8 +736,8 @@ class _CodeWalker:
         for attr in sorted(vars(cls)):
             if attr in {"__dict__", "__weakref__", "__doc__", "__module__", "__qualname__"}:
                 continue
-            if attr in state:  # changed by its methods as they run (a counter): not code
-                continue
+            if attr in state and _is_state_value(vars(cls)[attr]):
+                continue  # changed by its methods as they run (a counter): not code
             value = vars(cls)[attr]
             if isinstance(value, staticmethod | classmethod):
                 value = value.__func__
@@ -750,6 +751,13 @@ class _CodeWalker:
                 self.feed_function(value, h, seen)
             else:
                 self._feed_object(attr, value, h, seen)
+
+
+def _is_state_value(value: Any) -> bool:
+    """A value kept as state (a number, a string, a tuple...), not code: a function, class or
+    module that code rebinds at run time is still fingerprinted as code."""
+    return not isinstance(value, types.FunctionType | type | types.ModuleType | staticmethod
+                          | classmethod | property)
 
 
 def _load_names(node: ast.AST) -> list[str]:
