@@ -138,6 +138,7 @@ def test_a_generator_output_says_once_that_it_is_not_stored(tmp_path, monkeypatc
         "def gen():\n    yield from range(3)\n\nG2 = gen()\nprint(*G2)",
         "total = 10\ntotal",
         "%flowyml why G",
+        "%flowyml status",
     ]
     first, second = _twice(tmp_path, cells, monkeypatch)
     line = _status(first[0])
@@ -148,6 +149,9 @@ def test_a_generator_output_says_once_that_it_is_not_stored(tmp_path, monkeypatc
     assert _shown(first[0]) == [("data", "[0, 1, 4, 9, 16]")]
     why = "".join(text for _, text in _shown(first[3]))
     assert why.strip().count("\n") == 0 and "step 'G' will run: output 'G' is a generator" in why
+    rows = "".join(text for _, text in _shown(first[4])).splitlines()
+    row = next(r for r in rows if r.startswith("G "))
+    assert "not stored: output 'G' is a generator" in row, rows
     assert [_state(c) for c in second[:3]] == ["done", "done", "cached"]
     assert [_shown(c) for c in second[:3]] == [_shown(c) for c in first[:3]]
 
