@@ -145,6 +145,17 @@ def error_line(cell: Any) -> str | None:
     return None
 
 
+def helpers(path: Path) -> list[Path]:
+    """The local modules a notebook imports from its own folder (``helpers/PREFIX/*.py`` for a
+    notebook whose name starts with ``PREFIX-``, as ``thinkplot.py`` sits beside the book's
+    notebooks): copied next to it in the scratch folder, as in the repository it comes from."""
+    root = CORPUS / "helpers"
+    if not root.is_dir():
+        return []
+    return sorted(f for d in root.iterdir() if d.is_dir() and path.stem.startswith(f"{d.name}-")
+                  for f in d.glob("*.py"))
+
+
 def measure(path: Path, timeout: float = 120.0) -> dict[str, Any]:
     """Plain, step run 1, step run 2 of one notebook: per-cell records and times."""
     import nbformat
@@ -152,6 +163,8 @@ def measure(path: Path, timeout: float = 120.0) -> dict[str, Any]:
     work = scratch_dir("corpus")
     try:
         shutil.copytree(CORPUS / "data", work / "data")
+        for helper in helpers(path):
+            shutil.copy(helper, work / helper.name)
         nb = nbformat.read(path, as_version=4)
         plain = nbformat.from_dict(json.loads(json.dumps(nb)))
         t_plain = execute(plain, work, timeout)

@@ -348,6 +348,8 @@ def _infer_step(cell: CellIR, module_globals: set[str], bound: set[str], taken: 
                 params.append(n)
             elif n in module_globals or n in here or analysis.star_import:
                 continue  # code (a module global), or a name this cell binds itself
+            elif n in analysis.deferred:
+                continue  # read only in a function body, when it is called (as in the kernel)
             else:
                 params.append(n)  # nobody makes it: reported when the module is wired
         params += [n for n in analysis.builtin_reads if n in bound]  # `sum = ...` above

@@ -29,6 +29,8 @@ from typing import Any
 
 import xxhash
 
+from flowyml.code_state import class_state, module_state
+
 FINGERPRINT_VERSION = 1
 
 _Hasher = Any  # an ``xxhash.xxh3_128`` object
@@ -680,6 +682,7 @@ class _CodeWalker:
 
     def _feed_names(self, func: Any, names: list[str], h: _Hasher, seen: set[int]) -> None:
         g = func.__globals__
+        state = module_state(g)  # a helper module's `global` names: state, not constants
         closure = {}
         if func.__closure__:
             for var, cell in zip(func.__code__.co_freevars, func.__closure__, strict=False):
@@ -691,7 +694,7 @@ class _CodeWalker:
             name, _, attr = dotted.partition(".")
             if name in closure:
                 obj = closure[name]
-            elif name in g:
+            elif name in g and not (name in state and _is_state_value(g[name])):
                 obj = g[name]
                 self.deps.append((g, name, obj))
             else:  # a builtin, or not defined yet: binding it later must change the digest
@@ -701,7 +704,8 @@ class _CodeWalker:
                 if not _is_user_module(obj.__name__):
                     continue
                 member = getattr(obj, attr.split(".")[0], _MISSING)
-                if member is _MISSING:
+                if member is _MISSING or (attr.split(".")[0] in module_state(vars(obj))
+                                          and _is_state_value(member)):
                     continue
                 self.deps.append((vars(obj), attr.split(".")[0], member))
                 name, obj = f"{name}.{attr.split('.')[0]}", member
@@ -739,9 +743,13 @@ class _CodeWalker:
                 self.feed_class(base, h, seen)
             else:
                 _tag(h, b"base", f"{base.__module__}.{base.__qualname__}".encode())
+        own = [f for value in vars(cls).values() for f in _methods(value)]
+        state = class_state(cls, own, _function_node) if own else frozenset()
         for attr in sorted(vars(cls)):
             if attr in {"__dict__", "__weakref__", "__doc__", "__module__", "__qualname__"}:
                 continue
+            if attr in state and _is_state_value(vars(cls)[attr]):
+                continue  # changed by its methods as they run (a counter): not code
             value = vars(cls)[attr]
             if isinstance(value, staticmethod | classmethod):
                 value = value.__func__
@@ -775,6 +783,13 @@ def _binding(obj: Any) -> str:
         return "value:" + hash_value(obj)
     except UnhashableValueError:
         return f"instance:{type(obj).__module__}.{type(obj).__qualname__}"
+
+
+def _is_state_value(value: Any) -> bool:
+    """A value kept as state (a number, a string, a tuple...), not code: a function, class or
+    module that code rebinds at run time is still fingerprinted as code."""
+    return not isinstance(value, types.FunctionType | type | types.ModuleType | staticmethod
+                          | classmethod | property)
 
 
 def _load_names(node: ast.AST) -> list[str]:

@@ -540,8 +540,8 @@ class FlowymlMagics(Magics):
             reason = f"condition {rec.spec.condition} is false"
         elif rec.state == "cached" and rec.uncacheable_reason:
             reason = rec.uncacheable_reason
-        elif rec.state == "done" and rec.uncacheable_reason:
-            reason = f"not cached: {rec.uncacheable_reason}"
+        elif rec.state == "done" and (rec.not_stored or rec.uncacheable_reason):
+            reason = f"not cached: {rec.not_stored or rec.uncacheable_reason}"
         notes = [n for n in (rec.replay_note, *rec.notes) if n] if rec.state in ("done", "cached") else []
         if notes:
             reason = "; ".join([reason, *notes] if reason else notes)

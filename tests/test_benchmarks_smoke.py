@@ -87,3 +87,14 @@ def test_corpus_edit_test_on_one_real_notebook(tmp_path: Path) -> None:
     assert deterministic and all(c["equal"] for c in deterministic), proc.stdout
     assert any(c["state"] == "cached" for c in cells)  # the cells above the edit hit
     assert not list(tmp_path.glob("flowyml-bench-*")), "scratch directories must be removed"
+
+
+def test_corpus_notebooks_get_their_helper_modules_and_only_theirs() -> None:
+    """A notebook that imports a module from its own folder (thinkdsp.py beside ThinkDSP's
+    chapters) gets it copied beside it in the scratch folder; other notebooks get none."""
+    from benchmarks.bench_corpus import CORPUS, helpers
+
+    assert [p.name for p in helpers(CORPUS / "thinkdsp-chap03.ipynb")] == ["thinkdsp.py"]
+    assert [p.name for p in helpers(CORPUS / "thinkbayes2-chap04.ipynb")] == [
+        "thinkbayes2.py", "thinkplot.py"]
+    assert helpers(CORPUS / "jakevdp-02.01-Understanding-Data-Types.ipynb") == []

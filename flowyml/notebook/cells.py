@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import copy
 import keyword
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -81,6 +82,9 @@ class CellAnalysis:
     star_import: bool = False                            # `from m import *`: names unknown
     ipython: list[IPythonLine] = field(default_factory=list)
     python: str = ""                                     # the body with IPython lines neutral
+    #: reads found only in function (and method) bodies, which run when called, not when the
+    #: cell defines them: a name among these that nothing defines is no input of the cell
+    deferred: list[str] = field(default_factory=list)
 
     @property
     def produces(self) -> list[str]:
@@ -174,6 +178,7 @@ def analyze(body: str, magic_lines: frozenset[int] = frozenset()) -> CellAnalysi
         tree = ast.parse(python)
     except SyntaxError as exc:
         raise CellSyntaxError(f"line {exc.lineno}: {exc.msg}") from None
+    python, tree = _without_settled_futures(python, tree)
     walk = _Walk()
     walk.bound_anywhere = _top_level_bindings(tree) | {
         n for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
@@ -185,6 +190,7 @@ def analyze(body: str, magic_lines: frozenset[int] = frozenset()) -> CellAnalysi
     deleted = [n for n in walk.deleted if n not in walk.bound]
     reads = [n for n in walk.reads if n not in BUILTINS]
     builtin_reads = [n for n in walk.reads if n in BUILTINS and n not in _IPYTHON_NAMES]
+    deferred = [n for n in reads if n in walk.deferred and n not in walk.now]
     mutated = [n for n in walk.mutated if n in reads and n not in outputs]
     outputs = [n for n in outputs if n not in deleted]
     maybe = [n for n in outputs if n not in walk.bound] + [n for n in incidental if n not in outputs]
@@ -192,7 +198,7 @@ def analyze(body: str, magic_lines: frozenset[int] = frozenset()) -> CellAnalysi
         reads=reads, builtin_reads=builtin_reads, outputs=outputs, mutated=mutated, defines=defines,
         incidental=incidental,
         deleted=deleted, maybe=maybe, definitions=_definitions(tree, python), star_import=walk.star,
-        ipython=ipython, python=python)
+        ipython=ipython, python=python, deferred=deferred)
 
 
 class _Walk:
@@ -209,11 +215,14 @@ class _Walk:
         self.deleted: dict[str, None] = {}
         self.star = False
         self.bound_anywhere: set[str] = set()
+        self.now: set[str] = set()            # read when the cell runs
+        self.deferred: set[str] = set()       # read in a function body (when it is called)
 
     # -- names ---------------------------------------------------------------------------------
-    def read(self, name: str) -> None:
+    def read(self, name: str, deferred: bool = False) -> None:
         if name not in self.bound:
             self.reads.setdefault(name)
+            (self.deferred if deferred else self.now).add(name)
 
     def bind(self, name: str, kind: str = "value") -> None:
         self.bound.add(name)
@@ -322,14 +331,16 @@ class _Walk:
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             for expr in [*node.decorator_list, *_arg_defaults(node.args), *_annotations(node)]:
                 self.expr(expr)
-            self.nested_reads(_free_names(node))
+            self.nested_reads(_free_names(node), deferred=True)
             self.bind(node.name, "define")
             for name in _global_writes(node):  # `global x; x = ...` binds x when called
                 self.assigned.setdefault(name)
         elif isinstance(node, ast.ClassDef):
             for expr in [*node.decorator_list, *node.bases, *(k.value for k in node.keywords)]:
                 self.expr(expr)
-            self.nested_reads(_free_names(node))
+            now = _free_names(_without_method_bodies(node))
+            self.nested_reads(now)
+            self.nested_reads([n for n in _free_names(node) if n not in now], deferred=True)
             self.bind(node.name, "define")
         elif isinstance(node, ast.Import | ast.ImportFrom):
             for alias in node.names:
@@ -461,10 +472,35 @@ class _Walk:
             if first is not None:
                 self.mutate(first)
 
-    def nested_reads(self, names: Iterable[str]) -> None:
+    def nested_reads(self, names: Iterable[str], deferred: bool = False) -> None:
         for name in names:
             if name not in self.bound_anywhere:
-                self.read(name)
+                self.read(name, deferred)
+
+
+#: ``__future__`` features that are always on since Python 3.7 (``__future__`` module)
+_SETTLED_FUTURES = frozenset({"nested_scopes", "generators", "division", "absolute_import",
+                              "with_statement", "print_function", "unicode_literals",
+                              "generator_stop"})
+
+
+def _without_settled_futures(python: str, tree: ast.Module) -> tuple[str, ast.Module]:
+    """``from __future__ import print_function, division`` (a Python 2 era notebook's first
+    line) as ``pass``: every feature it names is always on in Python 3, so it does nothing --
+    but inside a step function it is a SyntaxError (it must open a file). A future that
+    changes something (``annotations``) stays."""
+    lines = python.splitlines(keepends=True)
+    settled = [node for node in tree.body if isinstance(node, ast.ImportFrom)
+               and node.module == "__future__" and all(a.name in _SETTLED_FUTURES for a in node.names)]
+    if not settled:
+        return python, tree
+    for node in settled:
+        end = node.end_lineno or node.lineno
+        lines[node.lineno - 1] = "pass\n"
+        for i in range(node.lineno, end):
+            lines[i] = "\n"
+    python = "".join(lines)
+    return python, ast.parse(python)
 
 
 def _always(test: ast.expr) -> bool:
@@ -532,6 +568,20 @@ def _module_scope_nodes(tree: ast.AST) -> Iterator[ast.AST]:
 # ---------------------------------------------------------------------------------------------
 # nested scopes
 # ---------------------------------------------------------------------------------------------
+
+
+def _without_method_bodies(node: ast.ClassDef) -> ast.ClassDef:
+    """``node`` with each method's body reduced to ``pass``: what the ``class`` statement
+    itself runs (its body, decorators and defaults), not what the methods read when called."""
+    body: list[ast.stmt] = []
+    for stmt in node.body:
+        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
+            stmt = copy.copy(stmt)
+            stmt.body = [ast.Pass()]
+        body.append(stmt)
+    stripped = copy.copy(node)
+    stripped.body = body
+    return stripped
 
 
 def _free_names(node: ast.AST, skip_first_iter: bool = False) -> list[str]:

@@ -53,6 +53,8 @@ from flowyml.notebook.stepcells import (
     first_line,
     is_code_dependency,
     read_changed_note,
+    unpicklable_reason,
+    unstorable_output,
     write_changed_note,
 )
 from flowyml.notebook.view import PipelineView
@@ -285,7 +287,8 @@ class NotebookSession(PipelineView):
             elif n in self.ns:
                 if not is_code_dependency(self.ns[n]):
                     params.append(n)
-            elif not analysis.star_import and n not in bound_here:
+            elif not analysis.star_import and n not in bound_here and n not in analysis.deferred:
+                # (read only in a function body: looked up when it is called, as in Python)
                 unknown.append(n)
         # a builtin's name that a step or the namespace binds to a value (`sum = [...]`; a
         # library function bound to it, `from numpy import *`, is code: in the fingerprint)
@@ -453,7 +456,7 @@ class NotebookSession(PipelineView):
         run_id = uuid.uuid4().hex[:12]
         step = rec.step
         rec.error, rec.attempts, rec.time_saved = None, 0, 0.0
-        rec.replay_note, rec.notes = None, []
+        rec.replay_note, rec.notes, rec.not_stored = None, [], None
         self._last = rec.name
         started = time.perf_counter()
         swapped: dict[str, Any] = {}
@@ -628,12 +631,23 @@ class NotebookSession(PipelineView):
                 stored = {**outputs, _files.FILES_OUTPUT: observed.kept}
         if observed.problem:
             rec.notes.append(observed.problem)
-        if key is not None and None not in hashes.values() and store.store(
-                key, stored, output_hashes=hashes, parts=parts, duration=compute,
-                replay=items, notes=notes or None,
-                explain=lifecycle.explain_facts(rec.step.func, values)):
-            rec.cache_key = key
-            self._trim_to_budget()
+        rec.not_stored = unstorable_output(outputs)
+        if key is not None and None not in hashes.values() and rec.not_stored is None:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                done = store.store(key, stored, output_hashes=hashes, parts=parts,
+                                   duration=compute, replay=items, notes=notes or None,
+                                   explain=lifecycle.explain_facts(rec.step.func, values))
+            for w in caught:  # an unpicklable output: said once, in the status line
+                reason = unpicklable_reason(str(w.message), outputs)
+                if reason is None:
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+                rec.not_stored = rec.not_stored or reason
+            if done:
+                rec.cache_key = key
+                self._trim_to_budget()
+        if rec.not_stored:
+            rec.uncacheable_reason = rec.not_stored
         return finish("done")
 
     def _tracking(self, rec: NotebookStep) -> _files.Tracking | None:
@@ -669,6 +683,8 @@ class NotebookSession(PipelineView):
         rec = self.steps.get(name)
         if rec is None:
             raise KeyError(f"no notebook step named '{name}'; steps: {sorted(self.steps)}")
+        if rec.not_stored:  # its last run could not be stored (a generator): nothing to hit
+            return lifecycle.Why(name, False, problem=rec.not_stored)
         seen = {} if seen is None else seen
         if name in seen:
             return seen[name]

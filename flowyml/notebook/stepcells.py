@@ -13,6 +13,7 @@ import ast
 import inspect
 import json
 import os
+import re
 import tempfile
 import types
 from dataclasses import dataclass, field
@@ -80,6 +81,7 @@ class NotebookStep:
     cache_key: str | None = None
     uncacheable_reason: str | None = None
     replay_note: str | None = None  # why this run's outputs will not be replayed
+    not_stored: str | None = None  # why this run's outputs could not be stored (a generator)
     notes: list[str] = field(default_factory=list)  # one-line notes for the user
     runs: int = 0  # how many times the body was executed in this session
 
@@ -124,6 +126,31 @@ def is_code_dependency(value: Any) -> bool:
     code fingerprint (through the function's globals), not into the parameters."""
     return (inspect.ismodule(value) or inspect.isclass(value) or inspect.isroutine(value)
             or isinstance(value, Step | types.MethodType))
+
+
+_NOT_STORED_TAIL = "the cell runs again after a restart"
+
+
+def unstorable_output(outputs: dict[str, Any]) -> str | None:
+    """Why ``outputs`` cannot be stored, known without trying: a generator (``G = (x for x
+    in xs)``, ``G = gen()``) is consumed as it is read and cannot be pickled, by design. In
+    the status line's words; ``None`` when nothing is known to be unstorable."""
+    for name, value in outputs.items():
+        if isinstance(value, types.GeneratorType | types.AsyncGeneratorType):
+            return (f"output '{name}' is a generator, which cannot be stored (it is used up as "
+                    f"it is read): {_NOT_STORED_TAIL}")
+    return None
+
+
+def unpicklable_reason(message: str, outputs: dict[str, Any]) -> str | None:
+    """The store's warning that an output cannot be pickled, in the status line's words (no
+    file path: the user sees it once, in the step's status); ``None`` for other warnings."""
+    match = re.search(r"output '([^']+)' cannot be pickled", message)
+    if match is None:
+        return None
+    name = match.group(1)
+    kind = type(outputs[name]).__name__ if name in outputs else "value"
+    return f"output '{name}' ({kind}) cannot be pickled, so it is not stored: {_NOT_STORED_TAIL}"
 
 
 def _note_path(root: str | Path, name: str) -> Path:

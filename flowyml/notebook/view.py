@@ -114,7 +114,8 @@ class PipelineView:
             why = verdict.why if verdict.state != _staleness.FRESH else ""
             if rec.error and state not in PRODUCED:
                 why = f"{why}; {rec.error}" if why else rec.error
-            extra = [n for n in (rec.replay_note, *rec.notes) if n]
+            extra = [n for n in (rec.not_stored and f"not stored: {rec.not_stored}",
+                                 rec.replay_note, *rec.notes) if n]
             if state in PRODUCED and extra:
                 why = "; ".join([why, *extra]) if why else "; ".join(extra)
             rows.append(StepStatus(name, state, why, rec.duration, rec.time_saved, rec.error,

@@ -187,3 +187,37 @@ def test_module_uses_the_cache_the_notebook_set_with_cache_dir(tmp_path, monkeyp
     assert proc.returncode == 0, proc.stderr
     assert step_states(proc.stdout) == steps
     assert not (elsewhere / ".flowyml").exists() and not (tmp_path / ".flowyml").exists()
+
+
+UNSEEN_CELLS = [
+    "%load_ext flowyml",
+    "%%step\nfrom __future__ import print_function, division\n\nimport math",
+    "%%step\nclass Signal:\n    def evaluate(self, t):\n        raise UnimplementedMethodException()\n"
+    "    def make(self, n):\n        return [self.evaluate(t) for t in range(n)]",
+    "%%step\nclass Ramp(Signal):\n    def evaluate(self, t):\n        return math.floor(t * 1.5)",
+    "%%step\nys = Ramp().make(4)",
+    "print('RESULT ' + json.dumps({'ys': ys}))",
+]
+
+
+@pytest.mark.slow
+def test_a_base_class_naming_an_undefined_exception_exports_as_the_kernel_ran_it(tmp_path, monkeypatch):
+    """A name read only in a method body that nothing defines is no input, in the kernel and
+    in the exported module alike: the module's steps are the notebook's, all cache hits."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(cache))
+    nb_path = make_notebook(tmp_path / "unseen.ipynb", UNSEEN_CELLS[0], "import json",
+                            *UNSEEN_CELLS[1:])
+    nb = nbformat.read(nb_path, as_version=4)
+    monkeypatch.setenv("PATH", os.pathsep.join([os.path.dirname(sys.executable),
+                                                os.environ.get("PATH", "")]))
+    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    printed = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.output_type == "stream")
+    assert _result_line(printed) == {"ys": [0, 1, 3, 4]}
+    module = export_notebook(nb_path, tmp_path / "unseen.py")
+    assert "UnimplementedMethodException" not in module.read_text().split("class Signal")[0]
+    proc = run([sys.executable, str(module)], tmp_path, cache)
+    assert proc.returncode == 0, proc.stderr
+    states = step_states(proc.stdout)
+    assert len(states) == 4 and set(states.values()) == {"cached"}, proc.stdout

@@ -187,3 +187,54 @@ def test_golden_code_fingerprints_are_pinned():
     finally:
         del sys.modules[spec.name]
     assert digests == PINNED_CODE
+
+
+STATEFUL_HELPER = '''
+LEGEND = True
+WIDTH = {width}
+_count = 0
+
+
+def config(legend=True):
+    global LEGEND
+    LEGEND = legend
+
+
+def plot(xs):
+    global _count
+    _count += 1
+    return (len(xs) * WIDTH, LEGEND, _count)
+'''
+
+
+def test_state_a_helper_module_or_a_class_keeps_is_not_code(tmp_path, notebook_ns, monkeypatch):
+    """A helper module's names rebound with ``global`` and a class attribute its methods
+    change (a counter) move as cells run: after a restart, the cells that moved them are cache
+    hits that do not run, so they must not be part of a key. A real constant still is."""
+    import importlib
+
+    from tests.conftest import run_cell
+
+    (tmp_path / "stateful_helper.py").write_text(STATEFUL_HELPER.format(width=2))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "stateful_helper", raising=False)
+    helper = importlib.import_module("stateful_helper")
+    run_cell(notebook_ns, "import stateful_helper\ndef cell(xs):\n    return stateful_helper.plot(xs)\n")
+    before = code_fingerprint(notebook_ns["cell"])
+    helper.config(legend=False)
+    helper.plot([1])
+    assert code_fingerprint(notebook_ns["cell"]) == before
+    helper.WIDTH = 3  # not rebound by the module's own code: a constant, part of the code
+    assert code_fingerprint(notebook_ns["cell"]) != before
+
+    agent = ("class Agent:\n    count = {count}\n    kind = {kind!r}\n    def __init__(self):\n"
+             "        type(self).count += 1\n"
+             "def make(n):\n    return [Agent() for _ in range(n)]\n")
+    run_cell(notebook_ns, agent.format(count=0, kind="a"))
+    before = code_fingerprint(notebook_ns["make"])
+    notebook_ns["make"](3)
+    assert notebook_ns["Agent"].count == 3
+    run_cell(notebook_ns, agent.format(count=3, kind="a"))  # a kernel where the counter is at 3
+    assert code_fingerprint(notebook_ns["make"]) == before
+    run_cell(notebook_ns, agent.format(count=0, kind="b"))  # an attribute no method changes
+    assert code_fingerprint(notebook_ns["make"]) != before

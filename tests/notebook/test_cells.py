@@ -72,6 +72,21 @@ def test_definitions_are_the_code_to_run_again_on_a_hit():
     assert "value = f(2)" not in defs
 
 
+def test_a_name_read_only_in_a_method_or_function_body_is_deferred():
+    cell = ("class Base:\n    size = SIZE\n    def like(self, d):\n"
+            "        raise UnimplementedMethodException()\n"
+            "def f(y=DEFAULT):\n    return later + now\nprint(now)")
+    a = analyze(cell)
+    assert a.reads == ["SIZE", "UnimplementedMethodException", "DEFAULT", "later", "now"]
+    assert a.deferred == ["UnimplementedMethodException", "later"]  # the class body runs now
+
+
+def test_settled_future_imports_are_no_ops_and_others_stay():
+    a = analyze("from __future__ import (print_function,\n    division)\nimport os\nx = 1")
+    assert a.python == "pass\n\nimport os\nx = 1" and a.defines == ["os"]
+    assert analyze("from __future__ import annotations\nx: int = 1").python.startswith("from __future__")
+
+
 @pytest.mark.parametrize("body, python, kinds", [
     ("%matplotlib inline\nx = 1", "pass  # IPython: %matplotlib inline\nx = 1", ["magic"]),
     ("for i in r:\n    !echo {i}\ny = 2", "for i in r:\n    pass  # IPython: !echo {i}\ny = 2",
