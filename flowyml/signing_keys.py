@@ -245,9 +245,11 @@ class Seal:
     """
 
     def __init__(self, *, hmac_secret: bytes | None, private_pem: bytes | None,
-                 trusted: frozenset[str], posture: str) -> None:
+                 trusted: frozenset[str], posture: str, machine_key: bool = False) -> None:
         self.hmac_secret = hmac_secret
         self.private_pem = private_pem
+        #: no key given: this machine's key, read (or made) when first needed
+        self.machine_key = machine_key and private_pem is None
         self.posture = posture
         self._trusted_given = frozenset(trusted)
         self._key: Any = None
@@ -255,6 +257,9 @@ class Seal:
         self._fingerprint: str | None = None
 
     def __getstate__(self) -> dict[str, Any]:
+        # a worker signs with this process's key (as it would with the HMAC secret)
+        if self.machine_key:
+            self.private_pem, self.machine_key = machine_key_pem(), False
         return {"hmac_secret": self.hmac_secret, "private_pem": self.private_pem,
                 "trusted": self._trusted_given, "posture": self.posture}
 
@@ -270,6 +275,8 @@ class Seal:
         return self.hmac_secret is not None or self.posture != "off"
 
     def _load(self) -> None:
+        if self.machine_key:
+            self.private_pem, self.machine_key = machine_key_pem(), False
         if self._key is None and self.private_pem is not None:
             key = load_private(self.private_pem)
             raw = public_raw(key)
@@ -386,8 +393,9 @@ def seal(hmac_secret: bytes | None, signing_key: Any = None, trusted_signers: An
             posture = "on" if key is not None or trusted else "off"
     if posture == "off" and key is None:
         return hmac_secret
-    pem = read_private_pem(key) if key is not None else machine_key_pem()
-    return Seal(hmac_secret=hmac_secret, private_pem=pem, trusted=trusted, posture=posture)
+    pem = read_private_pem(key) if key is not None else None
+    return Seal(hmac_secret=hmac_secret, private_pem=pem, trusted=trusted, posture=posture,
+                machine_key=pem is None)
 
 
 def refuse(store: Any, key: str, problem: str) -> None:
