@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     )
     from flowyml.hashing import UnhashableValueError, code_fingerprint, hash_value
     from flowyml.runner import StepResult
+    from flowyml.signing_keys import UntrustedEntryError
     from flowyml.stores import CacheUnavailableError, open_store
 
 __version__ = "0.1.0"
@@ -79,6 +80,7 @@ __all__ = [
     "CacheLoadError",
     "UnsafeCacheDirError",
     "CacheUnavailableError",
+    "UntrustedEntryError",
     "hash_value",
     "code_fingerprint",
     "UnhashableValueError",
@@ -104,6 +106,7 @@ _SOURCES = {
     "flowyml.stores": ("open_store", "CacheUnavailableError"),
     "flowyml.cache": ("CacheStore", "NullStore", "CacheWarning", "CacheLoadError",
                       "UnsafeCacheDirError"),
+    "flowyml.signing_keys": ("UntrustedEntryError",),
     "flowyml.hashing": ("hash_value", "code_fingerprint", "UnhashableValueError"),
     "flowyml.graph": ("PipelineGraphError", "CycleError", "DuplicateOutputError",
                       "DuplicateStepError", "MissingInputError", "UnboundInputError"),

@@ -177,6 +177,8 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     from flowyml.cache import cache_report
     from flowyml.stores import is_remote, open_store
 
+    if args.action == "keygen":
+        return _cmd_keygen(args)
     pipeline = _pipeline_for(args.pipeline) if args.pipeline else None
     store = pipeline.cache if pipeline is not None and not args.cache_dir else open_store(args.cache_dir)
     if is_remote(str(store.root)):
@@ -190,7 +192,26 @@ def _cmd_cache(args: argparse.Namespace) -> int:
             from flowyml.cache import step_dirname
 
             report["steps"] = {k: v for k, v in report["steps"].items() if k == step_dirname(args.step)}
-        print(json.dumps(report, indent=1) if args.json else lifecycle.info_text(report))
+        from flowyml import signing_keys
+
+        signed = signing_keys.signers(store)
+        if args.step:
+            signed = [r for r in signed if r["step"] in report["steps"]]
+        if args.json:
+            print(json.dumps({**report, "entries": signed}, indent=1))
+        else:
+            print("\n".join(filter(None, [lifecycle.info_text(report),
+                                          signing_keys.signers_text(signed)])))
+    elif args.untrusted:  # gc --untrusted
+        from flowyml import signing_keys
+
+        try:
+            removed, kept = signing_keys.gc_untrusted(store, dry_run=args.dry_run)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        verb = "would remove" if args.dry_run else "removed"
+        print(f"cache at {store.root}: {verb} {len(removed)} entries no trusted key signed; "
+              f"{kept} stay")
     else:  # gc
         try:
             older = lifecycle.parse_age(args.older_than) if args.older_than else None
@@ -201,6 +222,21 @@ def _cmd_cache(args: argparse.Namespace) -> int:
                               max_size=size, protect=(current or {}).values(),
                               dry_run=args.dry_run)
         print(f"cache at {store.root}: {report.summary()}")
+    return 0
+
+
+def _cmd_keygen(args: argparse.Namespace) -> int:
+    from flowyml import signing_keys
+
+    try:
+        private, public, fp = signing_keys.keygen(args.out or ".")
+    except (FileExistsError, ImportError, OSError) as exc:
+        raise CommandError(str(exc)) from None
+    print(f"private key: {private} (owner-only; the publisher's FLOWYML_CACHE_SIGNING_KEY, "
+          "e.g. a CI secret)")
+    print(f"public key:  {public}")
+    print(f"fingerprint: {fp}")
+    print(f"readers trust it with FLOWYML_CACHE_TRUSTED_SIGNERS={fp}")
     return 0
 
 
@@ -281,10 +317,11 @@ def build_parser() -> argparse.ArgumentParser:
                           "repeatable")
     run.set_defaults(func=_cmd_run)
 
-    cache = sub.add_parser("cache", help="show, trim or clear the step cache",
-                           description="Show the entries per step (info), remove old ones (gc), "
-                           "or clear them.")
-    cache.add_argument("action", choices=["info", "gc", "clear"])
+    cache = sub.add_parser("cache", help="show, trim or clear the step cache; make a signing key",
+                           description="Show the entries per step and who signed each (info), "
+                           "remove old or untrusted ones (gc), clear them, or make a "
+                           "publisher key pair (keygen).")
+    cache.add_argument("action", choices=["info", "gc", "clear", "keygen"])
     cache.add_argument("step", nargs="?", default=None, help="only this step (info, clear)")
     cache.add_argument("--json", action="store_true", help="info as JSON")
     cache.add_argument("--pipeline", default=None, metavar="FILE.py|FILE.ipynb",
@@ -297,6 +334,12 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--max-size", default=None, metavar="SIZE",
                        help="gc: remove least recently used entries down to SIZE (10G, 500M)")
     cache.add_argument("--dry-run", action="store_true", help="gc: show what would go")
+    cache.add_argument("--untrusted", action="store_true",
+                       help="gc: remove every entry no trusted key signed (FLOWYML_CACHE_"
+                            "TRUSTED_SIGNERS, this process's own key)")
+    cache.add_argument("--out", default=None, metavar="DIR",
+                       help="keygen: where to write the key pair (default: the current "
+                            "directory)")
     cache.add_argument("--cache-dir", default=None, metavar="DIR|URL",
                        help="cache directory or fsspec URL such as s3://bucket/cache (default: "
                             "FLOWYML_CACHE_DIR, else .flowyml/cache "

@@ -22,6 +22,7 @@ import xxhash
 from flowyml import cache as _cache
 from flowyml.events import Event, StepFinished, StepRetrying, StepStarted, silent
 from flowyml.hashing import UnhashableValueError, hash_value
+from flowyml.signing_keys import UntrustedEntryError
 from flowyml.timeouts import StepTimeoutError, call_with_timeout
 
 Emit = Callable[[Event], None]
@@ -357,7 +358,11 @@ def run_step(
         emit(StepStarted(run_id=run_id, step=step.name, attempt=1, worker=result.worker))
     key, parts = _cache_key(step, kwargs_src, context_hashes, store, result)
     if key is not None:
-        entry = store.lookup(key)
+        try:
+            entry = store.lookup(key)
+        except UntrustedEntryError as exc:  # FLOWYML_CACHE_VERIFY=strict: the step never runs
+            result.error = str(exc)
+            return finish("failed")
         if entry is not None:
             _take_hit(result, store, entry, key)
             if getattr(step, "is_map_task", False):
