@@ -490,3 +490,21 @@ def gc_untrusted(store: Any, dry_run: bool = False) -> tuple[list[Any], int]:
                 continue
             removed.append(e)
     return removed, len(found) - len(removed)
+
+
+def trust_signer(session: Any, fp: str | None) -> str:
+    """``%flowyml cache trust [FP]``: add a fingerprint to the notebook's trusted signers
+    (its next lookups load entries that key signed), or say whose entries it loads."""
+    for found in sorted(parse_trusted(fp)):
+        if found not in session.trusted_signers:
+            session.trusted_signers = (*session.trusted_signers, found)
+    store = session.store
+    seal_ = store.secret if isinstance(store.secret, Seal) else None
+    if seal_ is None:
+        return ("flowyml cache: this cache verifies no signers (a local folder without keys; "
+                f"set {TRUSTED_ENV} or {VERIFY_ENV}=on)")
+    own = seal_.fingerprint
+    others = sorted(seal_.trusted - {own})
+    return (f"flowyml cache at {store.root} ({VERIFY_ENV}={seal_.posture}) loads entries "
+            f"signed by this process's key {own}"
+            + (f" and {', '.join(others)}" if others else ""))
