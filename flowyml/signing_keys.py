@@ -410,8 +410,11 @@ def seal(hmac_secret: bytes | None, signing_key: Any = None, trusted_signers: An
     if posture == "off" and key is None:
         return hmac_secret
     pem = read_private_pem(key) if key is not None else None
-    return Seal(hmac_secret=hmac_secret, private_pem=pem, trusted=trusted, posture=posture,
-                machine_key=pem is None)
+    sealed = Seal(hmac_secret=hmac_secret, private_pem=pem, trusted=trusted, posture=posture,
+                  machine_key=pem is None)
+    if pem is not None:
+        sealed._load()  # a key that is not one is an error now, not at the first write
+    return sealed
 
 
 def refuse(store: Any, key: str, problem: str) -> None:

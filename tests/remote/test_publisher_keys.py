@@ -413,3 +413,60 @@ def test_notebook_trusts_ci_with_the_magic(url, ipython_on_bucket, tmp_path, mon
 
     with pytest.raises(UsageError, match="not a key fingerprint"):
         ip.run_line_magic("flowyml", "cache trust SHA256:short")
+
+
+# ---------------------------------------------------------------------------------------------
+# Settings: mistakes are named, HMAC and keys together, the machine key's permissions
+# ---------------------------------------------------------------------------------------------
+
+
+def test_bad_settings_are_named_with_the_fix(tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match=r"not a key fingerprint.*SHA256:"):
+        CacheStore(tmp_path / "c", trusted_signers="ab:cd")
+    monkeypatch.setenv("FLOWYML_CACHE_VERIFY", "sometimes")
+    with pytest.raises(ValueError, match="one of off, on, strict; got 'sometimes'"):
+        CacheStore(tmp_path / "c")
+    monkeypatch.delenv("FLOWYML_CACHE_VERIFY")
+    with pytest.raises(ValueError, match=r"cannot read it.*flowyml cache keygen"):
+        CacheStore(tmp_path / "c", signing_key=str(tmp_path / "missing.pem"))
+    (tmp_path / "rsa.pem").write_bytes(_rsa_pem())
+    with pytest.raises(ValueError, match="not an Ed25519 key"):
+        CacheStore(tmp_path / "c", signing_key=str(tmp_path / "rsa.pem"))
+
+
+def _rsa_pem() -> bytes:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    return rsa.generate_private_key(public_exponent=65537, key_size=1024).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption())
+
+
+def test_hmac_secret_and_publisher_key_together(tmp_path):
+    key, fp = keypair(tmp_path, "keys")
+    both = CacheStore(tmp_path / "c", secret="team", signing_key=str(key))
+    assert both.store("s:1", {"v": 1}, output_hashes={"v": "h"})
+    meta = read_meta(both.entry_path("s:1"))
+    assert meta["signature"].startswith("hmac-sha256-v1:") and signing_keys.signer_of(meta) == fp
+    # the HMAC alone still verifies it (the Ed25519 fields are inside what it covers)
+    assert CacheStore(tmp_path / "c", secret="team").lookup("s:1") is not None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert CacheStore(tmp_path / "c", secret="other", trusted_signers=fp).lookup("s:1") is None
+    assert any("signature does not match" in str(w.message) for w in caught)
+
+
+def test_machine_key_readable_by_others_is_refused(tmp_path, monkeypatch, url, opts):
+    store = open_store(url, opts)
+    assert store.store("s:1", {"v": 1}, output_hashes={"v": "h"})  # makes the machine key
+    key_file = tmp_path / "config" / "flowyml" / signing_keys.MACHINE_KEY_NAME
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert (key_file.parent.stat().st_mode & 0o077) == 0
+    os.chmod(key_file, 0o644)
+    with warnings.catch_warnings(record=True) as caught:  # caching off, never unverified
+        warnings.simplefilter("always")
+        other = open_store(url, opts)
+        assert not other.store("s:2", {"v": 2}, output_hashes={"v": "h"})
+        assert other.lookup("s:1") is None
+    assert any("chmod 600" in str(w.message) for w in caught)
