@@ -35,6 +35,7 @@ from typing import Any
 import xxhash
 
 from flowyml import signing as _signing
+from flowyml import signing_keys as _keys
 from flowyml.hashing import FINGERPRINT_VERSION
 
 FORMAT_VERSION = 1
@@ -240,7 +241,7 @@ class CacheStore:
         self.trust_cache_dir = trust_cache_dir
         #: entries are signed and checked with this: the HMAC secret (FLOWYML_CACHE_SECRET)
         #: or, with publisher keys, a flowyml.signing_keys.Seal; see flowyml.signing
-        self.secret = _signing.resolve(secret, signing_key=signing_key,
+        self.secret = _keys.resolve(secret, signing_key=signing_key,
                                        trusted_signers=trusted_signers, verify=verify)
         self._memory: Any = None
         self._entries: Path | None = None
@@ -354,9 +355,7 @@ class CacheStore:
             os.close(fd)
         if problem is not None:
             if isinstance(problem, _signing.Untrusted):  # not damage: a miss, kept
-                from flowyml.signing_keys import refuse
-
-                refuse(self, key, problem)
+                _keys.refuse(self, key, step_of_key(key), problem)
                 return None
             self._report(key, problem)
             self._discard(location)

@@ -192,21 +192,21 @@ def _cmd_cache(args: argparse.Namespace) -> int:
             from flowyml.cache import step_dirname
 
             report["steps"] = {k: v for k, v in report["steps"].items() if k == step_dirname(args.step)}
-        from flowyml import signing_keys
+        from flowyml import signers
 
-        signed = signing_keys.signers(store)
+        signed = signers.signers(store)
         if args.step:
             signed = [r for r in signed if r["step"] in report["steps"]]
         if args.json:
             print(json.dumps({**report, "entries": signed}, indent=1))
         else:
             print("\n".join(filter(None, [lifecycle.info_text(report),
-                                          signing_keys.signers_text(signed)])))
+                                          signers.signers_text(signed)])))
     elif args.untrusted:  # gc --untrusted
-        from flowyml import signing_keys
+        from flowyml import signers
 
         try:
-            removed, kept = signing_keys.gc_untrusted(store, dry_run=args.dry_run)
+            removed, kept = signers.gc_untrusted(store, dry_run=args.dry_run)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         verb = "would remove" if args.dry_run else "removed"

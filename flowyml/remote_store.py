@@ -47,6 +47,7 @@ import xxhash
 
 from flowyml import remote_index as _index
 from flowyml import signing as _signing
+from flowyml import signing_keys as _keys
 from flowyml.cache import (
     FORMAT_VERSION,
     FULL_VERIFY_BYTES,
@@ -109,7 +110,7 @@ class RemoteStore:
         self.storage_options = storage_options_for(self.protocol, storage_options)
         #: the HMAC secret or a flowyml.signing_keys.Seal: a bucket verifies signers by
         #: default (this machine's key signs when none is given); see flowyml.signing_keys
-        self.secret = _signing.resolve(secret, signing_key=signing_key,
+        self.secret = _keys.resolve(secret, signing_key=signing_key,
                                        trusted_signers=trusted_signers, verify=verify, remote=True)
         self.local_copy = local_copy or LocalCopy()
         self._init_state()
@@ -287,9 +288,7 @@ class RemoteStore:
             self._unreachable(exc)
             return None
         if isinstance(problem, _signing.Untrusted):  # not damage: a miss, kept for others
-            from flowyml.signing_keys import refuse
-
-            refuse(self, key, problem)
+            _keys.refuse(self, key, step_of_key(key), problem)
             return None
         if problem:
             self._report(key, problem)

@@ -12,9 +12,9 @@ not collision-resistant, so an attacker could otherwise swap bytes behind a vali
 Stdlib only (``hmac``, ``hashlib``, imported where used: loading OpenSSL costs a few ms, and
 most caches are not signed); nothing here touches the network or the disk layout.
 
-Publisher keys (Ed25519, :mod:`flowyml.signing_keys`) plug in here: :func:`resolve` gives a
-store either the plain secret (as before) or a ``Seal``, and :func:`sign`,
-:func:`signature_problem` and :func:`checks` accept both.
+Publisher keys (Ed25519, :mod:`flowyml.signing_keys`) plug in here: a store's ``secret`` is
+the plain HMAC secret (as before) or a ``signing_keys.Seal``, and :func:`sign`,
+:func:`signature_problem` and :func:`checks` accept both (this module never imports that one).
 """
 
 from __future__ import annotations
@@ -36,25 +36,6 @@ def resolve_secret(secret: str | bytes | None = None) -> bytes | None:
     if secret is None or secret == b"" or secret == "":
         return None
     return secret.encode() if isinstance(secret, str) else bytes(secret)
-
-
-def resolve(secret: Any = None, *, signing_key: Any = None, trusted_signers: Any = None,
-            verify: str | None = None, remote: bool = False) -> Any:
-    """What a store signs and checks with: the HMAC secret (``None``: nothing) when no
-    publisher key is in play -- importing nothing more -- else a ``signing_keys.Seal``."""
-    if hasattr(secret, "problem"):  # a Seal already
-        return secret
-    hmac_secret = resolve_secret(secret)
-    if (not remote and signing_key is None and trusted_signers is None and verify is None
-            and not any(os.environ.get(name) for name in _KEY_ENV)):
-        return hmac_secret
-    from flowyml.signing_keys import seal
-
-    return seal(hmac_secret, signing_key, trusted_signers, verify, remote)
-
-
-#: the settings of publisher keys (see flowyml.signing_keys)
-_KEY_ENV = ("FLOWYML_CACHE_SIGNING_KEY", "FLOWYML_CACHE_TRUSTED_SIGNERS", "FLOWYML_CACHE_VERIFY")
 
 
 class Untrusted(str):

@@ -390,6 +390,19 @@ def signer_of(meta: dict[str, Any] | None) -> str | None:
     return fingerprint_of_signer(signer) if isinstance(signer, str) else None
 
 
+def resolve(secret: Any = None, *, signing_key: Any = None, trusted_signers: Any = None,
+            verify: str | None = None, remote: bool = False) -> Any:
+    """What a store signs and checks with: the HMAC secret (``None``: nothing) when no
+    publisher key is in play -- touching nothing else, as before -- else a :class:`Seal`."""
+    if isinstance(secret, Seal):
+        return secret
+    hmac_secret = _signing.resolve_secret(secret)
+    if (not remote and signing_key is None and trusted_signers is None and verify is None
+            and not any(os.environ.get(n) for n in (SIGNING_KEY_ENV, TRUSTED_ENV, VERIFY_ENV))):
+        return hmac_secret
+    return seal(hmac_secret, signing_key, trusted_signers, verify, remote)
+
+
 def seal(hmac_secret: bytes | None, signing_key: Any = None, trusted_signers: Any = None,
          verify_posture: str | None = None, remote: bool = False) -> bytes | Seal | None:
     """What a store signs and checks with (see the module docstring for the defaults):
@@ -417,113 +430,12 @@ def seal(hmac_secret: bytes | None, signing_key: Any = None, trusted_signers: An
     return sealed
 
 
-def refuse(store: Any, key: str, problem: str) -> None:
+def refuse(store: Any, key: str, step_name: str, problem: str) -> None:
     """An unsigned or untrusted entry: under ``strict`` raise :class:`UntrustedEntryError`,
     else report it once (a miss). The entry is never removed: another reader may trust it."""
-    from flowyml.cache import step_of_key
-
     if getattr(store.secret, "posture", None) == "strict":
         raise UntrustedEntryError(
-            f"flowyml cache, step '{step_of_key(key)}': {problem}. {VERIFY_ENV}=strict refuses "
+            f"flowyml cache, step '{step_name}': {problem}. {VERIFY_ENV}=strict refuses "
             "it before anything runs: trust its signer if you know it, or remove such "
             "entries with `flowyml cache gc --untrusted`")
     store._report(key, problem, once=True)
-
-
-# ---------------------------------------------------------------------------------------------
-# Who signed what: `flowyml cache info` and `flowyml cache gc --untrusted`
-# ---------------------------------------------------------------------------------------------
-
-
-def entry_metas(store: Any) -> list[tuple[Any, dict[str, Any] | None]]:
-    """Every entry of ``store`` (as :func:`flowyml.lifecycle.scan` sees it) with its
-    metadata, unverified (``None``: unreadable). A bucket's ``meta.json`` objects are
-    fetched concurrently, in one call."""
-    from flowyml import lifecycle
-
-    entries = [e for e in lifecycle.scan(store) if not e.legacy]
-    if hasattr(store, "lifecycle_entries"):  # a remote store: entry paths are folders
-        paths = [f"{e.path}/meta.json" for e in entries]
-        blobs = store.fs.cat(paths, on_error="omit") if paths else {}
-        if len(paths) == 1 and not isinstance(blobs, dict):
-            blobs = {paths[0]: blobs}
-        out = []
-        for e, path in zip(entries, paths, strict=True):
-            try:
-                meta = json.loads(blobs[path]) if path in blobs else None
-            except ValueError:
-                meta = None
-            out.append((e, meta if isinstance(meta, dict) else None))
-        return out
-    from flowyml.cache import read_meta
-
-    return [(e, read_meta(e.path)) for e in entries]
-
-
-def signers(store: Any) -> list[dict[str, Any]]:
-    """Per entry: step, entry name, the signer's fingerprint (``None``: unsigned) and
-    whether this store trusts it (``None``: this store verifies no signers)."""
-    seal_ = store.secret if isinstance(getattr(store, "secret", None), Seal) else None
-    rows = []
-    for e, meta in entry_metas(store):
-        rows.append({"step": e.step, "entry": e.name, "signer": signer_of(meta),
-                     "trusted": (seal_.trusts(meta) if meta is not None else False)
-                     if seal_ is not None else None})
-    rows.sort(key=lambda r: (r["step"], r["entry"]))
-    return rows
-
-
-def signers_text(rows: list[dict[str, Any]]) -> str:
-    """The signer of each entry, one line each (for ``flowyml cache info``)."""
-    if not rows:
-        return ""
-    width = max(len(f"{r['step']}/{r['entry'][:12]}") for r in rows)
-    lines = ["signed by (per entry):"]
-    for r in rows:
-        verdict = {True: "trusted", False: "NOT trusted", None: ""}[r["trusted"]]
-        lines.append(f"  {r['step'] + '/' + r['entry'][:12]:<{width}}  "
-                     f"{r['signer'] or 'unsigned':<51}  {verdict}".rstrip())
-    return "\n".join(lines)
-
-
-def gc_untrusted(store: Any, dry_run: bool = False) -> tuple[list[Any], int]:
-    """Remove every entry that no trusted key validly signed (unsigned ones too). Returns
-    (the entries removed, or that would be with ``dry_run``; how many stay)."""
-    seal_ = store.secret if isinstance(getattr(store, "secret", None), Seal) else None
-    if seal_ is None:
-        raise ValueError(
-            "gc --untrusted needs to know whom to trust: set FLOWYML_CACHE_TRUSTED_SIGNERS "
-            f"(fingerprints) or {SIGNING_KEY_ENV}; a bucket trusts this machine's key by default")
-    found = entry_metas(store)
-    doomed = [e for e, meta in found if meta is None or not seal_.trusts(meta)]
-    if dry_run or not doomed:
-        return doomed, len(found) - len(doomed)
-    if hasattr(store, "remove_entries"):
-        removed = store.remove_entries(doomed)
-    else:
-        removed = []
-        for e in doomed:
-            try:
-                os.unlink(e.path)
-            except OSError:
-                continue
-            removed.append(e)
-    return removed, len(found) - len(removed)
-
-
-def trust_signer(session: Any, fp: str | None) -> str:
-    """``%flowyml cache trust [FP]``: add a fingerprint to the notebook's trusted signers
-    (its next lookups load entries that key signed), or say whose entries it loads."""
-    for found in sorted(parse_trusted(fp)):
-        if found not in session.trusted_signers:
-            session.trusted_signers = (*session.trusted_signers, found)
-    store = session.store
-    seal_ = store.secret if isinstance(store.secret, Seal) else None
-    if seal_ is None:
-        return ("flowyml cache: this cache verifies no signers (a local folder without keys; "
-                f"set {TRUSTED_ENV} or {VERIFY_ENV}=on)")
-    own = seal_.fingerprint
-    others = sorted(seal_.trusted - {own})
-    return (f"flowyml cache at {store.root} ({VERIFY_ENV}={seal_.posture}) loads entries "
-            f"signed by this process's key {own}"
-            + (f" and {', '.join(others)}" if others else ""))

@@ -25,7 +25,7 @@ from flowyml.cellspec import OPTIONS, StepLineError, spec_from_namespace
 from flowyml.core.context import parse_context_value
 from flowyml.events import Event, bus
 from flowyml.notebook import NotebookSession, StepDefinitionError, UnknownInputsError
-from flowyml.signing_keys import trust_signer
+from flowyml.signers import trust_signer
 
 
 def _with_step_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -302,9 +302,9 @@ class FlowymlMagics(Magics):
             print(json.dumps(report, indent=1))
             return None
         display(_CacheTable(report))
-        from flowyml import signing_keys
+        from flowyml import signers
 
-        signed = signing_keys.signers_text(signing_keys.signers(store))
+        signed = signers.signers_text(signers.signers(store))
         if signed:
             print(signed)
         return None

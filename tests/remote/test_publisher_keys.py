@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flowyml import signing_keys
+from flowyml import signers, signing_keys
 from flowyml.cache import CacheStore, CacheWarning, entry_file_parts, read_meta, write_entry_file
 from flowyml.stores import open_store
 
@@ -240,7 +240,7 @@ def entry_meta_of_n(where, n: int) -> dict:
     """The metadata of make_data's entry for context n."""
     location, opts = where
     store = open_store(location, opts, verify="off")
-    for e, meta in signing_keys.entry_metas(store):
+    for e, meta in signers.entry_metas(store):
         if e.step == "make_data" and (meta or {}).get("explain", {}).get(
                 "values", {}).get("n") == repr(n):
             return meta
