@@ -255,6 +255,7 @@ class Seal:
         self._key: Any = None
         self._signer: str | None = None
         self._fingerprint: str | None = None
+        self._memo: _Memo | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         # a worker signs with this process's key (as it would with the HMAC secret)
@@ -289,6 +290,15 @@ class Seal:
         """This process's signing key's fingerprint (``None``: it signs nothing)."""
         self._load()
         return self._fingerprint
+
+    @property
+    def memo(self) -> _Memo | None:
+        """This key's record of signatures verified on this machine (``None``: no key)."""
+        if self._memo is None:
+            self._load()
+            if self.private_pem is not None:
+                self._memo = _Memo(self.private_pem)
+        return self._memo
 
     @property
     def trusted(self) -> frozenset[str]:
@@ -332,7 +342,7 @@ class Seal:
             return _signing.Untrusted(
                 f"entry signed by {fp}, which this process does not trust; not loading it "
                 f"(to use it: {TRUSTED_ENV}={fp})")
-        if not verify(signer, sig, meta):
+        if not verify(signer, sig, meta, self.memo):
             return (f"entry's signature by {fp} does not verify (altered); refusing to load it")
         if not isinstance(meta.get("sha256"), str):
             return "signed entry has no sha256 of its data; refusing to load it"
@@ -344,23 +354,27 @@ class Seal:
         if not isinstance(signer, str) or not isinstance(sig, str):
             return False
         fp = fingerprint_of_signer(signer)
-        return fp is not None and fp in self.trusted and verify(signer, sig, meta)
+        return fp is not None and fp in self.trusted and verify(signer, sig, meta, self.memo)
 
 
 def _ed_canonical(meta: dict[str, Any]) -> bytes:
     return _signing.canonical({k: v for k, v in meta.items() if k != "ed25519"})
 
 
-def verify(signer_b64: str, sig_b64: str, meta: dict[str, Any]) -> bool:
+def verify(signer_b64: str, sig_b64: str, meta: dict[str, Any], machine: _Memo | None = None) -> bool:
     """Whether ``sig_b64`` is ``signer_b64``'s Ed25519 signature of ``meta``.
 
-    An Ed25519 verification costs 50-400 us of CPU; a process verifies each exact (key,
-    signature, signed bytes) once and remembers the SHA-256 of the three, so a repeated
-    hit (a re-run, a notebook cell run again) costs one SHA-256 of the metadata. The
-    memo holds only what verified: changing any byte gives another digest."""
+    An Ed25519 verification costs 50-400 us of CPU; each exact (key, signature, signed
+    bytes) is verified once and the SHA-256 of the three remembered: by this process, and
+    -- given ``machine``, a store's :class:`_Memo` -- by this machine, so a repeated hit (a
+    re-run, a cell run again, a restarted kernel) costs a SHA-256 of the metadata. A memo
+    holds only what verified: changing any byte gives another digest."""
     body = _ed_canonical(meta)
     memo = hashlib.sha256(f"{signer_b64}\0{sig_b64}\0".encode() + body).digest()
     if memo in _VERIFIED:
+        return True
+    if machine is not None and machine.known(memo):
+        _VERIFIED.add(memo)
         return True
     _, ed25519 = _crypto()
     key = _PUBLIC_KEYS.get(signer_b64)
@@ -376,7 +390,75 @@ def verify(signer_b64: str, sig_b64: str, meta: dict[str, Any]) -> bool:
     if len(_VERIFIED) > 200_000:
         _VERIFIED.clear()
     _VERIFIED.add(memo)
+    if machine is not None:
+        machine.add(memo)
     return True
+
+
+class _Memo:
+    """The signatures this machine verified before, kept across processes in one owner-only
+    file of the config folder (``verified-<id>.bin``): 16-byte records, each an HMAC of a
+    verified digest keyed by a secret derived from this store's *private* key. Someone
+    who can write that file but does not hold the key cannot add a record that matches
+    anything, so a record is as good as the verification it stands for. Best effort: a
+    file that is not the user's own, or cannot be read or written, is simply not used."""
+
+    MAX_BYTES = 16 * 2**20  # a million records; then it starts over
+
+    def __init__(self, private_pem: bytes) -> None:
+        self.secret = hashlib.sha256(b"flowyml verified-signature memo\0" + private_pem).digest()
+        self.path = config_dir() / f"verified-{hashlib.sha256(self.secret).hexdigest()[:16]}.bin"
+        self._known: set[bytes] | None = None
+        self._lock = threading.Lock()
+
+    def _tag(self, digest: bytes) -> bytes:
+        import hmac
+
+        return hmac.new(self.secret, digest, hashlib.sha256).digest()[:16]
+
+    def _load(self) -> set[bytes]:
+        known: set[bytes] = set()
+        try:
+            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            return known
+        try:
+            st = os.fstat(fd)
+            if (hasattr(os, "getuid") and st.st_uid != os.getuid()) or st.st_mode & 0o077 \
+                    or st.st_size > self.MAX_BYTES:
+                return known
+            data = os.read(fd, st.st_size)
+        finally:
+            os.close(fd)
+        known.update(data[i:i + 16] for i in range(0, len(data) - len(data) % 16, 16))
+        return known
+
+    def known(self, digest: bytes) -> bool:
+        with self._lock:
+            if self._known is None:
+                self._known = self._load()
+            return self._tag(digest) in self._known
+
+    def add(self, digest: bytes) -> None:
+        tag = self._tag(digest)
+        with self._lock:
+            if self._known is None:
+                self._known = self._load()
+            if tag in self._known:
+                return
+            self._known.add(tag)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+                fd = os.open(self.path, flags, 0o600)
+                try:
+                    if os.fstat(fd).st_size >= self.MAX_BYTES:
+                        os.ftruncate(fd, 0)
+                    os.write(fd, tag)  # one append: whole, beside other processes' appends
+                finally:
+                    os.close(fd)
+            except OSError:
+                pass
 
 
 #: SHA-256 of (signer, signature, signed bytes) of every signature this process verified

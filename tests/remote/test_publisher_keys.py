@@ -470,3 +470,49 @@ def test_machine_key_readable_by_others_is_refused(tmp_path, monkeypatch, url, o
         assert not other.store("s:2", {"v": 2}, output_hashes={"v": "h"})
         assert other.lookup("s:1") is None
     assert any("chmod 600" in str(w.message) for w in caught)
+
+
+def test_machine_memo_spares_new_processes_the_check_and_cannot_be_forged(tmp_path):
+    """A signature verified on this machine is remembered (an HMAC keyed by the store's
+    private key, in an owner-only file): a new process skips the Ed25519 check; a record
+    made without that key matches nothing, so an altered entry is still refused."""
+    import hmac
+
+    ci_key, ci_fp = keypair(tmp_path, "ci-keys")
+    writer = CacheStore(tmp_path / "c", signing_key=str(ci_key))
+    assert writer.store("s:1", {"v": 1}, output_hashes={"v": "h"})
+    reader = CacheStore(tmp_path / "c", trusted_signers=ci_fp)
+    assert reader.lookup("s:1") is not None
+    memo = reader.secret.memo
+    assert memo.path.stat().st_size == 16 and memo.path.stat().st_mode & 0o777 == 0o600
+    # a new process (nothing verified in memory): the memo answers, no Ed25519 check
+    signing_keys._VERIFIED.clear()
+    calls = []
+    real = signing_keys._crypto
+    signing_keys._crypto = lambda: calls.append(1) or real()
+    try:
+        again = CacheStore(tmp_path / "c", trusted_signers=ci_fp)
+        assert again.secret.memo is not None  # loads this machine's key (cryptography)
+        calls.clear()
+        assert again.lookup("s:1") is not None and calls == []
+        # someone alters the metadata and plants records made with another secret
+        path = writer.entry_path("s:1")
+        meta, data, replay = entry_file_parts(path)
+        meta["outputs"] = {"v": "0" * 32}
+        write_entry_file(path, meta, data, replay)
+        body = signing_keys._ed_canonical(meta)
+        digest = hashlib.sha256(f"{meta['signer']}\0{meta['ed25519']}\0".encode() + body).digest()
+        with open(memo.path, "ab") as fh:
+            fh.write(hmac.new(b"guessed", digest, hashlib.sha256).digest()[:16])
+            fh.write(digest[:16])
+        signing_keys._VERIFIED.clear()
+        victim = CacheStore(tmp_path / "c", trusted_signers=ci_fp)
+        assert victim.secret.memo is not None
+        calls.clear()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert victim.lookup("s:1") is None
+        assert calls  # a full check was made, and it failed
+        assert any("does not verify" in str(w.message) for w in caught)
+    finally:
+        signing_keys._crypto = real
