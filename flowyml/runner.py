@@ -360,7 +360,7 @@ def run_step(
     if key is not None:
         try:
             entry = store.lookup(key)
-        except UntrustedEntryError as exc:  # FLOWYML_CACHE_VERIFY=strict: the step never runs
+        except UntrustedEntryError as exc:  # strict, or an unusable key: the step never runs
             result.error = str(exc)
             return finish("failed")
         if entry is not None:

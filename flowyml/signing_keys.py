@@ -60,6 +60,11 @@ class UntrustedEntryError(RuntimeError):
     process does not trust (nothing of it was loaded)."""
 
 
+class SigningKeyError(UntrustedEntryError):
+    """This machine's signing key cannot be used (someone else could read it, or it is not
+    a key): nothing is signed or verified with it, so nothing is loaded."""
+
+
 # ---------------------------------------------------------------------------------------------
 # Keys and fingerprints
 # ---------------------------------------------------------------------------------------------
@@ -222,7 +227,7 @@ def machine_key_pem() -> bytes:
         st = path.lstat()
         if stat.S_ISLNK(st.st_mode) or (hasattr(os, "getuid") and st.st_uid != os.getuid()) \
                 or st.st_mode & 0o077:
-            raise PermissionError(
+            raise SigningKeyError(
                 f"flowyml machine signing key {path} is a link, not yours, or readable by others; "
                 f"run `chmod 600 {path}` (or remove it: a new one is made), or set "
                 f"{SIGNING_KEY_ENV}")
@@ -276,10 +281,17 @@ class Seal:
         return self.hmac_secret is not None or self.posture != "off"
 
     def _load(self) -> None:
-        if self.machine_key:
+        machine = self.machine_key
+        if machine:
             self.private_pem, self.machine_key = machine_key_pem(), False
         if self._key is None and self.private_pem is not None:
-            key = load_private(self.private_pem)
+            try:
+                key = load_private(self.private_pem)
+            except ValueError as exc:
+                if not machine:
+                    raise
+                raise SigningKeyError(f"flowyml machine signing key in {config_dir()}: {exc}; "
+                                      f"remove {MACHINE_KEY_NAME} (a new one is made)") from None
             raw = public_raw(key)
             self._signer = base64.b64encode(raw).decode()
             self._fingerprint = fingerprint(raw)
