@@ -58,16 +58,25 @@ def signers(store: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def signers_text(rows: list[dict[str, Any]]) -> str:
-    """The signer of each entry, one line each (for ``flowyml cache info``)."""
-    if not rows:
+def signers_text(rows: list[dict[str, Any]], limit: int = 100) -> str:
+    """The signer of each entry, one line each, at most ``limit`` lines then a count per
+    signer (for ``flowyml cache info``; ``--json`` lists them all). Nothing for a cache
+    whose entries are all unsigned and that verifies no signers."""
+    if not rows or all(r["signer"] is None and r["trusted"] is None for r in rows):
         return ""
-    width = max(len(f"{r['step']}/{r['entry'][:12]}") for r in rows)
+    width = max(len(f"{r['step']}/{r['entry'][:12]}") for r in rows[:limit])
+    verdicts = {True: "trusted", False: "NOT trusted", None: ""}
     lines = ["signed by (per entry):"]
-    for r in rows:
-        verdict = {True: "trusted", False: "NOT trusted", None: ""}[r["trusted"]]
+    for r in rows[:limit]:
         lines.append(f"  {r['step'] + '/' + r['entry'][:12]:<{width}}  "
-                     f"{r['signer'] or 'unsigned':<51}  {verdict}".rstrip())
+                     f"{r['signer'] or 'unsigned':<51}  {verdicts[r['trusted']]}".rstrip())
+    if len(rows) > limit:
+        counts: dict[tuple[Any, Any], int] = {}
+        for r in rows[limit:]:
+            counts[(r["signer"], r["trusted"])] = counts.get((r["signer"], r["trusted"]), 0) + 1
+        lines.append(f"  ... and {len(rows) - limit} more (--json lists each):")
+        for (signer, trusted), count in sorted(counts.items(), key=lambda kv: -kv[1]):
+            lines.append(f"  {count:>7} x {signer or 'unsigned':<51}  {verdicts[trusted]}".rstrip())
     return "\n".join(lines)
 
 
