@@ -64,6 +64,8 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             p = flowyml.Pipeline("bench-cold", cache_dir=work / f"flowyml-{r}").add_steps(m.STEPS)
             cold_best = min(cold_best, best_time(lambda p=p: _check(p.run(), n, 0), repeat=1))
         t_warm = best_time(lambda: _check(p.run(), n, n), repeat=repeat)
+        t_signed, t_paired, t_signed_first, t_signed_fresh = _signed_chain(
+            work, n, repeat, lambda: _check(p.run(), n, n))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -82,8 +84,64 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         row(NAME, f"{label}: fully cached", t_warm / n * ms, "ms/step",
             baseline="joblib.Memory cached", baseline_value=jl_warm / n * ms,
             ratio_label="x joblib's time", target="<= 0.5 ms/step", met=t_warm / n * ms <= 0.5),
+        row(NAME, f"{label}: fully cached, signed + verified (Ed25519)", t_signed / n * ms,
+            "ms/step", baseline="fully cached, unsigned (runs alternated)",
+            baseline_value=t_paired / n * ms, ratio_label="x unsigned",
+            target="verifying <= 0.2 ms/hit", met=(t_signed - t_paired) / n * ms <= 0.2,
+            note=f"verifying costs {(t_signed - t_paired) / n * 1e6:.1f} us/hit; a new process on "
+                 f"a machine that verified them before: {t_signed_fresh / n * ms:.3f} ms/step; "
+                 f"the first hits ever on a machine (a full Ed25519 check each): "
+                 f"{t_signed_first / n * ms:.3f} ms/step"),
         *_versus_flowyml(quick, label, per_step),
     ]
+
+
+def _signed_chain(work: Any, n: int, repeat: int,
+                  unsigned: Any) -> tuple[float, float, float, float]:
+    """The fully cached chain read by a "laptop" that holds only the publisher's
+    fingerprint: every hit checks the signer, the Ed25519 signature and the signed SHA-256
+    of its data. Returns seconds: (the best run; the best run of ``unsigned`` -- the same
+    chain unsigned -- alternated with it, so both see the same machine load; the first run
+    on a machine that never verified these entries -- a full Ed25519 check per hit; a
+    fresh process on a machine that did -- its memo file)."""
+    import os
+
+    import flowyml
+    from flowyml.store import signing_keys
+
+    saved = os.environ.get("XDG_CONFIG_HOME")
+    os.environ["XDG_CONFIG_HOME"] = str(work / "config")  # the memo file goes there
+    try:
+        ci_key, _, ci_fp = signing_keys.keygen(work / "ci-key")
+        laptop_key, _, _ = signing_keys.keygen(work / "laptop-key")
+        m = chain_module(work, n)
+        location = work / "flowyml-signed"
+        flowyml.Pipeline("bench-signed", cache_dir=location, signing_key=str(ci_key)).add_steps(
+            m.STEPS).run()
+        laptop = flowyml.Pipeline("bench-signed", cache_dir=location, signing_key=str(laptop_key),
+                                  trusted_signers=[ci_fp], verify="on").add_steps(m.STEPS)
+        laptop.cache.check_safety()
+        memo = laptop.cache.secret.memo
+
+        def forget(on_disk: bool) -> None:
+            signing_keys._VERIFIED.clear()  # what this process verified
+            memo._known = None  # read the machine's memo file again, as a new process does
+            if on_disk:
+                memo.path.unlink(missing_ok=True)
+
+        first = best_time(lambda: _check(laptop.run(), n, n), repeat=1, setup=lambda: forget(True))
+        fresh = best_time(lambda: _check(laptop.run(), n, n), repeat=repeat,
+                          setup=lambda: forget(False))
+        signed = plain = float("inf")
+        for _ in range(repeat):
+            signed = min(signed, best_time(lambda: _check(laptop.run(), n, n), repeat=1))
+            plain = min(plain, best_time(unsigned, repeat=1))
+        return signed, plain, first, fresh
+    finally:
+        if saved is None:
+            os.environ.pop("XDG_CONFIG_HOME", None)
+        else:
+            os.environ["XDG_CONFIG_HOME"] = saved
 
 
 def _versus_flowyml(quick: bool, label: str, ours: dict[str, float]) -> list[dict[str, Any]]:

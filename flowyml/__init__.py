@@ -44,6 +44,7 @@ if TYPE_CHECKING:
         UnsafeCacheDirError,
     )
     from flowyml.store.locations import open_store
+    from flowyml.store.signing_keys import UntrustedEntryError
     from flowyml.store.urls import CacheUnavailableError
 
 __version__ = "0.1.0"
@@ -80,6 +81,7 @@ __all__ = [
     "CacheLoadError",
     "UnsafeCacheDirError",
     "CacheUnavailableError",
+    "UntrustedEntryError",
     "hash_value",
     "code_fingerprint",
     "UnhashableValueError",
@@ -106,6 +108,7 @@ _SOURCES = {
     "flowyml.store.urls": ("CacheUnavailableError",),
     "flowyml.store.local": ("CacheStore", "NullStore", "CacheWarning", "CacheLoadError",
                       "UnsafeCacheDirError"),
+    "flowyml.store.signing_keys": ("UntrustedEntryError",),
     "flowyml.hashing": ("hash_value", "code_fingerprint", "UnhashableValueError"),
     "flowyml.graph": ("PipelineGraphError", "CycleError", "DuplicateOutputError",
                       "DuplicateStepError", "MissingInputError", "UnboundInputError"),

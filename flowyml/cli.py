@@ -180,6 +180,8 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     from flowyml.store.locations import open_store
     from flowyml.store.urls import is_remote
 
+    if args.action == "keygen":
+        return _cmd_keygen(args)
     pipeline = _pipeline_for(args.pipeline) if args.pipeline else None
     where = args.cache_dir
     if where is None and not os.environ.get("FLOWYML_CACHE_DIR"):
@@ -196,7 +198,26 @@ def _cmd_cache(args: argparse.Namespace) -> int:
             from flowyml.store.local import step_dirname
 
             report["steps"] = {k: v for k, v in report["steps"].items() if k == step_dirname(args.step)}
-        print(json.dumps(report, indent=1) if args.json else lifecycle.info_text(report))
+        from flowyml.store import signers
+
+        signed = signers.signers(store)
+        if args.step:
+            signed = [r for r in signed if r["step"] in report["steps"]]
+        if args.json:
+            print(json.dumps({**report, "entries": signed}, indent=1))
+        else:
+            print("\n".join(filter(None, [lifecycle.info_text(report),
+                                          signers.signers_text(signed)])))
+    elif args.untrusted:  # gc --untrusted
+        from flowyml.store import signers
+
+        try:
+            removed, kept = signers.gc_untrusted(store, dry_run=args.dry_run)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        verb = "would remove" if args.dry_run else "removed"
+        print(f"cache at {store.root}: {verb} {len(removed)} entries no trusted key signed; "
+              f"{kept} stay")
     else:  # gc
         try:
             older = lifecycle.parse_age(args.older_than) if args.older_than else None
@@ -208,6 +229,21 @@ def _cmd_cache(args: argparse.Namespace) -> int:
                               max_size=size, protect=(current or {}).values(),
                               dry_run=args.dry_run, grace=grace)
         print(f"cache at {store.root}: {report.summary()}")
+    return 0
+
+
+def _cmd_keygen(args: argparse.Namespace) -> int:
+    from flowyml.store import signing_keys
+
+    try:
+        private, public, fp = signing_keys.keygen(args.out or ".")
+    except (FileExistsError, ImportError, OSError) as exc:
+        raise CommandError(str(exc)) from None
+    print(f"private key: {private} (owner-only; the publisher's FLOWYML_CACHE_SIGNING_KEY, "
+          "e.g. a CI secret)")
+    print(f"public key:  {public}")
+    print(f"fingerprint: {fp}")
+    print(f"readers trust it with FLOWYML_CACHE_TRUSTED_SIGNERS={fp}")
     return 0
 
 
@@ -337,10 +373,11 @@ def build_parser() -> argparse.ArgumentParser:
                           "repeatable")
     run.set_defaults(func=_cmd_run)
 
-    cache = sub.add_parser("cache", help="show, trim or clear the step cache",
-                           description="Show the entries per step (info), remove old ones (gc), "
-                           "or clear them.")
-    cache.add_argument("action", choices=["info", "gc", "clear"])
+    cache = sub.add_parser("cache", help="show, trim or clear the step cache; make a signing key",
+                           description="Show the entries per step and who signed each (info), "
+                           "remove old or untrusted ones (gc), clear them, or make a "
+                           "publisher key pair (keygen).")
+    cache.add_argument("action", choices=["info", "gc", "clear", "keygen"])
     cache.add_argument("step", nargs="?", default=None, help="only this step (info, clear)")
     cache.add_argument("--json", action="store_true", help="info as JSON")
     cache.add_argument("--pipeline", default=None, metavar="FILE.py|FILE.ipynb",
@@ -356,6 +393,12 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--grace", default=None, metavar="AGE",
                        help="gc: keep entries used within AGE, which may be in use (default 1m; "
                             "on a bucket the time its uses take to be recorded); 0s for none")
+    cache.add_argument("--untrusted", action="store_true",
+                       help="gc: remove every entry no trusted key signed (FLOWYML_CACHE_"
+                            "TRUSTED_SIGNERS, this process's own key)")
+    cache.add_argument("--out", default=None, metavar="DIR",
+                       help="keygen: where to write the key pair (default: the current "
+                            "directory)")
     cache.add_argument("--cache-dir", default=None, metavar="DIR|URL",
                        help="cache directory or fsspec URL such as s3://bucket/cache (default: "
                             "FLOWYML_CACHE_DIR, else .flowyml/cache "

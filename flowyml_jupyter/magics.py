@@ -25,6 +25,7 @@ from flowyml.events import Event, bus
 from flowyml.notebook.cellspec import OPTIONS, StepLineError, spec_from_namespace
 from flowyml.notebook.session import NotebookSession, StepDefinitionError, UnknownInputsError
 from flowyml.store.local import cache_report
+from flowyml.store.signers import trust_signer
 
 
 def _with_step_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -54,8 +55,8 @@ def _flowyml_parser() -> argparse.ArgumentParser:
     ctx = sub.add_parser("context", add_help=False)
     ctx.add_argument("pairs", nargs="*", metavar="K=V")
     cache = sub.add_parser("cache", add_help=False)
-    cache.add_argument("action", choices=["info", "gc", "clear", "dir"])
-    cache.add_argument("step", nargs="?")  # for "dir": the location (a path or URL)
+    cache.add_argument("action", choices=["info", "gc", "clear", "dir", "trust"])
+    cache.add_argument("step", nargs="?")  # "dir": the location (a path or URL); "trust": a fingerprint
     cache.add_argument("--json", action="store_true")
     cache.add_argument("--keep-latest", type=int, default=1)
     cache.add_argument("--older-than", default=None)
@@ -259,6 +260,7 @@ class FlowymlMagics(Magics):
         %flowyml cache clear [STEP]          remove entries
         %flowyml why STEP                    why a step will hit or re-run
         %flowyml cache dir [PATH|URL]        show or set where the cache is (s3://..., gs://...)
+        %flowyml cache trust [SHA256:...]    load entries signed by this key (or show whose)
         %flowyml dag                         the live pipeline graph
         %flowyml export PATH.py [--notebook NB.ipynb]   write the notebook as a module
         %flowyml forget STEP ...             drop steps whose cells were deleted or renamed
@@ -336,6 +338,9 @@ class FlowymlMagics(Magics):
             if args.action == "dir":
                 print("flowyml cache at " + set_session_location(self.session, args.step))
                 return None
+            if args.action == "trust":
+                print(trust_signer(self.session, args.step))
+                return None
             store = self.session.store
             if args.action == "clear":
                 print("flowyml " + cache_report(store, args.action, args.step))
@@ -364,6 +369,11 @@ class FlowymlMagics(Magics):
             print(json.dumps(report, indent=1))
             return None
         display(_CacheTable(report))
+        from flowyml.store import signers
+
+        signed = signers.signers_text(signers.signers(store))
+        if signed:
+            print(signed)
         return None
 
     def _cmd_why(self, args: argparse.Namespace) -> None:

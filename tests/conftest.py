@@ -12,6 +12,11 @@ import flowyml
 @pytest.fixture(autouse=True)
 def _isolate(tmp_path, monkeypatch):
     monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+    # this machine's signing key (made for a bucket cache) lives in the test's own folder
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    for name in ("FLOWYML_CACHE_SIGNING_KEY", "FLOWYML_CACHE_TRUSTED_SIGNERS",
+                 "FLOWYML_CACHE_VERIFY"):
+        monkeypatch.delenv(name, raising=False)
     flowyml.clear_step_registry()
     yield
     flowyml.clear_step_registry()

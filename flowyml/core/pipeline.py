@@ -162,6 +162,9 @@ class Pipeline:
         cache_max_size: int | str | None = None,
         storage_options: dict[str, Any] | None = None,
         cache_secret: str | bytes | None = None,
+        signing_key: Any = None,
+        trusted_signers: Any = None,
+        verify: str | None = None,
         **kwargs: Any,
     ) -> None:
         self.name = name
@@ -182,6 +185,11 @@ class Pipeline:
         self.storage_options = storage_options
         #: signs and checks every cache entry (else FLOWYML_CACHE_SECRET); see flowyml.store.signing
         self.cache_secret = cache_secret
+        #: publisher keys (else FLOWYML_CACHE_SIGNING_KEY / _TRUSTED_SIGNERS / _VERIFY);
+        #: see flowyml.store.signing_keys
+        self.signing_key = signing_key
+        self.trusted_signers = trusted_signers
+        self.verify = verify
         self.options = kwargs
         self._steps: list[Step] = []
         self._positions: dict[str, int] = {}  # step name -> index in _steps (O(1) add_step)
@@ -267,7 +275,8 @@ class Pipeline:
             from flowyml.store.locations import open_store
 
             self._store = (open_store(self.cache_dir, self.storage_options, self.cache_secret,
-                                      trust=self.trust_cache_dir)
+                                      trust=self.trust_cache_dir, signing_key=self.signing_key,
+                                      trusted_signers=self.trusted_signers, verify=self.verify)
                            if self.enable_cache else NullStore())
         return self._store
 

@@ -22,6 +22,7 @@ from flowyml.events import Event, StepFinished, StepRetrying, StepStarted, silen
 from flowyml.hashing import UnhashableValueError, hash_value
 from flowyml.keys import key_digest, stored_name
 from flowyml.store import local as _cache
+from flowyml.store.signing_keys import UntrustedEntryError
 from flowyml.timeouts import StepTimeoutError, call_with_timeout
 from flowyml.tracking import files as _files
 from flowyml.tracking import state as _state
@@ -366,7 +367,11 @@ def run_step(
         emit(StepStarted(run_id=run_id, step=step.name, attempt=1, worker=result.worker))
     key, parts = _cache_key(step, kwargs_src, context_hashes, store, result)
     if key is not None:
-        entry = store.lookup(key)
+        try:
+            entry = store.lookup(key)
+        except UntrustedEntryError as exc:  # strict, or an unusable key: the step never runs
+            result.error = str(exc)
+            return finish("failed")
         if entry is not None and (note := _files.note_of(entry.meta)) is not None:
             entry = _files_hold(result, store, entry, note, step)
         notes = entry.meta.get("notes") if entry is not None else None

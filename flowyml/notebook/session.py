@@ -91,6 +91,9 @@ class NotebookSession(PipelineView):
         self.cache_dir = cache_dir
         self.storage_options = storage_options
         self.cache_secret = cache_secret
+        #: fingerprints whose cache entries this notebook loads (``%flowyml cache trust FP``),
+        #: besides FLOWYML_CACHE_TRUSTED_SIGNERS; see flowyml.store.signing_keys
+        self.trusted_signers: tuple[str, ...] = ()
         self.context: dict[str, Any] = {}
         self.steps: dict[str, NotebookStep] = {}
         self.replay_max = replay_limit()
@@ -101,7 +104,7 @@ class NotebookSession(PipelineView):
         self._last_trim = -1e9
         #: bumped by every ordinary (non-step) cell: digests remembered before may be stale
         self.epoch = 0
-        self._stores: dict[tuple[str, int, int], Any] = {}
+        self._stores: dict[tuple[Any, ...], Any] = {}
         self._emit = emit or bus.emit
         self._seq = itertools.count(1)
         self._last: str | None = None  # the step cell run last
@@ -118,9 +121,11 @@ class NotebookSession(PipelineView):
         ``./.flowyml/cache`` (:func:`flowyml.store.locations.open_store`)."""
         from flowyml.store.locations import location_key, open_store
 
-        ident = (location_key(self.cache_dir), id(self.storage_options), id(self.cache_secret))
+        ident = (location_key(self.cache_dir), id(self.storage_options), id(self.cache_secret),
+                 self.trusted_signers)
         if ident not in self._stores:
-            store = open_store(self.cache_dir, self.storage_options, self.cache_secret)
+            store = open_store(self.cache_dir, self.storage_options, self.cache_secret,
+                               trusted_signers=self.trusted_signers or None)
             if hasattr(store, "check_or_warn"):  # a remote store: reachable, else one warning
                 store.check_or_warn()
             self._stores[ident] = store

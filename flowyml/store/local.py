@@ -37,6 +37,7 @@ import xxhash
 from flowyml.keys import step_of_key
 from flowyml.sizes import size_text
 from flowyml.store import signing as _signing
+from flowyml.store import signing_keys as _publisher
 
 FORMAT_VERSION = 1
 #: entries up to this size are checksummed in full on every load; larger ones (which load
@@ -142,15 +143,18 @@ class CacheStore:
 
     def __init__(
         self, location: str | os.PathLike[str] | None = None, *, trust_cache_dir: bool = False,
-        secret: str | bytes | None = None,
+        secret: Any = None, signing_key: Any = None, trusted_signers: Any = None,
+        verify: str | None = None,
     ) -> None:
         from flowyml.store.urls import local_path
 
         root = local_path(location) if location is not None else default_cache_dir()
         self.root = root.resolve()
         self.trust_cache_dir = trust_cache_dir
-        #: entries are signed and checked with this (FLOWYML_CACHE_SECRET); see flowyml.store.signing
-        self.secret = _signing.resolve_secret(secret)
+        #: entries are signed and checked with this: the HMAC secret (FLOWYML_CACHE_SECRET)
+        #: or, with publisher keys, a flowyml.store.signing_keys.Seal; see flowyml.store.signing
+        self.secret = _publisher.resolve(secret, signing_key=signing_key,
+                                       trusted_signers=trusted_signers, verify=verify)
         self._memory: Any = None
         self._entries: Path | None = None
         self._entries_str: str | None = None
@@ -272,6 +276,9 @@ class CacheStore:
         finally:
             os.close(fd)
         if problem is not None:
+            if isinstance(problem, _signing.Untrusted):  # not damage: a miss, kept
+                _publisher.refuse(self, key, step_of_key(key), problem)
+                return None
             self._report(key, problem)
             self._discard(location)
             return None
@@ -839,7 +846,7 @@ def _layout_ok(buffers: list[Any], stream: int, size: int) -> bool:
                and stream <= b[0] and b[1] >= 0 and b[0] + b[1] <= size for b in buffers)
 
 
-def _read_entry(fd: int, location: str, key: str | None, secret: bytes | None, *,
+def _read_entry(fd: int, location: str, key: str | None, secret: Any, *,
                 keep: int, st: os.stat_result | None = None) -> tuple[CacheEntry | None, str | None]:
     """Verify the entry open at ``fd``: trailer, metadata (format, ``key``, sizes), the
     data's checksum and, with a ``secret``, its signature and SHA-256 -- before anything is
@@ -860,7 +867,7 @@ def _read_entry(fd: int, location: str, key: str | None, secret: bytes | None, *
         size = meta["size"]
         if _view_checksum(view, size) != meta.get("checksum"):
             return None, "data checksum mismatch (corrupted)"
-        if secret is not None:
+        if _signing.checks(secret):
             problem = _signing.signature_problem(meta, secret)
             if problem is None and not _signing.digest_matches(view[:size], meta.get("sha256")):
                 problem = "output data does not match its signed sha256 (altered); refusing to load it"
@@ -883,7 +890,7 @@ def _read_entry(fd: int, location: str, key: str | None, secret: bytes | None, *
             view.release()
     if checksum != meta.get("checksum"):
         return None, "data checksum mismatch (corrupted)"
-    if secret is not None:
+    if _signing.checks(secret):
         problem = _signing.signature_problem(meta, secret)
         if problem is None and not _signing.fd_matches(fd, size, meta.get("sha256")):
             problem = "output data does not match its signed sha256 (altered); refusing to load it"
@@ -1078,7 +1085,7 @@ def replay_items(store: Any, entry: CacheEntry, info: dict[str, Any],
         store._report(str(entry.meta.get("key", "?")), "replay.json does not match its "
                       "checksum; the cell's outputs are not replayed", once=True)
         return None
-    if ((store.secret is not None or "sha256" in info)
+    if ((_signing.checks(store.secret) or "sha256" in info)
             and info.get("sha256") != _signing.sha256_bytes(blob)):
         return None  # the entry was verified as signed: its replay must match too
     try:

@@ -63,16 +63,24 @@ def notes_base(location: Any) -> Path:
 def open_store(
     location: Any = None,
     storage_options: dict[str, Any] | None = None,
-    secret: str | bytes | None = None,
+    secret: Any = None,
     trust: bool = False,
+    *,
+    signing_key: Any = None,
+    trusted_signers: Any = None,
+    verify: str | None = None,
 ) -> Any:
     """The cache store at ``location`` (a path, a URL, or ``None`` for the default).
 
     A store object passed in is returned as it is. Local stores are
     :class:`flowyml.store.local.CacheStore`; remote ones :class:`flowyml.store.remote.RemoteStore`.
     ``secret`` (else ``FLOWYML_CACHE_SECRET``) signs and checks every entry; ``trust`` is
-    ``trust_cache_dir`` for a local directory owned by someone else.
+    ``trust_cache_dir`` for a local directory owned by someone else. ``signing_key``,
+    ``trusted_signers`` and ``verify`` (else ``FLOWYML_CACHE_SIGNING_KEY``,
+    ``FLOWYML_CACHE_TRUSTED_SIGNERS``, ``FLOWYML_CACHE_VERIFY``) are publisher keys: see
+    :mod:`flowyml.store.signing_keys` (a URL verifies signers by default).
     """
+    keys = {"signing_key": signing_key, "trusted_signers": trusted_signers, "verify": verify}
     if hasattr(location, "lookup") and hasattr(location, "store"):
         return location
     if location is None:
@@ -80,10 +88,10 @@ def open_store(
     if isinstance(location, str) and is_remote(location):
         from flowyml.store.remote import RemoteStore
 
-        return RemoteStore(location, storage_options=storage_options, secret=secret)
+        return RemoteStore(location, storage_options=storage_options, secret=secret, **keys)
     from flowyml.store.local import CacheStore
 
-    return CacheStore(local_path(location), trust_cache_dir=trust, secret=secret)
+    return CacheStore(local_path(location), trust_cache_dir=trust, secret=secret, **keys)
 
 
 def set_session_location(session: Any, location: str | None) -> str:
@@ -91,7 +99,8 @@ def set_session_location(session: Any, location: str | None) -> str:
     a location, say where it is). Raises :class:`CacheUnavailableError` and changes nothing
     when the new location cannot be used."""
     if location:
-        store = open_store(location, session.storage_options, session.cache_secret)
+        store = open_store(location, session.storage_options, session.cache_secret,
+                           trusted_signers=session.trusted_signers or None)
         if is_remote(location):
             store.check_safety()
         session.cache_dir = location

@@ -48,6 +48,7 @@ import xxhash
 from flowyml.keys import step_of_key
 from flowyml.store import remote_index as _index
 from flowyml.store import signing as _signing
+from flowyml.store import signing_keys as _publisher
 from flowyml.store.local import (
     FORMAT_VERSION,
     FULL_VERIFY_BYTES,
@@ -101,11 +102,16 @@ class RemoteStore:
     enabled = True
 
     def __init__(self, url: str, *, storage_options: dict[str, Any] | None = None,
-                 secret: str | bytes | None = None, local_copy: LocalCopy | None = None) -> None:
+                 secret: Any = None, local_copy: LocalCopy | None = None,
+                 signing_key: Any = None, trusted_signers: Any = None,
+                 verify: str | None = None) -> None:
         self.url = url.rstrip("/")
         self.protocol = protocol_of(url) or "file"
         self.storage_options = storage_options_for(self.protocol, storage_options)
-        self.secret = _signing.resolve_secret(secret)
+        #: the HMAC secret or a flowyml.store.signing_keys.Seal: a bucket verifies signers by
+        #: default (this machine's key signs when none is given); see flowyml.store.signing_keys
+        self.secret = _publisher.resolve(secret, signing_key=signing_key,
+                                       trusted_signers=trusted_signers, verify=verify, remote=True)
         self.local_copy = local_copy or LocalCopy()
         self._init_state()
 
@@ -291,6 +297,9 @@ class RemoteStore:
         except Exception as exc:
             self._unreachable(exc)
             return None
+        if isinstance(problem, _signing.Untrusted):  # not damage: a miss, kept for others
+            _publisher.refuse(self, key, step_of_key(key), problem)
+            return None
         if problem:
             self._report(key, problem)
             self._discard(entry_dir, meta)
@@ -342,7 +351,7 @@ class RemoteStore:
             return f"written by another format version ({meta.get('format')!r})"
         if key is not None and meta.get("key") != key:
             return "its metadata names another key"
-        if self.secret is not None:
+        if _signing.checks(self.secret):
             problem = _signing.signature_problem(meta, self.secret)
             if problem:
                 return problem
@@ -384,7 +393,7 @@ class RemoteStore:
             return raw, f"its inline data is {len(raw)} bytes, expected {meta['size']} (truncated?)"
         if "full:" + xxhash.xxh3_128_hexdigest(raw) != meta.get("checksum"):
             return raw, "its inline data checksum mismatch (corrupted)"
-        signed = isinstance(meta.get("sha256"), str) or self.secret is not None
+        signed = isinstance(meta.get("sha256"), str) or _signing.checks(self.secret)
         if signed and _signing.sha256_bytes(raw) != meta.get("sha256"):
             return raw, "its inline data does not match its sha256 (altered)"
         return raw, None
@@ -420,7 +429,7 @@ class RemoteStore:
             got = _checksum(temp, size) if str(expected).startswith("sampled:") else _full_checksum(temp)
             if got != expected:
                 return f"{name} checksum mismatch (corrupted)"
-            signed = isinstance(meta.get("sha256"), str) or self.secret is not None
+            signed = isinstance(meta.get("sha256"), str) or _signing.checks(self.secret)
             if signed and not _signing.file_matches(temp, meta.get("sha256")):
                 return f"{name} does not match its sha256 (altered)"
             return None

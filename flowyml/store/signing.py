@@ -11,6 +11,10 @@ not collision-resistant, so an attacker could otherwise swap bytes behind a vali
 
 Stdlib only (``hmac``, ``hashlib``, imported where used: loading OpenSSL costs a few ms, and
 most caches are not signed); nothing here touches the network or the disk layout.
+
+Publisher keys (Ed25519, :mod:`flowyml.store.signing_keys`) plug in here: a store's ``secret`` is
+the plain HMAC secret (as before) or a ``signing_keys.Seal``, and :func:`sign`,
+:func:`signature_problem` and :func:`checks` accept both (this module never imports that one).
 """
 
 from __future__ import annotations
@@ -34,6 +38,18 @@ def resolve_secret(secret: str | bytes | None = None) -> bytes | None:
     return secret.encode() if isinstance(secret, str) else bytes(secret)
 
 
+class Untrusted(str):
+    """A refusal that is about *who* signed an entry (unsigned, or an untrusted signer), not
+    about damage: the entry is a miss (or an error under ``strict``) and is never removed."""
+
+
+def checks(secret: Any) -> bool:
+    """Whether entries must carry (and match) the signed SHA-256 of their data and replay."""
+    if secret is None:
+        return False
+    return isinstance(secret, bytes) or bool(secret.checks)
+
+
 def canonical(meta: dict[str, Any]) -> bytes:
     """The bytes a signature covers: every field but the signature, in one fixed JSON form."""
     body = {k: v for k, v in meta.items() if k != "signature"}
@@ -43,6 +59,8 @@ def canonical(meta: dict[str, Any]) -> bytes:
 
 def sign(meta: dict[str, Any], secret: bytes) -> dict[str, Any]:
     """``meta`` as it will be read back (JSON round trip), with its ``signature`` added."""
+    if not isinstance(secret, bytes):
+        return secret.sign(meta)
     meta = json.loads(json.dumps(meta, default=str))
     meta["signature"] = f"{SCHEME}:{_mac(meta, secret)}"
     return meta
@@ -50,6 +68,8 @@ def sign(meta: dict[str, Any], secret: bytes) -> dict[str, Any]:
 
 def signature_problem(meta: dict[str, Any], secret: bytes) -> str | None:
     """Why the metadata's signature is not acceptable, or ``None`` when it is."""
+    if not isinstance(secret, bytes):
+        return secret.problem(meta)
     signature = meta.get("signature")
     if not isinstance(signature, str) or not signature:
         return ("entry is not signed, and this cache requires signatures "

@@ -21,7 +21,8 @@ _SECRET_KEYS = re.compile(r"key|secret|token|pass|credential|sas|signature|auth|
                           re.IGNORECASE)
 _SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID",
                "AZURE_STORAGE_KEY", "AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_SAS_TOKEN",
-               "AZURE_CLIENT_SECRET", "GOOGLE_APPLICATION_CREDENTIALS", "FLOWYML_CACHE_SECRET")
+               "AZURE_CLIENT_SECRET", "GOOGLE_APPLICATION_CREDENTIALS", "FLOWYML_CACHE_SECRET",
+               "FLOWYML_CACHE_SIGNING_KEY")
 
 
 class CacheUnavailableError(ConnectionError):
