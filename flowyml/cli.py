@@ -175,6 +175,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_cache(args: argparse.Namespace) -> int:
     import json
 
+    from flowyml.store import explain as _explain
     from flowyml.store import lifecycle
     from flowyml.store.local import cache_report
     from flowyml.store.locations import open_store
@@ -189,7 +190,7 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     store = pipeline.cache if pipeline is not None and not args.cache_dir else open_store(where)
     if is_remote(str(store.root)):
         store.check_safety()  # cannot be reached: one line, within seconds
-    current = lifecycle.current_keys(pipeline) if pipeline is not None else None
+    current = _explain.current_keys(pipeline) if pipeline is not None else None
     if args.action == "clear":
         print(cache_report(store, "clear", args.step))
     elif args.action == "info":
@@ -269,12 +270,12 @@ def _pipeline_for(path: str) -> Any:
 
 def _planned(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     """The pipeline of ``args.module`` and what each of its steps would run with now."""
-    from flowyml.store import lifecycle
+    from flowyml.store import explain as _explain
 
     pipeline = _pipeline_for(args.module)
     if args.cache_dir:
         pipeline.cache_dir = args.cache_dir
-    planned = lifecycle.plan_steps(pipeline)
+    planned = _explain.plan_steps(pipeline)
     if args.step not in planned:
         raise CommandError(f"no step named {args.step!r} in {args.module}; steps: "
                            f"{', '.join(planned)}")
@@ -282,20 +283,20 @@ def _planned(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
 
 
 def _cmd_why(args: argparse.Namespace) -> int:
-    from flowyml.store import lifecycle
+    from flowyml.store import explain as _explain
 
     pipeline, planned = _planned(args)
-    print(lifecycle.explain_planned(pipeline.cache, planned, args.step).text())
+    print(_explain.explain_planned(pipeline.cache, planned, args.step).text())
     return 0
 
 
 def _cmd_accept(args: argparse.Namespace) -> int:
     from flowyml.store import accept as aliases
-    from flowyml.store import lifecycle
+    from flowyml.store import explain as _explain
 
     pipeline, planned = _planned(args)
     store = pipeline.cache
-    why = lifecycle.explain_planned(store, planned, args.step)
+    why = _explain.explain_planned(store, planned, args.step)
     step = planned[args.step]
     try:
         if why.upstream:

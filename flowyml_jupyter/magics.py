@@ -670,7 +670,7 @@ class _CacheTable(_Table):
     def _repr_html_(self) -> str:
         import time
 
-        from flowyml.store.lifecycle import _ago, size_text
+        from flowyml.store.lifecycle import ago, size_text
 
         left = "text-align:left;padding:2px 8px"
         right = "text-align:right;padding:2px 8px"
@@ -678,7 +678,7 @@ class _CacheTable(_Table):
         rows = "".join(
             f"<tr><td style='{left}'><code>{html.escape(name)}</code></td>"
             f"<td style='{right}'>{r['entries']}</td><td style='{right}'>{size_text(r['bytes'])}</td>"
-            f"<td style='{right}'>{_ago(now - r['last_used']) if r.get('last_used') else '-'}</td>"
+            f"<td style='{right}'>{ago(now - r['last_used']) if r.get('last_used') else '-'}</td>"
             f"<td style='{left}'>{_current_text(r)}</td></tr>"
             for name, r in self.report["steps"].items())
         t = self.report["total"]

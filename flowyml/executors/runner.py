@@ -496,7 +496,7 @@ def backoff(step: Any, attempt: int) -> float:
 
 def _explain(step: Any, kwargs_src: dict[str, Any]) -> dict[str, Any] | None:
     """What ``flowyml why`` compares later (code parts, small context values)."""
-    from flowyml.store.lifecycle import explain_facts
+    from flowyml.store.explain import explain_facts
 
     try:
         return explain_facts(step.func, {p: v for p, v in kwargs_src.items()

@@ -59,6 +59,7 @@ from flowyml.notebook.stepcells import (
 )
 from flowyml.notebook.view import PipelineView
 from flowyml.sizes import size_text as describe_size
+from flowyml.store import explain as _explain
 from flowyml.store import lifecycle
 from flowyml.store import local as _cache
 from flowyml.timeouts import StepTimeoutError, time_limit
@@ -642,7 +643,7 @@ class NotebookSession(PipelineView):
                 warnings.simplefilter("always")
                 done = store.store(key, stored, output_hashes=hashes, parts=parts,
                                    duration=compute, replay=items, notes=notes or None,
-                                   explain=lifecycle.explain_facts(rec.step.func, values))
+                                   explain=_explain.explain_facts(rec.step.func, values))
             for w in caught:  # an unpicklable output: said once, in the status line
                 reason = unpicklable_reason(str(w.message), outputs)
                 if reason is None:
@@ -683,17 +684,17 @@ class NotebookSession(PipelineView):
         inputs up to the steps that re-run first (``%flowyml why``)."""
         return self.explain(name).text()
 
-    def explain(self, name: str, seen: dict[str, lifecycle.Why] | None = None) -> lifecycle.Why:
-        """:class:`flowyml.store.lifecycle.Why` for step ``name`` (see :meth:`why`)."""
+    def explain(self, name: str, seen: dict[str, _explain.Why] | None = None) -> _explain.Why:
+        """:class:`flowyml.store.explain.Why` for step ``name`` (see :meth:`why`)."""
         rec = self.steps.get(name)
         if rec is None:
             raise KeyError(f"no notebook step named '{name}'; steps: {sorted(self.steps)}")
         if rec.not_stored:  # its last run could not be stored (a generator): nothing to hit
-            return lifecycle.Why(name, False, problem=rec.not_stored)
+            return _explain.Why(name, False, problem=rec.not_stored)
         seen = {} if seen is None else seen
         if name in seen:
             return seen[name]
-        seen[name] = lifecycle.Why(name, True)  # a cycle (never in a notebook) ends here
+        seen[name] = _explain.Why(name, True)  # a cycle (never in a notebook) ends here
         ups = []
         producers = self.wiring().producers.get(rec.name, {})
         for param in rec.params:
@@ -705,17 +706,17 @@ class NotebookSession(PipelineView):
         try:
             resolved = {p: self._resolve(rec, p, load=False) for p in rec.params}
         except KeyError as exc:
-            seen[name] = lifecycle.explain(self.store, name, None, problem=exc.args[0], upstream=ups)
+            seen[name] = _explain.explain(self.store, name, None, problem=exc.args[0], upstream=ups)
             return seen[name]
         _, parts = self.cache_key(rec, {p: d for p, (_, d) in resolved.items()})
         values = {p: v for p, (v, _) in resolved.items() if v is not None}
-        facts = lifecycle.explain_facts(rec.step.func, values) if parts is not None else None
-        seen[name] = lifecycle.explain(
+        facts = _explain.explain_facts(rec.step.func, values) if parts is not None else None
+        seen[name] = _explain.explain(
             self.store, name, parts, facts, upstream=ups,
             problem=None if parts is not None else (rec.uncacheable_reason or "it is not cached (--no-cache)"))
         return seen[name]
 
-    def accept(self, rec: NotebookStep) -> tuple[lifecycle.Why, Any]:
+    def accept(self, rec: NotebookStep) -> tuple[_explain.Why, Any]:
         """``%%step NAME --accept``: what differs now (the ``why`` of the edited cell), and the
         :class:`flowyml.store.accept.Accepted` alias that makes its new key hit the entry stored
         from the same inputs. Nothing runs. Raises :class:`flowyml.store.accept.AcceptRefused`
@@ -735,7 +736,7 @@ class NotebookSession(PipelineView):
         _, parts = self.cache_key(rec, {p: d for p, (_, d) in resolved.items()})
         values = {p: v for p, (v, _) in resolved.items() if v is not None}
         done = aliases.accept(self.store, rec.name, parts,
-                              lifecycle.explain_facts(rec.step.func, values),
+                              _explain.explain_facts(rec.step.func, values),
                               problem=rec.uncacheable_reason or "it is not cached (--no-cache)")
         return why, done
 

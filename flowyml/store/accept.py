@@ -14,7 +14,8 @@ from typing import Any
 
 from flowyml.keys import key_from_parts
 from flowyml.store.aliases import NOTE, AliasRecord
-from flowyml.store.lifecycle import differences, mark_grouped, step_metas
+from flowyml.store.explain import differences, step_metas
+from flowyml.store.lifecycle import mark_grouped
 
 
 class AcceptRefused(ValueError):

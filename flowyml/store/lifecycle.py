@@ -1,5 +1,4 @@
-"""The cache over time: what is stored and when it was last used, what to throw away, and
-why a step will hit or re-run.
+"""The cache over time: what is stored and when it was last used, and what to throw away.
 
 * **Last use** is the entry file's modification time, touched on every hit (one system
   call, no data written): :func:`scan` reads it with one ``stat``, never the file.
@@ -15,10 +14,7 @@ why a step will hit or re-run.
   never touches. Entries of the older layout (a directory each) can never be hit; gc
   always removes them.
 * :func:`trim_to_budget` is gc with ``keep_latest=0`` after a run (``FLOWYML_CACHE_MAX_SIZE``).
-* :func:`why` compares the key parts a step has now with the stored entries of that step
-  (their parts and ``explain`` facts are in the entry's metadata) and names what differs;
-  :func:`explain` gives the same as a :class:`Why` that also follows the step's inputs up
-  the DAG to the steps that re-run first (:func:`plan_steps`, :func:`explain_planned`).
+* Why a step will hit or re-run is :mod:`flowyml.store.explain`.
 * Accepting an edit (:mod:`flowyml.store.aliases`) stores an alias entry; gc keeps it with the
   entry it points at.
 
@@ -39,7 +35,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flowyml.sizes import parse_size, size_text
-from flowyml.tracking import files as _files
 
 #: an entry used this recently is in use: gc leaves it alone
 IN_USE_SECONDS = 60.0
@@ -110,7 +105,7 @@ def parse_age(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2) or "s"]
 
 
-def _entries_dir(store: Any) -> str | None:
+def entries_dir(store: Any) -> str | None:
     """The local entries directory (``None``: no cache, or a remote one, which does its own
     I/O: see the end of this module)."""
     from flowyml.store.local import CacheStore
@@ -123,11 +118,11 @@ def _entries_dir(store: Any) -> str | None:
 def scan(store: Any, tombs: list[str] | None = None) -> list[Entry]:
     """Every complete entry of ``store``: a ``scandir`` per directory, an ``lstat`` per entry.
     Leftover tombs of an interrupted gc are appended to ``tombs`` when given."""
-    if _remote(store):
+    if is_remote_store(store):
         return store.lifecycle_entries()
     from flowyml.store.local import scan_step_dir
 
-    base = _entries_dir(store)
+    base = entries_dir(store)
     if base is None:
         return []
     found: list[Entry] = []
@@ -168,7 +163,7 @@ def gc(store: Any, *, keep_latest: int = 1, older_than: float | None = None,
     keep = _kept_versions(store, entries, keep_latest, protected)
     legacy = [e for e in entries if e.legacy]
     if grace is None:
-        grace = store.in_use_seconds if _remote(store) else IN_USE_SECONDS
+        grace = store.in_use_seconds if is_remote_store(store) else IN_USE_SECONDS
     eligible = sorted((e for e in entries if e.name not in keep and not e.legacy),
                       key=lambda e: e.last_used)
     if older_than is not None:
@@ -189,7 +184,7 @@ def gc(store: Any, *, keep_latest: int = 1, older_than: float | None = None,
     chosen = legacy + select([e for e in eligible if now - e.last_used >= grace])
     report = GcReport(dry_run=dry_run, grace=grace, max_size=max_size,
                       spared=[e for e in select(eligible) if now - e.last_used < grace])
-    if _remote(store):
+    if is_remote_store(store):
         report.removed = list(chosen) if dry_run else store.remove_entries(chosen)
         chosen = []
     doomed: list[str] = []
@@ -316,7 +311,7 @@ def _entry_metas(store: Any, entries: list[Entry]) -> dict[str, dict[str, Any]]:
     """Entry path -> its metadata (unverified; for grouping only), for ``entries``."""
     if not entries:
         return {}
-    if _remote(store):
+    if is_remote_store(store):
         return store.entry_metas([e.path for e in entries])
     out = {}
     for e in entries:
@@ -338,7 +333,7 @@ def mark_grouped(store: Any, step_name: str) -> None:
     A remote store needs no mark (gc reads its metadata from the shared index)."""
     from flowyml.store.local import step_dirname
 
-    base = _entries_dir(store)
+    base = entries_dir(store)
     if base is None:
         return
     path = os.path.join(base, step_dirname(step_name), GROUPED_MARK)
@@ -353,9 +348,9 @@ def mark_grouped(store: Any, step_name: str) -> None:
 
 def _grouped(store: Any, step_dir: str) -> bool:
     """Whether gc must read the entries of ``step_dir`` to group them (see mark_grouped)."""
-    if _remote(store):
+    if is_remote_store(store):
         return True
-    base = _entries_dir(store)
+    base = entries_dir(store)
     return base is not None and os.path.exists(os.path.join(base, step_dir, GROUPED_MARK))
 
 
@@ -493,7 +488,7 @@ def info_text(report: Mapping[str, Any], now: float | None = None) -> str:
     width = max(4, *(len(k) for k in rows))
     lines.append(f"  {'step':<{width}}  {'entries':>7}  {'size':>10}  {'last used':>10}  current")
     for name, r in rows.items():
-        used = _ago(now - r["last_used"]) if r.get("last_used") else "-"
+        used = ago(now - r["last_used"]) if r.get("last_used") else "-"
         cur = "" if "current" not in r else (
             "stored (a hit)" if r["current_stored"] else "not stored (will run)")
         lines.append(f"  {name:<{width}}  {r['entries']:>7}  {size_text(r['bytes']):>10}  "
@@ -503,349 +498,11 @@ def info_text(report: Mapping[str, Any], now: float | None = None) -> str:
     return "\n".join(lines)
 
 
-def _ago(seconds: float) -> str:
+def ago(seconds: float) -> str:
     for unit, span in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= span:
             return f"{seconds / span:.0f}{unit} ago"
     return f"{max(seconds, 0):.0f}s ago"
-
-
-# ---------------------------------------------------------------------------------------------
-# why
-# ---------------------------------------------------------------------------------------------
-
-
-def explain_facts(func: Any, values: Mapping[str, Any]) -> dict[str, Any]:
-    """What is stored next to an entry for :func:`why`: the code's parts (own code, each
-    helper and constant) and a short ``repr`` of small input values (never large ones)."""
-    from flowyml.hashing import code_parts
-
-    facts: dict[str, Any] = {}
-    with contextlib.suppress(Exception):  # no source, a builtin: the key still says "code"
-        facts["code"] = code_parts(func)
-    shown = {}
-    for name, value in values.items():
-        if isinstance(value, bool | int | float | str | type(None)):
-            text = repr(value)
-            if len(text) <= 80:
-                shown[name] = text
-    if shown:
-        facts["values"] = shown
-    return facts
-
-
-def step_metas(store: Any, step_name: str, items: bool = False) -> list[tuple[float, dict[str, Any]]]:
-    """(last use, metadata) of every stored entry of ``step_name`` (reading is not a use);
-    a map task's item entries only with ``items``."""
-    found = _step_metas(store, step_name)
-    if items:
-        return found
-    return [(used, m) for used, m in found if not _is_item(m)]
-
-
-def _is_item(meta: Mapping[str, Any]) -> bool:
-    """Whether an entry holds one item of a map task (not a version of the step)."""
-    parts = meta.get("parts")
-    if not isinstance(parts, dict):
-        return False
-    params = parts.get("params")
-    return "<item>" in params if isinstance(params, dict) else set(parts) == {"item"}
-
-
-def _step_metas(store: Any, step_name: str) -> list[tuple[float, dict[str, Any]]]:
-    from flowyml.store.local import read_meta, scan_step_dir, step_dirname
-
-    if _remote(store):
-        return store.step_metas(step_name)
-    base = _entries_dir(store)
-    folder = os.path.join(base, step_dirname(step_name)) if base else None
-    metas: list[tuple[float, dict[str, Any]]] = []
-    if folder and os.path.isdir(folder):
-        for _, path, _, used, legacy in scan_step_dir(folder):
-            meta = None if legacy else read_meta(path)
-            if meta is not None:
-                metas.append((used, meta))
-    return metas
-
-
-@dataclass
-class Why:
-    """Why a step will hit or re-run: ``hit`` when its own key (code and inputs as they are
-    now) matches a stored entry; ``reasons`` otherwise (what differs from the nearest entry,
-    or why no key is known); ``upstream``: the inputs it reads from steps that re-run first,
-    with their own :class:`Why`."""
-
-    step: str
-    hit: bool
-    reasons: list[str] = field(default_factory=list)
-    problem: str | None = None
-    nearest_used: float | None = None
-    stored: bool = True  # something of the step is stored
-    upstream: list[tuple[str, str, Why]] = field(default_factory=list)
-
-    @property
-    def reruns(self) -> bool:
-        return not self.hit or bool(self.upstream)
-
-    def because(self) -> str:
-        """Why it re-runs, as a clause (after "re-runs because")."""
-        own = [] if self.hit else [self.problem or "; ".join(self.reasons) or "its key differs"]
-        if not self.stored and not self.problem:
-            own = ["nothing of it is stored yet"]
-        ups = [f"it reads `{name}` from `{producer}`, which re-runs because {up.because()}"
-               for name, producer, up in self.upstream]
-        return "; and ".join(own + ups)
-
-    def text(self) -> str:
-        """The sentence ``why`` prints."""
-        name = self.step
-        if self.problem is not None and not self.upstream:
-            return f"step '{name}' will run: {self.problem}"
-        if not self.upstream:
-            if self.hit:
-                return f"step '{name}' will be a cache hit: its code and inputs match a stored entry"
-            if not self.stored:
-                return f"step '{name}' will run: nothing of it is stored yet"
-            said = "; ".join(self.reasons) if self.reasons else "its key differs"
-            if self.nearest_used is None:
-                return f"step '{name}' will re-run: {said}"
-            when = _ago(time.time() - self.nearest_used)
-            return f"step '{name}' will re-run: against the nearest stored entry (used {when}), {said}"
-        ups = "; and ".join(f"it reads `{n}` from `{p}`, which re-runs because {up.because()}"
-                            for n, p, up in self.upstream)
-        if self.hit:
-            return (f"step '{name}' will re-run: its own code and inputs match a stored entry, "
-                    f"but {ups}")
-        own = self.problem or "; ".join(self.reasons) or (
-            "nothing of it is stored yet" if not self.stored else "its key differs")
-        return f"step '{name}' will re-run: {own}; and {ups}"
-
-
-def explain(store: Any, step_name: str, parts: Mapping[str, Any] | None,
-            facts: Mapping[str, Any] | None = None, problem: str | None = None,
-            upstream: list[tuple[str, str, Why]] | None = None) -> Why:
-    """:class:`Why` for ``step_name``: its key ``parts`` now against its stored entries,
-    naming what differs from the nearest one. ``upstream``: re-running producers of its
-    inputs (then ``parts`` are made with the digests those inputs had last time)."""
-    from flowyml.keys import key_from_parts
-
-    ups = list(upstream or [])
-    if parts is None:
-        return Why(step_name, False, problem=problem or "it is not cached", upstream=ups)
-    key = key_from_parts(step_name, dict(parts))
-    every = _step_metas(store, step_name)
-    metas = [(used, m) for used, m in every if not _is_item(m)]
-    found = next((m for _, m in metas if m.get("key") == key), None)
-    if found is not None:
-        gone = _dangling(store, found)
-        if gone:
-            return Why(step_name, False, [gone], upstream=ups)
-        changed = _files.stale_reason(_files.note_of(found), recorded=_files.enabled_by_env())
-        if changed:
-            return Why(step_name, False, [f"{changed} (its code and inputs match a stored entry, "
-                                          "made from the file as it was)"], upstream=ups)
-        return Why(step_name, True, upstream=ups)
-    if not metas:
-        items = len(every)
-        if items:  # a map task whose whole list was not stored (too large, or a failure)
-            return Why(step_name, False, [f"its whole list is not stored; each item is looked "
-                                          f"up on its own ({items} item entries stored)"],
-                       upstream=ups)
-        return Why(step_name, False, stored=False, upstream=ups)
-    scored = []
-    for used, meta in metas:
-        reasons = differences(dict(parts), meta.get("parts") or {}, facts or {},
-                               meta.get("explain") or {})
-        scored.append((len(reasons), -used, reasons))
-    scored.sort(key=lambda s: (s[0], s[1]))
-    _, used, reasons = scored[0]
-    return Why(step_name, False, reasons, nearest_used=-used, upstream=ups)
-
-
-def _dangling(store: Any, meta: Mapping[str, Any]) -> str | None:
-    """For an accepted alias whose target is gone or was replaced: why it will not hit."""
-    from flowyml.store.aliases import alias_of
-
-    record = alias_of(meta)
-    if record is None:
-        return None
-    target = _read_meta(store, record["key"])
-    if target is None:
-        return "its accepted edit points at an entry that is no longer stored"
-    if target.get("checksum") != record.get("checksum"):
-        return "the entry its edit was accepted against was replaced"
-    return None
-
-
-def why(store: Any, step_name: str, parts: Mapping[str, Any] | None,
-        facts: Mapping[str, Any] | None = None, problem: str | None = None) -> str:
-    """Why ``step_name`` will hit or re-run: its key ``parts`` now against the stored entries
-    of that step, naming what differs from the nearest one (the text of :func:`explain`)."""
-    return explain(store, step_name, parts, facts, problem).text()
-
-
-def differences(now: dict[str, Any], then: dict[str, Any], facts: Mapping[str, Any],
-                 old_facts: Mapping[str, Any]) -> list[str]:
-    reasons: list[str] = []
-    if now.get("code") != then.get("code"):
-        new_code, old_code = facts.get("code") or {}, old_facts.get("code") or {}
-        named = []
-        for part in sorted(set(new_code) | set(old_code)):
-            if new_code.get(part) != old_code.get(part):
-                if part == "<own>":
-                    named.append("its own code changed")
-                elif part not in old_code:
-                    named.append(f"it now uses `{part}`")
-                elif part not in new_code:
-                    named.append(f"it no longer uses `{part}`")
-                elif str(new_code[part]).startswith("="):
-                    named.append(f"constant `{part}` {old_code[part][1:]} → {new_code[part][1:]}")
-                else:
-                    named.append(f"helper `{part}` changed")
-        reasons += named or ["its code changed"]
-    new_params, old_params = now.get("params") or {}, then.get("params") or {}
-    new_vals, old_vals = facts.get("values") or {}, old_facts.get("values") or {}
-    for name in sorted(set(new_params) | set(old_params)):
-        if name not in old_params:
-            reasons.append(f"new input `{name}`")
-        elif name not in new_params:
-            reasons.append(f"input `{name}` is no longer given")
-        elif new_params[name] != old_params[name]:
-            if name in new_vals and name in old_vals:
-                reasons.append(f"`{name}` changed {old_vals[name]} → {new_vals[name]}")
-            else:
-                reasons.append(f"input `{name}` changed")
-    return reasons
-
-
-@dataclass
-class Planned:
-    """What :func:`plan_steps` knows of one step before anything runs: the key ``parts``
-    and ``why`` facts it would run with now (``None`` and the ``problem`` when they are not
-    known), and for inputs made by steps that re-run first (``rerun``: input -> producer)
-    the ``assumed`` parts made with the digests those inputs had last time."""
-
-    parts: dict[str, Any] | None
-    facts: dict[str, Any]
-    problem: str | None = None
-    rerun: dict[str, str] = field(default_factory=dict)
-    assumed: dict[str, Any] | None = None
-
-
-def plan(pipeline: Any) -> dict[str, tuple[dict[str, Any] | None, dict[str, Any], str | None]]:
-    """For each step of ``pipeline``: the key parts and ``why`` facts it would run with now,
-    or ``None`` and the reason they are not known without running something first."""
-    return {name: (p.parts, p.facts, p.problem) for name, p in plan_steps(pipeline).items()}
-
-
-def plan_steps(pipeline: Any) -> dict[str, Planned]:
-    """:class:`Planned` for each step of ``pipeline``. Nothing runs: an upstream step's
-    output digests come from the entry its current key would hit (read from its metadata;
-    reading does not count as a use); when that entry is not stored (it re-runs), from its
-    most recently used entry, so that its readers can still be compared with their own
-    entries. A map task's key is its whole-list key (the items list's digest)."""
-    from flowyml import keys as _keys
-    from flowyml.hashing import UnhashableValueError, hash_value
-    from flowyml.keys import stored_name
-
-    dag = pipeline.dag
-    store = pipeline.cache
-    context = dict(pipeline.context.items())
-    producers = dag.producers
-    digests: dict[str, str | None] = {}  # from the entry a producer's current key hits
-    last: dict[str, str | None] = {}  # from a re-running producer's latest entry
-    out: dict[str, Planned] = {}
-    for step in dag.topological_sort():
-        problem, params, values, rerun = None, {}, {}, {}
-        if step.cache is False or (callable(step.cache) and not isinstance(step.cache, bool | str)):
-            out[step.name] = Planned(None, {}, "its cache key is not made from its inputs "
-                                     "(cache=False or a callable cache)")
-            continue
-        try:
-            for input_name, param in step.input_binding.items():
-                producer = producers.get(input_name)
-                if producer is not None and producer != step.name:
-                    digest = digests.get(input_name)
-                    if digest is None and last.get(input_name) is not None:
-                        digest, rerun[input_name] = last[input_name], producer
-                    if digest is None:
-                        problem = (f"upstream step '{producer}' will run first, so its output "
-                                   f"`{input_name}` is not known yet")
-                        break
-                    params[param] = digest
-                elif input_name in context:
-                    params[param] = hash_value(context[input_name])
-                    values[param] = context[input_name]
-            for param, _ in step.injectable_params:
-                if param in context and param not in params:
-                    params[param] = hash_value(context[param])
-                    values[param] = context[param]
-        except UnhashableValueError as exc:
-            problem = f"an input cannot be hashed ({exc})"
-        if problem:
-            out[step.name] = Planned(None, {}, problem)
-            continue
-        code = None if step.cache == "input_hash" else step.get_code_hash()
-        parts = _keys.key_parts(step.name, code, params)
-        facts = explain_facts(step.func, values)
-        meta = _read_meta(store, _keys.key_from_parts(step.name, parts))
-        if rerun:
-            first = next(iter(rerun))
-            out[step.name] = Planned(None, facts, f"upstream step '{rerun[first]}' will run "
-                                     f"first, so its output `{first}` is not known yet",
-                                     rerun, parts)
-        else:
-            out[step.name] = Planned(parts, facts)
-        if meta is None:
-            recent = max(step_metas(store, step.name), key=lambda m: m[0], default=None)
-            for name in step.outputs or [step.name]:
-                last[name] = ((recent[1].get("outputs") or {}).get(stored_name(name))
-                              if recent else None)
-        for name in step.outputs or [step.name]:
-            found = (meta or {}).get("outputs", {}).get(stored_name(name))
-            if rerun:
-                last[name] = found or last.get(name)
-            else:
-                digests[name] = found
-    return out
-
-
-def explain_planned(store: Any, planned: Mapping[str, Planned], name: str,
-                    seen: dict[str, Why] | None = None) -> Why:
-    """:class:`Why` for step ``name`` of a :func:`plan_steps` result, following its inputs
-    up the DAG to the steps that re-run first."""
-    seen = {} if seen is None else seen
-    if name in seen:
-        return seen[name]
-    p = planned[name]
-    if p.rerun:
-        ups = [(inp, producer, explain_planned(store, planned, producer, seen))
-               for inp, producer in p.rerun.items()]
-        result = explain(store, name, p.assumed, p.facts, upstream=ups)
-    else:
-        result = explain(store, name, p.parts, p.facts, p.problem)
-    seen[name] = result
-    return result
-
-
-def _read_meta(store: Any, key: str) -> dict[str, Any] | None:
-    if _remote(store):
-        return store.read_meta(key)
-    from flowyml.store.local import read_meta
-
-    try:
-        meta = read_meta(store.entry_path(key))
-    except OSError:
-        return None
-    return meta if meta is not None and meta.get("key") == key else None
-
-
-def current_keys(pipeline: Any) -> dict[str, str | None]:
-    """Step name -> the key its current definition would hit (``None``: not known yet)."""
-    from flowyml.keys import key_from_parts
-
-    return {name: key_from_parts(name, parts) if parts is not None else None
-            for name, (parts, _, _) in plan(pipeline).items()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -854,5 +511,5 @@ def current_keys(pipeline: Any) -> dict[str, str | None]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _remote(store: Any) -> bool:
+def is_remote_store(store: Any) -> bool:
     return hasattr(store, "lifecycle_entries") and bool(getattr(store, "enabled", False))
