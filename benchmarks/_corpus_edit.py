@@ -47,6 +47,8 @@ def edit(nb: Any, is_stepped: Any) -> tuple[int, str, str] | None:
         for tok in tokens:
             if tok.type != tokenize.NUMBER or tok.string.lower().startswith(("0x", "0o", "0b")):
                 continue
+            if re.search(r"\bassert\b|version", tok.line):  # a set-up check, not a parameter
+                continue
             text = tok.string.replace("_", "")
             try:
                 value = int(text)
@@ -121,6 +123,9 @@ def _id_client() -> type:
     return IdClient
 
 
+_FLOWYML_LINES = re.compile(
+    r"^(UsageError: %%step .*|flowyml: .*|.*CacheWarning: flowyml cache.*\n.*store\.store\(.*)\n?",
+    re.MULTILINE)
 _LOOPS = re.compile(r"[\d,]+ loops? each|[\d,]+ runs?")
 
 
@@ -130,6 +135,9 @@ def _shown(cell: Any) -> list[tuple[str, Any]]:
     from benchmarks import bench_corpus as bc
 
     items = [(k, _LOOPS.sub("<n>", v) if isinstance(v, str) else v) for k, v in bc.shown(cell)]
+    # flowyml's own messages: a cell it ran as an ordinary cell, a value it could not store
+    items = [(k, _FLOWYML_LINES.sub("", v)) if k.startswith("stream") else (k, v) for k, v in items]
+    items = [(k, v) for k, v in items if not (k.startswith("stream") and not v)]
     if len(items) >= 2 and items[-1] == ("error", "StepRunError") and items[-2][0] == "error":
         items.pop()
     return items
