@@ -47,6 +47,8 @@ def edit(nb: Any, is_stepped: Any) -> tuple[int, str, str] | None:
         for tok in tokens:
             if tok.type != tokenize.NUMBER or tok.string.lower().startswith(("0x", "0o", "0b")):
                 continue
+            if re.search(r"\bassert\b|version", tok.line):  # a set-up check, not a parameter
+                continue
             text = tok.string.replace("_", "")
             try:
                 value = int(text)
@@ -121,6 +123,9 @@ def _id_client() -> type:
     return IdClient
 
 
+_FLOWYML_LINES = re.compile(
+    r"^(UsageError: %%step .*|flowyml: .*|.*CacheWarning: flowyml cache.*\n.*store\.store\(.*)\n?",
+    re.MULTILINE)
 _LOOPS = re.compile(r"[\d,]+ loops? each|[\d,]+ runs?")
 
 
@@ -130,9 +135,24 @@ def _shown(cell: Any) -> list[tuple[str, Any]]:
     from benchmarks import bench_corpus as bc
 
     items = [(k, _LOOPS.sub("<n>", v) if isinstance(v, str) else v) for k, v in bc.shown(cell)]
-    if len(items) >= 2 and items[-1] == ("error", "StepRunError") and items[-2][0] == "error":
+    # flowyml's own messages: a cell it ran as an ordinary cell, a value it could not store
+    items = [(k, _FLOWYML_LINES.sub("", v)) if k.startswith("stream") else (k, v) for k, v in items]
+    items = [(k, v) for k, v in items if not (k.startswith("stream") and not v)]
+    if items and items[-1] == ("error", "StepRunError") and any(k == "error" for k, _ in items[:-1]):
         items.pop()
     return items
+
+
+def _stepped(nb: Any) -> Any:
+    """:func:`bench_corpus.stepped`, leaving cell magics (``%%file``) as they are: a user
+    does not put ``%%step`` on them, and flowyml refuses them."""
+    from benchmarks import bench_corpus as bc
+
+    out = bc.stepped(nb)
+    for cell in out.cells:
+        if cell.cell_type == "code" and cell.source.startswith("%%step\n%%"):
+            cell.source = cell.source[len("%%step\n"):]
+    return out
 
 
 def _copy(nb: Any) -> Any:
@@ -156,8 +176,8 @@ def measure_edit(path: Path, timeout: float = 120.0, ids: bool = False) -> dict[
     try:
         shutil.copytree(bc.CORPUS / "data", work / "data")
         cache = {"FLOWYML_CACHE_DIR": str(work / "cache")}
-        execute(bc.stepped(nb), work, timeout, cache, ids)
-        stepped = bc.stepped(edited)
+        execute(_stepped(nb), work, timeout, cache, ids)
+        stepped = _stepped(edited)
         execute(stepped, work, timeout, cache, ids)
         plain_a, plain_b = _copy(edited), _copy(edited)
         execute(plain_a, work, timeout, None, ids)

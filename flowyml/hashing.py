@@ -465,6 +465,18 @@ def code_parts(func: Callable) -> dict[str, str]:
     return parts
 
 
+def evaluates_strings(obj: Any) -> bool:
+    """Whether user code ``obj`` (a function, or a class's methods) calls ``eval`` or
+    ``exec``: then the names it reads come from strings it is given, not from its code."""
+    obj = _unwrap(obj) if hasattr(obj, "func") and not isinstance(obj, type) else obj
+    if isinstance(obj, type):
+        return _is_user_class(obj) and any(
+            evaluates_strings(f) for value in vars(obj).values() for f in _methods(value))
+    if not isinstance(obj, types.FunctionType) or not _is_user_function(obj):
+        return False
+    return bool({"eval", "exec"} & set(_code_names(obj.__code__)))
+
+
 def normalized_source(func: Callable) -> str | None:
     """The normalised AST dump of ``func`` (no decorators, name or docstring), if available."""
     node = _function_node(_unwrap(func))

@@ -72,6 +72,13 @@ class CellAnalysis:
     reads: list[str] = field(default_factory=list)       # inputs, in first-read order
     #: builtins' names read before the cell binds them: inputs when the namespace binds them
     builtin_reads: list[str] = field(default_factory=list)
+    #: every name read before bound, builtins and IPython's names included
+    names_read: list[str] = field(default_factory=list)
+    #: names inside string constants that parse as expressions (``display('df1')``,
+    #: ``df.query('a > @x')``): read when code evaluates them (``eval``)
+    string_reads: list[str] = field(default_factory=list)
+    #: the cell itself evaluates strings: ``eval``/``exec``, ``.query(...)``/``.eval(...)``
+    evaluates: bool = False
     outputs: list[str] = field(default_factory=list)     # values the cell binds at top level
     mutated: list[str] = field(default_factory=list)     # inputs the cell changes in place
     defines: list[str] = field(default_factory=list)     # imports, functions, classes
@@ -191,14 +198,17 @@ def analyze(body: str, magic_lines: frozenset[int] = frozenset()) -> CellAnalysi
     reads = [n for n in walk.reads if n not in BUILTINS]
     builtin_reads = [n for n in walk.reads if n in BUILTINS and n not in _IPYTHON_NAMES]
     deferred = [n for n in reads if n in walk.deferred and n not in walk.now]
+    evaluates = bool({"eval", "exec"} & set(builtin_reads)) or any(
+        isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("query", "eval") for node in ast.walk(tree))
     mutated = [n for n in walk.mutated if n in reads and n not in outputs]
     outputs = [n for n in outputs if n not in deleted]
     maybe = [n for n in outputs if n not in walk.bound] + [n for n in incidental if n not in outputs]
     return CellAnalysis(
         reads=reads, builtin_reads=builtin_reads, outputs=outputs, mutated=mutated, defines=defines,
-        incidental=incidental,
-        deleted=deleted, maybe=maybe, definitions=_definitions(tree, python), star_import=walk.star,
-        ipython=ipython, python=python, deferred=deferred)
+        incidental=incidental, names_read=list(walk.reads), string_reads=_string_reads(tree),
+        evaluates=evaluates, deleted=deleted, maybe=maybe, definitions=_definitions(tree, python),
+        star_import=walk.star, ipython=ipython, python=python, deferred=deferred)
 
 
 class _Walk:
@@ -501,6 +511,24 @@ def _without_settled_futures(python: str, tree: ast.Module) -> tuple[str, ast.Mo
             lines[i] = "\n"
     python = "".join(lines)
     return python, ast.parse(python)
+
+
+def _string_reads(tree: ast.AST) -> list[str]:
+    """Names in the cell's string constants that parse as Python expressions (pandas'
+    ``@name`` read as ``name``), builtins left out."""
+    found: dict[str, None] = {}
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Constant) and isinstance(node.value, str)) or len(node.value) > 300:
+            continue
+        text = re.sub(r"@(?=[A-Za-z_])", "", node.value.strip())
+        try:
+            expr = ast.parse(text, mode="eval")
+        except (SyntaxError, ValueError):
+            continue
+        for sub in ast.walk(expr):
+            if isinstance(sub, ast.Name) and sub.id not in BUILTINS:
+                found.setdefault(sub.id)
+    return list(found)
 
 
 def _always(test: ast.expr) -> bool:

@@ -31,7 +31,7 @@ from flowyml import keys as _keys
 from flowyml.core.step import Step, _global_registry
 from flowyml.events import Event, StepFinished, StepRetrying, StepStarted, bus
 from flowyml.executors.runner import backoff
-from flowyml.hashing import UnhashableValueError, consumable, hash_value
+from flowyml.hashing import UnhashableValueError, consumable, evaluates_strings, hash_value
 from flowyml.keys import key_digest
 from flowyml.notebook import staleness as _staleness
 from flowyml.notebook import versions as _versions
@@ -300,6 +300,11 @@ class NotebookSession(PipelineView):
         # library function bound to it, `from numpy import *`, is code: in the fingerprint)
         params += [n for n in analysis.builtin_reads if n in above or n in self.context
                    or (n in self.ns and not is_code_dependency(self.ns[n]))]
+        if analysis.string_reads and (analysis.evaluates or any(
+                evaluates_strings(self.ns.get(n)) for n in analysis.names_read)):
+            # names it reads through strings it evaluates (`display('df1')`, `eval`, query)
+            params += [n for n in analysis.string_reads if n not in params and n not in bound_here
+                       and (n in above or (n in self.ns and not is_code_dependency(self.ns[n])))]
         # a name the cell changed through an alias (seen before, noted): an input too
         params += [n for n in outputs if n not in params and n not in analysis.produces
                    and n not in bound_here and (n in above or n in self.ns)]

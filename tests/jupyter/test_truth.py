@@ -202,3 +202,19 @@ def test_a_cached_cell_that_extends_sys_path_and_imports_from_it(ip, session, tm
     assert rec.state == "cached", rec.error
     assert ip.run_cell("print(mylib_truth_path.VALUE)").success
     assert sys.path[0] == str(tmp_path / "pkgdir")
+
+
+def test_names_read_through_strings_that_code_evaluates(ip, session, capsys):
+    """``display('df1')`` (a helper that evals its arguments, as in the Python Data Science
+    Handbook), ``df.query('a > @k')`` and ``eval('k * 10')`` read names from strings."""
+    pytest.importorskip("pandas")
+    ip.run_cell("class show:\n    def __init__(self, *args):\n        self.args = args\n"
+                "    def __repr__(self):\n        return ' '.join(repr(eval(a)) for a in self.args)")
+    ip.run_cell("import pandas as pd\ndf = pd.DataFrame({'a': [1, 2, 3]})")
+    capsys.readouterr()
+    for k in (1, 2):
+        ip.run_cell(f"k = {k}")
+        step_cell(ip, "", "print(show('k', 'k + 1'))")
+        step_cell(ip, "", "print(len(df.query('a > @k')))")
+        step_cell(ip, "", "print(eval('k * 10'))")
+    assert _out(capsys) == ["1 2", "2", "10", "2 3", "1", "20"]
