@@ -154,7 +154,7 @@ class CacheStore:
         #: entries are signed and checked with this: the HMAC secret (FLOWYML_CACHE_SECRET)
         #: or, with publisher keys, a flowyml.store.signing_keys.Seal; see flowyml.store.signing
         self.secret = _publisher.resolve(secret, signing_key=signing_key,
-                                       trusted_signers=trusted_signers, verify=verify)
+                                         trusted_signers=trusted_signers, verify=verify)
         self._memory: Any = None
         self._entries: Path | None = None
         self._entries_str: str | None = None

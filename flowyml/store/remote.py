@@ -111,7 +111,7 @@ class RemoteStore:
         #: the HMAC secret or a flowyml.store.signing_keys.Seal: a bucket verifies signers by
         #: default (this machine's key signs when none is given); see flowyml.store.signing_keys
         self.secret = _publisher.resolve(secret, signing_key=signing_key,
-                                       trusted_signers=trusted_signers, verify=verify, remote=True)
+                                         trusted_signers=trusted_signers, verify=verify, remote=True)
         self.local_copy = local_copy or LocalCopy()
         self._init_state()
 

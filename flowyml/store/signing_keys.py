@@ -27,7 +27,11 @@ owner-only) when no key is given -- unless only an HMAC secret is set, which kee
 as before. A local directory verifies only when a key or trusted signers are configured
 (its ownership and permission checks stay as they are).
 
-``cryptography`` is imported only when a key is used (``pip install 'flowyml[sign]'``).
+A signature is checked once per machine: a process remembers what it verified, and so does
+the machine (:class:`_Memo`: HMAC records keyed by the store's private key, owner-only).
+Who signed each entry (``cache info``, ``gc --untrusted``, ``%flowyml cache trust``) is
+:mod:`flowyml.store.signers`. ``cryptography`` is imported only when a key is used (``pip install
+'flowyml[sign]'``).
 """
 
 from __future__ import annotations
