@@ -25,15 +25,15 @@ def _fill(store: Any, n: int, steps: int = 100) -> None:
     now = time.time()
     for s in range(steps):
         os.mkdir(os.path.join(base, f"step{s}"))
-    segments, size, stream, buffers = cache._serialise({"y": list(range(20))})
+    segments, size, stream, buffers = cache.serialise({"y": list(range(20))})
     for i in range(n):
         key = f"step{i % steps}:{i:032x}"
         meta = {"format": cache.FORMAT_VERSION, "key": key, "size": size, "stream": stream,
-                "buffers": buffers, "checksum": cache._segments_checksum(segments, size),
+                "buffers": buffers, "checksum": cache.segments_checksum(segments, size),
                 "outputs": {"y": f"{i:032x}"}, "created": now}
         entry = os.path.join(base, f"step{i % steps}", f"{i:032x}{cache.ENTRY_SUFFIX}")
         fd = os.open(entry, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        os.write(fd, b"".join([*segments, cache._tail(meta, None)]))
+        os.write(fd, b"".join([*segments, cache.tail_bytes(meta, None)]))
         t = now - 86400 * 60 * (n - i) / n - 120
         os.utime(fd, (t, t))
         os.close(fd)

@@ -36,13 +36,8 @@ if TYPE_CHECKING:
         UnboundInputError,
     )
     from flowyml.hashing import UnhashableValueError, code_fingerprint, hash_value
-    from flowyml.store.local import (
-        CacheLoadError,
-        CacheStore,
-        CacheWarning,
-        NullStore,
-        UnsafeCacheDirError,
-    )
+    from flowyml.store.entry import CacheLoadError, CacheWarning
+    from flowyml.store.local import CacheStore, NullStore, UnsafeCacheDirError
     from flowyml.store.locations import open_store
     from flowyml.store.signing_keys import UntrustedEntryError
     from flowyml.store.urls import CacheUnavailableError
@@ -106,8 +101,8 @@ _SOURCES = {
     "flowyml.events": ("subscribe", "unsubscribe"),
     "flowyml.store.locations": ("open_store",),
     "flowyml.store.urls": ("CacheUnavailableError",),
-    "flowyml.store.local": ("CacheStore", "NullStore", "CacheWarning", "CacheLoadError",
-                      "UnsafeCacheDirError"),
+    "flowyml.store.local": ("CacheStore", "NullStore", "UnsafeCacheDirError"),
+    "flowyml.store.entry": ("CacheWarning", "CacheLoadError"),
     "flowyml.store.signing_keys": ("UntrustedEntryError",),
     "flowyml.hashing": ("hash_value", "code_fingerprint", "UnhashableValueError"),
     "flowyml.graph": ("PipelineGraphError", "CycleError", "DuplicateOutputError",

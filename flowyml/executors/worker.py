@@ -19,7 +19,7 @@ from typing import Any
 
 from flowyml.events import Event, StepStarted
 from flowyml.executors.runner import MAP_PARALLEL, Artifact, UnitOutcome, _EntryLoader, run_unit
-from flowyml.store.local import CacheEntry
+from flowyml.store.entry import CacheEntry
 
 #: how long a batched job holds its events before sending them on
 FLUSH_SECONDS = 0.05

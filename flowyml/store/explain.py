@@ -60,7 +60,8 @@ def _is_item(meta: Mapping[str, Any]) -> bool:
 
 
 def _step_metas(store: Any, step_name: str) -> list[tuple[float, dict[str, Any]]]:
-    from flowyml.store.local import read_meta, scan_step_dir, step_dirname
+    from flowyml.store.entry import read_meta
+    from flowyml.store.local import scan_step_dir, step_dirname
 
     if is_remote_store(store):
         return store.step_metas(step_name)
@@ -338,7 +339,7 @@ def explain_planned(store: Any, planned: Mapping[str, Planned], name: str,
 def _read_meta(store: Any, key: str) -> dict[str, Any] | None:
     if is_remote_store(store):
         return store.read_meta(key)
-    from flowyml.store.local import read_meta
+    from flowyml.store.entry import read_meta
 
     try:
         meta = read_meta(store.entry_path(key))

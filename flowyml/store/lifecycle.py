@@ -365,7 +365,7 @@ def _grouping_meta(path: str) -> dict[str, Any] | None:
     step with more than ``keep_latest`` of them: this keeps that to a few microseconds)."""
     import struct
 
-    from flowyml.store.local import TRAILER, read_meta
+    from flowyml.store.entry import TRAILER, read_meta
 
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))

@@ -17,7 +17,7 @@ never unpickled from the network: it is downloaded into the local copy
 (:mod:`flowyml.store.local_copy`), verified there, and loaded from there memory-mapped. Data objects
 up to :data:`VERIFY_AT_LOOKUP_BYTES` are fetched and verified at lookup (a damaged one is a
 reported miss, recomputed); larger ones are checked by size at lookup and verified in full
-when loaded (a damaged one then raises :class:`flowyml.store.local.CacheLoadError` and is
+when loaded (a damaged one then raises :class:`flowyml.store.entry.CacheLoadError` and is
 removed, as for very large local entries).
 
 A lookup whose metadata and data were verified on this machine before needs no request:
@@ -49,21 +49,21 @@ from flowyml.keys import step_of_key
 from flowyml.store import remote_index as _index
 from flowyml.store import signing as _signing
 from flowyml.store import signing_keys as _publisher
-from flowyml.store.local import (
+from flowyml.store.entry import (
     FORMAT_VERSION,
     FULL_VERIFY_BYTES,
     CacheEntry,
     CacheLoadError,
     CacheWarning,
-    _checksum,
-    _pack,
-    _plain_arrays,
-    _unpack,
-    _unpicklable_output,
     entry_facts,
+    file_checksum,
+    pack,
+    plain_arrays,
     replay_items,
-    step_dirname,
+    unpack,
+    unpicklable_output,
 )
+from flowyml.store.local import step_dirname
 from flowyml.store.local_copy import LocalCopy
 from flowyml.store.urls import (
     CHECK_TIMEOUT,
@@ -403,7 +403,7 @@ class RemoteStore:
         path = self.local_copy.data_path(_digest_of(meta))
         size, expected = meta["size"], str(meta.get("checksum"))
         if size <= FULL_VERIFY_BYTES and expected != (
-                _checksum(path, size) if expected.startswith("sampled:") else _full_checksum(path)):
+                file_checksum(path, size) if expected.startswith("sampled:") else _full_checksum(path)):
             with contextlib.suppress(OSError):
                 os.unlink(path)
             return "the local copy of its data does not match its checksum (removed)"
@@ -426,7 +426,7 @@ class RemoteStore:
             if actual != size:
                 return f"{name} is {actual} bytes, expected {size} (truncated?)"
             expected = meta.get("checksum")
-            got = _checksum(temp, size) if str(expected).startswith("sampled:") else _full_checksum(temp)
+            got = file_checksum(temp, size) if str(expected).startswith("sampled:") else _full_checksum(temp)
             if got != expected:
                 return f"{name} checksum mismatch (corrupted)"
             signed = isinstance(meta.get("sha256"), str) or _signing.checks(self.secret)
@@ -457,11 +457,11 @@ class RemoteStore:
                 raw, problem = self._inline(meta)
                 if problem:
                     raise ValueError(problem)
-                return _plain_arrays(_unpack(numpy_pickle.load(io.BytesIO(raw))))
+                return plain_arrays(unpack(numpy_pickle.load(io.BytesIO(raw))))
             path, problem = self._fetch(str(entry.location), meta)
             if problem:
                 raise ValueError(problem)
-            return _plain_arrays(_unpack(numpy_pickle.load(str(path), mmap_mode="c")))
+            return plain_arrays(unpack(numpy_pickle.load(str(path), mmap_mode="c")))
         except Exception as exc:
             self._discard(str(entry.location), meta)
             raise CacheLoadError(
@@ -551,12 +551,12 @@ class RemoteStore:
             uid = uuid.uuid4().hex
             temp = self.local_copy.temp_file()
             with open(temp, "wb") as fh:
-                numpy_pickle.dump({n: _pack(v) for n, v in outputs.items()}, fh)
+                numpy_pickle.dump({n: pack(v) for n, v in outputs.items()}, fh)
         except OSError as exc:
             self._unreachable(exc, local=True)
             return self._cleanup(temp, uploaded)
         except Exception as exc:
-            name = _unpicklable_output(outputs)
+            name = unpicklable_output(outputs)
             what = f"output '{name}' cannot be pickled" if name else f"cannot be stored ({exc})"
             self._report(key, f"{what}; it is not cached", once=not name)
             return self._cleanup(temp, uploaded)

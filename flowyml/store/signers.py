@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 from flowyml.store import lifecycle
-from flowyml.store.local import read_meta
+from flowyml.store.entry import read_meta
 from flowyml.store.signing_keys import (
     SIGNING_KEY_ENV,
     TRUSTED_ENV,

@@ -13,7 +13,8 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
 from flowyml.store import lifecycle
-from flowyml.store.local import CacheStore, entry_file_parts, read_meta, write_entry_file
+from flowyml.store.entry import entry_file_parts, read_meta, write_entry_file
+from flowyml.store.local import CacheStore
 
 ROOT = Path(__file__).resolve().parents[2]
 

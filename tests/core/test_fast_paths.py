@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from flowyml import Pipeline, map_task, step
 from flowyml import graph as _graph
 from flowyml import keys as _keys
-from flowyml.store.local import CacheWarning
+from flowyml.store.entry import CacheWarning
 
 # -- keys --------------------------------------------------------------------------------------
 

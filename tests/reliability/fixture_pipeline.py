@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from flowyml import Pipeline, step
-from flowyml.store import local as flowyml_cache
+from flowyml.store import entry as flowyml_entry
 
 HOOK = os.environ.get("FLOWYML_TEST_HOOK", "")
 READY = os.environ.get("FLOWYML_TEST_READY", "")
@@ -88,7 +88,7 @@ def install_hook(n_floats: int) -> None:
             if ("w" in mode or "x" in mode) and "make_big" in str(path):
                 return _FreezingFile(fh, limit)
             return fh
-        flowyml_cache.open = _open  # shadows the builtin inside flowyml.store.local only
+        flowyml_entry.open = _open  # shadows the builtin inside flowyml.store.entry (the writer) only
     elif HOOK == "before-rename":
         real_rename = os.rename
 

@@ -27,7 +27,8 @@ import pytest
 from flowyml import Pipeline, Step, step
 from flowyml.executors.runner import UncacheableWarning
 from flowyml.hashing import UnhashableValueError, code_fingerprint, hash_value
-from flowyml.store.local import CacheStore, CacheWarning
+from flowyml.store.entry import CacheWarning
+from flowyml.store.local import CacheStore
 
 from .conftest import entries, leftovers
 

@@ -21,7 +21,8 @@ import warnings
 import pytest
 
 from flowyml import Pipeline, step
-from flowyml.store.local import CacheEntry, CacheStore, CacheWarning, UnsafeCacheDirError
+from flowyml.store.entry import CacheEntry, CacheWarning
+from flowyml.store.local import CacheStore, UnsafeCacheDirError
 
 from .conftest import entries
 

@@ -15,7 +15,8 @@ import numpy as np
 
 from flowyml.hashing import hash_value
 from flowyml.keys import make_key
-from flowyml.store.local import CacheStore, read_meta
+from flowyml.store.entry import read_meta
+from flowyml.store.local import CacheStore
 
 from .conftest import entries, finish, leftovers, run_pipeline, start_pipeline
 

@@ -5,7 +5,7 @@ metadata (format version, key, sizes, checksum of the data) and a trailer holdin
 metadata's length and its own checksum, renamed into place whole. An entry is loaded only
 when its trailer and metadata check out, it has this format version and key, the file has
 exactly the recorded size and the data has the recorded checksum; otherwise a single
-:class:`flowyml.store.local.CacheWarning` names the step, the entry is removed and the step runs
+:class:`flowyml.store.entry.CacheWarning` names the step, the entry is removed and the step runs
 again. The corrupted bytes are never unpickled (``CacheStore.load`` is not called for the
 damaged step).
 
@@ -28,17 +28,17 @@ import xxhash
 from flowyml import Pipeline, step
 from flowyml.hashing import hash_value
 from flowyml.keys import make_key
-from flowyml.store.local import (
-    _MAGIC,
+from flowyml.store.entry import (
     FORMAT_VERSION,
     FULL_VERIFY_BYTES,
+    MAGIC,
     TRAILER,
-    CacheStore,
     CacheWarning,
     entry_file_parts,
     read_meta,
     write_entry_file,
 )
+from flowyml.store.local import CacheStore
 
 from .conftest import entries
 
@@ -100,7 +100,7 @@ def _raw_meta(text):
         _, data, replay = entry_file_parts(entry)
         blob = text.encode()
         entry.write_bytes(data + replay + blob + TRAILER.pack(
-            len(blob), xxhash.xxh3_64_digest(blob), _MAGIC))
+            len(blob), xxhash.xxh3_64_digest(blob), MAGIC))
     return corrupt
 
 

@@ -18,7 +18,8 @@ import signal
 
 import pytest
 
-from flowyml.store.local import CacheStore, read_meta
+from flowyml.store.entry import read_meta
+from flowyml.store.local import CacheStore
 
 from .conftest import entries, leftovers, run_pipeline, start_pipeline, wait_for
 

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from flowyml import Pipeline, step
-from flowyml.store.local import CacheWarning
+from flowyml.store.entry import CacheWarning
 
 from .conftest import entries, leftovers
 

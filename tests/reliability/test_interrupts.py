@@ -26,7 +26,8 @@ from flowyml.events import StepFinished
 from flowyml.hashing import hash_value
 from flowyml.keys import make_key
 from flowyml.store import local as flowyml_cache
-from flowyml.store.local import CacheStore, CacheWarning
+from flowyml.store.entry import CacheWarning
+from flowyml.store.local import CacheStore
 from flowyml.timeouts import StepTimeoutError
 
 from .conftest import entries, leftovers, run_pipeline, start_pipeline, wait_for
@@ -105,17 +106,17 @@ def test_slow_write_after_a_step_in_time_is_not_a_timeout(tmp_path, monkeypatch)
     def quick() -> np.ndarray:
         return np.arange(1000)
 
-    real = flowyml_cache._write_file
+    real = flowyml_cache.write_segments
 
     def slow_write(path, segments, tail, size):
         time.sleep(0.8)  # the write takes longer than the step's whole timeout
         return real(path, segments, tail, size)
 
-    monkeypatch.setattr(flowyml_cache, "_write_file", slow_write)
+    monkeypatch.setattr(flowyml_cache, "write_segments", slow_write)
     cache_dir = tmp_path / "cache"
     res = Pipeline("p", cache_dir=cache_dir).add_step(quick).run()
     assert res.step_results["quick"].state == "done"
-    monkeypatch.setattr(flowyml_cache, "_write_file", real)
+    monkeypatch.setattr(flowyml_cache, "write_segments", real)
     again = Pipeline("p", cache_dir=cache_dir).add_step(quick).run()
     assert again.step_results["quick"].state == "cached"
     np.testing.assert_array_equal(again["arr"], np.arange(1000))
@@ -124,7 +125,7 @@ def test_slow_write_after_a_step_in_time_is_not_a_timeout(tmp_path, monkeypatch)
 @pytest.mark.parametrize("error", [StepTimeoutError("timed out after 1 s"), KeyboardInterrupt()],
                          ids=["timeout", "interrupt"])
 def test_timeout_or_interrupt_inside_a_write_leaves_nothing(tmp_path, monkeypatch, error):
-    real_write = flowyml_cache._write_file
+    real_write = flowyml_cache.write_segments
 
     def write_then_fail(path, segments, tail, size):
         with open(path, "xb") as fh:
@@ -134,7 +135,7 @@ def test_timeout_or_interrupt_inside_a_write_leaves_nothing(tmp_path, monkeypatc
     store = CacheStore(tmp_path / "cache")
     key = make_key("writer", "code", {})
     arr = np.arange(10)
-    monkeypatch.setattr(flowyml_cache, "_write_file", write_then_fail)
+    monkeypatch.setattr(flowyml_cache, "write_segments", write_then_fail)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if isinstance(error, KeyboardInterrupt):
@@ -145,6 +146,6 @@ def test_timeout_or_interrupt_inside_a_write_leaves_nothing(tmp_path, monkeypatc
             assert any(issubclass(w.category, CacheWarning) for w in caught)
     assert store.lookup(key) is None
     assert entries(tmp_path / "cache", "writer") == [] and leftovers(tmp_path / "cache", "writer") == []
-    monkeypatch.setattr(flowyml_cache, "_write_file", real_write)
+    monkeypatch.setattr(flowyml_cache, "write_segments", real_write)
     assert store.store(key, {"a": arr}, output_hashes={"a": hash_value(arr)})  # unpoisoned
     np.testing.assert_array_equal(store.load(store.lookup(key))["a"], arr)

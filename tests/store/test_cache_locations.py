@@ -11,7 +11,8 @@ import warnings
 import pytest
 
 from flowyml import Pipeline, open_store, step
-from flowyml.store.local import CacheStore, CacheWarning
+from flowyml.store.entry import CacheWarning
+from flowyml.store.local import CacheStore
 
 pytest.importorskip("fsspec")
 

@@ -10,7 +10,7 @@ import warnings
 import pytest
 
 from flowyml import Pipeline, step
-from flowyml.store.local import CacheWarning, entry_file_parts, write_entry_file
+from flowyml.store.entry import CacheWarning, entry_file_parts, write_entry_file
 from tests.conftest import run_cell
 
 

@@ -15,7 +15,8 @@ import pytest
 from flowyml import Pipeline, step
 from flowyml.store import explain as _explain
 from flowyml.store import lifecycle
-from flowyml.store.local import CacheStore, read_meta
+from flowyml.store.entry import read_meta
+from flowyml.store.local import CacheStore
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,7 +13,7 @@ import warnings
 import pytest
 
 from flowyml import Pipeline, step
-from flowyml.store.local import CacheWarning
+from flowyml.store.entry import CacheWarning
 from flowyml.store.urls import CacheUnavailableError, redact, scrub
 
 from .conftest import KEY_ID, SECRET_KEY, free_port, script_env

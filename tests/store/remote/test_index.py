@@ -11,7 +11,7 @@ import pytest
 
 from flowyml import Pipeline, step
 from flowyml.store import remote_index as index
-from flowyml.store.local import CacheWarning
+from flowyml.store.entry import CacheWarning
 from flowyml.store.locations import open_store
 from flowyml.store.remote import INDEX_AFTER, INLINE_BYTES, RemoteStore
 

@@ -24,7 +24,8 @@ import numpy as np
 import pytest
 
 from flowyml.store import signers, signing_keys
-from flowyml.store.local import CacheStore, CacheWarning, entry_file_parts, read_meta, write_entry_file
+from flowyml.store.entry import CacheWarning, entry_file_parts, read_meta, write_entry_file
+from flowyml.store.local import CacheStore
 from flowyml.store.locations import open_store
 
 from .conftest import script_env

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from flowyml import Pipeline, step
-from flowyml.store.local import CacheLoadError, CacheStore, CacheWarning
+from flowyml.store.entry import CacheLoadError, CacheWarning
+from flowyml.store.local import CacheStore
 from flowyml.store.locations import open_store
 from flowyml.store.remote import RemoteStore
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from flowyml import Pipeline, step
-from flowyml.store.local import CacheWarning
+from flowyml.store.entry import CacheWarning
 
 CALLS: list[str] = []
 
@@ -41,9 +41,9 @@ def _run(where, secret):
 
     from flowyml.store import local as local_cache
 
-    real, real_local = numpy_pickle.load, local_cache._unpickle
+    real, real_local = numpy_pickle.load, local_cache.unpickle
     numpy_pickle.load = lambda *a, **k: unpickled.append(a) or real(*a, **k)
-    local_cache._unpickle = lambda *a: unpickled.append(a) or real_local(*a)
+    local_cache.unpickle = lambda *a: unpickled.append(a) or real_local(*a)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -51,7 +51,7 @@ def _run(where, secret):
                            context={"n": 5000}).add_step(produce).run()
             assert np.array_equal(res["v"], np.arange(5000))  # over INLINE_BYTES: a data object
     finally:
-        numpy_pickle.load, local_cache._unpickle = real, real_local
+        numpy_pickle.load, local_cache.unpickle = real, real_local
     reports = [str(w.message) for w in caught if issubclass(w.category, CacheWarning)]
     return res, reports, unpickled
 
@@ -92,7 +92,8 @@ def _entry_files(where):
     """(read meta, write meta, read data, write data) of the one entry of 'produce'."""
     cache_dir, opts, _ = where
     if not cache_dir.startswith("s3://"):
-        from flowyml.store.local import CacheStore, entry_file_parts, write_entry_file
+        from flowyml.store.entry import entry_file_parts, write_entry_file
+        from flowyml.store.local import CacheStore
 
         f = next((CacheStore(cache_dir).entries_dir / "produce").iterdir())  # one file per entry
 
