@@ -14,6 +14,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from flowyml.codehash import code_fingerprint
     from flowyml.core.context import Context, context
     from flowyml.core.map_task import MapTaskConfig, MapTaskResult, MapTaskStep, map_task
     from flowyml.core.pipeline import Pipeline, PipelineResult
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
         PipelineGraphError,
         UnboundInputError,
     )
-    from flowyml.hashing import UnhashableValueError, code_fingerprint, hash_value
+    from flowyml.hashing import UnhashableValueError, hash_value
     from flowyml.store.entry import CacheLoadError, CacheWarning
     from flowyml.store.local import CacheStore, NullStore, UnsafeCacheDirError
     from flowyml.store.locations import open_store
@@ -104,7 +105,8 @@ _SOURCES = {
     "flowyml.store.local": ("CacheStore", "NullStore", "UnsafeCacheDirError"),
     "flowyml.store.entry": ("CacheWarning", "CacheLoadError"),
     "flowyml.store.signing_keys": ("UntrustedEntryError",),
-    "flowyml.hashing": ("hash_value", "code_fingerprint", "UnhashableValueError"),
+    "flowyml.hashing": ("hash_value", "UnhashableValueError"),
+    "flowyml.codehash": ("code_fingerprint",),
     "flowyml.graph": ("PipelineGraphError", "CycleError", "DuplicateOutputError",
                       "DuplicateStepError", "MissingInputError", "UnboundInputError"),
 }

@@ -1,6 +1,6 @@
 """Run-time state inside user code: names that code rebinds while it runs, so not constants.
 
-A code fingerprint (:func:`flowyml.hashing.code_fingerprint`) counts the module-level
+A code fingerprint (:func:`flowyml.codehash.code_fingerprint`) counts the module-level
 constants and class attributes a function reads (numbers, strings, tuples of them): editing
 ``THRESHOLD = 3`` to ``4`` in a helper module is a code change. But some of those names are
 *state* the code keeps while it runs, not constants written in the source:

@@ -1,12 +1,8 @@
-"""Content fingerprints of values and of code.
-
-Two public functions:
-
-* :func:`hash_value` gives a stable, content-addressed digest of a Python value (xxh3-128),
-  through one :func:`functools.singledispatch` function, :func:`fingerprint`. numpy and pandas
-  objects are recognised through ``sys.modules`` -- flowyml never imports them itself.
-* :func:`code_fingerprint` gives a digest of a function's normalised AST plus the code of the
-  user-defined helper functions and classes it uses, transitively.
+"""Content fingerprints of values: :func: gives a stable, content-addressed digest
+of a Python value (xxh3-128), through one :func:`functools.singledispatch` function,
+:func:`fingerprint` (register your own types on it). numpy and pandas objects are recognised
+through ``sys.modules`` -- flowyml never imports them itself. Code has its own fingerprint:
+:mod:`flowyml.codehash`.
 
 Digests are part of every cache key: the golden values pinned in ``tests/ground/test_hashing.py``
 must only change together with :data:`FINGERPRINT_VERSION`.
@@ -14,26 +10,20 @@ must only change together with :data:`FINGERPRINT_VERSION`.
 
 from __future__ import annotations
 
-import ast
 import functools
-import inspect
 import math
-import os
 import pickle
 import struct
 import sys
 import types
-import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import xxhash
 
-from flowyml.code_state import class_state, module_state
-
 FINGERPRINT_VERSION = 1
 
-_Hasher = Any  # an ``xxhash.xxh3_128`` object
+Hasher = Any  # an ``xxhash.xxh3_128`` object
 
 
 class UnhashableValueError(TypeError):
@@ -46,14 +36,14 @@ class UnhashableValueError(TypeError):
 
 
 @functools.singledispatch
-def fingerprint(obj: Any, h: _Hasher) -> None:
+def fingerprint(obj: Any, h: Hasher) -> None:
     """Feed a canonical, content-based encoding of ``obj`` into the hasher ``h``.
 
     Register a handler for your own type with ``@fingerprint.register(MyType)``; a handler
     writes a type tag and the content, and calls :func:`_feed` for nested values.
     """
     if isinstance(obj, types.ModuleType):
-        _tag(h, b"mod", obj.__name__.encode())
+        tag(h, b"mod", obj.__name__.encode())
         return
     _fingerprint_by_pickle(obj, h)
 
@@ -85,7 +75,7 @@ def hash_value(obj: Any) -> str:
     return h.hexdigest()
 
 
-_dispatch_cache: dict[type, Callable[[Any, _Hasher], None]] = {}
+_dispatch_cache: dict[type, Callable[[Any, Hasher], None]] = {}
 
 
 def consumable(obj: Any) -> bool:
@@ -95,7 +85,7 @@ def consumable(obj: Any) -> bool:
     return isinstance(obj, Iterator)
 
 
-def _feed(obj: Any, h: _Hasher) -> None:
+def _feed(obj: Any, h: Hasher) -> None:
     cls = type(obj)
     handler = _dispatch_cache.get(cls)
     if handler is None:
@@ -104,7 +94,7 @@ def _feed(obj: Any, h: _Hasher) -> None:
     handler(obj, h)
 
 
-def _tag(h: _Hasher, tag: bytes, payload: bytes = b"") -> None:
+def tag(h: Hasher, tag: bytes, payload: bytes = b"") -> None:
     h.update(tag)
     h.update(len(payload).to_bytes(8, "little"))
     h.update(payload)
@@ -116,44 +106,44 @@ def _type_name(obj: Any) -> bytes:
 
 
 @fingerprint.register(type(None))
-def _(obj: None, h: _Hasher) -> None:
+def _(obj: None, h: Hasher) -> None:
     h.update(b"N")
 
 
 @fingerprint.register(bool)
-def _(obj: bool, h: _Hasher) -> None:
+def _(obj: bool, h: Hasher) -> None:
     h.update(b"T" if obj else b"F")
 
 
 @fingerprint.register(int)
-def _(obj: int, h: _Hasher) -> None:
+def _(obj: int, h: Hasher) -> None:
     if type(obj) is not int:  # IntEnum and friends
-        _tag(h, b"sub", _type_name(obj))
-    _tag(h, b"i", str(int(obj)).encode())
+        tag(h, b"sub", _type_name(obj))
+    tag(h, b"i", str(int(obj)).encode())
 
 
 @fingerprint.register(float)
-def _(obj: float, h: _Hasher) -> None:
+def _(obj: float, h: Hasher) -> None:
     h.update(b"f")
     h.update(b"nan" if math.isnan(obj) else struct.pack("<d", obj))
 
 
 @fingerprint.register(complex)
-def _(obj: complex, h: _Hasher) -> None:
+def _(obj: complex, h: Hasher) -> None:
     h.update(b"c")
     h.update(struct.pack("<dd", obj.real, obj.imag))
 
 
 @fingerprint.register(str)
-def _(obj: str, h: _Hasher) -> None:
-    _tag(h, b"s", obj.encode("utf-8", "surrogatepass"))
+def _(obj: str, h: Hasher) -> None:
+    tag(h, b"s", obj.encode("utf-8", "surrogatepass"))
 
 
 @fingerprint.register(bytes)
 @fingerprint.register(bytearray)
 @fingerprint.register(memoryview)
-def _(obj: bytes | bytearray | memoryview, h: _Hasher) -> None:
-    _tag(h, b"b", _type_name(obj))
+def _(obj: bytes | bytearray | memoryview, h: Hasher) -> None:
+    tag(h, b"b", _type_name(obj))
     if isinstance(obj, memoryview):
         obj = obj.cast("B") if obj.contiguous else obj.tobytes()
     h.update(len(obj).to_bytes(8, "little"))
@@ -162,16 +152,16 @@ def _(obj: bytes | bytearray | memoryview, h: _Hasher) -> None:
 
 @fingerprint.register(list)
 @fingerprint.register(tuple)
-def _(obj: list | tuple, h: _Hasher) -> None:
-    _tag(h, b"l" if isinstance(obj, list) else b"t", _type_name(obj))
+def _(obj: list | tuple, h: Hasher) -> None:
+    tag(h, b"l" if isinstance(obj, list) else b"t", _type_name(obj))
     h.update(len(obj).to_bytes(8, "little"))
     for item in obj:
         _feed(item, h)
 
 
 @fingerprint.register(dict)
-def _(obj: dict, h: _Hasher) -> None:
-    _tag(h, b"d", _type_name(obj))
+def _(obj: dict, h: Hasher) -> None:
+    tag(h, b"d", _type_name(obj))
     h.update(len(obj).to_bytes(8, "little"))
     items = None
     if all(_totally_ordered(k) for k in obj):
@@ -192,17 +182,21 @@ def _(obj: dict, h: _Hasher) -> None:
 
 @fingerprint.register(set)
 @fingerprint.register(frozenset)
-def _(obj: set | frozenset, h: _Hasher) -> None:
+def _(obj: set | frozenset, h: Hasher) -> None:
     # Iteration order of a set depends on PYTHONHASHSEED: sort the members' digests instead.
-    _tag(h, b"S", _type_name(obj))
+    tag(h, b"S", _type_name(obj))
     h.update(len(obj).to_bytes(8, "little"))
     for digest in sorted(_sub_digest(item) for item in obj):
         h.update(digest)
 
 
 @fingerprint.register(types.FunctionType)
-def _(obj: types.FunctionType, h: _Hasher) -> None:
-    _tag(h, b"fn", code_fingerprint(obj).encode())
+def _(obj: types.FunctionType, h: Hasher) -> None:
+    # a function value is its code: the one place values reach up to code (an import
+    # pyproject's layers contract names as the exception)
+    from flowyml.codehash import code_fingerprint
+
+    tag(h, b"fn", code_fingerprint(obj).encode())
 
 
 def _totally_ordered(key: Any) -> bool:
@@ -222,7 +216,7 @@ def _sub_digest(obj: Any) -> bytes:
     return h.digest()
 
 
-def _fingerprint_by_pickle(obj: Any, h: _Hasher) -> None:
+def _fingerprint_by_pickle(obj: Any, h: Hasher) -> None:
     """Fallback for any other object: joblib's pickle-based hash, made canonical.
 
     joblib orders sets by ``sorted()`` (or by ``hash()``, which depends on PYTHONHASHSEED),
@@ -240,7 +234,7 @@ def _fingerprint_by_pickle(obj: Any, h: _Hasher) -> None:
         ) from exc
     if digest is None:
         raise UnhashableValueError(f"a value of type {type(obj).__qualname__} has no content hash")
-    _tag(h, b"pkl", _type_name(obj) + b":" + digest.encode())
+    tag(h, b"pkl", _type_name(obj) + b":" + digest.encode())
 
 
 @functools.cache
@@ -301,10 +295,10 @@ def _register_optional_handlers() -> None:
 
 
 def _register_numpy(np: Any) -> None:
-    def _hash_ndarray(arr: Any, h: _Hasher) -> None:
+    def _hash_ndarray(arr: Any, h: Hasher) -> None:
         if type(arr) is not np.ndarray and not isinstance(arr, np.memmap):
-            _tag(h, b"sub", _type_name(arr))
-        _tag(h, b"nd", arr.dtype.str.encode() + repr(arr.shape).encode())
+            tag(h, b"sub", _type_name(arr))
+        tag(h, b"nd", arr.dtype.str.encode() + repr(arr.shape).encode())
         if arr.dtype.hasobject:
             for item in arr.reshape(-1):
                 _feed(item, h)
@@ -314,8 +308,8 @@ def _register_numpy(np: Any) -> None:
         flat = arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
         h.update(flat.reshape(-1).view(np.uint8))
 
-    def _hash_generic(obj: Any, h: _Hasher) -> None:
-        _tag(h, b"np", obj.dtype.str.encode())
+    def _hash_generic(obj: Any, h: Hasher) -> None:
+        tag(h, b"np", obj.dtype.str.encode())
         if obj.dtype.hasobject:
             _feed(obj.item(), h)
         else:
@@ -329,7 +323,7 @@ def _register_numpy(np: Any) -> None:
 def _register_pandas(pd: Any) -> None:
     np = sys.modules.get("numpy")
 
-    def _hash_values(values: Any, h: _Hasher) -> None:
+    def _hash_values(values: Any, h: Hasher) -> None:
         if np is not None and isinstance(values, np.ndarray) and not values.dtype.hasobject:
             _feed(values, h)
         else:
@@ -337,8 +331,8 @@ def _register_pandas(pd: Any) -> None:
             hashed = pd.util.hash_array(np.asarray(values, dtype=object), categorize=False)
             _feed(hashed, h)
 
-    def _hash_index(index: Any, h: _Hasher) -> None:
-        _tag(h, b"pdi", type(index).__name__.encode() + str(index.dtype).encode())
+    def _hash_index(index: Any, h: Hasher) -> None:
+        tag(h, b"pdi", type(index).__name__.encode() + str(index.dtype).encode())
         _feed(list(index.names), h)
         if isinstance(index, pd.RangeIndex):
             _feed((index.start, index.stop, index.step), h)
@@ -347,20 +341,20 @@ def _register_pandas(pd: Any) -> None:
         else:
             _hash_values(index.to_numpy(), h)
 
-    def _hash_series(s: Any, h: _Hasher) -> None:
-        _tag(h, b"pds", str(s.dtype).encode())
+    def _hash_series(s: Any, h: Hasher) -> None:
+        tag(h, b"pds", str(s.dtype).encode())
         _feed(s.name, h)
         _hash_index(s.index, h)
         _hash_column(s, h)
 
-    def _hash_column(s: Any, h: _Hasher) -> None:
+    def _hash_column(s: Any, h: Hasher) -> None:
         if isinstance(s.dtype, np.dtype) and not s.dtype.hasobject:
             _feed(s.to_numpy(copy=False), h)
         else:
             _feed(pd.util.hash_pandas_object(s, index=False, categorize=False).to_numpy(), h)
 
-    def _hash_frame(df: Any, h: _Hasher) -> None:
-        _tag(h, b"pdf", repr(df.shape).encode())
+    def _hash_frame(df: Any, h: Hasher) -> None:
+        tag(h, b"pdf", repr(df.shape).encode())
         _hash_index(df.columns, h)
         _hash_index(df.index, h)
         for position in range(df.shape[1]):
@@ -374,498 +368,3 @@ def _register_pandas(pd: Any) -> None:
     _dispatch_cache.clear()
 
 
-# ---------------------------------------------------------------------------------------------
-# Code
-# ---------------------------------------------------------------------------------------------
-
-_SIMPLE_CONSTANTS = (int, float, complex, str, bytes, bool, type(None))
-#: id(function) -> (weak reference to it, digest, the globals it was computed from); a plain
-#: dict with an identity check is ~4x cheaper to probe than a WeakKeyDictionary, and a
-#: fully cached run probes it once per step
-_fp_memo: dict[int, tuple[weakref.ref, str, list[tuple[dict, str, Any]], str | None]] = {}
-
-
-def _memo_get(func: Any) -> tuple[str, list[tuple[dict, str, Any]]] | None:
-    """``(digest, deps)`` remembered for ``func`` itself (not a function that reused its id)."""
-    memo = _fp_memo.get(id(func))
-    if memo is None or memo[0]() is not func:
-        return None
-    return memo[1], memo[2]
-
-
-def _memo_own(func: Any) -> str | None:
-    """The digest of ``func``'s own normalised code, remembered by :func:`code_fingerprint`
-    (so :func:`code_parts` does not parse the source a second time)."""
-    memo = _fp_memo.get(id(func))
-    return memo[3] if memo is not None and memo[0]() is func else None
-
-
-def _memo_put(func: types.FunctionType, digest: str, deps: list[tuple[dict, str, Any]],
-              own: str | None = None) -> None:
-    key = id(func)
-
-    def forget(ref: weakref.ref, key: int = key, memo: dict = _fp_memo) -> None:
-        # the dict is bound here: at interpreter exit the module's globals may be gone
-        if (entry := memo.get(key)) is not None and entry[0] is ref:
-            del memo[key]
-
-    _fp_memo[key] = (weakref.ref(func, forget), digest, deps, own)
-
-
-def code_fingerprint(func: Callable) -> str:
-    """Digest of ``func``'s normalised code and of the user code it calls, transitively.
-
-    Comments, formatting, docstrings, decorators and the function's own name do not count;
-    editing a helper function or class that the function uses (defined in a notebook or in a
-    module outside site-packages and the standard library) does, and so does changing a
-    module-level constant it reads (numbers, strings, tuples of them).
-    """
-    func = _unwrap(func)
-    memo = _memo_get(func)
-    if memo is not None and (not memo[1] or all(g.get(name, _MISSING) is obj
-                                                 for g, name, obj in memo[1])):
-        return memo[0]
-    deps: list[tuple[dict, str, Any]] = []
-    h = xxhash.xxh3_128()
-    h.update(f"flowyml-code-v{FINGERPRINT_VERSION}".encode())
-    walker = _CodeWalker(deps)
-    walker.feed_function(func, h, set())
-    digest = h.hexdigest()
-    if _weakrefable(func):
-        own = walker.own_source
-        _memo_put(func, digest, deps,
-                  None if own is None else xxhash.xxh3_64_hexdigest(own.encode()))
-    return digest
-
-
-def code_parts(func: Callable) -> dict[str, str]:
-    """What :func:`code_fingerprint` is made of, decodable: ``{"<own>": digest of the
-    function's own code, "<name>": digest of each helper function, class or constant it
-    reads}``. Stored next to cache entries so ``flowyml why`` can say *which* part changed;
-    never part of a key."""
-    func = _unwrap(func)
-    code_fingerprint(func)
-    memo = _memo_get(func)
-    own_digest = _memo_own(func)
-    if own_digest is None:
-        source = normalized_source(func)
-        own = source if source is not None else _bytecode_digest(func.__code__)
-        own_digest = xxhash.xxh3_64_hexdigest(own.encode())
-    parts = {"<own>": own_digest}
-    for _, name, obj in memo[1] if memo else ():
-        obj = _unwrap(obj) if hasattr(obj, "func") and not isinstance(obj, type) else obj
-        if isinstance(obj, types.FunctionType) and _is_user_function(obj):
-            parts[name] = code_fingerprint(obj)[:16]
-        elif isinstance(obj, type) and _is_user_class(obj):
-            h = xxhash.xxh3_128()
-            _CodeWalker([]).feed_class(obj, h, set())
-            parts[name] = h.hexdigest()[:16]
-        elif isinstance(obj, _SIMPLE_CONSTANTS):
-            parts[name] = "=" + repr(obj)[:60]
-    return parts
-
-
-def evaluates_strings(obj: Any) -> bool:
-    """Whether user code ``obj`` (a function, or a class's methods) calls ``eval`` or
-    ``exec``: then the names it reads come from strings it is given, not from its code."""
-    obj = _unwrap(obj) if hasattr(obj, "func") and not isinstance(obj, type) else obj
-    if isinstance(obj, type):
-        return _is_user_class(obj) and any(
-            evaluates_strings(f) for value in vars(obj).values() for f in _methods(value))
-    if not isinstance(obj, types.FunctionType) or not _is_user_function(obj):
-        return False
-    return bool({"eval", "exec"} & set(_code_names(obj.__code__)))
-
-
-def normalized_source(func: Callable) -> str | None:
-    """The normalised AST dump of ``func`` (no decorators, name or docstring), if available."""
-    node = _function_node(_unwrap(func))
-    return None if node is None else _dump(node)
-
-
-_MISSING = object()
-
-
-def _weakrefable(obj: Any) -> bool:
-    return isinstance(obj, types.FunctionType)
-
-
-def _unwrap(func: Any) -> Any:
-    # a flowyml Step (or anything with a ``func``) stands for the function it wraps
-    while not isinstance(func, types.FunctionType) and callable(getattr(func, "func", None)):
-        func = func.func
-    if isinstance(func, types.FunctionType) and hasattr(func, "__wrapped__"):
-        return inspect.unwrap(func)
-    return func
-
-
-#: file name -> (the linecache lines it was parsed from, {(def name, first line): node})
-_module_defs: dict[str, tuple[list[str], dict[tuple[str, int], ast.AST]]] = {}
-
-
-def _defs_of(filename: str, module_globals: dict[str, Any]) -> dict[tuple[str, int], ast.AST]:
-    """Every function definition of a source file, parsed once per version of the file
-    (the lines ``linecache`` holds, as ``inspect.getsource`` reads them), by name and first
-    line (the first decorator's, as ``co_firstlineno``). Empty when there is no source."""
-    import linecache
-
-    linecache.checkcache(filename)
-    lines = linecache.getlines(filename, module_globals)
-    known = _module_defs.get(filename)
-    if known is not None and known[0] is lines:
-        return known[1]
-    defs: dict[tuple[str, int], ast.AST] = {}
-    if lines:
-        try:
-            tree = ast.parse("".join(lines))
-        except (SyntaxError, ValueError):
-            tree = None
-        for node in ast.walk(tree) if tree is not None else ():
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
-                defs[(node.name, first)] = node
-    if len(_module_defs) >= 512:
-        _module_defs.clear()
-    _module_defs[filename] = (lines, defs)
-    return defs
-
-
-def _function_node(func: Any) -> ast.AST | None:
-    if not isinstance(func, types.FunctionType) or func.__name__ == "<lambda>":
-        return None
-    code = func.__code__
-    node = _defs_of(code.co_filename, func.__globals__).get((func.__name__, code.co_firstlineno))
-    if node is not None:
-        return _strip(node)  # type: ignore[arg-type]
-    import textwrap
-
-    try:
-        source = textwrap.dedent(inspect.getsource(func))
-        tree = ast.parse(source)
-    except (OSError, TypeError, SyntaxError, IndentationError):
-        return None
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == func.__name__:
-            return _strip(node)
-    return None
-
-
-def _strip(node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.AST:
-    body = list(node.body)
-    if (
-        len(body) > 1
-        and isinstance(body[0], ast.Expr)
-        and isinstance(body[0].value, ast.Constant)
-        and isinstance(body[0].value.value, str)
-    ):
-        body = body[1:]
-    # keyword-only construction keeps this working across Python versions
-    return ast.Module(
-        body=[ast.Expr(value=node.args), *body, ast.Expr(value=node.returns or ast.Constant(None))],
-        type_ignores=[],
-    )
-
-
-def _dump(node: ast.AST) -> str:
-    return ast.dump(node, annotate_fields=False, include_attributes=False)
-
-
-@functools.cache
-def _library_roots() -> tuple[str, ...]:
-    """Folders of library code: the standard library and site-packages (each ends in a separator)."""
-    import sysconfig
-
-    paths = sysconfig.get_paths()
-    roots = {paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
-    roots.update(p for p in sys.path if p.endswith(("site-packages", "dist-packages")))
-    return tuple(sorted(os.path.join(r, "") for r in roots if r))
-
-
-def _in_library(path: str) -> bool:
-    return os.path.abspath(path).startswith(_library_roots())
-
-
-#: flowyml's own code and the interpreter's: never part of a user's code fingerprint
-_OWN_PACKAGES = frozenset({"flowyml", "flowyml_jupyter", "builtins"})
-
-
-def _is_own(module_name: str | None) -> bool:
-    return bool(module_name) and module_name.split(".")[0] in _OWN_PACKAGES
-
-
-@functools.lru_cache(maxsize=4096)
-def _is_user_module(module_name: str | None) -> bool:
-    """Whether the module called ``module_name`` holds user code (judged by its name and file).
-
-    A module with no file -- a ``types.ModuleType`` filled with ``exec``, or one that is not
-    importable at all (code made in a notebook) -- is user code, unless it is a namespace
-    package whose folders are all library folders or it belongs to a library's package.
-    """
-    if not module_name:
-        return False
-    if module_name == "__main__" or module_name.startswith(("__ipython", "<")):
-        return True
-    top = module_name.split(".")[0]
-    if top in _OWN_PACKAGES or top in sys.stdlib_module_names:
-        return False
-    module = sys.modules.get(module_name)
-    if module is None:
-        return True  # a function whose module is not importable: notebook-made code
-    path = getattr(module, "__file__", None)
-    if path:
-        return not _in_library(path)
-    folders = [str(f) for f in getattr(module, "__path__", None) or ()]
-    if folders:
-        return not all(_in_library(f) for f in folders)
-    return top == module_name or _is_user_module(top)  # a submodule a library made at run time
-
-
-@functools.lru_cache(maxsize=4096)
-def _is_user_file(filename: str) -> bool:
-    """Whether code compiled from ``filename`` (a code object's ``co_filename``) is user code.
-
-    ``False`` for the standard library and site-packages (frozen modules included) and for
-    source made at run time (``<string>``, ``<ipython-input-…>``): for those the module
-    decides.
-    """
-    if filename.startswith("<"):
-        return False
-    return not _in_library(filename)
-
-
-def _is_user_function(func: types.FunctionType) -> bool:
-    """User code when its module is, or when its code was compiled from a file outside the
-    standard library and site-packages -- whatever ``__module__`` says."""
-    module = getattr(func, "__module__", None)
-    if _is_own(module):
-        return False
-    return _is_user_module(module) or _is_user_file(func.__code__.co_filename)
-
-
-def _is_user_class(cls: type) -> bool:
-    """User code when its module is, or when one of its own methods' code is."""
-    if _is_own(cls.__module__):
-        return False
-    if _is_user_module(cls.__module__):
-        return True
-    for value in vars(cls).values():
-        for func in _methods(value):
-            if _is_user_file(func.__code__.co_filename):
-                return True
-    return False
-
-
-def _methods(value: Any) -> list[types.FunctionType]:
-    """The plain functions behind a class attribute (method, static/class method, property)."""
-    if isinstance(value, staticmethod | classmethod):
-        value = value.__func__
-    if isinstance(value, property):
-        return [f for f in (value.fget, value.fset, value.fdel) if isinstance(f, types.FunctionType)]
-    return [value] if isinstance(value, types.FunctionType) else []
-
-
-class _CodeWalker:
-    def __init__(self, deps: list[tuple[dict, str, Any]]) -> None:
-        self.deps = deps
-        self.own_source: str | None = None  # the outermost function's AST dump
-
-    def feed_function(self, func: Any, h: _Hasher, seen: set[int]) -> None:
-        if id(func) in seen:
-            h.update(b"<recursion>")
-            return
-        outermost = not seen
-        seen.add(id(func))
-        node = _function_node(func)
-        if node is None:
-            _tag(h, b"bc", _bytecode_digest(func.__code__).encode())
-            # module attributes last (``helpers.scale``): the code of modules made at run time
-            # has no source either, and their helpers are user code
-            names = _code_names(func.__code__) + _attribute_reads(func.__code__)
-        else:
-            dump = _dump(node)
-            if outermost:
-                self.own_source = dump
-            _tag(h, b"ast", dump.encode())
-            # only names the code reads as globals or closure cells: a parameter or local
-            # that shares a module-level name is not a dependency on that global
-            outside = _global_reads(func.__code__) | set(func.__code__.co_freevars)
-            names = [n for n in _load_names(node) if n.partition(".")[0] in outside]
-        self._feed_names(func, names, h, seen)
-
-    def _feed_names(self, func: Any, names: list[str], h: _Hasher, seen: set[int]) -> None:
-        g = func.__globals__
-        state = module_state(g)  # a helper module's `global` names: state, not constants
-        closure = {}
-        if func.__closure__:
-            for var, cell in zip(func.__code__.co_freevars, func.__closure__, strict=False):
-                try:
-                    closure[var] = cell.cell_contents
-                except ValueError:  # empty cell
-                    continue
-        for dotted in names:
-            name, _, attr = dotted.partition(".")
-            if name in closure:
-                obj = closure[name]
-            elif name in g and not (name in state and _is_state_value(g[name])):
-                obj = g[name]
-                self.deps.append((g, name, obj))
-            else:  # a builtin, or not defined yet: binding it later must change the digest
-                self.deps.append((g, name, _MISSING))
-                continue
-            if isinstance(obj, types.ModuleType) and attr:
-                if not _is_user_module(obj.__name__):
-                    continue
-                member = getattr(obj, attr.split(".")[0], _MISSING)
-                if member is _MISSING or (attr.split(".")[0] in module_state(vars(obj))
-                                          and _is_state_value(member)):
-                    continue
-                self.deps.append((vars(obj), attr.split(".")[0], member))
-                name, obj = f"{name}.{attr.split('.')[0]}", member
-            self._feed_object(name, obj, h, seen)
-
-    def _feed_object(self, name: str, obj: Any, h: _Hasher, seen: set[int]) -> None:
-        obj = _unwrap(obj) if hasattr(obj, "func") and not isinstance(obj, type) else obj
-        if isinstance(obj, types.FunctionType):
-            if _is_user_function(obj):
-                _tag(h, b"dep-fn", name.encode())
-                self.feed_function(obj, h, seen)
-        elif isinstance(obj, type):
-            if _is_user_class(obj):
-                _tag(h, b"dep-cls", name.encode())
-                self.feed_class(obj, h, seen)
-        elif isinstance(obj, _SIMPLE_CONSTANTS) or (
-            isinstance(obj, tuple | frozenset)
-            and len(obj) <= 64
-            and all(isinstance(x, _SIMPLE_CONSTANTS) for x in obj)
-        ):
-            _tag(h, b"const", name.encode() + b"=" + hash_value(obj).encode())
-        elif name in _BUILTIN_NAMES and obj is not _BUILTIN_NAMES[name]:
-            # a builtin's name bound to something else (``from numpy import *`` binds
-            # ``sum``): what the name means now is part of the code
-            _tag(h, b"shadow", name.encode() + b"=" + _binding(obj).encode())
-
-    def feed_class(self, cls: type, h: _Hasher, seen: set[int]) -> None:
-        if id(cls) in seen:
-            h.update(b"<recursion>")
-            return
-        seen.add(id(cls))
-        _tag(h, b"cls", cls.__qualname__.encode())
-        for base in cls.__bases__:
-            if _is_user_class(base):
-                self.feed_class(base, h, seen)
-            else:
-                _tag(h, b"base", f"{base.__module__}.{base.__qualname__}".encode())
-        own = [f for value in vars(cls).values() for f in _methods(value)]
-        state = class_state(cls, own, _function_node) if own else frozenset()
-        for attr in sorted(vars(cls)):
-            if attr in {"__dict__", "__weakref__", "__doc__", "__module__", "__qualname__"}:
-                continue
-            if attr in state and _is_state_value(vars(cls)[attr]):
-                continue  # changed by its methods as they run (a counter): not code
-            value = vars(cls)[attr]
-            if isinstance(value, staticmethod | classmethod):
-                value = value.__func__
-            if isinstance(value, property):
-                for part in (value.fget, value.fset, value.fdel):
-                    if part is not None:
-                        _tag(h, b"prop", attr.encode())
-                        self.feed_function(part, h, seen)
-            elif isinstance(value, types.FunctionType):
-                _tag(h, b"meth", attr.encode())
-                self.feed_function(value, h, seen)
-            else:
-                self._feed_object(attr, value, h, seen)
-
-
-#: the interpreter's builtins by name (a global of the same name shadows them)
-_BUILTIN_NAMES: dict[str, Any] = dict(vars(__import__("builtins")))
-
-
-def _binding(obj: Any) -> str:
-    """What a global bound to library code or a value is, for the code fingerprint: a
-    module, function or class by its module and qualified name (a library function is the
-    same function wherever it is imported from), anything else by content when it can be
-    hashed, else by its type."""
-    if isinstance(obj, types.ModuleType):
-        return f"module:{obj.__name__}"
-    qualname = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None)
-    if callable(obj) and isinstance(qualname, str):
-        return f"{getattr(obj, '__module__', None) or type(obj).__module__}.{qualname}"
-    try:
-        return "value:" + hash_value(obj)
-    except UnhashableValueError:
-        return f"instance:{type(obj).__module__}.{type(obj).__qualname__}"
-
-
-def _is_state_value(value: Any) -> bool:
-    """A value kept as state (a number, a string, a tuple...), not code: a function, class or
-    module that code rebinds at run time is still fingerprinted as code."""
-    return not isinstance(value, types.FunctionType | type | types.ModuleType | staticmethod
-                          | classmethod | property)
-
-
-def _load_names(node: ast.AST) -> list[str]:
-    """Names (and ``name.attr`` chains) a piece of code reads, in first-seen order."""
-    found: dict[str, None] = {}
-    for sub in ast.walk(node):
-        if isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name):
-            found.setdefault(f"{sub.value.id}.{sub.attr}")
-        elif isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load):
-            found.setdefault(sub.id)
-    return list(found)
-
-
-_GLOBAL_OPS = frozenset({"LOAD_GLOBAL", "LOAD_NAME", "STORE_GLOBAL", "DELETE_GLOBAL",
-                         "LOAD_FROM_DICT_OR_GLOBALS"})
-
-
-@functools.lru_cache(maxsize=4096)
-def _global_reads(code: types.CodeType) -> frozenset[str]:
-    """Names ``code`` (and the code nested in it) looks up as globals: not attribute names
-    (``self.x`` puts ``x`` in ``co_names`` too), so a global ``x`` is no false dependency."""
-    import dis
-
-    names = {ins.argval for ins in dis.get_instructions(code) if ins.opname in _GLOBAL_OPS}
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            names |= _global_reads(const)
-    return frozenset(n for n in names if isinstance(n, str))
-
-
-def _code_names(code: types.CodeType) -> list[str]:
-    names = list(code.co_names)
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            names.extend(_code_names(const))
-    return names
-
-
-def _attribute_reads(code: types.CodeType) -> list[str]:
-    """``name.attr`` read by bytecode (a global or closure cell, then an attribute), in order."""
-    import dis
-
-    found: dict[str, None] = {}
-    previous = None
-    for ins in dis.get_instructions(code):
-        if (previous is not None and ins.opname in ("LOAD_ATTR", "LOAD_METHOD")
-                and previous.opname in ("LOAD_GLOBAL", "LOAD_NAME", "LOAD_DEREF")):
-            found.setdefault(f"{previous.argval}.{ins.argval}")
-        previous = ins
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            for dotted in _attribute_reads(const):
-                found.setdefault(dotted)
-    return list(found)
-
-
-def _bytecode_digest(code: types.CodeType) -> str:
-    h = xxhash.xxh3_128()
-    h.update(code.co_code)
-    h.update(repr(code.co_names).encode())
-    h.update(repr(code.co_varnames).encode())
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            h.update(_bytecode_digest(const).encode())
-        else:
-            h.update(repr(const).encode())
-    return h.hexdigest()

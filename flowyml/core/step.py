@@ -9,8 +9,9 @@ from collections.abc import Callable
 from typing import Any
 
 from flowyml import keys as _keys
+from flowyml.codehash import code_fingerprint
 from flowyml.core.resources import ResourceRequirements, normalize_resources
-from flowyml.hashing import code_fingerprint, hash_value
+from flowyml.hashing import hash_value
 
 CacheStrategy = bool | str | Callable[[dict[str, Any], dict[str, Any]], str]
 _VALID_CACHE = (True, False, "code_hash", "input_hash")

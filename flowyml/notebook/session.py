@@ -28,10 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from flowyml import keys as _keys
+from flowyml.codehash import evaluates_strings
 from flowyml.core.step import Step, _global_registry
 from flowyml.events import Event, StepFinished, StepRetrying, StepStarted, bus
 from flowyml.executors.runner import backoff
-from flowyml.hashing import UnhashableValueError, consumable, evaluates_strings, hash_value
+from flowyml.hashing import UnhashableValueError, consumable, hash_value
 from flowyml.keys import key_digest
 from flowyml.notebook import staleness as _staleness
 from flowyml.notebook import versions as _versions

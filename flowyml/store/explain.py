@@ -25,7 +25,7 @@ from flowyml.tracking import files as _files
 def explain_facts(func: Any, values: Mapping[str, Any]) -> dict[str, Any]:
     """What is stored next to an entry for :func:`why`: the code's parts (own code, each
     helper and constant) and a short ``repr`` of small input values (never large ones)."""
-    from flowyml.hashing import code_parts
+    from flowyml.codehash import code_parts
 
     facts: dict[str, Any] = {}
     with contextlib.suppress(Exception):  # no source, a builtin: the key still says "code"

@@ -353,7 +353,7 @@ def test_function_nodes_from_one_parse_of_the_file_equal_inspect_getsource(tmp_p
     import inspect
     import textwrap
 
-    from flowyml import hashing
+    from flowyml import codehash
 
     source = textwrap.dedent('''
         import functools
@@ -394,13 +394,13 @@ def test_function_nodes_from_one_parse_of_the_file_equal_inspect_getsource(tmp_p
         tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
         node = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)
                     and n.name == func.__name__)
-        return hashing._dump(hashing._strip(node))
+        return codehash._dump(codehash._strip(node))
 
-    defs = hashing._defs_of(mod.__file__, vars(mod))
+    defs = codehash._defs_of(mod.__file__, vars(mod))
     for func in funcs:
         assert (func.__name__, func.__code__.co_firstlineno) in defs, func  # the fast path
-        assert hashing._dump(hashing._function_node(func)) == by_getsource(func), func
+        assert codehash._dump(codehash._function_node(func)) == by_getsource(func), func
 
-    before = hashing.normalized_source(mod.plain)
+    before = codehash.normalized_source(mod.plain)
     (tmp_path / "fp_mod.py").write_text(source.replace("return x + 1", "return x + 10"))
-    assert hashing.normalized_source(mod.plain) != before  # the new file version is read
+    assert codehash.normalized_source(mod.plain) != before  # the new file version is read

@@ -27,9 +27,9 @@ from flowyml import (
     get_registered_steps,
     step,
 )
+from flowyml.codehash import code_fingerprint
 from flowyml.core.step import _global_registry
 from flowyml.graph import DuplicateStepError
-from flowyml.hashing import code_fingerprint
 from flowyml.notebook.cellspec import parse_step_line
 from flowyml.notebook.session import NotebookSession
 from tests.conftest import run_cell

@@ -9,7 +9,8 @@ from collections import OrderedDict, namedtuple
 
 import pytest
 
-from flowyml.hashing import UnhashableValueError, code_fingerprint, hash_value
+from flowyml.codehash import code_fingerprint
+from flowyml.hashing import UnhashableValueError, hash_value
 
 # Changing any of these silently invalidates every user's cache: bump FINGERPRINT_VERSION.
 GOLDEN = {
@@ -126,7 +127,7 @@ def test_recursive_helpers_terminate():
 
 
 def test_an_attribute_named_like_a_global_is_not_a_dependency(notebook_ns):
-    from flowyml.hashing import code_fingerprint
+    from flowyml.codehash import code_fingerprint
     from tests.conftest import run_cell
 
     run_cell(notebook_ns, "x = 1.0\ndef f(p):\n    class Point:\n        def __init__(self, v):\n"

@@ -25,8 +25,9 @@ import warnings
 import pytest
 
 from flowyml import Pipeline, Step, step
+from flowyml.codehash import code_fingerprint
 from flowyml.executors.runner import UncacheableWarning
-from flowyml.hashing import UnhashableValueError, code_fingerprint, hash_value
+from flowyml.hashing import UnhashableValueError, hash_value
 from flowyml.store.entry import CacheWarning
 from flowyml.store.local import CacheStore
 
