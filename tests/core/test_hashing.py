@@ -187,3 +187,18 @@ def test_golden_code_fingerprints_are_pinned():
     finally:
         del sys.modules[spec.name]
     assert digests == PINNED_CODE
+
+
+def test_a_builtin_shadowed_later_changes_the_code_fingerprint_of_the_same_function():
+    """Pipeline steps keep their function object: the memoised fingerprint must notice a
+    library function bound to a builtin's name after it was computed."""
+    np = pytest.importorskip("numpy")
+    from flowyml.hashing import code_fingerprint
+
+    ns: dict = {"__name__": "__main__"}
+    exec("def total(xs):\n    return sum(xs, -1)\n", ns)
+    before = code_fingerprint(ns["total"])
+    ns["sum"] = np.sum  # what `from numpy import *` does
+    assert code_fingerprint(ns["total"]) != before
+    del ns["sum"]
+    assert code_fingerprint(ns["total"]) == before
