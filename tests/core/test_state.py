@@ -139,3 +139,4 @@ def test_a_chdir_is_replayed_relative_to_where_the_step_started(tmp_path):
     assert os.getcwd() == str(tmp_path / "bob" / "data")
     os.chdir(tmp_path / "alice")
     assert state.replay(notes) == [] and os.getcwd() == str(tmp_path / "alice" / "data")
+

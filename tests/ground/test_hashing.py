@@ -239,3 +239,16 @@ def test_state_a_helper_module_or_a_class_keeps_is_not_code(tmp_path, notebook_n
     assert code_fingerprint(notebook_ns["make"]) == before
     run_cell(notebook_ns, agent.format(count=0, kind="b"))  # an attribute no method changes
     assert code_fingerprint(notebook_ns["make"]) != before
+
+
+def test_a_builtin_shadowed_later_changes_the_code_fingerprint_of_the_same_function():
+    """Pipeline steps keep their function object: the memoised fingerprint must notice a
+    library function bound to a builtin's name after it was computed."""
+    np = pytest.importorskip("numpy")
+    ns: dict = {"__name__": "__main__"}
+    exec("def total(xs):\n    return sum(xs, -1)\n", ns)
+    before = code_fingerprint(ns["total"])
+    ns["sum"] = np.sum  # what `from numpy import *` does
+    assert code_fingerprint(ns["total"]) != before
+    del ns["sum"]
+    assert code_fingerprint(ns["total"]) == before
