@@ -18,11 +18,8 @@ import dataclasses
 import difflib
 import itertools
 import linecache
-import pickle
 import sys
 import time
-import uuid
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,16 +27,16 @@ from typing import Any
 from flowyml import keys as _keys
 from flowyml.codehash import evaluates_strings
 from flowyml.core.step import Step, _global_registry
-from flowyml.events import Event, StepFinished, StepRetrying, StepStarted, bus
-from flowyml.executors.runner import backoff
+from flowyml.events import Event, bus
 from flowyml.hashing import UnhashableValueError, consumable, hash_value
 from flowyml.keys import key_digest
 from flowyml.notebook import staleness as _staleness
 from flowyml.notebook import versions as _versions
 from flowyml.notebook.analysis import make_step_function
+from flowyml.notebook.cellrun import MISSING, CellRun, Execute
 from flowyml.notebook.cells import CellAnalysis, CellSyntaxError, analyze, default_step_name, unique_name
 from flowyml.notebook.cellspec import StepCellSpec
-from flowyml.notebook.replay import Recording, replay_limit
+from flowyml.notebook.replay import replay_limit
 from flowyml.notebook.stepcells import (
     PRODUCED,
     NotebookStep,
@@ -54,31 +51,23 @@ from flowyml.notebook.stepcells import (
     first_line,
     is_code_dependency,
     read_changed_note,
-    unpicklable_reason,
-    unstorable_output,
     write_changed_note,
 )
 from flowyml.notebook.view import PipelineView
-from flowyml.sizes import size_text as describe_size
 from flowyml.store import explain as _explain
 from flowyml.store import lifecycle
 from flowyml.store import local as _cache
-from flowyml.timeouts import StepTimeoutError, time_limit
 from flowyml.tracking import files as _files
 from flowyml.tracking import state as _state
 
 #: the origin module of notebook steps (re-running a cell replaces its step)
 NOTEBOOK_ORIGIN = "__notebook__"
-_MISSING = object()
-#: the digest of an input that was never made (the cell reads a name nothing defined)
-ABSENT = "absent"
 
 __all__ = ["NOTEBOOK_ORIGIN", "PRODUCED", "NotebookSession", "NotebookStep", "RunReport",
            "StepDefinitionError", "StepRunError", "StepStatus", "UnknownInputsError", "is_code_dependency",
            "read_changed_note", "write_changed_note"]
 
 
-Execute = Callable[[], "BaseException | tuple[BaseException | None, Recording | None] | None"]
 
 
 class NotebookSession(PipelineView):
@@ -364,7 +353,7 @@ class NotebookSession(PipelineView):
         self._memo[name] = (value, digest, self.epoch)
         return digest
 
-    def _resolve(self, rec: NotebookStep, param: str, load: bool = True) -> tuple[Any, str | None]:
+    def resolve_input(self, rec: NotebookStep, param: str, load: bool = True) -> tuple[Any, str | None]:
         """The value a parameter receives and its digest (``None``: cannot be hashed).
 
         An upstream step's version when a step above makes it, else a context value, else
@@ -392,7 +381,7 @@ class NotebookSession(PipelineView):
                            f"not run yet; run its cell or `%flowyml run {rec.name}`")
         recorded = up.made.outputs.get(param)
         latest = self._latest.get(param)
-        current = self.ns.get(param, _MISSING)
+        current = self.ns.get(param, MISSING)
         if latest is not None and latest[0] == producer and current is latest[1]:
             return current, self._try_digest(param, current, recorded)
         if (latest is not None and latest[0] == rec.name and current is latest[1]
@@ -400,7 +389,7 @@ class NotebookSession(PipelineView):
             # this very step changed it in place when it last ran (`next(it)`, `xs.append`):
             # run again, it receives what the name holds now, as in plain Python
             return current, self._try_digest(param, current, rec.made.outputs.get(param))
-        if current is not _MISSING and (latest is None or current is not latest[1]):
+        if current is not MISSING and (latest is None or current is not latest[1]):
             # changed by an ordinary cell after its step made it: the namespace wins
             return current, self._try_digest(param, current, None)
         if not load:
@@ -428,8 +417,8 @@ class NotebookSession(PipelineView):
                        f"cell of step '{up.name}' first")
 
     def value_of(self, rec: NotebookStep, param: str) -> Any:
-        """The value a parameter receives (see :meth:`_resolve`)."""
-        return self._resolve(rec, param)[0]
+        """The value a parameter receives (see :meth:`resolve_input`)."""
+        return self.resolve_input(rec, param)[0]
 
     def cache_key(self, rec: NotebookStep, digests: dict[str, str | None]
                   ) -> tuple[str | None, dict[str, Any] | None]:
@@ -450,7 +439,7 @@ class NotebookSession(PipelineView):
         keys: dict[str, str | None] = {}
         for name, rec in self.steps.items():
             try:
-                digests = {p: self._resolve(rec, p, load=False)[1] for p in rec.params}
+                digests = {p: self.resolve_input(rec, p, load=False)[1] for p in rec.params}
                 keys[name] = self.cache_key(rec, digests)[0]
             except Exception:
                 keys[name] = None
@@ -462,207 +451,12 @@ class NotebookSession(PipelineView):
         """Run a step cell: cache hit -> definitions and outputs back into the namespace and
         what the cell showed replayed through ``replay``; miss -> ``execute()`` runs the body
         in the namespace (returning the exception it raised, if any, and optionally what it
-        showed), with retries and the time limit, then the outputs are stored. Raises
-        :class:`StepRunError` when the step did not produce its outputs (not for a false
-        condition)."""
-        run_id = uuid.uuid4().hex[:12]
-        step = rec.step
-        rec.error, rec.attempts, rec.time_saved = None, 0, 0.0
-        rec.replay_note, rec.notes, rec.not_stored = None, [], None
-        self._last = rec.name
-        started = time.perf_counter()
-        swapped: dict[str, Any] = {}
+        showed), with retries and the time limit, then the outputs are stored. The stages
+        are :class:`flowyml.notebook.cellrun.CellRun`'s. Raises :class:`StepRunError` when
+        the step did not produce its outputs (not for a false condition)."""
+        return CellRun(self, rec, execute, replay).go()
 
-        def finish(state: str, raise_error: bool = False) -> NotebookStep:
-            for param, before in swapped.items():  # put back what the namespace held
-                if param not in rec.outputs or state not in PRODUCED:
-                    if before is _MISSING:
-                        self.ns.pop(param, None)
-                    else:
-                        self.ns[param] = before
-            rec.state = state
-            rec.duration = time.perf_counter() - started
-            self._emit(StepFinished(run_id=run_id, step=rec.name, state=state,
-                                    duration=rec.duration, cached=state == "cached",
-                                    attempts=rec.attempts, error=rec.error,
-                                    time_saved=rec.time_saved))
-            if raise_error:
-                raise StepRunError(rec.name, state, f"step '{rec.name}' {state}: {rec.error}")
-            return rec
-
-        values: dict[str, Any] = {}
-        digests: dict[str, str | None] = {}
-        for param in rec.params:
-            try:
-                values[param], digests[param] = self._resolve(rec, param)
-            except KeyError as exc:
-                if param in self.ns or param in self.context:
-                    rec.error = exc.args[0]
-                    return finish("pending", raise_error=True)
-                # the value was never made: as plain Python, the cell runs until it misses
-                # it (a NameError, or one it catches itself); "absent" is part of its key
-                digests[param] = ABSENT
-                rec.notes.append(f"ran without '{param}', which was never made")
-        if step.condition is not None:
-            try:
-                holds = _condition_holds(rec, self)
-            except Exception as exc:
-                rec.error = f"--condition {rec.spec.condition!r} failed: {type(exc).__name__}: {exc}"
-                return finish("failed", raise_error=True)
-            if not holds:
-                rec.error = None
-                return finish("skipped")
-        for param, value in values.items():  # the body reads the versions it is given
-            before = self.ns.get(param, _MISSING)
-            if before is not value:
-                swapped[param] = before
-                self.ns[param] = value
-        key, parts = self.cache_key(rec, digests)
-        rec.cache_key = None
-        self._emit(StepStarted(run_id=run_id, step=rec.name, attempt=1))
-        store = self.store
-        entry = store.lookup(key) if key is not None else None
-        note = _files.note_of(entry.meta) if entry is not None else None
-        if note is not None:
-            tracked = step.track_files and _files.enabled_by_env()
-            why_not = _files.stale_reason(note, recorded=tracked) or (tracked and _files.put_back(
-                note, lambda: store.load(entry).get(_files.FILES_OUTPUT, {}))) or None
-            if why_not is not None:
-                rec.notes.append(f"re-ran: {why_not}")
-                entry = None
-        state_notes = entry.meta.get("notes", {}).get("state") if entry is not None else None
-        refused = _state.refusal(state_notes)
-        if refused:  # it drew random numbers from another generator state: run it
-            rec.notes.append(f"re-ran: {refused}")
-            entry = None
-        if entry is not None:
-            _state.replay(state_notes)  # first: its imports may need its sys.path, its cwd
-            try:  # first: the outputs may be instances of classes the cell defines
-                self.restore_definitions(rec)
-            except Exception as exc:
-                rec.error = f"restoring its imports and definitions failed: {type(exc).__name__}: {exc}"
-                return finish("failed", raise_error=True)
-            try:
-                outputs = store.load(entry)
-            except _cache.CacheLoadError as exc:  # removed since the lookup: recompute
-                warnings.warn(str(exc), _cache.CacheWarning, stacklevel=2)
-                outputs = {}
-            if set(self._definite(rec)) <= set(outputs):
-                failed = _state.replay(state_notes)  # again: for modules its imports loaded
-                if failed:
-                    rec.notes.append(f"could not apply again what it changed: {', '.join(failed)}")
-                made = [o for o in rec.outputs if o in outputs]
-                hashes = {o: entry.output_hashes.get(o) for o in made}
-                self._produced(rec, {o: outputs[o] for o in made}, hashes, digests, files=note)
-                rec.time_saved, rec.cache_key = entry.duration, key
-                recorded = store.load_replay(entry)
-                if entry.meta.get("notes", {}).get("replay_skipped"):
-                    rec.replay_note = entry.meta["notes"]["replay_skipped"]
-                if recorded and replay is not None:
-                    replay(recorded)
-                return finish("cached")
-
-        attempts = 1 + max(int(step.retry or 0), 0)
-        compute = 0.0
-        state_before = _state.snapshot()
-        recording: Recording | None = None
-        tracking = self._tracking(rec) if key is not None else None
-        observed = _files.Observed()
-        for attempt in range(1, attempts + 1):
-            rec.attempts = attempt
-            if attempt > 1:
-                self._emit(StepStarted(run_id=run_id, step=rec.name, attempt=attempt))
-                for param, value in values.items():  # a failed attempt may have changed them
-                    self.ns[param] = value
-            t0 = time.perf_counter()
-            try:
-                with time_limit(step.timeout):
-                    if tracking is None:
-                        outcome = execute()
-                    else:
-                        with tracking.recording() as observed:
-                            outcome = execute()
-            except StepTimeoutError as exc:  # fired outside the body's own frames
-                outcome = exc
-            error, recording = outcome if isinstance(outcome, tuple) else (outcome, None)
-            compute = time.perf_counter() - t0
-            rec.runs += 1
-            if error is None:
-                missing = [o for o in self._definite(rec) if o not in self.ns]
-                if missing:
-                    rec.error = f"the cell did not assign output(s) {missing}"
-                    return finish("failed", raise_error=True)
-                break
-            rec.error = f"{type(error).__name__}: {error}".rstrip(": ")
-            if isinstance(error, KeyboardInterrupt):
-                rec.error = "interrupted (KeyboardInterrupt)"
-                return finish("interrupted", raise_error=True)
-            state = "timed_out" if isinstance(error, StepTimeoutError) else "failed"
-            if attempt == attempts:
-                return finish(state, raise_error=True)
-            delay = backoff(step, attempt)
-            self._emit(StepRetrying(run_id=run_id, step=rec.name, attempt=attempt,
-                                    error=rec.error, delay=delay))
-            time.sleep(delay)
-
-        rec.error = None
-        # the body may have changed any object, also through an alias (a numpy view, a
-        # list held by two names): digests remembered before it are checked again
-        self.epoch += 1
-        changed = self._changed_inputs(rec, values, digests)
-        if changed:
-            rec = self._add_changed_outputs(rec, changed)
-            key, parts = self.cache_key(rec, digests)
-        outputs = {o: self.ns[o] for o in rec.outputs if o in self.ns}
-        absent = [o for o in rec.outputs if o not in outputs]
-        for out in [o for o in outputs if o in rec.analysis.maybe]:
-            try:  # a loop or `with` target that cannot be stored (a closed file) is left out
-                pickle.dumps(outputs[out], protocol=5)
-            except Exception:
-                absent.append(out)
-                del outputs[out]
-        hashes = self._output_digests(rec, outputs, key)
-        self._produced(rec, outputs, hashes, digests, files=observed.note)
-        items: list[dict[str, Any]] | None = None
-        notes: dict[str, Any] = {"absent": absent} if absent else {}
-        changed_state = _state.record(state_before, rec.body)
-        if changed_state:  # not part of the key: re-applied on a hit, checked at lookup
-            notes["state"] = changed_state
-        if recording is not None:
-            if recording.size <= self.replay_max:
-                items = recording.to_json()
-            else:
-                rec.replay_note = (f"outputs not kept for replay: {describe_size(recording.size)} "
-                                   f"is over the {describe_size(self.replay_max)} bound "
-                                   "(FLOWYML_REPLAY_MAX)")
-                notes["replay_skipped"] = rec.replay_note
-        stored = outputs
-        if observed.note:
-            notes[_files.NOTE] = observed.note
-            if observed.kept:
-                stored = {**outputs, _files.FILES_OUTPUT: observed.kept}
-        if observed.problem:
-            rec.notes.append(observed.problem)
-        rec.not_stored = unstorable_output(outputs)
-        if key is not None and None not in hashes.values() and rec.not_stored is None:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                done = store.store(key, stored, output_hashes=hashes, parts=parts,
-                                   duration=compute, replay=items, notes=notes or None,
-                                   explain=_explain.explain_facts(rec.step.func, values))
-            for w in caught:  # an unpicklable output: said once, in the status line
-                reason = unpicklable_reason(str(w.message), outputs)
-                if reason is None:
-                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-                rec.not_stored = rec.not_stored or reason
-            if done:
-                rec.cache_key = key
-                self._trim_to_budget()
-        if rec.not_stored:
-            rec.uncacheable_reason = rec.not_stored
-        return finish("done")
-
-    def _tracking(self, rec: NotebookStep) -> _files.Tracking | None:
+    def file_tracking(self, rec: NotebookStep) -> _files.Tracking | None:
         """How the cell's files are recorded (``None``: not at all; see
         :mod:`flowyml.tracking.files`)."""
         step = rec.step
@@ -674,7 +468,7 @@ class NotebookSession(PipelineView):
                                max_bytes=self.files_max, code=getattr(step.func, "__code__", None),
                                step=rec.name)
 
-    def _trim_to_budget(self) -> None:
+    def trim_to_budget(self) -> None:
         """With ``FLOWYML_CACHE_MAX_SIZE`` / ``cache_max_size``: after a store (at most every
         half minute: a scan reads every entry's directory), trim entries no step needs."""
         budget = self.cache_max_size if self.cache_max_size is not None else lifecycle.budget_from_env()
@@ -710,7 +504,7 @@ class NotebookSession(PipelineView):
                 if up.reruns:
                     ups.append((param, producer, up))
         try:
-            resolved = {p: self._resolve(rec, p, load=False) for p in rec.params}
+            resolved = {p: self.resolve_input(rec, p, load=False) for p in rec.params}
         except KeyError as exc:
             seen[name] = _explain.explain(self.store, name, None, problem=exc.args[0], upstream=ups)
             return seen[name]
@@ -736,7 +530,7 @@ class NotebookSession(PipelineView):
                 f"step '{rec.name}': not accepted: input `{param}` differs: it comes from "
                 f"`{producer}`, which re-runs because {up.because()}; run it first")
         try:
-            resolved = {p: self._resolve(rec, p, load=False) for p in rec.params}
+            resolved = {p: self.resolve_input(rec, p, load=False) for p in rec.params}
         except KeyError as exc:
             raise aliases.AcceptRefused(f"step '{rec.name}': cannot accept: {exc.args[0]}") from None
         _, parts = self.cache_key(rec, {p: d for p, (_, d) in resolved.items()})
@@ -747,7 +541,7 @@ class NotebookSession(PipelineView):
         return why, done
 
     @staticmethod
-    def _definite(rec: NotebookStep) -> list[str]:
+    def definite_outputs(rec: NotebookStep) -> list[str]:
         """Outputs the cell always binds (the others are bound on some paths only)."""
         return [o for o in rec.outputs if o not in rec.analysis.maybe]
 
@@ -762,7 +556,7 @@ class NotebookSession(PipelineView):
         for name in rec.analysis.deleted:
             self.ns.pop(name, None)
 
-    def _changed_inputs(self, rec: NotebookStep, values: dict[str, Any],
+    def changed_inputs(self, rec: NotebookStep, values: dict[str, Any],
                         digests: dict[str, str | None]) -> list[str]:
         """Names the body changed in place without assigning them: its inputs (a method
         call), found by hashing them again, and numpy arrays that share memory with an
@@ -772,7 +566,7 @@ class NotebookSession(PipelineView):
         for param, value in values.items():
             if param in rec.outputs or digests.get(param) is None:
                 continue
-            if self.ns.get(param, _MISSING) is not value:
+            if self.ns.get(param, MISSING) is not value:
                 continue
             try:
                 now = hash_value(value)
@@ -787,7 +581,7 @@ class NotebookSession(PipelineView):
         touched = [self.ns.get(n) for n in [*changed, *rec.analysis.mutated]]
         touched = [a for a in touched if isinstance(a, np.ndarray)]
         for name, (producer, obj) in list(self._latest.items()) if touched else ():
-            if (name in rec.outputs or name in values or self.ns.get(name, _MISSING) is not obj
+            if (name in rec.outputs or name in values or self.ns.get(name, MISSING) is not obj
                     or not isinstance(obj, np.ndarray)
                     or not any(np.may_share_memory(obj, a) for a in touched)):
                 continue
@@ -805,7 +599,7 @@ class NotebookSession(PipelineView):
                 self._memo[name] = (obj, now, self.epoch)
         return changed
 
-    def _add_changed_outputs(self, rec: NotebookStep, changed: list[str]) -> NotebookStep:
+    def add_changed_outputs(self, rec: NotebookStep, changed: list[str]) -> NotebookStep:
         """Make inputs changed in place outputs of the step (a new version), remembering it
         for this cell so the next kernel defines the same step (and so the same key)."""
         names = [*rec.changed_in_place, *(c for c in changed if c not in rec.changed_in_place)]
@@ -822,7 +616,7 @@ class NotebookSession(PipelineView):
                          f"inputs after the body): now an output of step '{new.name}'")
         return new
 
-    def _output_digests(self, rec: NotebookStep, outputs: dict[str, Any],
+    def output_digests(self, rec: NotebookStep, outputs: dict[str, Any],
                         key: str | None) -> dict[str, str | None]:
         """Content digests; a value that cannot be hashed by content (a matplotlib ``Figure``)
         gets its digest from the step's key, so the step and its dependents stay cached."""
@@ -839,7 +633,7 @@ class NotebookSession(PipelineView):
                         f"output '{out}' cannot be hashed by content ({first_line(exc)})")
         return hashes
 
-    def _produced(self, rec: NotebookStep, values: dict[str, Any], hashes: dict[str, str | None],
+    def record_produced(self, rec: NotebookStep, values: dict[str, Any], hashes: dict[str, str | None],
                   digests: dict[str, str | None], files: dict[str, Any] | None = None) -> None:
         """Outputs into the namespace, remembered as this step's versions."""
         self.ns.update(values)
@@ -851,14 +645,3 @@ class NotebookSession(PipelineView):
             else:
                 self._memo.pop(out, None)
         rec.made = _staleness.Provenance(self._code_now(rec), dict(digests), hashes, files)
-
-def _condition_holds(rec: NotebookStep, session: NotebookSession) -> bool:
-    kwargs = {}
-    for param in rec.step.condition_params:
-        if param in session.context:
-            kwargs[param] = session.context[param]
-        elif param in session.ns:
-            kwargs[param] = session.ns[param]
-        else:
-            raise NameError(f"name '{param}' is not defined")
-    return bool(rec.step.condition(**kwargs))

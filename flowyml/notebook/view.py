@@ -21,7 +21,7 @@ class PipelineView:
 
     steps: dict[str, NotebookStep]
     ns: dict[str, Any]
-    # and, from the session: wiring(), _resolve(), value_of(), store, _produced()
+    # and, from the session: wiring(), resolve_input(), value_of(), store, record_produced()
 
     def versioned_steps(self, names: list[str] | None = None) -> list[Step]:
         """The steps with each input and output named by its version (``df``, ``df@2``), as
@@ -64,7 +64,7 @@ class PipelineView:
         digests: dict[str, str | None] = {}
         for param in rec.params:
             try:
-                digests[param] = self._resolve(rec, param, load=False)[1]
+                digests[param] = self.resolve_input(rec, param, load=False)[1]
             except KeyError:
                 digests[param] = None
         return digests
@@ -184,5 +184,5 @@ class PipelineView:
                     hashes[out] = res.artifacts[art].hash
                 except (UnhashableValueError, KeyError):
                     hashes[out] = None
-            self._produced(rec, values, hashes, self._param_digests(rec), files=res.files)
+            self.record_produced(rec, values, hashes, self._param_digests(rec), files=res.files)
         return report

@@ -1,0 +1,340 @@
+"""The life of a ``%%step`` cell, one run of it, stage by stage.
+
+:meth:`CellRun.go` reads as the stages a newcomer looks for:
+
+1. :meth:`~CellRun.gather_inputs` -- each input resolved to the version the cell reads, and
+   its condition;
+2. :meth:`~CellRun.make_key` -- the cache key from the code and the inputs' digests;
+3. :meth:`~CellRun.look_up` -- an entry under that key whose files and generator state
+   still hold;
+4. :meth:`~CellRun.take_hit` (a hit: definitions, outputs and what the cell showed come
+   back, nothing runs) or :meth:`~CellRun.run_body` (a miss: the body runs in the user
+   namespace, with retries, the time limit and file recording);
+5. :meth:`~CellRun.record_versions` -- inputs the body changed in place become new
+   versions, the outputs' digests are remembered;
+6. :meth:`~CellRun.store_result` -- outputs, replay, files, process-wide state into one entry;
+7. :meth:`~CellRun.report` -- the namespace tidied, the state set, a ``StepFinished`` event.
+
+A stage that ends the run early raises :class:`_Stop`. The session (:class:`flowyml.notebook.
+session.NotebookSession`) is passed in: it holds the namespace, the versions and the store,
+and this module never imports it (it sits above this one).
+"""
+
+from __future__ import annotations
+
+import pickle
+import time
+import uuid
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from flowyml.events import StepFinished, StepRetrying, StepStarted
+from flowyml.executors.runner import backoff
+from flowyml.notebook.replay import Recording
+from flowyml.notebook.stepcells import (
+    PRODUCED,
+    NotebookStep,
+    StepRunError,
+    unpicklable_reason,
+    unstorable_output,
+)
+from flowyml.sizes import size_text
+from flowyml.store import entry as _entry
+from flowyml.store import explain as _explain
+from flowyml.timeouts import StepTimeoutError, time_limit
+from flowyml.tracking import files as _files
+from flowyml.tracking import state as _state
+
+#: ``execute()`` runs the cell's body in the namespace: the exception it raised (or
+#: ``None``), optionally with what it showed
+Execute = Callable[[], "BaseException | tuple[BaseException | None, Recording | None] | None"]
+#: the digest of an input that was never made (the cell reads a name nothing defined)
+ABSENT = "absent"
+MISSING = object()
+
+
+class _Stop(Exception):
+    """A stage ended the run in ``state`` (raising :class:`StepRunError` after the report
+    when ``raise_error``)."""
+
+    def __init__(self, state: str, raise_error: bool = False) -> None:
+        super().__init__(state)
+        self.state, self.raise_error = state, raise_error
+
+
+class CellRun:
+    """One run of step cell ``rec`` in ``session`` (see the module docstring)."""
+
+    def __init__(self, session: Any, rec: NotebookStep, execute: Execute,
+                 replay: Callable[[list[dict[str, Any]]], None] | None = None) -> None:
+        self.session, self.rec, self.execute, self.replay = session, rec, execute, replay
+        self.run_id = uuid.uuid4().hex[:12]
+        self.started = time.perf_counter()
+        self.swapped: dict[str, Any] = {}  # what the namespace held before the inputs
+        self.values: dict[str, Any] = {}
+        self.digests: dict[str, str | None] = {}
+        self.key: str | None = None
+        self.parts: Any = None
+        self.entry: Any = None
+        self.files_note: dict[str, Any] | None = None
+        self.state_notes: Any = None
+        self.recording: Recording | None = None
+        self.observed = _files.Observed()
+        self.compute = 0.0
+
+    # -- the stages ----------------------------------------------------------------------
+    def go(self) -> NotebookStep:
+        """Run the stages; the step's record, with its state."""
+        rec = self.rec
+        rec.error, rec.attempts, rec.time_saved = None, 0, 0.0
+        rec.replay_note, rec.notes, rec.not_stored = None, [], None
+        self.session._last = rec.name
+        try:
+            self.gather_inputs()
+            self.make_key()
+            if self.look_up() is not None and self.take_hit():
+                return self.report("cached")
+            state_before = _state.snapshot()
+            self.run_body()
+            outputs, hashes, absent = self.record_versions()
+            self.store_result(outputs, hashes, absent, state_before)
+            return self.report("done")
+        except _Stop as stop:
+            return self.report(stop.state, stop.raise_error)
+
+    def gather_inputs(self) -> None:
+        """Each input resolved to the version the cell reads (its value into the namespace
+        for the body), then the cell's ``--condition``."""
+        session, rec = self.session, self.rec
+        for param in rec.params:
+            try:
+                self.values[param], self.digests[param] = session.resolve_input(rec, param)
+            except KeyError as exc:
+                if param in session.ns or param in session.context:
+                    rec.error = exc.args[0]
+                    raise _Stop("pending", raise_error=True) from None
+                # the value was never made: as plain Python, the cell runs until it misses
+                # it (a NameError, or one it catches itself); "absent" is part of its key
+                self.digests[param] = ABSENT
+                rec.notes.append(f"ran without '{param}', which was never made")
+        if rec.step.condition is not None:
+            try:
+                holds = condition_holds(rec, session)
+            except Exception as exc:
+                rec.error = f"--condition {rec.spec.condition!r} failed: {type(exc).__name__}: {exc}"
+                raise _Stop("failed", raise_error=True) from None
+            if not holds:
+                rec.error = None
+                raise _Stop("skipped")
+        for param, value in self.values.items():  # the body reads the versions it is given
+            before = session.ns.get(param, MISSING)
+            if before is not value:
+                self.swapped[param] = before
+                session.ns[param] = value
+
+    def make_key(self) -> None:
+        """The cache key (``None``: not cached) and its decodable parts."""
+        self.key, self.parts = self.session.cache_key(self.rec, self.digests)
+        self.rec.cache_key = None
+        self.session._emit(StepStarted(run_id=self.run_id, step=self.rec.name, attempt=1))
+
+    def look_up(self) -> Any:
+        """The entry under the key whose files still hold (those it wrote put back) and
+        whose generator state matches, else ``None`` with the reason in the step's notes."""
+        rec, store = self.rec, self.session.store
+        entry = store.lookup(self.key) if self.key is not None else None
+        self.files_note = _files.note_of(entry.meta) if entry is not None else None
+        if self.files_note is not None:
+            tracked = rec.step.track_files and _files.enabled_by_env()
+            why_not = _files.stale_reason(self.files_note, recorded=tracked) or (
+                tracked and _files.put_back(
+                    self.files_note, lambda: store.load(entry).get(_files.FILES_OUTPUT, {}))) or None
+            if why_not is not None:
+                rec.notes.append(f"re-ran: {why_not}")
+                entry = None
+        self.state_notes = entry.meta.get("notes", {}).get("state") if entry is not None else None
+        refused = _state.refusal(self.state_notes)
+        if refused:  # it drew random numbers from another generator state: run it
+            rec.notes.append(f"re-ran: {refused}")
+            entry = None
+        self.entry = entry
+        return entry
+
+    def take_hit(self) -> bool:
+        """A hit: process-wide state, imports and definitions, then the outputs into the
+        namespace and what the cell showed replayed. False when the entry no longer loads
+        (removed since the lookup: the body runs)."""
+        session, rec, entry, store = self.session, self.rec, self.entry, self.session.store
+        _state.replay(self.state_notes)  # first: its imports may need its sys.path, its cwd
+        try:  # first: the outputs may be instances of classes the cell defines
+            session.restore_definitions(rec)
+        except Exception as exc:
+            rec.error = f"restoring its imports and definitions failed: {type(exc).__name__}: {exc}"
+            raise _Stop("failed", raise_error=True) from None
+        try:
+            outputs = store.load(entry)
+        except _entry.CacheLoadError as exc:  # removed since the lookup: recompute
+            warnings.warn(str(exc), _entry.CacheWarning, stacklevel=2)
+            outputs = {}
+        if not set(session.definite_outputs(rec)) <= set(outputs):
+            return False
+        failed = _state.replay(self.state_notes)  # again: for modules its imports loaded
+        if failed:
+            rec.notes.append(f"could not apply again what it changed: {', '.join(failed)}")
+        made = [o for o in rec.outputs if o in outputs]
+        hashes = {o: entry.output_hashes.get(o) for o in made}
+        session.record_produced(rec, {o: outputs[o] for o in made}, hashes, self.digests,
+                                files=self.files_note)
+        rec.time_saved, rec.cache_key = entry.duration, self.key
+        recorded = store.load_replay(entry)
+        if entry.meta.get("notes", {}).get("replay_skipped"):
+            rec.replay_note = entry.meta["notes"]["replay_skipped"]
+        if recorded and self.replay is not None:
+            self.replay(recorded)
+        return True
+
+    def run_body(self) -> None:
+        """A miss: ``execute()`` runs the body, with retries (backing off), the time limit
+        and the files it reads and writes recorded."""
+        session, rec = self.session, self.rec
+        step = rec.step
+        attempts = 1 + max(int(step.retry or 0), 0)
+        tracking = session.file_tracking(rec) if self.key is not None else None
+        for attempt in range(1, attempts + 1):
+            rec.attempts = attempt
+            if attempt > 1:
+                session._emit(StepStarted(run_id=self.run_id, step=rec.name, attempt=attempt))
+                for param, value in self.values.items():  # a failed attempt may have changed them
+                    session.ns[param] = value
+            t0 = time.perf_counter()
+            try:
+                with time_limit(step.timeout):
+                    if tracking is None:
+                        outcome = self.execute()
+                    else:
+                        with tracking.recording() as self.observed:
+                            outcome = self.execute()
+            except StepTimeoutError as exc:  # fired outside the body's own frames
+                outcome = exc
+            error, self.recording = outcome if isinstance(outcome, tuple) else (outcome, None)
+            self.compute = time.perf_counter() - t0
+            rec.runs += 1
+            if error is None:
+                missing = [o for o in session.definite_outputs(rec) if o not in session.ns]
+                if missing:
+                    rec.error = f"the cell did not assign output(s) {missing}"
+                    raise _Stop("failed", raise_error=True)
+                rec.error = None
+                return
+            rec.error = f"{type(error).__name__}: {error}".rstrip(": ")
+            if isinstance(error, KeyboardInterrupt):
+                rec.error = "interrupted (KeyboardInterrupt)"
+                raise _Stop("interrupted", raise_error=True)
+            if attempt == attempts:
+                raise _Stop("timed_out" if isinstance(error, StepTimeoutError) else "failed",
+                            raise_error=True)
+            delay = backoff(step, attempt)
+            session._emit(StepRetrying(run_id=self.run_id, step=rec.name, attempt=attempt,
+                                       error=rec.error, delay=delay))
+            time.sleep(delay)
+
+    def record_versions(self) -> tuple[dict[str, Any], dict[str, str | None], list[str]]:
+        """The body may have changed any object, also through an alias (a numpy view, a list
+        held by two names): inputs changed in place become outputs (a new version, a new
+        key); the outputs, their digests and the names it left unbound."""
+        session = self.session
+        session.epoch += 1
+        changed = session.changed_inputs(self.rec, self.values, self.digests)
+        if changed:
+            self.rec = session.add_changed_outputs(self.rec, changed)
+            self.key, self.parts = session.cache_key(self.rec, self.digests)
+        rec = self.rec
+        outputs = {o: session.ns[o] for o in rec.outputs if o in session.ns}
+        absent = [o for o in rec.outputs if o not in outputs]
+        for out in [o for o in outputs if o in rec.analysis.maybe]:
+            try:  # a loop or `with` target that cannot be stored (a closed file) is left out
+                pickle.dumps(outputs[out], protocol=5)
+            except Exception:
+                absent.append(out)
+                del outputs[out]
+        hashes = session.output_digests(rec, outputs, self.key)
+        session.record_produced(rec, outputs, hashes, self.digests, files=self.observed.note)
+        return outputs, hashes, absent
+
+    def store_result(self, outputs: dict[str, Any], hashes: dict[str, str | None],
+                     absent: list[str], state_before: Any) -> None:
+        """One entry: the outputs, what the cell showed (within the replay bound), the files
+        it wrote, and the process-wide state it changed (not part of the key: re-applied on
+        a hit, checked at lookup). An output that cannot be stored is said once."""
+        session, rec, store = self.session, self.rec, self.session.store
+        notes: dict[str, Any] = {"absent": absent} if absent else {}
+        changed_state = _state.record(state_before, rec.body)
+        if changed_state:
+            notes["state"] = changed_state
+        items: list[dict[str, Any]] | None = None
+        if self.recording is not None:
+            if self.recording.size <= session.replay_max:
+                items = self.recording.to_json()
+            else:
+                rec.replay_note = (f"outputs not kept for replay: {size_text(self.recording.size)} "
+                                   f"is over the {size_text(session.replay_max)} bound "
+                                   "(FLOWYML_REPLAY_MAX)")
+                notes["replay_skipped"] = rec.replay_note
+        stored, observed = outputs, self.observed
+        if observed.note:
+            notes[_files.NOTE] = observed.note
+            if observed.kept:
+                stored = {**outputs, _files.FILES_OUTPUT: observed.kept}
+        if observed.problem:
+            rec.notes.append(observed.problem)
+        rec.not_stored = unstorable_output(outputs)
+        if self.key is not None and None not in hashes.values() and rec.not_stored is None:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                done = store.store(self.key, stored, output_hashes=hashes, parts=self.parts,
+                                   duration=self.compute, replay=items, notes=notes or None,
+                                   explain=_explain.explain_facts(rec.step.func, self.values))
+            for w in caught:  # an unpicklable output: said once, in the status line
+                reason = unpicklable_reason(str(w.message), outputs)
+                if reason is None:
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+                rec.not_stored = rec.not_stored or reason
+            if done:
+                rec.cache_key = self.key
+                session.trim_to_budget()
+        if rec.not_stored:
+            rec.uncacheable_reason = rec.not_stored
+
+    def report(self, state: str, raise_error: bool = False) -> NotebookStep:
+        """The namespace keeps the outputs of a step that produced them, and gets back what
+        it held for the other inputs; the step's state, its ``StepFinished`` event."""
+        session, rec = self.session, self.rec
+        for param, before in self.swapped.items():  # put back what the namespace held
+            if param not in rec.outputs or state not in PRODUCED:
+                if before is MISSING:
+                    session.ns.pop(param, None)
+                else:
+                    session.ns[param] = before
+        rec.state = state
+        rec.duration = time.perf_counter() - self.started
+        session._emit(StepFinished(run_id=self.run_id, step=rec.name, state=state,
+                                   duration=rec.duration, cached=state == "cached",
+                                   attempts=rec.attempts, error=rec.error,
+                                   time_saved=rec.time_saved))
+        if raise_error:
+            raise StepRunError(rec.name, state, f"step '{rec.name}' {state}: {rec.error}")
+        return rec
+
+
+def condition_holds(rec: NotebookStep, session: Any) -> bool:
+    """The cell's ``--condition`` with its parameters from the context and the namespace."""
+    kwargs = {}
+    for param in rec.step.condition_params:
+        if param in session.context:
+            kwargs[param] = session.context[param]
+        elif param in session.ns:
+            kwargs[param] = session.ns[param]
+        else:
+            raise NameError(f"name '{param}' is not defined")
+    return bool(rec.step.condition(**kwargs))
