@@ -33,7 +33,6 @@ import xxhash
 from flowyml.keys import step_of_key
 from flowyml.sizes import size_text
 from flowyml.store import signing as _signing
-from flowyml.store import signing_keys as _publisher
 from flowyml.store.entry import (
     ENTRY_SUFFIX,
     FORMAT_VERSION,
@@ -125,6 +124,8 @@ class CacheStore:
         self.trust_cache_dir = trust_cache_dir
         #: entries are signed and checked with this: the HMAC secret (FLOWYML_CACHE_SECRET)
         #: or, with publisher keys, a flowyml.store.signing_keys.Seal; see flowyml.store.signing
+        from flowyml.store import signing_keys as _publisher  # loaded when a store opens
+
         self.secret = _publisher.resolve(secret, signing_key=signing_key,
                                          trusted_signers=trusted_signers, verify=verify)
         self._memory: Any = None
@@ -249,6 +250,8 @@ class CacheStore:
             os.close(fd)
         if problem is not None:
             if isinstance(problem, _signing.Untrusted):  # not damage: a miss, kept
+                from flowyml.store import signing_keys as _publisher
+
                 _publisher.refuse(self, key, step_of_key(key), problem)
                 return None
             self._report(key, problem)
