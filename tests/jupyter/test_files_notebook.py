@@ -188,13 +188,13 @@ def test_a_file_vanishing_or_unreadable_mid_check_is_a_miss_not_a_crash(here, mo
     note = {"read": {"data.csv": [size, 1, "0" * 32]}}  # same size, other mtime: hashed
     real = files._hash_fd
 
-    def failing(fd, n):  # the disk fails while the file is read
+    def failing(fd, n, *_):  # the disk fails while the file is read
         raise OSError(5, "Input/output error")
 
     monkeypatch.setattr(files, "_hash_fd", failing)
     assert files.stale_reason(note) == "data.csv is unreadable"
 
-    def vanish(fd, n):  # the file goes between the stat and the hash
+    def vanish(fd, n, *_):  # the file goes between the stat and the hash
         (here / "data.csv").unlink()
         raise OSError(2, "No such file or directory")
 
@@ -210,11 +210,11 @@ def test_a_file_written_while_it_is_hashed_is_hashed_again(here, monkeypatch):
 
     real, calls = files._hash_fd, []
 
-    def growing(fd, size):
+    def growing(fd, size, *rest):
         calls.append(size)
         if len(calls) == 1:
             _edit(here / "data.csv", "a\n1\n2\n3\n")  # written while being hashed
-        return real(fd, size)
+        return real(fd, size, *rest)
 
     monkeypatch.setattr(files, "_hash_fd", growing)
     size, _, digest = files.file_record(str(here / "data.csv"))
