@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-_SIZE = re.compile(r"^\s*(\d*\.?\d+)\s*([kmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
+_SIZE = r"^\s*(\d*\.?\d+)\s*([kmgt]?)(?:i?b)?\s*$"  # compiled at first use (re's cache)
 
 
 def parse_size(text: str | int) -> int:
@@ -12,7 +12,7 @@ def parse_size(text: str | int) -> int:
     (bytes). Binary multiples."""
     if isinstance(text, int):
         return max(text, 0)
-    match = _SIZE.match(str(text))
+    match = re.match(_SIZE, str(text), re.IGNORECASE)
     if not match:
         raise ValueError(f"not a size: {text!r}; use bytes or a number with k, M, G (e.g. 16M)")
     number, unit = float(match.group(1)), match.group(2).lower()

@@ -6,8 +6,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-_CPU_RE = re.compile(r"^\d+(\.\d+)?m?$")
-_MEM_RE = re.compile(r"^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|Pi|KB|MB|GB|TB|PB|K|M|G|T|P|B|k)?$")
+# matched with re.match (its compile cache): compiled at first use, not at import
+_CPU_RE = r"^\d+(\.\d+)?m?$"
+_MEM_RE = r"^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|Pi|KB|MB|GB|TB|PB|K|M|G|T|P|B|k)?$"
 _MEM_UNITS = {
     None: 1, "B": 1, "k": 1000, "K": 1000, "KB": 1000, "M": 1000**2, "MB": 1000**2,
     "G": 1000**3, "GB": 1000**3, "T": 1000**4, "TB": 1000**4, "P": 1000**5, "PB": 1000**5,
@@ -22,7 +23,7 @@ def parse_cpu(value: str | int | float) -> float:
             raise ValueError(f"Invalid CPU value {value!r}: must be > 0")
         return float(value)
     text = str(value).strip()
-    if not _CPU_RE.match(text):
+    if not re.match(_CPU_RE, text):
         raise ValueError(
             f"Invalid CPU format: {value!r}. Use cores like '2' or '0.5', or millicores like '500m'."
         )
@@ -36,7 +37,7 @@ def parse_memory(value: str | int) -> int:
     """Bytes from "4Gi", "512Mi", "1G", "100" or an integer number of bytes."""
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    match = _MEM_RE.match(str(value).strip())
+    match = re.match(_MEM_RE, str(value).strip())
     if not match:
         raise ValueError(
             f"Invalid memory format: {value!r}. Use a number with a unit, e.g. '512Mi', '4Gi', '1G'."
