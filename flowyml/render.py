@@ -180,7 +180,7 @@ def status_to_html(
     line = (
         f'<div class="flowyml-status" data-step="{name}" data-state="{html.escape(state)}" '
         'style="font-family:' + _FONT + ';font-size:13px;line-height:1.7">'
-        f'<b class="flowyml-status-step">{name}</b> {_badge(state, description)}'
+        f'<b class="flowyml-status-step">{name}</b> {badge(state, description)}'
     )
     if error and state in ("failed", "timed_out", "interrupted", "upstream_failed"):
         line += (
@@ -191,7 +191,7 @@ def status_to_html(
     return line + "</div>"
 
 
-def _badge(state: str, text: str | None = None) -> str:
+def badge(state: str, text: str | None = None) -> str:
     """A pill in the state's own colours showing ``text`` (default: the state's label)."""
     style = state_style(state)
     return (
@@ -377,7 +377,7 @@ def _plain_table(graph: nx.DiGraph, states: Mapping[str, str]) -> str:
         inputs = ", ".join(html.escape(x) for x in step_inputs(graph, node)) or "—"
         rows.append(
             f'<tr class="flowyml-node flowyml-state-{_css_token(state)}"><td {cell}>{i}</td>'
-            f"<td {cell}><b>{html.escape(str(node))}</b></td><td {cell}>{_badge(state)}</td>"
+            f"<td {cell}><b>{html.escape(str(node))}</b></td><td {cell}>{badge(state)}</td>"
             f"<td {cell}>{inputs}</td></tr>"
         )
     return (
@@ -391,7 +391,7 @@ def _plain_table(graph: nx.DiGraph, states: Mapping[str, str]) -> str:
 def _legend(used: list[str]) -> str:
     known = [s for s in STATE_COLORS if s in used]
     unknown = sorted({s for s in used if s not in STATE_COLORS})
-    chips = " ".join(_badge(state) for state in [*known, *unknown])
+    chips = " ".join(badge(state) for state in [*known, *unknown])
     return f'<div class="flowyml-dag-legend" style="margin-top:4px">{chips}</div>'
 
 

@@ -155,7 +155,7 @@ class WaveSummary:
             rows.append(
                 f"<tr data-step='{html.escape(item.step)}' data-state='{html.escape(item.state)}'>"
                 f"<td style='text-align:left;padding:1px 8px'><code>{html.escape(item.step)}</code></td>"
-                f"<td style='text-align:left;padding:1px 8px'>{render._badge(state, label)}{extra}</td></tr>")
+                f"<td style='text-align:left;padding:1px 8px'>{render.badge(state, label)}{extra}</td></tr>")
         return (f"<div class='flowyml-wave' style='font-size:13px'>"
                 f"<div>{html.escape(self.wave.headline())}</div>"
                 f"<table class='flowyml-wave-steps'>{''.join(rows)}</table></div>")

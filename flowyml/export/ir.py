@@ -15,8 +15,10 @@ from typing import Any
 
 from flowyml.notebook import versions as _versions
 from flowyml.notebook.analysis import assigned_names, infer_io
-from flowyml.notebook.cells import CellAnalysis, CellSyntaxError, analyze, default_step_name
+from flowyml.notebook.cells import CellAnalysis, analyze
 from flowyml.notebook.cellspec import StepCellSpec, StepLineError, parse_step_line
+from flowyml.notebook.ipysyntax import CellSyntaxError
+from flowyml.notebook.naming import default_step_name
 
 #: names IPython puts in every cell's namespace; not inputs of a step
 IPYTHON_NAMES = frozenset({"display", "get_ipython", "In", "Out", "_", "__", "___"})

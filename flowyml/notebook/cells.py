@@ -15,18 +15,29 @@ functions, classes, re-executed from their source). Names bound only as loop/``w
 ``except`` targets are ``incidental``: left in the namespace but not stored.
 
 Pure logic, no IPython: IPython syntax (``%magic``, ``!cmd``) is replaced by neutral lines
-first (:func:`python_source`), and the magic layer runs the original text.
+first (:func:`flowyml.notebook.ipysyntax.python_source`), and the magic layer runs the
+original text. Nested scopes are read by :mod:`flowyml.notebook.scopes`, the definitions restored
+on a hit by :mod:`flowyml.notebook.definitions`, and steps are named by
+:mod:`flowyml.notebook.naming`.
 """
 
 from __future__ import annotations
 
 import ast
 import builtins
-import copy
-import keyword
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+
+from flowyml.notebook.definitions import definitions_source
+from flowyml.notebook.ipysyntax import CellSyntaxError, IPythonLine, python_source
+from flowyml.notebook.scopes import (
+    arg_defaults,
+    comprehension_walruses,
+    free_names,
+    global_writes,
+    without_method_bodies,
+)
 
 #: Python's builtins plus the names IPython makes builtin inside a kernel
 _IPYTHON_NAMES = frozenset({"display", "get_ipython", "In", "Out", "exit", "quit"})
@@ -48,21 +59,6 @@ MUTATING_FUNCTIONS = frozenset({
     "np.copyto", "numpy.copyto", "np.put", "numpy.put", "np.place", "numpy.place",
     "np.fill_diagonal", "numpy.fill_diagonal",
 })
-
-_MAGIC_ASSIGN = re.compile(r"^\s*[\w.,\s\[\]()*]+=\s*[%!]")
-
-
-class CellSyntaxError(ValueError):
-    """The cell is not Python (once IPython lines are set aside); the message says where."""
-
-
-@dataclass(frozen=True)
-class IPythonLine:
-    """A line of IPython syntax inside a cell (1-based line number, the text, what it is)."""
-
-    lineno: int
-    text: str
-    kind: str  # "magic", "shell", "cell magic"
 
 
 @dataclass(frozen=True)
@@ -102,81 +98,6 @@ class CellAnalysis:
         return [*made, *(n for n in self.incidental if n not in made)]
 
 
-# ---------------------------------------------------------------------------------------------
-# IPython syntax
-# ---------------------------------------------------------------------------------------------
-
-
-def python_source(body: str, magic_lines: frozenset[int] = frozenset()
-                  ) -> tuple[str, list[IPythonLine]]:
-    """``body`` with each IPython line replaced by ``pass`` at its indentation, and the lines.
-
-    ``%magic``, ``!cmd`` and a leading ``%%magic`` line are set aside (the magic layer runs
-    them as IPython would); ``x = !cmd`` / ``x = %magic`` and the bodies of non-Python cell
-    magics cannot be: :class:`CellSyntaxError` says so in one line. ``magic_lines`` are the
-    (1-based) lines IPython itself turns into magic calls without a ``%`` (automagic: ``ls``,
-    ``cd dir``, ``pwd``); the magic layer asks IPython for them.
-    """
-    body = body.replace("\r\n", "\n")
-    if _parses(body):  # plain Python (a `%d` line inside a string is not a magic)
-        return body, []
-    lines = body.split("\n")
-    found: list[IPythonLine] = []
-    out: list[str] = []
-    for number, line in enumerate(lines, 1):
-        stripped = line.strip()
-        indent = line[: len(line) - len(line.lstrip())]
-        if stripped.startswith("%%"):
-            magic = stripped.split()[0]
-            if number != _first_code_line(lines) or magic not in ("%%time", "%%timeit", "%%capture"):
-                raise CellSyntaxError(
-                    f"line {number}: the cell magic {magic} cannot run inside a %%step cell; "
-                    "put it in a cell of its own")
-            found.append(IPythonLine(number, stripped, "cell magic"))
-            out.append(indent + _left_out(stripped))
-        elif stripped.startswith(("%time ", "%time\t")) and _parses(stripped[6:].strip()):
-            # `%time stmt` runs stmt once in the namespace: the step does the same
-            found.append(IPythonLine(number, stripped, "magic"))
-            out.append(indent + stripped[6:].strip())
-        elif stripped.startswith(("%", "!")) or (number in magic_lines and "=" not in stripped):
-            found.append(IPythonLine(number, stripped, "shell" if stripped[0] == "!" else "magic"))
-            out.append(indent + _left_out(stripped))
-        elif stripped.endswith("?") and stripped.rstrip("?").replace(".", "").isidentifier():
-            found.append(IPythonLine(number, stripped, "help"))  # `np.array?`
-            out.append(indent + _left_out(stripped))
-        elif _MAGIC_ASSIGN.match(line) and not _parses(line.strip()):
-            raise CellSyntaxError(
-                f"line {number}: `{stripped}` assigns the result of IPython syntax, which a "
-                "step cannot store; compute it in Python (e.g. subprocess.run) or in its own cell")
-        else:
-            out.append(line)
-    return "\n".join(out), found
-
-
-def _left_out(text: str) -> str:
-    """The neutral line standing for an IPython line (a comment does not change the code
-    fingerprint; it tells the reader of an exported module what ran in the notebook)."""
-    shown = text if text.isprintable() else repr(text)[1:-1]
-    return f"pass  # IPython: {shown}"
-
-
-def _first_code_line(lines: list[str]) -> int:
-    return next((i for i, line in enumerate(lines, 1) if line.strip()), 1)
-
-
-def _parses(text: str) -> bool:
-    try:
-        ast.parse(text)
-        return True
-    except SyntaxError:
-        return False
-
-
-# ---------------------------------------------------------------------------------------------
-# the walk
-# ---------------------------------------------------------------------------------------------
-
-
 def analyze(body: str, magic_lines: frozenset[int] = frozenset()) -> CellAnalysis:
     """Analyse a cell body (IPython lines allowed; ``magic_lines``: see :func:`python_source`).
     Raises :class:`CellSyntaxError`."""
@@ -189,7 +110,7 @@ def analyze(body: str, magic_lines: frozenset[int] = frozenset()) -> CellAnalysi
     walk = _Walk()
     walk.bound_anywhere = _top_level_bindings(tree) | {
         n for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-        for n in _global_writes(node)}
+        for n in global_writes(node)}
     walk.block(tree.body)
     outputs = [n for n in walk.assigned if not n.startswith("_") and n not in walk.defined_set]
     defines = [n for n in walk.defined if n not in walk.assigned]
@@ -207,7 +128,7 @@ def analyze(body: str, magic_lines: frozenset[int] = frozenset()) -> CellAnalysi
     return CellAnalysis(
         reads=reads, builtin_reads=builtin_reads, outputs=outputs, mutated=mutated, defines=defines,
         incidental=incidental, names_read=list(walk.reads), string_reads=_string_reads(tree),
-        evaluates=evaluates, deleted=deleted, maybe=maybe, definitions=_definitions(tree, python),
+        evaluates=evaluates, deleted=deleted, maybe=maybe, definitions=definitions_source(tree, python),
         star_import=walk.star, ipython=ipython, python=python, deferred=deferred)
 
 
@@ -339,18 +260,18 @@ class _Walk:
                               and c.guard is None for c in node.cases)
             self.bound = set.intersection(*ends) if irrefutable and ends else start
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            for expr in [*node.decorator_list, *_arg_defaults(node.args), *_annotations(node)]:
+            for expr in [*node.decorator_list, *arg_defaults(node.args), *_annotations(node)]:
                 self.expr(expr)
-            self.nested_reads(_free_names(node), deferred=True)
+            self.nested_reads(free_names(node), deferred=True)
             self.bind(node.name, "define")
-            for name in _global_writes(node):  # `global x; x = ...` binds x when called
+            for name in global_writes(node):  # `global x; x = ...` binds x when called
                 self.assigned.setdefault(name)
         elif isinstance(node, ast.ClassDef):
             for expr in [*node.decorator_list, *node.bases, *(k.value for k in node.keywords)]:
                 self.expr(expr)
-            now = _free_names(_without_method_bodies(node))
+            now = free_names(without_method_bodies(node))
             self.nested_reads(now)
-            self.nested_reads([n for n in _free_names(node) if n not in now], deferred=True)
+            self.nested_reads([n for n in free_names(node) if n not in now], deferred=True)
             self.bind(node.name, "define")
         elif isinstance(node, ast.Import | ast.ImportFrom):
             for alias in node.names:
@@ -427,13 +348,13 @@ class _Walk:
             self.expr(node.value)
             self.bind(node.target.id)
         elif isinstance(node, ast.Lambda):
-            for expr in _arg_defaults(node.args):
+            for expr in arg_defaults(node.args):
                 self.expr(expr)
-            self.nested_reads(_free_names(node))
+            self.nested_reads(free_names(node))
         elif isinstance(node, ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp):
             self.expr(node.generators[0].iter)
-            self.nested_reads(_free_names(node, skip_first_iter=True))
-            for walrus in _comprehension_walruses(node):
+            self.nested_reads(free_names(node, skip_first_iter=True))
+            for walrus in comprehension_walruses(node):
                 self.bind(walrus)
         elif isinstance(node, ast.Call):
             self.expr(node.func)
@@ -554,8 +475,6 @@ def _dotted(node: ast.expr) -> str | None:
     return ".".join(reversed(parts))
 
 
-def _arg_defaults(args: ast.arguments) -> list[ast.expr]:
-    return [d for d in [*args.defaults, *args.kw_defaults] if d is not None]
 
 
 def _annotations(node: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.expr]:
@@ -592,212 +511,3 @@ def _module_scope_nodes(tree: ast.AST) -> Iterator[ast.AST]:
             continue
         stack.extend(ast.iter_child_nodes(node))
 
-
-# ---------------------------------------------------------------------------------------------
-# nested scopes
-# ---------------------------------------------------------------------------------------------
-
-
-def _without_method_bodies(node: ast.ClassDef) -> ast.ClassDef:
-    """``node`` with each method's body reduced to ``pass``: what the ``class`` statement
-    itself runs (its body, decorators and defaults), not what the methods read when called."""
-    body: list[ast.stmt] = []
-    for stmt in node.body:
-        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
-            stmt = copy.copy(stmt)
-            stmt.body = [ast.Pass()]
-        body.append(stmt)
-    stripped = copy.copy(node)
-    stripped.body = body
-    return stripped
-
-
-def _free_names(node: ast.AST, skip_first_iter: bool = False) -> list[str]:
-    """Names a nested scope (function, lambda, class, comprehension) reads from outside."""
-    scope = _Scope(node, skip_first_iter)
-    return list(scope.free)
-
-
-class _Scope:
-    """The free names of one nested scope and of the scopes nested in it."""
-
-    def __init__(self, node: ast.AST, skip_first_iter: bool = False) -> None:
-        self.local: set[str] = set()
-        self.declared_global: set[str] = set()
-        self.loads: dict[str, None] = {}
-        self.free: dict[str, None] = {}
-        body: list[ast.AST]
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
-            args = node.args
-            self.local.update(a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs])
-            self.local.update(a.arg for a in (args.vararg, args.kwarg) if a is not None)
-            body = list(node.body) if isinstance(node.body, list) else [node.body]
-        elif isinstance(node, ast.ClassDef):
-            body = list(node.body)
-        else:  # comprehension
-            gens = node.generators  # type: ignore[attr-defined]
-            body = []
-            for i, gen in enumerate(gens):
-                body.append(gen.target)
-                if i or not skip_first_iter:
-                    body.append(gen.iter)
-                body.extend(gen.ifs)
-            body += [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]  # type: ignore[attr-defined]
-            for gen in gens:
-                self._collect_stores(gen.target)
-        for child in body:
-            self._visit(child)
-        for name in self.loads:
-            if name not in self.local or name in self.declared_global:
-                self.free.setdefault(name)
-
-    def _collect_stores(self, node: ast.AST) -> None:
-        for sub in ast.walk(node):
-            if isinstance(sub, ast.Name) and not isinstance(sub.ctx, ast.Load):
-                self.local.add(sub.id)
-
-    def _visit(self, node: ast.AST) -> None:
-        if isinstance(node, ast.Global | ast.Nonlocal):
-            self.declared_global.update(node.names)
-            return
-        if isinstance(node, ast.Name):
-            if isinstance(node.ctx, ast.Load):
-                self.loads.setdefault(node.id)
-            else:
-                self.local.add(node.id)
-            return
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            self.local.add(node.name)
-            for expr in [*node.decorator_list,
-                         *(_arg_defaults(node.args) if not isinstance(node, ast.ClassDef)
-                           else [*node.bases, *(k.value for k in node.keywords)])]:
-                self._visit(expr)
-            for name in _Scope(node).free:
-                self.loads.setdefault(name)
-            return
-        if isinstance(node, ast.Lambda | ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp):
-            if not isinstance(node, ast.Lambda):
-                self._visit(node.generators[0].iter)
-                for walrus in _comprehension_walruses(node):
-                    self.local.add(walrus)
-            else:
-                for expr in _arg_defaults(node.args):
-                    self._visit(expr)
-            for name in _Scope(node, skip_first_iter=not isinstance(node, ast.Lambda)).free:
-                self.loads.setdefault(name)
-            return
-        if isinstance(node, ast.Import | ast.ImportFrom):
-            self.local.update(a.asname or a.name.split(".")[0] for a in node.names if a.name != "*")
-            return
-        if isinstance(node, ast.ExceptHandler) and node.name:
-            self.local.add(node.name)
-        if isinstance(node, ast.MatchAs | ast.MatchStar) and node.name:
-            self.local.add(node.name)
-        if isinstance(node, ast.MatchMapping) and node.rest:
-            self.local.add(node.rest)
-        for child in ast.iter_child_nodes(node):
-            self._visit(child)
-        self.local.difference_update(self.declared_global)
-
-
-def _global_writes(node: ast.AST) -> list[str]:
-    """Names a function declares ``global`` and assigns: it binds them in the cell's scope."""
-    declared = {n for sub in ast.walk(node) if isinstance(sub, ast.Global) for n in sub.names}
-    return [n for n in dict.fromkeys(
-        sub.id for sub in ast.walk(node)
-        if isinstance(sub, ast.Name) and not isinstance(sub.ctx, ast.Load)) if n in declared]
-
-
-def _comprehension_walruses(node: ast.AST) -> list[str]:
-    """``:=`` targets inside a comprehension bind in the enclosing scope (PEP 572)."""
-    names = []
-    for sub in ast.walk(node):
-        if isinstance(sub, ast.NamedExpr) and isinstance(sub.target, ast.Name):
-            names.append(sub.target.id)
-    return names
-
-
-# ---------------------------------------------------------------------------------------------
-# definitions restored on a cache hit
-# ---------------------------------------------------------------------------------------------
-
-
-def _is_definition(stmt: ast.stmt) -> bool:
-    if isinstance(stmt, ast.Import | ast.ImportFrom | ast.FunctionDef | ast.AsyncFunctionDef
-                  | ast.ClassDef):
-        return True
-    if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Lambda):
-        return all(isinstance(t, ast.Name) for t in stmt.targets)
-    if isinstance(stmt, ast.Try):  # try: import x / except ImportError: ...
-        inner = [*stmt.body, *stmt.orelse, *stmt.finalbody,
-                 *(s for h in stmt.handlers for s in h.body)]
-        return all(_is_definition(s) or isinstance(s, ast.Pass) or _is_flag(s) for s in inner
-                   ) and any(_is_definition(s) for s in inner)
-    return False
-
-
-def _is_flag(stmt: ast.stmt) -> bool:
-    """``HAVE_X = False`` / ``np = None`` in a ``try: import ...`` block."""
-    return isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Constant)
-
-
-def _definitions(tree: ast.Module, source: str) -> str:
-    """The source of the cell's top-level imports, ``def``s and ``class``es, in order."""
-    parts = []
-    lines = source.split("\n")
-    for stmt in tree.body:
-        if not _is_definition(stmt):
-            continue
-        start = min([stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", []))])
-        parts.append("\n".join(lines[start - 1: stmt.end_lineno]))
-    return "\n".join(parts)
-
-
-# ---------------------------------------------------------------------------------------------
-# names for steps
-# ---------------------------------------------------------------------------------------------
-
-
-def default_step_name(analysis: CellAnalysis, taken: Iterable[str] = (),
-                      declared: Sequence[str] | None = None) -> str:
-    """A readable, unique step name: the first declared output (``-o``), else the first value
-    the cell makes, else what it shows. A scratch variable assigned before the declared
-    output never names the step (the notebook and the export both name steps here)."""
-    taken = set(taken)
-    made = [*(declared or ()), *analysis.outputs, *analysis.mutated, *analysis.defines]
-    base = next(iter(made), None)
-    if base is None:
-        magic = " ".join(line.text.lstrip("%!") for line in analysis.ipython[:1])
-        base = (_display_name(analysis.python) or _display_name(magic)
-                or next(iter(analysis.incidental), None) or "cell")
-    return unique_name(base, taken)
-
-
-def unique_name(base: str, taken: set[str]) -> str:
-    """``base``, else ``base_2``, ``base_3``... (the first one not in ``taken``)."""
-    if base not in taken:
-        return base
-    n = 2
-    while f"{base}_{n}" in taken:
-        n += 1
-    return f"{base}_{n}"
-
-
-def _display_name(python: str) -> str | None:
-    """``df_head`` for ``df.head()``, ``plt_plot_x_y`` for ``plt.plot(x, y)``: the first
-    line of code, as an identifier."""
-    for line in python.split("\n"):
-        code = line.split("#", 1)[0].strip()
-        if not code or code == "pass":
-            continue
-        words = [w for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", code)
-                 if not keyword.iskeyword(w) and not keyword.issoftkeyword(w)]
-        if not words:
-            continue
-        ident = ""
-        for word in words:
-            if len(ident) + len(word) > 30:
-                break
-            ident = f"{ident}_{word}" if ident else word
-        return ident or None
-    return None

@@ -34,8 +34,10 @@ from flowyml.notebook import staleness as _staleness
 from flowyml.notebook import versions as _versions
 from flowyml.notebook.analysis import make_step_function
 from flowyml.notebook.cellrun import MISSING, CellRun, Execute
-from flowyml.notebook.cells import CellAnalysis, CellSyntaxError, analyze, default_step_name, unique_name
+from flowyml.notebook.cells import CellAnalysis, analyze
 from flowyml.notebook.cellspec import StepCellSpec
+from flowyml.notebook.ipysyntax import CellSyntaxError
+from flowyml.notebook.naming import default_step_name, unique_name
 from flowyml.notebook.replay import replay_limit
 from flowyml.notebook.stepcells import (
     PRODUCED,

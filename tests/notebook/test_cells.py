@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from flowyml.notebook.cells import CellSyntaxError, analyze, default_step_name, python_source
+from flowyml.notebook.cells import analyze
+from flowyml.notebook.ipysyntax import CellSyntaxError, python_source
+from flowyml.notebook.naming import default_step_name
 from flowyml.notebook.versions import StepNames, wire
 
 # (source, reads, outputs, mutated, defines, incidental)

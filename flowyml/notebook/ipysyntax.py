@@ -1,0 +1,95 @@
+"""IPython syntax inside a cell: ``%magic``, ``!cmd``, ``%%time``, ``obj?`` and automagic lines.
+
+The scoping walk (:mod:`flowyml.notebook.cells`) reads Python only, so each IPython line is set
+aside first and replaced by a neutral ``pass`` line at its indentation (:func:`python_source`);
+the magic layer runs the original text, as IPython would. Syntax a step cannot keep (``x = !cmd``,
+a non-Python cell magic) is a :class:`CellSyntaxError` that says where and what to do instead.
+Pure logic, no IPython.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+
+_MAGIC_ASSIGN = re.compile(r"^\s*[\w.,\s\[\]()*]+=\s*[%!]")
+
+
+class CellSyntaxError(ValueError):
+    """The cell is not Python (once IPython lines are set aside); the message says where."""
+
+
+@dataclass(frozen=True)
+class IPythonLine:
+    """A line of IPython syntax inside a cell (1-based line number, the text, what it is)."""
+
+    lineno: int
+    text: str
+    kind: str  # "magic", "shell", "cell magic"
+
+
+
+def python_source(body: str, magic_lines: frozenset[int] = frozenset()
+                  ) -> tuple[str, list[IPythonLine]]:
+    """``body`` with each IPython line replaced by ``pass`` at its indentation, and the lines.
+
+    ``%magic``, ``!cmd`` and a leading ``%%magic`` line are set aside (the magic layer runs
+    them as IPython would); ``x = !cmd`` / ``x = %magic`` and the bodies of non-Python cell
+    magics cannot be: :class:`CellSyntaxError` says so in one line. ``magic_lines`` are the
+    (1-based) lines IPython itself turns into magic calls without a ``%`` (automagic: ``ls``,
+    ``cd dir``, ``pwd``); the magic layer asks IPython for them.
+    """
+    body = body.replace("\r\n", "\n")
+    if _parses(body):  # plain Python (a `%d` line inside a string is not a magic)
+        return body, []
+    lines = body.split("\n")
+    found: list[IPythonLine] = []
+    out: list[str] = []
+    for number, line in enumerate(lines, 1):
+        stripped = line.strip()
+        indent = line[: len(line) - len(line.lstrip())]
+        if stripped.startswith("%%"):
+            magic = stripped.split()[0]
+            if number != _first_code_line(lines) or magic not in ("%%time", "%%timeit", "%%capture"):
+                raise CellSyntaxError(
+                    f"line {number}: the cell magic {magic} cannot run inside a %%step cell; "
+                    "put it in a cell of its own")
+            found.append(IPythonLine(number, stripped, "cell magic"))
+            out.append(indent + _left_out(stripped))
+        elif stripped.startswith(("%time ", "%time\t")) and _parses(stripped[6:].strip()):
+            # `%time stmt` runs stmt once in the namespace: the step does the same
+            found.append(IPythonLine(number, stripped, "magic"))
+            out.append(indent + stripped[6:].strip())
+        elif stripped.startswith(("%", "!")) or (number in magic_lines and "=" not in stripped):
+            found.append(IPythonLine(number, stripped, "shell" if stripped[0] == "!" else "magic"))
+            out.append(indent + _left_out(stripped))
+        elif stripped.endswith("?") and stripped.rstrip("?").replace(".", "").isidentifier():
+            found.append(IPythonLine(number, stripped, "help"))  # `np.array?`
+            out.append(indent + _left_out(stripped))
+        elif _MAGIC_ASSIGN.match(line) and not _parses(line.strip()):
+            raise CellSyntaxError(
+                f"line {number}: `{stripped}` assigns the result of IPython syntax, which a "
+                "step cannot store; compute it in Python (e.g. subprocess.run) or in its own cell")
+        else:
+            out.append(line)
+    return "\n".join(out), found
+
+
+def _left_out(text: str) -> str:
+    """The neutral line standing for an IPython line (a comment does not change the code
+    fingerprint; it tells the reader of an exported module what ran in the notebook)."""
+    shown = text if text.isprintable() else repr(text)[1:-1]
+    return f"pass  # IPython: {shown}"
+
+
+def _first_code_line(lines: list[str]) -> int:
+    return next((i for i, line in enumerate(lines, 1) if line.strip()), 1)
+
+
+def _parses(text: str) -> bool:
+    try:
+        ast.parse(text)
+        return True
+    except SyntaxError:
+        return False
