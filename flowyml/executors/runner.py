@@ -2,23 +2,36 @@
 
 This is the unit every executor ships to a worker: :func:`run_unit` takes the artifacts the
 unit reads and returns its results and new artifacts. It knows nothing of scheduling.
+:func:`run_step` reads as its stages (bind, key, look up, call with retries, store,
+report); the data they fill (:class:`Artifact`, :class:`StepResult`, :class:`UnitOutcome`)
+lives in :mod:`flowyml.executors.results` and is imported here under its old names.
 """
 
 from __future__ import annotations
 
 import functools
-import os
 import threading
 import time
 import traceback
 import warnings
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from flowyml import keys as _keys
 from flowyml.events import Event, StepFinished, StepRetrying, StepStarted, silent
+from flowyml.executors.results import (
+    Artifact,
+    EntryLoader,
+    StepOutputError,
+    StepResult,
+    UnitOutcome,
+    default_shape,
+    shape_of,
+    split_outputs,
+    worker_name,
+)
 from flowyml.hashing import UnhashableValueError, hash_value
 from flowyml.keys import key_digest, stored_name
 from flowyml.store import local as _cache
@@ -45,10 +58,6 @@ class StepInputError(TypeError):
     """A step cannot be called: a required parameter has no value."""
 
 
-class StepOutputError(TypeError):
-    """A step returned something that does not match its declared outputs."""
-
-
 class UncacheableWarning(UserWarning):
     """A step runs without cache because one of its values cannot be hashed."""
 
@@ -57,162 +66,6 @@ class StepNotCached(Exception):
     """Raised for a step that would have to run, when the store only probes the cache
     (``store.probe_only``: the Dask client looking for hits before shipping a unit)."""
 
-
-# ---------------------------------------------------------------------------------------------
-# Artifacts: a value with its content digest, either in memory or in the cache
-# ---------------------------------------------------------------------------------------------
-
-
-class _EntryLoader:
-    """Loads a cache entry once, on first use, for all the artifacts it holds."""
-
-    def __init__(self, store: Any, entry: _cache.CacheEntry) -> None:
-        self.store, self.entry = store, entry
-        self._values: dict[str, Any] | None = None
-        self._lock = threading.Lock()
-
-    def get(self, name: str) -> Any:
-        with self._lock:
-            if self._values is None:
-                self._values = self.store.load(self.entry)
-            if name not in self._values and name in self.entry.meta.get("notes", {}).get("absent", ()):
-                return None  # a notebook step left it unbound (a loop that did not run)
-            return self._values[name]
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"store": self.store, "entry": self.entry, "_values": None}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
-
-
-_UNSET = object()
-
-
-class Artifact:
-    """A named value and its content digest; the value may still sit in the cache."""
-
-    __slots__ = ("_hash", "_loader", "_value", "name", "producer")
-
-    def __init__(
-        self,
-        name: str,
-        value: Any = _UNSET,
-        *,
-        digest: str | None = None,
-        loader: _EntryLoader | None = None,
-        producer: str | None = None,
-    ) -> None:
-        self.name, self.producer = name, producer
-        self._value, self._hash, self._loader = value, digest, loader
-
-    @property
-    def value(self) -> Any:
-        if self._value is _UNSET:
-            self._value = self._loader.get(stored_name(self.name))  # type: ignore[union-attr]
-        return self._value
-
-    @property
-    def loaded(self) -> bool:
-        return self._value is not _UNSET
-
-    @property
-    def hash(self) -> str:
-        """The content digest (computed on first use); raises UnhashableValueError."""
-        if self._hash is None:
-            self._hash = hash_value(self.value)
-        return self._hash
-
-    def __getstate__(self) -> tuple[Any, ...]:
-        # the "not loaded" sentinel is per process: ship a flag instead of it
-        loaded = self._value is not _UNSET
-        return (self.name, self.producer, self._value if loaded else None, self._hash,
-                self._loader, loaded)
-
-    def __setstate__(self, state: tuple[Any, ...]) -> None:
-        self.name, self.producer, value, self._hash, self._loader, loaded = state
-        self._value = value if loaded else _UNSET
-
-    def __repr__(self) -> str:
-        where = "loaded" if self.loaded else "in cache"
-        return f"Artifact({self.name!r}, {where}, hash={self._hash!r})"
-
-
-# ---------------------------------------------------------------------------------------------
-# Results
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class StepResult:
-    """What happened to one step in one run."""
-
-    name: str
-    state: str = "pending"
-    success: bool = False
-    error: str | None = None
-    traceback: str | None = None
-    duration_seconds: float = 0.0
-    cached: bool = False
-    skipped: bool = False
-    skip_reason: str | None = None
-    retries: int = 0
-    attempts: int = 0
-    cache_key: str | None = None
-    uncacheable_reason: str | None = None
-    time_saved: float = 0.0
-    worker: str | None = None
-    output_names: list[str] = field(default_factory=list)
-    #: how the function returned several outputs: "tuple", "list" or "dict" ("single": one)
-    output_shape: str = "single"
-    artifacts: dict[str, Artifact] = field(default_factory=dict, repr=False)
-    map_result: Any = field(default=None, repr=False)
-    #: why a stored entry of the same key was not taken (a file it read changed)
-    rerun_reason: str | None = None
-    #: the record of the files the step read and wrote (flowyml.tracking.files)
-    files: dict[str, Any] | None = field(default=None, repr=False)
-
-    @property
-    def outputs(self) -> dict[str, Any]:
-        """The step's outputs by name (loaded from the cache on first access)."""
-        return {name: art.value for name, art in self.artifacts.items()}
-
-    @property
-    def output(self) -> Any:
-        """The return value, rebuilt the same way whether computed or loaded from the cache:
-        the single output, or several as the tuple, list or dict the function returned."""
-        if not self.artifacts:
-            return None
-        names = [n for n in self.output_names if n in self.artifacts]
-        if len(self.output_names) == 1:
-            return self.artifacts[names[0]].value
-        if self.output_shape == "dict":
-            return {n: self.artifacts[n].value for n in names}
-        values = [self.artifacts[n].value for n in names]
-        return values if self.output_shape == "list" else tuple(values)
-
-
-@dataclass
-class UnitOutcome:
-    results: list[StepResult]
-    artifacts: dict[str, Artifact]
-    #: entries a worker could not store itself, for the caller to store (key, outputs, options)
-    relayed: list[tuple[str, dict[str, Any], dict[str, Any]]] = field(default_factory=list)
-
-
-_HOST_PID: list[str] = []  # "host:pid", computed once per process (two syscalls per step)
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_HOST_PID.clear)
-
-
-def worker_name() -> str:
-    """``host:pid:thread`` of the worker running a step."""
-    if not _HOST_PID:
-        import socket
-
-        _HOST_PID.append(f"{socket.gethostname()}:{os.getpid()}")
-    return f"{_HOST_PID[0]}:{threading.current_thread().name}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -317,7 +170,18 @@ def run_step(
     unavailable: dict[str, str] | None = None,
     worker: str | None = None,
 ) -> StepResult:
-    """Run one step: condition, cache lookup, call with retries and timeout, store.
+    """Run one step, as a handful of stages (each a function below, named for its stage):
+
+    1. :func:`_bind_inputs` — skip when an input never came or the condition is false, else
+       bind each parameter to an artifact or a context value;
+    2. :func:`_cache_key` — the key (``None``: the step runs without cache);
+    3. :func:`_look_up` — take a stored entry when its recorded files still hold, the global
+       generators it drew from allow it, and it is trusted;
+    4. :func:`_call_with_retries` — on a miss, call the function with retries and timeout,
+       recording the files it touches and the process state it changes
+       (a map task runs its items instead: :func:`_run_map`);
+    5. :func:`_store_outputs` — the outputs as artifacts, stored with digests and notes;
+    6. :func:`_report` — the final state, the duration and the ``StepFinished`` event.
 
     ``worker`` names the thread running it (``host:pid:thread``; found here when not given).
     """
@@ -326,17 +190,52 @@ def run_step(
     started = time.perf_counter()
 
     def finish(state: str) -> StepResult:
-        result.state = state
-        result.duration_seconds = time.perf_counter() - started
-        if emit is not silent:
-            emit(StepFinished(
-                run_id=run_id, step=step.name, state=state, duration=result.duration_seconds,
-                cached=result.cached, attempts=result.attempts, error=result.error,
-                time_saved=result.time_saved, worker=result.worker,
-                rerun_reason=result.rerun_reason,
-            ))
-        return result
+        return _report(result, state, started, step, emit, run_id)
 
+    state, kwargs_src = _bind_inputs(step, available, context, unavailable, result)
+    if state is not None:
+        return finish(state)
+    if emit is not silent:
+        emit(StepStarted(run_id=run_id, step=step.name, attempt=1, worker=result.worker))
+    key, parts = _cache_key(step, kwargs_src, context_hashes, store, result)
+    if key is not None and (state := _look_up(step, key, store, result)) is not None:
+        return finish(state)
+
+    if getattr(store, "probe_only", False):
+        raise StepNotCached(step.name)
+    kwargs = {param: src.value if isinstance(src, Artifact) else src for param, src in kwargs_src.items()}
+    if getattr(step, "is_map_task", False):
+        return finish(_run_map(step, kwargs, kwargs_src, store, result, context_hashes, key, parts))
+    computed = _call_with_retries(step, kwargs, key, store, result, emit, run_id, finish)
+    if isinstance(computed, str):
+        return finish(computed)
+    _store_outputs(step, key, parts, kwargs_src, computed, store, result)
+    return finish("done")
+
+
+def _report(result: StepResult, state: str, started: float, step: Any, emit: Emit,
+            run_id: str) -> StepResult:
+    """Finish ``result`` in ``state``: its duration, and the ``StepFinished`` event that
+    tells the listeners (widgets, progress bars, the scheduler's log)."""
+    result.state = state
+    result.duration_seconds = time.perf_counter() - started
+    if emit is not silent:
+        emit(StepFinished(
+            run_id=run_id, step=step.name, state=state, duration=result.duration_seconds,
+            cached=result.cached, attempts=result.attempts, error=result.error,
+            time_saved=result.time_saved, worker=result.worker,
+            rerun_reason=result.rerun_reason,
+        ))
+    return result
+
+
+def _bind_inputs(step: Any, available: dict[str, Artifact], context: dict[str, Any],
+                 unavailable: dict[str, str] | None,
+                 result: StepResult) -> tuple[str | None, dict[str, Any]]:
+    """``(None, bound)`` with parameter -> Artifact or context value when the step is to
+    run, else ``(state, {})``: "skipped" (its inputs come from skipped steps, or its
+    condition is false), "upstream_failed" (an input was never produced) or "failed" (the
+    condition raised, or a parameter has no value); the reason is written in ``result``."""
     missing = [n for n in step.inputs if n not in available and n not in context]
     if unavailable:
         missing += [n for n in step.condition_params if n in unavailable and n not in missing]
@@ -347,54 +246,74 @@ def run_step(
         if all(unavailable.get(n) == "skipped" for n in missing):
             result.success = True
             result.skip_reason = f"input(s) {missing} come from skipped steps"
-            return finish("skipped")
+            return "skipped", {}
         result.skip_reason = f"upstream did not produce {missing}"
         result.error = f"step '{step.name}' not run: input(s) {missing} were not produced upstream"
-        return finish("upstream_failed")
-
+        return "upstream_failed", {}
     try:
         if step.condition is not None and not _condition_holds(step, available, context):
             result.skipped, result.success = True, True
             result.skip_reason = "condition is false"
-            return finish("skipped")
-        kwargs_src = _bind(step, available, context)
+            return "skipped", {}
+        return None, _bind(step, available, context)
     except Exception as exc:
         result.error = f"{type(exc).__name__}: {exc}"
         result.traceback = traceback.format_exc()
-        return finish("failed")
+        return "failed", {}
 
-    if emit is not silent:
-        emit(StepStarted(run_id=run_id, step=step.name, attempt=1, worker=result.worker))
-    key, parts = _cache_key(step, kwargs_src, context_hashes, store, result)
-    if key is not None:
-        try:
-            entry = store.lookup(key)
-        except UntrustedEntryError as exc:  # strict, or an unusable key: the step never runs
-            result.error = str(exc)
-            return finish("failed")
-        if entry is not None and (note := _files.note_of(entry.meta)) is not None:
-            entry = _files_hold(result, store, entry, note, step)
-        notes = entry.meta.get("notes") if entry is not None else None
-        if notes and "state" in notes and _state.refusal(notes["state"]):
-            entry = None  # it drew from a global generator now in another known state
-        if entry is not None:
-            if notes and "state" in notes:
-                _state.replay(notes["state"])  # the seed, options, paths it set, in order
-            _take_hit(result, store, entry, key)
-            if getattr(step, "is_map_task", False):
-                result.map_result = step.whole_list_result(result.artifacts[result.output_names[0]])
-            return finish("cached")
 
-    if getattr(store, "probe_only", False):
-        raise StepNotCached(step.name)
-    kwargs = {param: src.value if isinstance(src, Artifact) else src for param, src in kwargs_src.items()}
+def _look_up(step: Any, key: str, store: Any, result: StepResult) -> str | None:
+    """"cached" when the store holds a usable entry for ``key`` (``result`` then filled
+    from it, its recorded process state replayed), "failed" when the entry cannot be
+    trusted (strict signing, or an unusable key: the step never runs), ``None`` to run.
+
+    An entry is passed over when a file it read changed (``result.rerun_reason``) or when it
+    drew from a global random generator now in another known state."""
+    try:
+        entry = store.lookup(key)
+    except UntrustedEntryError as exc:
+        result.error = str(exc)
+        return "failed"
+    if entry is not None and (note := _files.note_of(entry.meta)) is not None:
+        entry = _files_hold(result, store, entry, note, step)
+    notes = entry.meta.get("notes") if entry is not None else None
+    if notes and "state" in notes and _state.refusal(notes["state"]):
+        entry = None  # it drew from a global generator now in another known state
+    if entry is None:
+        return None
+    if notes and "state" in notes:
+        _state.replay(notes["state"])  # the seed, options, paths it set, in order
+    _take_hit(result, store, entry, key)
     if getattr(step, "is_map_task", False):
-        return finish(_run_map(step, kwargs, kwargs_src, store, result, context_hashes, key, parts))
+        result.map_result = step.whole_list_result(result.artifacts[result.output_names[0]])
+    return "cached"
+
+
+@dataclass
+class _Computed:
+    """What a successful call left: the return value split into outputs, the files it
+    touched, its own run time, and the process state from before the first attempt."""
+
+    value: Any
+    outputs: dict[str, Any]
+    observed: _files.Observed | None
+    seconds: float
+    before: Any
+
+
+def _call_with_retries(step: Any, kwargs: dict[str, Any], key: str | None, store: Any,
+                       result: StepResult, emit: Emit, run_id: str,
+                       finish: Callable[[str], StepResult]) -> _Computed | str:
+    """Call the step's function up to ``1 + retry`` times, each under its ``timeout``,
+    waiting :func:`backoff` between attempts; the final state ("failed", "timed_out") when
+    every attempt failed. A cached step's file reads and writes are recorded, and the
+    process-wide state (seeds, options, ``sys.path``) is snapshot first, where steps run one
+    at a time (the main thread). An interrupt finishes the step as "interrupted" and
+    propagates."""
     attempts = 1 + max(int(step.retry or 0), 0)
     tracking = _tracking(step, store) if key is not None else None
     func = step.func if tracking is None else _files.Recorded(step.func, tracking)
     observed = None
-    # process-wide state (seeds, options, sys.path...): only where steps run one at a time
     before = _state.snapshot() if key is not None and _in_main_thread() else None
     for attempt in range(1, attempts + 1):
         result.attempts = attempt
@@ -418,18 +337,25 @@ def run_step(
                 result.retries += 1
                 time.sleep(delay)
                 continue
-            return finish("timed_out" if timed_out else "failed")
-        compute_time = time.perf_counter() - t0
-        break
+            return "timed_out" if timed_out else "failed"
+        return _Computed(value, outputs, observed, time.perf_counter() - t0, before)
+    raise AssertionError("unreachable: the last attempt returns")  # pragma: no cover
+
+
+def _store_outputs(step: Any, key: str | None, parts: Any, kwargs_src: dict[str, Any],
+                   computed: _Computed, store: Any, result: StepResult) -> None:
+    """Mark ``result`` done with the computed outputs as artifacts and, when the step has a
+    key, store them with their digests, what ``flowyml why`` compares, the files recorded
+    and the process state the step changed (replayed on a later hit)."""
     result.success, result.error, result.traceback = True, None, None
-    result.output_shape = _shape_of(value, result.output_names)
-    result.artifacts = {n: Artifact(n, v, producer=step.name) for n, v in outputs.items()}
+    result.output_shape = shape_of(computed.value, result.output_names)
+    result.artifacts = {n: Artifact(n, v, producer=step.name) for n, v in computed.outputs.items()}
     if key is not None:
+        before = computed.before
         changed = _state.record(before, lambda: _source_of(step)) if before is not None else None
-        _store(key, parts, outputs, result, store, compute_time,
-               explain=_explain(step, kwargs_src), observed=observed,
+        _store(key, parts, computed.outputs, result, store, computed.seconds,
+               explain=_explain(step, kwargs_src), observed=computed.observed,
                notes={"state": changed} if changed else None)
-    return finish("done")
 
 
 def _tracking(step: Any, store: Any) -> _files.Tracking | None:
@@ -476,7 +402,7 @@ def _source_of(step: Any) -> str:
 def _take_hit(result: StepResult, store: Any, entry: _cache.CacheEntry, key: str) -> None:
     """Fill ``result`` from a verified entry without loading it: each output's digest is the
     one recorded when it was stored, and its value loads on first use."""
-    loader = _EntryLoader(store, entry)
+    loader = EntryLoader(store, entry)
     hashes = entry.output_hashes
     producer = result.name
     result.artifacts = {
@@ -484,7 +410,7 @@ def _take_hit(result: StepResult, store: Any, entry: _cache.CacheEntry, key: str
         for n in result.output_names
     }
     result.cached = result.success = True
-    result.output_shape = entry.meta.get("shape") or _default_shape(result.output_names)
+    result.output_shape = entry.meta.get("shape") or default_shape(result.output_names)
     result.time_saved = entry.duration
     result.cache_key = key
 
@@ -719,31 +645,3 @@ def _hashable(src: Any, context_hashes: dict[str, str], param: str) -> bool:
         return True
     except UnhashableValueError:
         return False
-
-
-def _default_shape(names: list[str]) -> str:
-    return "single" if len(names) <= 1 else "tuple"
-
-
-def _shape_of(value: Any, names: list[str]) -> str:
-    if len(names) <= 1:
-        return "single"
-    return "dict" if isinstance(value, dict) else "list" if isinstance(value, list) else "tuple"
-
-
-def split_outputs(step: Any, value: Any) -> dict[str, Any]:
-    """Map a return value onto the step's declared outputs, or raise StepOutputError."""
-    names = step.outputs
-    if not names:
-        return {step.name: value}
-    if len(names) == 1:
-        return {names[0]: value}
-    if isinstance(value, dict) and set(value) == set(names):
-        return {n: value[n] for n in names}
-    if isinstance(value, tuple | list) and len(value) == len(names):
-        return dict(zip(names, value, strict=True))
-    got = f"{type(value).__name__}" + (f" of length {len(value)}" if hasattr(value, "__len__") else "")
-    raise StepOutputError(
-        f"step '{step.name}' declares outputs {names} but returned a {got}; return a tuple of "
-        f"{len(names)} values or a dict with keys {names}"
-    )

@@ -18,7 +18,8 @@ import time
 from typing import Any
 
 from flowyml.events import Event, StepStarted
-from flowyml.executors.runner import MAP_PARALLEL, Artifact, UnitOutcome, _EntryLoader, run_unit
+from flowyml.executors.results import EntryLoader
+from flowyml.executors.runner import MAP_PARALLEL, Artifact, UnitOutcome, run_unit
 from flowyml.store.entry import CacheEntry
 
 #: how long a batched job holds its events before sending them on
@@ -241,7 +242,7 @@ def cache_backed(outcome: UnitOutcome, store: Any) -> UnitOutcome:
             continue
         entry = CacheEntry(store.entry_path(res.cache_key),
                            {"outputs": {n: a._hash for n, a in res.artifacts.items() if a._hash}})
-        loader = _EntryLoader(store, entry)
+        loader = EntryLoader(store, entry)
         lazy = {n: Artifact(n, digest=a._hash, loader=loader, producer=a.producer)
                 for n, a in res.artifacts.items()}
         res.artifacts = lazy
