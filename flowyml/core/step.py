@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any
 
 from flowyml import keys as _keys
-from flowyml.codehash import code_fingerprint
 from flowyml.core.resources import ResourceRequirements, normalize_resources
 from flowyml.hashing import hash_value
 
@@ -250,6 +249,8 @@ class Step:
 
     def get_code_hash(self) -> str:
         """Fingerprint of the normalised code, including the user helpers it calls."""
+        from flowyml.codehash import code_fingerprint  # loaded when a key is first made
+
         return code_fingerprint(self.func)
 
     def get_input_hash(self, inputs: dict[str, Any]) -> str:

@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowyml import keys as _keys
 from flowyml.events import Event, StepFinished, StepRetrying, StepStarted, silent
@@ -35,10 +35,10 @@ from flowyml.executors.results import (
 from flowyml.hashing import UnhashableValueError, hash_value
 from flowyml.keys import key_digest, stored_name
 from flowyml.store import local as _cache
-from flowyml.store.signing_keys import UntrustedEntryError
 from flowyml.timeouts import StepTimeoutError, call_with_timeout
-from flowyml.tracking import files as _files
-from flowyml.tracking import state as _state
+
+if TYPE_CHECKING:
+    from flowyml.tracking import files as _files
 
 Emit = Callable[[Event], None]
 MAX_RETRY_DELAY = 30.0
@@ -271,18 +271,26 @@ def _look_up(step: Any, key: str, store: Any, result: StepResult) -> str | None:
     drew from a global random generator now in another known state."""
     try:
         entry = store.lookup(key)
-    except UntrustedEntryError as exc:
+    except Exception as exc:
+        from flowyml.store.signing_keys import UntrustedEntryError  # loaded when signing is
+
+        if not isinstance(exc, UntrustedEntryError):
+            raise
         result.error = str(exc)
         return "failed"
-    if entry is not None and (note := _files.note_of(entry.meta)) is not None:
-        entry = _files_hold(result, store, entry, note, step)
     notes = entry.meta.get("notes") if entry is not None else None
-    if notes and "state" in notes and _state.refusal(notes["state"]):
-        entry = None  # it drew from a global generator now in another known state
+    if notes:  # files and process-wide state are notes of the entry: loaded when there are
+        from flowyml.tracking import files as _files
+        from flowyml.tracking import state as _state
+
+        if (note := _files.note_of(entry.meta)) is not None:
+            entry = _files_hold(result, store, entry, note, step)
+        if entry is not None and "state" in notes and _state.refusal(notes["state"]):
+            entry = None  # it drew from a global generator now in another known state
+        if entry is not None and "state" in notes:
+            _state.replay(notes["state"])  # the seed, options, paths it set, in order
     if entry is None:
         return None
-    if notes and "state" in notes:
-        _state.replay(notes["state"])  # the seed, options, paths it set, in order
     _take_hit(result, store, entry, key)
     if getattr(step, "is_map_task", False):
         result.map_result = step.whole_list_result(result.artifacts[result.output_names[0]])
@@ -310,6 +318,9 @@ def _call_with_retries(step: Any, kwargs: dict[str, Any], key: str | None, store
     process-wide state (seeds, options, ``sys.path``) is snapshot first, where steps run one
     at a time (the main thread). An interrupt finishes the step as "interrupted" and
     propagates."""
+    from flowyml.tracking import files as _files
+    from flowyml.tracking import state as _state
+
     attempts = 1 + max(int(step.retry or 0), 0)
     tracking = _tracking(step, store) if key is not None else None
     func = step.func if tracking is None else _files.Recorded(step.func, tracking)
@@ -347,6 +358,8 @@ def _store_outputs(step: Any, key: str | None, parts: Any, kwargs_src: dict[str,
     """Mark ``result`` done with the computed outputs as artifacts and, when the step has a
     key, store them with their digests, what ``flowyml why`` compares, the files recorded
     and the process state the step changed (replayed on a later hit)."""
+    from flowyml.tracking import state as _state
+
     result.success, result.error, result.traceback = True, None, None
     result.output_shape = shape_of(computed.value, result.output_names)
     result.artifacts = {n: Artifact(n, v, producer=step.name) for n, v in computed.outputs.items()}
@@ -361,6 +374,8 @@ def _store_outputs(step: Any, key: str | None, parts: Any, kwargs_src: dict[str,
 def _tracking(step: Any, store: Any) -> _files.Tracking | None:
     """How the step's files are recorded (``None``: not at all): ``track_files`` and
     ``FLOWYML_TRACK_FILES`` turn reads off, declared ``files`` are always tracked."""
+    from flowyml.tracking import files as _files
+
     if getattr(step, "is_map_task", False):
         return None
     enabled = getattr(step, "track_files", True) and _files.enabled_by_env()
@@ -375,6 +390,8 @@ def _files_hold(result: StepResult, store: Any, entry: _cache.CacheEntry,
                 note: dict[str, Any], step: Any) -> _cache.CacheEntry | None:
     """The entry when the files it recorded still hold (the ones it wrote put back), else
     ``None`` with the reason in ``result.rerun_reason`` (the step re-runs)."""
+    from flowyml.tracking import files as _files
+
     recorded = getattr(step, "track_files", True) and _files.enabled_by_env()
     reason = _files.stale_reason(note, recorded=recorded) or (recorded and _files.put_back(
         note, lambda: store.load(entry).get(_files.FILES_OUTPUT, {}))) or None
@@ -434,6 +451,8 @@ def _explain(step: Any, kwargs_src: dict[str, Any]) -> dict[str, Any] | None:
 def _store(key: str, parts: Any, outputs: dict[str, Any], result: StepResult,
            store: Any, duration: float, explain: dict[str, Any] | None = None,
            observed: _files.Observed | None = None, notes: dict[str, Any] | None = None) -> None:
+    from flowyml.tracking import files as _files
+
     hashes = {}
     for n, a in result.artifacts.items():
         try:
