@@ -27,7 +27,7 @@ from flowyml import render
 from flowyml.notebook import outputs as _outputs
 from flowyml.notebook.reactive import Wave
 from flowyml.notebook.replay import Recording
-from flowyml_jupyter.widgets import _in_kernel, _shared_models, _unflushed
+from flowyml_jupyter.widgets import in_kernel, shared_models, unflushed
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
 #: seconds between live re-publications of an area while its step runs
@@ -53,12 +53,12 @@ class OutputArea:
         """Display the (empty) area under the running cell, with a display id."""
         from IPython.display import display
 
-        if _in_kernel():
+        if in_kernel():
             import ipywidgets as widgets
 
-            self.widget = widgets.Output(layout=_shared_models()["layout"])
+            self.widget = widgets.Output(layout=shared_models()["layout"])
             self.widget.add_class("flowyml-area-widget")
-        with _unflushed():
+        with unflushed():
             self.handle = display(self.bundle(), raw=True, display_id=True,
                                   metadata={"flowyml": {"area": self.step}})
 
@@ -83,7 +83,7 @@ class OutputArea:
         if self.widget is not None:
             self.widget.outputs = tuple(_outputs.to_outputs(self.items))
         if self.handle is not None:
-            with _unflushed():
+            with unflushed():
                 self.handle.update(self.bundle(), raw=True,
                                    metadata={"flowyml": {"area": self.step}})
 
@@ -110,13 +110,13 @@ class WaveSummary:
     def show(self) -> None:
         from IPython.display import display
 
-        if _in_kernel():
-            with _unflushed():
+        if in_kernel():
+            with unflushed():
                 self.handle = display(self.bundle(), raw=True, display_id=True)
 
     def update(self, *_: Any) -> None:
         if self.handle is not None:
-            with _unflushed():
+            with unflushed():
                 self.handle.update(self.bundle(), raw=True)
 
     def finish(self) -> None:

@@ -137,7 +137,7 @@ class FlowymlMagics(Magics):
         if spec.accept:
             self._accept(rec)
         from flowyml_jupyter.capture import close_new_figures, open_figures, replay, split_result
-        from flowyml_jupyter.widgets import RunningLine, _in_kernel
+        from flowyml_jupyter.widgets import RunningLine, in_kernel
 
         # an earlier run's widget: its display is gone with the cell's old outputs (its
         # model stays open, as the front end may still hold it, until the unload)
@@ -145,7 +145,7 @@ class FlowymlMagics(Magics):
         if hasattr(old, "comm"):
             self._retired.append(old)
         line = None
-        if _in_kernel():  # a front end that updates displays: show "running" while it runs
+        if in_kernel():  # a front end that updates displays: show "running" while it runs
             line = RunningLine(rec.name)
             line.show()
             self._status_widgets[rec.name] = line
@@ -153,7 +153,7 @@ class FlowymlMagics(Magics):
         if old is not None:  # left with the cell's old outputs
             old.close()
         area = None
-        if self.auto and _in_kernel():  # its outputs go to an area updated in place
+        if self.auto and in_kernel():  # its outputs go to an area updated in place
             from flowyml_jupyter.areas import OutputArea
 
             area = OutputArea(rec.name)

@@ -43,7 +43,7 @@ def _on_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def _in_kernel() -> bool:
+def in_kernel() -> bool:
     """Whether we run inside a Jupyter kernel (so display updates reach a front end)."""
     try:
         from IPython import get_ipython
@@ -65,7 +65,7 @@ def _version(text: str) -> tuple[int, ...]:
 
 
 def can_skip_flush(pub: Any) -> bool:
-    """Whether ``pub`` is an ipykernel display publisher whose flush :func:`_unflushed` may
+    """Whether ``pub`` is an ipykernel display publisher whose flush :func:`unflushed` may
     skip: its class has ``_flush_streams``, no one replaced it on the instance already (a
     nested use), and ipykernel is a version it was tested with."""
     if pub is None or not callable(getattr(type(pub), "_flush_streams", None)):
@@ -78,7 +78,7 @@ def can_skip_flush(pub: Any) -> bool:
 
 
 @contextlib.contextmanager
-def _unflushed() -> Iterator[None]:
+def unflushed() -> Iterator[None]:
     """Publish displays without ipykernel's stream flush before each one.
 
     ipykernel flushes ``sys.stdout`` and ``sys.stderr`` before every display message, and
@@ -116,7 +116,7 @@ def _no_flush() -> None:
 _SHARED: dict[str, Any] = {}
 
 
-def _shared_models() -> dict[str, Any]:
+def shared_models() -> dict[str, Any]:
     """One default ``Layout`` and ``HTMLStyle`` for every status line and DAG: each widget
     model is a comm message to the front end, and a notebook shows one line per step cell.
     (A widget never changes these; they are re-made if the kernel's comms were closed.)"""
@@ -150,7 +150,7 @@ class _EventWidget(widgets.VBox):
     """Shared machinery: a main-thread event queue and a self-updating static display."""
 
     def __init__(self, html: str = "", **kwargs: Any) -> None:
-        shared = _shared_models()
+        shared = shared_models()
         # made with its first picture: each later change is one more message
         self._html = widgets.HTML(value=html, layout=shared["layout"], style=shared["style"])
         kwargs.setdefault("layout", shared["layout"])
@@ -214,7 +214,7 @@ class _EventWidget(widgets.VBox):
                     raw=True)
             return
         bundle = self._repr_mimebundle_()
-        if not _in_kernel():
+        if not in_kernel():
             display(bundle, raw=True)
             return
         self._handles.append(display(bundle, raw=True, display_id=True))
@@ -234,7 +234,7 @@ class _EventWidget(widgets.VBox):
         if shown == getattr(self, "_shown", None):
             return  # each update is a message (and a stream flush) in the kernel
         self._shown = shown
-        with _unflushed():
+        with unflushed():
             for handle in self._handles:
                 handle.update(bundle, raw=True)
 
@@ -496,7 +496,7 @@ class RunningLine:
         """Display the line (``running``) with a display id."""
         from IPython.display import display
 
-        with _unflushed():  # the cell's body has not printed anything yet
+        with unflushed():  # the cell's body has not printed anything yet
             self.handle = display(self._bundle(), raw=True, display_id=True)
 
     def _bundle(self) -> dict[str, str]:
@@ -515,7 +515,7 @@ class RunningLine:
         else:
             return
         if self.handle is not None:
-            with _unflushed():
+            with unflushed():
                 self.handle.update(self._bundle(), raw=True)
 
     def flush(self) -> None:

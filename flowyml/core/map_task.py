@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flowyml.core.step import DEFAULT_RETRY_DELAY, Step, _global_registry
+from flowyml.core.step import DEFAULT_RETRY_DELAY, Step, global_registry
 from flowyml.executors.runner import NOT_RUN
 from flowyml.hashing import hash_value
 from flowyml.timeouts import call_with_timeout
@@ -260,7 +260,7 @@ def map_task(
         if pipeline is not None:
             instance.tags["pipeline"] = pipeline
         if register:
-            _global_registry.register(instance)
+            global_registry.register(instance)
         return instance
 
     return decorator(_func) if _func is not None else decorator

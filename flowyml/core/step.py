@@ -72,17 +72,18 @@ class StepRegistry:
         return f"StepRegistry({len(self._steps)} steps)"
 
 
-_global_registry = StepRegistry()
+global_registry = StepRegistry()
+_global_registry = global_registry  # the name FlowyML code and tests use
 
 
 def get_registered_steps(pipeline: str | None = None) -> list[Step]:
     """Registered steps, optionally only those scoped to ``pipeline`` (plus unscoped ones)."""
-    return _global_registry.get_all(pipeline)
+    return global_registry.get_all(pipeline)
 
 
 def clear_step_registry() -> None:
     """Forget every registered step (use between tests)."""
-    _global_registry.clear()
+    global_registry.clear()
 
 
 class Step:
@@ -410,7 +411,7 @@ def step(
             files=files, track_files=track_files,
         )
         if register:
-            _global_registry.register(instance)
+            global_registry.register(instance)
         return instance
 
     if _func is not None:

@@ -26,7 +26,7 @@ from typing import Any
 
 from flowyml import keys as _keys
 from flowyml.codehash import evaluates_strings
-from flowyml.core.step import Step, _global_registry
+from flowyml.core.step import Step, global_registry
 from flowyml.events import Event, bus
 from flowyml.hashing import UnhashableValueError, consumable, hash_value
 from flowyml.keys import key_digest
@@ -186,8 +186,8 @@ class NotebookSession(PipelineView):
                         files=spec.files, track_files=spec.track_files)
             step.origin = (NOTEBOOK_ORIGIN, name)
             if old is not None and old.name != name:
-                _global_registry.unregister(old.name)
-            _global_registry.register(step)
+                global_registry.unregister(old.name)
+            global_registry.register(step)
         except (ValueError, TypeError) as exc:
             raise StepDefinitionError(f"%%step {name}: {exc}") from None
         if old is not None and old.name != name:
@@ -320,7 +320,7 @@ class NotebookSession(PipelineView):
             raise KeyError(f"no notebook step named '{name}'; steps: {sorted(self.steps)}")
         del self.steps[name]
         self._wiring = None
-        _global_registry.unregister(name)
+        global_registry.unregister(name)
 
     def plain_cell_ran(self, source: str = "") -> None:
         """An ordinary cell ran: it may have changed any value, so digests are re-checked

@@ -28,7 +28,7 @@ from flowyml import (
     step,
 )
 from flowyml.codehash import code_fingerprint
-from flowyml.core.step import _global_registry
+from flowyml.core.step import global_registry
 from flowyml.graph import DuplicateStepError
 from flowyml.notebook.cellspec import parse_step_line
 from flowyml.notebook.session import NotebookSession
@@ -75,8 +75,8 @@ def test_a_re_run_notebook_cell_replaces_its_steps_even_edited(notebook_ns):
     # the cell again, edited: both definitions moved to other lines
     run_cell(notebook_ns, "# edited\nfrom flowyml import step\n\n\n@step\ndef load():\n    return 2\n"
                           "\nlam = step(name='lam')(lambda: 2)\n")
-    assert _global_registry.get_by_name("load") is notebook_ns["load"]
-    assert _global_registry.get_by_name("lam") is notebook_ns["lam"]
+    assert global_registry.get_by_name("load") is notebook_ns["load"]
+    assert global_registry.get_by_name("lam") is notebook_ns["lam"]
     assert notebook_ns["load"]() == 2 and notebook_ns["lam"]() == 2
 
 
@@ -88,7 +88,7 @@ def test_ipykernel_cells_replace_when_re_run_and_clash_within_one_run(notebook_n
     kernel_cell("from flowyml import step\ns = step(name='k')(lambda: 1)\n", "1234")
     kernel_cell("from flowyml import step\ns = step(name='k')(lambda: 1)\n", "1234")  # same cell again
     kernel_cell("from flowyml import step\n\ns = step(name='k')(lambda: 3)\n", "5678")  # edited
-    assert _global_registry.get_by_name("k")() == 3
+    assert global_registry.get_by_name("k")() == 3
     with pytest.raises(ValueError, match="'two' is already registered"):
         kernel_cell("a = step(name='two')(lambda: 1)\nb = step(name='two')(lambda: 2)\n", "9999")
 
@@ -97,7 +97,7 @@ def test_an_edited_step_cell_replaces_its_step(tmp_path):
     session = NotebookSession({"__name__": "__main__"}, cache_dir=tmp_path / "cache")
     session.define(parse_step_line("total -o total"), "total = 1\n")
     rec = session.define(parse_step_line("total -o total"), "# longer now\nx = 1\ntotal = x + 1\n")
-    assert _global_registry.get_by_name("total") is rec.step
+    assert global_registry.get_by_name("total") is rec.step
     assert session.run_stale().ran == ["total"] and session.ns["total"] == 2
 
 
@@ -119,16 +119,16 @@ def test_a_reloaded_module_replaces_its_steps_even_after_an_edit(tmp_path, monke
     first = module.load
 
     importlib.reload(module)  # unchanged
-    assert _global_registry.get_by_name("load") is module.load is not first
-    assert _global_registry.get_by_name("scale") is module.scale
+    assert global_registry.get_by_name("load") is module.load is not first
+    assert global_registry.get_by_name("scale") is module.scale
 
     edited = '"""Edited: every line moved."""\n\n\n' + source.replace("return 1", "return 2")
     path.write_text(edited.replace("lambda: 10", "lambda: 20"))
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))  # saved later
     importlib.invalidate_caches()
     importlib.reload(module)
-    assert _global_registry.get_by_name("load") is module.load and module.load() == 2
-    assert _global_registry.get_by_name("scale") is module.scale and module.scale() == 20
+    assert global_registry.get_by_name("load") is module.load and module.load() == 2
+    assert global_registry.get_by_name("scale") is module.scale and module.scale() == 20
 
 
 def test_a_pipeline_refuses_two_different_steps_of_one_name(cache_dir):

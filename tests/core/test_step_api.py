@@ -104,7 +104,7 @@ def test_registry_clash_raises_but_redefinition_replaces(notebook_ns):
     run_cell(notebook_ns, "from flowyml import step\n@step\ndef load():\n    return 1\n")
     first = notebook_ns["load"]
     run_cell(notebook_ns, "@step\ndef load():\n    return 2\n")  # the same cell run again
-    assert flowyml.core.step._global_registry.get_by_name("load") is notebook_ns["load"] is not first
+    assert flowyml.core.step.global_registry.get_by_name("load") is notebook_ns["load"] is not first
 
     with pytest.raises(ValueError, match="already registered"):
         @step(name="load")

@@ -81,7 +81,7 @@ def test_a_publisher_without_the_private_flush_is_left_alone(ip, capsys):
             pass
 
     assert not widgets.can_skip_flush(Renamed())
-    with widgets._unflushed():
+    with widgets.unflushed():
         pass
     step_cell(ip, "", "value = 3")
     assert "step 'value': done" in capsys.readouterr().out

@@ -10,7 +10,7 @@ import pytest
 from IPython.core.error import UsageError
 
 import flowyml
-from flowyml.core.step import _global_registry
+from flowyml.core.step import global_registry
 from tests.jupyter.conftest import step_cell
 
 SETUP = """
@@ -130,8 +130,8 @@ def test_inference_of_inputs_outputs_and_name(ip, session):
     assert rec.params == ["scale"], "modules and functions are code, not inputs"
     assert rec.outputs == ["area", "label"], "private _names are temporaries"
     assert rec.name == "area"
-    assert isinstance(_global_registry.get("area"), flowyml.Step)
-    assert _global_registry.get("area").origin == ("__notebook__", "area")
+    assert isinstance(global_registry.get("area"), flowyml.Step)
+    assert global_registry.get("area").origin == ("__notebook__", "area")
 
 
 def test_declared_lists_win(ip, session):
@@ -146,7 +146,7 @@ def test_declared_output_never_assigned_is_an_error(ip):
     ip.run_cell("a = 1")
     with pytest.raises(UsageError, match="'missing'"):
         ip.run_cell_magic("step", "-o s,missing", "s = a + 1")
-    assert "s" not in ip.user_ns and "s" not in _global_registry
+    assert "s" not in ip.user_ns and "s" not in global_registry
 
 
 def test_undefined_name_is_an_error_naming_it(ip):
@@ -169,10 +169,10 @@ def test_undefined_name_is_an_error_naming_it(ip):
 ])
 def test_bad_options_raise_usage_error_and_change_nothing(ip, line, message):
     ip.run_cell("a = 1")
-    before = len(_global_registry)
+    before = len(global_registry)
     with pytest.raises(UsageError, match=message):
         ip.run_cell_magic("step", line, "x = a + 1")
-    assert len(_global_registry) == before
+    assert len(global_registry) == before
     assert "x" not in ip.user_ns
 
 
@@ -315,8 +315,8 @@ def test_plain_step_cells_re_run_replace_and_two_lambdas_in_one_cell_clash(ip):
     assert ip.run_cell(cell).success
     assert ip.run_cell(cell).success  # the same cell again
     assert ip.run_cell("# edited\n" + cell.replace("1", "2")).success
-    assert _global_registry.get_by_name("load") is ip.user_ns["load"]
-    assert _global_registry.get_by_name("lam")() == 2
+    assert global_registry.get_by_name("load") is ip.user_ns["load"]
+    assert global_registry.get_by_name("lam")() == 2
     clash = ip.run_cell("a = step(name='two')(lambda: 1)\nb = step(name='two')(lambda: 2)\n")
     assert isinstance(clash.error_in_exec, ValueError) and "'two' is already registered" in str(clash.error_in_exec)
 

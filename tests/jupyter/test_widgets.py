@@ -227,7 +227,7 @@ def test_dag_bundle_has_static_html_and_text():
 def shell_in_kernel(monkeypatch):
     """A real InteractiveShell whose displays are captured, posing as a kernel."""
     InteractiveShell.instance()
-    monkeypatch.setattr(widgets, "_in_kernel", lambda: True)
+    monkeypatch.setattr(widgets, "in_kernel", lambda: True)
 
 
 def test_settled_state_updates_the_saved_display(shell_in_kernel):
