@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import linecache
 import types
 import weakref
 from typing import Any
+
+from flowyml.sources import source_tree
 
 #: file name -> (the linecache lines it was parsed from, names its functions declare global)
 _file_state: dict[str, tuple[list[str], frozenset[str]]] = {}
@@ -41,22 +42,16 @@ def module_state(module_globals: dict[str, Any]) -> frozenset[str]:
     filename = module_globals.get("__file__")
     if not filename or module_globals.get("__name__") in (None, "__main__"):
         return frozenset()
-    linecache.checkcache(filename)
-    lines = linecache.getlines(filename, module_globals)
+    lines, tree = source_tree(filename, module_globals)
     known = _file_state.get(filename)
     if known is not None and known[0] is lines:
         return known[1]
     names: set[str] = set()
-    if lines:
-        try:
-            tree = ast.parse("".join(lines))
-        except (SyntaxError, ValueError):
-            tree = None
-        for node in ast.walk(tree) if tree is not None else ():
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                for sub in ast.walk(node):
-                    if isinstance(sub, ast.Global):
-                        names.update(sub.names)
+    for node in ast.walk(tree) if tree is not None else ():
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Global):
+                    names.update(sub.names)
     if len(_file_state) >= 512:
         _file_state.clear()
     state = frozenset(names)

@@ -21,6 +21,7 @@ import xxhash
 
 from flowyml.code_state import class_state, module_state
 from flowyml.hashing import FINGERPRINT_VERSION, Hasher, UnhashableValueError, hash_value, tag
+from flowyml.sources import source_tree
 
 # ---------------------------------------------------------------------------------------------
 # Code
@@ -155,23 +156,15 @@ def _defs_of(filename: str, module_globals: dict[str, Any]) -> dict[tuple[str, i
     """Every function definition of a source file, parsed once per version of the file
     (the lines ``linecache`` holds, as ``inspect.getsource`` reads them), by name and first
     line (the first decorator's, as ``co_firstlineno``). Empty when there is no source."""
-    import linecache
-
-    linecache.checkcache(filename)
-    lines = linecache.getlines(filename, module_globals)
+    lines, tree = source_tree(filename, module_globals)
     known = _module_defs.get(filename)
     if known is not None and known[0] is lines:
         return known[1]
     defs: dict[tuple[str, int], ast.AST] = {}
-    if lines:
-        try:
-            tree = ast.parse("".join(lines))
-        except (SyntaxError, ValueError):
-            tree = None
-        for node in ast.walk(tree) if tree is not None else ():
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
-                defs[(node.name, first)] = node
+    for node in ast.walk(tree) if tree is not None else ():
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
+            defs[(node.name, first)] = node
     if len(_module_defs) >= 512:
         _module_defs.clear()
     _module_defs[filename] = (lines, defs)
