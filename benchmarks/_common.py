@@ -107,6 +107,29 @@ def peak_rss_bytes() -> int:
     return peak if sys.platform == "darwin" else peak * 1024
 
 
+def run_child(module: str, args: list[str], work: Path) -> tuple[dict[str, Any], float]:
+    """Run benchmark ``module`` in a fresh interpreter in ``work`` (its cache there, matplotlib
+    headless, this checkout first on the path); its last stdout line (JSON) and the wall
+    time. ``work`` is removed afterwards."""
+    import json
+    import shutil
+    import subprocess
+
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "FLOWYML_CACHE_DIR": str(work / "cache"), "MPLBACKEND": "Agg",
+           "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    try:
+        t0 = time.perf_counter()
+        out = subprocess.run([sys.executable, "-m", module, *args], capture_output=True,
+                             text=True, check=False, env=env, cwd=work)
+        wall = time.perf_counter() - t0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"{module} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1]), wall
+
+
 def scratch_dir(prefix: str) -> Path:
     """A fresh temporary directory (the caller removes it)."""
     return Path(tempfile.mkdtemp(prefix=f"flowyml-bench-{prefix}-"))

@@ -9,15 +9,10 @@ extension cannot be loaded. Issue target: a hit costs <= 10 ms over the plain ce
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import sys
-import time
-from pathlib import Path
 from typing import Any
 
-from benchmarks._common import best_time, row, scratch_dir, skipped
+from benchmarks._common import best_time, row, run_child, scratch_dir, skipped
 
 NAME = "notebook"
 
@@ -71,21 +66,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     n_steps = 100 if quick else 1000
     repeat = 5 if quick else 20
     work = scratch_dir("notebook")
-    root = str(Path(__file__).resolve().parent.parent)
-    env = {**os.environ, "FLOWYML_CACHE_DIR": str(work / "cache"), "MPLBACKEND": "Agg",
-           "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-    try:
-        t0 = time.perf_counter()
-        out = subprocess.run(
-            [sys.executable, "-m", "benchmarks.bench_notebook", str(n_steps), str(repeat)],
-            capture_output=True, text=True, check=False, env=env, cwd=work,
-        )
-        wall = time.perf_counter() - t0
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    if out.returncode != 0:
-        raise RuntimeError(f"notebook benchmark failed:\n{out.stderr[-3000:]}")
-    data = json.loads(out.stdout.strip().splitlines()[-1])
+    data, wall = run_child("benchmarks.bench_notebook", [str(n_steps), str(repeat)], work)
     if "skip" in data:
         return [skipped(NAME, data["skip"])]
     over = data["hit"] - data["plain"]

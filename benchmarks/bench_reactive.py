@@ -15,15 +15,10 @@ others in one wave.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import sys
-import time
-from pathlib import Path
 from typing import Any
 
-from benchmarks._common import best_time, row, scratch_dir, skipped
+from benchmarks._common import best_time, row, run_child, scratch_dir, skipped
 
 NAME = "reactive"
 WORK = 0.02  # seconds of work in each downstream step
@@ -87,21 +82,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     n_steps = 50
     repeat = 2 if quick else 5
     work = scratch_dir("reactive")
-    root = str(Path(__file__).resolve().parent.parent)
-    env = {**os.environ, "FLOWYML_CACHE_DIR": str(work / "cache"), "MPLBACKEND": "Agg",
-           "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-    try:
-        t0 = time.perf_counter()
-        out = subprocess.run(
-            [sys.executable, "-m", "benchmarks.bench_reactive", str(n_steps), str(repeat), str(WORK)],
-            capture_output=True, text=True, check=False, env=env, cwd=work,
-        )
-        wall = time.perf_counter() - t0
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    if out.returncode != 0:
-        raise RuntimeError(f"reactive benchmark failed:\n{out.stderr[-3000:]}")
-    data = json.loads(out.stdout.strip().splitlines()[-1])
+    data, wall = run_child("benchmarks.bench_reactive", [str(n_steps), str(repeat), str(WORK)], work)
     if "skip" in data:
         return [skipped(NAME, data["skip"])]
     n = data["downstream"]
