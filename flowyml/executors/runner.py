@@ -267,8 +267,10 @@ def _look_up(step: Any, key: str, store: Any, result: StepResult) -> str | None:
     from it, its recorded process state replayed), "failed" when the entry cannot be
     trusted (strict signing, or an unusable key: the step never runs), ``None`` to run.
 
-    An entry is passed over when a file it read changed (``result.rerun_reason``) or when it
-    drew from a global random generator now in another known state."""
+    An entry is passed over (the reason in ``result.rerun_reason``) when a file it read
+    changed, when it drew from a global random generator now in another known state, or
+    when ambient settings it depends on (pandas options, a plot's matplotlib style) differ
+    from those it ran with."""
     try:
         entry = store.lookup(key)
     except Exception as exc:
@@ -283,10 +285,11 @@ def _look_up(step: Any, key: str, store: Any, result: StepResult) -> str | None:
         from flowyml.tracking import files as _files
         from flowyml.tracking import state as _state
 
-        if (note := _files.note_of(entry.meta)) is not None:
+        refused = _state.refusal(notes["state"]) if "state" in notes else None
+        if refused:  # another known generator state, other ambient settings
+            result.rerun_reason, entry = refused, None
+        if entry is not None and (note := _files.note_of(entry.meta)) is not None:
             entry = _files_hold(result, store, entry, note, step)
-        if entry is not None and "state" in notes and _state.refusal(notes["state"]):
-            entry = None  # it drew from a global generator now in another known state
         if entry is not None and "state" in notes:
             _state.replay(notes["state"])  # the seed, options, paths it set, in order
     if entry is None:

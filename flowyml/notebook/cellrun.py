@@ -140,10 +140,16 @@ class CellRun:
         self.session._emit(StepStarted(run_id=self.run_id, step=self.rec.name, attempt=1))
 
     def look_up(self) -> Any:
-        """The entry under the key whose files still hold (those it wrote put back) and
-        whose generator state matches, else ``None`` with the reason in the step's notes."""
+        """The entry under the key whose generator state and ambient settings match and
+        whose files still hold (those it wrote put back), else ``None`` with the reason in
+        the step's notes."""
         rec, store = self.rec, self.session.store
         entry = store.lookup(self.key) if self.key is not None else None
+        self.state_notes = entry.meta.get("notes", {}).get("state") if entry is not None else None
+        refused = _state.refusal(self.state_notes)
+        if refused:  # another generator state, other ambient settings: run it
+            rec.notes.append(f"re-ran: {refused}")
+            entry = self.state_notes = None
         self.files_note = _files.note_of(entry.meta) if entry is not None else None
         if self.files_note is not None:
             tracked = rec.step.track_files and _files.enabled_by_env()
@@ -152,12 +158,7 @@ class CellRun:
                     self.files_note, lambda: store.load(entry).get(_files.FILES_OUTPUT, {}))) or None
             if why_not is not None:
                 rec.notes.append(f"re-ran: {why_not}")
-                entry = None
-        self.state_notes = entry.meta.get("notes", {}).get("state") if entry is not None else None
-        refused = _state.refusal(self.state_notes)
-        if refused:  # it drew random numbers from another generator state: run it
-            rec.notes.append(f"re-ran: {refused}")
-            entry = None
+                entry = self.state_notes = None
         self.entry = entry
         return entry
 
@@ -269,7 +270,9 @@ class CellRun:
         a hit, checked at lookup). An output that cannot be stored is said once."""
         session, rec, store = self.session, self.rec, self.session.store
         notes: dict[str, Any] = {"absent": absent} if absent else {}
-        changed_state = _state.record(state_before, rec.body)
+        shown = self.recording.items if self.recording is not None else []
+        changed_state = _state.record(state_before, rec.body, shown=bool(shown),
+                                      images=any(_shows_image(item) for item in shown))
         if changed_state:
             notes["state"] = changed_state
         items: list[dict[str, Any]] | None = None
@@ -338,3 +341,11 @@ def condition_holds(rec: NotebookStep, session: Any) -> bool:
         else:
             raise NameError(f"name '{param}' is not defined")
     return bool(rec.step.condition(**kwargs))
+
+
+_IMAGE_TYPES = ("image/", "application/pdf")
+
+
+def _shows_image(item: dict[str, Any]) -> bool:
+    """A recorded output that is a figure (matplotlib's style shaped it)."""
+    return any(mime.startswith(_IMAGE_TYPES) for mime in item.get("data") or ())

@@ -16,6 +16,7 @@ from typing import Any
 
 from flowyml.store.lifecycle import ago, entries_dir, is_remote_store
 from flowyml.tracking import files as _files
+from flowyml.tracking import state as _state
 
 # ---------------------------------------------------------------------------------------------
 # why
@@ -148,6 +149,10 @@ def explain(store: Any, step_name: str, parts: Mapping[str, Any] | None,
         gone = _dangling(store, found)
         if gone:
             return Why(step_name, False, [gone], upstream=ups)
+        refused = _state.refusal((found.get("notes") or {}).get("state"))
+        if refused:
+            return Why(step_name, False, [f"{refused} (its code and inputs match a stored "
+                                          "entry)"], upstream=ups)
         changed = _files.stale_reason(_files.note_of(found), recorded=_files.enabled_by_env())
         if changed:
             return Why(step_name, False, [f"{changed} (its code and inputs match a stored entry, "

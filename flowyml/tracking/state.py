@@ -14,7 +14,12 @@ each step:
   in order, by :func:`replay` on a hit) and which global generators it **consumed** (drew
   from without seeding them: the entry remembers the generator state it started from);
 * :func:`refusal` is checked at lookup: a step that drew numbers from a generator is a hit
-  only when the generator is in the state it started from -- when that state is known.
+  only when the generator is in the state it started from -- when that state is known; and
+  a step whose results depend on settings it did not make itself (the *ambient* settings:
+  matplotlib's style for a step that plots, pandas and numpy display options for one that
+  shows something, pandas' other options for any step) is a hit only when those settings are
+  what they were when it ran. A plain cell that turned on ``text.usetex`` between two runs
+  of the same plotting cell makes the second run draw again, as plain Python would.
 
 A generator's state is *known* (determined) once something seeded it: a cell or step whose
 code calls a ``seed``-like function (``random.seed``, ``np.random.seed``, ``set_seed``,
@@ -39,12 +44,16 @@ from typing import Any
 
 import xxhash
 
-__all__ = ["StateItem", "is_determined", "mark_source", "record", "refusal", "register",
+__all__ = ["Ambient", "StateItem", "is_determined", "mark_source", "record", "refusal", "register",
            "registry", "replay", "snapshot"]
 
 _MISSING = object()
 #: code that seeds (or sets) a global generator
 _SEEDS = re.compile(r"[A-Za-z_]*seed[A-Za-z_]*\s*\(|\bset_?state\s*\(")
+#: code that (probably) draws a figure: matplotlib's style matters to it
+_PLOTS = re.compile(r"plt\b|pyplot|pylab|matplotlib|seaborn|sns\.|\bfig|\bax\b|\baxes\b|plot|"
+                    r"subplot|imshow|hist\(|scatter|savefig|colorbar|legend\(")
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
 @dataclass(frozen=True)
@@ -66,7 +75,26 @@ class StateItem:
     generator: bool = False
 
 
+@dataclass(frozen=True)
+class Ambient:
+    """Settings a step's results may depend on without the step changing them.
+
+    ``item`` is the :class:`StateItem` whose snapshot holds them, ``keys`` picks its part
+    (``None``: all), ``baseline(module)`` gives the values at import (only settings that
+    differ from it are digested, so options a library registers later change nothing), and
+    ``when`` says for which steps they matter: ``"always"``, ``"shown"`` (the step showed
+    something: display options) or ``"plots"`` (it drew, or its code names a plot).
+    """
+
+    name: str
+    item: str
+    when: str
+    keys: Callable[[str], bool] | None = None
+    baseline: Callable[[Any], dict[str, Any]] | None = None
+
+
 _REGISTRY: list[StateItem] = []
+_AMBIENT: list[Ambient] = []
 #: generator item name -> whether its current state is known (seeded in this process)
 _determined: dict[str, bool] = {}
 
@@ -75,6 +103,12 @@ def register(item: StateItem) -> None:
     """Add (or replace, by name) an item of process-wide state."""
     _REGISTRY[:] = [i for i in _REGISTRY if i.name != item.name]
     _REGISTRY.append(item)
+
+
+def register_ambient(ambient: Ambient) -> None:
+    """Add (or replace, by name) settings checked at lookup (see :class:`Ambient`)."""
+    _AMBIENT[:] = [a for a in _AMBIENT if a.name != ambient.name]
+    _AMBIENT.append(ambient)
 
 
 def registry() -> list[StateItem]:
@@ -114,13 +148,24 @@ def snapshot() -> dict[str, Any]:
     return out
 
 
-def record(before: dict[str, Any], source: str | Callable[[], str]) -> dict[str, Any] | None:
-    """What the step changed and consumed since ``before`` (:func:`snapshot`), as notes for
-    its entry (``None`` when nothing). ``source`` is the step's code (or a function giving
-    it, called only when a generator moved): code that seeds a generator did not consume it.
+def record(before: dict[str, Any], source: str | Callable[[], str], *, shown: bool = False,
+           images: bool = False) -> dict[str, Any] | None:
+    """What the step changed and consumed since ``before`` (:func:`snapshot`), and the
+    ambient settings it started from, as notes for its entry (``None`` when nothing).
+    ``source`` is the step's code (or a function giving it, called only when needed): code
+    that seeds a generator did not consume it. ``shown``: the step showed something (a
+    stream, a display); ``images``: it showed a figure.
     """
     after = snapshot()
+    text: list[str] = []
+
+    def code() -> str:
+        if not text:
+            text.append((source() if callable(source) else source) or "")
+        return text[0]
+
     changes: list[tuple[str, Any]] = []
+    unstored: list[str] = []
     generators: dict[str, dict[str, Any]] = {}
     seeds: bool | None = None
     for item in _REGISTRY:
@@ -133,15 +178,13 @@ def record(before: dict[str, Any], source: str | Callable[[], str]) -> dict[str,
             continue
         if change is None:
             continue
-        try:
-            pickle.dumps(change, protocol=4)
-        except Exception:  # e.g. a warnings filter on a class defined in the notebook
+        if not _picklable(change):  # e.g. a warnings filter on a class of a helper module
+            unstored.append(item.name)
             continue
         changes.append((item.name, change))
         if item.generator:
             if seeds is None:
-                text = source() if callable(source) else source
-                seeds = bool(_SEEDS.search(text or ""))
+                seeds = bool(_SEEDS.search(code()))
             known = _determined.get(item.name, False)
             facts: dict[str, Any] = {"seeded": seeds, "known_before": known,
                                      "known_after": seeds or known}
@@ -149,20 +192,130 @@ def record(before: dict[str, Any], source: str | Callable[[], str]) -> dict[str,
                 facts["before"] = _digest(old)
             generators[item.name] = facts
             _determined[item.name] = seeds or known
-    if not changes:
+    started = _started(before, dict(changes), shown, images, code)
+    if not changes and not started and not unstored:
         return None
-    notes: dict[str, Any] = {"changed": [name for name, _ in changes],
-                             "data": base64.b64encode(pickle.dumps(changes, protocol=4)).decode()}
+    notes: dict[str, Any] = {}
+    if changes:
+        notes["changed"] = [name for name, _ in changes]
+        notes["data"] = base64.b64encode(_dumps(changes)).decode()
     if generators:
         notes["generators"] = generators
+    if unstored:
+        notes["unstored"] = unstored
+    if started:
+        notes["started"] = started
     return notes
+
+
+def _dumps(changes: list[tuple[str, Any]]) -> bytes:
+    try:
+        return pickle.dumps(changes, protocol=4)
+    except Exception:  # a function set as an option (a float format): by value
+        import cloudpickle
+
+        return cloudpickle.dumps(changes, protocol=4)
+
+
+def _picklable(change: Any) -> bool:
+    try:
+        pickle.dumps(change, protocol=4)
+        return True
+    except Exception:
+        pass
+    try:
+        import cloudpickle
+
+        cloudpickle.dumps(change, protocol=4)
+        return True
+    except Exception:
+        return False
+
+
+def _started(before: dict[str, Any], changes: dict[str, Any], shown: bool, images: bool,
+             code: Callable[[], str]) -> dict[str, list[Any]]:
+    """``ambient name -> [digest, keys the step set itself]`` of the ambient settings that
+    matter to this step, as they were when it started."""
+    out: dict[str, list[Any]] = {}
+    for amb in _AMBIENT:
+        if amb.item not in before:
+            continue
+        if amb.when == "shown" and not shown:
+            continue
+        if amb.when == "plots" and not (images or _PLOTS.search(code())):
+            continue
+        change = changes.get(amb.item)
+        own = sorted(change[0]) if isinstance(change, tuple) and isinstance(change[0], dict) else []
+        digest = _ambient_digest(amb, before[amb.item], own)
+        if digest is not None:
+            out[amb.name] = [digest, own]
+    return out
+
+
+_baselines: dict[tuple[str, int], dict[str, Any]] = {}
+
+
+def _ambient_digest(amb: Ambient, values: Any, own: list[str]) -> str | None:
+    """A digest of the settings of ``amb`` in ``values`` (an item's snapshot) that differ
+    from their baseline, leaving out ``own`` (those the step sets itself, so that running a
+    style cell twice does not make it a miss the second time)."""
+    if not isinstance(values, dict):
+        return None
+    base: dict[str, Any] = {}
+    if amb.baseline is not None:
+        module = sys.modules.get(_item_module(amb.item))
+        if module is not None:
+            cache_key = (amb.name, id(module))
+            base = _baselines.get(cache_key)  # type: ignore[assignment]
+            if base is None:
+                try:
+                    base = _baselines[cache_key] = dict(amb.baseline(module))
+                except Exception:
+                    base = _baselines[cache_key] = {}
+    skip = set(own)
+    keep = amb.keys
+    parts = []
+    for key, value in values.items():
+        if key in skip or (keep is not None and not keep(key)):
+            continue
+        old = base.get(key, _MISSING)
+        try:
+            same = old is value or bool(old == value)
+        except Exception:
+            same = repr(old) == repr(value)
+        if not same:
+            parts.append((key, _ADDRESS.sub("", repr(value))))
+    parts.sort()
+    return xxhash.xxh3_64_hexdigest(repr(parts).encode("utf-8", "surrogateescape"))
+
+
+def _item_module(name: str) -> str:
+    item = next((i for i in _REGISTRY if i.name == name), None)
+    return item.module if item is not None else name
 
 
 def refusal(notes: dict[str, Any] | None) -> str | None:
     """Why an entry with these state notes must not be a hit now (``None``: it may be):
-    the step drew from a generator whose known state differs from the one it started from."""
+    the step changed state that could not be stored (a hit would not leave the process as
+    running it does), drew from a generator whose known state differs from the one it
+    started from, or depends on ambient settings that differ from those it started from."""
     if not notes:
         return None
+    if notes.get("unstored"):
+        return (f"it changes {', '.join(notes['unstored'])} in a way that cannot be stored, "
+                "so only running it leaves the kernel as plain Python would")
+    for name, (digest, own) in (notes.get("started") or {}).items():
+        amb = next((a for a in _AMBIENT if a.name == name), None)
+        item = next((i for i in _REGISTRY if amb is not None and i.name == amb.item), None)
+        module = sys.modules.get(item.module) if item is not None else None
+        if module is None:  # not loaded now: the step would load it at its defaults itself
+            continue
+        try:
+            now = _ambient_digest(amb, item.capture(module), own)  # type: ignore[arg-type,union-attr]
+        except Exception:
+            continue
+        if now is not None and now != digest:
+            return f"{name} are not what they were when it ran (a cell changed them since)"
     for name, facts in notes.get("generators", {}).items():
         if "before" not in facts or not _determined.get(name, False):
             continue
@@ -417,3 +570,29 @@ for _item in (
 ):
     register(_item)
 del _item
+
+
+def _rc_baseline(mpl: Any) -> dict[str, Any]:
+    orig = getattr(mpl, "rcParamsOrig", None)
+    return dict(dict.items(orig)) if isinstance(orig, dict) else {}
+
+
+def _pandas_baseline(pd: Any) -> dict[str, Any]:
+    config = sys.modules.get("pandas._config.config")
+    options = getattr(config, "_registered_options", {}) if config is not None else {}
+    return {k: o.defval for k, o in options.items()}
+
+
+def _is_display(key: str) -> bool:
+    return key.startswith("display.")
+
+
+for _amb in (
+    Ambient("matplotlib's rcParams", "matplotlib.rcParams", "plots", baseline=_rc_baseline),
+    Ambient("pandas' display options", "pandas.options", "shown", _is_display, _pandas_baseline),
+    Ambient("pandas' options", "pandas.options", "always", lambda k: not _is_display(k),
+            _pandas_baseline),
+    Ambient("numpy's print options", "numpy.printoptions", "shown"),
+):
+    register_ambient(_amb)
+del _amb

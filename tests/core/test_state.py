@@ -140,3 +140,81 @@ def test_a_chdir_is_replayed_relative_to_where_the_step_started(tmp_path):
     os.chdir(tmp_path / "alice")
     assert state.replay(notes) == [] and os.getcwd() == str(tmp_path / "alice" / "data")
 
+
+
+def test_ambient_settings_a_step_started_from_are_checked_but_not_those_it_sets():
+    pd = pytest.importorskip("pandas")
+    try:
+        before = state.snapshot()
+        notes = state.record(before, "print(df)", shown=True)
+        assert "pandas' display options" in notes["started"]
+        assert state.refusal(notes) is None
+        pd.set_option("display.precision", 3)  # a plain cell changes a display option
+        assert "pandas' display options are not what they were" in state.refusal(notes)
+        pd.reset_option("display.precision")
+        assert state.refusal(notes) is None
+        quiet = state.record(state.snapshot(), "m = df.mean()")  # shows nothing
+        pd.set_option("display.precision", 3)
+        assert state.refusal(quiet) is None
+        # a step that sets the option itself started from it, whatever it was
+        before = state.snapshot()
+        pd.set_option("display.precision", 4)
+        own = state.record(before, "pd.set_option('display.precision', 4); print(df)", shown=True)
+        assert state.refusal(own) is None
+        assert own["started"]["pandas' display options"][1] == ["display.precision"]
+    finally:
+        pd.reset_option("display.precision")
+
+
+def test_a_function_set_as_an_option_is_stored_and_re_applied():
+    pd = pytest.importorskip("pandas")
+    try:
+        before = state.snapshot()
+        pd.set_option("display.float_format", lambda v: f"<{v:.1f}>")
+        notes = state.record(before, "")
+        assert "unstored" not in notes and "pandas.options" in notes["changed"]
+        pd.reset_option("display.float_format")
+        assert state.replay(notes) == []
+        assert pd.get_option("display.float_format")(2.25) == "<2.2>"
+    finally:
+        pd.reset_option("display.float_format")
+
+
+def test_a_change_that_cannot_be_stored_is_never_a_hit():
+    box = {"value": 1}
+    sys.modules["_flowyml_test_box"] = type(sys)("_flowyml_test_box")
+    try:
+        state.register(state.StateItem(
+            "box", "_flowyml_test_box", lambda m: box["value"],
+            lambda a, b: None if a == b else b, lambda m, v: box.__setitem__("value", v)))
+        before = state.snapshot()
+        box["value"] = (x for x in ())  # a generator: not picklable, not even by value
+        notes = state.record(before, "")
+        assert notes["unstored"] == ["box"]
+        assert "it changes box in a way that cannot be stored" in state.refusal(notes)
+    finally:
+        state._REGISTRY[:] = [i for i in state._REGISTRY if i.name != "box"]
+        del sys.modules["_flowyml_test_box"]
+
+
+def test_a_pipeline_step_depending_on_a_pandas_option_reruns_when_it_changes(tmp_path):
+    pd = pytest.importorskip("pandas")
+
+    @flowyml.step(outputs=["total"], register=False)
+    def total():
+        return float(pd.Series([1.0, 2.0]).sum())
+
+    def run():
+        pipe = flowyml.Pipeline("ambient", cache_dir=str(tmp_path / "cache"))
+        pipe.add_steps([total])
+        return pipe.run()
+
+    flag = pd.get_option("compute.use_bottleneck")
+    try:
+        run()
+        assert run().step_results["total"].cached
+        pd.set_option("compute.use_bottleneck", not flag)
+        again = run().step_results["total"]
+        assert not again.cached and "pandas' options are not what they were" in again.rerun_reason
+    finally:
+        pd.set_option("compute.use_bottleneck", flag)

@@ -77,6 +77,58 @@ def test_a_generator_is_never_a_stale_hit(ip, session, capsys):
     assert "cannot be hashed" in (rec.uncacheable_reason or "")  # visibly uncacheable
 
 
+def test_a_cell_run_again_after_a_plain_cell_changed_the_style_draws_again(ip, session, capsys):
+    pytest.importorskip("matplotlib")
+    ip.run_cell("import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt")
+    plot = "fig = plt.figure()\nprint(plt.rcParams['font.size'])\nplt.close(fig)"
+    count = "n = len([1, 2, 3])\nprint(n)"  # neither plots nor depends on the style
+    step_cell(ip, "", plot)
+    step_cell(ip, "", count)
+    ip.run_cell("plt.rcParams.update({'font.size': 18})")  # a plain cell: not a step
+    step_cell(ip, "", plot)
+    step_cell(ip, "", count)
+    assert _out(capsys) == ["10.0", "3", "18.0", "3"]
+    assert session.steps["fig"].state == "done"
+    assert any("matplotlib's rcParams are not what they were" in n
+               for n in session.steps["fig"].notes)
+    assert session.steps["n"].state == "cached"
+    step_cell(ip, "", plot)  # nothing changed since: a hit
+    assert session.steps["fig"].state == "cached" and _out(capsys) == ["18.0"]
+    ip.run_cell("plt.rcParams.update({'font.size': 10})")  # back as it was
+    step_cell(ip, "", plot)
+    assert _out(capsys) == ["10.0"]
+
+
+def test_a_style_cell_run_twice_is_a_hit_the_second_time(ip, session, capsys):
+    pytest.importorskip("matplotlib")
+    ip.run_cell("import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt")
+    style = "plt.rcParams.update({'font.size': 14})\nfig = plt.figure()\nplt.close(fig)"
+    for _ in range(2):
+        step_cell(ip, "", style)
+    assert session.steps["fig"].state == "cached"  # it started from the setting it makes itself
+
+
+def test_a_display_option_set_by_a_plain_cell_shows_again(ip, session, capsys):
+    pytest.importorskip("pandas")
+    ip.run_cell("import pandas as pd")
+    show = "print(pd.DataFrame({'v': [1.23456789]}))"
+    quiet = "m = pd.Series([1.5, 2.5]).mean()"  # shows nothing: display options do not matter
+    step_cell(ip, "", show)
+    step_cell(ip, "", quiet)
+    ip.run_cell("pd.set_option('display.precision', 2)")
+    step_cell(ip, "", show)
+    step_cell(ip, "", quiet)
+    out = _out(capsys)
+    assert "1.234568" in out[1] and out[3].endswith("1.23")
+    assert session.steps["m"].state == "cached"
+    # not a display option: it matters to any step
+    ip.run_cell("pd.set_option('compute.use_numexpr', not pd.get_option('compute.use_numexpr'))")
+    step_cell(ip, "", quiet)
+    assert session.steps["m"].state == "done"
+    assert any("pandas' options are not what they were" in n for n in session.steps["m"].notes)
+    ip.run_cell("pd.reset_option('display.precision'); pd.reset_option('compute.use_numexpr')")
+
+
 # -- real kernels --------------------------------------------------------------------------------
 
 def _cells(edit: int) -> list[str]:
@@ -102,6 +154,14 @@ def _cells(edit: int) -> list[str]:
         "%%step\nr = sum(range(5), -1)\nprint(r)",
         "from numpy import *",
         "%%step\nr = sum(range(5), -1)\nprint(r)",
+        # the same plotting cell twice, a plain cell changing the style between them
+        "%%step\nfig = plt.figure()\nprint(plt.rcParams['font.size'])\nplt.close(fig)",
+        "plt.rcParams.update({'font.size': 18})",
+        "%%step\nfig = plt.figure()\nprint(plt.rcParams['font.size'])\nplt.close(fig)",
+        # the same display cell twice, a plain cell changing a display option between them
+        "%%step\nprint(pd.DataFrame({'v': [1.23456789]}))",
+        "pd.set_option('display.precision', 2)",
+        "%%step\nprint(pd.DataFrame({'v': [1.23456789]}))",
     ]
 
 
@@ -182,6 +242,8 @@ def test_an_edited_notebook_in_a_fresh_kernel_shows_what_plain_python_shows(tmp_
     assert numbers[1] == pytest.approx(0.8474337369372327 * 2)
     assert plain[7].split() == ["42", "on", "7", "#E5E5E5", "data", "in", "data"]
     assert plain[10:13] == ["2\n", "4\n", "6\n"] and plain[13] == "9\n" and plain[15] == "10\n"
+    assert (plain[16], plain[18]) == ("10.0\n", "18.0\n")
+    assert "1.234568" in plain[19] and "1.23\n" in plain[21]
 
 
 def test_a_cached_cell_that_extends_sys_path_and_imports_from_it(ip, session, tmp_path, monkeypatch):
