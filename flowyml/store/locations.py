@@ -34,8 +34,27 @@ def default_location() -> str | Path:
     return default_cache_dir()
 
 
+_resolved: dict[tuple[str, str, str | None], str] = {}
+
+
 def location_key(location: Any) -> str:
-    """A stable identity of a location (a resolved path, or the URL without a trailing /)."""
+    """A stable identity of a location (a resolved path, or the URL without a trailing /).
+
+    Asked several times per step: a resolved path is remembered for the working directory
+    and ``FLOWYML_CACHE_DIR`` it was resolved under (resolving costs ~0.1 ms of syscalls)."""
+    if isinstance(location, (str, os.PathLike)) or location is None:
+        memo = (os.fspath(location) if location is not None else "", os.getcwd(),
+                os.environ.get("FLOWYML_CACHE_DIR"))
+        found = _resolved.get(memo)
+        if found is None:
+            found = _resolved[memo] = _location_key(location)
+            if len(_resolved) > 256:
+                _resolved.clear()
+        return found
+    return _location_key(location)
+
+
+def _location_key(location: Any) -> str:
     if location is None:
         location = default_location()
     if is_remote(location):
