@@ -90,6 +90,14 @@ def key_parts(step_name: str, code: str | None, params: dict[str, str]) -> dict[
     }
 
 
+def variant_key(key: str, ambient: str) -> str:
+    """The key of ``key``'s entry made under other ambient settings (``ambient``: their
+    digest, :func:`flowyml.tracking.state.ambient_variant`): the same cell run under two
+    matplotlib styles keeps an entry for each instead of replacing one with the other."""
+    step, _, digest = key.rpartition(":")
+    return f"{step}:{xxhash.xxh3_128_hexdigest(f'{digest}|ambient|{ambient}'.encode())}"
+
+
 def custom_key(step_name: str, user_key: str) -> str:
     """The key of a step whose ``cache`` is a callable returning ``user_key``."""
     return f"{_quote_step(step_name)}:{user_key}"

@@ -31,6 +31,7 @@ from typing import Any
 
 from flowyml.events import StepFinished, StepRetrying, StepStarted
 from flowyml.executors.runner import backoff
+from flowyml.keys import variant_key
 from flowyml.notebook.replay import Recording
 from flowyml.notebook.stepcells import (
     PRODUCED,
@@ -147,6 +148,13 @@ class CellRun:
         entry = store.lookup(self.key) if self.key is not None else None
         self.state_notes = entry.meta.get("notes", {}).get("state") if entry is not None else None
         refused = _state.refusal(self.state_notes)
+        ambient = _state.ambient_variant(self.state_notes) if refused else None
+        if ambient is not None:  # made under other settings: its entry for these is beside it
+            self.key = variant_key(self.key, ambient)  # type: ignore[arg-type]
+            other = store.lookup(self.key)
+            notes = other.meta.get("notes", {}).get("state") if other is not None else None
+            if other is not None and _state.refusal(notes) is None:
+                entry, self.state_notes, refused = other, notes, None
         if refused:  # another generator state, other ambient settings: run it
             rec.notes.append(f"re-ran: {refused}")
             entry = self.state_notes = None

@@ -136,7 +136,7 @@ def explain(store: Any, step_name: str, parts: Mapping[str, Any] | None,
     """:class:`Why` for ``step_name``: its key ``parts`` now against its stored entries,
     naming what differs from the nearest one. ``upstream``: re-running producers of its
     inputs (then ``parts`` are made with the digests those inputs had last time)."""
-    from flowyml.keys import key_from_parts
+    from flowyml.keys import key_from_parts, variant_key
 
     ups = list(upstream or [])
     if parts is None:
@@ -149,7 +149,14 @@ def explain(store: Any, step_name: str, parts: Mapping[str, Any] | None,
         gone = _dangling(store, found)
         if gone:
             return Why(step_name, False, [gone], upstream=ups)
-        refused = _state.refusal((found.get("notes") or {}).get("state"))
+        notes = (found.get("notes") or {}).get("state")
+        refused = _state.refusal(notes)
+        ambient = _state.ambient_variant(notes) if refused else None
+        if ambient is not None:  # the entry made under the settings now, if any
+            variant = variant_key(key, ambient)
+            other = next((m for _, m in metas if m.get("key") == variant), None)
+            if other is not None and not _state.refusal((other.get("notes") or {}).get("state")):
+                found, refused = other, None
         if refused:
             return Why(step_name, False, [f"{refused} (its code and inputs match a stored "
                                           "entry)"], upstream=ups)

@@ -44,7 +44,7 @@ from typing import Any
 
 import xxhash
 
-__all__ = ["Ambient", "StateItem", "is_determined", "mark_source", "record", "refusal", "register",
+__all__ = ["Ambient", "StateItem", "ambient_variant", "is_determined", "mark_source", "record", "refusal", "register",
            "registry", "replay", "snapshot"]
 
 _MISSING = object()
@@ -301,21 +301,23 @@ def refusal(notes: dict[str, Any] | None) -> str | None:
     started from, or depends on ambient settings that differ from those it started from."""
     if not notes:
         return None
+    return _fixed_refusal(notes) or _ambient_refusal(notes)
+
+
+def ambient_variant(notes: dict[str, Any] | None) -> str | None:
+    """When the only reason an entry is refused is its ambient settings: a digest of the
+    settings now (the entry made under them is stored beside it,
+    :func:`flowyml.keys.variant_key`); else ``None``."""
+    if not notes or _fixed_refusal(notes) or not _ambient_refusal(notes):
+        return None
+    now = _ambient_now(notes)
+    return xxhash.xxh3_64_hexdigest(repr(sorted(now.items())).encode()) if now else None
+
+
+def _fixed_refusal(notes: dict[str, Any]) -> str | None:
     if notes.get("unstored"):
         return (f"it changes {', '.join(notes['unstored'])} in a way that cannot be stored, "
                 "so only running it leaves the kernel as plain Python would")
-    for name, (digest, own) in (notes.get("started") or {}).items():
-        amb = next((a for a in _AMBIENT if a.name == name), None)
-        item = next((i for i in _REGISTRY if amb is not None and i.name == amb.item), None)
-        module = sys.modules.get(item.module) if item is not None else None
-        if module is None:  # not loaded now: the step would load it at its defaults itself
-            continue
-        try:
-            now = _ambient_digest(amb, item.capture(module), own)  # type: ignore[arg-type,union-attr]
-        except Exception:
-            continue
-        if now is not None and now != digest:
-            return f"{name} are not what they were when it ran (a cell changed them since)"
     for name, facts in notes.get("generators", {}).items():
         if "before" not in facts or not _determined.get(name, False):
             continue
@@ -330,6 +332,33 @@ def refusal(notes: dict[str, Any] | None) -> str | None:
         if not facts.get("known_before") or now != facts["before"]:
             return (f"it draws from the global {name} generator, which is not in the state "
                     "it started from when it was stored")
+    return None
+
+
+def _ambient_now(notes: dict[str, Any]) -> dict[str, str]:
+    """``ambient name -> digest`` now, for the settings the entry started from (those whose
+    module is not loaded now are left out: a step would load it at its defaults itself)."""
+    out = {}
+    for name, (_, own) in (notes.get("started") or {}).items():
+        amb = next((a for a in _AMBIENT if a.name == name), None)
+        item = next((i for i in _REGISTRY if amb is not None and i.name == amb.item), None)
+        module = sys.modules.get(item.module) if item is not None else None
+        if module is None:
+            continue
+        try:
+            now = _ambient_digest(amb, item.capture(module), own)  # type: ignore[arg-type,union-attr]
+        except Exception:
+            continue
+        if now is not None:
+            out[name] = now
+    return out
+
+
+def _ambient_refusal(notes: dict[str, Any]) -> str | None:
+    started = notes.get("started") or {}
+    for name, digest in _ambient_now(notes).items():
+        if digest != started[name][0]:
+            return f"{name} are not what they were when it ran (a cell changed them since)"
     return None
 
 

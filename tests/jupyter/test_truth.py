@@ -99,6 +99,24 @@ def test_a_cell_run_again_after_a_plain_cell_changed_the_style_draws_again(ip, s
     assert _out(capsys) == ["10.0"]
 
 
+def test_the_same_plotting_cell_under_two_styles_keeps_an_entry_for_each(ip, session, capsys):
+    pytest.importorskip("matplotlib")
+    ip.run_cell("import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt")
+    plot = "fig = plt.figure()\nprint(plt.rcParams['font.size'])\nplt.close(fig)"
+    for again in (False, True):  # the second time: both are hits, none replaced the other
+        for size in (10, 18):
+            ip.run_cell(f"plt.rcParams.update({{'font.size': {size}}})")
+            step_cell(ip, "", plot)
+            assert _out(capsys) == [f"{size}.0"]
+            assert session.steps["fig"].state == ("cached" if again else "done")
+    ip.run_line_magic("flowyml", "why fig")  # under font size 18: its own entry
+    assert "step 'fig' will be a cache hit" in capsys.readouterr().out
+    ip.run_cell("plt.rcParams.update({'font.size': 12})")  # a third style, never run
+    ip.run_line_magic("flowyml", "why fig")
+    assert "matplotlib's rcParams are not what they were" in capsys.readouterr().out
+    ip.run_cell("plt.rcParams.update({'font.size': 10})")
+
+
 def test_a_style_cell_run_twice_is_a_hit_the_second_time(ip, session, capsys):
     pytest.importorskip("matplotlib")
     ip.run_cell("import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt")
