@@ -245,7 +245,11 @@ def _started(before: dict[str, Any], changes: dict[str, Any], shown: bool, image
         if amb.when == "plots" and not (images or _PLOTS.search(code())):
             continue
         change = changes.get(amb.item)
-        own = sorted(change[0]) if isinstance(change, tuple) and isinstance(change[0], dict) else []
+        if isinstance(change, tuple) and isinstance(change[0], dict):
+            own = sorted(change[0])  # the settings it made itself
+        else:  # an item changed whole (the backend), or not at all
+            own = sorted(before[amb.item]) if change is not None and isinstance(
+                before[amb.item], dict) else []
         digest = _ambient_digest(amb, before[amb.item], own)
         if digest is not None:
             out[amb.name] = [digest, own]
@@ -358,7 +362,9 @@ def _ambient_refusal(notes: dict[str, Any]) -> str | None:
     started = notes.get("started") or {}
     for name, digest in _ambient_now(notes).items():
         if digest != started[name][0]:
-            return f"{name} are not what they were when it ran (a cell changed them since)"
+            if name.endswith("s"):
+                return f"{name} are not what they were when it ran (a cell changed them since)"
+            return f"{name} is not what it was when it ran (a cell changed it since)"
     return None
 
 
@@ -458,6 +464,22 @@ def _rc_change(before: dict[str, Any] | None, after: dict[str, Any]) -> Any:
 def _rc_apply(mpl: Any, change: Any) -> None:
     changed, _ = change
     mpl.rcParams.update(changed)
+
+
+def _backend_capture(mpl: Any) -> dict[str, Any]:
+    # the stored value: reading rcParams["backend"] would resolve (and import) the backend
+    return {"backend": dict.get(mpl.rcParams, "backend")}
+
+
+def _backend_change(before: dict[str, Any] | None, after: dict[str, Any]) -> Any:
+    name = after.get("backend")
+    if before is None or not isinstance(name, str) or before.get("backend") == name:
+        return None  # unresolved yet, or unchanged
+    return name
+
+
+def _backend_apply(mpl: Any, name: str) -> None:
+    mpl.use(name)  # switches pyplot's backend when pyplot is loaded, as the step's call did
 
 
 def _pandas_capture(pd: Any) -> dict[str, Any]:
@@ -588,6 +610,8 @@ for _item in (
     StateItem("random", "random", lambda m: m.getstate(), _whole, _random_apply, generator=True),
     StateItem("numpy.random", "numpy", _np_capture, _whole, _np_apply, generator=True),
     StateItem("matplotlib.rcParams", "matplotlib", _rc_capture, _rc_change, _rc_apply),
+    StateItem("matplotlib.backend", "matplotlib", _backend_capture, _backend_change,
+              _backend_apply),
     StateItem("pandas.options", "pandas", _pandas_capture, _pandas_change, _pandas_apply),
     StateItem("numpy.printoptions", "numpy", lambda np: np.get_printoptions(), _np_print_change,
               _np_print_apply),
@@ -618,6 +642,7 @@ def _is_display(key: str) -> bool:
 
 for _amb in (
     Ambient("matplotlib's rcParams", "matplotlib.rcParams", "plots", baseline=_rc_baseline),
+    Ambient("matplotlib's backend", "matplotlib.backend", "plots"),
     Ambient("pandas' display options", "pandas.options", "shown", _is_display, _pandas_baseline),
     Ambient("pandas' options", "pandas.options", "always", lambda k: not _is_display(k),
             _pandas_baseline),

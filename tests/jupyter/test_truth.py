@@ -117,6 +117,30 @@ def test_the_same_plotting_cell_under_two_styles_keeps_an_entry_for_each(ip, ses
     ip.run_cell("plt.rcParams.update({'font.size': 10})")
 
 
+def test_a_backend_a_cached_cell_switched_to_is_switched_to_again(ip, capsys):
+    matplotlib = pytest.importorskip("matplotlib")
+    import flowyml_jupyter
+
+    def steps():
+        return flowyml_jupyter._LOADED[id(ip)].session.steps
+
+    ip.run_cell("import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt")
+    try:
+        for again in (False, True):  # the second time: a fresh kernel, everything cached
+            step_cell(ip, "", "import matplotlib\nmatplotlib.use('svg')\nswitched = True")
+            step_cell(ip, "", "fig = plt.figure()\nprint(matplotlib.get_backend())\nplt.close(fig)")
+            assert _out(capsys) == ["svg"]
+            assert steps()["fig"].state == ("cached" if again else "done")
+            assert matplotlib.get_backend() == "svg"
+            ip.restart()
+            ip.run_cell("import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt")
+        step_cell(ip, "", "fig = plt.figure()\nprint(matplotlib.get_backend())\nplt.close(fig)")
+        assert [o.lower() for o in _out(capsys)] == ["agg"]  # another backend: it runs
+        assert any("matplotlib's backend is not what it was" in n for n in steps()["fig"].notes)
+    finally:
+        matplotlib.use("Agg")
+
+
 def test_a_style_cell_run_twice_is_a_hit_the_second_time(ip, session, capsys):
     pytest.importorskip("matplotlib")
     ip.run_cell("import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt")
