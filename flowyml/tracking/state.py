@@ -466,9 +466,22 @@ def _rc_apply(mpl: Any, change: Any) -> None:
     mpl.rcParams.update(changed)
 
 
+_INLINE = "module://matplotlib_inline.backend_inline"
+
+
+def _backend_name(value: Any) -> str:
+    """One name per backend: ``%matplotlib inline`` stores "inline", the kernel's
+    ``MPLBACKEND`` the module path of the same backend; not chosen yet, the one
+    ``MPLBACKEND`` will choose."""
+    if not isinstance(value, str):  # matplotlib's "auto" sentinel
+        value = os.environ.get("MPLBACKEND") or "auto"
+    value = value.lower()
+    return "inline" if value == _INLINE else value
+
+
 def _backend_capture(mpl: Any) -> dict[str, Any]:
     # the stored value: reading rcParams["backend"] would resolve (and import) the backend
-    return {"backend": dict.get(mpl.rcParams, "backend")}
+    return {"backend": _backend_name(dict.get(mpl.rcParams, "backend"))}
 
 
 def _backend_change(before: dict[str, Any] | None, after: dict[str, Any]) -> Any:
@@ -479,7 +492,9 @@ def _backend_change(before: dict[str, Any] | None, after: dict[str, Any]) -> Any
 
 
 def _backend_apply(mpl: Any, name: str) -> None:
-    mpl.use(name)  # switches pyplot's backend when pyplot is loaded, as the step's call did
+    if _backend_name(dict.get(mpl.rcParams, "backend")) != name:
+        # switches pyplot's backend when pyplot is loaded, as the step's call did
+        mpl.use(_INLINE if name == "inline" else name)
 
 
 def _pandas_capture(pd: Any) -> dict[str, Any]:
