@@ -49,7 +49,16 @@ def run_shipped(steps: list[Any], artifacts: dict[str, Artifact], context: dict[
 
     ``channel.send(token, seq, event)`` delivers events live; the returned list lets the
     caller replay any the channel lost. ``label`` names the worker in results and events.
+
+    A store with ``replay_first`` (a Dask worker that cannot see the client's cache, sent
+    the rest of a unit whose first steps were hits on the client) carries the process state
+    those hits changed: it is re-applied first, here, where the rest runs.
     """
+    if getattr(store, "replay_first", None):
+        from flowyml.tracking import state as _state
+
+        for notes in store.replay_first:
+            _state.replay(notes)
     events: list[Event] = []
 
     def emit(event: Event) -> None:

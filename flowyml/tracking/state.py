@@ -40,7 +40,7 @@ from typing import Any
 import xxhash
 
 __all__ = ["StateItem", "is_determined", "mark_source", "record", "refusal", "register",
-           "registry", "replay", "snapshot"]
+           "registry", "replay", "snapshot", "untracked"]
 
 _MISSING = object()
 #: code that seeds (or sets) a global generator
@@ -158,11 +158,64 @@ def record(before: dict[str, Any], source: str | Callable[[], str]) -> dict[str,
     return notes
 
 
-def refusal(notes: dict[str, Any] | None) -> str | None:
+def untracked(before: dict[str, Any], source: str | Callable[[], str]) -> dict[str, Any] | None:
+    """For a step that ran while other steps ran in the same process (a thread pool, a Dask
+    worker with several threads): which items moved since ``before`` -- by this step or by
+    the others, there is no telling -- as notes for its entry (``None``: nothing moved).
+
+    Nothing is recorded to be re-applied (it could be another step's change). The notes say
+    what is unknown, so that :func:`refusal` does not let the entry pass for a step that
+    left the world as it found it where that matters. ``seeds`` says whether the step's code
+    seeds a generator; a moved generator it seeds is known from now on, as in :func:`record`.
+    """
+    after = snapshot()
+    moved: list[str] = []
+    generators: list[str] = []
+    for item in _REGISTRY:
+        if item.name not in after:
+            continue
+        try:
+            change = item.change(before.get(item.name), after[item.name])
+        except Exception:
+            continue
+        if change is not None:
+            moved.append(item.name)
+            if item.generator:
+                generators.append(item.name)
+    if not moved:
+        return None
+    notes: dict[str, Any] = {"untracked": moved}
+    if generators:
+        text = source() if callable(source) else source
+        seeds = bool(_SEEDS.search(text or ""))
+        notes["seeds"] = seeds
+        notes["untracked_generators"] = generators
+        if seeds:
+            for name in generators:
+                _determined[name] = True
+    return notes
+
+
+def refusal(notes: dict[str, Any] | None, *, plain: bool = True) -> str | None:
     """Why an entry with these state notes must not be a hit now (``None``: it may be):
-    the step drew from a generator whose known state differs from the one it started from."""
+    the step drew from a generator whose known state differs from the one it started from.
+
+    ``plain``: the lookup runs where the process state is the user's, one step at a time
+    (the main thread, nothing else running). There an entry recorded beside other steps
+    (:func:`untracked`) is refused when what moved matters -- a setting it may have made
+    (options, paths, environment, working directory, filters), a generator its code seeds,
+    or a generator whose state is known now (it may have drawn from it) -- since a hit could
+    not re-apply it; the step runs again, alone, and is recorded properly.
+    """
     if not notes:
         return None
+    if plain and "untracked" in notes:
+        generators = set(notes.get("untracked_generators", ()))
+        matter = [name for name in notes["untracked"] if name not in generators
+                  or notes.get("seeds") or _determined.get(name, False)]
+        if matter:
+            return (f"it ran beside other steps, so what it changed in {', '.join(matter)} "
+                    "was not recorded")
     for name, facts in notes.get("generators", {}).items():
         if "before" not in facts or not _determined.get(name, False):
             continue
