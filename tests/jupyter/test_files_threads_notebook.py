@@ -50,3 +50,42 @@ def test_a_cell_reading_in_a_thread_pool_re_runs_when_the_file_changes(ip, sessi
     assert rec.state == "done"
     assert any("data.csv changed" in n for n in rec.notes), rec.notes
     assert ip.user_ns["total"] == 13
+
+
+# -- a real kernel: its own threads (IOPub, heartbeat, history, control) run beside the cell
+# while it records alone, and must not add files to it ------------------------------------
+
+KERNEL_CELLS = [
+    "%load_ext flowyml",
+    "%%step\nimport time\n" + POOLED + "\nfor i in range(20):\n    print('line', i)\n"
+    "    time.sleep(0.02)",
+    "import flowyml_jupyter\nfrom flowyml.tracking import files\n"
+    "made = flowyml_jupyter._LOADED[id(get_ipython())].session.steps['rows'].made.files or {}\n"
+    "print('RECORD', sorted(files.records(made)), sorted(made.get('wrote', {})),"
+    " sorted(made.get('dirs', {})), total)",
+]
+
+
+def test_a_real_kernel_records_the_pool_threads_read_and_nothing_of_its_own(tmp_path,
+                                                                             monkeypatch):
+    import nbformat
+    from nbclient import NotebookClient
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / ".flowyml" / "cache"))
+    (tmp_path / "data.csv").write_text("a\n1\n2\n")
+    path = tmp_path / "pooled.ipynb"
+    nb = new_notebook(cells=[new_code_cell(s) for s in KERNEL_CELLS])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, path)
+
+    def run() -> str:
+        done = nbformat.read(path, as_version=4)
+        NotebookClient(done, timeout=300, kernel_name="python3",
+                       resources={"metadata": {"path": str(tmp_path)}}).execute()
+        return "".join(o.get("text", "") for o in done.cells[-1].outputs)
+
+    assert "RECORD ['data.csv'] [] [] 3" in run()
+    _edit(tmp_path / "data.csv", "a\n1\n2\n30\n")
+    assert "RECORD ['data.csv'] [] [] 33" in run()  # a new kernel: the edit re-ran it
