@@ -16,6 +16,12 @@ each step:
 * :func:`refusal` is checked at lookup: a step that drew numbers from a generator is a hit
   only when the generator is in the state it started from -- when that state is known.
 
+A change can be attributed to a step only when no other step ran in the process meanwhile
+(the runner counts them: the threads executor and Dask workers with several threads run
+steps side by side). For a step that was not alone, :func:`untracked` notes only which
+items moved -- never another step's change to re-apply -- and :func:`refusal` does not let
+such an entry pass for "changed nothing" where that matters (see there).
+
 A generator's state is *known* (determined) once something seeded it: a cell or step whose
 code calls a ``seed``-like function (``random.seed``, ``np.random.seed``, ``set_seed``,
 ``manual_seed``, ``setstate``/``set_state``), or a hit that re-applied a determined state.
