@@ -481,9 +481,14 @@ def _state_notes(step: Any, before: dict[str, Any] | None,
 
 
 def _source_of(step: Any) -> str:
-    """The step function's source (to see whether it seeds a generator), else ``""``."""
+    """The step function's source (to see whether it seeds a generator), else ``""``: the
+    one read on the caller for a step shipped to another process (``pinned_source``), whose
+    function travels by value, without a file to read it from."""
     import inspect
 
+    pinned = getattr(step, "pinned_source", None)
+    if pinned is not None:
+        return pinned
     try:
         return inspect.getsource(step.func)
     except (OSError, TypeError):

@@ -5,8 +5,9 @@ and checking it on the next lookup.
 time a step is recorded) sees every Python-level ``open``, ``os.listdir`` and ``os.scandir``
 of the process. It is gated by a :class:`contextvars.ContextVar` holding the recorder of the
 step running in the current context, and by the process-wide *sole recorder* (below): with
-no step running the hook returns after one ``ContextVar.get`` and one global read. What a step's code names as string literals and exists when it ran is
-recorded too (readers that open files in C: pyarrow/parquet, h5py, sqlite3), and objects
+no step running the hook returns after one ``ContextVar.get`` and one global read. What a
+step's code names as string literals and exists when it ran is recorded too (readers that
+open files in C: pyarrow/parquet, h5py, sqlite3), and objects
 named by fsspec URLs (``"s3://bucket/data.csv"``) by their store's identity (ETag, version,
 size, mtime from the filesystem's ``info``).
 

@@ -23,8 +23,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 @step(outputs=["ready"])
-def seed_it():
-    random.seed(3)
+def seed_it(seed=3):
+    random.seed(seed)
     return True
 
 
@@ -56,8 +56,8 @@ def pure():
     return 2
 
 
-def _plain(n: int) -> list[float]:
-    gen = random.Random(3)
+def _plain(n: int, seed: int = 3) -> list[float]:
+    gen = random.Random(seed)
     return [gen.random() for _ in range(n)]
 
 
@@ -81,8 +81,8 @@ SCRIPT = textwrap.dedent('''
     import flowyml
 
     @flowyml.step(outputs=["ready"])
-    def seed_it():
-        random.seed(3)
+    def seed_it(seed):
+        random.seed(seed)
         return True
 
     @flowyml.step(inputs=["ready"], outputs=["numbers"])
@@ -90,9 +90,10 @@ SCRIPT = textwrap.dedent('''
         return [random.random() for _ in range(n)]
 
     pipe = flowyml.Pipeline("seeded", cache_dir=sys.argv[1]).add_steps([seed_it, draw])
-    result = pipe.run(executor="threads", n=int(sys.argv[2]))
+    result = pipe.run(executor="threads", n=int(sys.argv[2]), seed=int(sys.argv[3]))
     assert result.success, result.summary()
-    print(json.dumps({"cached": sorted(result.cached_steps), "numbers": result["numbers"]}))
+    print(json.dumps({"cached": sorted(result.cached_steps), "numbers": result["numbers"],
+                      "why": result.step_results["draw"].rerun_reason}))
 ''')
 
 
@@ -101,18 +102,25 @@ def test_a_threads_chain_restarted_in_a_fresh_process_gives_plain_pythons_number
     script.write_text(SCRIPT)
     env = {**os.environ, "PYTHONPATH": ROOT}
 
-    def run(n):
-        out = subprocess.run([sys.executable, str(script), str(tmp_path / "cache"), str(n)],
+    def run(n, seed=3):
+        out = subprocess.run([sys.executable, str(script), str(tmp_path / "cache"), str(n),
+                              str(seed)],
                              capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout.strip().splitlines()[-1])
 
     first = run(2)
-    assert first == {"cached": [], "numbers": _plain(2)}
+    assert first == {"cached": [], "numbers": _plain(2), "why": None}
     # a new process, unseeded: the cached seed is re-applied in the pool thread's process,
     # so the drawing step, made to run again by its new argument, draws what plain Python does
     second = run(3)
-    assert second == {"cached": ["seed_it"], "numbers": _plain(3)}
+    assert second == {"cached": ["seed_it"], "numbers": _plain(3), "why": None}
+    assert run(3)["cached"] == ["draw", "seed_it"]  # from the state it started from: a hit
+    # another seed: the drawing step's key is the same (its input is True either way), but
+    # the generator is in another known state, so it draws again -- plain Python's numbers
+    fourth = run(3, seed=4)
+    assert fourth["cached"] == [] and fourth["numbers"] == _plain(3, seed=4)
+    assert "draws from the global random generator" in fourth["why"]
 
 
 def test_a_threads_chain_records_the_state_of_each_step(cache_dir):
@@ -168,12 +176,20 @@ def test_a_dask_worker_with_one_thread_records_and_re_applies_the_seed(dask_clie
 
     first = run(2)
     assert first["numbers"] == _plain(2)
-    assert _notes(cache_dir, first, "seed_it")["state"]["changed"] == ["random"]
+    seeded = _notes(cache_dir, first, "seed_it")["state"]
+    assert seeded["changed"] == ["random"]
+    # its code seeds (read on the client: the function travels by value, without a file)
+    assert seeded["generators"]["random"]["seeded"]
     dask_client.run(random.seed)  # every worker's generator somewhere else
     second = run(3)
     assert second.cached_steps == ["seed_it"]
     assert second["numbers"] == _plain(3)  # the seed re-applied on the worker that drew
     assert not state.is_determined("random")  # and not in the client (its state is its own)
+    # another seed: same key for the drawing step, another known state on the worker
+    pipe = Pipeline("seeded", cache_dir=cache_dir).add_steps([seed_it, draw])
+    third = pipe.run(executor=dask_client, n=3, seed=4)
+    assert third.cached_steps == [] and third["numbers"] == _plain(3, seed=4)
+    assert "draws from the global random generator" in third.step_results["draw"].rerun_reason
 
 
 @pytest.mark.dask
