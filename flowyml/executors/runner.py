@@ -489,8 +489,23 @@ def _source_of(step: Any) -> str:
     pinned = getattr(step, "pinned_source", None)
     if pinned is not None:
         return pinned
+    code = getattr(step.func, "__code__", None)
+    if code is not None:
+        return _code_source(code)
     try:
         return inspect.getsource(step.func)
+    except (OSError, TypeError):
+        return ""
+
+
+@functools.lru_cache(maxsize=1024)
+def _code_source(code: Any) -> str:
+    """The source of a code object (read once: a code object's source does not change;
+    a redefined function or a re-run cell has a new one)."""
+    import inspect
+
+    try:
+        return inspect.getsource(code)
     except (OSError, TypeError):
         return ""
 
