@@ -187,9 +187,10 @@ class DaskExecutor(PoolExecutor):
                     store: Any, run_id: str, emit: Any, unavailable: dict[str, str]) -> cf.Future:
         if self.shares_store(store):
             return super().submit_unit(steps, artifacts, context, store, run_id, emit, unavailable)
+        deferred: list[dict[str, Any]] = []  # process state the hits changed: the worker's
         try:
             prefix, rest, gone = relay.probe_unit(steps, artifacts, context, store, run_id, emit,
-                                                  unavailable)
+                                                  unavailable, deferred)
             if rest:  # something must run: on a worker, with values
                 needed = {n for s in rest for n in (*s.inputs, *s.condition_params)}
                 pool = {**artifacts, **prefix.artifacts}
@@ -202,8 +203,8 @@ class DaskExecutor(PoolExecutor):
             done: cf.Future = cf.Future()
             done.set_result(prefix)
             return done
-        inner = super().submit_unit(rest, shipped_in, context, relay.RelayStore(store), run_id,
-                                    emit, gone)
+        inner = super().submit_unit(rest, shipped_in, context, relay.RelayStore(store, deferred),
+                                    run_id, emit, gone)
         if not prefix.results:
             return inner
         outer: cf.Future = cf.Future()  # the answered steps' results, then the shipped ones'

@@ -67,12 +67,15 @@ class RelayStore(NullStore):
 
     enabled = True
 
-    def __init__(self, target: Any = None) -> None:
+    def __init__(self, target: Any = None, replay_first: list[dict[str, Any]] | None = None) -> None:
         self.target = target  # the client's store (stays on the client)
         self.records: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+        #: the process state changed by the unit's first steps, hits on the client: the
+        #: worker re-applies it before running the rest (see run_unit)
+        self.replay_first = list(replay_first or ())
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"target": None, "records": []}
+        return {"target": None, "records": [], "replay_first": self.replay_first}
 
     def store(self, key: str, outputs: dict[str, Any], **options: Any) -> bool:
         self.records.append((key, outputs, options))
@@ -86,22 +89,34 @@ class _ProbeStore:
 
     def __init__(self, store: Any) -> None:
         self._store = store
+        #: state notes of the hits, in order (the client's own state is not the steps')
+        self.deferred: list[dict[str, Any]] = []
+
+    def defer_state(self, notes: dict[str, Any]) -> None:
+        """A hit's process-state notes: re-applied on the worker, not in the client."""
+        self.deferred.append(notes)
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name == "_store":
+        if name.startswith("__") or name in ("_store", "deferred"):
             raise AttributeError(name)
         return getattr(self._store, name)
 
 
 def probe_unit(steps: list[Any], artifacts: dict[str, Artifact], context: dict[str, Any],
-               store: Any, run_id: str, emit: Any,
-               unavailable: dict[str, str]) -> tuple[UnitOutcome, list[Any], dict[str, str]]:
+               store: Any, run_id: str, emit: Any, unavailable: dict[str, str],
+               deferred: list[dict[str, Any]] | None = None,
+               ) -> tuple[UnitOutcome, list[Any], dict[str, str]]:
     """Answer the unit from the client's cache as far as it goes, step by step.
 
     Returns the outcome of the steps answered here (hits, skips), the steps left to run on
     a worker (from the first one that would have to run on), and what those steps must know
     is unavailable. A step's events are emitted only once it is answered here; the events
     of the step that would have to run are dropped (it starts again on the worker).
+
+    The process state the hits changed (a seed, an option) is not re-applied in the client,
+    whose state is not the steps': its notes are appended to ``deferred``, for the worker
+    that runs the rest (:class:`RelayStore` ``replay_first``). Nor is the global-generator
+    check made here: it compares the client's generators, which the steps never drew from.
     """
     available = dict(artifacts)
     gone = dict(unavailable)
@@ -127,6 +142,8 @@ def probe_unit(steps: list[Any], artifacts: dict[str, Artifact], context: dict[s
         if not res.artifacts:
             gone.update(dict.fromkeys(res.output_names, "skipped" if res.state == "skipped"
                                       else "failed"))
+    if deferred is not None:
+        deferred.extend(probe.deferred)
     return UnitOutcome(results, produced), steps[len(results):], gone
 
 

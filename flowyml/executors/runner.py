@@ -198,18 +198,24 @@ def run_step(
     if emit is not silent:
         emit(StepStarted(run_id=run_id, step=step.name, attempt=1, worker=result.worker))
     key, parts = _cache_key(step, kwargs_src, context_hashes, store, result)
-    if key is not None and (state := _look_up(step, key, store, result)) is not None:
-        return finish(state)
+    solo = _solo_enter()  # from its lookup (a hit re-applies state) to its entry's notes
+    try:
+        if key is not None and (state := _look_up(step, key, store, result, solo)) is not None:
+            return finish(state)
 
-    if getattr(store, "probe_only", False):
-        raise StepNotCached(step.name)
-    kwargs = {param: src.value if isinstance(src, Artifact) else src for param, src in kwargs_src.items()}
-    if getattr(step, "is_map_task", False):
-        return finish(_run_map(step, kwargs, kwargs_src, store, result, context_hashes, key, parts))
-    computed = _call_with_retries(step, kwargs, key, store, result, emit, run_id, finish)
-    if isinstance(computed, str):
-        return finish(computed)
-    _store_outputs(step, key, parts, kwargs_src, computed, store, result)
+        if getattr(store, "probe_only", False):
+            raise StepNotCached(step.name)
+        kwargs = {param: src.value if isinstance(src, Artifact) else src
+                  for param, src in kwargs_src.items()}
+        if getattr(step, "is_map_task", False):
+            return finish(_run_map(step, kwargs, kwargs_src, store, result, context_hashes, key,
+                                   parts))
+        computed = _call_with_retries(step, kwargs, key, store, result, emit, run_id, finish)
+        if isinstance(computed, str):
+            return finish(computed)
+        _store_outputs(step, key, parts, kwargs_src, computed, store, result, solo)
+    finally:
+        _solo_leave()
     return finish("done")
 
 
@@ -262,15 +268,22 @@ def _bind_inputs(step: Any, available: dict[str, Artifact], context: dict[str, A
         return "failed", {}
 
 
-def _look_up(step: Any, key: str, store: Any, result: StepResult) -> str | None:
+def _look_up(step: Any, key: str, store: Any, result: StepResult,
+             solo: int | None = None) -> str | None:
     """"cached" when the store holds a usable entry for ``key`` (``result`` then filled
     from it, its recorded process state replayed), "failed" when the entry cannot be
     trusted (strict signing, or an unusable key: the step never runs), ``None`` to run.
 
     An entry is passed over (the reason in ``result.rerun_reason``) when a file it read
-    changed, when it drew from a global random generator now in another known state, or
-    when ambient settings it depends on (pandas options, a plot's matplotlib style) differ
-    from those it ran with."""
+    changed, when it drew from a global random generator now in another known state, when
+    ambient settings it depends on (pandas options, a plot's matplotlib style) differ from
+    those it ran with, or -- looked up alone in the main thread (``solo``), where the user
+    sees plain Python's state -- when it ran beside other steps while the process state it
+    may have set moved.
+
+    The state a hit changed is re-applied here, in the process that would have run the
+    step; a store that only probes for the Dask client (which runs nothing itself) is
+    handed it instead (``defer_state``), to re-apply on the worker that runs the rest."""
     try:
         entry = store.lookup(key)
     except Exception as exc:
@@ -283,15 +296,11 @@ def _look_up(step: Any, key: str, store: Any, result: StepResult) -> str | None:
     notes = entry.meta.get("notes") if entry is not None else None
     if notes:  # files and process-wide state are notes of the entry: loaded when there are
         from flowyml.tracking import files as _files
-        from flowyml.tracking import state as _state
 
-        refused = _state.refusal(notes["state"]) if "state" in notes else None
-        if refused:  # another known generator state, other ambient settings
-            result.rerun_reason, entry = refused, None
-        if entry is not None and (note := _files.note_of(entry.meta)) is not None:
+        if (note := _files.note_of(entry.meta)) is not None:
             entry = _files_hold(result, store, entry, note, step)
         if entry is not None and "state" in notes:
-            _state.replay(notes["state"])  # the seed, options, paths it set, in order
+            entry = _state_holds(result, store, entry, notes["state"], solo)
     if entry is None:
         return None
     _take_hit(result, store, entry, key)
@@ -318,9 +327,9 @@ def _call_with_retries(step: Any, kwargs: dict[str, Any], key: str | None, store
     """Call the step's function up to ``1 + retry`` times, each under its ``timeout``,
     waiting :func:`backoff` between attempts; the final state ("failed", "timed_out") when
     every attempt failed. A cached step's file reads and writes are recorded, and the
-    process-wide state (seeds, options, ``sys.path``) is snapshot first, where steps run one
-    at a time (the main thread). An interrupt finishes the step as "interrupted" and
-    propagates."""
+    process-wide state (seeds, options, ``sys.path``) is snapshot first (what is made of
+    it depends on whether the step ran alone: :func:`_state_notes`). An interrupt finishes
+    the step as "interrupted" and propagates."""
     from flowyml.tracking import files as _files
     from flowyml.tracking import state as _state
 
@@ -328,7 +337,7 @@ def _call_with_retries(step: Any, kwargs: dict[str, Any], key: str | None, store
     tracking = _tracking(step, store) if key is not None else None
     func = step.func if tracking is None else _files.Recorded(step.func, tracking)
     observed = None
-    before = _state.snapshot() if key is not None and _in_main_thread() else None
+    before = _state.snapshot() if key is not None else None
     for attempt in range(1, attempts + 1):
         result.attempts = attempt
         t0 = time.perf_counter()
@@ -357,18 +366,16 @@ def _call_with_retries(step: Any, kwargs: dict[str, Any], key: str | None, store
 
 
 def _store_outputs(step: Any, key: str | None, parts: Any, kwargs_src: dict[str, Any],
-                   computed: _Computed, store: Any, result: StepResult) -> None:
+                   computed: _Computed, store: Any, result: StepResult,
+                   solo: int | None = None) -> None:
     """Mark ``result`` done with the computed outputs as artifacts and, when the step has a
     key, store them with their digests, what ``flowyml why`` compares, the files recorded
     and the process state the step changed (replayed on a later hit)."""
-    from flowyml.tracking import state as _state
-
     result.success, result.error, result.traceback = True, None, None
     result.output_shape = shape_of(computed.value, result.output_names)
     result.artifacts = {n: Artifact(n, v, producer=step.name) for n, v in computed.outputs.items()}
     if key is not None:
-        before = computed.before
-        changed = _state.record(before, lambda: _source_of(step)) if before is not None else None
+        changed = _state_notes(step, computed.before, solo)
         _store(key, parts, computed.outputs, result, store, computed.seconds,
                explain=_explain(step, kwargs_src), observed=computed.observed,
                notes={"state": changed} if changed else None)
@@ -405,16 +412,102 @@ def _files_hold(result: StepResult, store: Any, entry: _cache.CacheEntry,
     return entry
 
 
+def _state_holds(result: StepResult, store: Any, entry: _cache.CacheEntry,
+                 notes: dict[str, Any], solo: int | None) -> _cache.CacheEntry | None:
+    """The entry with the process state it changed re-applied (or handed to the probing
+    store), else ``None`` with the reason in ``result.rerun_reason``."""
+    from flowyml.tracking import state as _state
+
+    defer = getattr(store, "defer_state", None)
+    if defer is not None:  # the Dask client: the state belongs to the worker
+        defer(notes)
+        return entry
+    reason = _state.refusal(notes, plain=solo is not None and _in_main_thread())
+    if reason is not None:
+        result.rerun_reason = reason
+        return None
+    _state.replay(notes)  # the seed, options, paths it set, in order
+    return entry
+
+
 def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
+# -- steps running in this process ------------------------------------------------------------
+# Process-wide state can be attributed to a step only when no other step ran in the process
+# meanwhile (the threads executor runs steps side by side; so does a Dask worker with several
+# threads). Every step counts itself from its lookup to its entry's notes.
+
+_solo_lock = threading.Lock()
+#: [steps running now, steps started so far] in this process
+_solo = [0, 0]
+
+
+def _solo_enter() -> int | None:
+    """Count a step as running; a token when it is the only one (``None``: others run)."""
+    with _solo_lock:
+        _solo[0] += 1
+        _solo[1] += 1
+        return _solo[1] if _solo[0] == 1 else None
+
+
+def _solo_still(token: int | None) -> bool:
+    """Whether the step that got ``token`` has been alone since (no other step started)."""
+    return token is not None and _solo[1] == token
+
+
+def _solo_leave() -> None:
+    with _solo_lock:
+        _solo[0] -= 1
+
+
+def _state_notes(step: Any, before: dict[str, Any] | None,
+                 solo: int | None) -> dict[str, Any] | None:
+    """The process state a step changed, for its entry: recorded (re-applied on a hit) when
+    it ran alone in this process from its lookup to now; else only which items moved
+    meanwhile, by it or the steps beside it (:func:`flowyml.tracking.state.untracked`)."""
+    from flowyml.tracking import state as _state
+
+    if before is None:
+        return None
+
+    def source() -> str:
+        return _source_of(step)
+
+    if _solo_still(solo):
+        changed = _state.record(before, source)
+        if _solo_still(solo):  # no step started while the state was read
+            return changed
+    return _state.untracked(before, source)
+
+
 def _source_of(step: Any) -> str:
-    """The step function's source (to see whether it seeds a generator), else ``""``."""
+    """The step function's source (to see whether it seeds a generator), else ``""``: the
+    one read on the caller for a step shipped to another process (``pinned_source``), whose
+    function travels by value, without a file to read it from."""
+    import inspect
+
+    pinned = getattr(step, "pinned_source", None)
+    if pinned is not None:
+        return pinned
+    code = getattr(step.func, "__code__", None)
+    if code is not None:
+        return _code_source(code)
+    try:
+        return inspect.getsource(step.func)
+    except (OSError, TypeError):
+        return ""
+
+
+@functools.lru_cache(maxsize=1024)
+def _code_source(code: Any) -> str:
+    """The source of a code object (read once: a code object's source does not change;
+    a redefined function or a re-run cell has a new one)."""
     import inspect
 
     try:
-        return inspect.getsource(step.func)
+        return inspect.getsource(code)
     except (OSError, TypeError):
         return ""
 

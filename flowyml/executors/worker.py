@@ -19,7 +19,7 @@ from typing import Any
 
 from flowyml.events import Event, StepStarted
 from flowyml.executors.results import EntryLoader
-from flowyml.executors.runner import MAP_PARALLEL, Artifact, UnitOutcome, run_unit
+from flowyml.executors.runner import MAP_PARALLEL, Artifact, UnitOutcome, _source_of, run_unit
 from flowyml.store.entry import CacheEntry
 
 #: how long a batched job holds its events before sending them on
@@ -49,7 +49,16 @@ def run_shipped(steps: list[Any], artifacts: dict[str, Artifact], context: dict[
 
     ``channel.send(token, seq, event)`` delivers events live; the returned list lets the
     caller replay any the channel lost. ``label`` names the worker in results and events.
+
+    A store with ``replay_first`` (a Dask worker that cannot see the client's cache, sent
+    the rest of a unit whose first steps were hits on the client) carries the process state
+    those hits changed: it is re-applied first, here, where the rest runs.
     """
+    if getattr(store, "replay_first", None):
+        from flowyml.tracking import state as _state
+
+        for notes in store.replay_first:
+            _state.replay(notes)
     events: list[Event] = []
 
     def emit(event: Event) -> None:
@@ -259,13 +268,17 @@ def pin_code_hashes(steps: list[Any]) -> list[Any]:
 
     A worker process may not see the code the way the caller does (a notebook cell's source
     lives only in the kernel; a function shipped by value loses its module), so cache keys
-    computed there could differ. Pinning keeps keys identical across executors.
+    computed there could differ. Pinning keeps keys identical across executors. The source
+    is pinned too: whether a step seeds a global generator is read from it (the process
+    state a step changed, :func:`flowyml.executors.runner._state_notes`).
     """
     pinned = []
     for step in steps:
         clone = copy.copy(step)
         if step.cache not in (False, "input_hash") and not callable(step.cache):
             clone.get_code_hash = functools.partial(_pinned_code_hash, step.get_code_hash())
+        if step.cache is not False and getattr(step, "pinned_source", None) is None:
+            clone.pinned_source = _source_of(step)
         pinned.append(clone)
     return pinned
 

@@ -4,18 +4,22 @@ and checking it on the next lookup.
 *Recording.* One process-wide audit hook (:func:`sys.addaudithook`, installed the first
 time a step is recorded) sees every Python-level ``open``, ``os.listdir`` and ``os.scandir``
 of the process. It is gated by a :class:`contextvars.ContextVar` holding the recorder of the
-step running in the current context: with no step running the hook returns after one
-``ContextVar.get``. What a step's code names as string literals and exists when it ran is
-recorded too (readers that open files in C: pyarrow/parquet, h5py, sqlite3), and objects
+step running in the current context, and by the process-wide *sole recorder* (below): with
+no step running the hook returns after one ``ContextVar.get`` and one global read. What a
+step's code names as string literals and exists when it ran is recorded too (readers that
+open files in C: pyarrow/parquet, h5py, sqlite3), and objects
 named by fsspec URLs (``"s3://bucket/data.csv"``) by their store's identity (ETag, version,
 size, mtime from the filesystem's ``info``).
 
 Threads: a context variable is inherited only by code run through
-``contextvars.copy_context().run`` (and asyncio tasks). Reads made by threads the step's
-code starts itself (``threading.Thread``, a ``ThreadPoolExecutor``) are *not* recorded: the
-recorder belongs to the step's own context, so two steps running at once in one process
-(the threads executor) never see each other's files. Declare such files with
-``--files`` / ``@step(files=[...])``.
+``contextvars.copy_context().run`` (and asyncio tasks), not by the threads a step's code
+starts itself (``threading.Thread``, a ``ThreadPoolExecutor``, joblib's or pyarrow's
+threads). So while exactly one step records in the process, the *sole recorder*, an event
+from a thread with no recorder in its context is that step's; while two record at once
+(the threads executor running steps side by side, a step nested in another) such events
+belong to nobody, so no step ever sees another's files. Threads of our own and of the
+host (the kernel's, Dask's, flowyml's store writers) read what the skip list leaves out:
+the cache, site-packages, ``/proc``, ``/dev``, tool caches, Dask's scratch space.
 
 *The record* of a step (kept in its entry's metadata, ``meta["notes"]["files"]``, never in
 its key) is a small JSON dict::
@@ -84,13 +88,41 @@ class FilesNotKeptWarning(UserWarning):
 _CURRENT: ContextVar[_Recorder | None] = ContextVar("flowyml_files_recorder", default=None)
 _installed: list[bool] = []
 _install_lock = threading.Lock()
+#: the recorder of the only step recording in the process (``None``: none, or several): it
+#: gets the events of threads with no recorder in their context (threads the step started)
+_sole: _Recorder | None = None
+#: the recorders of the steps recording now (``None`` for one that records declared files
+#: only), in the order they started
+_active: list[_Recorder | None] = []
+_active_lock = threading.Lock()
 
 
 def _hook(event: str, args: tuple[Any, ...]) -> None:
     rec = _CURRENT.get()
     if rec is None:
-        return
+        rec = _sole
+        if rec is None:
+            return
     rec.event(event, args)
+
+
+def _began(rec: _Recorder | None) -> None:
+    """A step started recording: the sole recorder is its, or nobody's once two record."""
+    global _sole
+    with _active_lock:
+        _active.append(rec)
+        _sole = _active[0] if len(_active) == 1 else None
+
+
+def _ended(rec: _Recorder | None) -> None:
+    """A step stopped recording: a step still recording alone gets the sole slot back."""
+    global _sole
+    with _active_lock:
+        for i, other in enumerate(_active):
+            if other is rec:
+                del _active[i]
+                break
+        _sole = _active[0] if len(_active) == 1 else None
 
 
 def install() -> None:
@@ -163,6 +195,8 @@ def _skip_prefixes() -> tuple[str, ...]:
 def _skipped(path: str, extra: tuple[str, ...]) -> bool:
     if path.startswith(_skip_prefixes()) or (extra and path.startswith(extra)):
         return True
+    if f"{os.sep}dask-scratch-space{os.sep}" in path or f"{os.sep}dask-worker-space{os.sep}" in path:
+        return True  # a Dask worker's spill files (its own threads, beside a sole recorder)
     if path.endswith(_CODE_SUFFIXES) or f"{os.sep}__pycache__{os.sep}" in path:
         return True  # Python code: the code fingerprint covers it
     return f"{os.sep}.flowyml{os.sep}" in path or path.endswith(f"{os.sep}.flowyml")
@@ -206,10 +240,23 @@ class _Recorder:
             pass  # recording never raises into the user's code
 
 
+class _Off(_Recorder):
+    """The recorder of a context whose reads are nobody's (our own hashing and listing):
+    unlike no recorder at all, it does not fall back to the sole recorder."""
+
+    __slots__ = ()
+
+    def event(self, event: str, args: tuple[Any, ...]) -> None:
+        return None
+
+
+_OFF = _Off()
+
+
 @contextlib.contextmanager
 def _paused() -> Iterator[None]:
     """Our own reads (hashing, listing) are not the step's."""
-    token = _CURRENT.set(None)
+    token = _CURRENT.set(_OFF)
     try:
         yield
     finally:
@@ -258,13 +305,15 @@ class _Recording:
             install()
         self.cwd = os.getcwd()
         self.rec = _Recorder() if tracking.enabled else None
-        self.token = _CURRENT.set(self.rec)
+        self.token = _CURRENT.set(self.rec if self.rec is not None else _OFF)
+        _began(self.rec)
         return observed
 
     def __exit__(self, *exc_info: Any) -> None:
         if self.token is None:
             return
         _CURRENT.reset(self.token)
+        _ended(self.rec)
         self.token = None
         tracking, rec = self.tracking, self.rec
         if not tracking.files and not tracking.literals and (

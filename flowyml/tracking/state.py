@@ -21,6 +21,12 @@ each step:
   what they were when it ran. A plain cell that turned on ``text.usetex`` between two runs
   of the same plotting cell makes the second run draw again, as plain Python would.
 
+A change can be attributed to a step only when no other step ran in the process meanwhile
+(the runner counts them: the threads executor and Dask workers with several threads run
+steps side by side). For a step that was not alone, :func:`untracked` notes only which
+items moved -- never another step's change to re-apply -- and :func:`refusal` does not let
+such an entry pass for "changed nothing" where that matters (see there).
+
 A generator's state is *known* (determined) once something seeded it: a cell or step whose
 code calls a ``seed``-like function (``random.seed``, ``np.random.seed``, ``set_seed``,
 ``manual_seed``, ``setstate``/``set_state``), or a hit that re-applied a determined state.
@@ -44,8 +50,9 @@ from typing import Any
 
 import xxhash
 
-__all__ = ["Ambient", "StateItem", "ambient_variant", "is_determined", "mark_source", "record", "refusal", "register",
-           "registry", "replay", "snapshot"]
+__all__ = ["Ambient", "StateItem", "ambient_variant", "is_determined", "mark_source", "record",
+           "refusal", "register", "register_ambient", "registry", "replay", "snapshot",
+           "untracked"]
 
 _MISSING = object()
 #: code that seeds (or sets) a global generator
@@ -298,14 +305,22 @@ def _item_module(name: str) -> str:
     return item.module if item is not None else name
 
 
-def refusal(notes: dict[str, Any] | None) -> str | None:
+def refusal(notes: dict[str, Any] | None, *, plain: bool = True) -> str | None:
     """Why an entry with these state notes must not be a hit now (``None``: it may be):
     the step changed state that could not be stored (a hit would not leave the process as
     running it does), drew from a generator whose known state differs from the one it
-    started from, or depends on ambient settings that differ from those it started from."""
+    started from, or depends on ambient settings that differ from those it started from.
+
+    ``plain``: the lookup runs where the process state is the user's, one step at a time
+    (the main thread, nothing else running). There an entry recorded beside other steps
+    (:func:`untracked`) is refused when what moved matters -- a setting it may have made
+    (options, paths, environment, working directory, filters), a generator its code seeds,
+    or a generator whose state is known now (it may have drawn from it) -- since a hit could
+    not re-apply it; the step runs again, alone, and is recorded properly.
+    """
     if not notes:
         return None
-    return _fixed_refusal(notes) or _ambient_refusal(notes)
+    return _fixed_refusal(notes, plain) or _ambient_refusal(notes)
 
 
 def ambient_variant(notes: dict[str, Any] | None) -> str | None:
@@ -318,10 +333,17 @@ def ambient_variant(notes: dict[str, Any] | None) -> str | None:
     return xxhash.xxh3_64_hexdigest(repr(sorted(now.items())).encode()) if now else None
 
 
-def _fixed_refusal(notes: dict[str, Any]) -> str | None:
+def _fixed_refusal(notes: dict[str, Any], plain: bool = True) -> str | None:
     if notes.get("unstored"):
         return (f"it changes {', '.join(notes['unstored'])} in a way that cannot be stored, "
                 "so only running it leaves the kernel as plain Python would")
+    if plain and "untracked" in notes:
+        generators = set(notes.get("untracked_generators", ()))
+        matter = [name for name in notes["untracked"] if name not in generators
+                  or notes.get("seeds") or _determined.get(name, False)]
+        if matter:
+            return (f"it ran beside other steps, so what it changed in {', '.join(matter)} "
+                    "was not recorded")
     for name, facts in notes.get("generators", {}).items():
         if "before" not in facts or not _determined.get(name, False):
             continue
@@ -337,6 +359,44 @@ def _fixed_refusal(notes: dict[str, Any]) -> str | None:
             return (f"it draws from the global {name} generator, which is not in the state "
                     "it started from when it was stored")
     return None
+
+
+def untracked(before: dict[str, Any], source: str | Callable[[], str]) -> dict[str, Any] | None:
+    """For a step that ran while other steps ran in the same process (a thread pool, a Dask
+    worker with several threads): which items moved since ``before`` -- by this step or by
+    the others, there is no telling -- as notes for its entry (``None``: nothing moved).
+
+    Nothing is recorded to be re-applied (it could be another step's change). The notes say
+    what is unknown, so that :func:`refusal` does not let the entry pass for a step that
+    left the world as it found it where that matters. ``seeds`` says whether the step's code
+    seeds a generator; a moved generator it seeds is known from now on, as in :func:`record`.
+    """
+    after = snapshot()
+    moved: list[str] = []
+    generators: list[str] = []
+    for item in _REGISTRY:
+        if item.name not in after:
+            continue
+        try:
+            change = item.change(before.get(item.name), after[item.name])
+        except Exception:
+            continue
+        if change is not None:
+            moved.append(item.name)
+            if item.generator:
+                generators.append(item.name)
+    if not moved:
+        return None
+    notes: dict[str, Any] = {"untracked": moved}
+    if generators:
+        text = source() if callable(source) else source
+        seeds = bool(_SEEDS.search(text or ""))
+        notes["seeds"] = seeds
+        notes["untracked_generators"] = generators
+        if seeds:
+            for name in generators:
+                _determined[name] = True
+    return notes
 
 
 def _ambient_now(notes: dict[str, Any]) -> dict[str, str]:
