@@ -532,7 +532,7 @@ def _read_records(paths: Iterable[str], base: str, budget: float) -> dict[str, l
         if not _S_ISREG(st.st_mode):
             continue  # a directory or a pipe opened by name: not data to record
         name = path[cut:] if path.startswith(base) else path
-        if left >= _HASH_FIXED and _HASH_FIXED + st.st_size / _HASH_RATE <= left:
+        if _HASH_FIXED + st.st_size / _HASH_RATE <= left:  # its estimated cost fits
             t0 = _now()
             try:
                 out[name] = list(file_record(path))
@@ -779,7 +779,7 @@ def _unhashed_reason(name: str, rec: list[Any]) -> str:
         if os.stat(name).st_size != rec[0]:
             return f"{name} changed"
     return (f"{name} changed (its modification time; it was recorded by size and time "
-            "only, not hashed: the step cost less to re-run than hashing its files)")
+            "only, not hashed: over the step's hashing budget, FLOWYML_FILES_HASH_BUDGET)")
 
 
 def _outputs_reason(note: dict[str, Any]) -> str | None:
