@@ -24,7 +24,8 @@ the cache, site-packages, ``/proc``, ``/dev``, tool caches, Dask's scratch space
 *The record* of a step (kept in its entry's metadata, ``meta["notes"]["files"]``, never in
 its key) is a small JSON dict::
 
-    {"read":  "size mtime_ns xxh3-128 path\n...",    # files it read (compact: see pack)
+    {"read":  "size mtime_ns xxh3-128 path\n...",    # files it read (compact: see pack;
+                                                    # digest "-": not hashed, see below)
      "declared": "...",                             # files matching --files, same form
      "dirs":  {path: xxh3 of the sorted names},     # directories it listed
      "globs": {pattern: xxh3 of the sorted matches},# --files patterns
@@ -36,9 +37,19 @@ Paths under the step's working directory are kept relative to it (a moved projec
 colleague's checkout sharing a remote cache, still matches); others are absolute. A link is
 recorded under its own name and checked through it, so its target's content counts.
 
+*The hashing budget.* Hashing a file costs about what reading it did, so a cheap step that
+reads many files would take twice as long recorded. The files a step read are hashed only
+while hashing stays within a share of the step's own run time (:data:`DEFAULT_HASH_BUDGET`,
+``FLOWYML_FILES_HASH_BUDGET``); a file whose estimated cost (from its size) would overrun
+what is left, and every file once the budget is spent, is recorded by size and mtime only
+(digest :data:`UNHASHED`). Declared files (``--files``) and written files are always hashed.
+The budget only bites when the step is cheap to re-run, and it never makes a wrong hit:
+such a file that was touched (or copied to another machine) is a miss.
+
 *Checking.* :func:`stale_reason` stats each file: same size and mtime -> valid without
 reading; otherwise the file is hashed, and a different digest or a missing file is the
-reason ("data.csv changed", "data.csv is gone"). A touched but equal file stays valid.
+reason ("data.csv changed", "data.csv is gone"). A touched but equal file stays valid,
+unless it was recorded by size and mtime only: then any change of either is the reason.
 :func:`put_back` writes back the files a step wrote when they are missing or differ.
 
 Ground floor: nothing here imports flowyml.
@@ -58,6 +69,7 @@ import types
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
+from stat import S_ISREG as _S_ISREG
 from typing import Any
 
 import xxhash
@@ -75,6 +87,20 @@ _CHUNK = 2**20
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^\s]+$")
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".pyd", ".so", ".pyi")
+_READ_MODES = frozenset(("r", "rb", "rt", "br", "tr"))
+_POSIX = os.sep == "/" and os.altsep is None
+#: the digest of a file recorded by size and mtime only (never a hex digest)
+UNHASHED = "-"
+#: the files a step read are hashed while hashing stays within this share of the step's own
+#: run time (FLOWYML_FILES_HASH_BUDGET, in percent; "all" hashes every file)
+DEFAULT_HASH_BUDGET = 0.05
+#: what hashing a file is estimated to cost before it is hashed: a fixed part (open, fstat
+#: twice, read, close: ~3.6 us measured for a tiny file) plus its size at a conservative rate
+#: (this machine hashes 6-12 GB/s from the page cache; a file not in it reads slower)
+_HASH_FIXED = 4e-6
+_HASH_RATE = 2e9
+#: the clock of the budget (a module attribute so that tests can replace it)
+_now = time.perf_counter
 
 
 class FilesNotKeptWarning(UserWarning):
@@ -151,6 +177,24 @@ def parse_size(text: str | int) -> int:
     return int(float(m.group(1)) * scale)
 
 
+def hash_budget_from_env() -> float:
+    """The share of a step's run time that hashing the files it read may take
+    (``FLOWYML_FILES_HASH_BUDGET``: a percentage such as ``5%`` or ``5``, ``0`` to record them
+    all by size and mtime only, ``all`` to hash every one; default 5 %). A value that is not
+    one of these gives the default."""
+    text = os.environ.get("FLOWYML_FILES_HASH_BUDGET")
+    if not text:
+        return DEFAULT_HASH_BUDGET
+    text = text.strip().lower()
+    if text in ("all", "inf", "unlimited"):
+        return float("inf")
+    try:
+        share = float(text.removesuffix("%")) / 100
+    except ValueError:
+        return DEFAULT_HASH_BUDGET
+    return share if share >= 0 else DEFAULT_HASH_BUDGET
+
+
 def max_from_env() -> int:
     """The bound on the files a step writes that are kept (``FLOWYML_FILES_MAX``, 64 MiB)."""
     text = os.environ.get("FLOWYML_FILES_MAX")
@@ -192,14 +236,30 @@ def _skip_prefixes() -> tuple[str, ...]:
     return tuple(sorted(out))
 
 
-def _skipped(path: str, extra: tuple[str, ...]) -> bool:
-    if path.startswith(_skip_prefixes()) or (extra and path.startswith(extra)):
-        return True
-    if f"{os.sep}dask-scratch-space{os.sep}" in path or f"{os.sep}dask-worker-space{os.sep}" in path:
-        return True  # a Dask worker's spill files (its own threads, beside a sole recorder)
-    if path.endswith(_CODE_SUFFIXES) or f"{os.sep}__pycache__{os.sep}" in path:
-        return True  # Python code: the code fingerprint covers it
-    return f"{os.sep}.flowyml{os.sep}" in path or path.endswith(f"{os.sep}.flowyml")
+def _skip_test(extra: tuple[str, ...]) -> Callable[[str], bool]:
+    """``skipped(path)``: whether an absolute path is not a step's data (under a skipped
+    directory, Python code, the cache). The test of the directory is made once per
+    directory (a step reads many files of a few directories; it was half a microsecond a
+    file)."""
+    prefixes = _skip_prefixes() + extra
+    sep = os.sep
+    # Python code caches, the cache, a Dask worker's spill files (its own threads read
+    # them beside a sole recorder)
+    inside = (f"{sep}__pycache__{sep}", f"{sep}.flowyml{sep}", f"{sep}dask-scratch-space{sep}",
+              f"{sep}dask-worker-space{sep}")
+    dirs: dict[str, bool] = {}
+
+    def skipped(path: str) -> bool:
+        folder, _, name = path.rpartition(sep)
+        hit = dirs.get(folder)
+        if hit is None:
+            folder_ = folder + sep  # the prefixes end with a separator
+            hit = dirs[folder] = folder_.startswith(prefixes) or any(
+                part in folder_ for part in inside)
+        # Python code: the code fingerprint covers it
+        return hit or name.endswith(_CODE_SUFFIXES) or name == ".flowyml"
+
+    return skipped
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,11 +281,20 @@ class _Recorder:
         try:
             if event == "open":
                 path, mode, flags = args
-                if path is None or isinstance(path, int):
-                    return
+                if type(path) is not str:
+                    if path is None or isinstance(path, int):
+                        return
+                    path = os.fsdecode(path)
                 # os.open gives flags only; open() a mode
-                write = bool(flags & _WRITE_FLAGS) if mode is None else any(c in mode for c in "wax+")
-                path = os.path.abspath(os.fsdecode(path))
+                if mode is None:
+                    write = bool(flags & _WRITE_FLAGS)
+                else:
+                    write = mode not in _READ_MODES and any(c in mode for c in "wax+")
+                # an absolute path with nothing to normalise is taken as it is (abspath
+                # was a third of the cost of an event)
+                if not (_POSIX and path[:1] == "/" and "/." not in path and "//" not in path
+                        and path[-1:] != "/"):
+                    path = os.path.abspath(path)
                 (self.writes if write else self.reads).append(path)
             elif event == "os.listdir" or event == "os.scandir":
                 path = args[0]
@@ -290,7 +359,7 @@ class _Recording:
     """The context manager of :meth:`Tracking.recording` (a class: it runs around every
     step, and a step that touches no file should pay next to nothing for it)."""
 
-    __slots__ = ("cwd", "observed", "rec", "token", "tracking")
+    __slots__ = ("cwd", "observed", "rec", "started", "token", "tracking")
 
     def __init__(self, tracking: Tracking) -> None:
         self.tracking = tracking
@@ -307,11 +376,13 @@ class _Recording:
         self.rec = _Recorder() if tracking.enabled else None
         self.token = _CURRENT.set(self.rec if self.rec is not None else _OFF)
         _began(self.rec)
+        self.started = _now()
         return observed
 
     def __exit__(self, *exc_info: Any) -> None:
         if self.token is None:
             return
+        elapsed = _now() - self.started
         _CURRENT.reset(self.token)
         _ended(self.rec)
         self.token = None
@@ -321,7 +392,8 @@ class _Recording:
             return  # touched no file (most steps): nothing to record
         try:
             with _paused():
-                self.observed.fill(tracking, rec, self.cwd)
+                self.observed.fill(tracking, rec, self.cwd,
+                                   hash_budget=hash_budget_from_env() * elapsed)
         except Exception as exc:  # never fail the step for its record
             self.observed.note = None
             self.observed.problem = f"its files could not be recorded ({type(exc).__name__}: {exc})"
@@ -336,7 +408,11 @@ class Observed:
         self.kept: dict[str, bytes] | None = None
         self.problem: str | None = None
 
-    def fill(self, tracking: Tracking, rec: _Recorder | None, cwd: str) -> None:
+    def fill(self, tracking: Tracking, rec: _Recorder | None, cwd: str, *,
+             hash_budget: float = float("inf")) -> None:
+        """Record what ``rec`` saw (and the declared files) relative to ``cwd``. The files
+        the step read are hashed while the time spent hashing them stays within
+        ``hash_budget`` seconds; the rest are recorded by size and mtime only."""
         skip = tracking.skip
         base = os.path.join(cwd, "")
         note: dict[str, Any] = {}
@@ -348,14 +424,15 @@ class Observed:
         reads: dict[str, None] = {}
         listed: dict[str, None] = {}
         if rec is not None:
-            written = dict.fromkeys(p for p in rec.writes if not _skipped(p, skip))
-            reads = dict.fromkeys(p for p in rec.reads if p not in written and not _skipped(p, skip))
-            listed = dict.fromkeys(p for p in rec.listed if not _skipped(p, skip))
+            skipped = _skip_test(skip)
+            written = {p: None for p in dict.fromkeys(rec.writes) if not skipped(p)}
+            reads = {p: None for p in dict.fromkeys(rec.reads) if p not in written and not skipped(p)}
+            listed = {p: None for p in dict.fromkeys(rec.listed) if not skipped(p)}
             for lit in tracking.literals:
                 if _URL.match(lit):
                     continue
                 path = os.path.abspath(os.path.join(cwd, lit))
-                if path not in written and path not in reads and not _skipped(path, skip) \
+                if path not in written and path not in reads and not skipped(path) \
                         and os.path.isfile(path):
                     reads[path] = None
         globs = {}
@@ -374,12 +451,7 @@ class Observed:
             note["globs"] = globs
         if declared:
             note["declared"] = pack(declared)
-        read: dict[str, list[Any]] = {}
-        for path in reads:
-            try:
-                read[name_of(path)] = list(file_record(path))
-            except OSError:
-                continue  # gone again (a temporary file): not an input now
+        read = _read_records(reads, base, hash_budget)
         if read:
             note["read"] = pack(read)
         dirs: dict[str, str] = {}
@@ -482,6 +554,44 @@ def _literals(code: types.CodeType) -> tuple[str, ...]:
 # ---------------------------------------------------------------------------------------------
 # Stat, hash, list
 # ---------------------------------------------------------------------------------------------
+
+
+def _read_records(paths: Iterable[str], base: str, budget: float) -> dict[str, list[Any]]:
+    """``name -> [size, mtime_ns, digest]`` of the files a step read (absolute ``paths``;
+    names relative to ``base``, the working directory with a separator, when under it), in
+    the order it read them: each is hashed when its estimated cost fits what is left of
+    ``budget`` (seconds; the time actually spent is taken off), else recorded with the
+    digest :data:`UNHASHED`. Files gone again (temporary files) and what is not a regular
+    file are left out."""
+    out: dict[str, list[Any]] = {}
+    cut = len(base)
+    if budget == float("inf"):
+        for path in paths:
+            try:
+                out[path[cut:] if path.startswith(base) else path] = list(file_record(path))
+            except OSError:
+                continue  # gone again (a temporary file): not an input now
+        return out
+    left = budget
+    stat = os.stat
+    for path in paths:
+        try:
+            st = stat(path)
+        except OSError:
+            continue
+        if not _S_ISREG(st.st_mode):
+            continue  # a directory or a pipe opened by name: not data to record
+        name = path[cut:] if path.startswith(base) else path
+        if _HASH_FIXED + st.st_size / _HASH_RATE <= left:  # its estimated cost fits
+            t0 = _now()
+            try:
+                out[name] = list(file_record(path))
+            except OSError:
+                continue
+            left -= _now() - t0
+        else:
+            out[name] = [st.st_size, st.st_mtime_ns, UNHASHED]
+    return out
 
 
 def file_record(path: str) -> tuple[int, int, str]:
@@ -650,8 +760,8 @@ def _same(path: str, rec: list[Any]) -> bool | None:
         st = os.stat(path)
         if st.st_size == rec[0] and st.st_mtime_ns == rec[1]:
             return True
-        if st.st_size != rec[0]:
-            return False
+        if st.st_size != rec[0] or rec[2] == UNHASHED:
+            return False  # recorded by size and mtime only: a touched file is a changed one
         return file_record(path)[2] == rec[2]
     except OSError:
         return None
@@ -687,7 +797,7 @@ def _stale(note: dict[str, Any], outputs: bool) -> str | None:
         if same is None:
             return f"{name} is gone" if not os.path.lexists(name) else f"{name} is unreadable"
         if not same:
-            return f"{name} changed"
+            return f"{name} changed" if rec[2] != UNHASHED else _unhashed_reason(name, rec)
     for name, digest in (note.get("dirs") or {}).items():
         try:
             if _listing(name) != digest:
@@ -710,6 +820,16 @@ def _stale(note: dict[str, Any], outputs: bool) -> str | None:
     if outputs:
         return _outputs_reason(note)
     return None
+
+
+def _unhashed_reason(name: str, rec: list[Any]) -> str:
+    """Why a file recorded by size and mtime only counts as changed: a new size is a change
+    for sure; a new mtime alone may not be one, so the reason says that it was not hashed."""
+    with contextlib.suppress(OSError):
+        if os.stat(name).st_size != rec[0]:
+            return f"{name} changed"
+    return (f"{name} changed (its modification time; it was recorded by size and time "
+            "only, not hashed: over the step's hashing budget, FLOWYML_FILES_HASH_BUDGET)")
 
 
 def _outputs_reason(note: dict[str, Any]) -> str | None:
@@ -775,5 +895,11 @@ def describe(note: dict[str, Any] | None) -> str:
     for key, what in (("read", "read"), ("declared", "declared"), ("dirs", "listed"),
                       ("urls", "url"), ("wrote", "written")):
         if note.get(key):
-            parts.append(f"{len(note[key])} {what}")
+            recs = records(note, key) if key in ("read", "declared") else note[key]
+            part = f"{len(recs)} {what}"
+            if key == "read":
+                unhashed = sum(1 for r in recs.values() if r[2] == UNHASHED)
+                if unhashed:
+                    part += f" ({unhashed} recorded by size and time only)"
+            parts.append(part)
     return ", ".join(parts) or "no files"

@@ -35,7 +35,8 @@ def _record(func, **kwargs):
     return value, observed.note
 
 
-def test_reads_writes_listings_and_skips(here):
+def test_reads_writes_listings_and_skips(here, monkeypatch):
+    monkeypatch.setenv("FLOWYML_FILES_HASH_BUDGET", "all")  # hashed whatever the step cost
     def body():
         import json  # noqa: F401 - an import inside a step is not a file it reads
 
@@ -63,7 +64,8 @@ def test_reads_writes_listings_and_skips(here):
     assert digest == xxhash.xxh3_128_hexdigest(b"a\n1\n2\n")
 
 
-def test_a_literal_path_read_in_c_is_recorded(here):
+def test_a_literal_path_read_in_c_is_recorded(here, monkeypatch):
+    monkeypatch.setenv("FLOWYML_FILES_HASH_BUDGET", "all")  # hashed whatever the step cost
     db = here / "data.db"
     con = sqlite3.connect(db)
     con.execute("create table t (x)")
@@ -173,6 +175,86 @@ def test_pipeline_controls(here, cache_dir, monkeypatch):
         "read_total": "cached", "count_cfg": "cached"}  # declared files: still tracked
     _edit(here / "conf" / "b.ini", "3")
     assert run(count_cfg).step_results["count_cfg"].state == "done"
+
+
+class _Clock:
+    """The budget's clock, moved by hand: a step "takes" what it adds to ``t``."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+        self.step = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+_CLOCK = _Clock()
+
+
+@step(outputs=["both"])
+def read_both():
+    _CLOCK.t += _CLOCK.step
+    with open("data.csv") as fh, open("big.bin", "rb") as big:
+        return len(fh.read()) + len(big.read())
+
+
+def test_the_hashing_budget_is_a_share_of_the_steps_own_time(here, tmp_path, monkeypatch):
+    """5 % of a step that took 1 s is 50 ms of hashing: data.csv (estimated at a few us)
+    fits, big.bin (100 kB at a pretend 1 MB/s: 0.1 s) does not and is recorded by size and
+    mtime. A step that took no time hashes nothing. A touched hashed file stays a hit, a
+    touched unhashed one re-runs the step, naming it."""
+    import xxhash
+
+    monkeypatch.delenv("FLOWYML_FILES_HASH_BUDGET", raising=False)
+    monkeypatch.setattr(files, "_now", _CLOCK)
+    monkeypatch.setattr(files, "_HASH_RATE", 1e6)
+    (here / "big.bin").write_bytes(b"x" * 100_000)
+
+    def run(cache, took):
+        _CLOCK.step = took
+        return Pipeline("budget", cache_dir=tmp_path / cache).add_steps([read_both]).run()
+
+    first = run("one_second", 1.0)
+    read = files.records(first.step_results["read_both"].files)
+    assert read["data.csv"][2] == xxhash.xxh3_128_hexdigest(b"a\n1\n2\n")
+    assert read["big.bin"][2] == files.UNHASHED and read["big.bin"][0] == 100_000
+    instant = run("no_time", 0.0)
+    assert [r[2] for r in files.records(instant.step_results["read_both"].files).values()] == [
+        files.UNHASHED, files.UNHASHED]
+
+    _edit(here / "data.csv", "a\n1\n2\n")  # hashed: touched with the same bytes, a hit
+    assert run("one_second", 1.0).step_results["read_both"].state == "cached"
+    _edit(here / "big.bin", "x" * 100_000)  # by size and time: touched, a miss naming it
+    again = run("one_second", 1.0).step_results["read_both"]
+    assert again.state == "done" and again.rerun_reason.startswith(
+        "big.bin changed (its modification time; it was recorded by size and time only")
+
+
+def test_old_records_with_digests_and_the_budget_setting(here, monkeypatch):
+    """Records made before the budget (a digest for every file, packed or a dict) keep
+    their meaning: a touched file with the same bytes is valid. The setting is a percentage
+    (``5%``, ``5``), ``0`` or ``all``; anything else is the default."""
+    size, mtime, digest = files.file_record("data.csv")
+    old = {"read": f"{size} {mtime} {digest} data.csv\n"}
+    as_dict = {"read": {"data.csv": [size, mtime, digest]}}
+    _edit(here / "data.csv", "a\n1\n2\n")
+    assert files.stale_reason(old) is None and files.stale_reason(as_dict) is None
+    assert files.describe(old) == "1 read"
+    _edit(here / "data.csv", "a\n1\n3\n")
+    assert files.stale_reason(old) == "data.csv changed"
+    unhashed = {"read": f"{size} {mtime} - data.csv\n"}
+    assert files.records(unhashed) == {"data.csv": [size, mtime, files.UNHASHED]}
+    hashed, real = [], files._hash_fd
+    monkeypatch.setattr(files, "_hash_fd", lambda *args: hashed.append(args) or real(*args))
+    assert files.stale_reason(unhashed).startswith("data.csv changed (its modification time")
+    assert hashed == []  # a record by size and time is never hashed at lookup
+    assert files.stale_reason(old) == "data.csv changed" and len(hashed) == 1  # one with a digest is
+
+    for text, share in [("5%", 0.05), ("5", 0.05), (" 12.5 % ", 0.125), ("0", 0.0),
+                        ("all", float("inf")), ("ALL", float("inf")), ("lots", 0.05),
+                        ("-3", 0.05), ("", 0.05)]:
+        monkeypatch.setenv("FLOWYML_FILES_HASH_BUDGET", text)
+        assert files.hash_budget_from_env() == pytest.approx(share), text
 
 
 def test_bad_files_argument_names_the_step():

@@ -55,11 +55,66 @@ def test_a_changed_file_re_runs_the_cell_and_names_the_file(ip, session, here):
     assert {r.name: r.state for r in session.status()}["df"] == "done"
 
 
-def test_a_touched_but_equal_file_stays_a_hit(ip, session, here):
+def test_a_touched_but_equal_file_stays_a_hit(ip, session, here, monkeypatch):
+    monkeypatch.setenv("FLOWYML_FILES_HASH_BUDGET", "all")  # hashed whatever the step cost
     step_cell(ip, "", READ_CSV)
     _edit(here / "data.csv", "a\n1\n2\n")  # same bytes, new mtime
     assert {r.name: r.state for r in session.status()}["df"] != "stale"
     step_cell(ip, "", READ_CSV)
+    assert session.steps["df"].state == "cached"
+
+
+def test_a_step_over_its_hashing_budget_records_size_and_time_only(ip, session, here,
+                                                                   monkeypatch):
+    """Files a step read are hashed only within a share of its own run time. With no budget
+    at all (FLOWYML_FILES_HASH_BUDGET=0) they are recorded by size and mtime only: unchanged,
+    a hit; touched with the same bytes, a miss naming the file. Declared files are hashed
+    all the same, so a touched declared file stays a hit; a hashed file too."""
+    import xxhash
+
+    from flowyml.tracking import files
+
+    monkeypatch.setenv("FLOWYML_FILES_HASH_BUDGET", "0")
+    (here / "cfg.txt").write_text("k=1")
+    body = READ_CSV + "\nwith open('cfg.txt') as fh:\n    cfg = fh.read()"
+    line = "--files cfg.txt"
+    step_cell(ip, line, body)
+    note = session.steps["df"].made.files
+    mtime = (here / "data.csv").stat().st_mtime_ns
+    assert files.records(note) == {"data.csv": [6, mtime, files.UNHASHED]}
+    assert files.records(note, "declared")["cfg.txt"][2] == xxhash.xxh3_128_hexdigest(b"k=1")
+    assert files.describe(note) == "1 read (1 recorded by size and time only), 1 declared"
+
+    step_cell(ip, line, body)
+    assert session.steps["df"].state == "cached"  # unchanged: a hit without hashing
+    _edit(here / "cfg.txt", "k=1")  # declared, touched, same bytes: hashed, still a hit
+    assert {r.name: r.state for r in session.status()}["df"] != "stale"
+    step_cell(ip, line, body)
+    assert session.steps["df"].state == "cached"
+
+    _edit(here / "data.csv", "a\n1\n2\n")  # same bytes, new mtime: not hashed, so a miss
+    why = {r.name: r for r in session.status()}["df"].why
+    reason = "data.csv changed (its modification time; it was recorded by size and time only"
+    assert reason in why and reason in session.why("df"), why
+    step_cell(ip, line, body)
+    assert session.steps["df"].state == "done"
+    assert any(reason in n for n in session.steps["df"].notes), session.steps["df"].notes
+
+    _edit(here / "data.csv", "a\n1\n2\n3\n")  # new size: changed for sure, said plainly
+    assert session.why("df").count("data.csv changed") == 1 and reason not in session.why("df")
+    step_cell(ip, line, body)
+    assert ip.user_ns["total"] == 6
+
+    # hashed when the budget allows (here: without a bound): a touch with the same bytes
+    # is a hit again
+    monkeypatch.setenv("FLOWYML_FILES_HASH_BUDGET", "all")
+    _edit(here / "data.csv", "a\n1\n2\n3\n")
+    step_cell(ip, line, body)
+    assert session.steps["df"].state == "done"  # its record was by size and time
+    assert files.records(session.steps["df"].made.files)["data.csv"][2] == \
+        xxhash.xxh3_128_hexdigest(b"a\n1\n2\n3\n")
+    _edit(here / "data.csv", "a\n1\n2\n3\n")
+    step_cell(ip, line, body)
     assert session.steps["df"].state == "cached"
 
 
