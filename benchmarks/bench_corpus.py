@@ -288,8 +288,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--edit", action="store_true",
                         help="the edit test: one literal changed, outputs equal to plain")
     parser.add_argument("--ids", action="store_true", help="with --edit: send cell ids")
+    parser.add_argument("--edit-data", action="store_true",
+                        help="the data-edit test: a data file edited, its readers re-run, no other")
     args = parser.parse_args(argv)
     started = time.perf_counter()
+    if args.edit_data:
+        from benchmarks import _corpus_data
+
+        done = []
+        for path in notebooks(args.only, args.quick):
+            print(f"editing the data of {path.stem} ...", file=sys.stderr, flush=True)
+            result = _corpus_data.measure_data_edit(path, args.timeout)
+            if result is not None:
+                done.append(result)
+        print(_corpus_data.report(done))
+        print(f"\n{time.perf_counter() - started:.0f} s")
+        if args.json:
+            Path(args.json).write_text(json.dumps(done, indent=1, default=str))
+        return 0
     if args.edit:
         from benchmarks import _corpus_edit
 

@@ -468,7 +468,7 @@ class NotebookSession(PipelineView):
         return _files.Tracking(step.files, enabled=enabled,
                                skip=[str(getattr(self.store, "root", "") or "")],
                                max_bytes=self.files_max, code=getattr(step.func, "__code__", None),
-                               step=rec.name)
+                               step=rec.name, commands=[ln.text for ln in rec.analysis.ipython])
 
     def trim_to_budget(self) -> None:
         """With ``FLOWYML_CACHE_MAX_SIZE`` / ``cache_max_size``: after a store (at most every

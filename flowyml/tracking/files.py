@@ -339,7 +339,8 @@ class Tracking:
 
     def __init__(self, files: Iterable[str] = (), *, enabled: bool = True,
                  skip: Iterable[str] = (), max_bytes: int | None = None,
-                 code: types.CodeType | None = None, step: str = "?") -> None:
+                 code: types.CodeType | None = None, step: str = "?",
+                 commands: Iterable[str] = ()) -> None:
         self.files = tuple(files)
         self.enabled = enabled
         self.skip = tuple(os.path.join(s if os.path.isabs(s) else os.path.abspath(s), "")
@@ -347,6 +348,8 @@ class Tracking:
         #: None: FLOWYML_FILES_MAX, read when a step wrote something
         self.max_bytes = max_bytes
         self.literals = _literals(code) if code is not None and enabled else ()
+        if enabled:  # IPython lines (``!head data/x.csv``): their words may name files
+            self.literals += tuple(w for w in _command_words(commands) if w not in self.literals)
         self.step = step
 
     def recording(self) -> _Recording:
@@ -534,9 +537,23 @@ class Recorded:
         return value, observed
 
 
+def _command_words(commands: Iterable[str]) -> list[str]:
+    """The words of command lines that may name a file (``data/x.csv``, ``notes.txt``)."""
+    out = []
+    for command in commands:
+        for word in command.split():
+            word = word.strip("'\"!%,;()")
+            if len(word) > 1 and ("." in word or "/" in word) and not word.startswith("-"):
+                out.append(word)
+    return out
+
+
 @functools.lru_cache(maxsize=512)
 def _literals(code: types.CodeType) -> tuple[str, ...]:
-    """String constants of ``code`` (and the code nested in it) that may name a file or URL."""
+    """String constants of ``code`` (and the code nested in it) that may name a file or URL;
+    the words of one that holds spaces too -- a shell command (``!head data/x.csv``,
+    ``os.system``, ``subprocess.run("wc -l data/x.csv", shell=True)``) reads files in
+    another process, where the audit hook does not see them."""
     out: dict[str, None] = {}
     stack = [code]
     while stack:
@@ -546,6 +563,8 @@ def _literals(code: types.CodeType) -> tuple[str, ...]:
                 if 1 < len(k) < 1024 and "\n" not in k and "\0" not in k and (
                         "." in k or "/" in k or os.sep in k):
                     out[k] = None
+                    if " " in k:
+                        out.update(dict.fromkeys(_command_words([k])))
             elif isinstance(k, types.CodeType):
                 stack.append(k)
     return tuple(out)

@@ -4,6 +4,7 @@ real kernel (nbclient). SPEC §9."""
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -53,6 +54,19 @@ def test_a_changed_file_re_runs_the_cell_and_names_the_file(ip, session, here):
     assert any("data.csv changed" in n for n in rec.notes), rec.notes
     assert ip.user_ns["total"] == 13
     assert {r.name: r.state for r in session.status()}["df"] == "done"
+
+
+def test_a_file_a_shell_command_reads_re_runs_the_cell(ip, session, here, capfd):
+    """``!head data.csv`` reads in another process: the audit hook cannot see it, the
+    command's words name it."""
+    for expected in (["a", "1"], ["a", "1"], ["a", "7"]):
+        if expected[1] == "7":
+            _edit(here / "data.csv", "a\n7\n2\n")
+        step_cell(ip, "", "!head -2 data.csv")
+        shown = re.sub(r"step '[^\n]*", "", capfd.readouterr().out).split()
+        assert shown == expected  # on a hit, the output replayed
+    rec = next(r for r in session.steps.values() if "head -2" in r.body)
+    assert rec.state == "done" and any("data.csv changed" in n for n in rec.notes), rec.notes
 
 
 def test_a_touched_but_equal_file_stays_a_hit(ip, session, here, monkeypatch):

@@ -1,0 +1,229 @@
+"""The corpus DATA-EDIT test (``python -m benchmarks.bench_corpus --edit-data``): after a data
+file a notebook reads is edited, every cell that (transitively) reads it re-runs, and no other.
+
+Per notebook of the corpus that names a file of ``corpus/data/`` in its code, in a scratch
+copy of the corpus folder:
+
+1. **warm**: the stepped notebook (``%%step`` on every cell) on a fresh cache, then the same
+   again in a fresh kernel (**baseline**: the cells that run again even with nothing edited
+   -- uncacheable values, cells plain Python rejects -- are not counted as re-runs below);
+2. **plain, before**: the plain notebook on the original data;
+3. **edit**: one number of the data file changed (:func:`edit_csv`: the last numeric field
+   of its first data row, +1 for an int, x1.5 for a float), then
+   - the stepped notebook in a *fresh kernel* on the warm cache,
+   - the plain notebook, twice (cells whose two plain runs differ are not deterministic).
+
+Per cell: its state after the edit and the reason in its status line. A cell **reads the
+file** when its status line names it ("re-ran: data/births.csv changed"); it is
+**downstream** when it reads (by name, from an independent ``ast`` pass over the cells, not
+flowyml's analysis) a variable bound by a cell that reads the file or by another downstream
+cell. Reported: the deterministic cells equal to plain after the edit (must be all), the cells
+whose plain output changed with the edit and whether each re-ran (must be all), the re-runs
+that are neither readers nor downstream ("other": must be none), and the downstream cells
+that stayed hits (allowed: their inputs' values did not change, e.g. ``len(df)`` after an
+edited value).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from benchmarks._common import scratch_dir
+
+_REASON = re.compile(r"re-ran: (.*)")
+
+
+def data_files(source_text: str, data_dir: Path) -> list[str]:
+    """The files of ``data_dir`` whose names appear in the notebook's code."""
+    return sorted(f.name for f in data_dir.iterdir() if f.is_file() and f.name in source_text)
+
+
+def edit_csv(path: Path) -> tuple[str, str]:
+    """Change the last numeric field of the first data row (in place); (old, new)."""
+    lines = path.read_text().split("\n")
+    for row, line in enumerate(lines[1:], start=1):
+        fields = line.split(",")
+        for col in range(len(fields) - 1, -1, -1):
+            text = fields[col].strip()
+            try:
+                new = str(int(text) + 1)
+            except ValueError:
+                try:
+                    new = repr(float(text) * 1.5) if float(text) else "1.5"
+                except ValueError:
+                    continue
+            old, fields[col] = fields[col], new
+            lines[row] = ",".join(fields)
+            path.write_text("\n".join(lines))
+            return old, new
+    raise ValueError(f"{path.name}: no numeric field to edit")
+
+
+def _editable(path: Path) -> bool:
+    """Whether :func:`edit_csv` finds a number to change (tried on a copy)."""
+    work = scratch_dir("corpus-data-probe")
+    try:
+        copy = work / path.name
+        shutil.copy(path, copy)
+        edit_csv(copy)
+        return True
+    except (ValueError, UnicodeDecodeError):
+        return False
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _names(source: str) -> tuple[set[str], set[str]]:
+    """(names the cell loads, names it binds), by ``ast`` (IPython syntax lines dropped)."""
+    kept = [ln for ln in source.split("\n") if not ln.lstrip().startswith(("%", "!"))]
+    try:
+        tree = ast.parse("\n".join(kept))
+    except SyntaxError:
+        return set(), set()
+    loads, binds = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (loads if isinstance(node.ctx, ast.Load) else binds).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            binds.add(node.name)
+        elif isinstance(node, ast.alias):
+            binds.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            root = node.value
+            while isinstance(root, ast.Attribute | ast.Subscript):
+                root = root.value
+            if isinstance(root, ast.Name):
+                binds.add(root.id)  # df.col = ... changes df
+        elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store):
+            root = node.value
+            while isinstance(root, ast.Attribute | ast.Subscript):
+                root = root.value
+            if isinstance(root, ast.Name):
+                binds.add(root.id)
+    return loads, binds
+
+
+def downstream(sources: list[str], readers: set[int]) -> set[int]:
+    """Cells after a reader that load a name bound by a reader or a downstream cell (in
+    order: a later rebinding by an unaffected cell clears the name)."""
+    tainted: set[str] = set()
+    out: set[int] = set()
+    for index, source in enumerate(sources):
+        loads, binds = _names(source)
+        if index in readers or (loads & tainted):
+            if index not in readers:
+                out.add(index)
+            tainted |= binds
+        else:
+            tainted -= binds
+    return out
+
+
+def _reason(cell: Any) -> str | None:
+    for out in cell.get("outputs", []):
+        text = out.get("data", {}).get("text/plain", "")
+        if text.startswith("step '"):
+            match = _REASON.search(text)
+            return match.group(1) if match else None
+    return None
+
+
+def measure_data_edit(path: Path, timeout: float = 120.0) -> dict[str, Any] | None:
+    """The data-edit test of one notebook (``None``: it names no data file)."""
+    import nbformat
+
+    from benchmarks import _corpus_edit as ce
+    from benchmarks import bench_corpus as bc
+
+    nb = nbformat.read(path, as_version=4)
+    code_text = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    files = [f for f in data_files(code_text, bc.CORPUS / "data")
+             if f.endswith(".csv") and _editable(bc.CORPUS / "data" / f)]
+    if not files:
+        return None
+    target = files[-1]
+    work = scratch_dir("corpus-data")
+    try:
+        shutil.copytree(bc.CORPUS / "data", work / "data")
+        for helper in bc.helpers(path):
+            shutil.copy(helper, work / helper.name)
+        cache = {"FLOWYML_CACHE_DIR": str(work / "cache")}
+        bc.execute(ce._stepped(nb), work, timeout, cache)
+        baseline = ce._stepped(nb)
+        bc.execute(baseline, work, timeout, cache)
+        before = ce._copy(nb)
+        bc.execute(before, work, timeout)
+        old, new = edit_csv(work / "data" / target)
+        after = ce._stepped(nb)
+        bc.execute(after, work, timeout, cache)
+        plain_a, plain_b = ce._copy(nb), ce._copy(nb)
+        bc.execute(plain_a, work, timeout)
+        bc.execute(plain_b, work, timeout)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    code = [[c for c in n.cells if c.cell_type == "code"]
+            for n in (before, plain_a, plain_b, baseline, after)]
+    base_cells, after_cells = code[3][1:], code[4][1:]
+    readers = {i for i, c in enumerate(after_cells)
+               if target in (_reason(c) or "") and bc.status_of(c) == "done"}
+    down = downstream([c.source for c in code[0]], readers)
+    cells = []
+    for index, (b0, a, b, base, s) in enumerate(zip(code[0], code[1], code[2], base_cells,
+                                                    after_cells, strict=True)):
+        state = bc.status_of(s)
+        cells.append({
+            "cell": index, "source": a.source[:160], "state": state, "reason": _reason(s),
+            "deterministic": ce._shown(a) == ce._shown(b),
+            "equal": ce._shown(a) == ce._shown(s),
+            "changed_by_edit": ce._shown(b0) != ce._shown(a),
+            "reruns_anyway": bc.status_of(base) not in ("cached", None),
+            "reader": index in readers, "downstream": index in down,
+        })
+    return {"notebook": path.stem, "file": target, "edit": [old, new], "cells": cells}
+
+
+def summarise(result: dict[str, Any]) -> dict[str, Any]:
+    cells = result["cells"]
+    det = [c for c in cells if c["deterministic"]]
+    ran = [c for c in cells if c["state"] == "done" and not c["reruns_anyway"]]
+    changed = [c for c in det if c["changed_by_edit"]]
+    return {
+        "notebook": result["notebook"], "file": result["file"], "edit": result["edit"],
+        "deterministic": len(det), "equal": sum(c["equal"] for c in det),
+        "changed": len(changed), "changed_reran": sum(c["state"] == "done" for c in changed),
+        "readers": sum(c["reader"] for c in ran),
+        "downstream_ran": sum(c["downstream"] and not c["reader"] for c in ran),
+        "downstream_hit": sum(c["downstream"] and c["state"] == "cached" for c in cells),
+        "other": [c for c in ran if not c["reader"] and not c["downstream"]],
+        "different": [c for c in det if not c["equal"]],
+    }
+
+
+def report(results: list[dict[str, Any]]) -> str:
+    lines = ["| notebook | data file (edit) | deterministic cells | equal to plain | changed by "
+             "the edit: re-ran | re-ran: read the file | re-ran: downstream | other re-runs | "
+             "downstream, still hits |", "|---|---|---|---|---|---|---|---|---|"]
+    sums = [summarise(r) for r in results]
+    for s in sums:
+        lines.append(f"| {s['notebook']} | {s['file']} ({s['edit'][0]} -> {s['edit'][1]}) | "
+                     f"{s['deterministic']} | {s['equal']} | {s['changed_reran']}/{s['changed']} | "
+                     f"{s['readers']} | {s['downstream_ran']} | {len(s['other'])} | "
+                     f"{s['downstream_hit']} |")
+    det, equal = sum(s["deterministic"] for s in sums), sum(s["equal"] for s in sums)
+    changed, reran = sum(s["changed"] for s in sums), sum(s["changed_reran"] for s in sums)
+    lines.append(f"| **all {len(sums)}** | | {det} | {equal} ({100 * equal / max(det, 1):.1f} %) | "
+                 f"{reran}/{changed} | {sum(s['readers'] for s in sums)} | "
+                 f"{sum(s['downstream_ran'] for s in sums)} | {sum(len(s['other']) for s in sums)} | "
+                 f"{sum(s['downstream_hit'] for s in sums)} |")
+    for s in sums:
+        for c in s["other"]:
+            lines.append(f"\nOTHER RE-RUN {s['notebook']} cell {c['cell']} ({c['reason']}): "
+                         f"{c['source'][:100]!r}")
+        for c in s["different"]:
+            lines.append(f"\nDIFFERENT {s['notebook']} cell {c['cell']} ({c['state']}): "
+                         f"{c['source'][:100]!r}")
+    return "\n".join(lines)
