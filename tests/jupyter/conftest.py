@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 from IPython.core.getipython import get_ipython
 from IPython.testing.globalipapp import start_ipython
@@ -38,3 +41,20 @@ def step_cell(ip, line, body, cell_id=None):
     """Run a ``%%step`` cell the way the notebook does (through ``run_cell``); ``cell_id`` is
     the id a front end such as JupyterLab sends with each cell (nbclient sends none)."""
     return ip.run_cell(f"%%step {line}\n{body}", cell_id=cell_id)
+
+
+@pytest.fixture
+def here(tmp_path, monkeypatch):
+    """The notebook's folder (its working directory) with a data.csv; the cache in it."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / ".flowyml" / "cache"))
+    monkeypatch.delenv("FLOWYML_TRACK_FILES", raising=False)
+    (tmp_path / "data.csv").write_text("a\n1\n2\n")
+    return tmp_path
+
+
+def edit_file(path: Path, text: str) -> None:
+    """Write ``text`` so that the modification time surely moves (coarse clocks)."""
+    path.write_text(text)
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))

@@ -3,7 +3,6 @@ real kernel (nbclient). SPEC §9."""
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from pathlib import Path
@@ -12,26 +11,10 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from tests.jupyter.conftest import edit_file as _edit
 from tests.jupyter.conftest import step_cell
 
 pd = pytest.importorskip("pandas")
-
-
-@pytest.fixture
-def here(tmp_path, monkeypatch):
-    """The notebook's folder (its working directory) with a data.csv; the cache in it."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / ".flowyml" / "cache"))
-    monkeypatch.delenv("FLOWYML_TRACK_FILES", raising=False)
-    (tmp_path / "data.csv").write_text("a\n1\n2\n")
-    return tmp_path
-
-
-def _edit(path: Path, text: str) -> None:
-    """Write ``text`` so that the modification time surely moves (coarse clocks)."""
-    path.write_text(text)
-    st = path.stat()
-    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
 
 
 READ_CSV = "import pandas as pd\ndf = pd.read_csv('data.csv')\ntotal = int(df.a.sum())"

@@ -3,28 +3,8 @@ through a real IPython shell: the files are the cell's inputs all the same. SPEC
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-import pytest
-
+from tests.jupyter.conftest import edit_file as _edit
 from tests.jupyter.conftest import step_cell
-
-
-@pytest.fixture
-def here(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / ".flowyml" / "cache"))
-    monkeypatch.delenv("FLOWYML_TRACK_FILES", raising=False)
-    (tmp_path / "data.csv").write_text("a\n1\n2\n")
-    return tmp_path
-
-
-def _edit(path: Path, text: str) -> None:
-    path.write_text(text)
-    st = path.stat()
-    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
-
 
 # the file's name is built at run time: no literal names it, only the thread's open() does
 POOLED = """from concurrent.futures import ThreadPoolExecutor
