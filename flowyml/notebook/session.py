@@ -577,29 +577,83 @@ class NotebookSession(PipelineView):
             self._memo[param] = (value, now, self.epoch)
             if now != digests[param]:
                 changed.append(param)
+        touched = [self.ns[n] for n in [*changed, *rec.analysis.mutated] if n in self.ns]
         np = sys.modules.get("numpy")
-        if np is None:
-            return changed
-        touched = [self.ns.get(n) for n in [*changed, *rec.analysis.mutated]]
-        touched = [a for a in touched if isinstance(a, np.ndarray)]
-        for name, (producer, obj) in list(self._latest.items()) if touched else ():
+        arrays = [a for a in touched if np is not None and isinstance(a, np.ndarray)]
+        for name, (producer, obj) in list(self._latest.items()) if arrays else ():
             if (name in rec.outputs or name in values or self.ns.get(name, MISSING) is not obj
                     or not isinstance(obj, np.ndarray)
-                    or not any(np.may_share_memory(obj, a) for a in touched)):
+                    or not any(np.may_share_memory(obj, a) for a in arrays)):
                 continue
-            memo = self._memo.get(name)
-            made = self.steps[producer].made if producer in self.steps else None
-            before = memo[1] if memo is not None and memo[0] is obj else (
-                made.outputs.get(name) if made is not None else None)
-            try:
-                now = hash_value(obj)
-            except UnhashableValueError:
-                continue
-            if before is not None and now != before:
-                changed.append(name)
-                values[name], digests[name] = obj, before
-                self._memo[name] = (obj, now, self.epoch)
+            self._changed_alias(name, producer, obj, changed, values, digests)
+        for name, producer, obj in self._holders(rec, values, touched):
+            self._changed_alias(name, producer, obj, changed, values, digests)
         return changed
+
+    def _changed_alias(self, name: str, producer: str, obj: Any, changed: list[str],
+                       values: dict[str, Any], digests: dict[str, str | None]) -> None:
+        """``name`` (bound by an earlier step, not an input) changed through a change the body
+        made to another value: an input too, with the digest it had before the body."""
+        memo = self._memo.get(name)
+        made = self.steps[producer].made if producer in self.steps else None
+        before = memo[1] if memo is not None and memo[0] is obj else (
+            made.outputs.get(name) if made is not None else None)
+        try:
+            now = hash_value(obj)
+        except UnhashableValueError:
+            return
+        if before is not None and now != before:
+            changed.append(name)
+            values[name], digests[name] = obj, before
+            self._memo[name] = (obj, now, self.epoch)
+
+    #: how deep into another name's value a change in place is looked for
+    _HOLDER_DEPTH = 8
+    #: at most this many objects visited in all while looking
+    _HOLDER_LIMIT = 50_000
+
+    def _holders(self, rec: NotebookStep, values: dict[str, Any],
+                 touched: list[Any]) -> list[tuple[str, str, Any]]:
+        """Names bound by earlier steps (not inputs of this one) whose value holds an object
+        the body changed in place: ``ensemble = [m]`` then ``m.fit()`` changes ``ensemble``
+        too. Each step's outputs are stored on their own, so after a restart ``ensemble[0]``
+        would be a copy of the unfitted ``m``: such a name is a changed output of the step
+        as well (stored with ``m``, in one pickle, so the two stay one object). Found by
+        walking each such value's references (``gc.get_referents``, containers only, a
+        bounded number of objects in all; a value too big to walk is not followed); only
+        run when the body changed something in place."""
+        if not touched:
+            return []
+        import gc
+        import types
+
+        opaque = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType)
+        wanted = {id(o) for o in touched if not isinstance(o, opaque)}
+        found: list[tuple[str, str, Any]] = []
+        budget = self._HOLDER_LIMIT
+        for name, (producer, obj) in list(self._latest.items()) if wanted else ():
+            if (budget <= 0 or name in rec.outputs or name in values or id(obj) in wanted
+                    or self.ns.get(name, MISSING) is not obj or isinstance(obj, opaque)
+                    or not gc.is_tracked(obj)):
+                continue
+            seen = {id(obj)}
+            level = [obj]
+            for _ in range(self._HOLDER_DEPTH):
+                below = []
+                for ref in gc.get_referents(*level):
+                    if id(ref) in wanted:
+                        found.append((name, producer, obj))
+                        below = []
+                        break
+                    if id(ref) in seen or not gc.is_tracked(ref) or isinstance(ref, opaque):
+                        continue
+                    seen.add(id(ref))
+                    below.append(ref)
+                budget -= len(below)
+                if not below or budget <= 0:
+                    break
+                level = below
+        return found
 
     def add_changed_outputs(self, rec: NotebookStep, changed: list[str]) -> NotebookStep:
         """Make inputs changed in place outputs of the step (a new version), remembering it
