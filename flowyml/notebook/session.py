@@ -615,44 +615,55 @@ class NotebookSession(PipelineView):
     def _holders(self, rec: NotebookStep, values: dict[str, Any],
                  touched: list[Any]) -> list[tuple[str, str, Any]]:
         """Names bound by earlier steps (not inputs of this one) whose value holds an object
-        the body changed in place: ``ensemble = [m]`` then ``m.fit()`` changes ``ensemble``
-        too. Each step's outputs are stored on their own, so after a restart ``ensemble[0]``
-        would be a copy of the unfitted ``m``: such a name is a changed output of the step
-        as well (stored with ``m``, in one pickle, so the two stay one object). Found by
-        walking each such value's references (``gc.get_referents``, containers only, a
-        bounded number of objects in all; a value too big to walk is not followed); only
-        run when the body changed something in place."""
-        if not touched:
-            return []
+        the body changed in place, or is held by one: ``ensemble = [m]`` then ``m.fit()``
+        changes ``ensemble`` too; ``for c in all_clf: c.fit(...)`` changes ``pipe1``, held by
+        ``all_clf``. Each step's outputs are stored on their own, so after a restart
+        ``ensemble[0]`` would be a copy of the unfitted ``m``: such a name is a changed
+        output of the step as well (stored with ``m``, in one pickle, so the two stay one
+        object). Found by walking references (``gc.get_referents``, containers only, a
+        bounded number of objects in all: a value too big to walk is not followed); only run
+        when the body changed something in place."""
         import gc
         import types
 
         opaque = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType)
-        wanted = {id(o) for o in touched if not isinstance(o, opaque)}
-        found: list[tuple[str, str, Any]] = []
-        budget = self._HOLDER_LIMIT
-        for name, (producer, obj) in list(self._latest.items()) if wanted else ():
-            if (budget <= 0 or name in rec.outputs or name in values or id(obj) in wanted
-                    or self.ns.get(name, MISSING) is not obj or isinstance(obj, opaque)
-                    or not gc.is_tracked(obj)):
-                continue
-            seen = {id(obj)}
-            level = [obj]
+        budget = [self._HOLDER_LIMIT]
+        atoms = {int, float, str, bytes, bool, complex, type(None)}
+
+        def reach(root: Any, wanted: set[int] | None) -> set[int] | bool:
+            """Ids reachable from ``root`` (``wanted`` None), or whether one of ``wanted`` is."""
+            seen = {id(root)}
+            level = [root]
             for _ in range(self._HOLDER_DEPTH):
                 below = []
                 for ref in gc.get_referents(*level):
-                    if id(ref) in wanted:
-                        found.append((name, producer, obj))
-                        below = []
-                        break
-                    if id(ref) in seen or not gc.is_tracked(ref) or isinstance(ref, opaque):
+                    if wanted is not None and id(ref) in wanted:
+                        return True
+                    if type(ref) in atoms or id(ref) in seen or isinstance(ref, opaque):
                         continue
                     seen.add(id(ref))
-                    below.append(ref)
-                budget -= len(below)
-                if not below or budget <= 0:
+                    if gc.is_tracked(ref):  # else it holds atoms only: nothing to follow
+                        below.append(ref)
+                budget[0] -= len(below)
+                if not below or budget[0] <= 0:
                     break
                 level = below
+            return False if wanted is not None else seen
+
+        roots = [o for o in touched if not isinstance(o, opaque)]
+        if not roots:
+            return []
+        wanted = {id(o) for o in roots}
+        inside: set[int] = set()
+        for root in roots:
+            inside |= reach(root, None)  # type: ignore[arg-type]
+        found: list[tuple[str, str, Any]] = []
+        for name, (producer, obj) in list(self._latest.items()):
+            if (name in rec.outputs or name in values or id(obj) in wanted
+                    or self.ns.get(name, MISSING) is not obj or isinstance(obj, opaque)):
+                continue
+            if id(obj) in inside or (budget[0] > 0 and gc.is_tracked(obj) and reach(obj, wanted)):
+                found.append((name, producer, obj))
         return found
 
     def add_changed_outputs(self, rec: NotebookStep, changed: list[str]) -> NotebookStep:

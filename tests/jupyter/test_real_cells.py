@@ -287,6 +287,17 @@ def test_a_change_through_a_holder_survives_a_restart(ip, session):
     assert session.steps["m_2"].outputs == ["m", "ensemble"]
 
 
+def test_a_change_to_a_member_of_a_changed_input_survives_a_restart(ip, session):
+    """rasbt's ch07 ROC cell: ``for clf in all_clf: clf.fit(...)`` changes ``pipe1``,
+    ``clf2``... (bound by earlier cells) through the list: after a restart they were the
+    unfitted versions, so every cell using them re-ran, and showed other outputs."""
+    cells = ["m = {'fitted': False}", "group = [m]",
+             "for o in group:\n    o.update(fitted=True)", "seen = (m['fitted'], group[0] is m)"]
+    session = _three_runs(ip, session, cells, ["seen"])
+    assert ip.user_ns["seen"] == (True, True)
+    assert session.steps["o_group"].outputs == ["o", "group", "m"]
+
+
 def test_a_holder_of_an_unchanged_value_stays_as_it_is(ip, session):
     cells = ["m = {'fitted': False}", "other = {'fitted': False}", "ensemble = [m]",
              "other.update(fitted=True)", "seen = (m['fitted'], ensemble[0]['fitted'], other['fitted'])"]
