@@ -148,21 +148,19 @@ def measure_data_edit(path: Path, timeout: float = 120.0) -> dict[str, Any] | No
     target = files[-1]
     work = scratch_dir("corpus-data")
     try:
-        shutil.copytree(bc.CORPUS / "data", work / "data")
-        for helper in bc.helpers(path):
-            shutil.copy(helper, work / helper.name)
+        cwd = bc.prepare(path, work)
         cache = {"FLOWYML_CACHE_DIR": str(work / "cache")}
-        bc.execute(ce._stepped(nb), work, timeout, cache)
+        bc.execute(ce._stepped(nb), cwd, timeout, cache)
         baseline = ce._stepped(nb)
-        bc.execute(baseline, work, timeout, cache)
+        bc.execute(baseline, cwd, timeout, cache)
         before = ce._copy(nb)
-        bc.execute(before, work, timeout)
+        bc.execute(before, cwd, timeout)
         old, new = edit_csv(work / "data" / target)
         after = ce._stepped(nb)
-        bc.execute(after, work, timeout, cache)
+        bc.execute(after, cwd, timeout, cache)
         plain_a, plain_b = ce._copy(nb), ce._copy(nb)
-        bc.execute(plain_a, work, timeout)
-        bc.execute(plain_b, work, timeout)
+        bc.execute(plain_a, cwd, timeout)
+        bc.execute(plain_b, cwd, timeout)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     code = [[c for c in n.cells if c.cell_type == "code"]

@@ -174,14 +174,14 @@ def measure_edit(path: Path, timeout: float = 120.0, ids: bool = False) -> dict[
         return {"notebook": path.stem, "edit": None, "cells": []}
     work = scratch_dir("corpus-edit")
     try:
-        shutil.copytree(bc.CORPUS / "data", work / "data")
+        cwd = bc.prepare(path, work)
         cache = {"FLOWYML_CACHE_DIR": str(work / "cache")}
-        execute(_stepped(nb), work, timeout, cache, ids)
+        execute(_stepped(nb), cwd, timeout, cache, ids)
         stepped = _stepped(edited)
-        execute(stepped, work, timeout, cache, ids)
+        execute(stepped, cwd, timeout, cache, ids)
         plain_a, plain_b = _copy(edited), _copy(edited)
-        execute(plain_a, work, timeout, None, ids)
-        execute(plain_b, work, timeout, None, ids)
+        execute(plain_a, cwd, timeout, None, ids)
+        execute(plain_b, cwd, timeout, None, ids)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     cells = []

@@ -156,23 +156,35 @@ def helpers(path: Path) -> list[Path]:
                   for f in d.glob("*.py"))
 
 
+def prepare(path: Path, work: Path) -> Path:
+    """Lay out a scratch folder for ``path`` and return the folder it runs in: ``work/nb``
+    with the notebook's helper modules beside it, and the corpus data both in ``work/data``
+    and (a link) in ``work/nb/data``, so a notebook reading ``data/x.csv`` (the Handbook) and
+    one reading ``../data/x.csv`` (notebooks kept in a folder beside the data) both find it."""
+    shutil.copytree(CORPUS / "data", work / "data")
+    cwd = work / "nb"
+    cwd.mkdir()
+    (cwd / "data").symlink_to(work / "data", target_is_directory=True)
+    for helper in helpers(path):
+        shutil.copy(helper, cwd / helper.name)
+    return cwd
+
+
 def measure(path: Path, timeout: float = 120.0) -> dict[str, Any]:
     """Plain, step run 1, step run 2 of one notebook: per-cell records and times."""
     import nbformat
 
     work = scratch_dir("corpus")
     try:
-        shutil.copytree(CORPUS / "data", work / "data")
-        for helper in helpers(path):
-            shutil.copy(helper, work / helper.name)
+        cwd = prepare(path, work)
         nb = nbformat.read(path, as_version=4)
         plain = nbformat.from_dict(json.loads(json.dumps(nb)))
-        t_plain = execute(plain, work, timeout)
+        t_plain = execute(plain, cwd, timeout)
         cache = {"FLOWYML_CACHE_DIR": str(work / "cache")}
         first = stepped(nb)
-        t_first = execute(first, work, timeout, cache)
+        t_first = execute(first, cwd, timeout, cache)
         second = stepped(nb)
-        t_second = execute(second, work, timeout, cache)
+        t_second = execute(second, cwd, timeout, cache)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     cells = []

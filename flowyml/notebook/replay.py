@@ -11,6 +11,7 @@ Pure: the IPython side (:mod:`flowyml_jupyter.capture`) feeds and replays it.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from dataclasses import dataclass, field
@@ -34,6 +35,15 @@ def replay_limit() -> int:
         return DEFAULT_REPLAY_MAX
 
 
+def _wire(value: Any) -> Any:
+    """A mime value as the kernel sends it: binary data (a ``_repr_png_`` returning raw PNG
+    bytes, as sympy's LaTeX images do) base64-encoded, as the Jupyter protocol carries it;
+    stored as ``str(bytes)`` it replayed as a broken image."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    return value
+
+
 @dataclass
 class Recording:
     """Outputs of one run of a cell, in order."""
@@ -53,7 +63,7 @@ class Recording:
 
     def display(self, data: dict[str, Any], metadata: dict[str, Any] | None = None,
                 kind: str = "display") -> None:
-        data = {k: v for k, v in (data or {}).items() if k not in _DROPPED_MIME}
+        data = {k: _wire(v) for k, v in (data or {}).items() if k not in _DROPPED_MIME}
         if not data:
             return
         item = {"type": kind, "data": data, "metadata": dict(metadata or {})}

@@ -577,29 +577,94 @@ class NotebookSession(PipelineView):
             self._memo[param] = (value, now, self.epoch)
             if now != digests[param]:
                 changed.append(param)
+        touched = [self.ns[n] for n in [*changed, *rec.analysis.mutated] if n in self.ns]
         np = sys.modules.get("numpy")
-        if np is None:
-            return changed
-        touched = [self.ns.get(n) for n in [*changed, *rec.analysis.mutated]]
-        touched = [a for a in touched if isinstance(a, np.ndarray)]
-        for name, (producer, obj) in list(self._latest.items()) if touched else ():
+        arrays = [a for a in touched if np is not None and isinstance(a, np.ndarray)]
+        for name, (producer, obj) in list(self._latest.items()) if arrays else ():
             if (name in rec.outputs or name in values or self.ns.get(name, MISSING) is not obj
                     or not isinstance(obj, np.ndarray)
-                    or not any(np.may_share_memory(obj, a) for a in touched)):
+                    or not any(np.may_share_memory(obj, a) for a in arrays)):
                 continue
-            memo = self._memo.get(name)
-            made = self.steps[producer].made if producer in self.steps else None
-            before = memo[1] if memo is not None and memo[0] is obj else (
-                made.outputs.get(name) if made is not None else None)
-            try:
-                now = hash_value(obj)
-            except UnhashableValueError:
-                continue
-            if before is not None and now != before:
-                changed.append(name)
-                values[name], digests[name] = obj, before
-                self._memo[name] = (obj, now, self.epoch)
+            self._changed_alias(name, producer, obj, changed, values, digests)
+        for name, producer, obj in self._holders(rec, values, touched):
+            self._changed_alias(name, producer, obj, changed, values, digests)
         return changed
+
+    def _changed_alias(self, name: str, producer: str, obj: Any, changed: list[str],
+                       values: dict[str, Any], digests: dict[str, str | None]) -> None:
+        """``name`` (bound by an earlier step, not an input) changed through a change the body
+        made to another value: an input too, with the digest it had before the body."""
+        memo = self._memo.get(name)
+        made = self.steps[producer].made if producer in self.steps else None
+        before = memo[1] if memo is not None and memo[0] is obj else (
+            made.outputs.get(name) if made is not None else None)
+        try:
+            now = hash_value(obj)
+        except UnhashableValueError:
+            return
+        if before is not None and now != before:
+            changed.append(name)
+            values[name], digests[name] = obj, before
+            self._memo[name] = (obj, now, self.epoch)
+
+    #: how deep into another name's value a change in place is looked for
+    _HOLDER_DEPTH = 8
+    #: at most this many objects visited in all while looking
+    _HOLDER_LIMIT = 50_000
+
+    def _holders(self, rec: NotebookStep, values: dict[str, Any],
+                 touched: list[Any]) -> list[tuple[str, str, Any]]:
+        """Names bound by earlier steps (not inputs of this one) whose value holds an object
+        the body changed in place, or is held by one: ``ensemble = [m]`` then ``m.fit()``
+        changes ``ensemble`` too; ``for c in all_clf: c.fit(...)`` changes ``pipe1``, held by
+        ``all_clf``. Each step's outputs are stored on their own, so after a restart
+        ``ensemble[0]`` would be a copy of the unfitted ``m``: such a name is a changed
+        output of the step as well (stored with ``m``, in one pickle, so the two stay one
+        object). Found by walking references (``gc.get_referents``, containers only, a
+        bounded number of objects in all: a value too big to walk is not followed); only run
+        when the body changed something in place."""
+        import gc
+        import types
+
+        opaque = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType)
+        budget = [self._HOLDER_LIMIT]
+        atoms = {int, float, str, bytes, bool, complex, type(None)}
+
+        def reach(root: Any, wanted: set[int] | None) -> set[int] | bool:
+            """Ids reachable from ``root`` (``wanted`` None), or whether one of ``wanted`` is."""
+            seen = {id(root)}
+            level = [root]
+            for _ in range(self._HOLDER_DEPTH):
+                below = []
+                for ref in gc.get_referents(*level):
+                    if wanted is not None and id(ref) in wanted:
+                        return True
+                    if type(ref) in atoms or id(ref) in seen or isinstance(ref, opaque):
+                        continue
+                    seen.add(id(ref))
+                    if gc.is_tracked(ref):  # else it holds atoms only: nothing to follow
+                        below.append(ref)
+                budget[0] -= len(below)
+                if not below or budget[0] <= 0:
+                    break
+                level = below
+            return False if wanted is not None else seen
+
+        roots = [o for o in touched if not isinstance(o, opaque)]
+        if not roots:
+            return []
+        wanted = {id(o) for o in roots}
+        inside: set[int] = set()
+        for root in roots:
+            inside |= reach(root, None)  # type: ignore[arg-type]
+        found: list[tuple[str, str, Any]] = []
+        for name, (producer, obj) in list(self._latest.items()):
+            if (name in rec.outputs or name in values or id(obj) in wanted
+                    or self.ns.get(name, MISSING) is not obj or isinstance(obj, opaque)):
+                continue
+            if id(obj) in inside or (budget[0] > 0 and gc.is_tracked(obj) and reach(obj, wanted)):
+                found.append((name, producer, obj))
+        return found
 
     def add_changed_outputs(self, rec: NotebookStep, changed: list[str]) -> NotebookStep:
         """Make inputs changed in place outputs of the step (a new version), remembering it

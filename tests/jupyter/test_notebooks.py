@@ -121,6 +121,34 @@ def test_replay_of_a_figure_and_a_table_after_a_kernel_restart(tmp_path, monkeyp
     assert second == first  # the same text, table, image and value, in the same order
 
 
+PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+
+
+def test_an_image_given_as_raw_bytes_replays_as_the_same_image(tmp_path, monkeypatch):
+    """sympy's ``init_printing`` shows expressions as PNG made by a ``_repr_png_`` that
+    returns raw bytes (the kernel base64-encodes them on the wire). The recording stored
+    ``str(bytes)``, so after a restart the hit showed a broken image."""
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "png.ipynb"
+    cells = ["%load_ext flowyml",
+             f"import base64\nPNG = base64.b64decode({PNG_B64!r})\n"
+             "class Png:\n    def _repr_png_(self):\n        return PNG\n"
+             "    def __repr__(self):\n        return 'Png()'",
+             "%%step\nsize = len(PNG)\nPng()"]
+    nb = new_notebook(cells=[new_code_cell(s) for s in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    shown = []
+    for run in range(2):
+        out = _execute(path)
+        assert ("cached (saved" in _step_lines(out)["%%step"]) == (run == 1)
+        results = [o for o in out.cells[2].outputs if o.output_type == "execute_result"]
+        shown.append(results[0].data["image/png"])
+    assert shown == [PNG_B64, PNG_B64]
+
+
 def _iopub_of(kc, code: str) -> list[dict]:
     """Every iopub message one execution sends (in order), up to the kernel going idle."""
     msg_id = kc.execute(code)

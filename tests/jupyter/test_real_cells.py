@@ -274,6 +274,38 @@ def test_a_change_through_a_view_survives_a_restart(ip, session):
     assert rec.outputs == ["sub", "x2"] and rec.params == ["sub", "x2"]
 
 
+def test_a_change_through_a_holder_survives_a_restart(ip, session):
+    """rasbt's ch07: ``mv_clf = MajorityVoteClassifier(classifiers=[pipe1, ...])``, then a
+    later cell fits ``pipe1`` in place: plain Python's ``mv_clf`` holds the fitted ``pipe1``.
+    After a restart each step's outputs were loaded on their own, so the holder's member
+    was a copy of the unfitted model and the cell after it showed ``True False False``."""
+    cells = ["m = {'fitted': False}", "ensemble = {'members': [m]}",
+             "m.update(fitted=True)",
+             "seen = (m['fitted'], ensemble['members'][0]['fitted'], ensemble['members'][0] is m)"]
+    session = _three_runs(ip, session, cells, ["seen"])
+    assert ip.user_ns["seen"] == (True, True, True)
+    assert session.steps["m_2"].outputs == ["m", "ensemble"]
+
+
+def test_a_change_to_a_member_of_a_changed_input_survives_a_restart(ip, session):
+    """rasbt's ch07 ROC cell: ``for clf in all_clf: clf.fit(...)`` changes ``pipe1``,
+    ``clf2``... (bound by earlier cells) through the list: after a restart they were the
+    unfitted versions, so every cell using them re-ran, and showed other outputs."""
+    cells = ["m = {'fitted': False}", "group = [m]",
+             "for o in group:\n    o.update(fitted=True)", "seen = (m['fitted'], group[0] is m)"]
+    session = _three_runs(ip, session, cells, ["seen"])
+    assert ip.user_ns["seen"] == (True, True)
+    assert session.steps["o_group"].outputs == ["o", "group", "m"]
+
+
+def test_a_holder_of_an_unchanged_value_stays_as_it_is(ip, session):
+    cells = ["m = {'fitted': False}", "other = {'fitted': False}", "ensemble = [m]",
+             "other.update(fitted=True)", "seen = (m['fitted'], ensemble[0]['fitted'], other['fitted'])"]
+    session = _three_runs(ip, session, cells, ["seen"])
+    assert ip.user_ns["seen"] == (False, False, True)
+    assert session.steps["other_2"].outputs == ["other"]
+
+
 def test_a_module_method_named_like_a_mutation_is_not_a_change(ip, session):
     np = pytest.importorskip("numpy")
     ip.run_cell("import numpy as np")
