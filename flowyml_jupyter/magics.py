@@ -83,6 +83,7 @@ class FlowymlMagics(Magics):
     def __init__(self, shell: Any, session: NotebookSession | None = None) -> None:
         super().__init__(shell)
         self.session = session or NotebookSession(shell.user_ns)
+        self.session.code_name = self._code_name
         self._status_widgets: dict[str, Any] = {}
         self._dags: list[Any] = []
         self._retired: list[Any] = []  # status widgets of earlier runs, closed at unload
@@ -223,6 +224,11 @@ class FlowymlMagics(Magics):
             return frozenset()
         return frozenset(n for n, (a, b) in enumerate(zip(lines, transformed, strict=False), 1)
                          if a != b and "get_ipython()" in b and not a.lstrip().startswith(("%", "!")))
+
+    def _code_name(self, source: str) -> str:
+        """The file IPython gives the code of a cell run with ``source`` (in linecache)."""
+        transformed = self.shell.transform_cell(source)
+        return self.shell.compile.cache(transformed, self.shell.execution_count, raw_code=source)
 
     def _execute(self, body: str, area: Any = None) -> tuple[BaseException | None, Any]:
         """Run ``body`` as a cell; record what it shows (into ``area`` only, when given)."""

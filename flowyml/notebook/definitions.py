@@ -32,12 +32,15 @@ def _is_flag(stmt: ast.stmt) -> bool:
 
 
 def definitions_source(tree: ast.Module, source: str) -> str:
-    """The source of the cell's top-level imports, ``def``s and ``class``es, in order."""
-    parts = []
+    """The source of the cell's top-level imports, ``def``s and ``class``es, each on the
+    lines it has in the cell (the others blank), so that a warning or traceback from a
+    restored function names the line it names when the cell runs."""
     lines = source.split("\n")
+    out: list[str] = []
     for stmt in tree.body:
         if not _is_definition(stmt):
             continue
         start = min([stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", []))])
-        parts.append("\n".join(lines[start - 1: stmt.end_lineno]))
-    return "\n".join(parts)
+        out.extend([""] * (start - 1 - len(out)))
+        out.extend(lines[start - 1: stmt.end_lineno])
+    return "\n".join(out)

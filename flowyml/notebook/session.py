@@ -94,6 +94,10 @@ class NotebookSession(PipelineView):
         self.files_max: int | None = None
         #: a size budget for the cache (else FLOWYML_CACHE_MAX_SIZE), trimmed after stores
         self.cache_max_size: int | None = None
+        #: the front end's name for the code of a cell run with this source (IPython's
+        #: compiler, set by the extension; it also puts the source in linecache): restored
+        #: definitions get the file and lines a run of the cell gives its functions
+        self.code_name: Callable[[str], str] | None = None
         self._last_trim = -1e9
         #: bumped by every ordinary (non-step) cell: digests remembered before may be stale
         self.epoch = 0
@@ -552,8 +556,16 @@ class NotebookSession(PipelineView):
         source = rec.analysis.definitions
         if not source.strip():
             return
-        filename = f"<flowyml-definitions-{rec.name}>"
-        linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+        filename = None
+        if self.code_name is not None:  # the file a run of the body gets (see magics)
+            try:
+                filename = self.code_name("\n" + rec.body)
+            except Exception:
+                filename = None
+        if filename is None:
+            filename = f"<flowyml-definitions-{rec.name}>"
+            linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True),
+                                         filename)
         exec(compile(source, filename, "exec"), self.ns)
         for name in rec.analysis.deleted:
             self.ns.pop(name, None)

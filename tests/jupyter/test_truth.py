@@ -322,3 +322,24 @@ def test_names_read_through_strings_that_code_evaluates(ip, session, capsys):
         step_cell(ip, "", "print(len(df.query('a > @k')))")
         step_cell(ip, "", "print(eval('k * 10'))")
     assert _out(capsys) == ["1 2", "2", "10", "2 3", "1", "20"]
+
+
+def test_a_function_restored_by_a_hit_warns_from_the_line_it_has_in_the_cell(ip, capsys):
+    import linecache
+    import warnings
+
+    body = "import warnings\n\n\ndef careful():\n    warnings.warn('careful')\n    return 1\n\n" \
+           "x = 1"
+    seen = []
+    for _ in range(2):  # ran, then (a fresh kernel) a hit that restores the def
+        step_cell(ip, "", body)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ip.run_cell("careful()")
+        seen.append((caught[0].filename, caught[0].lineno))
+        ip.restart()
+    (ran_file, ran_line), (hit_file, hit_line) = seen
+    assert ran_file.split("-")[0] == hit_file.split("-")[0]  # the same kind of name
+    assert hit_line == ran_line == 5  # the line in the cell's body, as when the cell ran
+    assert "flowyml-definitions" not in hit_file
+    assert linecache.getline(hit_file, hit_line).strip() == "warnings.warn('careful')"
