@@ -28,6 +28,7 @@ its key) is a small JSON dict::
                                                     # digest "-": not hashed, see below)
      "declared": "...",                             # files matching --files, same form
      "dirs":  {path: xxh3 of the sorted names},     # directories it listed
+     "folders": {path: xxh3 of names+sizes+mtimes}, # folders its shell commands name
      "globs": {pattern: xxh3 of the sorted matches},# --files patterns
      "urls":  {url: {"etag": ..., "size": ...}},    # fsspec objects
      "wrote": {path: [size, mtime_ns, xxh3-128]},   # files it wrote (and left)
@@ -348,8 +349,10 @@ class Tracking:
         #: None: FLOWYML_FILES_MAX, read when a step wrote something
         self.max_bytes = max_bytes
         self.literals = _literals(code) if code is not None and enabled else ()
-        if enabled:  # IPython lines (``!head data/x.csv``): their words may name files
-            self.literals += tuple(w for w in _command_words(commands) if w not in self.literals)
+        #: words of its shell commands (IPython ``!`` lines, string constants with spaces):
+        #: files and folders another process reads, out of the audit hook's sight
+        self.words = tuple(dict.fromkeys(_command_words(
+            [*commands, *(_commands_in(code) if code is not None else ())]))) if enabled else ()
         self.step = step
 
     def recording(self) -> _Recording:
@@ -390,7 +393,7 @@ class _Recording:
         _ended(self.rec)
         self.token = None
         tracking, rec = self.tracking, self.rec
-        if not tracking.files and not tracking.literals and (
+        if not tracking.files and not tracking.literals and not tracking.words and (
                 rec is None or not (rec.reads or rec.writes or rec.listed)):
             return  # touched no file (most steps): nothing to record
         try:
@@ -431,7 +434,7 @@ class Observed:
             written = {p: None for p in dict.fromkeys(rec.writes) if not skipped(p)}
             reads = {p: None for p in dict.fromkeys(rec.reads) if p not in written and not skipped(p)}
             listed = {p: None for p in dict.fromkeys(rec.listed) if not skipped(p)}
-            for lit in tracking.literals:
+            for lit in (*tracking.literals, *tracking.words):
                 if _URL.match(lit):
                     continue
                 path = os.path.abspath(os.path.join(cwd, lit))
@@ -463,6 +466,14 @@ class Observed:
                 dirs[name_of(path) or "."] = _listing(path)
         if dirs:
             note["dirs"] = dirs
+        shown: dict[str, str] = {}  # folders a command names (`!ls -l data`): names and stats
+        for word in tracking.words if rec is not None else ():
+            path = os.path.abspath(os.path.join(cwd, word))
+            if os.path.isdir(path) and not _skip_test(skip)(os.path.join(path, "")):
+                with contextlib.suppress(OSError):
+                    shown[name_of(path) or "."] = _folder_stats(path)
+        if shown:
+            note["folders"] = shown
         if rec is not None and "fsspec" in sys.modules:
             urls = {}
             for lit in tracking.literals:
@@ -537,6 +548,22 @@ class Recorded:
         return value, observed
 
 
+@functools.lru_cache(maxsize=512)
+def _commands_in(code: types.CodeType) -> tuple[str, ...]:
+    """String constants of ``code`` (and the code nested in it) that hold spaces: maybe a
+    shell command (``os.system``, ``subprocess.run("wc -l data/x.csv", shell=True)``)."""
+    out: dict[str, None] = {}
+    stack = [code]
+    while stack:
+        c = stack.pop()
+        for k in c.co_consts:
+            if isinstance(k, str) and " " in k and 1 < len(k) < 1024 and "\0" not in k:
+                out[k] = None
+            elif isinstance(k, types.CodeType):
+                stack.append(k)
+    return tuple(out)
+
+
 def _command_words(commands: Iterable[str]) -> list[str]:
     """The words of command lines that may name a file (``data/x.csv``, ``notes.txt``)."""
     out = []
@@ -563,8 +590,6 @@ def _literals(code: types.CodeType) -> tuple[str, ...]:
                 if 1 < len(k) < 1024 and "\n" not in k and "\0" not in k and (
                         "." in k or "/" in k or os.sep in k):
                     out[k] = None
-                    if " " in k:
-                        out.update(dict.fromkeys(_command_words([k])))
             elif isinstance(k, types.CodeType):
                 stack.append(k)
     return tuple(out)
@@ -692,6 +717,17 @@ def _names_digest(names: Iterable[str]) -> str:
 
 def _listing(path: str) -> str:
     return _names_digest(sorted(os.listdir(path)))
+
+
+def _folder_stats(path: str) -> str:
+    """The names, sizes and modification times of a folder's entries (what ``ls -l``
+    shows), as one digest."""
+    rows = []
+    with os.scandir(path) as entries:
+        for entry in entries:
+            st = entry.stat()
+            rows.append(f"{entry.name}\0{st.st_size}\0{st.st_mtime_ns}")
+    return _names_digest(sorted(rows))
 
 
 def url_identity(url: str) -> dict[str, Any] | None:
@@ -823,6 +859,12 @@ def _stale(note: dict[str, Any], outputs: bool) -> str | None:
                 return f"the listing of {name} changed (a file was added or removed)"
         except OSError:
             return f"directory {name} is gone"
+    for name, digest in (note.get("folders") or {}).items():
+        try:
+            if _folder_stats(name) != digest:
+                return f"the files in {name} changed (a shell command of the step names it)"
+        except OSError:
+            return f"directory {name} is gone"
     for pattern, digest in (note.get("globs") or {}).items():
         cwd = os.getcwd()
         full = pattern if os.path.isabs(pattern) else os.path.join(cwd, pattern)
@@ -912,6 +954,7 @@ def describe(note: dict[str, Any] | None) -> str:
         return "no files"
     parts = []
     for key, what in (("read", "read"), ("declared", "declared"), ("dirs", "listed"),
+                      ("folders", "named by a command"),
                       ("urls", "url"), ("wrote", "written")):
         if note.get(key):
             recs = records(note, key) if key in ("read", "declared") else note[key]

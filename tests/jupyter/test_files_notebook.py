@@ -52,6 +52,20 @@ def test_a_file_a_shell_command_reads_re_runs_the_cell(ip, session, here, capfd)
     assert rec.state == "done" and any("data.csv changed" in n for n in rec.notes), rec.notes
 
 
+def test_a_folder_a_shell_command_lists_re_runs_the_cell_when_a_file_in_it_changes(
+        ip, session, here, capfd):
+    (here / "data").mkdir()
+    (here / "data" / "x.csv").write_text("a\n1\n")
+    for expect_run in (True, False, True):
+        if expect_run and session.steps:
+            _edit(here / "data" / "x.csv", "a\n1\n2\n")  # the same name, another size
+        step_cell(ip, "", "!ls -l data/")
+        capfd.readouterr()
+        rec = next(r for r in session.steps.values() if "ls -l" in r.body)
+        assert rec.state == ("done" if expect_run else "cached")
+    assert any("the files in data changed" in n for n in rec.notes), rec.notes
+
+
 def test_a_touched_but_equal_file_stays_a_hit(ip, session, here, monkeypatch):
     monkeypatch.setenv("FLOWYML_FILES_HASH_BUDGET", "all")  # hashed whatever the step cost
     step_cell(ip, "", READ_CSV)
