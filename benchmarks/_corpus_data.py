@@ -123,6 +123,12 @@ def downstream(sources: list[str], readers: set[int]) -> set[int]:
     return out
 
 
+def _names_file(reason: str, target: str) -> bool:
+    """The re-run's reason names the edited file, or the data folder holding it (a shell
+    command listing the folder: ``!ls -l data/``)."""
+    return target in reason or bool(re.search(r"the (files|listing) (in|of) \S*data\b", reason))
+
+
 def _reason(cell: Any) -> str | None:
     for out in cell.get("outputs", []):
         text = out.get("data", {}).get("text/plain", "")
@@ -166,8 +172,8 @@ def measure_data_edit(path: Path, timeout: float = 120.0) -> dict[str, Any] | No
     code = [[c for c in n.cells if c.cell_type == "code"]
             for n in (before, plain_a, plain_b, baseline, after)]
     base_cells, after_cells = code[3][1:], code[4][1:]
-    readers = {i for i, c in enumerate(after_cells)
-               if target in (_reason(c) or "") and bc.status_of(c) == "done"}
+    readers = {i for i, c in enumerate(after_cells) if bc.status_of(c) == "done" and _names_file(
+        _reason(c) or "", target)}
     down = downstream([c.source for c in code[0]], readers)
     cells = []
     for index, (b0, a, b, base, s) in enumerate(zip(code[0], code[1], code[2], base_cells,
