@@ -351,8 +351,11 @@ class Tracking:
         self.literals = _literals(code) if code is not None and enabled else ()
         #: words of its shell commands (IPython ``!`` lines, string constants with spaces):
         #: files and folders another process reads, out of the audit hook's sight
+        commands = tuple(commands) if enabled else ()
         self.words = tuple(dict.fromkeys(_command_words(
             [*commands, *(_commands_in(code) if code is not None else ())]))) if enabled else ()
+        #: of those, the words of its IPython ``!`` lines: a folder one names is listed
+        self.shell_words = tuple(dict.fromkeys(_command_words(commands)))
         self.step = step
 
     def recording(self) -> _Recording:
@@ -467,7 +470,7 @@ class Observed:
         if dirs:
             note["dirs"] = dirs
         shown: dict[str, str] = {}  # folders a command names (`!ls -l data`): names and stats
-        for word in tracking.words if rec is not None else ():
+        for word in tracking.shell_words if rec is not None else ():
             path = os.path.abspath(os.path.join(cwd, word))
             if os.path.isdir(path) and not _skip_test(skip)(os.path.join(path, "")):
                 with contextlib.suppress(OSError):
@@ -570,7 +573,8 @@ def _command_words(commands: Iterable[str]) -> list[str]:
     for command in commands:
         for word in command.split():
             word = word.strip("'\"!%,;()")
-            if len(word) > 1 and ("." in word or "/" in word) and not word.startswith("-"):
+            if len(word) > 1 and ("." in word or "/" in word) and not word.startswith("-") \
+                    and any(ch.isalnum() for ch in word):  # not an operator ("x // 2 =")
                 out.append(word)
     return out
 

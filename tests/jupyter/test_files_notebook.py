@@ -66,6 +66,15 @@ def test_a_folder_a_shell_command_lists_re_runs_the_cell_when_a_file_in_it_chang
     assert any("the files in data changed" in n for n in rec.notes), rec.notes
 
 
+def test_an_operator_in_a_printed_message_names_no_folder(ip, session, here, capfd):
+    """``"x // 2 ="`` holds spaces like a command, but ``//`` is no folder to list (the
+    root would change between any two runs: the cell would never hit)."""
+    step_cell(ip, "", 'x = 7\nprint("x // 2 =", x // 2, "in data.csv / out")')
+    files = session.steps["x"].made.files or {}
+    assert "folders" not in files and "dirs" not in files
+    assert "data.csv" in files.get("read", "")  # an existing file a message names: read
+
+
 def test_a_touched_but_equal_file_stays_a_hit(ip, session, here, monkeypatch):
     monkeypatch.setenv("FLOWYML_FILES_HASH_BUDGET", "all")  # hashed whatever the step cost
     step_cell(ip, "", READ_CSV)
