@@ -31,7 +31,6 @@ from typing import Any
 
 from flowyml.events import StepFinished, StepRetrying, StepStarted
 from flowyml.executors.runner import backoff
-from flowyml.keys import variant_key
 from flowyml.notebook.replay import Recording
 from flowyml.notebook.stepcells import (
     PRODUCED,
@@ -146,15 +145,12 @@ class CellRun:
         the step's notes."""
         rec, store = self.rec, self.session.store
         entry = store.lookup(self.key) if self.key is not None else None
-        self.state_notes = entry.meta.get("notes", {}).get("state") if entry is not None else None
-        refused = _state.refusal(self.state_notes)
-        ambient = _state.ambient_variant(self.state_notes) if refused else None
-        if ambient is not None:  # made under other settings: its entry for these is beside it
-            self.key = variant_key(self.key, ambient)  # type: ignore[arg-type]
-            other = store.lookup(self.key)
-            notes = other.meta.get("notes", {}).get("state") if other is not None else None
-            if other is not None and _state.refusal(notes) is None:
-                entry, self.state_notes, refused = other, notes, None
+        self.state_notes = _state_of(entry)
+        # made under other settings: the entry for the settings now is beside it
+        self.key, other, refused = _explain.under_settings(  # type: ignore[assignment]
+            self.key, self.state_notes, lambda k: (e, _state_of(e)) if (e := store.lookup(k)) else None)
+        if other is not None:
+            entry, self.state_notes = other, _state_of(other)
         if refused:  # another generator state, other ambient settings: run it
             rec.notes.append(f"re-ran: {refused}")
             entry = self.state_notes = None
@@ -357,3 +353,8 @@ _IMAGE_TYPES = ("image/", "application/pdf")
 def _shows_image(item: dict[str, Any]) -> bool:
     """A recorded output that is a figure (matplotlib's style shaped it)."""
     return any(mime.startswith(_IMAGE_TYPES) for mime in item.get("data") or ())
+
+
+def _state_of(entry: Any) -> Any:
+    """The process-state notes of a cache entry (``None``: no entry, or none)."""
+    return entry.meta.get("notes", {}).get("state") if entry is not None else None

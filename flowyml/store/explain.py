@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,7 +136,7 @@ def explain(store: Any, step_name: str, parts: Mapping[str, Any] | None,
     """:class:`Why` for ``step_name``: its key ``parts`` now against its stored entries,
     naming what differs from the nearest one. ``upstream``: re-running producers of its
     inputs (then ``parts`` are made with the digests those inputs had last time)."""
-    from flowyml.keys import key_from_parts, variant_key
+    from flowyml.keys import key_from_parts
 
     ups = list(upstream or [])
     if parts is None:
@@ -149,14 +149,10 @@ def explain(store: Any, step_name: str, parts: Mapping[str, Any] | None,
         gone = _dangling(store, found)
         if gone:
             return Why(step_name, False, [gone], upstream=ups)
-        notes = (found.get("notes") or {}).get("state")
-        refused = _state.refusal(notes)
-        ambient = _state.ambient_variant(notes) if refused else None
-        if ambient is not None:  # the entry made under the settings now, if any
-            variant = variant_key(key, ambient)
-            other = next((m for _, m in metas if m.get("key") == variant), None)
-            if other is not None and not _state.refusal((other.get("notes") or {}).get("state")):
-                found, refused = other, None
+        by_key = {m.get("key"): m for _, m in metas}
+        _, other, refused = under_settings(key, _state_notes(found), lambda k: (
+            (by_key[k], _state_notes(by_key[k])) if k in by_key else None))
+        found = other if other is not None else found
         if refused:
             return Why(step_name, False, [f"{refused} (its code and inputs match a stored "
                                           "entry)"], upstream=ups)
@@ -180,6 +176,31 @@ def explain(store: Any, step_name: str, parts: Mapping[str, Any] | None,
     scored.sort(key=lambda s: (s[0], s[1]))
     _, used, reasons = scored[0]
     return Why(step_name, False, reasons, nearest_used=-used, upstream=ups)
+
+
+def under_settings(key: str, notes: dict[str, Any] | None,
+                   find: Callable[[str], tuple[Any, dict[str, Any] | None] | None]
+                   ) -> tuple[str, Any, str | None]:
+    """Whether an entry with these state notes may be a hit now: ``(key, other, reason)``,
+    ``reason`` ``None`` when it may. Refused only for its ambient settings, the entry made
+    under the settings now is looked up beside it: ``key`` becomes that variant (where a
+    re-run stores its entry), and ``other`` is what ``find(variant)`` gives -- ``(entry, its
+    state notes)`` or ``None`` -- when that one may be a hit (``reason`` is then ``None``)."""
+    from flowyml.keys import variant_key
+
+    reason = _state.refusal(notes)
+    ambient = _state.ambient_variant(notes) if reason else None
+    if ambient is None:
+        return key, None, reason
+    key = variant_key(key, ambient)
+    found = find(key)
+    if found is not None and _state.refusal(found[1]) is None:
+        return key, found[0], None
+    return key, None, reason
+
+
+def _state_notes(meta: Mapping[str, Any]) -> dict[str, Any] | None:
+    return (meta.get("notes") or {}).get("state")
 
 
 def _dangling(store: Any, meta: Mapping[str, Any]) -> str | None:

@@ -33,6 +33,7 @@ import xxhash
 from flowyml.keys import step_of_key
 from flowyml.sizes import size_text
 from flowyml.store import signing as _signing
+from flowyml.store.aliases import follow
 from flowyml.store.entry import (
     ENTRY_SUFFIX,
     FORMAT_VERSION,
@@ -204,12 +205,7 @@ class CacheStore:
     def lookup(self, key: str) -> CacheEntry | None:
         """The verified entry for ``key`` (an accepted edit's alias followed to the entry it
         names: :mod:`flowyml.store.aliases`), or ``None``; see :meth:`_lookup_one`."""
-        entry = self._lookup_one(key)
-        if entry is not None and "alias" in (entry.meta.get("notes") or ()):
-            from flowyml.store.aliases import follow
-
-            return follow(self, entry, self._lookup_one)
-        return entry
+        return follow(self, self._lookup_one(key), self._lookup_one)
 
     def _lookup_one(self, key: str) -> CacheEntry | None:
         """The verified entry for ``key``, or ``None``; a bad entry is reported and removed.

@@ -49,6 +49,7 @@ from flowyml.keys import step_of_key
 from flowyml.store import remote_index as _index
 from flowyml.store import signing as _signing
 from flowyml.store import signing_keys as _publisher
+from flowyml.store.aliases import follow
 from flowyml.store.entry import (
     FORMAT_VERSION,
     FULL_VERIFY_BYTES,
@@ -255,12 +256,7 @@ class RemoteStore(RemoteLifecycle):
     def lookup(self, key: str) -> CacheEntry | None:
         """The verified entry for ``key`` (an accepted edit's alias followed to the entry it
         names: :mod:`flowyml.store.aliases`), or ``None``; see :meth:`_lookup_one`."""
-        entry = self._lookup_one(key)
-        if entry is not None and "alias" in (entry.meta.get("notes") or ()):
-            from flowyml.store.aliases import follow
-
-            return follow(self, entry, self._lookup_one)
-        return entry
+        return follow(self, self._lookup_one(key), self._lookup_one)
 
     def _lookup_one(self, key: str) -> CacheEntry | None:
         """The verified entry for ``key``, or ``None``; a bad entry is reported and removed.

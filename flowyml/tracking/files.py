@@ -432,8 +432,8 @@ class Observed:
         written: dict[str, None] = {}
         reads: dict[str, None] = {}
         listed: dict[str, None] = {}
+        skipped = _skip_test(skip)
         if rec is not None:
-            skipped = _skip_test(skip)
             written = {p: None for p in dict.fromkeys(rec.writes) if not skipped(p)}
             reads = {p: None for p in dict.fromkeys(rec.reads) if p not in written and not skipped(p)}
             listed = {p: None for p in dict.fromkeys(rec.listed) if not skipped(p)}
@@ -472,7 +472,7 @@ class Observed:
         shown: dict[str, str] = {}  # folders a command names (`!ls -l data`): names and stats
         for word in tracking.shell_words if rec is not None else ():
             path = os.path.abspath(os.path.join(cwd, word))
-            if os.path.isdir(path) and not _skip_test(skip)(os.path.join(path, "")):
+            if os.path.isdir(path) and not skipped(os.path.join(path, "")):
                 with contextlib.suppress(OSError):
                     shown[name_of(path) or "."] = _folder_stats(path)
         if shown:
@@ -551,20 +551,24 @@ class Recorded:
         return value, observed
 
 
-@functools.lru_cache(maxsize=512)
-def _commands_in(code: types.CodeType) -> tuple[str, ...]:
-    """String constants of ``code`` (and the code nested in it) that hold spaces: maybe a
-    shell command (``os.system``, ``subprocess.run("wc -l data/x.csv", shell=True)``)."""
-    out: dict[str, None] = {}
+def _strings(code: types.CodeType) -> Iterator[str]:
+    """The string constants of ``code`` and of the code nested in it."""
     stack = [code]
     while stack:
         c = stack.pop()
         for k in c.co_consts:
-            if isinstance(k, str) and " " in k and 1 < len(k) < 1024 and "\0" not in k:
-                out[k] = None
+            if isinstance(k, str):
+                yield k
             elif isinstance(k, types.CodeType):
                 stack.append(k)
-    return tuple(out)
+
+
+@functools.lru_cache(maxsize=512)
+def _commands_in(code: types.CodeType) -> tuple[str, ...]:
+    """String constants of ``code`` that hold spaces: maybe a shell command (``os.system``,
+    ``subprocess.run("wc -l data/x.csv", shell=True)``)."""
+    return tuple(dict.fromkeys(k for k in _strings(code)
+                               if " " in k and 1 < len(k) < 1024 and "\0" not in k))
 
 
 def _command_words(commands: Iterable[str]) -> list[str]:
@@ -581,22 +585,11 @@ def _command_words(commands: Iterable[str]) -> list[str]:
 
 @functools.lru_cache(maxsize=512)
 def _literals(code: types.CodeType) -> tuple[str, ...]:
-    """String constants of ``code`` (and the code nested in it) that may name a file or URL;
-    the words of one that holds spaces too -- a shell command (``!head data/x.csv``,
-    ``os.system``, ``subprocess.run("wc -l data/x.csv", shell=True)``) reads files in
-    another process, where the audit hook does not see them."""
-    out: dict[str, None] = {}
-    stack = [code]
-    while stack:
-        c = stack.pop()
-        for k in c.co_consts:
-            if isinstance(k, str):
-                if 1 < len(k) < 1024 and "\n" not in k and "\0" not in k and (
-                        "." in k or "/" in k or os.sep in k):
-                    out[k] = None
-            elif isinstance(k, types.CodeType):
-                stack.append(k)
-    return tuple(out)
+    """String constants of ``code`` (and the code nested in it) that may name a file or URL
+    (shell commands' words: :func:`_commands_in`)."""
+    return tuple(dict.fromkeys(
+        k for k in _strings(code) if 1 < len(k) < 1024 and "\n" not in k and "\0" not in k
+        and ("." in k or "/" in k or os.sep in k)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -850,6 +843,14 @@ def stale_reason(note: dict[str, Any] | None, *, outputs: bool = True,
         return f"its files could not be checked ({type(exc).__name__}: {exc})"
 
 
+#: (record key, what is digested now, the reason when it differs)
+_FOLDER_CHECKS: tuple[tuple[str, Callable[[str], str], str], ...] = (
+    ("dirs", lambda p: _listing(p), "the listing of {} changed (a file was added or removed)"),
+    ("folders", lambda p: _folder_stats(p),
+     "the files in {} changed (a shell command of the step names it)"),
+)
+
+
 def _stale(note: dict[str, Any], outputs: bool) -> str | None:
     for name, rec in (*records(note, "declared").items(), *records(note, "read").items()):
         same = _same(name, rec)
@@ -857,18 +858,13 @@ def _stale(note: dict[str, Any], outputs: bool) -> str | None:
             return f"{name} is gone" if not os.path.lexists(name) else f"{name} is unreadable"
         if not same:
             return f"{name} changed" if rec[2] != UNHASHED else _unhashed_reason(name, rec)
-    for name, digest in (note.get("dirs") or {}).items():
-        try:
-            if _listing(name) != digest:
-                return f"the listing of {name} changed (a file was added or removed)"
-        except OSError:
-            return f"directory {name} is gone"
-    for name, digest in (note.get("folders") or {}).items():
-        try:
-            if _folder_stats(name) != digest:
-                return f"the files in {name} changed (a shell command of the step names it)"
-        except OSError:
-            return f"directory {name} is gone"
+    for key, digest_of, change in _FOLDER_CHECKS:
+        for name, digest in (note.get(key) or {}).items():
+            try:
+                if digest_of(name) != digest:
+                    return change.format(name)
+            except OSError:
+                return f"directory {name} is gone"
     for pattern, digest in (note.get("globs") or {}).items():
         cwd = os.getcwd()
         full = pattern if os.path.isabs(pattern) else os.path.join(cwd, pattern)

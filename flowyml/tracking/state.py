@@ -172,7 +172,6 @@ def record(before: dict[str, Any], source: str | Callable[[], str], *, shown: bo
         return text[0]
 
     changes: list[tuple[str, Any]] = []
-    unstored: list[str] = []
     generators: dict[str, dict[str, Any]] = {}
     seeds: bool | None = None
     for item in _REGISTRY:
@@ -184,9 +183,6 @@ def record(before: dict[str, Any], source: str | Callable[[], str], *, shown: bo
         except Exception:
             continue
         if change is None:
-            continue
-        if not _picklable(change):  # e.g. a warnings filter on a class of a helper module
-            unstored.append(item.name)
             continue
         changes.append((item.name, change))
         if item.generator:
@@ -200,12 +196,13 @@ def record(before: dict[str, Any], source: str | Callable[[], str], *, shown: bo
             generators[item.name] = facts
             _determined[item.name] = seeds or known
     started = _started(before, dict(changes), shown, images, code)
-    if not changes and not started and not unstored:
+    if not changes and not started:
         return None
     notes: dict[str, Any] = {}
-    if changes:
-        notes["changed"] = [name for name, _ in changes]
-        notes["data"] = base64.b64encode(_dumps(changes)).decode()
+    data, unstored = _pack(changes)
+    if data is not None:
+        notes["changed"] = [name for name, _ in changes if name not in unstored]
+        notes["data"] = base64.b64encode(data).decode()
     if generators:
         notes["generators"] = generators
     if unstored:
@@ -215,28 +212,26 @@ def record(before: dict[str, Any], source: str | Callable[[], str], *, shown: bo
     return notes
 
 
-def _dumps(changes: list[tuple[str, Any]]) -> bytes:
+def _pack(changes: list[tuple[str, Any]]) -> tuple[bytes | None, list[str]]:
+    """``changes`` pickled (one ``pickle.dumps`` in the usual case; a function set as an
+    option, a float format, by value with cloudpickle), and the items whose change cannot
+    be stored at all (e.g. a warnings filter on a class of a helper module), left out."""
+    if not changes:
+        return None, []
     try:
-        return pickle.dumps(changes, protocol=4)
-    except Exception:  # a function set as an option (a float format): by value
-        import cloudpickle
-
-        return cloudpickle.dumps(changes, protocol=4)
-
-
-def _picklable(change: Any) -> bool:
-    try:
-        pickle.dumps(change, protocol=4)
-        return True
+        return pickle.dumps(changes, protocol=4), []
     except Exception:
         pass
-    try:
-        import cloudpickle
+    import cloudpickle
 
-        cloudpickle.dumps(change, protocol=4)
-        return True
-    except Exception:
-        return False
+    kept, unstored = [], []
+    for name, change in changes:
+        try:
+            cloudpickle.dumps(change, protocol=4)
+            kept.append((name, change))
+        except Exception:
+            unstored.append(name)
+    return (cloudpickle.dumps(kept, protocol=4) if kept else None), unstored
 
 
 def _started(before: dict[str, Any], changes: dict[str, Any], shown: bool, images: bool,
@@ -274,7 +269,7 @@ def _ambient_digest(amb: Ambient, values: Any, own: list[str]) -> str | None:
         return None
     base: dict[str, Any] = {}
     if amb.baseline is not None:
-        module = sys.modules.get(_item_module(amb.item))
+        module = _loaded(_item(amb.item))
         if module is not None:
             cache_key = (amb.name, id(module))
             base = _baselines.get(cache_key)  # type: ignore[assignment]
@@ -300,9 +295,13 @@ def _ambient_digest(amb: Ambient, values: Any, own: list[str]) -> str | None:
     return xxhash.xxh3_64_hexdigest(repr(parts).encode("utf-8", "surrogateescape"))
 
 
-def _item_module(name: str) -> str:
-    item = next((i for i in _REGISTRY if i.name == name), None)
-    return item.module if item is not None else name
+def _item(name: str) -> StateItem | None:
+    return next((i for i in _REGISTRY if i.name == name), None)
+
+
+def _loaded(item: StateItem | None) -> Any:
+    """The module of ``item`` when it is loaded (``None``: not, or no such item)."""
+    return sys.modules.get(item.module) if item is not None else None
 
 
 def refusal(notes: dict[str, Any] | None, *, plain: bool = True) -> str | None:
@@ -347,8 +346,8 @@ def _fixed_refusal(notes: dict[str, Any], plain: bool = True) -> str | None:
     for name, facts in notes.get("generators", {}).items():
         if "before" not in facts or not _determined.get(name, False):
             continue
-        item = next((i for i in _REGISTRY if i.name == name), None)
-        module = sys.modules.get(item.module) if item is not None else None
+        item = _item(name)
+        module = _loaded(item)
         if module is None:
             continue
         try:
@@ -405,8 +404,8 @@ def _ambient_now(notes: dict[str, Any]) -> dict[str, str]:
     out = {}
     for name, (_, own) in (notes.get("started") or {}).items():
         amb = next((a for a in _AMBIENT if a.name == name), None)
-        item = next((i for i in _REGISTRY if amb is not None and i.name == amb.item), None)
-        module = sys.modules.get(item.module) if item is not None else None
+        item = _item(amb.item) if amb is not None else None
+        module = _loaded(item)
         if module is None:
             continue
         try:
@@ -512,11 +511,15 @@ def _rc_capture(mpl: Any) -> dict[str, Any]:
     return data
 
 
+def _rc_baseline(mpl: Any) -> dict[str, Any]:
+    """matplotlib's settings at import (its matplotlibrc), the backend's aside."""
+    orig = getattr(mpl, "rcParamsOrig", None)
+    return {k: v for k, v in dict.items(orig) if k not in _RC_SKIP} if isinstance(orig, dict) else {}
+
+
 def _rc_change(before: dict[str, Any] | None, after: dict[str, Any]) -> Any:
     if before is None:  # matplotlib was imported by the step: against its defaults at import
-        mpl = sys.modules.get("matplotlib")
-        orig = getattr(mpl, "rcParamsOrig", None)
-        before = {k: v for k, v in dict.items(orig) if k not in _RC_SKIP} if isinstance(orig, dict) else {}
+        before = _rc_baseline(sys.modules.get("matplotlib"))
     change = _mapping_change(before, after)
     return None if change is None or not change[0] else (change[0], [])
 
@@ -573,11 +576,16 @@ def _pandas_capture(pd: Any) -> dict[str, Any]:
     return out
 
 
+def _pandas_baseline(pd: Any) -> dict[str, Any]:
+    """pandas' registered defaults."""
+    config = sys.modules.get("pandas._config.config")
+    options = getattr(config, "_registered_options", {}) if config is not None else {}
+    return {k: o.defval for k, o in options.items()}
+
+
 def _pandas_change(before: dict[str, Any] | None, after: dict[str, Any]) -> Any:
     if before is None:  # pandas was imported by the step: against the registered defaults
-        config = sys.modules.get("pandas._config.config")
-        options = getattr(config, "_registered_options", {}) if config is not None else {}
-        before = {k: o.defval for k, o in options.items()}
+        before = _pandas_baseline(None)
     change = _mapping_change(before, after)
     return None if change is None or not change[0] else (change[0], [])
 
@@ -681,7 +689,7 @@ def _filters_apply(warnings_module: Any, change: Any) -> None:
         mutated()
 
 
-for _item in (
+for _builtin in (
     StateItem("random", "random", lambda m: m.getstate(), _whole, _random_apply, generator=True),
     StateItem("numpy.random", "numpy", _np_capture, _whole, _np_apply, generator=True),
     StateItem("matplotlib.rcParams", "matplotlib", _rc_capture, _rc_change, _rc_apply),
@@ -696,19 +704,8 @@ for _item in (
     StateItem("warnings.filters", "warnings", lambda m: list(m.filters), _filters_change,
               _filters_apply),
 ):
-    register(_item)
-del _item
-
-
-def _rc_baseline(mpl: Any) -> dict[str, Any]:
-    orig = getattr(mpl, "rcParamsOrig", None)
-    return dict(dict.items(orig)) if isinstance(orig, dict) else {}
-
-
-def _pandas_baseline(pd: Any) -> dict[str, Any]:
-    config = sys.modules.get("pandas._config.config")
-    options = getattr(config, "_registered_options", {}) if config is not None else {}
-    return {k: o.defval for k, o in options.items()}
+    register(_builtin)
+del _builtin
 
 
 def _is_display(key: str) -> bool:

@@ -85,22 +85,26 @@ def test_options_paths_environment_cwd_and_filters_are_re_applied(tmp_path):
     assert os.getcwd() == str(tmp_path) and warnings.filters[0][1].pattern == "flowyml-test"
 
 
-def test_the_registry_is_open():
+@pytest.fixture
+def box():
+    """A registered item of process state: ``box["value"]``, in a module of its own."""
     box = {"value": 1}
     sys.modules["_flowyml_test_box"] = type(sys)("_flowyml_test_box")
-    try:
-        state.register(state.StateItem(
-            "box", "_flowyml_test_box", lambda m: box["value"],
-            lambda a, b: None if a == b else b, lambda m, v: box.__setitem__("value", v)))
-        before = state.snapshot()
-        box["value"] = 5
-        notes = state.record(before, "")
-        box["value"] = 1
-        state.replay(notes)
-        assert box["value"] == 5
-    finally:
-        state._REGISTRY[:] = [i for i in state._REGISTRY if i.name != "box"]
-        del sys.modules["_flowyml_test_box"]
+    state.register(state.StateItem(
+        "box", "_flowyml_test_box", lambda m: box["value"],
+        lambda a, b: None if a == b else b, lambda m, v: box.__setitem__("value", v)))
+    yield box
+    state._REGISTRY[:] = [i for i in state._REGISTRY if i.name != "box"]
+    del sys.modules["_flowyml_test_box"]
+
+
+def test_the_registry_is_open(box):
+    before = state.snapshot()
+    box["value"] = 5
+    notes = state.record(before, "")
+    box["value"] = 1
+    state.replay(notes)
+    assert box["value"] == 5
 
 
 def test_a_pipeline_step_that_seeds_is_replayed_on_a_hit(tmp_path):
@@ -180,21 +184,12 @@ def test_a_function_set_as_an_option_is_stored_and_re_applied():
         pd.reset_option("display.float_format")
 
 
-def test_a_change_that_cannot_be_stored_is_never_a_hit():
-    box = {"value": 1}
-    sys.modules["_flowyml_test_box"] = type(sys)("_flowyml_test_box")
-    try:
-        state.register(state.StateItem(
-            "box", "_flowyml_test_box", lambda m: box["value"],
-            lambda a, b: None if a == b else b, lambda m, v: box.__setitem__("value", v)))
-        before = state.snapshot()
-        box["value"] = (x for x in ())  # a generator: not picklable, not even by value
-        notes = state.record(before, "")
-        assert notes["unstored"] == ["box"]
-        assert "it changes box in a way that cannot be stored" in state.refusal(notes)
-    finally:
-        state._REGISTRY[:] = [i for i in state._REGISTRY if i.name != "box"]
-        del sys.modules["_flowyml_test_box"]
+def test_a_change_that_cannot_be_stored_is_never_a_hit(box):
+    before = state.snapshot()
+    box["value"] = (x for x in ())  # a generator: not picklable, not even by value
+    notes = state.record(before, "")
+    assert notes["unstored"] == ["box"]
+    assert "it changes box in a way that cannot be stored" in state.refusal(notes)
 
 
 def test_a_pipeline_step_depending_on_a_pandas_option_reruns_when_it_changes(tmp_path):

@@ -167,13 +167,18 @@ def test_steps_side_by_side_in_threads_record_no_state_rather_than_a_wrong_one(c
     assert os.environ["FLOWYML_SIDE_A"] == "on"  # re-applied by the hit
 
 
+def _run_seeded(executor, cache_dir, n):
+    """The seeded chain (``seed_it`` then ``draw``) on ``executor``, successful."""
+    pipe = Pipeline("seeded", cache_dir=cache_dir).add_steps([seed_it, draw])
+    result = pipe.run(executor=executor, n=n)
+    assert result.success, result.summary()
+    return result
+
+
 @pytest.mark.dask
 def test_a_dask_worker_with_one_thread_records_and_re_applies_the_seed(dask_client, cache_dir):
     def run(n):
-        pipe = Pipeline("seeded", cache_dir=cache_dir).add_steps([seed_it, draw])
-        result = pipe.run(executor=dask_client, n=n)
-        assert result.success, result.summary()
-        return result
+        return _run_seeded(dask_client, cache_dir, n)
 
     first = run(2)
     assert first["numbers"] == _plain(2)
@@ -203,10 +208,7 @@ def test_dask_workers_without_the_cache_get_the_seed_of_a_hit_on_the_client(dask
     monkeypatch.setattr(DaskExecutor, "shares_store", lambda self, store: False)
 
     def run(n):
-        pipe = Pipeline("seeded", cache_dir=cache_dir).add_steps([seed_it, draw])
-        result = pipe.run(executor=dask_client, n=n)
-        assert result.success, result.summary()
-        return result
+        return _run_seeded(dask_client, cache_dir, n)
 
     first = run(2)
     assert first["numbers"] == _plain(2)
