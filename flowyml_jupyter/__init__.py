@@ -15,8 +15,10 @@ def load_ipython_extension(ipython: Any) -> None:
     """Register the magics on ``ipython``; loading twice keeps the first (and its state)."""
     if id(ipython) in _LOADED:
         return
+    from flowyml_jupyter import formatters
     from flowyml_jupyter.magics import FlowymlMagics
 
+    formatters.register(ipython)
     magics = FlowymlMagics(ipython)
     ipython.register_magics(magics)
     _LOADED[id(ipython)] = magics

@@ -72,6 +72,8 @@ class StateItem:
     changed (``None``: nothing; ``before`` is ``None`` when the module was loaded by the
     step itself); ``apply(module, change)`` does it again. A ``generator`` item is a global
     random generator: its change is its whole state, and drawing from it is consuming it.
+    An item that is not ``stored`` (a change cannot be made again from data: IPython's
+    display formatters hold functions) makes a step that changes it never a hit.
     """
 
     name: str
@@ -80,6 +82,7 @@ class StateItem:
     change: Callable[[Any, Any], Any]
     apply: Callable[[Any, Any], None]
     generator: bool = False
+    stored: bool = True
 
 
 @dataclass(frozen=True)
@@ -172,6 +175,7 @@ def record(before: dict[str, Any], source: str | Callable[[], str], *, shown: bo
         return text[0]
 
     changes: list[tuple[str, Any]] = []
+    kept_out: list[str] = []
     generators: dict[str, dict[str, Any]] = {}
     seeds: bool | None = None
     for item in _REGISTRY:
@@ -183,6 +187,9 @@ def record(before: dict[str, Any], source: str | Callable[[], str], *, shown: bo
         except Exception:
             continue
         if change is None:
+            continue
+        if not item.stored:
+            kept_out.append(item.name)
             continue
         changes.append((item.name, change))
         if item.generator:
@@ -196,10 +203,11 @@ def record(before: dict[str, Any], source: str | Callable[[], str], *, shown: bo
             generators[item.name] = facts
             _determined[item.name] = seeds or known
     started = _started(before, dict(changes), shown, images, code)
-    if not changes and not started:
+    if not changes and not started and not kept_out:
         return None
     notes: dict[str, Any] = {}
     data, unstored = _pack(changes)
+    unstored = kept_out + unstored
     if data is not None:
         notes["changed"] = [name for name, _ in changes if name not in unstored]
         notes["data"] = base64.b64encode(data).decode()

@@ -343,3 +343,77 @@ def test_a_function_restored_by_a_hit_warns_from_the_line_it_has_in_the_cell(ip,
     assert hit_line == ran_line == 5  # the line in the cell's body, as when the cell ran
     assert "flowyml-definitions" not in hit_file
     assert linecache.getline(hit_file, hit_line).strip() == "warnings.warn('careful')"
+
+
+def _displays(path: Path) -> tuple[list[list[tuple[str, ...]]], list[str]]:
+    """From a fresh kernel: per cell after the first, (mime types, text/plain) of each thing
+    it displayed (the status widget left out); and each step cell's status line."""
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    shown, status = [], []
+    for cell in nb.cells[1:]:
+        items = []
+        for out in cell.outputs:
+            if out.output_type == "error":
+                items.append(("error", out.evalue))
+            elif out.output_type in ("display_data", "execute_result"):
+                if WIDGET in out.data:
+                    status.append(out.data.get("text/plain", ""))
+                    continue
+                items.append((*sorted(out.data), out.data.get("text/plain", "")))
+        shown.append(items)
+    return shown, status
+
+
+@pytest.mark.slow
+def test_display_formatters_a_cached_cell_set_are_set_again(tmp_path, monkeypatch):
+    """sympy's ``init_printing()`` registers IPython display printers (and sets ``_repr_png_``
+    on its classes); ``set_matplotlib_formats('svg')`` swaps the figure printers. After a
+    restart, with both cells cached, later cells must show what plain Python shows: the
+    sympy cell runs again (printers cannot be stored), the figure-format cell is a hit whose
+    printers are registered again."""
+    pytest.importorskip("sympy")
+    pytest.importorskip("matplotlib")
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+    cells = ["%%step\nimport sympy\nsympy.init_printing()\nx = sympy.symbols('x')",
+             "x**2 + 1",
+             "%%step\nfrom matplotlib_inline.backend_inline import set_matplotlib_formats\n"
+             "set_matplotlib_formats('svg')\nsvg = True",
+             "import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()"]
+
+    def notebook(flowyml: bool) -> Path:
+        source = cells if flowyml else [c.split("\n", 1)[1] if c.startswith("%%step") else c
+                                        for c in cells]
+        nb = new_notebook(cells=[new_code_cell(s) for s in
+                                 ["%load_ext flowyml" if flowyml else "pass", *source]])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                     "language": "python"}
+        path = tmp_path / f"nb-{uuid.uuid4().hex[:6]}.ipynb"
+        nbformat.write(nb, path)
+        return path
+
+    plain, _ = _displays(notebook(False))
+    assert "image/png" in plain[1][0] and "image/svg+xml" in plain[3][0]
+    path = notebook(True)
+    first, _ = _displays(path)
+    again, status = _displays(path)  # a fresh kernel, the cache warm
+    assert first == plain and again == plain
+    assert "cached" not in status[0]  # the printers it registers cannot be stored: it runs
+    assert "cached" in status[1]  # figure formats are data: a hit registers them again
+
+
+def test_a_cell_registering_a_display_printer_runs_every_time(ip, session, capsys):
+    ip.run_cell("class Money:\n    def __init__(self, v):\n        self.v = v")
+    body = ("get_ipython().display_formatter.formatters['text/plain'].for_type(\n"
+            "    Money, lambda m, p, cycle: p.text(f'${m.v:.2f}'))\nprinter_set = True")
+    try:
+        for _ in range(2):
+            step_cell(ip, "", body)
+            assert session.steps["printer_set"].state == "done"
+        assert any("IPython.display_formatters" in n and "cannot be stored" in n
+                   for n in session.steps["printer_set"].notes)
+        step_cell(ip, "", "m = Money(3)\nm")
+        assert "$3.00" in capsys.readouterr().out
+    finally:
+        ip.display_formatter.formatters["text/plain"].pop(ip.user_ns["Money"], None)

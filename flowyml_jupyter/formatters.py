@@ -1,0 +1,118 @@
+"""IPython's display formatters as process state of a step (SPEC §9).
+
+A cell can change how later cells *show* things without defining a name: sympy's
+``init_printing()`` registers printers for its expressions, ``set_matplotlib_formats('svg')``
+or ``%config InlineBackend.figure_format = 'retina'`` change how figures are shown. On a
+hit the cell's body does not run, so the kernel would keep showing things the old way.
+Two items of :mod:`flowyml.tracking.state` cover this:
+
+- ``IPython.figure_formats``: the figure printers the inline backend registers (partials of
+  IPython's ``print_figure``/``retina_figure``), stored as data and registered again on a hit;
+- ``IPython.display_formatters``: every other printer and each formatter's ``enabled`` flag.
+  Printers are functions, and a library that registers them often changes its classes too
+  (sympy sets ``_repr_png_``/``_repr_latex_`` on ``Printable``), so a change cannot be made
+  again from data: a step that makes one is never a hit and simply runs again.
+
+Both are registered when the extension loads (``flowyml`` itself never imports IPython).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Any
+
+from flowyml.tracking import state
+
+_PYLAB = "IPython.core.pylabtools"
+_FIGURE_PRINTERS = {"print_figure", "retina_figure"}
+
+
+#: the shell the extension was loaded into (asking IPython each time costs 2 µs a capture)
+_SHELL: list[Any] = []
+
+
+def _formatters(ipython_module: Any) -> dict[str, Any] | None:
+    shell = _SHELL[0] if _SHELL else ipython_module.get_ipython()
+    display = getattr(shell, "display_formatter", None)
+    return None if display is None else display.formatters
+
+
+def _is_figure_printer(printer: Any) -> bool:
+    return (isinstance(printer, functools.partial) and getattr(printer.func, "__module__", "") == _PYLAB
+            and getattr(printer.func, "__name__", "") in _FIGURE_PRINTERS)
+
+
+def _figure_class() -> Any:
+    module = sys.modules.get("matplotlib.figure")
+    return getattr(module, "Figure", None)
+
+
+def _capture_printers(ipython_module: Any) -> tuple[Any, ...] | None:
+    """Per formatter: its ``enabled`` flag, how many printers it has and the sum of their
+    identities, leaving out the figure printers. (A sum, not a list, because IPython moves a
+    deferred printer to ``type_printers`` the first time it sees the type, which changes
+    nothing; and it is cheap: this runs twice a step.)"""
+    formatters = _formatters(ipython_module)
+    if formatters is None:
+        return None
+    figure = _figure_class()
+    out = []
+    for mime, f in formatters.items():
+        types, singletons, deferred = f.type_printers, f.singleton_printers, f.deferred_printers
+        count = len(types) + len(singletons) + len(deferred)
+        total = (sum(map(id, types.values())) + sum(map(id, singletons.values()))
+                 + sum(map(id, deferred.values())))
+        printer = types.get(figure) if figure is not None else None
+        if _is_figure_printer(printer):
+            count, total = count - 1, total - id(printer)
+        out.append((mime, bool(getattr(f, "enabled", True)), count, total))
+    return tuple(out)
+
+
+def _capture_figures(ipython_module: Any) -> tuple[Any, ...] | None:
+    """``(mime, printer name, keywords)`` of each figure printer."""
+    figure = _figure_class()
+    formatters = _formatters(ipython_module) if figure is not None else None
+    if formatters is None:
+        return None
+    found = []
+    for mime, f in formatters.items():
+        printer = f.type_printers.get(figure)
+        if _is_figure_printer(printer):
+            found.append((mime, printer.func.__name__, tuple(sorted(printer.keywords.items()))))
+    return tuple(found)
+
+
+def _changed(before: Any, after: Any) -> Any:
+    return None if before is None or before == after else after
+
+
+def _apply_figures(ipython_module: Any, figures: tuple[Any, ...]) -> None:
+    import importlib
+
+    pylab = importlib.import_module(_PYLAB)
+    from matplotlib.figure import Figure
+
+    formatters = _formatters(ipython_module)
+    if formatters is None:
+        raise RuntimeError("no IPython shell to register figure printers on")
+    for formatter in formatters.values():
+        if _is_figure_printer(formatter.type_printers.get(Figure)):
+            formatter.pop(Figure, None)
+    for mime, name, keywords in figures:
+        formatters[mime].for_type(Figure, functools.partial(getattr(pylab, name), **dict(keywords)))
+
+
+def _cannot_apply(ipython_module: Any, change: Any) -> None:
+    raise RuntimeError("display formatter changes are not stored")
+
+
+def register(shell: Any) -> None:
+    """Add the two items to the process-state registry for ``shell``'s formatters
+    (idempotent: by name)."""
+    _SHELL[:] = [shell]
+    state.register(state.StateItem("IPython.figure_formats", "IPython", _capture_figures,
+                                   _changed, _apply_figures))
+    state.register(state.StateItem("IPython.display_formatters", "IPython", _capture_printers,
+                                   _changed, _cannot_apply, stored=False))
