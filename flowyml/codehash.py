@@ -106,12 +106,44 @@ def code_parts(func: Callable) -> dict[str, str]:
         if isinstance(obj, types.FunctionType) and _is_user_function(obj):
             parts[name] = code_fingerprint(obj)[:16]
         elif isinstance(obj, type) and _is_user_class(obj):
-            h = xxhash.xxh3_128()
-            _CodeWalker([]).feed_class(obj, h, set())
-            parts[name] = h.hexdigest()[:16]
+            parts[name] = _class_part(obj)
         elif isinstance(obj, _SIMPLE_CONSTANTS):
             parts[name] = "=" + repr(obj)[:60]
     return parts
+
+
+#: id(class) -> (a weak reference to it, its part digest, what the digest was made from)
+_class_parts: dict[int, tuple[weakref.ref, str, tuple[Any, ...]]] = {}
+
+
+def _class_part(cls: type) -> str:
+    """The digest of a user class and the code it uses, for :func:`code_parts`.
+
+    A helper module's classes reach one another (thinkdsp's ``Wave``, ``Signal``,
+    ``Spectrum``...), so walking each class a cell names costs a walk of the whole module
+    per class, at every store. The digest is kept until the globals it read, the
+    attributes of a class it walked, or a source file it read change."""
+    known = _class_parts.get(id(cls))
+    if known is not None and known[0]() is cls and _still(known[2]):
+        return known[1]
+    deps: list[tuple[dict, str, Any]] = []
+    walker = _CodeWalker(deps)
+    h = xxhash.xxh3_128()
+    walker.feed_class(cls, h, set())
+    digest = h.hexdigest()[:16]
+    made_from = (tuple(deps), tuple((c, tuple(map(id, vars(c).values()))) for c in walker.classes),
+                 tuple(walker.files.items()))
+    if len(_class_parts) >= 256:
+        _class_parts.clear()
+    _class_parts[id(cls)] = (weakref.ref(cls), digest, made_from)
+    return digest
+
+
+def _still(made_from: tuple[Any, ...]) -> bool:
+    deps, classes, files = made_from
+    return (all(g.get(name, _MISSING) is obj for g, name, obj in deps)
+            and all(tuple(map(id, vars(c).values())) == ids for c, ids in classes)
+            and all(_defs_of(name, None) is defs for name, defs in files))
 
 
 def evaluates_strings(obj: Any) -> bool:
@@ -128,8 +160,8 @@ def evaluates_strings(obj: Any) -> bool:
 
 def normalized_source(func: Callable) -> str | None:
     """The normalised AST dump of ``func`` (no decorators, name or docstring), if available."""
-    node = _function_node(_unwrap(func))
-    return None if node is None else _dump(node)
+    facts = _function_facts(_unwrap(func))
+    return None if facts is None else facts[0]
 
 
 _MISSING = object()
@@ -189,6 +221,41 @@ def _function_node(func: Any) -> ast.AST | None:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == func.__name__:
             return _strip(node)
     return None
+
+
+#: id of a definition node of ``_module_defs`` -> (the node, its dump, the names it reads)
+_node_facts: dict[int, tuple[ast.AST, str, list[str]]] = {}
+
+
+def _function_facts(func: Any, files: dict[str, Any] | None = None) -> tuple[str, list[str]] | None:
+    """``func``'s normalised AST dump and the names it reads (:func:`_load_names`), or
+    ``None`` without source. Worked out once per definition of a parsed file version: a
+    helper module's class is walked for every step that uses it (its key, and the parts
+    stored for ``why``), and dumping each method's AST again cost ~0.2 s a step on a
+    helper class of 40 methods. ``files``: the definitions of each file already looked up
+    in this walk (a file's version is checked once a walk, not once a function)."""
+    if not isinstance(func, types.FunctionType) or func.__name__ == "<lambda>":
+        return None
+    code = func.__code__
+    filename = code.co_filename
+    defs = files.get(filename) if files is not None else None
+    if defs is None:
+        defs = _defs_of(filename, func.__globals__)
+        if files is not None:
+            files[filename] = defs
+    node = defs.get((func.__name__, code.co_firstlineno))
+    if node is None:
+        stripped = _function_node(func)
+        return None if stripped is None else (_dump(stripped), _load_names(stripped))
+    known = _node_facts.get(id(node))
+    if known is not None and known[0] is node:
+        return known[1], known[2]
+    stripped = _strip(node)  # type: ignore[arg-type]
+    facts = (_dump(stripped), _load_names(stripped))
+    if len(_node_facts) >= 8192:
+        _node_facts.clear()
+    _node_facts[id(node)] = (node, *facts)
+    return facts
 
 
 def _strip(node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.AST:
@@ -309,6 +376,16 @@ class _CodeWalker:
     def __init__(self, deps: list[tuple[dict, str, Any]]) -> None:
         self.deps = deps
         self.own_source: str | None = None  # the outermost function's AST dump
+        self.files: dict[str, Any] = {}  # file name -> its definitions, for this walk
+        self.states: dict[int, frozenset[str]] = {}  # id(module globals) -> module_state
+        self.classes: list[type] = []  # the user classes walked, in order
+
+    def module_state(self, module_globals: dict[str, Any]) -> frozenset[str]:
+        """:func:`module_state`, once per module a walk (it checks the file's version)."""
+        known = self.states.get(id(module_globals))
+        if known is None:
+            known = self.states[id(module_globals)] = module_state(module_globals)
+        return known
 
     def feed_function(self, func: Any, h: Hasher, seen: set[int]) -> None:
         if id(func) in seen:
@@ -316,26 +393,26 @@ class _CodeWalker:
             return
         outermost = not seen
         seen.add(id(func))
-        node = _function_node(func)
-        if node is None:
+        facts = _function_facts(func, self.files)
+        if facts is None:
             tag(h, b"bc", _bytecode_digest(func.__code__).encode())
             # module attributes last (``helpers.scale``): the code of modules made at run time
             # has no source either, and their helpers are user code
             names = _code_names(func.__code__) + _attribute_reads(func.__code__)
         else:
-            dump = _dump(node)
+            dump, reads = facts
             if outermost:
                 self.own_source = dump
             tag(h, b"ast", dump.encode())
             # only names the code reads as globals or closure cells: a parameter or local
             # that shares a module-level name is not a dependency on that global
             outside = _global_reads(func.__code__) | set(func.__code__.co_freevars)
-            names = [n for n in _load_names(node) if n.partition(".")[0] in outside]
+            names = [n for n in reads if n.partition(".")[0] in outside]
         self._feed_names(func, names, h, seen)
 
     def _feed_names(self, func: Any, names: list[str], h: Hasher, seen: set[int]) -> None:
         g = func.__globals__
-        state = module_state(g)  # a helper module's `global` names: state, not constants
+        state = self.module_state(g)  # a helper module's `global` names: state, not constants
         closure = {}
         if func.__closure__:
             for var, cell in zip(func.__code__.co_freevars, func.__closure__, strict=False):
@@ -357,7 +434,7 @@ class _CodeWalker:
                 if not _is_user_module(obj.__name__):
                     continue
                 member = getattr(obj, attr.split(".")[0], _MISSING)
-                if member is _MISSING or (attr.split(".")[0] in module_state(vars(obj))
+                if member is _MISSING or (attr.split(".")[0] in self.module_state(vars(obj))
                                           and _is_state_value(member)):
                     continue
                 self.deps.append((vars(obj), attr.split(".")[0], member))
@@ -390,6 +467,7 @@ class _CodeWalker:
             h.update(b"<recursion>")
             return
         seen.add(id(cls))
+        self.classes.append(cls)
         tag(h, b"cls", cls.__qualname__.encode())
         for base in cls.__bases__:
             if _is_user_class(base):

@@ -252,3 +252,54 @@ def test_a_builtin_shadowed_later_changes_the_code_fingerprint_of_the_same_funct
     assert code_fingerprint(ns["total"]) != before
     del ns["sum"]
     assert code_fingerprint(ns["total"]) == before
+
+
+SIGNAL_HELPER = '''
+SCALE = 2
+
+
+def scaled(x):
+    return x * SCALE
+
+
+class Signal:
+    def evaluate(self, x):
+        return scaled(x)
+
+
+class Wave(Signal):
+    def make(self, x):
+        return Spectrum().of(self.evaluate(x))
+
+
+class Spectrum:
+    def of(self, ys):
+        return Wave() if ys is None else ys
+'''
+
+
+def test_the_part_of_a_helper_class_follows_what_it_was_made_from(tmp_path, notebook_ns, monkeypatch):
+    """``code_parts`` (kept for ``why``) gives each helper class a digest of the code it
+    reaches, remembered between stores (a helper module's classes reach one another: walking
+    them at every store cost ~0.2 s a step). The remembered part must change with a constant
+    the code reads, a method set on a class it reaches, and a class defined again."""
+    import importlib
+
+    from flowyml.codehash import code_parts
+    from tests.conftest import run_cell
+
+    (tmp_path / "signal_helper.py").write_text(SIGNAL_HELPER)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "signal_helper", raising=False)
+    helper = importlib.import_module("signal_helper")
+    run_cell(notebook_ns, "from signal_helper import Wave\ndef cell(x):\n    return Wave().make(x)\n")
+    first = code_parts(notebook_ns["cell"])["Wave"]
+    assert code_parts(notebook_ns["cell"])["Wave"] == first  # remembered: the same
+    helper.SCALE = 3  # a constant a method of a base class reads, through a helper function
+    second = code_parts(notebook_ns["cell"])["Wave"]
+    assert second != first
+    helper.Spectrum.of = lambda self, ys: ys  # a method of a class the walk reached
+    third = code_parts(notebook_ns["cell"])["Wave"]
+    assert third not in (first, second)
+    run_cell(notebook_ns, "class Wave:\n    def make(self, x):\n        return x\n")
+    assert code_parts(notebook_ns["cell"])["Wave"] not in (first, second, third)
