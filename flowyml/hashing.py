@@ -286,12 +286,28 @@ def _register_optional_handlers() -> None:
     if "numpy" in sys.modules and "numpy" not in _registered_optional:
         _registered_optional.add("numpy")
         _register_numpy(sys.modules["numpy"])
+    if "matplotlib.artist" in sys.modules and "matplotlib" not in _registered_optional:
+        artist = getattr(sys.modules["matplotlib.artist"], "Artist", None)
+        if artist is not None:  # None: matplotlib is being imported
+            _registered_optional.add("matplotlib")
+            fingerprint.register(artist, _unhashable_artist)
+            _dispatch_cache.clear()
     if "pandas" in sys.modules and "pandas" not in _registered_optional:
         # pandas' namespace may be half-initialised while it is being imported
         pd = sys.modules["pandas"]
         if hasattr(pd, "DataFrame") and hasattr(pd, "util"):
             _registered_optional.add("pandas")
             _register_pandas(pd)
+
+
+def _unhashable_artist(obj: Any, h: Hasher) -> None:
+    """A matplotlib figure, axes or line is drawing state tied to its figure (callbacks,
+    transforms, a canvas): pickling it through the canonical hasher took 10-100 ms and
+    then almost always failed on its self-references. Said at once, so a notebook keys
+    it by the step that made it (as it did after that failure)."""
+    raise UnhashableValueError(
+        f"a matplotlib {type(obj).__qualname__} is not hashed by content (it is drawing "
+        "state); return the data it shows, or pass cache=False")
 
 
 def _register_numpy(np: Any) -> None:

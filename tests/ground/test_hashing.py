@@ -303,3 +303,21 @@ def test_the_part_of_a_helper_class_follows_what_it_was_made_from(tmp_path, note
     assert third not in (first, second)
     run_cell(notebook_ns, "class Wave:\n    def make(self, x):\n        return x\n")
     assert code_parts(notebook_ns["cell"])["Wave"] not in (first, second, third)
+
+
+def test_a_matplotlib_figure_is_not_hashed_by_content():
+    """Figures, axes and lines are drawing state: the canonical pickle hash took 10-100 ms a
+    value and then failed on their self-references (a bare figure passed, 44 ms). They are
+    refused at once, so a notebook keys them by the step that made them."""
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2)
+    try:
+        for value in (plt.figure(), fig, axes, axes[0].plot([1, 2])[0]):
+            with pytest.raises(UnhashableValueError, match=r"matplotlib \w+ is not hashed by content"):
+                hash_value(value)
+        assert hash_value([1.5, "x"]) == hash_value([1.5, "x"])  # other values: as before
+    finally:
+        plt.close("all")
