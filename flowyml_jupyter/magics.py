@@ -119,6 +119,7 @@ class FlowymlMagics(Magics):
         loaded without running it. Inputs (values the cell reads from other cells) and
         outputs (names it assigns) are inferred unless declared. See ``%flowyml status``.
         """
+        unknown: UnknownInputsError | None = None
         try:
             # shell-style quoting (IPython's parse_argstring keeps the quotes in values)
             args = self.step.parser.parse_args(shlex.split(line))
@@ -126,15 +127,19 @@ class FlowymlMagics(Magics):
             rec = self.session.define(spec, cell, cell_id=self._cell_id,
                                       magic_lines=self._magic_lines(cell))
         except UnknownInputsError as exc:
-            # as plain Python: the cell runs until the name is missing (its imports and
-            # prints happen), then NameError; if it defines the name some other way, fine
-            error, _ = self._execute(cell)
-            if error is not None:
-                raise UsageError(f"{exc} (ran it as an ordinary cell)") from None
-            print(f"flowyml: ran as an ordinary cell, not a step: {exc}")
-            return
+            unknown = exc
         except (StepLineError, StepDefinitionError, ValueError) as exc:
             raise UsageError(str(exc)) from None
+        if unknown is not None:
+            # as plain Python: the cell runs until the name is missing (its imports and
+            # prints happen), then NameError; if it defines the name some other way, fine.
+            # Run outside the `except`, or its traceback would show flowyml's own error
+            # first ("During handling of the above exception...").
+            error, _ = self._execute(cell)
+            if error is not None:
+                raise UsageError(f"{unknown} (ran it as an ordinary cell)") from None
+            print(f"flowyml: ran as an ordinary cell, not a step: {unknown}")
+            return
         if spec.accept:
             self._accept(rec)
         from flowyml_jupyter.capture import close_new_figures, open_figures, replay, split_result

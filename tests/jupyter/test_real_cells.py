@@ -331,12 +331,16 @@ def test_a_trailing_semicolon_hides_the_value_as_in_a_plain_cell(ip, session, ca
     assert "2" in capsys.readouterr().out
 
 
-def test_a_cell_reading_an_undefined_name_runs_as_plain_python_would(ip, session):
+def test_a_cell_reading_an_undefined_name_runs_as_plain_python_would(ip, session, capsys):
     res = step_cell(ip, "", "import json as js_mod\nlabel = missing_name + 1")
     assert not res.success
     assert "which no cell run above in this kernel defines" in str(res.error_in_exec)
     assert "js_mod" in ip.user_ns  # the import before the NameError happened, as in a plain run
     assert "label" not in session.steps
+    shown = capsys.readouterr().out
+    assert "NameError" in shown and "missing_name" in shown
+    # the traceback is plain Python's: not chained to flowyml's own error
+    assert "During handling" not in shown and "UnknownInputsError" not in shown
 
 
 def test_a_step_whose_producer_failed_reads_what_the_name_holds(ip, session):
