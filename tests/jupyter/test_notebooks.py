@@ -187,15 +187,15 @@ def _kinds(messages: list[dict]) -> list[str]:
             if m["msg_type"] not in ("status", "execute_input")]
 
 
-def test_a_quick_step_cell_sends_four_widget_messages(kernel):
+def test_a_quick_step_cell_sends_three_widget_messages(kernel):
     """One line shown before the body (display_data), the widget made in its final state
-    (two comm_open: the box and its HTML) and shown in that line's place
+    (one comm_open: a single HTML model) and shown in that line's place
     (update_display_data): no comm update messages, on a miss and on a hit."""
     for code in ("%%step\nx = 1\nprint(x)", "%%step\nx = 1\nprint(x)"):
         messages = _iopub_of(kernel, code)
         kinds = _kinds(messages)
         assert sorted(k for k in kinds if k != "stream") == [
-            "comm_open", "comm_open", "display_data", "update_display_data"], kinds
+            "comm_open", "display_data", "update_display_data"], kinds
         assert "stream" in kinds  # the print (run, then replayed)
         shown = next(m for m in messages if m["msg_type"] == "display_data")
         final = next(m for m in messages if m["msg_type"] == "update_display_data")
