@@ -220,6 +220,11 @@ class FlowymlMagics(Magics):
         ``ls``, ``cd dir``), as IPython's own input transformer sees them."""
         if "\n" not in body.strip() and not body.strip():
             return frozenset()
+        names = self.shell.magics_manager.magics["line"]
+        if ("?" not in body and not self.shell.input_transformers_post  # help, user transforms
+                and not any(line.split(None, 1)[0] in names
+                            for line in body.split("\n") if line.strip())):
+            return frozenset()  # nothing IPython could turn into a magic call: skip its pass
         try:
             transformed = self.shell.transform_cell(body).split("\n")
         except Exception:
@@ -646,6 +651,8 @@ def _close_widget(widget: Any) -> None:
 
 
 def _ends_with_semicolon(body: str) -> bool:
+    if ";" not in body:  # IPython's check tokenizes the whole cell
+        return False
     from IPython.core.displayhook import DisplayHook
 
     try:

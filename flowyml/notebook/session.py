@@ -161,7 +161,8 @@ class NotebookSession(PipelineView):
         if code:  # `np.sort(x)` looks like `items.sort()`; a module is not data
             analysis = dataclasses.replace(
                 analysis, mutated=[m for m in analysis.mutated if m not in code])
-        old = self._identify(spec, analysis, body, cell_id)
+        shape = code_shape(analysis)
+        old = self._identify(spec, analysis, body, cell_id, shape)
         if old is not None and (cell_id is not None or spec.name is not None):
             position = old.position
         else:
@@ -197,7 +198,7 @@ class NotebookSession(PipelineView):
         if old is not None and old.name != name:
             del self.steps[old.name]
         rec = NotebookStep(name, body, params, outputs, step, spec, analysis=analysis,
-                           cell=cell_id, position=position, shape=code_shape(analysis))
+                           cell=cell_id, position=position, shape=shape)
         rec.changed_in_place = [o for o in outputs if o not in analysis.produces
                                 and spec.outputs is None]
         if old is not None:  # same cell run again: keep what its outputs were made from
@@ -209,7 +210,7 @@ class NotebookSession(PipelineView):
         return rec
 
     def _identify(self, spec: StepCellSpec, analysis: CellAnalysis, body: str,
-                  cell_id: str | None) -> NotebookStep | None:
+                  cell_id: str | None, shape: str) -> NotebookStep | None:
         """The step this cell already is, if any."""
         if cell_id is not None:
             for rec in self.steps.values():
@@ -227,7 +228,6 @@ class NotebookSession(PipelineView):
         # no cell id (nbclient, a terminal): execution order. The same body is the same cell
         # (run again); a cell that rebinds what it reads (`x = x + 1`) is that cell only when
         # it is run again right away -- later, it is a new step reading the latest version.
-        shape = code_shape(analysis)
         same = [r for r in self.steps.values() if r.cell is None and r.spec.name is None
                 and (r.body == body or r.shape == shape)]
         if same:
