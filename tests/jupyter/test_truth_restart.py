@@ -1,0 +1,78 @@
+"""SPEC §9 / issue 19 (found by the widened corpus, benchmarks/corpus/SOURCES.md): after a
+restart, a notebook whose cells are all cache hits must leave the kernel as plain Python
+would, and a hit must never show what an earlier run of a resource left behind.
+
+Real kernels through nbclient: what a library holds at import (which matplotlib backend,
+numpy's print options) only exists in a fresh process, and the notebooks found it there.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell, new_notebook
+
+
+def _run(folder: Path, cells: list[str], flowyml: bool = True) -> tuple[list[str], list[str]]:
+    """Each cell's printed text and its status line, from a fresh kernel in ``folder``."""
+    if not flowyml:
+        cells = [c.split("\n", 1)[1] if c.startswith("%%step") else c for c in cells]
+    nb = new_notebook(cells=[new_code_cell(s) for s in
+                             ["%load_ext flowyml" if flowyml else "pass", *cells]])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = folder / f"nb-{uuid.uuid4().hex[:6]}.ipynb"
+    nbformat.write(nb, path)
+    client = NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(folder)}})
+    client.execute()
+    shown, states = [], []
+    for cell in nb.cells[1:]:
+        text = "".join(o.text for o in cell.outputs if o.output_type == "stream" and o.name == "stdout")
+        errors = [f"ERROR {o.ename}" for o in cell.outputs if o.output_type == "error"]
+        shown.append(text + "".join(errors))
+        status = [o.data["text/plain"] for o in cell.outputs
+                  if o.output_type in ("display_data", "execute_result")
+                  and o.data.get("text/plain", "").startswith("step '")]
+        states.append(status[0] if status else "")
+    return shown, states
+
+
+@pytest.mark.slow
+def test_a_backend_chosen_by_the_cell_that_imports_matplotlib_is_chosen_again_on_a_hit(
+        tmp_path, monkeypatch):
+    """``import matplotlib; matplotlib.use('svg')`` in the notebook's first step (as
+    AnatomyOfMatplotlib's ``matplotlib.use('nbagg')``): matplotlib was not loaded before the
+    step, so the backend it chose must be compared with the one matplotlib starts with --
+    else the hit after a restart leaves the kernel's backend, and every plotting cell after
+    it misses ("matplotlib's backend is not what it was")."""
+    pytest.importorskip("matplotlib")
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    cells = ["%%step\nimport sys\nprint('matplotlib' in sys.modules)\nimport matplotlib\n"
+             "matplotlib.use('svg')\nimport matplotlib.pyplot as plt",
+             "%%step\nfig = plt.figure()\nprint(matplotlib.get_backend())\nplt.close(fig)"]
+    plain, _ = _run(tmp_path, cells, flowyml=False)
+    first, _ = _run(tmp_path, cells)
+    second, states = _run(tmp_path, cells)
+    assert plain == first == second == ["False\n", "svg\n"]
+    assert all(": cached" in s for s in states), states
+
+
+@pytest.mark.slow
+def test_print_options_set_by_the_cell_that_imports_numpy_are_set_again_on_a_hit(
+        tmp_path, monkeypatch):
+    """``import numpy as np; np.set_printoptions(precision=2)`` in a first step (Python for
+    Data Analysis opens every chapter so): the options must come back with the hit."""
+    pytest.importorskip("numpy")
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+    cells = ["%%step\nimport numpy as np\nnp.set_printoptions(precision=2, suppress=True)",
+             "print(np.array([1 / 3]))"]
+    plain, _ = _run(tmp_path, cells, flowyml=False)
+    first, _ = _run(tmp_path, cells)
+    second, states = _run(tmp_path, cells)
+    assert plain == first == second == ["", "[0.33]\n"]
+    assert ": cached" in states[0], states
