@@ -76,3 +76,49 @@ def test_print_options_set_by_the_cell_that_imports_numpy_are_set_again_on_a_hit
     second, states = _run(tmp_path, cells)
     assert plain == first == second == ["", "[0.33]\n"]
     assert ": cached" in states[0], states
+
+
+@pytest.mark.slow
+def test_rows_a_cell_inserts_through_a_connection_an_earlier_cell_opened_are_there_after_a_restart(
+        tmp_path, monkeypatch):
+    """Python for Data Analysis, chapter 6: one cell connects to an SQLite file (the
+    connection cannot be stored, so it runs again after a restart), the next inserts rows
+    through it, a third selects them; the file is removed at the end. The insert writes the
+    file in C, through a handle it did not open: a hit on it inserted nothing, and the select
+    showed an empty table."""
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+    cells = ["%%step\nimport sqlite3\ncon = sqlite3.connect('my.sqlite')\n"
+             "con.execute('CREATE TABLE t (a INTEGER, b TEXT)')\ncon.commit()",
+             "%%step\ndata = [(1, 'x'), (2, 'y')]\n"
+             "con.executemany('INSERT INTO t VALUES (?, ?)', data)\ncon.commit()",
+             "%%step\ncursor = con.execute('SELECT * FROM t')\nprint(cursor.fetchall())",
+             "con.close()\nimport os\nos.remove('my.sqlite')"]
+    plain, _ = _run(tmp_path, cells, flowyml=False)
+    first, _ = _run(tmp_path, cells)
+    second, states = _run(tmp_path, cells)
+    assert plain == first == second == ["", "", "[(1, 'x'), (2, 'y')]\n", ""]
+    assert "my.sqlite, which it writes, changed" in states[1], states
+
+
+@pytest.mark.slow
+def test_values_a_cell_writes_into_a_memory_map_are_in_the_file_after_a_restart(
+        tmp_path, monkeypatch):
+    """Python for Data Analysis, appendix A: ``mmap = np.memmap(..., mode='w+')``, ``section =
+    mmap[:5]``, ``section[:] = ...; mmap.flush()``, then the file opened again. A hit on the
+    slicing cell gave back a copy that writes nowhere, a hit on the writing cell wrote nothing:
+    the file read back held zeros. (The book's file is 800 MB, over the bound of the files
+    kept with an entry: so is this one.)"""
+    pytest.importorskip("numpy")
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("FLOWYML_FILES_MAX", "64")
+    cells = ["%%step\nimport numpy as np\n"
+             "mm = np.memmap('mm.dat', dtype='float64', mode='w+', shape=(4, 3))",
+             "%%step\nsection = mm[:2]",
+             "%%step\nsection[:] = 7.0\nmm.flush()\ndel mm",
+             "%%step\nmm = np.memmap('mm.dat', dtype='float64', shape=(4, 3))\nprint(mm.sum())",
+             "del mm, section\nimport os\nos.remove('mm.dat')"]
+    plain, _ = _run(tmp_path, cells, flowyml=False)
+    first, _ = _run(tmp_path, cells)
+    second, states = _run(tmp_path, cells)
+    assert plain == first == second == ["", "", "", "42.0\n", ""]
+    assert "mapped onto mm.dat" in states[1], states
