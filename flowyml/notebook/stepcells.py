@@ -38,6 +38,11 @@ class StepDefinitionError(ValueError):
     """A ``%%step`` cell cannot become a step (bad inputs/outputs, name clash...)."""
 
 
+class CellNotPythonError(StepDefinitionError):
+    """The cell has a Python syntax error: as plain Python it raises ``SyntaxError`` (with
+    its line), so the magic runs it as an ordinary cell, which shows just that."""
+
+
 class UnknownInputsError(StepDefinitionError):
     """The cell reads names nothing defines: as plain Python it would raise ``NameError``
     part-way (after its imports ran), so the magic runs it as an ordinary cell."""

@@ -122,3 +122,17 @@ def test_values_a_cell_writes_into_a_memory_map_are_in_the_file_after_a_restart(
     second, states = _run(tmp_path, cells)
     assert plain == first == second == ["", "", "", "42.0\n", ""]
     assert "mapped onto mm.dat" in states[1], states
+
+
+def test_a_step_cell_with_a_syntax_error_shows_the_syntax_error_plain_python_shows(ip, capsys):
+    """AnatomyOfMatplotlib leaves blanks for the reader to fill (``plt.plot(t, t, , t)``): as
+    plain Python, the cell fails with ``SyntaxError`` naming its line, and nothing of it runs."""
+    from .conftest import step_cell
+
+    ip.run_cell("x = 0")
+    result = step_cell(ip, "", "x = 1\nplt.plot(t, t, , t)")
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "SyntaxError" in text and "line 2" in text  # the body's line, as plain says
+    assert "magics.py" not in text  # the user's error, not chained to flowyml's
+    assert not result.success and ip.user_ns["x"] == 0
