@@ -136,3 +136,32 @@ def test_a_step_cell_with_a_syntax_error_shows_the_syntax_error_plain_python_sho
     assert "SyntaxError" in text and "line 2" in text  # the body's line, as plain says
     assert "magics.py" not in text  # the user's error, not chained to flowyml's
     assert not result.success and ip.user_ns["x"] == 0
+
+
+def test_cells_aggregating_a_groupby_are_hits_after_a_restart(ip, session, capsys):
+    """Python for Data Analysis, chapter 10: ``grouped = tips.groupby([...])`` in one cell,
+    aggregations of it in the next ones. Its first aggregation fills the GroupBy's caches,
+    which moved its digest: that cell "changed grouped in place", and after a restart the
+    cells aggregating it ran again."""
+    pytest.importorskip("pandas")
+    from .conftest import step_cell
+
+    cells = ["import numpy as np\nimport pandas as pd\n"
+             "df = pd.DataFrame({'k': list('abab'), 'j': list('xxyy'), 'v': [1.0, 2, 3, 4]})",
+             "grouped = df.groupby(['k', 'j'])",
+             "gv = grouped['v']\nprint(gv.agg('mean').to_dict())",  # shares grouped's grouper
+             "print(gv.agg([('average', 'mean'), ('stdev', np.std)]).shape)",  # fills more
+             "r = grouped[['v']].agg(['count', 'max'])\nprint(r.shape)",
+             "print(grouped[['v']].agg([('Average', 'mean')]).shape)"]
+    for again in (False, True):  # the second time: a fresh kernel, everything cached
+        for body in cells:
+            step_cell(ip, "", body)
+        out = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("step '")]
+        assert out == ["{('a', 'x'): 1.0, ('a', 'y'): 3.0, ('b', 'x'): 2.0, ('b', 'y'): 4.0}",
+                       "(4, 2)", "(4, 2)", "(4, 1)"]
+        if again:
+            states = {name: rec.state for name, rec in session.steps.items()}
+            assert set(states.values()) == {"cached"}, states
+        else:
+            ip.restart()
+            session = __import__("flowyml_jupyter")._LOADED[id(ip)].session
