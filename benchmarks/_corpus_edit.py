@@ -124,7 +124,7 @@ def _id_client() -> type:
 
 
 _FLOWYML_LINES = re.compile(
-    r"^(UsageError: %%step .*|flowyml: .*|.*CacheWarning: flowyml cache.*\n.*store\.store\(.*"
+    r"^(UsageError: %%step[ :].*|flowyml: .*|.*CacheWarning: flowyml cache.*\n.*store\.store\(.*"
     r"|.*FilesNotKeptWarning: step '.*\n  .*)\n?",
     re.MULTILINE)
 _LOOPS = re.compile(r"[\d,]+ loops? each|[\d,]+ runs?")
