@@ -149,6 +149,9 @@ def measure_data_edit(path: Path, timeout: float = 120.0) -> dict[str, Any] | No
     code_text = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     files = [f for f in data_files(code_text, bc.CORPUS / "data")
              if f.endswith(".csv") and _editable(bc.CORPUS / "data" / f)]
+    # data folders beside the notebook (``helpers/PREFIX/examples/``): named by their path
+    files += [f"{d.name}/{f}" for d in bc.helpers(path) if d.is_dir()
+              for f in data_files(code_text, d) if f.endswith(".csv") and _editable(d / f)]
     if not files:
         return None
     target = files[-1]
@@ -161,7 +164,7 @@ def measure_data_edit(path: Path, timeout: float = 120.0) -> dict[str, Any] | No
         bc.execute(baseline, cwd, timeout, cache)
         before = ce._copy(nb)
         bc.execute(before, cwd, timeout)
-        old, new = edit_csv(work / "data" / target)
+        old, new = edit_csv((cwd if "/" in target else work / "data") / target)
         after = ce._stepped(nb)
         bc.execute(after, cwd, timeout, cache)
         plain_a, plain_b = ce._copy(nb), ce._copy(nb)
@@ -173,7 +176,7 @@ def measure_data_edit(path: Path, timeout: float = 120.0) -> dict[str, Any] | No
             for n in (before, plain_a, plain_b, baseline, after)]
     base_cells, after_cells = code[3][1:], code[4][1:]
     readers = {i for i, c in enumerate(after_cells) if bc.status_of(c) == "done" and _names_file(
-        _reason(c) or "", target)}
+        _reason(c) or "", Path(target).name)}
     down = downstream([c.source for c in code[0]], readers)
     cells = []
     for index, (b0, a, b, base, s) in enumerate(zip(code[0], code[1], code[2], base_cells,

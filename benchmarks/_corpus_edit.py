@@ -124,21 +124,26 @@ def _id_client() -> type:
 
 
 _FLOWYML_LINES = re.compile(
-    r"^(UsageError: %%step .*|flowyml: .*|.*CacheWarning: flowyml cache.*\n.*store\.store\(.*)\n?",
+    r"^(UsageError: %%step[ :].*|flowyml: .*|.*CacheWarning: flowyml cache.*\n.*store\.store\(.*"
+    r"|.*FilesNotKeptWarning: step '.*\n  .*)\n?",
     re.MULTILINE)
 _LOOPS = re.compile(r"[\d,]+ loops? each|[\d,]+ runs?")
 
 
 def _shown(cell: Any) -> list[tuple[str, Any]]:
     """:func:`bench_corpus.shown`, plus: ``%timeit``'s loop counts (chosen by timing), and
-    the ``StepRunError`` a failed step cell adds after the error plain Python shows."""
+    the ``StepRunError`` a failed step cell adds after the error plain Python shows (an
+    exception, or IPython's ``UsageError`` line); flowyml's own notices (a file it wrote
+    not kept, a value not stored) are left out."""
     from benchmarks import bench_corpus as bc
 
     items = [(k, _LOOPS.sub("<n>", v) if isinstance(v, str) else v) for k, v in bc.shown(cell)]
     # flowyml's own messages: a cell it ran as an ordinary cell, a value it could not store
     items = [(k, _FLOWYML_LINES.sub("", v)) if k.startswith("stream") else (k, v) for k, v in items]
     items = [(k, v) for k, v in items if not (k.startswith("stream") and not v)]
-    if items and items[-1] == ("error", "StepRunError") and any(k == "error" for k, _ in items[:-1]):
+    if items and items[-1] == ("error", "StepRunError") and any(
+            k == "error" or (k == "stream:stderr" and v.startswith("UsageError"))
+            for k, v in items[:-1]):
         items.pop()
     return items
 

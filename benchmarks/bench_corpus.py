@@ -146,14 +146,16 @@ def error_line(cell: Any) -> str | None:
 
 
 def helpers(path: Path) -> list[Path]:
-    """The local modules a notebook imports from its own folder (``helpers/PREFIX/*.py`` for a
-    notebook whose name starts with ``PREFIX-``, as ``thinkplot.py`` sits beside the book's
-    notebooks): copied next to it in the scratch folder, as in the repository it comes from."""
+    """The local modules and data folders a notebook uses from its own folder
+    (``helpers/PREFIX/*.py`` and ``helpers/PREFIX/FOLDER/`` for a notebook whose name starts
+    with ``PREFIX-``, as ``thinkplot.py`` sits beside the book's notebooks and ``examples/``
+    beside Python for Data Analysis's): copied next to it in the scratch folder, as in the
+    repository it comes from."""
     root = CORPUS / "helpers"
     if not root.is_dir():
         return []
     return sorted(f for d in root.iterdir() if d.is_dir() and path.stem.startswith(f"{d.name}-")
-                  for f in d.glob("*.py"))
+                  for f in d.iterdir() if f.suffix == ".py" or f.is_dir())
 
 
 def prepare(path: Path, work: Path) -> Path:
@@ -166,7 +168,10 @@ def prepare(path: Path, work: Path) -> Path:
     cwd.mkdir()
     (cwd / "data").symlink_to(work / "data", target_is_directory=True)
     for helper in helpers(path):
-        shutil.copy(helper, cwd / helper.name)
+        if helper.is_dir():
+            shutil.copytree(helper, cwd / helper.name)
+        else:
+            shutil.copy(helper, cwd / helper.name)
     return cwd
 
 

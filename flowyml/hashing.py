@@ -378,9 +378,32 @@ def _register_pandas(pd: Any) -> None:
             h.update(str(column.dtype).encode())
             _hash_column(column, h)
 
+    def _hash_groupby(g: Any, h: Hasher) -> None:
+        """A GroupBy by what it groups and how: its frame, keys, options, selection and the
+        key values it took when it was made -- not by the caches its aggregations fill (its
+        grouper is shared with ``g["col"]``, so aggregating that moved ``g``'s digest: a cell
+        "changed it in place", and after a restart the cells reading it missed)."""
+        try:
+            groupings = [gr.grouping_vector for gr in g._grouper.groupings]
+            parts = [g.obj, g.keys, g.level, g.as_index, g.sort, g.group_keys, g.dropna,
+                     g.observed, g._selection, frozenset(g.exclusions)]
+        except Exception:  # pandas' internals moved: by pickle, as any object
+            _fingerprint_by_pickle(g, h)
+            return
+        tag(h, b"pdg", _type_name(g))
+        for part in parts:
+            _feed(part, h)
+        for vector in groupings:
+            _hash_values(vector, h)
+
     fingerprint.register(pd.Index, _hash_index)
     fingerprint.register(pd.Series, _hash_series)
     fingerprint.register(pd.DataFrame, _hash_frame)
+    typing = getattr(getattr(pd, "api", None), "typing", None)
+    for name in ("DataFrameGroupBy", "SeriesGroupBy"):
+        cls = getattr(typing, name, None)
+        if isinstance(cls, type):
+            fingerprint.register(cls, _hash_groupby)
     _dispatch_cache.clear()
 
 

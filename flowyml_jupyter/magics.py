@@ -22,7 +22,12 @@ from IPython.display import display
 from flowyml.core.context import parse_context_value
 from flowyml.events import Event, bus
 from flowyml.notebook.cellspec import OPTIONS, StepLineError, spec_from_namespace
-from flowyml.notebook.session import NotebookSession, StepDefinitionError, UnknownInputsError
+from flowyml.notebook.session import (
+    CellNotPythonError,
+    NotebookSession,
+    StepDefinitionError,
+    UnknownInputsError,
+)
 from flowyml.notebook.tables import CacheTable, StatusTable
 from flowyml.store.local import cache_report
 from flowyml.store.signers import trust_signer
@@ -119,26 +124,26 @@ class FlowymlMagics(Magics):
         loaded without running it. Inputs (values the cell reads from other cells) and
         outputs (names it assigns) are inferred unless declared. See ``%flowyml status``.
         """
-        unknown: UnknownInputsError | None = None
+        ordinary: StepDefinitionError | None = None
         try:
             # shell-style quoting (IPython's parse_argstring keeps the quotes in values)
             args = self.step.parser.parse_args(shlex.split(line))
             spec = spec_from_namespace(args)
             rec = self.session.define(spec, cell, cell_id=self._cell_id,
                                       magic_lines=self._magic_lines(cell))
-        except UnknownInputsError as exc:
-            unknown = exc
+        except (UnknownInputsError, CellNotPythonError) as exc:
+            ordinary = exc
         except (StepLineError, StepDefinitionError, ValueError) as exc:
             raise UsageError(str(exc)) from None
-        if unknown is not None:
+        if ordinary is not None:
             # as plain Python: the cell runs until the name is missing (its imports and
             # prints happen), then NameError; if it defines the name some other way, fine.
-            # Run outside the `except`, or its traceback would show flowyml's own error
-            # first ("During handling of the above exception...").
+            # A syntax error: IPython shows its SyntaxError, with the line, as plain does
+            # (run outside the handler: the user's error is not chained to ours)
             error, _ = self._execute(cell)
             if error is not None:
-                raise UsageError(f"{unknown} (ran it as an ordinary cell)") from None
-            print(f"flowyml: ran as an ordinary cell, not a step: {unknown}")
+                raise UsageError(f"{ordinary} (ran it as an ordinary cell)") from None
+            print(f"flowyml: ran as an ordinary cell, not a step: {ordinary}")
             return
         if spec.accept:
             self._accept(rec)

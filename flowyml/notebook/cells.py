@@ -30,7 +30,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from flowyml.notebook.definitions import definitions_source
-from flowyml.notebook.ipysyntax import CellSyntaxError, IPythonLine, python_source
+from flowyml.notebook.ipysyntax import (
+    CellPythonSyntaxError,
+    IPythonLine,
+    python_source,
+)
 from flowyml.notebook.scopes import (
     arg_defaults,
     comprehension_walruses,
@@ -105,7 +109,7 @@ def analyze(body: str, magic_lines: frozenset[int] = frozenset()) -> CellAnalysi
     try:
         tree = ast.parse(python)
     except SyntaxError as exc:
-        raise CellSyntaxError(f"line {exc.lineno}: {exc.msg}") from None
+        raise CellPythonSyntaxError(f"line {exc.lineno}: {exc.msg}") from None
     python, tree = _without_settled_futures(python, tree)
     walk = _Walk()
     walk.bound_anywhere = _top_level_bindings(tree) | {

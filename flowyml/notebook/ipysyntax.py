@@ -20,6 +20,10 @@ class CellSyntaxError(ValueError):
     """The cell is not Python (once IPython lines are set aside); the message says where."""
 
 
+class CellPythonSyntaxError(CellSyntaxError):
+    """The cell's Python has a syntax error: plain IPython raises ``SyntaxError`` for it too."""
+
+
 @dataclass(frozen=True)
 class IPythonLine:
     """A line of IPython syntax inside a cell (1-based line number, the text, what it is)."""

@@ -14,6 +14,7 @@ import inspect
 import json
 import os
 import re
+import sys
 import tempfile
 import types
 from dataclasses import dataclass, field
@@ -35,6 +36,11 @@ PRODUCED = ("done", "cached")
 
 class StepDefinitionError(ValueError):
     """A ``%%step`` cell cannot become a step (bad inputs/outputs, name clash...)."""
+
+
+class CellNotPythonError(StepDefinitionError):
+    """The cell has a Python syntax error: as plain Python it raises ``SyntaxError`` (with
+    its line), so the magic runs it as an ordinary cell, which shows just that."""
 
 
 class UnknownInputsError(StepDefinitionError):
@@ -139,6 +145,28 @@ def unstorable_output(outputs: dict[str, Any]) -> str | None:
         if isinstance(value, types.GeneratorType | types.AsyncGeneratorType):
             return (f"output '{name}' is a generator, which cannot be stored (it is used up as "
                     f"it is read): {_NOT_STORED_TAIL}")
+        mapped = _writable_map(value)
+        if mapped is not None:
+            return (f"output '{name}' is an array mapped onto {os.path.basename(mapped)} "
+                    "(np.memmap), which a stored copy would not write to: "
+                    f"{_NOT_STORED_TAIL}")
+    return None
+
+
+def _writable_map(value: Any) -> str | None:
+    """The file a writable memory-mapped array writes through to (``np.memmap`` in mode
+    ``r+``/``w+``, or a view of one, as ``mmap[:5]``), else ``None``. A copy loaded from the
+    cache is an ordinary array: what a later cell writes into it would not reach the file,
+    which plain Python changes (Python for Data Analysis, appendix A)."""
+    np = sys.modules.get("numpy")
+    if np is None:
+        return None
+    seen = 0
+    while isinstance(value, np.ndarray) and seen < 32:
+        if isinstance(value, np.memmap) and getattr(value, "_mmap", None) is not None \
+                and getattr(value, "mode", None) in ("r+", "w+") and value.filename:
+            return str(value.filename)
+        value, seen = value.base, seen + 1
     return None
 
 

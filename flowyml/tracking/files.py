@@ -129,6 +129,8 @@ def _hook(event: str, args: tuple[Any, ...]) -> None:
     if rec is None:
         rec = _sole
         if rec is None:
+            if event == "mmap.__new__":
+                _note_map(args)
             return
     rec.event(event, args)
 
@@ -150,6 +152,81 @@ def _ended(rec: _Recorder | None) -> None:
                 del _active[i]
                 break
         _sole = _active[0] if len(_active) == 1 else None
+
+
+#: a memory map that writes through to its file was made in this process (``np.memmap`` in
+#: mode ``r+``/``w+``): the process's mappings are then looked at around each step
+_maps: list[bool] = []
+
+
+def _note_map(args: tuple[Any, ...]) -> None:
+    """``mmap.__new__`` (fileno, length, access, offset): a shared writable map of a file."""
+    try:
+        fileno, _, access, _ = args
+        if fileno != -1 and access in (0, 2) and not _maps:  # ACCESS_DEFAULT, ACCESS_WRITE
+            _maps.append(True)
+    except Exception:
+        pass
+
+
+def _held_files(skipped: Callable[[str], bool]) -> dict[str, tuple[int, int]] | None:
+    """The data files the process holds open for writing (not for appending: a log) or maps
+    writable and shared, -> (size, mtime_ns); ``None`` where ``/proc`` does not say (not
+    Linux). A step writes such a file without opening it (an earlier cell did: a database
+    connection, ``np.memmap``), out of the audit hook's sight: what changed in them while it
+    ran is what it wrote through them."""
+    if not os.path.isdir("/proc/self/fd"):
+        return None
+    paths: set[str] = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            path = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if path[:1] != "/" or path.endswith(" (deleted)") or skipped(path):
+            continue  # a pipe, a socket, a removed file, not data
+        try:
+            with open(f"/proc/self/fdinfo/{fd}", "rb") as fh:
+                info = fh.read(256)
+            flags = int(info.split(b"flags:", 1)[1].split()[0], 8)
+        except (OSError, ValueError, IndexError):
+            continue
+        if flags & os.O_ACCMODE and not flags & os.O_APPEND:
+            paths.add(path)
+    if _maps:
+        shared = False
+        try:
+            with open("/proc/self/maps", "rb") as fh:
+                lines = fh.read().split(b"\n")
+        except OSError:
+            lines = []
+        for line in lines:
+            parts = line.split(None, 5)
+            if len(parts) == 6 and parts[1][1:2] == b"w" and parts[1][3:4] == b"s":
+                path = os.fsdecode(parts[5])
+                if path[:1] == "/" and not path.endswith(" (deleted)"):
+                    shared = True
+                    if not skipped(path):
+                        paths.add(path)
+        if not shared:
+            _maps.clear()  # all unmapped: no need to look again until a new one is made
+    out = {}
+    for path in paths:
+        with contextlib.suppress(OSError):
+            st = os.stat(path)
+            if _S_ISREG(st.st_mode):
+                out[path] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+def _written_through(before: dict[str, tuple[int, int]] | None,
+                     after: dict[str, tuple[int, int]] | None) -> list[str]:
+    """The files held before the step whose size or mtime moved while it ran. (A handle the
+    step opened itself in C and still holds -- ``con = sqlite3.connect(...)`` -- is left
+    out: its object cannot be stored, so the step runs again anyway.)"""
+    if not before or not after:
+        return []
+    return [path for path, stat in after.items() if path in before and before[path] != stat]
 
 
 def install() -> None:
@@ -271,12 +348,14 @@ def _skip_test(extra: tuple[str, ...]) -> Callable[[str], bool]:
 class _Recorder:
     """What one running step opened and listed (paths only; stat and hash come after)."""
 
-    __slots__ = ("listed", "reads", "writes")
+    __slots__ = ("listed", "reads", "through", "writes")
 
     def __init__(self) -> None:
         self.reads: list[str] = []
         self.writes: list[str] = []
         self.listed: list[str] = []
+        #: files written through handles held from before (see :func:`_held_files`)
+        self.through: list[str] = []
 
     def event(self, event: str, args: tuple[Any, ...]) -> None:
         try:
@@ -306,6 +385,8 @@ class _Recorder:
                 if caller.startswith("<frozen importlib"):
                     return
                 self.listed.append(os.path.abspath(os.fsdecode(path if path is not None else ".")))
+            elif event == "mmap.__new__":
+                _note_map(args)
         except Exception:
             pass  # recording never raises into the user's code
 
@@ -368,7 +449,7 @@ class _Recording:
     """The context manager of :meth:`Tracking.recording` (a class: it runs around every
     step, and a step that touches no file should pay next to nothing for it)."""
 
-    __slots__ = ("cwd", "observed", "rec", "started", "token", "tracking")
+    __slots__ = ("cwd", "held", "observed", "rec", "started", "token", "tracking")
 
     def __init__(self, tracking: Tracking) -> None:
         self.tracking = tracking
@@ -385,6 +466,14 @@ class _Recording:
         self.rec = _Recorder() if tracking.enabled else None
         self.token = _CURRENT.set(self.rec if self.rec is not None else _OFF)
         _began(self.rec)
+        # files written through handles are the step's only while it is alone
+        self.held = None
+        if self.rec is not None and _sole is self.rec:
+            try:
+                with _paused():
+                    self.held = _held_files(_skip_test(tracking.skip))
+            except Exception:
+                self.held = None
         self.started = _now()
         return observed
 
@@ -392,12 +481,18 @@ class _Recording:
         if self.token is None:
             return
         elapsed = _now() - self.started
+        tracking, rec = self.tracking, self.rec
+        if self.held is not None and _sole is rec and rec is not None:
+            try:
+                with _paused():
+                    rec.through = _written_through(self.held, _held_files(_skip_test(tracking.skip)))
+            except Exception:
+                pass
         _CURRENT.reset(self.token)
         _ended(self.rec)
         self.token = None
-        tracking, rec = self.tracking, self.rec
         if not tracking.files and not tracking.literals and not tracking.words and (
-                rec is None or not (rec.reads or rec.writes or rec.listed)):
+                rec is None or not (rec.reads or rec.writes or rec.listed or rec.through)):
             return  # touched no file (most steps): nothing to record
         try:
             with _paused():
@@ -434,7 +529,8 @@ class Observed:
         listed: dict[str, None] = {}
         skipped = _skip_test(skip)
         if rec is not None:
-            written = {p: None for p in dict.fromkeys(rec.writes) if not skipped(p)}
+            written = {p: None for p in dict.fromkeys([*rec.writes, *rec.through])
+                       if not skipped(p)}
             reads = {p: None for p in dict.fromkeys(rec.reads) if p not in written and not skipped(p)}
             listed = {p: None for p in dict.fromkeys(rec.listed) if not skipped(p)}
             for lit in (*tracking.literals, *tracking.words):
@@ -486,7 +582,8 @@ class Observed:
                         urls[lit] = ident
             if urls:
                 note["urls"] = urls
-        wrote, kept = self._written(tracking, written, base)
+        wrote, kept = self._written(tracking, written, base,
+                                    set(rec.through) if rec is not None else set())
         if wrote:
             note["wrote"] = wrote
             if kept:
@@ -494,11 +591,14 @@ class Observed:
         self.note = note or None
         self.kept = kept or None
 
-    def _written(self, tracking: Tracking, written: dict[str, None], base: str
+    def _written(self, tracking: Tracking, written: dict[str, None], base: str,
+                 through: set[str] = frozenset()  # type: ignore[assignment]
                  ) -> tuple[dict[str, list[Any]], dict[str, bytes] | None]:
         """Files the step wrote (and left), recorded; those under the working directory are
         kept when they fit the bound (others are only checked: missing or changed, the step
-        re-runs and makes them)."""
+        re-runs and makes them). Files it wrote ``through`` a handle held from before (a
+        database, a memory map) are only checked: put back under the open handle by a new
+        file, they would not be what the handle reads and writes."""
         wrote: dict[str, list[Any]] = {}
         paths = []
         for path in written:
@@ -507,7 +607,7 @@ class Observed:
             inside = path.startswith(base)
             with contextlib.suppress(OSError):
                 wrote[path[len(base):] if inside else path] = list(file_record(path))
-                if inside:
+                if inside and path not in through:
                     paths.append(path)
         if not paths:
             return wrote, None

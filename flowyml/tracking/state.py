@@ -555,9 +555,17 @@ def _backend_capture(mpl: Any) -> dict[str, Any]:
     return {"backend": _backend_name(dict.get(mpl.rcParams, "backend"))}
 
 
+def _backend_baseline(mpl: Any) -> dict[str, Any]:
+    """The backend matplotlib starts with (``MPLBACKEND``, else its matplotlibrc's)."""
+    return {"backend": _backend_name(dict.get(mpl.rcParamsOrig, "backend"))}
+
+
 def _backend_change(before: dict[str, Any] | None, after: dict[str, Any]) -> Any:
     name = after.get("backend")
-    if before is None or not isinstance(name, str) or before.get("backend") == name:
+    if before is None:  # matplotlib was imported by the step: against the one it starts with
+        mpl = sys.modules.get("matplotlib")
+        before = _backend_baseline(mpl) if mpl is not None else {"backend": name}
+    if not isinstance(name, str) or before.get("backend") == name:
         return None  # unresolved yet, or unchanged
     return name
 
