@@ -59,15 +59,30 @@ def _capture_printers(ipython_module: Any) -> tuple[Any, ...] | None:
     figure = _figure_class()
     out = []
     for mime, f in formatters.items():
-        types, singletons, deferred = f.type_printers, f.singleton_printers, f.deferred_printers
+        types, singletons, deferred, enabled = _tables(f)
         count = len(types) + len(singletons) + len(deferred)
         total = (sum(map(id, types.values())) + sum(map(id, singletons.values()))
                  + sum(map(id, deferred.values())))
         printer = types.get(figure) if figure is not None else None
         if _is_figure_printer(printer):
             count, total = count - 1, total - id(printer)
-        out.append((mime, bool(getattr(f, "enabled", True)), count, total))
+        out.append((mime, enabled, count, total))
     return tuple(out)
+
+
+_TABLES = ("type_printers", "singleton_printers", "deferred_printers", "enabled")
+
+
+def _tables(formatter: Any) -> tuple[Any, Any, Any, bool]:
+    """A formatter's printer tables and ``enabled`` flag, read from its trait values
+    (each trait read is a Python-level descriptor: forty of them a snapshot, twice a
+    step); through the traits when a value was never set."""
+    values = getattr(formatter, "_trait_values", None)
+    try:
+        found = tuple(values[name] for name in _TABLES)  # type: ignore[index]
+    except (KeyError, TypeError):
+        found = tuple(getattr(formatter, name) for name in _TABLES)
+    return found[0], found[1], found[2], bool(found[3])
 
 
 def _capture_figures(ipython_module: Any) -> tuple[Any, ...] | None:
@@ -78,7 +93,7 @@ def _capture_figures(ipython_module: Any) -> tuple[Any, ...] | None:
         return None
     found = []
     for mime, f in formatters.items():
-        printer = f.type_printers.get(figure)
+        printer = _tables(f)[0].get(figure)
         if _is_figure_printer(printer):
             found.append((mime, printer.func.__name__, tuple(sorted(printer.keywords.items()))))
     return tuple(found)

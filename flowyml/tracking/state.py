@@ -267,6 +267,16 @@ def _started(before: dict[str, Any], changes: dict[str, Any], shown: bool, image
 
 
 _baselines: dict[tuple[str, int], dict[str, Any]] = {}
+#: (ambient name, keys left out) -> (the settings last digested, their digest)
+_last_digest: dict[tuple[str, tuple[str, ...]], tuple[dict[str, Any], str | None]] = {}
+
+
+def _equal(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """``a == b``, ``False`` when a value cannot say (an array-valued option)."""
+    try:
+        return bool(a == b)
+    except Exception:
+        return False
 
 
 def _ambient_digest(amb: Ambient, values: Any, own: list[str]) -> str | None:
@@ -275,6 +285,16 @@ def _ambient_digest(amb: Ambient, values: Any, own: list[str]) -> str | None:
     style cell twice does not make it a miss the second time)."""
     if not isinstance(values, dict):
         return None
+    memo_key = (amb.name, tuple(own))
+    last = _last_digest.get(memo_key)
+    if last is not None and _equal(last[0], values):  # settings seldom move between steps
+        return last[1]
+    digest = _settings_digest(amb, values, own)
+    _last_digest[memo_key] = (dict(values), digest)
+    return digest
+
+
+def _settings_digest(amb: Ambient, values: dict[str, Any], own: list[str]) -> str | None:
     base: dict[str, Any] = {}
     if amb.baseline is not None:
         module = _loaded(_item(amb.item))
@@ -477,6 +497,8 @@ def _whole(before: Any, after: Any) -> Any:
 def _mapping_change(before: dict[str, Any] | None, after: dict[str, Any]) -> Any:
     """``(set, removed)``: keys whose value is new or different, keys that are gone."""
     before = before or {}
+    if _equal(before, after):  # the usual case, compared in C
+        return None
     changed = {}
     for key, value in after.items():
         old = before.get(key, _MISSING)
@@ -576,20 +598,34 @@ def _backend_apply(mpl: Any, name: str) -> None:
         mpl.use(_INLINE if name == "inline" else name)
 
 
+#: where each pandas option lives in its nested config: (the options registered when it was
+#: worked out, [(name, the dict holding it, its key there)])
+_pandas_cells: list[Any] = [None, []]
+
+
 def _pandas_capture(pd: Any) -> dict[str, Any]:
     config = sys.modules.get("pandas._config.config")
     if config is None:
         return {}
-    out: dict[str, Any] = {}
-    stack: list[tuple[str, dict[str, Any]]] = [("", config._global_config)]
-    while stack:
-        prefix, node = stack.pop()
-        for key, value in node.items():
-            if isinstance(value, dict):
-                stack.append((f"{prefix}{key}.", value))
-            else:
-                out[f"{prefix}{key}"] = value
-    return out
+    root = config._global_config
+    registered = getattr(config, "_registered_options", None)
+    marker = (id(root), len(registered) if registered is not None else -1)
+    if _pandas_cells[0] != marker or registered is None:
+        cells = []
+        stack: list[tuple[str, dict[str, Any]]] = [("", root)]
+        while stack:
+            prefix, node = stack.pop()
+            for key, value in node.items():
+                if isinstance(value, dict):
+                    stack.append((f"{prefix}{key}.", value))
+                else:
+                    cells.append((f"{prefix}{key}", node, key))
+        _pandas_cells[:] = [marker, cells]
+    try:
+        return {name: node[key] for name, node, key in _pandas_cells[1]}
+    except KeyError:  # an option was removed: walk again next time
+        _pandas_cells[0] = None
+        return _pandas_capture(pd)
 
 
 def _pandas_baseline(pd: Any) -> dict[str, Any]:

@@ -213,3 +213,32 @@ def test_a_pipeline_step_depending_on_a_pandas_option_reruns_when_it_changes(tmp
         assert not again.cached and "pandas' options are not what they were" in again.rerun_reason
     finally:
         pd.set_option("compute.use_bottleneck", flag)
+
+
+def test_settings_read_from_remembered_places_follow_changes_and_new_options():
+    """pandas' options are read through the places worked out once (its nested config),
+    and the digest of settings is remembered while they stay equal: a changed option, a
+    reset one and an option registered later must all be seen."""
+    pd = pytest.importorskip("pandas")
+    from pandas._config import config
+
+    try:
+        first = state.record(state.snapshot(), "print(df)", shown=True)[
+            "started"]["pandas' display options"][0]
+        pd.set_option("display.precision", 2)
+        moved = state.record(state.snapshot(), "print(df)", shown=True)["started"]
+        assert moved["pandas' display options"][0] != first
+        pd.reset_option("display.precision")
+        again = state.record(state.snapshot(), "print(df)", shown=True)["started"]
+        assert again["pandas' display options"][0] == first
+        config.register_option("flowyml_test_flag", False)
+        assert "flowyml_test_flag" in state.snapshot()["pandas.options"]
+        quiet = state.record(state.snapshot(), "m = df.mean()")
+        assert state.refusal(quiet) is None
+        pd.set_option("flowyml_test_flag", True)  # a plain cell sets the new option
+        assert state.snapshot()["pandas.options"]["flowyml_test_flag"] is True
+        assert "pandas' options are not what they were" in (state.refusal(quiet) or "")
+    finally:
+        pd.reset_option("display.precision")
+        config._registered_options.pop("flowyml_test_flag", None)
+        config._global_config.pop("flowyml_test_flag", None)
