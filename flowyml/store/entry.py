@@ -22,6 +22,7 @@ from typing import Any
 
 import xxhash
 
+from flowyml.store import byvalue as _byvalue
 from flowyml.store import signing as _signing
 
 FORMAT_VERSION = 1
@@ -99,6 +100,10 @@ def pack(value: Any) -> Any:
     try:
         return _Pickled(pickle.dumps(value, protocol=5))
     except Exception:
+        pass
+    try:  # a lambda or closure made in the notebook, or an object holding one
+        return _Pickled(_byvalue.dumps(value))
+    except Exception:
         return value  # numpy_pickle then fails on it and the caller names the output
 
 
@@ -171,7 +176,11 @@ def serialise(outputs: dict[str, Any]) -> tuple[list[Any], int, int, list[list[i
         apart.append(raw)
         return False
 
-    stream = pickle.dumps(outputs, protocol=5, buffer_callback=in_band)
+    try:
+        stream = pickle.dumps(outputs, protocol=5, buffer_callback=in_band)
+    except Exception:  # a lambda or closure made in the notebook, or an object holding one
+        apart.clear()
+        stream = _byvalue.dumps(outputs, buffer_callback=in_band)
     segments: list[Any] = [stream]
     offset, layout = len(stream), []
     for raw in apart:

@@ -417,3 +417,38 @@ def test_a_cell_registering_a_display_printer_runs_every_time(ip, session, capsy
         assert "$3.00" in capsys.readouterr().out
     finally:
         ip.display_formatter.formatters["text/plain"].pop(ip.user_ns["Money"], None)
+
+
+@pytest.mark.slow
+def test_lambdas_and_closures_a_cell_made_are_stored_and_read_the_live_notebook(tmp_path, monkeypatch):
+    """An output holding a function made in the notebook (a closure a notebook function
+    returned, ``defaultdict(lambda: 0)``) could not be pickled, so its cell ran again after
+    every restart. It is stored now, and after a restart the function reads the notebook's
+    globals as they are, as plain Python's would: ``scale`` changed by a later cell counts."""
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+    cells = ["scale = 2",
+             "%%step\ndef make(n):\n    return lambda x: x * n * scale\ntimes3 = make(3)",
+             "%%step\nfrom collections import defaultdict\ncounts = defaultdict(lambda: 0)\n"
+             "for word in 'a b a'.split():\n    counts[word] += 1",
+             "print(times3(1), dict(counts))",
+             "scale = 10\ncounts['c'] += 1\nprint(times3(1), sorted(counts.items()))"]
+
+    def notebook(flowyml: bool) -> Path:
+        source = cells if flowyml else [c.split("\n", 1)[1] if c.startswith("%%step") else c
+                                        for c in cells]
+        nb = new_notebook(cells=[new_code_cell(s) for s in
+                                 ["%load_ext flowyml" if flowyml else "pass", *source]])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                     "language": "python"}
+        path = tmp_path / f"nb-{uuid.uuid4().hex[:6]}.ipynb"
+        nbformat.write(nb, path)
+        return path
+
+    plain = _run(notebook(False), ids=False)
+    path = notebook(True)
+    first = _run(path, ids=False)
+    _, status = _displays(path)  # a fresh kernel, the cache warm
+    again = _run(path, ids=False)
+    assert plain == first == again
+    assert plain[3:] == ["6 {'a': 2, 'b': 1}\n", "30 [('a', 2), ('b', 1), ('c', 1)]\n"]
+    assert "cached" in status[0] and "cached" in status[1], status

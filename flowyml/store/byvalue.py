@@ -1,0 +1,89 @@
+"""Outputs holding functions made in the notebook, pickled by value.
+
+``pickle`` stores a function by its importable name, so an output holding a lambda
+(``defaultdict(lambda: 0)``), a closure a notebook function returned (``add2 =
+make_adder(2)``) or an object keeping either could not be stored: its cell ran again after
+every restart. When plain ``pickle`` refuses an output, it is pickled again with one
+change: a function made in the notebook that has no name to be found by is stored as its
+code (``marshal``), defaults, closure and attributes, and rebuilt on load *bound to the
+notebook's live namespace*, as running its cell again would bind it. (``cloudpickle`` would
+give it a frozen copy of the globals it read when it was stored, so a later ``scale = 3``
+in another cell would not reach it, unlike in plain Python.)
+
+Everything else is pickled as ``pickle`` pickles it: functions and classes a cell defines
+by name by reference (a hit re-runs the cell's definitions first), and a lambda of a module
+is still refused, as before. The code is stored in this Python's bytecode format: an entry
+made by another Python version fails to load and is computed again.
+"""
+
+from __future__ import annotations
+
+import io
+import marshal
+import pickle
+import sys
+import types
+from collections.abc import Callable
+from typing import Any
+
+
+class _Pickler(pickle.Pickler):
+    def reducer_override(self, value: Any) -> Any:
+        if isinstance(value, types.FunctionType) and _in_notebook(value) and not _by_name(value):
+            return _rebuild, _parts(value)
+        return NotImplemented
+
+
+def dumps(obj: Any, buffer_callback: Callable[[Any], Any] | None = None) -> bytes:
+    """``obj`` pickled (protocol 5) with notebook functions by value; raises what pickling
+    raises when even that cannot store it (a lock, an open file, a generator)."""
+    out = io.BytesIO()
+    _Pickler(out, protocol=5, buffer_callback=buffer_callback).dump(obj)
+    return out.getvalue()
+
+
+def _in_notebook(func: types.FunctionType) -> bool:
+    return func.__globals__.get("__name__") == "__main__"
+
+
+def _by_name(func: types.FunctionType) -> bool:
+    """Whether ``func`` is what its name in the notebook holds (a ``def``)."""
+    if "<" in func.__qualname__:  # a lambda, or made inside a function
+        return False
+    return func.__globals__.get(func.__qualname__) is func
+
+
+def _parts(func: types.FunctionType) -> tuple[Any, ...]:
+    cells = None  # each cell as (value,), or () when empty (bound later in its scope)
+    if func.__closure__ is not None:
+        cells = []
+        for cell in func.__closure__:
+            try:
+                cells.append((cell.cell_contents,))
+            except ValueError:
+                cells.append(())
+    attrs = dict(func.__dict__) or None
+    return (marshal.dumps(func.__code__), func.__name__, func.__qualname__, func.__defaults__,
+            func.__kwdefaults__, None if cells is None else tuple(cells), attrs)
+
+
+def _namespace() -> dict[str, Any]:
+    """The notebook's namespace now: IPython's user namespace in a kernel or shell (looked
+    up, never imported), else ``__main__``'s (a script, the exported module)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    namespace = getattr(shell, "user_ns", None)
+    if isinstance(namespace, dict):
+        return namespace
+    return vars(sys.modules["__main__"])
+
+
+def _rebuild(code: bytes, name: str, qualname: str, defaults: Any, kwdefaults: Any,
+             cells: tuple[Any, ...] | None, attrs: dict[str, Any] | None) -> types.FunctionType:
+    closure = None if cells is None else tuple(types.CellType(*cell) for cell in cells)
+    func = types.FunctionType(marshal.loads(code), _namespace(), name, defaults, closure)
+    func.__qualname__ = qualname
+    func.__kwdefaults__ = kwdefaults
+    if attrs:
+        func.__dict__.update(attrs)
+    return func
