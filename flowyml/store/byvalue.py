@@ -12,12 +12,14 @@ in another cell would not reach it, unlike in plain Python.)
 
 Everything else is pickled as ``pickle`` pickles it: functions and classes a cell defines
 by name by reference (a hit re-runs the cell's definitions first), and a lambda of a module
-is still refused, as before. The code is stored in this Python's bytecode format: an entry
-made by another Python version fails to load and is computed again.
+is still refused, as before. The code is stored in this Python's bytecode format, marked
+with its magic number: an entry made by another Python version is not loaded (never run)
+and is computed again.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import marshal
 import pickle
@@ -25,6 +27,9 @@ import sys
 import types
 from collections.abc import Callable
 from typing import Any
+
+#: this interpreter's bytecode version, stored before each code object
+_MAGIC = importlib.util.MAGIC_NUMBER
 
 
 class _Pickler(pickle.Pickler):
@@ -63,7 +68,7 @@ def _parts(func: types.FunctionType) -> tuple[Any, ...]:
             except ValueError:
                 cells.append(())
     attrs = dict(func.__dict__) or None
-    return (marshal.dumps(func.__code__), func.__name__, func.__qualname__, func.__defaults__,
+    return (_MAGIC + marshal.dumps(func.__code__), func.__name__, func.__qualname__, func.__defaults__,
             func.__kwdefaults__, None if cells is None else tuple(cells), attrs)
 
 
@@ -80,8 +85,12 @@ def _namespace() -> dict[str, Any]:
 
 def _rebuild(code: bytes, name: str, qualname: str, defaults: Any, kwdefaults: Any,
              cells: tuple[Any, ...] | None, attrs: dict[str, Any] | None) -> types.FunctionType:
+    if not code.startswith(_MAGIC):  # bytecode of another Python: never run it
+        raise pickle.UnpicklingError(
+            f"function '{qualname}' was stored by another Python version; its step runs again")
     closure = None if cells is None else tuple(types.CellType(*cell) for cell in cells)
-    func = types.FunctionType(marshal.loads(code), _namespace(), name, defaults, closure)
+    func = types.FunctionType(marshal.loads(code[len(_MAGIC):]), _namespace(), name, defaults,
+                              closure)
     func.__qualname__ = qualname
     func.__kwdefaults__ = kwdefaults
     if attrs:
