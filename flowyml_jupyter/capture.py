@@ -112,12 +112,16 @@ class OutputRecorder:
             self._patch(hook, "write_format_data", recording_write)
             self._patch(hook, "start_displayhook", paused_start)
             self._patch(hook, "finish_displayhook", paused_finish)
-        if not self.passthrough:
-            def recording_traceback(etype: Any, evalue: Any, stb: Any) -> None:
+        show = getattr(self.shell, "_showtraceback", None)
+        if show is not None:
+            # the cell's own error (then nothing is stored), or one shown while it goes on
+            # (a display formatter raising): replayed on a hit, as plain Python shows it
+            def recording_traceback(etype: Any, evalue: Any, stb: Any) -> Any:
                 self.recording.items.append({
                     "type": "error", "ename": getattr(etype, "__name__", str(etype)),
                     "evalue": str(evalue), "traceback": list(stb)})
                 self.changed()
+                return show(etype, evalue, stb) if self.passthrough else None
 
             self._patch(self.shell, "_showtraceback", recording_traceback)
         return self
@@ -147,6 +151,19 @@ def replay(items: list[dict[str, Any]]) -> None:
             if data:
                 sys.stdout.flush()
                 publish_display_data(data, metadata=item.get("metadata") or {})
+        elif kind == "error":  # shown while the cell went on (a display formatter raising)
+            _show_error(item)
+
+
+def _show_error(item: dict[str, Any]) -> None:
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None:
+        return
+    sys.stdout.flush()
+    etype = type(str(item.get("ename") or "Error"), (Exception,), {})
+    shell._showtraceback(etype, item.get("evalue", ""), list(item.get("traceback") or []))
 
 
 class ReplayedResult:

@@ -345,11 +345,11 @@ def test_a_function_restored_by_a_hit_warns_from_the_line_it_has_in_the_cell(ip,
     assert linecache.getline(hit_file, hit_line).strip() == "warnings.warn('careful')"
 
 
-def _displays(path: Path) -> tuple[list[list[tuple[str, ...]]], list[str]]:
+def _displays(path: Path, allow_errors: bool = False) -> tuple[list[list[tuple[str, ...]]], list[str]]:
     """From a fresh kernel: per cell after the first, (mime types, text/plain) of each thing
     it displayed (the status widget left out); and each step cell's status line."""
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="python3",
+    NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=allow_errors,
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     shown, status = [], []
     for cell in nb.cells[1:]:
@@ -452,3 +452,33 @@ def test_lambdas_and_closures_a_cell_made_are_stored_and_read_the_live_notebook(
     assert plain == first == again
     assert plain[3:] == ["6 {'a': 2, 'b': 1}\n", "30 [('a', 2), ('b', 1), ('c', 1)]\n"]
     assert all("cached" in line for line in status), status  # the reader too: not "changed"
+
+
+@pytest.mark.slow
+def test_a_display_formatter_raising_is_shown_again_on_a_hit(tmp_path, monkeypatch):
+    """A cell that succeeds although a display formatter raised (the Handbook's ``display``
+    class evaluating ``df1.append(df2)``, gone from pandas 2): plain Python shows the
+    formatter's traceback, and so must the hit after a restart (it showed nothing)."""
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+    cells = ["class Shown:\n    def _repr_html_(self):\n        return {}.missing\n"
+             "    def __repr__(self):\n        return 'Shown()'",
+             "%%step\nvalue = 41\nShown()"]
+
+    def notebook(flowyml: bool) -> Path:
+        source = cells if flowyml else [c.split("\n", 1)[1] if c.startswith("%%step") else c
+                                        for c in cells]
+        nb = new_notebook(cells=[new_code_cell(s) for s in
+                                 ["%load_ext flowyml" if flowyml else "pass", *source]])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                     "language": "python"}
+        path = tmp_path / f"nb-{uuid.uuid4().hex[:6]}.ipynb"
+        nbformat.write(nb, path)
+        return path
+
+    plain, _ = _displays(notebook(False), allow_errors=True)
+    path = notebook(True)
+    first, _ = _displays(path, allow_errors=True)
+    again, status = _displays(path, allow_errors=True)
+    assert ("error", "'dict' object has no attribute 'missing'") in plain[1]
+    assert first == plain and again == plain, (plain, again)
+    assert "cached" in status[0]
