@@ -143,9 +143,11 @@ def replay(items: list[dict[str, Any]]) -> None:
     for item in items:
         kind = item.get("type")
         if kind == "stream":
+            # not flushed here: the kernel groups a cell's streams as it did for the run
+            # (all of stdout, then stderr, in a quick cell: a warning is not moved up among
+            # the prints); a display below flushes them first, as it did then
             stream = sys.stderr if item.get("name") == "stderr" else sys.stdout
             stream.write(item.get("text", ""))
-            stream.flush()
         elif kind in ("display", "result"):
             data = item.get("data") or {}
             if data:
