@@ -178,10 +178,14 @@ def _held_files(skipped: Callable[[str], bool]) -> dict[str, tuple[int, int]] | 
     if not os.path.isdir("/proc/self/fd"):
         return None
     paths: set[str] = set()
+    streams: set[str] = set()  # where stdout and stderr go (`flowyml run > log.txt`): a log
     for fd in os.listdir("/proc/self/fd"):
         try:
             path = os.readlink(f"/proc/self/fd/{fd}")
         except OSError:
+            continue
+        if fd in ("0", "1", "2"):
+            streams.add(path)
             continue
         if path[:1] != "/" or path.endswith(" (deleted)") or skipped(path):
             continue  # a pipe, a socket, a removed file, not data
@@ -211,7 +215,7 @@ def _held_files(skipped: Callable[[str], bool]) -> dict[str, tuple[int, int]] | 
         if not shared:
             _maps.clear()  # all unmapped: no need to look again until a new one is made
     out = {}
-    for path in paths:
+    for path in paths - streams:
         with contextlib.suppress(OSError):
             st = os.stat(path)
             if _S_ISREG(st.st_mode):
