@@ -98,3 +98,16 @@ def test_corpus_notebooks_get_their_helper_modules_and_only_theirs() -> None:
     assert [p.name for p in helpers(CORPUS / "thinkbayes2-chap04.ipynb")] == [
         "thinkbayes2.py", "thinkplot.py"]
     assert helpers(CORPUS / "jakevdp-02.01-Understanding-Data-Types.ipynb") == []
+
+
+def test_corpus_notebooks_get_their_data_folders(tmp_path: Path) -> None:
+    """Python for Data Analysis reads ``examples/ex1.csv`` from a folder beside its chapters,
+    sklearn_tutorial imports its ``fig_code`` package from one: ``helpers/PREFIX/FOLDER/``
+    is copied beside each ``PREFIX-`` notebook, and only beside those."""
+    from benchmarks.bench_corpus import CORPUS, helpers, prepare
+
+    assert [p.name for p in helpers(CORPUS / "pydata-ch06.ipynb")] == ["examples"]
+    cwd = prepare(CORPUS / "pydata-ch06.ipynb", tmp_path / "work")
+    assert (cwd / "examples" / "ex1.csv").is_file() and (cwd / "data" / "beers.csv").is_file()
+    assert not (cwd / "fig_code").exists()
+    assert [p.name for p in helpers(CORPUS / "sklearntut-05-Validation.ipynb")] == ["fig_code"]

@@ -172,7 +172,7 @@ def _note_map(args: tuple[Any, ...]) -> None:
 #: the last look at ``/proc/self/fd``: its entries, the skip list it was filtered with, and
 #: the data files among them held for writing (readlink + fdinfo of every descriptor cost
 #: ~0.2 ms twice a step in a kernel, whose sockets and pipes do not change between cells)
-_fd_seen: list[Any] = [None, None, frozenset()]
+_fd_seen: list[Any] = [None, None, frozenset(), frozenset()]
 
 
 def _held_files(skip: tuple[str, ...]) -> dict[str, tuple[int, int]] | None:
@@ -190,14 +190,18 @@ def _held_files(skip: tuple[str, ...]) -> dict[str, tuple[int, int]] | None:
         return None
     skipped = None
     if fds == _fd_seen[0] and skip == _fd_seen[1]:
-        paths = set(_fd_seen[2])
+        paths, streams = set(_fd_seen[2]), _fd_seen[3]
     else:
         skipped = _skip_test(skip)
         paths = set()
+        streams = set()  # where stdout and stderr go (`flowyml run > log.txt`): a log
         for fd in fds:
             try:
                 path = os.readlink(f"/proc/self/fd/{fd}")
             except OSError:
+                continue
+            if fd in ("0", "1", "2"):
+                streams.add(path)
                 continue
             if path[:1] != "/" or path.endswith(" (deleted)") or skipped(path):
                 continue  # a pipe, a socket, a removed file, not data
@@ -209,7 +213,7 @@ def _held_files(skip: tuple[str, ...]) -> dict[str, tuple[int, int]] | None:
                 continue
             if flags & os.O_ACCMODE and not flags & os.O_APPEND:
                 paths.add(path)
-        _fd_seen[:] = [fds, skip, frozenset(paths)]
+        _fd_seen[:] = [fds, skip, frozenset(paths), frozenset(streams)]
     if _maps:
         skipped = skipped or _skip_test(skip)
         shared = False
@@ -229,7 +233,7 @@ def _held_files(skip: tuple[str, ...]) -> dict[str, tuple[int, int]] | None:
         if not shared:
             _maps.clear()  # all unmapped: no need to look again until a new one is made
     out = {}
-    for path in paths:
+    for path in paths - streams:
         with contextlib.suppress(OSError):
             st = os.stat(path)
             if _S_ISREG(st.st_mode):

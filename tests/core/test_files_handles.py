@@ -1,0 +1,100 @@
+"""Files a step writes through a handle held from before it started (an SQLite connection,
+``np.memmap``): out of the audit hook's sight, found by what the process holds open
+(issue 19; the notebook-level cases are in tests/jupyter/test_truth_restart.py)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from flowyml.tracking import files
+
+pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc (Linux)")
+
+
+@pytest.fixture
+def here(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("FLOWYML_TRACK_FILES", raising=False)
+    return tmp_path
+
+
+def _record(func):
+    tracking = files.Tracking(code=func.__code__, skip=[])
+    value, observed = files.Recorded(func, tracking)()
+    return value, observed.note
+
+
+def test_rows_inserted_through_a_connection_opened_before_are_a_written_file(here):
+    con = sqlite3.connect("db.sqlite")
+    con.execute("create table t (x)")
+    con.commit()
+
+    def insert():
+        con.execute("insert into t values (1)")
+        con.commit()
+
+    _, note = _record(insert)
+    assert list(note["wrote"]) == ["db.sqlite"] and not note.get("kept")  # never put back
+    assert files.stale_reason(note) is None
+    con.execute("insert into t values (2)")  # the file moves on: the entry is stale
+    con.commit()
+    assert files.stale_reason(note) == "db.sqlite, which it writes, changed (not kept with its entry)"
+
+    def select():
+        return con.execute("select count(*) from t").fetchone()[0]
+
+    assert _record(select) == (2, None)  # reading through it writes nothing
+    con.close()
+
+
+def test_a_file_open_for_appending_is_a_log_not_an_output(here):
+    log = open("run.log", "a")  # noqa: SIM115 - held across the step, as a logging handler does
+
+    def body():
+        log.write("line\n")
+        log.flush()
+        return 1
+
+    assert _record(body) == (1, None)
+    log.close()
+
+
+def test_what_a_step_prints_into_redirected_stdout_is_not_an_output(tmp_path):
+    """``flowyml run > log.txt``: fd 1 is a file open for writing, and printing moves it."""
+    script = textwrap.dedent("""
+        import sys
+        from flowyml.tracking import files
+
+        def body():
+            print("hello", flush=True)
+            return 1
+
+        tracking = files.Tracking(code=body.__code__, skip=[])
+        value, observed = files.Recorded(body, tracking)()
+        sys.stderr.write(repr(observed.note))
+    """)
+    with open(tmp_path / "log.txt", "w") as log:
+        done = subprocess.run([sys.executable, "-c", script], stdout=log, stderr=subprocess.PIPE,
+                              text=True, cwd=tmp_path, env={**os.environ}, check=True)
+    assert done.stderr == "None"
+    assert (tmp_path / "log.txt").read_text() == "hello\n"
+
+
+def test_values_written_into_a_memory_map_made_before_are_a_written_file(here):
+    np = pytest.importorskip("numpy")
+    files.install()  # as after any step: the hook sees the map being made
+    mm = np.memmap("mm.dat", dtype="float64", mode="w+", shape=(4,))
+    mm.flush()
+
+    def body():
+        mm[:2] = 7.0
+        mm.flush()
+
+    _, note = _record(body)
+    assert list(note["wrote"]) == ["mm.dat"] and not note.get("kept")
