@@ -36,6 +36,13 @@ class _Pickler(pickle.Pickler):
     def reducer_override(self, value: Any) -> Any:
         if isinstance(value, types.FunctionType) and _in_notebook(value) and not _by_name(value):
             return _rebuild, _parts(value)
+        if isinstance(value, types.CellType):
+            # a cell object, memoised like any object: closures that shared it (a counter's
+            # increment and read) share it again after loading
+            try:
+                return _cell, (value.cell_contents,)
+            except ValueError:  # empty: a variable bound later in its scope
+                return _cell, ()
         return NotImplemented
 
 
@@ -59,17 +66,13 @@ def _by_name(func: types.FunctionType) -> bool:
 
 
 def _parts(func: types.FunctionType) -> tuple[Any, ...]:
-    cells = None  # each cell as (value,), or () when empty (bound later in its scope)
-    if func.__closure__ is not None:
-        cells = []
-        for cell in func.__closure__:
-            try:
-                cells.append((cell.cell_contents,))
-            except ValueError:
-                cells.append(())
     attrs = dict(func.__dict__) or None
-    return (_MAGIC + marshal.dumps(func.__code__), func.__name__, func.__qualname__, func.__defaults__,
-            func.__kwdefaults__, None if cells is None else tuple(cells), attrs)
+    return (_MAGIC + marshal.dumps(func.__code__), func.__name__, func.__qualname__,
+            func.__defaults__, func.__kwdefaults__, func.__closure__, attrs)
+
+
+def _cell(*contents: Any) -> types.CellType:
+    return types.CellType(*contents)
 
 
 def _namespace() -> dict[str, Any]:
@@ -88,9 +91,8 @@ def _rebuild(code: bytes, name: str, qualname: str, defaults: Any, kwdefaults: A
     if not code.startswith(_MAGIC):  # bytecode of another Python: never run it
         raise pickle.UnpicklingError(
             f"function '{qualname}' was stored by another Python version; its step runs again")
-    closure = None if cells is None else tuple(types.CellType(*cell) for cell in cells)
     func = types.FunctionType(marshal.loads(code[len(_MAGIC):]), _namespace(), name, defaults,
-                              closure)
+                              cells)
     func.__qualname__ = qualname
     func.__kwdefaults__ = kwdefaults
     if attrs:

@@ -43,3 +43,12 @@ def test_a_function_stored_by_another_python_is_not_rebuilt(notebook):
 def test_a_lambda_of_a_module_is_still_refused():
     with pytest.raises(Exception):  # noqa: B017
         byvalue.dumps(lambda x: x)
+
+
+def test_closures_sharing_a_cell_share_it_after_loading(notebook):
+    exec("def counter():\n    n = 0\n    def inc():\n        nonlocal n\n        n += 1\n"
+         "    def get():\n        return n\n    return inc, get\n", notebook)
+    inc, get = pickle.loads(byvalue.dumps(notebook["counter"]()))
+    inc()
+    inc()
+    assert get() == 2
