@@ -345,6 +345,19 @@ def test_a_function_restored_by_a_hit_warns_from_the_line_it_has_in_the_cell(ip,
     assert linecache.getline(hit_file, hit_line).strip() == "warnings.warn('careful')"
 
 
+def _cells_notebook(folder: Path, cells: list[str], flowyml: bool) -> Path:
+    """A notebook of ``cells`` (``%%step`` ones as plain cells when not ``flowyml``), written
+    to ``folder`` under a new name."""
+    source = cells if flowyml else [c.split("\n", 1)[1] if c.startswith("%%step") else c
+                                    for c in cells]
+    nb = new_notebook(cells=[new_code_cell(s) for s in
+                             ["%load_ext flowyml" if flowyml else "pass", *source]])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = folder / f"nb-{uuid.uuid4().hex[:6]}.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
 def _displays(path: Path, allow_errors: bool = False) -> tuple[list[list[tuple[str, ...]]], list[str]]:
     """From a fresh kernel: per cell after the first, (mime types, text/plain) of each thing
     it displayed (the status widget left out); and each step cell's status line."""
@@ -382,20 +395,9 @@ def test_display_formatters_a_cached_cell_set_are_set_again(tmp_path, monkeypatc
              "set_matplotlib_formats('svg')\nsvg = True",
              "import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()"]
 
-    def notebook(flowyml: bool) -> Path:
-        source = cells if flowyml else [c.split("\n", 1)[1] if c.startswith("%%step") else c
-                                        for c in cells]
-        nb = new_notebook(cells=[new_code_cell(s) for s in
-                                 ["%load_ext flowyml" if flowyml else "pass", *source]])
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                     "language": "python"}
-        path = tmp_path / f"nb-{uuid.uuid4().hex[:6]}.ipynb"
-        nbformat.write(nb, path)
-        return path
-
-    plain, _ = _displays(notebook(False))
+    plain, _ = _displays(_cells_notebook(tmp_path, cells, flowyml=False))
     assert "image/png" in plain[1][0] and "image/svg+xml" in plain[3][0]
-    path = notebook(True)
+    path = _cells_notebook(tmp_path, cells, flowyml=True)
     first, _ = _displays(path)
     again, status = _displays(path)  # a fresh kernel, the cache warm
     assert first == plain and again == plain
@@ -433,19 +435,8 @@ def test_lambdas_and_closures_a_cell_made_are_stored_and_read_the_live_notebook(
              "%%step\nprint(times3(1), dict(counts))",
              "scale = 10\ncounts['c'] += 1\nprint(times3(1), sorted(counts.items()))"]
 
-    def notebook(flowyml: bool) -> Path:
-        source = cells if flowyml else [c.split("\n", 1)[1] if c.startswith("%%step") else c
-                                        for c in cells]
-        nb = new_notebook(cells=[new_code_cell(s) for s in
-                                 ["%load_ext flowyml" if flowyml else "pass", *source]])
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                     "language": "python"}
-        path = tmp_path / f"nb-{uuid.uuid4().hex[:6]}.ipynb"
-        nbformat.write(nb, path)
-        return path
-
-    plain = _run(notebook(False), ids=False)
-    path = notebook(True)
+    plain = _run(_cells_notebook(tmp_path, cells, flowyml=False), ids=False)
+    path = _cells_notebook(tmp_path, cells, flowyml=True)
     first = _run(path, ids=False)
     _, status = _displays(path)  # a fresh kernel, the cache warm
     again = _run(path, ids=False)
@@ -464,19 +455,8 @@ def test_a_display_formatter_raising_is_shown_again_on_a_hit(tmp_path, monkeypat
              "    def __repr__(self):\n        return 'Shown()'",
              "%%step\nvalue = 41\nShown()"]
 
-    def notebook(flowyml: bool) -> Path:
-        source = cells if flowyml else [c.split("\n", 1)[1] if c.startswith("%%step") else c
-                                        for c in cells]
-        nb = new_notebook(cells=[new_code_cell(s) for s in
-                                 ["%load_ext flowyml" if flowyml else "pass", *source]])
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                     "language": "python"}
-        path = tmp_path / f"nb-{uuid.uuid4().hex[:6]}.ipynb"
-        nbformat.write(nb, path)
-        return path
-
-    plain, _ = _displays(notebook(False), allow_errors=True)
-    path = notebook(True)
+    plain, _ = _displays(_cells_notebook(tmp_path, cells, flowyml=False), allow_errors=True)
+    path = _cells_notebook(tmp_path, cells, flowyml=True)
     first, _ = _displays(path, allow_errors=True)
     again, status = _displays(path, allow_errors=True)
     assert ("error", "'dict' object has no attribute 'missing'") in plain[1]
