@@ -88,6 +88,12 @@ _CHUNK = 2**20
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^\s]+$")
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".pyd", ".so", ".pyi")
+#: a database's transient companions (SQLite's rollback journal and shared-memory index):
+#: they come and go with each transaction; the database file itself is the data
+_TRANSIENT_SUFFIXES = ("-journal", "-shm")
+#: environment variables naming tool folders that are never a step's data
+_TOOL_DIR_VARS = ("IPYTHONDIR", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR",
+                  "MPLCONFIGDIR", "XDG_CACHE_HOME")
 _READ_MODES = frozenset(("r", "rb", "rt", "br", "tr"))
 _POSIX = os.sep == "/" and os.altsep is None
 #: the digest of a file recorded by size and mtime only (never a hex digest)
@@ -327,6 +333,12 @@ def _skip_prefixes() -> tuple[str, ...]:
         for sub in (".cache", ".config", ".ipython", ".jupyter", ".local/share/jupyter",
                     ".matplotlib", ".keras", ".local/lib"):
             dirs.add(os.path.join(home, sub))
+    # the same tools moved elsewhere (a Jupyter server isolating its kernels): IPython's
+    # history database is written by its own thread while a step runs
+    dirs.update(os.environ.get(var) or "" for var in _TOOL_DIR_VARS)
+    ipython = sys.modules.get("IPython")
+    with contextlib.suppress(Exception):
+        dirs.add(ipython.get_ipython().profile_dir.location)  # type: ignore[union-attr]
     out = set()
     for d in dirs:
         if d:
@@ -357,7 +369,8 @@ def _skip_test(extra: tuple[str, ...]) -> Callable[[str], bool]:
             hit = dirs[folder] = folder_.startswith(prefixes) or any(
                 part in folder_ for part in inside)
         # Python code: the code fingerprint covers it
-        return hit or name.endswith(_CODE_SUFFIXES) or name == ".flowyml"
+        return hit or name.endswith(_CODE_SUFFIXES) or name.endswith(_TRANSIENT_SUFFIXES) \
+            or name == ".flowyml"
 
     return skipped
 

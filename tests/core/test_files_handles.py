@@ -98,3 +98,32 @@ def test_values_written_into_a_memory_map_made_before_are_a_written_file(here):
 
     _, note = _record(body)
     assert list(note["wrote"]) == ["mm.dat"] and not note.get("kept")
+
+
+def test_tool_folders_named_by_the_environment_and_database_journals_are_not_data(here, monkeypatch):
+    """A Jupyter server that isolates its kernels (``IPYTHONDIR``, ``JUPYTER_*_DIR`` under the
+    notebook's folder) has IPython's history thread write ``history.sqlite`` while a step
+    runs: it must not become a file the step wrote (the entry would be stale once the
+    transient ``-journal`` is gone, and every restart would re-run the step)."""
+    ipython_dir = here / "jupyter-home" / "ipythondir"
+    (ipython_dir / "profile_default").mkdir(parents=True)
+    monkeypatch.setenv("IPYTHONDIR", str(ipython_dir))
+    files._skip_prefixes.cache_clear()
+    try:
+        history = sqlite3.connect(ipython_dir / "profile_default" / "history.sqlite")
+        history.execute("create table history (line)")
+        history.commit()
+
+        def body():  # what the history thread does beside the step
+            history.execute("insert into history values ('x = 1')")
+            history.commit()
+            return 1
+
+        assert _record(body) == (1, None)
+        skipped = files._skip_test(())
+        assert skipped(str(ipython_dir / "profile_default" / "history.sqlite"))
+        assert skipped(str(here / "mine.sqlite-journal"))
+        assert not skipped(str(here / "mine.sqlite"))  # the user's own database is data
+        history.close()
+    finally:
+        files._skip_prefixes.cache_clear()
