@@ -33,6 +33,11 @@ class _Tee:
         for line in lines:
             self.write(line)
 
+    def flush(self) -> Any:
+        if not self._recorder.paused:
+            self._recorder.recording.flushed(self._name)
+        return self._target.flush()
+
     def __getattr__(self, attr: str) -> Any:  # flush, isatty, encoding, fileno...
         return getattr(self._target, attr)
 
@@ -65,6 +70,11 @@ class OutputRecorder:
 
     def __enter__(self) -> OutputRecorder:
         self._streams = sys.stdout, sys.stderr
+        # a kernel's streams send what they hold this long after a write (ipykernel's
+        # OutStream); the recording notes where, so replay shows the streams in that order
+        interval = getattr(sys.stdout, "flush_interval", None)
+        if isinstance(interval, int | float):
+            self.recording.flush_interval = float(interval)
         sys.stdout = _Tee(sys.stdout, "stdout", self)  # type: ignore[assignment]
         sys.stderr = _Tee(sys.stderr, "stderr", self)  # type: ignore[assignment]
         pub = getattr(self.shell, "display_pub", None)
@@ -86,7 +96,7 @@ class OutputRecorder:
             self._patch(pub, "publish", recording_publish)
             if not self.passthrough:  # the body's clear_output clears what it showed, only
                 def recording_clear(wait: bool = False) -> None:
-                    self.recording.items.clear()
+                    self.recording.clear()
                     self.changed()
 
                 self._patch(pub, "clear_output", recording_clear)
@@ -117,7 +127,7 @@ class OutputRecorder:
             # the cell's own error (then nothing is stored), or one shown while it goes on
             # (a display formatter raising): replayed on a hit, as plain Python shows it
             def recording_traceback(etype: Any, evalue: Any, stb: Any) -> Any:
-                self.recording.items.append({
+                self.recording.error({
                     "type": "error", "ename": getattr(etype, "__name__", str(etype)),
                     "evalue": str(evalue), "traceback": list(stb)})
                 self.changed()
@@ -128,6 +138,7 @@ class OutputRecorder:
 
     def __exit__(self, *exc: Any) -> None:
         sys.stdout, sys.stderr = self._streams
+        self.recording.finish()
         for obj, attr, value, had in reversed(self._saved):
             if had:
                 setattr(obj, attr, value)
@@ -143,11 +154,14 @@ def replay(items: list[dict[str, Any]]) -> None:
     for item in items:
         kind = item.get("type")
         if kind == "stream":
-            # not flushed here: the kernel groups a cell's streams as it did for the run
-            # (all of stdout, then stderr, in a quick cell: a warning is not moved up among
-            # the prints); a display below flushes them first, as it did then
+            # not flushed after each: the kernel groups a cell's streams as it did for the
+            # run (all of stdout, then stderr, in a quick cell); where the run's streams
+            # were sent, a "flush" item says so; a display flushes them first, as then
             stream = sys.stderr if item.get("name") == "stderr" else sys.stdout
             stream.write(item.get("text", ""))
+        elif kind == "flush":
+            for name in item.get("names") or ():
+                (sys.stderr if name == "stderr" else sys.stdout).flush()
         elif kind in ("display", "result"):
             data = item.get("data") or {}
             if data:

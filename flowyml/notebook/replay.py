@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-from dataclasses import dataclass, field
+import time
 from typing import Any
 
 from flowyml.sizes import parse_size
@@ -44,22 +44,94 @@ def _wire(value: Any) -> Any:
     return value
 
 
-@dataclass
 class Recording:
-    """Outputs of one run of a cell, in order."""
+    """Outputs of one run of a cell, in order.
 
-    items: list[dict[str, Any]] = field(default_factory=list)
-    size: int = 0
+    Printed text is kept as the kernel sent it: ipykernel sends what a stream buffered
+    ``flush_interval`` (0.2 s) after its first unsent write, or at an explicit flush, so a
+    long cell's warning shows between the prints that came before and after it, while a
+    quick cell's stdout comes in one piece before its stderr. When ``flush_interval`` is
+    set (the streams are a kernel's), the recording notes where those sends fell
+    (``{"type": "flush", "names": [...]}`` items) and replay flushes there, so a hit shows
+    the streams in plain Python's order. Displays and tracebacks flush both streams, as the
+    kernel does before sending them.
+    """
+
+    def __init__(self, items: list[dict[str, Any]] | None = None, size: int = 0,
+                 flush_interval: float | None = None) -> None:
+        self._items: list[dict[str, Any]] = list(items or [])
+        self.size = size
+        #: the kernel's stream flush interval (``None``: not a kernel's streams)
+        self.flush_interval = flush_interval
+        #: stream name -> when the kernel sends what it holds unsent
+        self._pending: dict[str, float] = {}
+        #: the last item's text, in pieces while it grows (joined once: a cell printing
+        #: 200,000 lines took minutes when each write copied the text so far)
+        self._parts: list[str] | None = None
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        """The items so far (the growing stream item's text joined)."""
+        self._join()
+        return self._items
+
+    @items.setter
+    def items(self, value: list[dict[str, Any]]) -> None:
+        self._join()
+        self._items = value
+
+    def _join(self) -> None:
+        if self._parts is not None:
+            self._items[-1]["text"] = "".join(self._parts)
+            self._parts = None
+
+    def _sent(self, now: float) -> None:
+        """Note the sends the kernel's timers made before ``now``, in their order."""
+        if not self._pending:
+            return
+        due = sorted((at, name) for name, at in self._pending.items() if at <= now)
+        if due:
+            for _, name in due:
+                del self._pending[name]
+            self._mark([name for _, name in due])
+
+    def _mark(self, names: list[str]) -> None:
+        self._join()
+        last = self._items[-1] if self._items else None
+        if last is not None and last["type"] == "flush":
+            last["names"] = [n for n in last["names"] if n not in names] + names
+        else:
+            self._items.append({"type": "flush", "names": names})
 
     def stream(self, name: str, text: str) -> None:
         if not text:
             return
-        last = self.items[-1] if self.items else None
+        if self.flush_interval is not None:
+            now = time.monotonic()
+            self._sent(now)
+            self._pending.setdefault(name, now + self.flush_interval)
+        last = self._items[-1] if self._items else None
         if last is not None and last["type"] == "stream" and last["name"] == name:
-            last["text"] += text
+            if self._parts is None:
+                self._parts = [last["text"]]
+            self._parts.append(text)
         else:
-            self.items.append({"type": "stream", "name": name, "text": text})
+            self._join()
+            self._items.append({"type": "stream", "name": name, "text": text})
         self.size += len(text)
+
+    def flushed(self, name: str) -> None:
+        """The cell flushed a stream itself (``print(..., flush=True)``, a progress bar)."""
+        if self.flush_interval is not None:
+            self._sent(time.monotonic())
+            if self._pending.pop(name, None) is not None:
+                self._mark([name])
+
+    def _both_sent(self) -> None:
+        """A display or a traceback: the kernel sends both streams first (replay does too)."""
+        if self.flush_interval is not None:
+            self._sent(time.monotonic())
+            self._pending.clear()
 
     def display(self, data: dict[str, Any], metadata: dict[str, Any] | None = None,
                 kind: str = "display") -> None:
@@ -71,7 +143,46 @@ class Recording:
             self.size += len(json.dumps(item, default=str))
         except (TypeError, ValueError):
             return
-        self.items.append(item)
+        self._both_sent()
+        self._join()
+        self._items.append(item)
+
+    def error(self, item: dict[str, Any]) -> None:
+        """A traceback shown while the cell ran (``{"type": "error", ...}``)."""
+        self._both_sent()
+        self._join()
+        self._items.append(item)
+
+    def clear(self) -> None:
+        """The cell cleared its output (``clear_output``)."""
+        self._parts = None
+        self._items.clear()
+        self._pending.clear()
+
+    def finish(self) -> None:
+        """The cell ended: the sends its timers made before the end."""
+        last = self._items[-1] if self._items else None
+        if last is None or last["type"] != "result":  # the result stays last (it is the value)
+            self._sent(time.monotonic())
+        self._pending.clear()
+        self._join()
+        if len({i["name"] for i in self._items if i["type"] == "stream"}) < 2:
+            # one stream only: where it was sent changes nothing that is shown
+            items: list[dict[str, Any]] = []
+            texts: list[str] = []
+            for item in [*self._items, {"type": "end"}]:
+                if item["type"] == "flush":
+                    continue
+                if item["type"] == "stream":
+                    if not texts:
+                        items.append(item)
+                    texts.append(item["text"])
+                    continue
+                if len(texts) > 1:
+                    items[-1] = {**items[-1], "text": "".join(texts)}
+                texts = []
+                items.append(item)
+            self._items = items[:-1]
 
     def to_json(self) -> list[dict[str, Any]]:
         return json.loads(json.dumps(self.items, default=str))
