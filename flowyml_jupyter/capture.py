@@ -22,10 +22,13 @@ class _Tee:
         self._target, self._name, self._recorder = target, name, recorder
 
     def write(self, text: str) -> int:
-        if not self._recorder.paused:
-            self._recorder.recording.stream(self._name, str(text))
-            self._recorder.changed()
-        if not self._recorder.passthrough:
+        recorder = self._recorder
+        if recorder.closed:  # held past the step (a log handler made in it): the stream
+            return self._target.write(text)
+        if not recorder.paused:
+            recorder.recording.stream(self._name, str(text))
+            recorder.changed()
+        if not recorder.passthrough:
             return len(text)
         return self._target.write(text)
 
@@ -34,7 +37,7 @@ class _Tee:
             self.write(line)
 
     def flush(self) -> Any:
-        if not self._recorder.paused:
+        if not self._recorder.paused and not self._recorder.closed:
             self._recorder.recording.flushed(self._name)
         return self._target.flush()
 
@@ -55,6 +58,9 @@ class OutputRecorder:
         self.shell = shell
         self.recording = Recording()
         self.paused = 0
+        #: the step ended: a stream it handed out (``logging.basicConfig`` in the step keeps
+        #: ``sys.stderr``) writes through from then on, recording nothing
+        self.closed = False
         self.passthrough = passthrough
         self.on_change = on_change
         self._saved: list[tuple[Any, str, Any, bool]] = []
@@ -138,6 +144,7 @@ class OutputRecorder:
 
     def __exit__(self, *exc: Any) -> None:
         sys.stdout, sys.stderr = self._streams
+        self.closed = True
         self.recording.finish()
         for obj, attr, value, had in reversed(self._saved):
             if had:

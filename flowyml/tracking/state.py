@@ -2,7 +2,7 @@
 
 Plain Python carries more from cell to cell than the user's variables: the global random
 generators, matplotlib's style, pandas and numpy display options, ``sys.path``, the
-environment, the working directory, the warnings filters. When a cached step's body is
+environment, the working directory, the warnings filters, logging's configuration. When a cached step's body is
 skipped, none of that would happen, and every cell after it would see a different world
 (``random.random()`` after a skipped ``random.seed(1)`` gives other numbers). So, around
 each step:
@@ -741,6 +741,101 @@ def _filters_apply(warnings_module: Any, change: Any) -> None:
         mutated()
 
 
+# logging: levels, handlers and formats a cell configures (``logging.basicConfig(level=INFO)``)
+# decide what every later cell's log calls print. Handlers are kept as descriptions that can
+# be made again (a stream handler on stdout/stderr, a file handler, a null handler, with
+# their level and ``logging.Formatter``); any other handler is kept as itself, which cannot
+# be pickled (it holds a lock), so a step adding one is never a hit and runs again.
+
+_LOGGER_DEFAULT = (0, True, False, ())  # NOTSET, propagates, enabled, no handlers
+_DISABLE = "\0disable"  # logging.disable's level (no logger has this name)
+
+
+def _stream_name(stream: Any) -> str | None:
+    """``"stdout"``/``"stderr"`` for the process's standard streams (a kernel's included)."""
+    name = getattr(stream, "name", None)
+    if name in ("stdout", "<stdout>"):
+        return "stdout"
+    if name in ("stderr", "<stderr>"):
+        return "stderr"
+    return None
+
+
+def _handler_desc(logging: Any, handler: Any) -> tuple[Any, ...]:
+    kind = type(handler)
+    formatter = handler.formatter
+    if formatter is not None and type(formatter) is not logging.Formatter:
+        return ("object", handler)
+    if handler.filters:
+        return ("object", handler)
+    if kind is logging.StreamHandler:
+        target = _stream_name(handler.stream)
+        if target is not None:
+            return ("stream", target, handler.level, formatter)
+    elif kind is logging.FileHandler:
+        return ("file", handler.baseFilename, handler.mode, handler.encoding, handler.level,
+                formatter)
+    elif kind is logging.NullHandler:
+        return ("null", handler.level)
+    return ("object", handler)
+
+
+def _logging_capture(logging: Any) -> dict[str, Any]:
+    """``logger name ("" for the root) -> (level, propagate, disabled, handlers)`` of the
+    loggers not at their defaults, and ``logging.disable``'s level."""
+    manager = logging.root.manager
+    loggers = [("", logging.root)]
+    loggers += [(name, logger) for name, logger in list(manager.loggerDict.items())
+                if isinstance(logger, logging.Logger) and (
+                    logger.level or logger.handlers or logger.disabled or not logger.propagate)]
+    out: dict[str, Any] = {name: (logger.level, logger.propagate, logger.disabled,
+                                  tuple(_handler_desc(logging, h) for h in logger.handlers))
+                           for name, logger in loggers}
+    out[_DISABLE] = manager.disable
+    return out
+
+
+def _logging_change(before: dict[str, Any] | None, after: dict[str, Any]) -> Any:
+    if before is None:
+        return None  # logging was imported by the step: nothing configured before it
+    return _mapping_change(before, after)
+
+
+def _make_handler(logging: Any, desc: tuple[Any, ...]) -> Any:
+    kind = desc[0]
+    if kind == "stream":
+        _, target, level, formatter = desc
+        handler = logging.StreamHandler(sys.stdout if target == "stdout" else sys.stderr)
+    elif kind == "file":
+        _, path, mode, encoding, level, formatter = desc
+        handler = logging.FileHandler(path, mode=mode, encoding=encoding)
+    elif kind == "null":
+        _, level = desc
+        handler, formatter = logging.NullHandler(), None
+    else:
+        return desc[1]
+    handler.setLevel(level)
+    if formatter is not None:
+        handler.setFormatter(formatter)
+    return handler
+
+
+def _logging_apply(logging: Any, change: Any) -> None:
+    changed, removed = change
+    for name, desc in [*((n, _LOGGER_DEFAULT) for n in removed), *changed.items()]:
+        if name == _DISABLE:
+            logging.disable(desc)
+            continue
+        level, propagate, disabled, handlers = desc
+        logger = logging.getLogger(name or None)
+        logger.setLevel(level)
+        logger.propagate, logger.disabled = propagate, disabled
+        for old in list(logger.handlers):
+            logger.removeHandler(old)
+        for handler in handlers:
+            logger.addHandler(_make_handler(logging, handler))
+
+
 for _builtin in (
     StateItem("random", "random", lambda m: m.getstate(), _whole, _random_apply, generator=True),
     StateItem("numpy.random", "numpy", _np_capture, _whole, _np_apply, generator=True),
@@ -755,6 +850,7 @@ for _builtin in (
     StateItem("cwd", "os", lambda m: m.getcwd(), _cwd_change, _cwd_apply),
     StateItem("warnings.filters", "warnings", lambda m: list(m.filters), _filters_change,
               _filters_apply),
+    StateItem("logging", "logging", _logging_capture, _logging_change, _logging_apply),
 ):
     register(_builtin)
 del _builtin

@@ -1,0 +1,77 @@
+"""Logging's configuration is process-wide state (SPEC §9): a cached cell that configured
+it (``logging.basicConfig(level=INFO)``, a logger's level, a file handler) must leave the
+kernel as running it does, or every later cell's log calls print something else after a
+restart. Real kernels through nbclient: plain, ``%%step`` run 1, ``%%step`` in a fresh
+kernel (the set-up cells hits).
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell, new_notebook
+
+pytestmark = pytest.mark.slow
+
+
+def _run(folder: Path, cells: list[str], flowyml: bool) -> tuple[list[str], list[str]]:
+    """Each cell's printed text (stdout and stderr) and its status line, fresh kernel."""
+    if not flowyml:
+        cells = [c.split("\n", 1)[1] if c.startswith("%%step") else c for c in cells]
+    nb = new_notebook(cells=[new_code_cell(s) for s in
+                             ["%load_ext flowyml" if flowyml else "pass", *cells]])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, folder / f"nb-{uuid.uuid4().hex[:6]}.ipynb")
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(folder)}}).execute()
+    shown, states = [], []
+    for cell in nb.cells[1:]:
+        shown.append("".join(f"{o.name}: {o.text}" for o in cell.outputs if o.output_type == "stream"))
+        status = [o.data["text/plain"] for o in cell.outputs if o.output_type == "display_data"
+                  and o.data.get("text/plain", "").startswith("step '")]
+        states.append(status[0] if status else "")
+    return shown, states
+
+
+def test_logging_a_cached_cell_configured_prints_as_plain_python_after_a_restart(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+    cells = [
+        "%%step\nimport logging\n"
+        "logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')\n"
+        "log = logging.getLogger('nb')\nlogging.getLogger('noisy').setLevel(logging.ERROR)",
+        "%%step\nfile_handler = logging.FileHandler('run.log', mode='w')\n"
+        "file_handler.setFormatter(logging.Formatter('%(message)s'))\n"
+        "logging.getLogger('nb').addHandler(file_handler)\nready = True",
+        "log.info('after the set-up %d', 1)\nlogging.getLogger('noisy').warning('hidden')\n"
+        "logging.getLogger('noisy').error('shown')",
+        "print(open('run.log').read())",
+    ]
+    plain, _ = _run(tmp_path, cells, flowyml=False)
+    assert plain[2] == "stderr: INFO nb: after the set-up 1\nstderr: ERROR noisy: shown\n", plain
+    assert "after the set-up 1" in plain[3]
+    first, states = _run(tmp_path, cells, flowyml=True)
+    assert first == plain and "done" in states[0] and "done" in states[1], states
+    again, states = _run(tmp_path, cells, flowyml=True)
+    assert "cached" in states[0] and "cached" in states[1], states
+    assert again == plain
+
+
+def test_a_cell_adding_a_handler_that_cannot_be_made_again_runs_again(tmp_path, monkeypatch):
+    """A handler of another kind (a rotating file, a stream into a buffer) cannot be
+    stored: the cell that adds it is never a hit, and says why."""
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+    cells = [
+        "%%step\nimport io, logging\nbuf = io.StringIO()\n"
+        "logging.getLogger('mem').addHandler(logging.StreamHandler(buf))\nn = 1",
+        "logging.getLogger('mem').warning('kept')\nprint(repr(buf.getvalue()))",
+    ]
+    plain, _ = _run(tmp_path, cells, flowyml=False)
+    assert plain[1] == "stdout: 'kept\\n'\n"
+    _run(tmp_path, cells, flowyml=True)
+    again, states = _run(tmp_path, cells, flowyml=True)
+    assert "cached" not in states[0] and "logging" in states[0], states
+    assert again == plain
