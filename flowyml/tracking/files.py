@@ -94,6 +94,10 @@ _TRANSIENT_SUFFIXES = ("-journal", "-shm")
 #: environment variables naming tool folders that are never a step's data
 _TOOL_DIR_VARS = ("IPYTHONDIR", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR",
                   "MPLCONFIGDIR", "XDG_CACHE_HOME")
+#: the code that lists sys.path entries to import or to find package metadata
+#: (``importlib.metadata.version(...)``, entry points, ``pkg_resources``), by file path part
+_IMPORT_LISTERS = (f"{os.sep}importlib{os.sep}", f"{os.sep}importlib_metadata{os.sep}",
+                   f"{os.sep}pkg_resources{os.sep}", f"{os.sep}importlib_resources{os.sep}")
 _READ_MODES = frozenset(("r", "rb", "rt", "br", "tr"))
 _POSIX = os.sep == "/" and os.altsep is None
 #: the digest of a file recorded by size and mtime only (never a hex digest)
@@ -415,9 +419,11 @@ class _Recorder:
                 path = args[0]
                 if isinstance(path, int):
                     return
-                # the import system lists sys.path entries (the working directory among them)
+                # the import system and package metadata lookups list sys.path entries (the
+                # working directory among them): an import is not a listing of the data
                 caller = sys._getframe(2).f_code.co_filename
-                if caller.startswith("<frozen importlib"):
+                if caller.startswith("<frozen importlib") or any(
+                        part in caller for part in _IMPORT_LISTERS):
                     return
                 self.listed.append(os.path.abspath(os.fsdecode(path if path is not None else ".")))
             elif event == "mmap.__new__":

@@ -2,7 +2,8 @@
 
 Plain Python carries more from cell to cell than the user's variables: the global random
 generators, matplotlib's style, pandas and numpy display options, ``sys.path``, the
-environment, the working directory, the warnings filters, logging's configuration. When a cached step's body is
+environment, the working directory, the warnings filters, logging's configuration,
+numpy's floating-point error handling, scikit-learn's configuration, the decimal context. When a cached step's body is
 skipped, none of that would happen, and every cell after it would see a different world
 (``random.random()`` after a skipped ``random.seed(1)`` gives other numbers). So, around
 each step:
@@ -741,6 +742,72 @@ def _filters_apply(warnings_module: Any, change: Any) -> None:
         mutated()
 
 
+# numpy's floating-point error handling (``np.seterr(divide='ignore')``): whether later cells
+# warn, raise or stay silent on a division by zero
+_NP_ERR_DEFAULT = {"divide": "warn", "over": "warn", "under": "ignore", "invalid": "warn"}
+
+
+def _np_err_change(before: dict[str, Any] | None, after: dict[str, Any]) -> Any:
+    # numpy imported by the step (``import numpy as np; np.seterr(...)``): against its defaults
+    change = _mapping_change(_NP_ERR_DEFAULT if before is None else before, after)
+    return None if change is None or not change[0] else (change[0], [])
+
+
+def _np_err_apply(np: Any, change: Any) -> None:
+    np.seterr(**change[0])
+
+
+# scikit-learn's configuration (``set_config(transform_output="pandas")`` makes every later
+# transformer return DataFrames)
+def _sklearn_baseline(sklearn: Any) -> dict[str, Any]:
+    """scikit-learn's configuration at import."""
+    config = sys.modules.get("sklearn._config")
+    return dict(config._global_config) if config is not None else {}  # type: ignore[attr-defined]
+
+
+def _sklearn_change(before: dict[str, Any] | None, after: dict[str, Any]) -> Any:
+    change = _mapping_change(_sklearn_baseline(None) if before is None else before, after)
+    return None if change is None or not change[0] else (change[0], [])
+
+
+def _sklearn_apply(sklearn: Any, change: Any) -> None:
+    sklearn.set_config(**change[0])
+
+
+# the decimal module's context (``getcontext().prec = 6``): every later Decimal result
+def _decimal_capture(decimal: Any) -> dict[str, Any]:
+    context = decimal.getcontext()
+    return {"prec": context.prec, "rounding": context.rounding, "Emin": context.Emin,
+            "Emax": context.Emax, "capitals": context.capitals, "clamp": context.clamp,
+            "traps": tuple(sorted(s.__name__ for s, on in context.traps.items() if on))}
+
+
+def _decimal_change(before: dict[str, Any] | None, after: dict[str, Any]) -> Any:
+    change = _mapping_change(_decimal_capture(_DefaultDecimal) if before is None else before,
+                             after)
+    return None if change is None or not change[0] else (change[0], [])
+
+
+class _DefaultDecimal:
+    """The decimal module as a fresh interpreter has it (for a step that imported it)."""
+
+    @staticmethod
+    def getcontext() -> Any:
+        import decimal
+
+        return decimal.DefaultContext
+
+
+def _decimal_apply(decimal: Any, change: Any) -> None:
+    context = decimal.getcontext()
+    for key, value in change[0].items():
+        if key == "traps":
+            for signal in list(context.traps):
+                context.traps[signal] = signal.__name__ in value
+        else:
+            setattr(context, key, value)
+
+
 # logging: levels, handlers and formats a cell configures (``logging.basicConfig(level=INFO)``)
 # decide what every later cell's log calls print. Handlers are kept as descriptions that can
 # be made again (a stream handler on stdout/stderr, a file handler, a null handler, with
@@ -851,6 +918,10 @@ for _builtin in (
     StateItem("warnings.filters", "warnings", lambda m: list(m.filters), _filters_change,
               _filters_apply),
     StateItem("logging", "logging", _logging_capture, _logging_change, _logging_apply),
+    StateItem("numpy.errstate", "numpy", lambda np: np.geterr(), _np_err_change, _np_err_apply),
+    StateItem("sklearn.config", "sklearn", lambda sk: sk.get_config(), _sklearn_change,
+              _sklearn_apply),
+    StateItem("decimal.context", "decimal", _decimal_capture, _decimal_change, _decimal_apply),
 ):
     register(_builtin)
 del _builtin
@@ -860,6 +931,10 @@ def _is_display(key: str) -> bool:
     return key.startswith("display.")
 
 
+def _is_sklearn_display(key: str) -> bool:
+    return key in ("display", "print_changed_only")
+
+
 for _amb in (
     Ambient("matplotlib's rcParams", "matplotlib.rcParams", "plots", baseline=_rc_baseline),
     Ambient("matplotlib's backend", "matplotlib.backend", "plots"),
@@ -867,6 +942,12 @@ for _amb in (
     Ambient("pandas' options", "pandas.options", "always", lambda k: not _is_display(k),
             _pandas_baseline),
     Ambient("numpy's print options", "numpy.printoptions", "shown"),
+    Ambient("scikit-learn's display settings", "sklearn.config", "shown", _is_sklearn_display,
+            _sklearn_baseline),
+    Ambient("scikit-learn's configuration", "sklearn.config", "always",
+            lambda k: not _is_sklearn_display(k), _sklearn_baseline),
+    Ambient("the decimal context", "decimal.context", "always",
+            baseline=lambda decimal: _decimal_capture(_DefaultDecimal)),
 ):
     register_ambient(_amb)
 del _amb

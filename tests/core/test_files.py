@@ -64,6 +64,26 @@ def test_reads_writes_listings_and_skips(here, monkeypatch):
     assert digest == xxhash.xxh3_128_hexdigest(b"a\n1\n2\n")
 
 
+def test_package_metadata_lookups_are_not_listings_of_the_working_directory(here, monkeypatch):
+    """``importlib.metadata`` (a library checking a version at import: scikit-learn's
+    does) lists every sys.path entry, the working directory among them: recorded as the
+    step's listing, the step re-ran whenever a file was added next to the notebook."""
+    import glob
+    import importlib.metadata
+
+    monkeypatch.syspath_prepend("")
+
+    def body():
+        names = {d.metadata["Name"] for d in importlib.metadata.distributions()}
+        return "pytest" in {n.lower() for n in names if n}
+
+    value, note = _record(body)
+    assert value is True
+    assert not (note or {}).get("dirs"), note
+    _, note = _record(lambda: sorted(glob.glob("*.csv")))  # a listing of the data still is
+    assert list(note["dirs"]) == ["."]
+
+
 def test_a_literal_path_read_in_c_is_recorded(here, monkeypatch):
     monkeypatch.setenv("FLOWYML_FILES_HASH_BUDGET", "all")  # hashed whatever the step cost
     db = here / "data.db"

@@ -1,8 +1,9 @@
-"""Logging's configuration is process-wide state (SPEC §9): a cached cell that configured
-it (``logging.basicConfig(level=INFO)``, a logger's level, a file handler) must leave the
-kernel as running it does, or every later cell's log calls print something else after a
-restart. Real kernels through nbclient: plain, ``%%step`` run 1, ``%%step`` in a fresh
-kernel (the set-up cells hits).
+"""Libraries' settings are process-wide state (SPEC §9): a cached cell that configured
+logging (``logging.basicConfig(level=INFO)``, a logger's level, a file handler), numpy's
+error handling (``np.seterr``), scikit-learn (``set_config(transform_output="pandas")``) or
+the decimal context must leave the kernel as running it does, or every later cell prints
+or computes something else after a restart. Real kernels through nbclient: plain,
+``%%step`` run 1, ``%%step`` in a fresh kernel (the set-up cells hits).
 """
 
 from __future__ import annotations
@@ -75,3 +76,45 @@ def test_a_cell_adding_a_handler_that_cannot_be_made_again_runs_again(tmp_path, 
     again, states = _run(tmp_path, cells, flowyml=True)
     assert "cached" not in states[0] and "logging" in states[0], states
     assert again == plain
+
+
+def test_numpy_error_handling_sklearn_config_and_the_decimal_context_are_set_again(
+        tmp_path, monkeypatch):
+    pytest.importorskip("sklearn")
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+    cells = [
+        "%%step\nimport numpy as np\nold = np.seterr(divide='ignore')",
+        "%%step\nimport decimal\ndecimal.getcontext().prec = 6\nD = decimal.Decimal",
+        "%%step\nimport sklearn\nfrom sklearn.preprocessing import StandardScaler\n"
+        "sklearn.set_config(transform_output='pandas')\nimport pandas as pd\n"
+        "X = pd.DataFrame({'a': [1.0, 2.0, 3.0]})",
+        "print(np.array([1.0]) / 0)\nprint(D(1) / D(7))\n"
+        "print(type(StandardScaler().fit_transform(X)).__name__)",
+    ]
+    plain, _ = _run(tmp_path, cells, flowyml=False)
+    assert plain[3] == "stdout: [inf]\n0.142857\nDataFrame\n", plain
+    first, states = _run(tmp_path, cells, flowyml=True)
+    assert first == plain
+    again, states = _run(tmp_path, cells, flowyml=True)
+    assert all("cached" in s for s in states[:3]), states
+    assert again == plain
+
+
+def test_a_cell_run_again_after_a_plain_cell_changed_sklearn_output_type_gives_the_new_type(
+        tmp_path, monkeypatch):
+    """The configuration is also what a step's results depend on: the same transform cell
+    run after ``set_config(transform_output="pandas")`` must not hit the array it made
+    before."""
+    pytest.importorskip("sklearn")
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+    cells = [
+        "import sklearn\nfrom sklearn.preprocessing import StandardScaler\nimport pandas as pd\n"
+        "X = pd.DataFrame({'a': [1.0, 2.0, 3.0]})",
+        "%%step t\nZ = StandardScaler().fit_transform(X)\nprint(type(Z).__name__)",
+        "sklearn.set_config(transform_output='pandas')",
+        "%%step t\nZ = StandardScaler().fit_transform(X)\nprint(type(Z).__name__)",
+    ]
+    plain, _ = _run(tmp_path, cells, flowyml=False)
+    assert plain[1] == "stdout: ndarray\n" and plain[3] == "stdout: DataFrame\n"
+    shown, states = _run(tmp_path, cells, flowyml=True)
+    assert shown == plain, (shown, states)
