@@ -11,9 +11,14 @@ Two items of :mod:`flowyml.tracking.state` cover this:
 - ``IPython.display_formatters``: every other printer and each formatter's ``enabled`` flag.
   Printers are functions, and a library that registers them often changes its classes too
   (sympy sets ``_repr_png_``/``_repr_latex_`` on ``Printable``), so a change cannot be made
-  again from data: a step that makes one is never a hit and simply runs again.
+  again from data: a step that makes one is never a hit and simply runs again;
+- ``IPython.plain_text``: the plain-text formatter's settings (``%precision 2``,
+  ``%pprint``), stored as data and set again on a hit; they are also ambient settings of a
+  step that shows something (its numbers were printed under them);
+- ``IPython.extensions``: the extensions a cell loaded (``%load_ext autoreload``) and
+  autoreload's mode (``%autoreload 2``), loaded and set again on a hit.
 
-Both are registered when the extension loads (``flowyml`` itself never imports IPython).
+They are registered when the extension loads (``flowyml`` itself never imports IPython).
 """
 
 from __future__ import annotations
@@ -123,11 +128,86 @@ def _cannot_apply(ipython_module: Any, change: Any) -> None:
     raise RuntimeError("display formatter changes are not stored")
 
 
+#: the plain-text formatter's settings (``%precision 2``, ``%pprint``) and their defaults
+_PLAIN_TEXT = {"float_precision": "", "pprint": True, "max_seq_length": 1000, "max_width": 79,
+               "verbose": False, "newline": "\n"}
+
+
+def _capture_plain_text(ipython_module: Any) -> dict[str, Any] | None:
+    formatters = _formatters(ipython_module)
+    formatter = formatters.get("text/plain") if formatters is not None else None
+    if formatter is None:
+        return None
+    values = getattr(formatter, "_trait_values", {})
+    return {name: values.get(name, default) for name, default in _PLAIN_TEXT.items()}
+
+
+def _plain_text_change(before: dict[str, Any] | None, after: dict[str, Any]) -> Any:
+    if before is None or before == after:
+        return None
+    return {name: value for name, value in after.items() if before.get(name) != value}
+
+
+def _apply_plain_text(ipython_module: Any, change: dict[str, Any]) -> None:
+    formatter = _formatters(ipython_module)["text/plain"]  # type: ignore[index]
+    for name, value in change.items():
+        setattr(formatter, name, value)
+
+
 def register(shell: Any) -> None:
-    """Add the two items to the process-state registry for ``shell``'s formatters
-    (idempotent: by name)."""
+    """Add the items to the process-state registry for ``shell``'s formatters and
+    extensions (idempotent: by name)."""
     _SHELL[:] = [shell]
+    state.register(state.StateItem("IPython.plain_text", "IPython", _capture_plain_text,
+                                   _plain_text_change, _apply_plain_text))
+    state.register_ambient(state.Ambient("IPython's plain-text display settings",
+                                         "IPython.plain_text", "shown",
+                                         baseline=lambda _: dict(_PLAIN_TEXT)))
+    state.register(state.StateItem("IPython.extensions", "IPython", _capture_extensions,
+                                   _extensions_change, _apply_extensions))
     state.register(state.StateItem("IPython.figure_formats", "IPython", _capture_figures,
                                    _changed, _apply_figures))
     state.register(state.StateItem("IPython.display_formatters", "IPython", _capture_printers,
                                    _changed, _cannot_apply, stored=False))
+
+
+# -- extensions ------------------------------------------------------------------------------
+
+#: autoreload's mode by its reloader's flags (enabled, check_all, autoload_obj)
+_AUTORELOAD_MODES = {(False, False, False): "0", (True, False, False): "1",
+                     (True, True, False): "2", (True, True, True): "3"}
+
+
+def _autoreload_mode(shell: Any) -> str | None:
+    magics = shell.magics_manager.registry.get("AutoreloadMagics")
+    reloader = getattr(magics, "_reloader", None)
+    if reloader is None:
+        return None
+    flags = (bool(getattr(reloader, "enabled", False)), bool(getattr(reloader, "check_all", False)),
+             bool(getattr(reloader, "autoload_obj", False)))
+    return _AUTORELOAD_MODES.get(flags, "2" if flags[1] else "1")
+
+
+def _capture_extensions(ipython_module: Any) -> tuple[Any, ...] | None:
+    shell = _SHELL[0] if _SHELL else ipython_module.get_ipython()
+    manager = getattr(shell, "extension_manager", None)
+    if manager is None:
+        return None
+    return tuple(sorted(manager.loaded)), _autoreload_mode(shell)
+
+
+def _extensions_change(before: Any, after: Any) -> Any:
+    if before is None or before == after:
+        return None
+    added = [name for name in after[0] if name not in before[0]]
+    mode = after[1] if after[1] != before[1] else None
+    return (added, mode) if added or mode is not None else None
+
+
+def _apply_extensions(ipython_module: Any, change: Any) -> None:
+    shell = _SHELL[0] if _SHELL else ipython_module.get_ipython()
+    added, mode = change
+    for name in added:
+        shell.extension_manager.load_extension(name)
+    if mode is not None:
+        shell.run_line_magic("autoreload", mode)

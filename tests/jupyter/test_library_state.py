@@ -20,7 +20,8 @@ pytestmark = pytest.mark.slow
 
 
 def _run(folder: Path, cells: list[str], flowyml: bool) -> tuple[list[str], list[str]]:
-    """Each cell's printed text (stdout and stderr) and its status line, fresh kernel."""
+    """Each cell's printed text (stdout and stderr) and value, and its status line, from a
+    fresh kernel."""
     if not flowyml:
         cells = [c.split("\n", 1)[1] if c.startswith("%%step") else c for c in cells]
     nb = new_notebook(cells=[new_code_cell(s) for s in
@@ -31,7 +32,9 @@ def _run(folder: Path, cells: list[str], flowyml: bool) -> tuple[list[str], list
                    resources={"metadata": {"path": str(folder)}}).execute()
     shown, states = [], []
     for cell in nb.cells[1:]:
-        shown.append("".join(f"{o.name}: {o.text}" for o in cell.outputs if o.output_type == "stream"))
+        shown.append("".join(f"{o.name}: {o.text}" if o.output_type == "stream" else
+                             f"out: {o.data['text/plain']}\n" for o in cell.outputs
+                             if o.output_type in ("stream", "execute_result")))
         status = [o.data["text/plain"] for o in cell.outputs if o.output_type == "display_data"
                   and o.data.get("text/plain", "").startswith("step '")]
         states.append(status[0] if status else "")
@@ -118,3 +121,25 @@ def test_a_cell_run_again_after_a_plain_cell_changed_sklearn_output_type_gives_t
     assert plain[1] == "stdout: ndarray\n" and plain[3] == "stdout: DataFrame\n"
     shown, states = _run(tmp_path, cells, flowyml=True)
     assert shown == plain, (shown, states)
+
+
+def test_extensions_autoreload_and_precision_a_cached_cell_set_are_set_again(tmp_path, monkeypatch):
+    """``%load_ext autoreload`` / ``%autoreload 2`` and ``%precision 2`` in cached cells:
+    after a restart, an edited helper module is still reloaded and floats still show with
+    two decimals, as in plain Python."""
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+    cells = [
+        "%%step\n%load_ext autoreload\n%autoreload 2",
+        "%%step\n%precision 2\nshown = True",
+        "open('helper.py', 'w').write('def f():\\n    return 1\\n')\nimport helper\nprint(helper.f())",
+        "import os\nopen('helper.py', 'w').write('def f():\\n    return 2\\n')\n"
+        "st = os.stat('helper.py')\nos.utime('helper.py', ns=(st.st_atime_ns, st.st_mtime_ns + 2 * 10**9))",
+        "print(helper.f())\nprint(3.14159)",
+        "3.14159",
+    ]
+    plain, _ = _run(tmp_path, cells, flowyml=False)
+    assert plain[4] == "stdout: 2\n3.14159\n" and plain[5] == "out: 3.14\n", plain
+    first, _ = _run(tmp_path, cells, flowyml=True)
+    again, states = _run(tmp_path, cells, flowyml=True)
+    assert "cached" in states[0] and "cached" in states[1], states
+    assert first == plain and again == plain
