@@ -16,7 +16,10 @@ Two items of :mod:`flowyml.tracking.state` cover this:
   ``%pprint``), stored as data and set again on a hit; they are also ambient settings of a
   step that shows something (its numbers were printed under them);
 - ``IPython.extensions``: the extensions a cell loaded (``%load_ext autoreload``) and
-  autoreload's mode (``%autoreload 2``), loaded and set again on a hit.
+  autoreload's mode (``%autoreload 2``), loaded and set again on a hit;
+- ``IPython.shell``: which expressions of a cell show their value
+  (``%config InteractiveShell.ast_node_interactivity = 'all'``) and how tracebacks look
+  (``%xmode Minimal``), set again on a hit.
 
 They are registered when the extension loads (``flowyml`` itself never imports IPython).
 """
@@ -165,6 +168,8 @@ def register(shell: Any) -> None:
                                          baseline=lambda _: dict(_PLAIN_TEXT)))
     state.register(state.StateItem("IPython.extensions", "IPython", _capture_extensions,
                                    _extensions_change, _apply_extensions))
+    state.register(state.StateItem("IPython.shell", "IPython", _capture_shell, _shell_change,
+                                   _apply_shell))
     state.register(state.StateItem("IPython.figure_formats", "IPython", _capture_figures,
                                    _changed, _apply_figures))
     state.register(state.StateItem("IPython.display_formatters", "IPython", _capture_printers,
@@ -211,3 +216,28 @@ def _apply_extensions(ipython_module: Any, change: Any) -> None:
         shell.extension_manager.load_extension(name)
     if mode is not None:
         shell.run_line_magic("autoreload", mode)
+
+
+# -- the shell's own settings ----------------------------------------------------------------
+
+def _capture_shell(ipython_module: Any) -> tuple[Any, ...] | None:
+    shell = _SHELL[0] if _SHELL else ipython_module.get_ipython()
+    if shell is None:
+        return None
+    tb = getattr(shell, "InteractiveTB", None)
+    return shell.ast_node_interactivity, getattr(tb, "mode", None)
+
+
+def _shell_change(before: Any, after: Any) -> Any:
+    if before is None or before == after:
+        return None
+    return tuple(new if new != old else None for old, new in zip(before, after, strict=True))
+
+
+def _apply_shell(ipython_module: Any, change: Any) -> None:
+    shell = _SHELL[0] if _SHELL else ipython_module.get_ipython()
+    interactivity, mode = change
+    if interactivity is not None:
+        shell.ast_node_interactivity = interactivity
+    if mode is not None:
+        shell.InteractiveTB.set_mode(mode=mode)

@@ -260,7 +260,10 @@ class FlowymlMagics(Magics):
             with recorder:
                 result = self.shell.run_cell("\n" + body, store_history=False)
         finally:
-            self.shell.ast_node_interactivity = interactivity
+            # put back only what was set here: the cell may set it itself
+            # (`%config InteractiveShell.ast_node_interactivity = 'all'`), as any cell may
+            if quiet and self.shell.ast_node_interactivity == "none":
+                self.shell.ast_node_interactivity = interactivity
         if area is not None:
             area.set(recorder.recording.items)
             # a traceback shown in the area is not kept for replay

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import pickle
 import time
+import types
 import uuid
 import warnings
 from collections.abc import Callable
@@ -52,6 +53,27 @@ Execute = Callable[[], "BaseException | tuple[BaseException | None, Recording | 
 #: the digest of an input that was never made (the cell reads a name nothing defined)
 ABSENT = "absent"
 MISSING = object()
+
+
+def patched_outside(owners: list[str], ns: dict[str, Any]) -> list[str]:
+    """Which of ``owners`` (dotted names a cell set or deleted attributes or items of) are
+    modules or classes: ``pd.DataFrame.double = f``, ``mylib.LIMIT = 5``, ``A.x = 1``.
+    A step stores values, and a module or a class is stored by name, so its change would
+    be lost on a hit; instances (``df.a = 1``, ``mpl.rcParams[...]``) are not among them."""
+    found = []
+    for owner in owners:
+        head, *attrs = owner.split(".")
+        obj = ns.get(head, MISSING)
+        try:
+            for attr in attrs:
+                if not isinstance(obj, type | types.ModuleType):
+                    break
+                obj = getattr(obj, attr)
+        except Exception:
+            continue
+        if isinstance(obj, type | types.ModuleType):
+            found.append(f"{owner} (a {'module' if isinstance(obj, types.ModuleType) else 'class'})")
+    return found
 
 
 class _Stop(Exception):
@@ -277,6 +299,10 @@ class CellRun:
         shown = self.recording.items if self.recording is not None else []
         changed_state = _state.record(state_before, rec.body, shown=bool(shown),
                                       images=any(_shows_image(item) for item in shown))
+        patched = patched_outside(rec.analysis.patched, session.ns)
+        if patched:  # a hit could not do it again: the step runs every time
+            changed_state = dict(changed_state or {})
+            changed_state["unstored"] = [*changed_state.get("unstored", []), *patched]
         if changed_state:
             notes["state"] = changed_state
         items: list[dict[str, Any]] | None = None

@@ -92,6 +92,10 @@ class CellAnalysis:
     #: reads found only in function (and method) bodies, which run when called, not when the
     #: cell defines them: a name among these that nothing defines is no input of the cell
     deferred: list[str] = field(default_factory=list)
+    #: dotted names of objects the cell sets or deletes attributes or items of
+    #: (``pd.DataFrame.double = f`` -> ``pd.DataFrame``; ``setattr(mod, "x", 1)`` -> ``mod``):
+    #: a module or a class among them is changed outside the values a step stores
+    patched: list[str] = field(default_factory=list)
 
     @property
     def produces(self) -> list[str]:
@@ -133,7 +137,8 @@ def analyze(body: str, magic_lines: frozenset[int] = frozenset()) -> CellAnalysi
         reads=reads, builtin_reads=builtin_reads, outputs=outputs, mutated=mutated, defines=defines,
         incidental=incidental, names_read=list(walk.reads), string_reads=_string_reads(tree),
         evaluates=evaluates, deleted=deleted, maybe=maybe, definitions=definitions_source(tree, python),
-        star_import=walk.star, ipython=ipython, python=python, deferred=deferred)
+        star_import=walk.star, ipython=ipython, python=python, deferred=deferred,
+        patched=list(walk.patched))
 
 
 class _Walk:
@@ -147,6 +152,7 @@ class _Walk:
         self.defined: dict[str, None] = {}    # import / def / class / name = lambda
         self.defined_set: set[str] = set()
         self.mutated: dict[str, None] = {}
+        self.patched: dict[str, None] = {}
         self.deleted: dict[str, None] = {}
         self.star = False
         self.bound_anywhere: set[str] = set()
@@ -289,6 +295,12 @@ class _Walk:
         elif isinstance(node, ast.Global | ast.Nonlocal | ast.Pass | ast.Break | ast.Continue):
             pass
         elif isinstance(node, ast.Expr):
+            call = node.value
+            if (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
+                    and call.func.id in ("setattr", "delattr") and call.args):
+                owner = _dotted(call.args[0])
+                if owner is not None:
+                    self.patched.setdefault(owner)
             self.expr(node.value)
         else:  # Return, Raise, Assert, type aliases...: just their expressions
             for child in ast.iter_child_nodes(node):
@@ -305,6 +317,9 @@ class _Walk:
             self.target(node.value, kind)
         elif isinstance(node, ast.Subscript | ast.Attribute):
             base = _base_name(node)
+            owner = _dotted(node.value)
+            if owner is not None:
+                self.patched.setdefault(owner)
             if isinstance(node, ast.Subscript):
                 self.expr(node.slice)
             self.expr(node.value)  # the object (and its base name) is read...

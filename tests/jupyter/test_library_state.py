@@ -143,3 +143,28 @@ def test_extensions_autoreload_and_precision_a_cached_cell_set_are_set_again(tmp
     again, states = _run(tmp_path, cells, flowyml=True)
     assert "cached" in states[0] and "cached" in states[1], states
     assert first == plain and again == plain
+
+
+def test_a_patched_library_class_interactivity_and_xmode_after_a_restart(tmp_path, monkeypatch):
+    """``pd.DataFrame.double = double`` changes a class, which a step stores by name: the
+    cell runs again after a restart (saying why) so later cells find the method; the shell's
+    own settings a cached cell set (``ast_node_interactivity = 'all'``, ``%xmode Minimal``)
+    hold in run 1 and again after a restart."""
+    pytest.importorskip("pandas")
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+    cells = [
+        "%%step\n%config InteractiveShell.ast_node_interactivity = 'all'\nimport pandas as pd",
+        "%%step\ndef double(self):\n    return self * 2\npd.DataFrame.double = double\nk = 1",
+        "%%step\n%xmode Minimal\nq = 2",
+        "1\n2",
+        "pd.DataFrame({'a': [1]}).double().a.tolist()",
+        "print(len(get_ipython().InteractiveTB.structured_traceback(ZeroDivisionError, "
+        "ZeroDivisionError('x'), None)))",
+    ]
+    plain, _ = _run(tmp_path, cells, flowyml=False)
+    assert plain[3] == "out: 1\nout: 2\n" and plain[4] == "out: [2]\n", plain
+    first, _ = _run(tmp_path, cells, flowyml=True)
+    again, states = _run(tmp_path, cells, flowyml=True)
+    assert "cached" in states[0] and "cached" in states[2], states
+    assert "cached" not in states[1] and "pd.DataFrame (a class)" in states[1], states
+    assert first == plain and again == plain

@@ -148,3 +148,23 @@ def test_a_value_from_outside_the_steps_is_version_zero_when_steps_also_make_it(
     assert w.inputs["second"] == ["x"]
     only_outside = wire([StepNames("s", 1, ["cfg"], ["out"])])
     assert only_outside.inputs["s"] == ["cfg"]
+
+
+def test_objects_a_cell_sets_attributes_or_items_of_and_which_are_modules_or_classes():
+    """``patched``: what a cell changes by attribute or item; among them, modules and
+    classes are changed outside any value a step stores (they are stored by name)."""
+    import types
+
+    from flowyml.notebook.cellrun import patched_outside
+
+    found = analyze("pd.DataFrame.double = f\nmpl.rcParams['a'] = 1\ndf.a = 1\n"
+                    "setattr(mylib, 'LIMIT', 5)\nf().b = 2\ndel A.x\n"
+                    "def g():\n    pd.X = 1").patched
+    assert found == ["pd.DataFrame", "mpl.rcParams", "df", "mylib", "A"]
+    pd = types.ModuleType("pd")
+    pd.DataFrame = type("DataFrame", (), {})
+    mpl = types.ModuleType("mpl")
+    mpl.rcParams = {}
+    ns = {"pd": pd, "mpl": mpl, "df": object(), "mylib": types.ModuleType("mylib"),
+          "A": type("A", (), {})}
+    assert patched_outside(found, ns) == ["pd.DataFrame (a class)", "mylib (a module)", "A (a class)"]
