@@ -63,6 +63,8 @@ class OutputRecorder:
         self.closed = False
         self.passthrough = passthrough
         self.on_change = on_change
+        #: the last value the cell showed as its result (``None``: none)
+        self.result: Any = None
         self._saved: list[tuple[Any, str, Any, bool]] = []
 
     def changed(self) -> None:
@@ -125,6 +127,13 @@ class OutputRecorder:
                 finally:
                     self.paused = max(0, self.paused - 1)
 
+            update = hook.update_user_ns
+
+            def recording_update(result: Any) -> Any:
+                self.result = result  # the value shown: kept for `_` after a hit
+                return update(result)
+
+            self._patch(hook, "update_user_ns", recording_update)
             self._patch(hook, "write_format_data", recording_write)
             self._patch(hook, "start_displayhook", paused_start)
             self._patch(hook, "finish_displayhook", paused_finish)
@@ -191,11 +200,13 @@ def _show_error(item: dict[str, Any]) -> None:
 
 class ReplayedResult:
     """The last expression's value of a cached cell, as it was shown: returned by the magic,
-    so IPython shows it as the cell's result (with its ``Out[n]`` prompt), as on a miss."""
+    so IPython shows it as the cell's result (with its ``Out[n]`` prompt), as on a miss.
+    ``value``: how to get the value itself back (see :func:`hold_result`)."""
 
     def __init__(self, item: dict[str, Any]) -> None:
         self.data = dict(item.get("data") or {})
         self.metadata = dict(item.get("metadata") or {})
+        self.value = item.get("value")
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[dict, dict]:
         return self.data, self.metadata
@@ -225,3 +236,46 @@ def close_new_figures(before: set[int]) -> None:
         return
     for num in set(plt.get_fignums()) - before:
         plt.close(num)
+
+
+def keep_result(recorder: OutputRecorder, ns: dict[str, Any]) -> None:
+    """After a run: note, in the recording's last result item, how a hit gets the value
+    back (a name that holds it, or a small value's pickle)."""
+    from flowyml.notebook.replay import result_ref
+
+    items = recorder.recording.items
+    if recorder.result is None or not items or items[-1].get("type") != "result":
+        return
+    ref = result_ref(recorder.result, ns)
+    if ref is not None:
+        items[-1]["value"] = ref
+
+
+def hold_result(shell: Any, replayed: ReplayedResult) -> None:
+    """After the cell that showed ``replayed`` (a hit's result), put the value itself where
+    IPython put what was shown (``_``, ``__``, ``___``, ``Out[n]``, ``_n``), as plain
+    Python has it: ``_ + 1`` after a cached ``41 + 1`` is 43."""
+    from flowyml.notebook.replay import result_value
+
+    def swap(*_: Any) -> None:
+        shell.events.unregister("post_run_cell", swap)
+        try:
+            value = result_value(replayed.value, shell.user_ns)
+        except LookupError:
+            return
+        ns, hook = shell.user_ns, shell.displayhook
+        names = {name: value for name in ("_", "__", "___") if ns.get(name) is replayed}
+        for name in ("_", "__", "___"):
+            if getattr(hook, name, None) is replayed:
+                setattr(hook, name, value)
+        out = ns.get("Out")
+        for count, shown in list(out.items()) if isinstance(out, dict) else ():
+            if shown is replayed:
+                out[count] = value
+                if ns.get(f"_{count}") is replayed:
+                    names[f"_{count}"] = value
+        # as the display hook puts them: hidden from %who, and not taken for the user's own
+        shell.push(names, interactive=False)
+
+    if replayed.value:
+        shell.events.register("post_run_cell", swap)

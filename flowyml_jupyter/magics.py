@@ -147,7 +147,13 @@ class FlowymlMagics(Magics):
             return
         if spec.accept:
             self._accept(rec)
-        from flowyml_jupyter.capture import close_new_figures, open_figures, replay, split_result
+        from flowyml_jupyter.capture import (
+            close_new_figures,
+            hold_result,
+            open_figures,
+            replay,
+            split_result,
+        )
         from flowyml_jupyter.widgets import RunningLine, in_kernel
 
         # an earlier run's widget: its display is gone with the cell's old outputs (its
@@ -205,7 +211,10 @@ class FlowymlMagics(Magics):
             area.step = rec.name
         if self.auto and not self._in_wave:
             self._wave_after(rec.name)
-        return shown[0] if shown else None  # a replayed last value is the cell's result
+        if not shown or shown[0] is None:
+            return None
+        hold_result(self.shell, shown[0])  # `_` holds the value, as after a run
+        return shown[0]  # a replayed last value is the cell's result
 
     def _accept(self, rec: Any) -> None:
         """``--accept``: print what differs, then alias the new key to the entry stored
@@ -247,7 +256,7 @@ class FlowymlMagics(Magics):
 
     def _execute(self, body: str, area: Any = None) -> tuple[BaseException | None, Any]:
         """Run ``body`` as a cell; record what it shows (into ``area`` only, when given)."""
-        from flowyml_jupyter.capture import OutputRecorder
+        from flowyml_jupyter.capture import OutputRecorder, keep_result
 
         quiet = _ends_with_semicolon(body)  # `plt.plot(x);` shows no value, as in any cell
         interactivity = self.shell.ast_node_interactivity
@@ -259,6 +268,7 @@ class FlowymlMagics(Magics):
                         OutputRecorder(self.shell, passthrough=False, on_change=area.live))
             with recorder:
                 result = self.shell.run_cell("\n" + body, store_history=False)
+            keep_result(recorder, self.shell.user_ns)
         finally:
             # put back only what was set here: the cell may set it itself
             # (`%config InteractiveShell.ast_node_interactivity = 'all'`), as any cell may

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import pickle
 import time
 from typing import Any
 
@@ -186,3 +187,71 @@ class Recording:
 
     def to_json(self) -> list[dict[str, Any]]:
         return json.loads(json.dumps(self.items, default=str))
+
+
+# -- the cell's result as a value --------------------------------------------------------------
+
+#: the last expression's value is kept with a cached cell's outputs when its pickle is at
+#: most this big (a number, a short list, ``df.describe()``); a bigger one that no name holds
+#: is shown again but not kept, and ``_`` then holds what was shown
+RESULT_VALUE_MAX = 256 * 1024
+_SCALARS = (int, float, complex, bool, type(None))
+_SKIPPED_NAMES = frozenset(("In", "Out", "exit", "quit", "get_ipython"))
+
+
+def result_ref(value: Any, ns: dict[str, Any]) -> dict[str, str] | None:
+    """How a hit gets back the value a cell showed as its result, so that ``_`` and
+    ``Out[n]`` hold it as in plain Python: ``{"name": ...}`` when a name of the namespace
+    holds that very object (``df`` as a cell's last line), else ``{"pickle": ...}`` for a
+    small value, else ``None``."""
+    if value is None:
+        return None
+    for name, bound in ns.items():
+        if bound is value and not name.startswith("_") and name not in _SKIPPED_NAMES:
+            return {"name": name}
+    if not _small(value):
+        return None
+    try:
+        data = pickle.dumps(value, protocol=4)
+    except Exception:
+        return None
+    if len(data) > RESULT_VALUE_MAX:
+        return None
+    return {"pickle": base64.b64encode(data).decode("ascii")}
+
+
+def result_value(ref: dict[str, str] | None, ns: dict[str, Any]) -> Any:
+    """The value :func:`result_ref` points at (raises ``LookupError`` when it is gone)."""
+    if not ref:
+        raise LookupError("no value")
+    if "name" in ref:
+        return ns[ref["name"]]
+    try:
+        return pickle.loads(base64.b64decode(ref["pickle"]))
+    except Exception as exc:
+        raise LookupError(f"the value does not load: {exc}") from None
+
+
+def _small(value: Any, depth: int = 0) -> bool:
+    """A value cheap to pickle and safe to keep: numbers, short strings, short containers of
+    them, small numpy arrays and pandas objects."""
+    if isinstance(value, _SCALARS):
+        return True
+    if isinstance(value, str | bytes):
+        return len(value) <= RESULT_VALUE_MAX
+    kind = type(value)
+    module = kind.__module__ or ""
+    if module == "numpy" or module.startswith("numpy."):
+        dtype = getattr(value, "dtype", None)
+        return (dtype is not None and not dtype.hasobject
+                and getattr(value, "nbytes", RESULT_VALUE_MAX + 1) <= RESULT_VALUE_MAX)
+    if module.startswith("pandas.") and kind.__name__ in ("DataFrame", "Series", "Index"):
+        return int(getattr(value, "size", 10**9)) <= 10_000
+    if depth >= 3:
+        return False
+    if isinstance(value, tuple | list | set | frozenset):
+        return len(value) <= 100 and all(_small(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return len(value) <= 100 and all(_small(k, depth + 1) and _small(v, depth + 1)
+                                         for k, v in value.items())
+    return False

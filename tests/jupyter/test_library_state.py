@@ -168,3 +168,25 @@ def test_a_patched_library_class_interactivity_and_xmode_after_a_restart(tmp_pat
     assert "cached" in states[0] and "cached" in states[2], states
     assert "cached" not in states[1] and "pd.DataFrame (a class)" in states[1], states
     assert first == plain and again == plain
+
+
+def test_underscore_and_out_hold_a_cached_cells_value_as_in_plain_python(tmp_path, monkeypatch):
+    """A hit shows the cell's result again; ``_`` and ``Out[n]`` must hold the value, not
+    what stands in for its display (``_ + 1`` after a cached ``41 + 1`` is 43)."""
+    pytest.importorskip("pandas")
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+    cells = [
+        "%%step\n41 + 1",
+        "print(_ + 1)",
+        "%%step\nimport pandas as pd\ndf = pd.DataFrame({'a': [1, 2]})\ndf",
+        "print(_ is df, type(_).__name__)",
+        "%%step\ndf.a.sum() * 10",
+        "print(Out[max(Out)] + 1 if Out else None, _ + 1)",
+    ]
+    plain, _ = _run(tmp_path, cells, flowyml=False)
+    assert plain[1] == "stdout: 43\n" and plain[3] == "stdout: True DataFrame\n", plain
+    assert plain[5] == "stdout: 31 31\n", plain
+    first, _ = _run(tmp_path, cells, flowyml=True)
+    again, states = _run(tmp_path, cells, flowyml=True)
+    assert all("cached" in s for s in states if s), states
+    assert first == plain and again == plain

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from flowyml.notebook.outputs import strip_ansi, to_html, to_outputs, to_text
 
 ITEMS = [
@@ -41,3 +43,24 @@ def test_static_text_and_html_show_everything_in_order_and_escaped():
 
 def test_strip_ansi():
     assert strip_ansi("\x1b[1;32mok\x1b[0m done") == "ok done"
+
+
+def test_a_results_value_is_kept_by_name_or_when_small():
+    """What a hit needs to put the value of a cell's result back into ``_``."""
+    import numpy as np
+
+    from flowyml.notebook.replay import RESULT_VALUE_MAX, result_ref, result_value
+
+    big = np.zeros(RESULT_VALUE_MAX)  # 8x over the bound
+    ns = {"df": big, "_": big, "Out": {}}
+    assert result_ref(big, ns) == {"name": "df"}  # the name that holds it, never `_`
+    assert result_value({"name": "df"}, ns) is big
+    assert result_ref(np.zeros(RESULT_VALUE_MAX), ns) is None  # too big, no name
+    for value in (42, 2.5, "text", [1, (2, 3)], {"a": np.float64(1.5)}, np.arange(4)):
+        ref = result_ref(value, ns)
+        assert ref is not None and "pickle" in ref
+        again = result_value(ref, ns)
+        assert type(again) is type(value) and repr(again) == repr(value)
+    assert result_ref(object(), ns) is None and result_ref(None, ns) is None
+    with pytest.raises(LookupError):
+        result_value({"name": "gone"}, ns)
