@@ -23,6 +23,7 @@ from flowyml.core.context import parse_context_value
 from flowyml.events import Event, bus
 from flowyml.notebook.cellspec import OPTIONS, StepLineError, spec_from_namespace
 from flowyml.notebook.session import (
+    CellNotAStepError,
     CellNotPythonError,
     NotebookSession,
     StepDefinitionError,
@@ -131,7 +132,7 @@ class FlowymlMagics(Magics):
             spec = spec_from_namespace(args)
             rec = self.session.define(spec, cell, cell_id=self._cell_id,
                                       magic_lines=self._magic_lines(cell))
-        except (UnknownInputsError, CellNotPythonError) as exc:
+        except (UnknownInputsError, CellNotPythonError, CellNotAStepError) as exc:
             ordinary = exc
         except (StepLineError, StepDefinitionError, ValueError) as exc:
             raise UsageError(str(exc)) from None
@@ -143,7 +144,11 @@ class FlowymlMagics(Magics):
             error, _ = self._execute(cell)
             if error is not None:
                 raise UsageError(f"{ordinary} (ran it as an ordinary cell)") from None
-            print(f"flowyml: ran as an ordinary cell, not a step: {ordinary}")
+            # a status line, as a step's: what the cell printed stays what plain Python prints
+            label = next((ln.strip() for ln in cell.split("\n") if ln.strip()), "")[:40]
+            reason = str(ordinary).removeprefix("%%step: ")
+            display({"text/plain": f"step {label!r}: ordinary (ran as an ordinary cell, not a "
+                                   f"step: {reason})"}, raw=True)
             return
         if spec.accept:
             self._accept(rec)

@@ -24,6 +24,12 @@ class CellPythonSyntaxError(CellSyntaxError):
     """The cell's Python has a syntax error: plain IPython raises ``SyntaxError`` for it too."""
 
 
+class IPythonOnlyError(CellSyntaxError):
+    """The cell is good IPython that a step cannot be: a cell magic other than ``%%time``
+    and friends (``%%writefile``, ``%%bash``), or a value taken from IPython syntax
+    (``files = !ls``). It runs as an ordinary cell."""
+
+
 @dataclass(frozen=True)
 class IPythonLine:
     """A line of IPython syntax inside a cell (1-based line number, the text, what it is)."""
@@ -56,7 +62,7 @@ def python_source(body: str, magic_lines: frozenset[int] = frozenset()
         if stripped.startswith("%%"):
             magic = stripped.split()[0]
             if number != _first_code_line(lines) or magic not in ("%%time", "%%timeit", "%%capture"):
-                raise CellSyntaxError(
+                raise IPythonOnlyError(
                     f"line {number}: the cell magic {magic} cannot run inside a %%step cell; "
                     "put it in a cell of its own")
             found.append(IPythonLine(number, stripped, "cell magic"))
@@ -72,7 +78,7 @@ def python_source(body: str, magic_lines: frozenset[int] = frozenset()
             found.append(IPythonLine(number, stripped, "help"))  # `np.array?`
             out.append(indent + _left_out(stripped))
         elif _MAGIC_ASSIGN.match(line) and not _parses(line.strip()):
-            raise CellSyntaxError(
+            raise IPythonOnlyError(
                 f"line {number}: `{stripped}` assigns the result of IPython syntax, which a "
                 "step cannot store; compute it in Python (e.g. subprocess.run) or in its own cell")
         else:

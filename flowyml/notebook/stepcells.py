@@ -43,6 +43,11 @@ class CellNotPythonError(StepDefinitionError):
     its line), so the magic runs it as an ordinary cell, which shows just that."""
 
 
+class CellNotAStepError(StepDefinitionError):
+    """The cell is good IPython that a step cannot be (``%%writefile``, ``files = !ls``): as
+    in plain IPython it runs, as an ordinary cell, every time."""
+
+
 class UnknownInputsError(StepDefinitionError):
     """The cell reads names nothing defines: as plain Python it would raise ``NameError``
     part-way (after its imports ran), so the magic runs it as an ordinary cell."""
