@@ -23,6 +23,8 @@ and this module never imports it (it sits above this one).
 from __future__ import annotations
 
 import pickle
+import re
+import sys
 import time
 import types
 import uuid
@@ -53,6 +55,35 @@ Execute = Callable[[], "BaseException | tuple[BaseException | None, Recording | 
 #: the digest of an input that was never made (the cell reads a name nothing defined)
 ABSENT = "absent"
 MISSING = object()
+
+
+#: builtins through which code binds names the analysis cannot see
+_BINDING_BUILTINS = frozenset(("globals", "vars", "locals", "exec", "eval", "get_ipython"))
+_STAR_IMPORT = re.compile(r"^\s*from\s+([\w.]+)\s+import\s+\*", re.MULTILINE)
+
+
+def may_bind_unseen(analysis: Any) -> bool:
+    """Whether the cell may bind names without assigning them: it reaches the namespace
+    (``globals()``, ``vars()``, ``exec``, ``get_ipython()``) or has IPython lines
+    (``%run script.py``, ``%pylab``)."""
+    return bool(analysis.ipython) or not _BINDING_BUILTINS.isdisjoint(analysis.names_read)
+
+
+def bound_unseen(analysis: Any, before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """Names the body bound, rebound or removed that the analysis does not know of (IPython's
+    own ``_`` names aside, and what a ``from m import *`` the hit runs again binds)."""
+    known = {*analysis.produces, *analysis.defines, *analysis.deleted, *analysis.maybe}
+    star = [sys.modules.get(m) for m in _STAR_IMPORT.findall(analysis.python)]
+
+    def from_star(name: str, value: Any) -> bool:
+        return any(m is not None and getattr(m, name, MISSING) is value for m in star)
+
+    found = [name for name, value in after.items()
+             if not name.startswith("_") and name not in known
+             and before.get(name, MISSING) is not value and not from_star(name, value)]
+    found += [name for name in before if name not in after and not name.startswith("_")
+              and name not in known]
+    return found
 
 
 def patched_outside(owners: list[str], ns: dict[str, Any]) -> list[str]:
@@ -102,6 +133,9 @@ class CellRun:
         self.files_note: dict[str, Any] | None = None
         self.state_notes: Any = None
         self.recording: Recording | None = None
+        #: names the body bound or removed out of the analysis' sight (``globals()[...]``,
+        #: ``exec``, ``%run script.py``, ``%pylab``)
+        self.unseen: list[str] = []
         self.observed = _files.Observed()
         self.compute = 0.0
 
@@ -118,7 +152,10 @@ class CellRun:
             if self.look_up() is not None and self.take_hit():
                 return self.report("cached")
             state_before = _state.snapshot()
+            names_before = dict(self.session.ns) if may_bind_unseen(self.rec.analysis) else None
             self.run_body()
+            if names_before is not None:
+                self.unseen = bound_unseen(self.rec.analysis, names_before, self.session.ns)
             outputs, hashes, absent = self.record_versions()
             self.store_result(outputs, hashes, absent, state_before)
             return self.report("done")
@@ -300,6 +337,9 @@ class CellRun:
         changed_state = _state.record(state_before, rec.body, shown=bool(shown),
                                       images=any(_shows_image(item) for item in shown))
         patched = patched_outside(rec.analysis.patched, session.ns)
+        if self.unseen:
+            patched.append(f"the namespace (it binds {', '.join(self.unseen[:5])}"
+                           f"{', ...' if len(self.unseen) > 5 else ''} out of flowyml's sight)")
         if patched:  # a hit could not do it again: the step runs every time
             changed_state = dict(changed_state or {})
             changed_state["unstored"] = [*changed_state.get("unstored", []), *patched]
