@@ -14,6 +14,29 @@ from typing import Any
 
 from flowyml.notebook.replay import Recording
 
+_WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+#: widgets that only show (a progress bar: tqdm's is an HBox of HTML and FloatProgress): their
+#: text stands in for them well enough on a hit; any other widget is live
+_DECORATIVE = frozenset(("FloatProgress", "IntProgress", "HTML", "HTMLMath", "Label"))
+_BOXES = frozenset(("Box", "HBox", "VBox", "GridBox"))
+
+
+def _decorative_widget(model_id: Any, depth: int = 0) -> bool:
+    """Whether the widget ``model_id`` (or a widget) only shows, made of progress bars and
+    text in boxes; unknown widgets are live."""
+    module = sys.modules.get("ipywidgets.widgets.widget")
+    registry = getattr(module, "_instances", None)
+    widget = registry.get(model_id) if isinstance(registry, dict) and isinstance(model_id, str) \
+        else model_id
+    if widget is None or isinstance(widget, str):
+        return False
+    kind = type(widget).__name__
+    if kind in _DECORATIVE:
+        return True
+    if kind in _BOXES and depth < 5:
+        return all(_decorative_widget(child, depth + 1) for child in getattr(widget, "children", ()))
+    return False
+
 
 class _Tee:
     """A text stream that writes through and records (unless paused)."""
@@ -71,6 +94,12 @@ class OutputRecorder:
         if self.on_change is not None:
             self.on_change(self.recording)
 
+    def _note_widget(self, data: Any) -> None:
+        view = data.get(_WIDGET_VIEW) if isinstance(data, dict) else None
+        if view is not None and not self.recording.live_widgets:
+            model = view.get("model_id") if isinstance(view, dict) else None
+            self.recording.live_widgets = not _decorative_widget(model)
+
     def _patch(self, obj: Any, attr: str, value: Any) -> None:
         had = attr in vars(obj)
         self._saved.append((obj, attr, vars(obj).get(attr), had))
@@ -91,6 +120,7 @@ class OutputRecorder:
 
             def recording_publish(data: Any, metadata: Any = None, *args: Any, **kwargs: Any) -> Any:
                 if not kwargs.get("update"):
+                    self._note_widget(data)
                     self.recording.display(data, metadata)
                     self.changed()
                 if not self.passthrough:
@@ -113,6 +143,7 @@ class OutputRecorder:
             write, start, finish = hook.write_format_data, hook.start_displayhook, hook.finish_displayhook
 
             def recording_write(format_dict: Any, md_dict: Any = None) -> Any:
+                self._note_widget(format_dict)
                 self.recording.display(format_dict, md_dict, kind="result")
                 self.changed()
                 return write(format_dict, md_dict) if self.passthrough else None

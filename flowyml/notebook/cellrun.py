@@ -337,6 +337,9 @@ class CellRun:
         changed_state = _state.record(state_before, rec.body, shown=bool(shown),
                                       images=any(_shows_image(item) for item in shown))
         patched = patched_outside(rec.analysis.patched, session.ns)
+        if self.recording is not None and self.recording.live_widgets:
+            patched.append("the widgets it shows (live: their models exist only in the kernel "
+                           "that made them)")
         if self.unseen:
             patched.append(f"the namespace (it binds {', '.join(self.unseen[:5])}"
                            f"{', ...' if len(self.unseen) > 5 else ''} out of flowyml's sight)")

@@ -66,6 +66,9 @@ class Recording:
         self.flush_interval = flush_interval
         #: stream name -> when the kernel sends what it holds unsent
         self._pending: dict[str, float] = {}
+        #: the cell showed a live widget (a slider, ``interact``, a button): its view cannot
+        #: be replayed, only running the cell again shows it live (set by the recorder)
+        self.live_widgets = False
         #: the last item's text, in pieces while it grows (joined once: a cell printing
         #: 200,000 lines took minutes when each write copied the text so far)
         self._parts: list[str] | None = None

@@ -35,3 +35,37 @@ def test_names_bound_through_globals_exec_and_run_exist_after_a_restart(tmp_path
     for i in (0, 1, 2, 3, 4):
         assert "re-ran" in states[i] and "out of flowyml's sight" in states[i], states[i]
     assert "cached" in states[5], states
+
+
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+def test_a_cell_showing_a_live_widget_runs_again_and_a_progress_bar_does_not(tmp_path, monkeypatch):
+    """A slider or ``interact`` lives in the kernel that made it: a hit could only show its
+    text, and what ``interact``'s function printed into it would land under the cell. Such
+    a cell runs again every time, so the widget is live after a restart; a progress bar
+    (an HBox of HTML and FloatProgress, as tqdm's) only shows, and stays a hit."""
+    from nbclient import NotebookClient
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+    cells = [
+        "%%step\nfrom ipywidgets import interact\ndef f(x):\n    print(x * 2)\ninteract(f, x=10);",
+        "%%step\nimport ipywidgets as w\nbar = w.HBox([w.HTML('50%'), w.FloatProgress(value=5, max=10)])\n"
+        "display(bar)\ndone = 1",
+    ]
+    shown = []
+    for _ in range(2):
+        nb = new_notebook(cells=[new_code_cell(s) for s in ["%load_ext flowyml", *cells]])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        NotebookClient(nb, timeout=300, kernel_name="python3",
+                       resources={"metadata": {"path": str(tmp_path)}}).execute()
+        shown.append([[(o.output_type, WIDGET in o.get("data", {}), o.get("data", {}).get("text/plain", ""))
+                       for o in cell.outputs] for cell in nb.cells[1:]])
+    interact_again = shown[1][0]
+    assert any(live for _, live, text in interact_again if text.startswith("interactive("))
+    assert not any(kind == "stream" for kind, _, _ in interact_again)  # 20 stays in the widget
+    status = [text for _, _, text in interact_again if text.startswith("step '")]
+    assert "re-ran" in status[0] and "widgets it shows" in status[0], status
+    bar_status = [text for _, _, text in shown[1][1] if text.startswith("step '")]
+    assert "cached" in bar_status[0], bar_status
