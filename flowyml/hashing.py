@@ -199,6 +199,27 @@ def _(obj: types.FunctionType, h: Hasher) -> None:
     tag(h, b"fn", code_fingerprint(obj).encode())
 
 
+def notebook_namedtuple(obj: Any) -> bool:
+    """Whether ``obj`` is a class ``collections.namedtuple`` made in the notebook
+    (``Person = namedtuple("Person", [...])`` in a cell): a value of its cell, not a
+    definition a hit re-runs, and known by its name, fields and defaults."""
+    return (isinstance(obj, type) and obj.__module__ == "__main__" and obj.__bases__ == (tuple,)
+            and isinstance(getattr(obj, "_fields", None), tuple)
+            and isinstance(getattr(obj, "_field_defaults", None), dict))
+
+
+@fingerprint.register(type)
+def _(obj: type, h: Hasher) -> None:
+    if notebook_namedtuple(obj):
+        # by content: pickle knows a class by its name only, so ``Person`` given a field
+        # more kept its digest and a cell reading it was a hit for the old fields
+        tag(h, b"ntc", obj.__qualname__.encode())
+        _feed(obj._fields, h)
+        _feed(obj._field_defaults, h)
+        return
+    _fingerprint_by_pickle(obj, h)
+
+
 def _totally_ordered(key: Any) -> bool:
     """Whether ``<`` on keys like this one is a total order (so sorting is canonical)."""
     if isinstance(key, str | bytes | int):
