@@ -16,12 +16,22 @@ from flowyml.notebook.replay import Recording
 
 
 class _Tee:
-    """A text stream that writes through and records (unless paused)."""
+    """A text stream that writes through and records (unless paused).
+
+    Code may keep the stream it finds in ``sys.stdout``/``sys.stderr`` while a step runs
+    (``logging.basicConfig()`` makes a handler on it). Once the step is over, the tee writes
+    to whatever ``sys.stdout``/``sys.stderr`` is then, as the kernel's own stream would be
+    written to: shown, and recorded by the step running at that time (a later step logging
+    through that handler showed its lines but did not record them, so its hit left them
+    out; in reactive mode they were not shown at all)."""
 
     def __init__(self, target: Any, name: str, recorder: OutputRecorder) -> None:
         self._target, self._name, self._recorder = target, name, recorder
 
     def write(self, text: str) -> int:
+        if self._recorder.finished:
+            now = getattr(sys, self._name)
+            return (now if now is not self else self._target).write(text)
         if not self._recorder.paused:
             self._recorder.recording.stream(self._name, str(text))
             self._recorder.changed()
@@ -50,6 +60,7 @@ class OutputRecorder:
         self.shell = shell
         self.recording = Recording()
         self.paused = 0
+        self.finished = False
         self.passthrough = passthrough
         self.on_change = on_change
         self._saved: list[tuple[Any, str, Any, bool]] = []
@@ -64,6 +75,7 @@ class OutputRecorder:
         setattr(obj, attr, value)
 
     def __enter__(self) -> OutputRecorder:
+        self.finished = False
         self._streams = sys.stdout, sys.stderr
         sys.stdout = _Tee(sys.stdout, "stdout", self)  # type: ignore[assignment]
         sys.stderr = _Tee(sys.stderr, "stderr", self)  # type: ignore[assignment]
@@ -128,6 +140,7 @@ class OutputRecorder:
 
     def __exit__(self, *exc: Any) -> None:
         sys.stdout, sys.stderr = self._streams
+        self.finished = True
         for obj, attr, value, had in reversed(self._saved):
             if had:
                 setattr(obj, attr, value)

@@ -741,6 +741,101 @@ def _filters_apply(warnings_module: Any, change: Any) -> None:
         mutated()
 
 
+#: what the standard streams' objects call themselves (a kernel's, the interpreter's)
+_STD_STREAMS = {"stderr": "stderr", "<stderr>": "stderr", "stdout": "stdout", "<stdout>": "stdout"}
+
+
+def _formatter_facts(logging: Any, formatter: Any) -> Any:
+    if formatter is None:
+        return None
+    if type(formatter) is not logging.Formatter:
+        return ("other", f"{type(formatter).__module__}.{type(formatter).__qualname__}")
+    styles = {logging.PercentStyle: "%", logging.StrFormatStyle: "{",
+              logging.StringTemplateStyle: "$"}
+    return ("fmt", formatter._fmt, formatter.datefmt, styles.get(type(formatter._style), "%"))
+
+
+def _handler_facts(logging: Any, handler: Any) -> tuple[Any, ...]:
+    """A handler as data: a stream handler on stdout/stderr, a file handler, a null
+    handler; any other by its class only (a library's import makes it again)."""
+    kind = type(handler)
+    fmt = _formatter_facts(logging, handler.formatter)
+    if kind is logging.StreamHandler:
+        std = _STD_STREAMS.get(getattr(handler.stream, "name", None))
+        if std is not None:
+            return ("stream", std, handler.level, fmt)
+    elif kind is logging.FileHandler:
+        return ("file", handler.baseFilename, handler.mode, handler.encoding, handler.level, fmt)
+    elif kind is logging.NullHandler:
+        return ("null", handler.level)
+    return ("other", f"{kind.__module__}.{kind.__qualname__}", handler.level)
+
+
+def _logger_facts(logging: Any, logger: Any) -> tuple[Any, ...]:
+    return (logger.level, logger.propagate, logger.disabled,
+            tuple(_handler_facts(logging, h) for h in logger.handlers))
+
+
+def _logging_capture(logging: Any) -> dict[str, Any]:
+    """The root logger's configuration and every other logger's that is not the default
+    (a level, handlers, ``propagate`` off, disabled), and ``logging.disable``'s level:
+    ``logging.basicConfig(format=..., level=INFO)`` or ``log.setLevel(DEBUG)`` in a cached
+    cell must hold after a restart, or the cells after it log otherwise than plain Python."""
+    manager = logging.Logger.manager
+    out: dict[str, Any] = {"": _logger_facts(logging, logging.root), "<disable>": manager.disable}
+    for name, logger in list(manager.loggerDict.items()):
+        if isinstance(logger, logging.Logger) and (
+                logger.level or logger.handlers or not logger.propagate or logger.disabled):
+            out[name] = _logger_facts(logging, logger)
+    return out
+
+
+def _logging_change(before: dict[str, Any] | None, after: dict[str, Any]) -> Any:
+    before = before or {}
+    if before == after:
+        return None
+    return {name: after.get(name) for name in [*after, *(n for n in before if n not in after)]
+            if before.get(name) != after.get(name)} or None
+
+
+def _make_handler(logging: Any, facts: tuple[Any, ...]) -> Any:
+    if facts[0] == "stream":
+        handler = logging.StreamHandler(getattr(sys, facts[1]))
+    elif facts[0] == "file":
+        handler = logging.FileHandler(facts[1], facts[2], facts[3])
+    elif facts[0] == "null":
+        return logging.NullHandler(facts[1])
+    else:  # another class: made by the code that made it (a library's import), not here
+        return None
+    handler.setLevel(facts[-2])
+    fmt = facts[-1]
+    if fmt is not None and fmt[0] == "fmt":
+        handler.setFormatter(logging.Formatter(fmt[1], fmt[2], fmt[3]))
+    return handler
+
+
+def _logging_apply(logging: Any, change: dict[str, Any]) -> None:
+    for name, facts in change.items():
+        if name == "<disable>":
+            logging.disable(facts or 0)
+            continue
+        logger = logging.getLogger(name or None)
+        level, propagate, disabled, handlers = facts or (0, True, False, ())
+        logger.setLevel(level)
+        logger.propagate, logger.disabled = propagate, disabled
+        wanted = list(handlers)
+        for handler in list(logger.handlers):  # keep what is wanted, remove the rest
+            mine = _handler_facts(logging, handler)
+            if mine in wanted:
+                wanted.remove(mine)
+            else:
+                logger.removeHandler(handler)
+        for facts_of in wanted:
+            handler = _make_handler(logging, facts_of)
+            if handler is not None:
+                logger.addHandler(handler)
+
+
 for _builtin in (
     StateItem("random", "random", lambda m: m.getstate(), _whole, _random_apply, generator=True),
     StateItem("numpy.random", "numpy", _np_capture, _whole, _np_apply, generator=True),
@@ -755,6 +850,7 @@ for _builtin in (
     StateItem("cwd", "os", lambda m: m.getcwd(), _cwd_change, _cwd_apply),
     StateItem("warnings.filters", "warnings", lambda m: list(m.filters), _filters_change,
               _filters_apply),
+    StateItem("logging", "logging", _logging_capture, _logging_change, _logging_apply),
 ):
     register(_builtin)
 del _builtin
