@@ -420,7 +420,7 @@ def _register_pandas(pd: Any) -> None:
     def _hash_column(s: Any, h: Hasher) -> None:
         if isinstance(s.dtype, np.dtype) and not s.dtype.hasobject:
             _feed(s.to_numpy(copy=False), h)
-        elif isinstance(s.dtype, np.dtype) and not _exact_by_pandas(s.array):
+        elif isinstance(s.dtype, np.dtype) and not _exact_by_pandas(s.to_numpy()):
             _hash_objects(s.to_numpy(), h)
         elif (isinstance(s.dtype, pd.CategoricalDtype) and _objects(s.dtype.categories)
               and not _exact_by_pandas(s.dtype.categories)):
