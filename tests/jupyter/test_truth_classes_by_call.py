@@ -29,7 +29,8 @@ _USE = ("%%step\nprint(isinstance(john, Person), type(lisa) is Person, Person._f
 def test_a_namedtuple_made_in_a_cell_and_its_instances_are_hits_after_a_restart(
         tmp_path, monkeypatch):
     monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
-    cells = [_MAKE, _USE]
+    cells = [_MAKE, _USE, "%%step\njane = Person('Jane', 30, False)",  # another cell's instance
+             "%%step\nprint(jane, isinstance(jane, Person))"]
     plain, _ = _run(tmp_path, cells, flowyml=False)
     first, _ = _run(tmp_path, cells)
     second, states = _run(tmp_path, cells)
@@ -37,6 +38,7 @@ def test_a_namedtuple_made_in_a_cell_and_its_instances_are_hits_after_a_restart(
     assert plain[1] == ("True True ('name', 'age', 'is_gangster') "
                         "Person(name='John Doe', age=84, is_gangster=True) "
                         "Person(name='Jane', age=30, is_gangster=False)\n")
+    assert plain[3] == "Person(name='Jane', age=30, is_gangster=False) True\n"
     assert all(": cached" in s for s in states), states
 
 
