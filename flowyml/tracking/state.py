@@ -761,7 +761,10 @@ def _handler_facts(logging: Any, handler: Any) -> tuple[Any, ...]:
     kind = type(handler)
     fmt = _formatter_facts(logging, handler.formatter)
     if kind is logging.StreamHandler:
-        std = _STD_STREAMS.get(getattr(handler.stream, "name", None))
+        stream = handler.stream
+        std = ("stderr" if stream is sys.stderr or stream is sys.__stderr__ else
+               "stdout" if stream is sys.stdout or stream is sys.__stdout__ else
+               _STD_STREAMS.get(getattr(stream, "name", None)))
         if std is not None:
             return ("stream", std, handler.level, fmt)
     elif kind is logging.FileHandler:
