@@ -208,6 +208,29 @@ def notebook_namedtuple(obj: Any) -> bool:
             and isinstance(getattr(obj, "_field_defaults", None), dict))
 
 
+def notebook_enum(obj: Any) -> bool:
+    """Whether ``obj`` is an enum class made in the notebook with members only, on one of
+    ``enum``'s own bases (``Color = Enum("Color", "RED GREEN")`` in a cell): known by its
+    name, base and members, as :func:`notebook_namedtuple`."""
+    enum = sys.modules.get("enum")
+    if enum is None or not isinstance(obj, enum.EnumMeta) or obj.__module__ != "__main__":
+        return False
+    own = {getattr(enum, n) for n in ("Enum", "IntEnum", "Flag", "IntFlag", "StrEnum") if hasattr(enum, n)}
+    return (len(obj.__bases__) == 1 and obj.__bases__[0] in own
+            and not any(_user_code(v) for v in vars(obj).values()))
+
+
+def _user_code(member: Any) -> bool:
+    """A method, class or static method or property written in the notebook."""
+    func = member.fget if isinstance(member, property) else getattr(member, "__func__", member)
+    return isinstance(func, types.FunctionType) and func.__module__ == "__main__"
+
+
+def enum_members(obj: Any) -> tuple[tuple[str, Any], ...]:
+    """An enum class's members (aliases too) as ``(name, value)`` pairs, in order."""
+    return tuple((name, member._value_) for name, member in obj.__members__.items())
+
+
 @fingerprint.register(type)
 def _(obj: type, h: Hasher) -> None:
     if notebook_namedtuple(obj):
@@ -216,6 +239,10 @@ def _(obj: type, h: Hasher) -> None:
         tag(h, b"ntc", obj.__qualname__.encode())
         _feed(obj._fields, h)
         _feed(obj._field_defaults, h)
+        return
+    if notebook_enum(obj):
+        tag(h, b"enc", f"{obj.__qualname__}:{obj.__bases__[0].__name__}".encode())
+        _feed(enum_members(obj), h)
         return
     _fingerprint_by_pickle(obj, h)
 

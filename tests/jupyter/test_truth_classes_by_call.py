@@ -55,3 +55,22 @@ def test_a_cell_reading_a_namedtuple_class_runs_again_when_its_fields_change(
     stepped, _ = _run(tmp_path, [edited, show])
     assert stepped == plain
     assert plain[1] == "('name', 'age', 'is_gangster', 'city')\n"
+
+
+@pytest.mark.slow
+def test_an_enum_made_by_a_call_is_a_hit_after_a_restart_and_keyed_by_its_members(
+        tmp_path, monkeypatch):
+    """``Color = Enum("Color", "RED GREEN")`` (the functional API) is a class made by a call
+    too: its hit loads after a restart, its members are the class's, and a member more is
+    another value for the cell listing them."""
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+    make = "%%step\nimport enum\nColor = enum.Enum('Color', 'RED GREEN')\nfavourite = Color.GREEN"
+    show = "%%step\nprint(favourite is Color.GREEN, [c.name for c in Color])"
+    plain, _ = _run(tmp_path, [make, show], flowyml=False)
+    first, _ = _run(tmp_path, [make, show])
+    second, states = _run(tmp_path, [make, show])
+    assert plain == first == second == ["", "True ['RED', 'GREEN']\n"]
+    assert all(": cached" in s for s in states), states
+    edited = make.replace("'RED GREEN'", "'RED GREEN BLUE'")
+    stepped, _ = _run(tmp_path, [edited, show])
+    assert stepped == ["", "True ['RED', 'GREEN', 'BLUE']\n"]
