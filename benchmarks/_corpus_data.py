@@ -43,10 +43,17 @@ def data_files(source_text: str, data_dir: Path) -> list[str]:
 
 
 def edit_csv(path: Path) -> tuple[str, str]:
-    """Change the last numeric field of the first data row (in place); (old, new)."""
-    lines = path.read_text().split("\n")
+    """Change the last numeric field of the first data row (in place); (old, new). A file
+    in Latin-1 or separated by ``;`` (the pandas cookbook's ``bikes.csv``) is edited so too."""
+    raw = path.read_bytes()
+    try:
+        encoding, text = "utf-8", raw.decode("utf-8")
+    except UnicodeDecodeError:
+        encoding, text = "latin-1", raw.decode("latin-1")
+    lines = text.split("\n")
+    sep = ";" if lines[0].count(";") > lines[0].count(",") else ","
     for row, line in enumerate(lines[1:], start=1):
-        fields = line.split(",")
+        fields = line.split(sep)
         for col in range(len(fields) - 1, -1, -1):
             text = fields[col].strip()
             try:
@@ -57,8 +64,8 @@ def edit_csv(path: Path) -> tuple[str, str]:
                 except ValueError:
                     continue
             old, fields[col] = fields[col], new
-            lines[row] = ",".join(fields)
-            path.write_text("\n".join(lines))
+            lines[row] = sep.join(fields)
+            path.write_bytes("\n".join(lines).encode(encoding))
             return old, new
     raise ValueError(f"{path.name}: no numeric field to edit")
 

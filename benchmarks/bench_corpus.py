@@ -45,6 +45,9 @@ _ADDR = re.compile(r"0x[0-9a-fA-F]+")
 _KERNEL_FILE = re.compile(r"/tmp/ipykernel_\d+/\d+\.py|<ipython-input-\d+-[0-9a-f]+>")
 _TIMING = re.compile(r"\d+(\.\d+)?\s*(ns|µs|μs|us|ms|s)\b")
 _STATUS = re.compile(r"^step '([^']*)': (\w+)")
+#: ``%timeit``'s notice when its runs' times spread (timing, as its figures)
+_SLOWEST = re.compile(r"The slowest run took [\d.]+ times longer than the fastest\. This could "
+                      r"mean that an intermediate result is being cached\.\n")
 
 
 def is_pure_import(source: str) -> bool:
@@ -97,7 +100,7 @@ def _png_size(data: str) -> tuple[int, int] | None:
 
 
 def _norm(text: str) -> str:
-    text = _KERNEL_FILE.sub("<cell>", _ADDR.sub("0x", text))
+    text = _SLOWEST.sub("", _KERNEL_FILE.sub("<cell>", _ADDR.sub("0x", text)))
     return _TIMING.sub("<t>", text)
 
 

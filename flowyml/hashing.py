@@ -199,6 +199,54 @@ def _(obj: types.FunctionType, h: Hasher) -> None:
     tag(h, b"fn", code_fingerprint(obj).encode())
 
 
+def notebook_namedtuple(obj: Any) -> bool:
+    """Whether ``obj`` is a class ``collections.namedtuple`` made in the notebook
+    (``Person = namedtuple("Person", [...])`` in a cell): a value of its cell, not a
+    definition a hit re-runs, and known by its name, fields and defaults."""
+    return (isinstance(obj, type) and obj.__module__ == "__main__" and obj.__bases__ == (tuple,)
+            and isinstance(getattr(obj, "_fields", None), tuple)
+            and isinstance(getattr(obj, "_field_defaults", None), dict))
+
+
+def notebook_enum(obj: Any) -> bool:
+    """Whether ``obj`` is an enum class made in the notebook with members only, on one of
+    ``enum``'s own bases (``Color = Enum("Color", "RED GREEN")`` in a cell): known by its
+    name, base and members, as :func:`notebook_namedtuple`."""
+    enum = sys.modules.get("enum")
+    if enum is None or not isinstance(obj, enum.EnumMeta) or obj.__module__ != "__main__":
+        return False
+    own = {getattr(enum, n) for n in ("Enum", "IntEnum", "Flag", "IntFlag", "StrEnum") if hasattr(enum, n)}
+    return (len(obj.__bases__) == 1 and obj.__bases__[0] in own
+            and not any(_user_code(v) for v in vars(obj).values()))
+
+
+def _user_code(member: Any) -> bool:
+    """A method, class or static method or property written in the notebook."""
+    func = member.fget if isinstance(member, property) else getattr(member, "__func__", member)
+    return isinstance(func, types.FunctionType) and func.__module__ == "__main__"
+
+
+def enum_members(obj: Any) -> tuple[tuple[str, Any], ...]:
+    """An enum class's members (aliases too) as ``(name, value)`` pairs, in order."""
+    return tuple((name, member._value_) for name, member in obj.__members__.items())
+
+
+@fingerprint.register(type)
+def _(obj: type, h: Hasher) -> None:
+    if notebook_namedtuple(obj):
+        # by content: pickle knows a class by its name only, so ``Person`` given a field
+        # more kept its digest and a cell reading it was a hit for the old fields
+        tag(h, b"ntc", obj.__qualname__.encode())
+        _feed(obj._fields, h)
+        _feed(obj._field_defaults, h)
+        return
+    if notebook_enum(obj):
+        tag(h, b"enc", f"{obj.__qualname__}:{obj.__bases__[0].__name__}".encode())
+        _feed(enum_members(obj), h)
+        return
+    _fingerprint_by_pickle(obj, h)
+
+
 def _totally_ordered(key: Any) -> bool:
     """Whether ``<`` on keys like this one is a total order (so sorting is canonical)."""
     if isinstance(key, str | bytes | int):
@@ -339,12 +387,39 @@ def _register_numpy(np: Any) -> None:
 def _register_pandas(pd: Any) -> None:
     np = sys.modules.get("numpy")
 
+    infer_dtype = pd.api.types.infer_dtype
+    #: kinds of object values pandas' vectorised hash tells apart exactly: it hashes strings
+    #: (and bytes, nulls) itself and any other object by ``str(value)``, which is exact
+    #: within one of these kinds but not across them (``1`` and ``"1"``) nor for containers
+    #: (a list raises, an array over 1000 items is summarised with "...")
+    by_pandas = frozenset({"string", "bytes", "empty", "integer", "floating", "complex",
+                           "boolean", "decimal", "datetime", "datetime64", "date", "time",
+                           "timedelta", "timedelta64", "period", "interval"})
+
+    def _objects(values: Any) -> bool:
+        return isinstance(values.dtype, np.dtype) and values.dtype.hasobject
+
+    def _exact_by_pandas(values: Any) -> bool:
+        """Whether pandas' hash of these object values is exact (see ``by_pandas``)."""
+        return infer_dtype(values, skipna=True) in by_pandas
+
+    def _hash_objects(values: Any, h: Hasher) -> None:
+        """Object values pandas would hash by ``str()`` across kinds: one by one, by content
+        (``[1, "a"]`` and ``["1", "a"]`` hashed alike, so a cell reading one was a hit for
+        the other; a column of lists made hashing raise and the cell fail)."""
+        tag(h, b"pdo")
+        _feed(np.asarray(values, dtype=object), h)
+
     def _hash_values(values: Any, h: Hasher) -> None:
         if np is not None and isinstance(values, np.ndarray) and not values.dtype.hasobject:
             _feed(values, h)
         else:
             # extension arrays, strings, objects: pandas' vectorised per-element hash
-            hashed = pd.util.hash_array(np.asarray(values, dtype=object), categorize=False)
+            objects = np.asarray(values, dtype=object)
+            if not _exact_by_pandas(objects):
+                _hash_objects(objects, h)
+                return
+            hashed = pd.util.hash_array(objects, categorize=False)
             _feed(hashed, h)
 
     def _hash_index(index: Any, h: Hasher) -> None:
@@ -353,7 +428,13 @@ def _register_pandas(pd: Any) -> None:
         if isinstance(index, pd.RangeIndex):
             _feed((index.start, index.stop, index.step), h)
         elif isinstance(index, pd.MultiIndex):
-            _feed(pd.util.hash_pandas_object(index, index=False).to_numpy(), h)
+            if all(not _objects(level) or _exact_by_pandas(level) for level in index.levels):
+                _feed(pd.util.hash_pandas_object(index, index=False).to_numpy(), h)
+            else:
+                tag(h, b"pdmi")
+                for level, codes in zip(index.levels, index.codes, strict=True):
+                    _hash_index(level, h)
+                    _feed(np.asarray(codes), h)
         else:
             _hash_values(index.to_numpy(), h)
 
@@ -366,6 +447,13 @@ def _register_pandas(pd: Any) -> None:
     def _hash_column(s: Any, h: Hasher) -> None:
         if isinstance(s.dtype, np.dtype) and not s.dtype.hasobject:
             _feed(s.to_numpy(copy=False), h)
+        elif isinstance(s.dtype, np.dtype) and not _exact_by_pandas(s.to_numpy()):
+            _hash_objects(s.to_numpy(), h)
+        elif (isinstance(s.dtype, pd.CategoricalDtype) and _objects(s.dtype.categories)
+              and not _exact_by_pandas(s.dtype.categories)):
+            tag(h, b"pdc", b"o" if s.dtype.ordered else b"u")
+            _hash_index(s.dtype.categories, h)
+            _feed(np.asarray(s.cat.codes), h)
         else:
             _feed(pd.util.hash_pandas_object(s, index=False, categorize=False).to_numpy(), h)
 

@@ -39,15 +39,23 @@ def _decorative_widget(model_id: Any, depth: int = 0) -> bool:
 
 
 class _Tee:
-    """A text stream that writes through and records (unless paused)."""
+    """A text stream that writes through and records (unless paused).
+
+    Code may keep the stream it finds in ``sys.stdout``/``sys.stderr`` while a step runs
+    (``logging.basicConfig()`` makes a handler on it). Once the step is over, the tee writes
+    to whatever ``sys.stdout``/``sys.stderr`` is then, as the kernel's own stream would be
+    written to: shown, and recorded by the step running at that time (a later step logging
+    through that handler showed its lines but did not record them, so its hit left them
+    out; in reactive mode they were not shown at all)."""
 
     def __init__(self, target: Any, name: str, recorder: OutputRecorder) -> None:
         self._target, self._name, self._recorder = target, name, recorder
 
     def write(self, text: str) -> int:
         recorder = self._recorder
-        if recorder.closed:  # held past the step (a log handler made in it): the stream
-            return self._target.write(text)
+        if recorder.finished:  # held past the step (a log handler made in it)
+            now = getattr(sys, self._name)
+            return (now if now is not self else self._target).write(text)
         if not recorder.paused:
             recorder.recording.stream(self._name, str(text))
             recorder.changed()
@@ -60,7 +68,7 @@ class _Tee:
             self.write(line)
 
     def flush(self) -> Any:
-        if not self._recorder.paused and not self._recorder.closed:
+        if not self._recorder.paused and not self._recorder.finished:
             self._recorder.recording.flushed(self._name)
         return self._target.flush()
 
@@ -82,8 +90,8 @@ class OutputRecorder:
         self.recording = Recording()
         self.paused = 0
         #: the step ended: a stream it handed out (``logging.basicConfig`` in the step keeps
-        #: ``sys.stderr``) writes through from then on, recording nothing
-        self.closed = False
+        #: ``sys.stderr``) writes to the streams of the moment from then on
+        self.finished = False
         self.passthrough = passthrough
         self.on_change = on_change
         #: the last value the cell showed as its result (``None``: none)
@@ -106,6 +114,7 @@ class OutputRecorder:
         setattr(obj, attr, value)
 
     def __enter__(self) -> OutputRecorder:
+        self.finished = False
         self._streams = sys.stdout, sys.stderr
         # a kernel's streams send what they hold this long after a write (ipykernel's
         # OutStream); the recording notes where, so replay shows the streams in that order
@@ -184,7 +193,7 @@ class OutputRecorder:
 
     def __exit__(self, *exc: Any) -> None:
         sys.stdout, sys.stderr = self._streams
-        self.closed = True
+        self.finished = True
         self.recording.finish()
         for obj, attr, value, had in reversed(self._saved):
             if had:

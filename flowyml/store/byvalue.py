@@ -25,8 +25,11 @@ import marshal
 import pickle
 import sys
 import types
+from collections import namedtuple
 from collections.abc import Callable
 from typing import Any
+
+from flowyml.hashing import enum_members, notebook_enum, notebook_namedtuple
 
 #: this interpreter's bytecode version, stored before each code object
 _MAGIC = importlib.util.MAGIC_NUMBER
@@ -34,6 +37,10 @@ _MAGIC = importlib.util.MAGIC_NUMBER
 
 class _Pickler(pickle.Pickler):
     def reducer_override(self, value: Any) -> Any:
+        if isinstance(value, type) and notebook_namedtuple(value):
+            return _namedtuple, (value.__name__, value._fields, tuple(value._field_defaults.items()))
+        if isinstance(value, type) and notebook_enum(value):
+            return _enum, (value.__name__, value.__bases__[0].__name__, enum_members(value))
         if isinstance(value, types.FunctionType) and _in_notebook(value) and not _by_name(value):
             return _rebuild, _parts(value)
         if isinstance(value, types.CellType):
@@ -52,6 +59,38 @@ def dumps(obj: Any, buffer_callback: Callable[[Any], Any] | None = None) -> byte
     out = io.BytesIO()
     _Pickler(out, protocol=5, buffer_callback=buffer_callback).dump(obj)
     return out.getvalue()
+
+
+def needs_by_value(outputs: Any) -> bool:
+    """Whether ``outputs`` (a step's outputs by name) hold a class the cell made with a call
+    (``Person = namedtuple(...)``, ``Color = Enum("Color", "RED GREEN")``): ``pickle``
+    would store it, and instances of it in the same entry, by its name in ``__main__``,
+    which a fresh kernel does not have when it loads the entry (a ``class`` statement is
+    re-run first; a call is not)."""
+    values = outputs.values() if isinstance(outputs, dict) else (outputs,)
+    return any(isinstance(v, type) and (notebook_namedtuple(v) or notebook_enum(v)) for v in values)
+
+
+def _namedtuple(name: str, fields: tuple[str, ...], defaults: tuple[tuple[str, Any], ...]) -> type:
+    """A notebook's namedtuple class again: the one the notebook holds under its name if it
+    is the same (instances made from it stay instances of it), else made anew."""
+    live = _namespace().get(name)
+    if (isinstance(live, type) and notebook_namedtuple(live) and live._fields == fields
+            and tuple(live._field_defaults.items()) == defaults):
+        return live
+    cls = namedtuple(name, fields, defaults=[v for _, v in defaults] or None, module="__main__")
+    return cls
+
+
+def _enum(name: str, base: str, members: tuple[tuple[str, Any], ...]) -> type:
+    """A notebook's enum class again (see :func:`_namedtuple`)."""
+    import enum
+
+    live = _namespace().get(name)
+    if (isinstance(live, type) and notebook_enum(live) and live.__bases__[0].__name__ == base
+            and enum_members(live) == members):
+        return live
+    return getattr(enum, base)(name, list(members), module="__main__", qualname=name)
 
 
 def _in_notebook(func: types.FunctionType) -> bool:

@@ -98,7 +98,8 @@ def pack(value: Any) -> Any:
             value, int | float | str | bytes | bool):
         return value
     try:
-        return _Pickled(pickle.dumps(value, protocol=5))
+        if not _byvalue.needs_by_value(value):
+            return _Pickled(pickle.dumps(value, protocol=5))
     except Exception:
         pass
     try:  # a lambda or closure made in the notebook, or an object holding one
@@ -177,6 +178,8 @@ def serialise(outputs: dict[str, Any]) -> tuple[list[Any], int, int, list[list[i
         return False
 
     try:
+        if _byvalue.needs_by_value(outputs):  # a namedtuple class the cell made
+            raise pickle.PicklingError("by value")
         stream = pickle.dumps(outputs, protocol=5, buffer_callback=in_band)
     except Exception:  # a lambda or closure made in the notebook, or an object holding one
         apart.clear()

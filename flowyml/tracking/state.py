@@ -808,99 +808,110 @@ def _decimal_apply(decimal: Any, change: Any) -> None:
             setattr(context, key, value)
 
 
-# logging: levels, handlers and formats a cell configures (``logging.basicConfig(level=INFO)``)
-# decide what every later cell's log calls print. Handlers are kept as descriptions that can
-# be made again (a stream handler on stdout/stderr, a file handler, a null handler, with
-# their level and ``logging.Formatter``); any other handler is kept as itself, which cannot
-# be pickled (it holds a lock), so a step adding one is never a hit and runs again.
-
-_LOGGER_DEFAULT = (0, True, False, ())  # NOTSET, propagates, enabled, no handlers
-_DISABLE = "\0disable"  # logging.disable's level (no logger has this name)
+#: handler classes a notebook makes itself (any other is a library's, which its import,
+#: run again on a hit, makes again)
+_USER_HANDLER_MODULES = frozenset(("logging", "logging.handlers", "__main__"))
+#: what the standard streams' objects call themselves (a kernel's, the interpreter's)
+_STD_STREAMS = {"stderr": "stderr", "<stderr>": "stderr", "stdout": "stdout", "<stdout>": "stdout"}
 
 
-def _stream_name(stream: Any) -> str | None:
-    """``"stdout"``/``"stderr"`` for the process's standard streams (a kernel's included)."""
-    name = getattr(stream, "name", None)
-    if name in ("stdout", "<stdout>"):
-        return "stdout"
-    if name in ("stderr", "<stderr>"):
-        return "stderr"
-    return None
+def _formatter_facts(logging: Any, formatter: Any) -> Any:
+    if formatter is None:
+        return None
+    if type(formatter) is not logging.Formatter:
+        return ("other", f"{type(formatter).__module__}.{type(formatter).__qualname__}")
+    styles = {logging.PercentStyle: "%", logging.StrFormatStyle: "{",
+              logging.StringTemplateStyle: "$"}
+    return ("fmt", formatter._fmt, formatter.datefmt, styles.get(type(formatter._style), "%"))
 
 
-def _handler_desc(logging: Any, handler: Any) -> tuple[Any, ...]:
+def _handler_facts(logging: Any, handler: Any) -> tuple[Any, ...]:
+    """A handler as data: a stream handler on stdout/stderr, a file handler, a null
+    handler; any other by its class only (a library's import makes it again)."""
     kind = type(handler)
-    formatter = handler.formatter
-    if formatter is not None and type(formatter) is not logging.Formatter:
-        return ("object", handler)
-    if handler.filters:
-        return ("object", handler)
+    fmt = _formatter_facts(logging, handler.formatter)
     if kind is logging.StreamHandler:
-        target = _stream_name(handler.stream)
-        if target is not None:
-            return ("stream", target, handler.level, formatter)
+        stream = handler.stream
+        std = ("stderr" if stream is sys.stderr or stream is sys.__stderr__ else
+               "stdout" if stream is sys.stdout or stream is sys.__stdout__ else
+               _STD_STREAMS.get(getattr(stream, "name", None)))
+        if std is not None:
+            return ("stream", std, handler.level, fmt)
     elif kind is logging.FileHandler:
-        return ("file", handler.baseFilename, handler.mode, handler.encoding, handler.level,
-                formatter)
+        return ("file", handler.baseFilename, handler.mode, handler.encoding, handler.level, fmt)
     elif kind is logging.NullHandler:
         return ("null", handler.level)
-    return ("object", handler)
+    if kind.__module__ in _USER_HANDLER_MODULES:
+        # the notebook's own handler (a stream into a buffer, a rotating file, a class of
+        # its own): kept as itself, which cannot be pickled (it holds a lock), so a step
+        # adding one is never a hit and runs again
+        return ("object", handler)
+    return ("other", f"{kind.__module__}.{kind.__qualname__}", handler.level)
+
+
+def _logger_facts(logging: Any, logger: Any) -> tuple[Any, ...]:
+    return (logger.level, logger.propagate, logger.disabled,
+            tuple(_handler_facts(logging, h) for h in logger.handlers))
 
 
 def _logging_capture(logging: Any) -> dict[str, Any]:
-    """``logger name ("" for the root) -> (level, propagate, disabled, handlers)`` of the
-    loggers not at their defaults, and ``logging.disable``'s level."""
-    manager = logging.root.manager
-    loggers = [("", logging.root)]
-    loggers += [(name, logger) for name, logger in list(manager.loggerDict.items())
-                if isinstance(logger, logging.Logger) and (
-                    logger.level or logger.handlers or logger.disabled or not logger.propagate)]
-    out: dict[str, Any] = {name: (logger.level, logger.propagate, logger.disabled,
-                                  tuple(_handler_desc(logging, h) for h in logger.handlers))
-                           for name, logger in loggers}
-    out[_DISABLE] = manager.disable
+    """The root logger's configuration and every other logger's that is not the default
+    (a level, handlers, ``propagate`` off, disabled), and ``logging.disable``'s level:
+    ``logging.basicConfig(format=..., level=INFO)`` or ``log.setLevel(DEBUG)`` in a cached
+    cell must hold after a restart, or the cells after it log otherwise than plain Python."""
+    manager = logging.Logger.manager
+    out: dict[str, Any] = {"": _logger_facts(logging, logging.root), "<disable>": manager.disable}
+    for name, logger in list(manager.loggerDict.items()):
+        if isinstance(logger, logging.Logger) and (
+                logger.level or logger.handlers or not logger.propagate or logger.disabled):
+            out[name] = _logger_facts(logging, logger)
     return out
 
 
 def _logging_change(before: dict[str, Any] | None, after: dict[str, Any]) -> Any:
-    if before is None:
-        return None  # logging was imported by the step: nothing configured before it
-    return _mapping_change(before, after)
+    before = before or {}
+    if before == after:
+        return None
+    return {name: after.get(name) for name in [*after, *(n for n in before if n not in after)]
+            if before.get(name) != after.get(name)} or None
 
 
-def _make_handler(logging: Any, desc: tuple[Any, ...]) -> Any:
-    kind = desc[0]
-    if kind == "stream":
-        _, target, level, formatter = desc
-        handler = logging.StreamHandler(sys.stdout if target == "stdout" else sys.stderr)
-    elif kind == "file":
-        _, path, mode, encoding, level, formatter = desc
-        handler = logging.FileHandler(path, mode=mode, encoding=encoding)
-    elif kind == "null":
-        _, level = desc
-        handler, formatter = logging.NullHandler(), None
-    else:
-        return desc[1]
-    handler.setLevel(level)
-    if formatter is not None:
-        handler.setFormatter(formatter)
+def _make_handler(logging: Any, facts: tuple[Any, ...]) -> Any:
+    if facts[0] == "stream":
+        handler = logging.StreamHandler(getattr(sys, facts[1]))
+    elif facts[0] == "file":
+        handler = logging.FileHandler(facts[1], facts[2], facts[3])
+    elif facts[0] == "null":
+        return logging.NullHandler(facts[1])
+    else:  # another class: made by the code that made it (a library's import), not here
+        return None
+    handler.setLevel(facts[-2])
+    fmt = facts[-1]
+    if fmt is not None and fmt[0] == "fmt":
+        handler.setFormatter(logging.Formatter(fmt[1], fmt[2], fmt[3]))
     return handler
 
 
-def _logging_apply(logging: Any, change: Any) -> None:
-    changed, removed = change
-    for name, desc in [*((n, _LOGGER_DEFAULT) for n in removed), *changed.items()]:
-        if name == _DISABLE:
-            logging.disable(desc)
+def _logging_apply(logging: Any, change: dict[str, Any]) -> None:
+    for name, facts in change.items():
+        if name == "<disable>":
+            logging.disable(facts or 0)
             continue
-        level, propagate, disabled, handlers = desc
         logger = logging.getLogger(name or None)
+        level, propagate, disabled, handlers = facts or (0, True, False, ())
         logger.setLevel(level)
         logger.propagate, logger.disabled = propagate, disabled
-        for old in list(logger.handlers):
-            logger.removeHandler(old)
-        for handler in handlers:
-            logger.addHandler(_make_handler(logging, handler))
+        wanted = list(handlers)
+        for handler in list(logger.handlers):  # keep what is wanted, remove the rest
+            mine = _handler_facts(logging, handler)
+            if mine in wanted:
+                wanted.remove(mine)
+            else:
+                logger.removeHandler(handler)
+        for facts_of in wanted:
+            handler = _make_handler(logging, facts_of)
+            if handler is not None:
+                logger.addHandler(handler)
 
 
 for _builtin in (
