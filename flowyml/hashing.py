@@ -362,6 +362,10 @@ def _register_numpy(np: Any) -> None:
     def _hash_ndarray(arr: Any, h: Hasher) -> None:
         if type(arr) is not np.ndarray and not isinstance(arr, np.memmap):
             tag(h, b"sub", _type_name(arr))
+            if isinstance(arr, np.ma.MaskedArray):  # its mask and fill value are its content
+                _hash_ndarray(np.ma.getmaskarray(arr), h)
+                _feed(arr.fill_value, h)
+            arr = arr.view(np.ndarray)  # a subclass's bytes (a masked array's view refuses)
         tag(h, b"nd", arr.dtype.str.encode() + repr(arr.shape).encode())
         if arr.dtype.hasobject:
             for item in arr.reshape(-1):

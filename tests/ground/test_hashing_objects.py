@@ -45,3 +45,17 @@ def test_objects_of_several_kinds_or_containers_are_hashed_by_content():
     assert hash_value(pd.Series(pd.Categorical([1, "a"]))) != hash_value(pd.Series(pd.Categorical(["1", "a"])))
     assert (hash_value(pd.MultiIndex.from_tuples([(1, "x"), ("a", "y")]))
             != hash_value(pd.MultiIndex.from_tuples([("1", "x"), ("a", "y")])))
+
+
+def test_masked_arrays_are_hashed_by_data_mask_and_fill_value():
+    """A masked array's ``view(np.uint8)`` raised ValueError inside the hasher (a step
+    reading one failed); its mask and fill value are part of what it holds."""
+    import numpy as np
+
+    from flowyml.hashing import hash_value
+
+    a = np.ma.masked_array([1, 2], mask=[0, 1])
+    assert hash_value(a) == hash_value(np.ma.masked_array([1, 2], mask=[0, 1]))
+    assert hash_value(a) != hash_value(np.ma.masked_array([1, 2], mask=[0, 0]))
+    assert hash_value(a) != hash_value(np.ma.masked_array([1, 2], mask=[0, 1], fill_value=7))
+    assert hash_value(a) != hash_value(np.array([1, 2]))
