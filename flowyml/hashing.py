@@ -72,6 +72,16 @@ def hash_value(obj: Any) -> str:
                 "flatten it, register a handler with @flowyml.hashing.fingerprint.register, "
                 "or pass cache=False"
             ) from None
+    except UnhashableValueError:
+        raise
+    except Exception as exc:
+        # a library object whose own methods fail on the way (a subclass that refuses a
+        # view, a property that raises): not hashable by content, said as such -- the step
+        # is keyed by its maker or not cached, never crashed by the hasher
+        raise UnhashableValueError(
+            f"a value of type {type(obj).__qualname__} could not be hashed by content "
+            f"({type(exc).__name__}: {exc}); register a handler with "
+            "@flowyml.hashing.fingerprint.register, or pass cache=False") from exc
     return h.hexdigest()
 
 

@@ -59,3 +59,22 @@ def test_masked_arrays_are_hashed_by_data_mask_and_fill_value():
     assert hash_value(a) != hash_value(np.ma.masked_array([1, 2], mask=[0, 0]))
     assert hash_value(a) != hash_value(np.ma.masked_array([1, 2], mask=[0, 1], fill_value=7))
     assert hash_value(a) != hash_value(np.array([1, 2]))
+
+
+def test_a_value_whose_own_methods_fail_while_hashed_is_unhashable_not_a_crash():
+    """A handler (a library's object whose own methods raise on the way, as a masked
+    array's ``view`` did) failing with another error is said as unhashable, never raised
+    into the step as a crash."""
+    import pytest
+
+    from flowyml.hashing import UnhashableValueError, fingerprint, hash_value
+
+    class Broken:
+        pass
+
+    @fingerprint.register(Broken)
+    def _(obj, h):
+        raise ValueError("cannot reshape array of size 2 into shape (16,)")
+
+    with pytest.raises(UnhashableValueError, match="Broken could not be hashed by content"):
+        hash_value({"x": Broken()})
