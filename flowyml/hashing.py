@@ -72,16 +72,6 @@ def hash_value(obj: Any) -> str:
                 "flatten it, register a handler with @flowyml.hashing.fingerprint.register, "
                 "or pass cache=False"
             ) from None
-    except UnhashableValueError:
-        raise
-    except Exception as exc:
-        # a library object whose own methods fail on the way (a subclass that refuses a
-        # view, a property that raises): not hashable by content, said as such -- the step
-        # is keyed by its maker or not cached, never crashed by the hasher
-        raise UnhashableValueError(
-            f"a value of type {type(obj).__qualname__} could not be hashed by content "
-            f"({type(exc).__name__}: {exc}); register a handler with "
-            "@flowyml.hashing.fingerprint.register, or pass cache=False") from exc
     return h.hexdigest()
 
 
@@ -101,7 +91,18 @@ def _feed(obj: Any, h: Hasher) -> None:
     if handler is None:
         handler = fingerprint.dispatch(cls)
         _dispatch_cache[cls] = handler
-    handler(obj, h)
+    try:
+        handler(obj, h)
+    except (UnhashableValueError, RecursionError):
+        raise
+    except Exception as exc:
+        # a library object whose own methods fail on the way (a subclass that refuses a
+        # view, a property that raises): not hashable by content, said as such -- the step
+        # is keyed by its maker or not cached, never crashed by the hasher
+        raise UnhashableValueError(
+            f"a value of type {cls.__qualname__} could not be hashed by content "
+            f"({type(exc).__name__}: {exc}); register a handler with "
+            "@flowyml.hashing.fingerprint.register, or pass cache=False") from exc
 
 
 def tag(h: Hasher, tag: bytes, payload: bytes = b"") -> None:
