@@ -58,3 +58,21 @@ def edit_file(path: Path, text: str) -> None:
     path.write_text(text)
     st = path.stat()
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+
+
+def before_and_after_a_restart(ip, capsys, cells: list[str]) -> list[tuple[list, list[str], dict[str, str]]]:
+    """Run ``cells`` as bare ``%%step`` cells, restart the kernel (``ip.restart()``: a new
+    namespace, the same cache), run them again. Per round: the errors, the printed lines
+    (status lines left out) and each step's state."""
+    import flowyml_jupyter
+
+    rounds = []
+    for again in (False, True):
+        results = [step_cell(ip, "", body) for body in cells]
+        errors = [r.error_in_exec for r in results if not r.success]
+        out = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("step '")]
+        session = flowyml_jupyter._LOADED[id(ip)].session
+        rounds.append((errors, out, {name: rec.state for name, rec in session.steps.items()}))
+        if not again:
+            ip.restart()
+    return rounds

@@ -10,15 +10,13 @@ the ``%%step`` one again in a fresh kernel where every cell is a hit.
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
-from nbformat.v4 import new_code_cell, new_notebook
 
 from flowyml.notebook.replay import Recording
+
+from .kernel_runs import run_cells, statuses
 
 CELLS = [
     # long: the warning is sent between the prints
@@ -35,32 +33,23 @@ CELLS = [
 def _streams(folder: Path, flowyml: bool) -> tuple[list[list[tuple[str, str]]], list[str]]:
     """Per cell, its stream outputs (consecutive ones of a stream joined, as a front end
     shows them), and each step cell's status line."""
-    cells = CELLS if flowyml else [c.split("\n", 1)[1] for c in CELLS]
-    nb = new_notebook(cells=[new_code_cell(s) for s in
-                             ["%load_ext flowyml" if flowyml else "pass", *cells]])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, folder / f"nb-{uuid.uuid4().hex[:6]}.ipynb")
-    NotebookClient(nb, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(folder)}}).execute()
-    shown, states = [], []
-    for cell in nb.cells[1:]:
+    runs = run_cells(folder, CELLS, flowyml, allow_errors=False)
+    shown = []
+    for outputs in runs:
         streams: list[tuple[str, str]] = []
-        for out in cell.outputs:
+        for out in outputs:
             if out.output_type == "stream":
                 text = "careful" if "careful" in out.text else out.text  # the warning's file/line
                 if streams and streams[-1][0] == out.name:
                     streams[-1] = (out.name, streams[-1][1] + text)
                 else:
                     streams.append((out.name, text))
-            elif out.output_type == "display_data" and out.data.get("text/plain", "").startswith("step '"):
-                states.append(out.data["text/plain"])
         shown.append(streams)
-    return shown, states
+    return shown, [s for s in statuses(runs) if s]
 
 
 @pytest.mark.slow
-def test_a_hit_shows_the_streams_in_the_order_the_kernel_sent_them(tmp_path, monkeypatch):
-    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+def test_a_hit_shows_the_streams_in_the_order_the_kernel_sent_them(tmp_path):
     plain, _ = _streams(tmp_path, flowyml=False)
     assert plain[0] == [("stdout", "first\n"), ("stderr", "careful"), ("stdout", "second\n")]
     assert plain[1] == [("stdout", "a\nb\n"), ("stderr", "w\n")]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from .test_truth_restart import _run
+from .test_truth_restart import _run, _three
 
 pytest.importorskip("nbclient")
 
@@ -31,9 +31,7 @@ def test_a_namedtuple_made_in_a_cell_and_its_instances_are_hits_after_a_restart(
     monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
     cells = [_MAKE, _USE, "%%step\njane = Person('Jane', 30, False)",  # another cell's instance
              "%%step\nprint(jane, isinstance(jane, Person))"]
-    plain, _ = _run(tmp_path, cells, flowyml=False)
-    first, _ = _run(tmp_path, cells)
-    second, states = _run(tmp_path, cells)
+    plain, first, second, states = _three(tmp_path, cells)
     assert plain == first == second
     assert plain[1] == ("True True ('name', 'age', 'is_gangster') "
                         "Person(name='John Doe', age=84, is_gangster=True) "
@@ -66,9 +64,7 @@ def test_an_enum_made_by_a_call_is_a_hit_after_a_restart_and_keyed_by_its_member
     monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
     make = "%%step\nimport enum\nColor = enum.Enum('Color', 'RED GREEN')\nfavourite = Color.GREEN"
     show = "%%step\nprint(favourite is Color.GREEN, [c.name for c in Color])"
-    plain, _ = _run(tmp_path, [make, show], flowyml=False)
-    first, _ = _run(tmp_path, [make, show])
-    second, states = _run(tmp_path, [make, show])
+    plain, first, second, states = _three(tmp_path, [make, show])
     assert plain == first == second == ["", "True ['RED', 'GREEN']\n"]
     assert all(": cached" in s for s in states), states
     edited = make.replace("'RED GREEN'", "'RED GREEN BLUE'")

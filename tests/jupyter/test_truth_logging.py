@@ -13,34 +13,23 @@ Real kernels through nbclient, as the notebook runs them.
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
-from nbformat.v4 import new_code_cell, new_notebook
+
+from .kernel_runs import printed, run_cells, statuses, three_runs
 
 
 def _run(folder: Path, cells: list[str], flowyml: bool = True) -> tuple[list[str], list[str]]:
     """Each cell's stderr and stdout text, and its status line, from a fresh kernel."""
-    if not flowyml:
-        cells = [c.split("\n", 1)[1] if c.startswith("%%step") else c for c in cells]
-    nb = new_notebook(cells=[new_code_cell(s) for s in
-                             ["%load_ext flowyml" if flowyml else "pass", *cells]])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, folder / f"nb-{uuid.uuid4().hex[:6]}.ipynb")
-    NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": str(folder)}}).execute()
-    shown, states = [], []
-    for cell in nb.cells[1:]:
-        shown.append("".join(o.text for o in cell.outputs if o.output_type == "stream")
-                     + "".join(f"ERROR {o.ename}" for o in cell.outputs if o.output_type == "error"))
-        status = [o.data["text/plain"] for o in cell.outputs
-                  if o.output_type in ("display_data", "execute_result")
-                  and o.data.get("text/plain", "").startswith("step '")]
-        states.append(status[0] if status else "")
-    return shown, states
+    runs = run_cells(folder, cells, flowyml)
+    return [printed(o, errors=True) for o in runs], statuses(runs)
+
+
+def _three(folder: Path, cells: list[str]) -> tuple[list[str], list[str], list[str], list[str]]:
+    """Plain, flowyml, flowyml in a fresh kernel (as :func:`_run` sees them), and the
+    status lines of the last."""
+    return three_runs(folder, cells, lambda o: printed(o, errors=True), allow_errors=True)
 
 
 @pytest.mark.slow
@@ -52,9 +41,7 @@ def test_logging_configured_by_a_cached_cell_is_configured_after_a_restart(tmp_p
              "quiet = logging.getLogger('demo.quiet')\nquiet.setLevel(logging.ERROR)",
              "%%step\nlog.debug('one')\nlogging.info('two')\nquiet.warning('not shown')",
              "log.debug('three')\nlogging.warning('four')\nquiet.error('five')"]
-    plain, _ = _run(tmp_path, cells, flowyml=False)
-    first, _ = _run(tmp_path, cells)
-    second, states = _run(tmp_path, cells)
+    plain, first, second, states = _three(tmp_path, cells)
     assert plain == ["", "DEBUG|one\nINFO|two\n", "DEBUG|three\nWARNING|four\nERROR|five\n"]
     assert first == plain
     assert second == plain

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import step_cell
+from .conftest import before_and_after_a_restart, step_cell
 
 pytest.importorskip("pandas")
 
@@ -30,16 +30,11 @@ def test_a_frame_with_a_column_of_lists_is_a_step_and_a_hit_after_a_restart(ip, 
              "df['FlightNumber'] = df['FlightNumber'].interpolate().astype(int)",
              "delays = df['RecentDelays'].apply(pd.Series)\nprint(delays.shape)",
              "print(df['RecentDelays'].map(len).tolist())"]
-    for again in (False, True):  # the second time: a fresh kernel, everything cached
-        results = [step_cell(ip, "", body) for body in cells]
-        assert all(r.success for r in results), [r.error_in_exec for r in results]
-        assert _shown(capsys) == ["(3, 3)", "[2, 0, 3]"]
-        if again:
-            states = {name: rec.state for name, rec in session.steps.items()}
-            assert set(states.values()) == {"cached"}, states
-        else:
-            ip.restart()
-            session = __import__("flowyml_jupyter")._LOADED[id(ip)].session
+    rounds = before_and_after_a_restart(ip, capsys, cells)
+    for errors, out, _ in rounds:
+        assert errors == [] and out == ["(3, 3)", "[2, 0, 3]"], (errors, out)
+    states = rounds[1][2]
+    assert set(states.values()) == {"cached"}, states  # the second time: a fresh kernel
 
 
 @pytest.mark.parametrize("before, after", [

@@ -8,37 +8,23 @@ numpy's print options) only exists in a fresh process, and the notebooks found i
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
-from nbformat.v4 import new_code_cell, new_notebook
+
+from .kernel_runs import printed, run_cells, statuses, three_runs
 
 
 def _run(folder: Path, cells: list[str], flowyml: bool = True) -> tuple[list[str], list[str]]:
     """Each cell's printed text and its status line, from a fresh kernel in ``folder``."""
-    if not flowyml:
-        cells = [c.split("\n", 1)[1] if c.startswith("%%step") else c for c in cells]
-    nb = new_notebook(cells=[new_code_cell(s) for s in
-                             ["%load_ext flowyml" if flowyml else "pass", *cells]])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    path = folder / f"nb-{uuid.uuid4().hex[:6]}.ipynb"
-    nbformat.write(nb, path)
-    client = NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(folder)}})
-    client.execute()
-    shown, states = [], []
-    for cell in nb.cells[1:]:
-        text = "".join(o.text for o in cell.outputs if o.output_type == "stream" and o.name == "stdout")
-        errors = [f"ERROR {o.ename}" for o in cell.outputs if o.output_type == "error"]
-        shown.append(text + "".join(errors))
-        status = [o.data["text/plain"] for o in cell.outputs
-                  if o.output_type in ("display_data", "execute_result")
-                  and o.data.get("text/plain", "").startswith("step '")]
-        states.append(status[0] if status else "")
-    return shown, states
+    runs = run_cells(folder, cells, flowyml)
+    return [printed(o, errors=True, streams=("stdout",)) for o in runs], statuses(runs)
+
+
+def _three(folder: Path, cells: list[str]) -> tuple[list[str], list[str], list[str], list[str]]:
+    """Plain, flowyml, flowyml in a fresh kernel (as :func:`_run` sees them), and the
+    status lines of the last."""
+    return three_runs(folder, cells, lambda o: printed(o, errors=True, streams=("stdout",)), allow_errors=True)
 
 
 @pytest.mark.slow
@@ -55,9 +41,7 @@ def test_a_backend_chosen_by_the_cell_that_imports_matplotlib_is_chosen_again_on
     cells = ["%%step\nimport sys\nprint('matplotlib' in sys.modules)\nimport matplotlib\n"
              "matplotlib.use('svg')\nimport matplotlib.pyplot as plt",
              "%%step\nfig = plt.figure()\nprint(matplotlib.get_backend())\nplt.close(fig)"]
-    plain, _ = _run(tmp_path, cells, flowyml=False)
-    first, _ = _run(tmp_path, cells)
-    second, states = _run(tmp_path, cells)
+    plain, first, second, states = _three(tmp_path, cells)
     assert plain == first == second == ["False\n", "svg\n"]
     assert all(": cached" in s for s in states), states
 
@@ -71,9 +55,7 @@ def test_print_options_set_by_the_cell_that_imports_numpy_are_set_again_on_a_hit
     monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
     cells = ["%%step\nimport numpy as np\nnp.set_printoptions(precision=2, suppress=True)",
              "print(np.array([1 / 3]))"]
-    plain, _ = _run(tmp_path, cells, flowyml=False)
-    first, _ = _run(tmp_path, cells)
-    second, states = _run(tmp_path, cells)
+    plain, first, second, states = _three(tmp_path, cells)
     assert plain == first == second == ["", "[0.33]\n"]
     assert ": cached" in states[0], states
 
@@ -93,9 +75,7 @@ def test_rows_a_cell_inserts_through_a_connection_an_earlier_cell_opened_are_the
              "con.executemany('INSERT INTO t VALUES (?, ?)', data)\ncon.commit()",
              "%%step\ncursor = con.execute('SELECT * FROM t')\nprint(cursor.fetchall())",
              "con.close()\nimport os\nos.remove('my.sqlite')"]
-    plain, _ = _run(tmp_path, cells, flowyml=False)
-    first, _ = _run(tmp_path, cells)
-    second, states = _run(tmp_path, cells)
+    plain, first, second, states = _three(tmp_path, cells)
     assert plain == first == second == ["", "", "[(1, 'x'), (2, 'y')]\n", ""]
     assert "my.sqlite, which it writes, changed" in states[1], states
 
@@ -117,9 +97,7 @@ def test_values_a_cell_writes_into_a_memory_map_are_in_the_file_after_a_restart(
              "%%step\nsection[:] = 7.0\nmm.flush()\ndel mm",
              "%%step\nmm = np.memmap('mm.dat', dtype='float64', shape=(4, 3))\nprint(mm.sum())",
              "del mm, section\nimport os\nos.remove('mm.dat')"]
-    plain, _ = _run(tmp_path, cells, flowyml=False)
-    first, _ = _run(tmp_path, cells)
-    second, states = _run(tmp_path, cells)
+    plain, first, second, states = _three(tmp_path, cells)
     assert plain == first == second == ["", "", "", "42.0\n", ""]
     assert "mapped onto mm.dat" in states[1], states
 
@@ -144,7 +122,7 @@ def test_cells_aggregating_a_groupby_are_hits_after_a_restart(ip, session, capsy
     which moved its digest: that cell "changed grouped in place", and after a restart the
     cells aggregating it ran again."""
     pytest.importorskip("pandas")
-    from .conftest import step_cell
+    from .conftest import before_and_after_a_restart
 
     cells = ["import numpy as np\nimport pandas as pd\n"
              "df = pd.DataFrame({'k': list('abab'), 'j': list('xxyy'), 'v': [1.0, 2, 3, 4]})",
@@ -153,15 +131,9 @@ def test_cells_aggregating_a_groupby_are_hits_after_a_restart(ip, session, capsy
              "print(gv.agg([('average', 'mean'), ('stdev', np.std)]).shape)",  # fills more
              "r = grouped[['v']].agg(['count', 'max'])\nprint(r.shape)",
              "print(grouped[['v']].agg([('Average', 'mean')]).shape)"]
-    for again in (False, True):  # the second time: a fresh kernel, everything cached
-        for body in cells:
-            step_cell(ip, "", body)
-        out = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("step '")]
+    rounds = before_and_after_a_restart(ip, capsys, cells)
+    for _, out, _ in rounds:
         assert out == ["{('a', 'x'): 1.0, ('a', 'y'): 3.0, ('b', 'x'): 2.0, ('b', 'y'): 4.0}",
                        "(4, 2)", "(4, 2)", "(4, 1)"]
-        if again:
-            states = {name: rec.state for name, rec in session.steps.items()}
-            assert set(states.values()) == {"cached"}, states
-        else:
-            ip.restart()
-            session = __import__("flowyml_jupyter")._LOADED[id(ip)].session
+    states = rounds[1][2]
+    assert set(states.values()) == {"cached"}, states  # the second time: a fresh kernel

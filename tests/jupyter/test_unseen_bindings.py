@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import pytest
 
+from .kernel_runs import WIDGET, run_cells
 from .test_library_state import _run
 
 pytestmark = pytest.mark.slow
 
 
-def test_names_bound_through_globals_exec_and_run_exist_after_a_restart(tmp_path, monkeypatch):
+def test_names_bound_through_globals_exec_and_run_exist_after_a_restart(tmp_path):
     pytest.importorskip("matplotlib")
-    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
     (tmp_path / "script.py").write_text("def helper(x):\n    return x + 100\nFROM_SCRIPT = 1\n")
     cells = [
         "%%step\n%pylab inline",
@@ -37,18 +37,11 @@ def test_names_bound_through_globals_exec_and_run_exist_after_a_restart(tmp_path
     assert "cached" in states[5], states
 
 
-WIDGET = "application/vnd.jupyter.widget-view+json"
-
-
-def test_a_cell_showing_a_live_widget_runs_again_and_a_progress_bar_does_not(tmp_path, monkeypatch):
+def test_a_cell_showing_a_live_widget_runs_again_and_a_progress_bar_does_not(tmp_path):
     """A slider or ``interact`` lives in the kernel that made it: a hit could only show its
     text, and what ``interact``'s function printed into it would land under the cell. Such
     a cell runs again every time, so the widget is live after a restart; a progress bar
     (an HBox of HTML and FloatProgress, as tqdm's) only shows, and stays a hit."""
-    from nbclient import NotebookClient
-    from nbformat.v4 import new_code_cell, new_notebook
-
-    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
     cells = [
         "%%step\nfrom ipywidgets import interact\ndef f(x):\n    print(x * 2)\ninteract(f, x=10);",
         "%%step\nimport ipywidgets as w\nbar = w.HBox([w.HTML('50%'), w.FloatProgress(value=5, max=10)])\n"
@@ -56,12 +49,9 @@ def test_a_cell_showing_a_live_widget_runs_again_and_a_progress_bar_does_not(tmp
     ]
     shown = []
     for _ in range(2):
-        nb = new_notebook(cells=[new_code_cell(s) for s in ["%load_ext flowyml", *cells]])
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        NotebookClient(nb, timeout=300, kernel_name="python3",
-                       resources={"metadata": {"path": str(tmp_path)}}).execute()
+        runs = run_cells(tmp_path, cells, allow_errors=False)
         shown.append([[(o.output_type, WIDGET in o.get("data", {}), o.get("data", {}).get("text/plain", ""))
-                       for o in cell.outputs] for cell in nb.cells[1:]])
+                       for o in outputs] for outputs in runs])
     interact_again = shown[1][0]
     assert any(live for _, live, text in interact_again if text.startswith("interactive("))
     assert not any(kind == "stream" for kind, _, _ in interact_again)  # 20 stays in the widget
