@@ -129,6 +129,12 @@ def analyze(body: str, magic_lines: frozenset[int] = frozenset()) -> CellAnalysi
     mutated = [n for n in walk.mutated if n in reads and n not in outputs]
     outputs = [n for n in outputs if n not in deleted]
     maybe = [n for n in outputs if n not in walk.bound] + [n for n in incidental if n not in outputs]
+    # a name IPython syntax binds (`%%capture out`): an output IPython makes when the cell
+    # runs in a kernel, so stored with the step; optional, as the step function (the
+    # exported module, no IPython) runs the line as `pass` and does not bind it
+    by_ipython = [n for line in ipython for n in line.binds
+                  if n not in outputs and n not in walk.defined_set]
+    outputs, maybe = [*outputs, *by_ipython], [*maybe, *by_ipython]
     return CellAnalysis(
         reads=reads, builtin_reads=builtin_reads, outputs=outputs, mutated=mutated, defines=defines,
         incidental=incidental, names_read=list(walk.reads), string_reads=_string_reads(tree),

@@ -31,6 +31,8 @@ class IPythonLine:
     lineno: int
     text: str
     kind: str  # "magic", "shell", "cell magic"
+    #: names the line binds when IPython runs it (``%%capture out`` binds ``out``)
+    binds: tuple[str, ...] = ()
 
 
 
@@ -59,7 +61,7 @@ def python_source(body: str, magic_lines: frozenset[int] = frozenset()
                 raise CellSyntaxError(
                     f"line {number}: the cell magic {magic} cannot run inside a %%step cell; "
                     "put it in a cell of its own")
-            found.append(IPythonLine(number, stripped, "cell magic"))
+            found.append(IPythonLine(number, stripped, "cell magic", _magic_binds(stripped)))
             out.append(indent + _left_out(stripped))
         elif stripped.startswith(("%time ", "%time\t")) and _parses(stripped[6:].strip()):
             # `%time stmt` runs stmt once in the namespace: the step does the same
@@ -81,10 +83,29 @@ def python_source(body: str, magic_lines: frozenset[int] = frozenset()
 
 
 def _left_out(text: str) -> str:
-    """The neutral line standing for an IPython line (a comment does not change the code
-    fingerprint; it tells the reader of an exported module what ran in the notebook)."""
-    shown = text if text.isprintable() else repr(text)[1:-1]
-    return f"pass  # IPython: {shown}"
+    """The neutral line standing for an IPython line: ``pass; 'IPython: %env A=1'``. The
+    string constant does nothing when the step function runs, but it is in the normalised
+    AST, so the line's text is part of the code fingerprint (and of the cell's shape): a cell
+    whose magic changed (``%env A=1`` -> ``%env A=2``, ``%%capture`` -> ``%%capture out``) is
+    a new body, never a hit on what the old line did. (It was a comment, which the
+    fingerprint ignores: such an edit was a hit replaying the old line's effect.) ``pass``
+    first keeps the string from being read as a docstring; it also tells the reader of an
+    exported module what ran in the notebook."""
+    return f"pass; {'IPython: ' + text!r}"
+
+
+def _magic_binds(line: str) -> tuple[str, ...]:
+    """The name ``%%capture [options] NAME`` stores its ``CapturedIO`` under, if any."""
+    words = line.split()
+    if words[0] != "%%capture":
+        return ()
+    names = [w for w in words[1:] if not w.startswith("-")]
+    return (names[0],) if names and names[0].isidentifier() else ()
+
+
+def is_left_out(line: str) -> bool:
+    """Whether ``line`` is the neutral line :func:`python_source` put for an IPython line."""
+    return line.strip().startswith(("pass; 'IPython: ", 'pass; "IPython: '))
 
 
 def _first_code_line(lines: list[str]) -> int:

@@ -90,12 +90,12 @@ def test_settled_future_imports_are_no_ops_and_others_stay():
 
 
 @pytest.mark.parametrize("body, python, kinds", [
-    ("%matplotlib inline\nx = 1", "pass  # IPython: %matplotlib inline\nx = 1", ["magic"]),
-    ("for i in r:\n    !echo {i}\ny = 2", "for i in r:\n    pass  # IPython: !echo {i}\ny = 2",
+    ("%matplotlib inline\nx = 1", "pass; 'IPython: %matplotlib inline'\nx = 1", ["magic"]),
+    ("for i in r:\n    !echo {i}\ny = 2", "for i in r:\n    pass; 'IPython: !echo {i}'\ny = 2",
      ["shell"]),
-    ("%%time\nz = 3", "pass  # IPython: %%time\nz = 3", ["cell magic"]),
+    ("%%time\nz = 3", "pass; 'IPython: %%time'\nz = 3", ["cell magic"]),
     ("%time w = 4", "w = 4", ["magic"]),
-    ("np.array?\nq = 1", "pass  # IPython: np.array?\nq = 1", ["help"]),
+    ("np.array?\nq = 1", "pass; 'IPython: np.array?'\nq = 1", ["help"]),
     ('s = """\n%d\n"""', 's = """\n%d\n"""', []),
 ])
 def test_ipython_lines(body, python, kinds):

@@ -1,0 +1,77 @@
+"""IPython syntax in step cells, as the IPython kernel's own teaching notebooks use it
+(ipython/ipython-in-depth, "IPython Kernel": ``%%capture out``, ``%env``, ``!cmd``, cell magics
+such as ``%%writefile`` and ``%%bash``), found by the corpus (benchmarks/corpus/SOURCES.md).
+
+A real IPython shell (tests/jupyter/conftest.py) for what one kernel shows, real kernels
+through nbclient for what must survive a restart.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell, new_notebook
+
+from tests.jupyter.conftest import step_cell
+
+
+def _kernel_run(folder: Path, cells: list[str], flowyml: bool = True) -> list[nbformat.NotebookNode]:
+    """``cells`` in a fresh kernel in ``folder`` (with a bare ``%%step`` on each when
+    ``flowyml``); the executed code cells, without the ``%load_ext`` one."""
+    sources = ["%load_ext flowyml", *("%%step\n" + c for c in cells)] if flowyml else ["pass", *cells]
+    nb = new_notebook(cells=[new_code_cell(s) for s in sources])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(folder)}}).execute()
+    return nb.cells[1:]
+
+
+def _printed(cell: nbformat.NotebookNode) -> str:
+    text = "".join(o.text for o in cell.outputs if o.output_type == "stream")
+    errors = "".join(f"ERROR {o.ename}" for o in cell.outputs if o.output_type == "error")
+    return text + errors
+
+
+def _state(cell: nbformat.NotebookNode) -> str:
+    for out in cell.outputs:
+        text = out.get("data", {}).get("text/plain", "")
+        if out.get("output_type") == "display_data" and text.startswith("step '"):
+            return text
+    return ""
+
+
+def test_an_edited_magic_line_is_a_new_body_not_a_hit_on_the_old_line(ip, session, here,
+                                                                       monkeypatch):
+    """``x = 1`` / ``%env FLOWYML_T_ENV=1`` edited to ``...=2``: the magic line was a comment
+    in the step's code (not in the fingerprint), so the edit was a hit that replayed
+    "env: ...=1" and left the variable at 1. Plain IPython sets it to 2."""
+    monkeypatch.delenv("FLOWYML_T_ENV", raising=False)
+    step_cell(ip, "", "x = 1\n%env FLOWYML_T_ENV=1")
+    assert os.environ["FLOWYML_T_ENV"] == "1"
+    step_cell(ip, "", "x = 1\n%env FLOWYML_T_ENV=2")
+    assert os.environ["FLOWYML_T_ENV"] == "2"
+    assert all(rec.state == "done" for rec in session.steps.values())
+    monkeypatch.delenv("FLOWYML_T_ENV", raising=False)
+
+
+@pytest.mark.slow
+def test_capture_into_a_name_binds_it_and_it_survives_a_restart(tmp_path, monkeypatch):
+    """``%%capture`` then ``%%capture captured`` over the same prints (Capturing Output.ipynb):
+    the two were one step (the magic line was not in the fingerprint), so the second was a
+    hit and never bound ``captured``; and ``captured`` was no output of the step, so after a
+    restart the cells reading it failed. It is an output now, stored with the step."""
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+    cells = ["import sys\n", "%%capture\nprint('hi, stdout')\nprint('hi, stderr', file=sys.stderr)",
+             "%%capture captured\nprint('hi, stdout')\nprint('hi, stderr', file=sys.stderr)",
+             "print(repr(captured.stdout), repr(captured.stderr))"]
+    plain = [_printed(c) for c in _kernel_run(tmp_path, cells, flowyml=False)]
+    first = [_printed(c) for c in _kernel_run(tmp_path, cells)]
+    second_cells = _kernel_run(tmp_path, cells)
+    second = [_printed(c) for c in second_cells]
+    assert plain[3] == "'hi, stdout\\n' 'hi, stderr\\n'\n"
+    assert plain == first == second
+    assert all(": cached" in _state(c) for c in second_cells[1:]), [_state(c) for c in second_cells]
