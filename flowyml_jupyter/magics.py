@@ -24,6 +24,7 @@ from flowyml.events import Event, bus
 from flowyml.notebook.cellspec import OPTIONS, StepLineError, spec_from_namespace
 from flowyml.notebook.session import (
     CellNotPythonError,
+    IPythonOnlyCellError,
     NotebookSession,
     StepDefinitionError,
     UnknownInputsError,
@@ -125,6 +126,7 @@ class FlowymlMagics(Magics):
         outputs (names it assigns) are inferred unless declared. See ``%flowyml status``.
         """
         ordinary: StepDefinitionError | None = None
+        ipython_only: IPythonOnlyCellError | None = None
         try:
             # shell-style quoting (IPython's parse_argstring keeps the quotes in values)
             args = self.step.parser.parse_args(shlex.split(line))
@@ -133,8 +135,22 @@ class FlowymlMagics(Magics):
                                       magic_lines=self._magic_lines(cell))
         except (UnknownInputsError, CellNotPythonError) as exc:
             ordinary = exc
+        except IPythonOnlyCellError as exc:
+            ipython_only = exc
         except (StepLineError, StepDefinitionError, ValueError) as exc:
             raise UsageError(str(exc)) from None
+        if ipython_only is not None:
+            # `%%bash`, `%%writefile f.py`, `files = !ls` under a bare %%step: IPython runs
+            # them, so the cell runs as it would without %%step (not cached: its effects are
+            # another program's or IPython's), with what it shows as plain shows it; one
+            # status line says so (no stdout line: the cell's own output stays plain's)
+            error, _ = self._execute(cell)
+            if error is not None:
+                raise UsageError(f"{ipython_only} (ran it as an ordinary cell)") from None
+            display({"text/plain": f"step '{ipython_only.what}': not cached, ran as an "
+                                   f"ordinary cell ({str(ipython_only).split(': ', 2)[-1]})"},
+                    raw=True)
+            return None
         if ordinary is not None:
             # as plain Python: the cell runs until the name is missing (its imports and
             # prints happen), then NameError; if it defines the name some other way, fine.

@@ -24,6 +24,15 @@ class CellPythonSyntaxError(CellSyntaxError):
     """The cell's Python has a syntax error: plain IPython raises ``SyntaxError`` for it too."""
 
 
+class CellIPythonOnlyError(CellSyntaxError):
+    """IPython syntax a step cannot hold (a non-Python cell magic such as ``%%bash`` or
+    ``%%writefile``, ``x = !cmd``) but IPython runs: ``what`` is that syntax (``%%bash``)."""
+
+    def __init__(self, message: str, what: str) -> None:
+        super().__init__(message)
+        self.what = what
+
+
 @dataclass(frozen=True)
 class IPythonLine:
     """A line of IPython syntax inside a cell (1-based line number, the text, what it is)."""
@@ -58,9 +67,9 @@ def python_source(body: str, magic_lines: frozenset[int] = frozenset()
         if stripped.startswith("%%"):
             magic = stripped.split()[0]
             if number != _first_code_line(lines) or magic not in ("%%time", "%%timeit", "%%capture"):
-                raise CellSyntaxError(
-                    f"line {number}: the cell magic {magic} cannot run inside a %%step cell; "
-                    "put it in a cell of its own")
+                raise CellIPythonOnlyError(
+                    f"line {number}: the cell magic {magic} is IPython's, not Python, and a "
+                    "step cannot cache what it does; leave %%step off its cell", magic)
             found.append(IPythonLine(number, stripped, "cell magic", _magic_binds(stripped)))
             out.append(indent + _left_out(stripped))
         elif stripped.startswith(("%time ", "%time\t")) and _parses(stripped[6:].strip()):
@@ -74,9 +83,10 @@ def python_source(body: str, magic_lines: frozenset[int] = frozenset()
             found.append(IPythonLine(number, stripped, "help"))  # `np.array?`
             out.append(indent + _left_out(stripped))
         elif _MAGIC_ASSIGN.match(line) and not _parses(line.strip()):
-            raise CellSyntaxError(
+            raise CellIPythonOnlyError(
                 f"line {number}: `{stripped}` assigns the result of IPython syntax, which a "
-                "step cannot store; compute it in Python (e.g. subprocess.run) or in its own cell")
+                "step cannot store; compute it in Python (e.g. subprocess.run) to cache it",
+                stripped.split("=", 1)[1].strip().split()[0])
         else:
             out.append(line)
     return "\n".join(out), found

@@ -43,6 +43,17 @@ class CellNotPythonError(StepDefinitionError):
     its line), so the magic runs it as an ordinary cell, which shows just that."""
 
 
+class IPythonOnlyCellError(StepDefinitionError):
+    """The cell holds IPython syntax a step cannot keep (``%%bash``, ``%%writefile``,
+    ``x = !cmd``): plain IPython runs it, so the magic runs it as an ordinary cell (not
+    cached, as it would be without ``%%step``) and says so in its status line. ``what`` is
+    that syntax."""
+
+    def __init__(self, message: str, what: str) -> None:
+        super().__init__(message)
+        self.what = what
+
+
 class UnknownInputsError(StepDefinitionError):
     """The cell reads names nothing defines: as plain Python it would raise ``NameError``
     part-way (after its imports ran), so the magic runs it as an ordinary cell."""

@@ -75,3 +75,27 @@ def test_capture_into_a_name_binds_it_and_it_survives_a_restart(tmp_path, monkey
     assert plain[3] == "'hi, stdout\\n' 'hi, stderr\\n'\n"
     assert plain == first == second
     assert all(": cached" in _state(c) for c in second_cells[1:]), [_state(c) for c in second_cells]
+
+
+@pytest.mark.slow
+def test_cell_magics_and_shell_assignments_run_as_ordinary_cells(tmp_path, monkeypatch):
+    """``%%writefile mod.py`` then ``import mod`` (Beyond Plain Python.ipynb, Cell
+    Magics.ipynb), ``files = !ls``: under a bare ``%%step`` these were refused with a
+    UsageError, so the module was never written and every cell using it failed. They run as
+    IPython runs them now (not cached, said in their status line), before and after a
+    restart, and the cells after them are steps as usual."""
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+    cells = ["%%writefile mod4b.py\ndef f(x):\n    return 2 * x",
+             "import mod4b\nprint(mod4b.f(3))",
+             "files = !ls\nprint(sorted(f for f in files if f.endswith('.py')))",
+             "n_py = sum(f.endswith('.py') for f in files)\nprint(n_py)"]
+    plain = [_printed(c) for c in _kernel_run(tmp_path, cells, flowyml=False)]
+    first_cells = _kernel_run(tmp_path, cells)
+    second_cells = _kernel_run(tmp_path, cells)
+    first, second = [_printed(c) for c in first_cells], [_printed(c) for c in second_cells]
+    assert plain[1:] == first[1:] == second[1:] == ["6\n", "['mod4b.py']\n", "1\n"]
+    assert first[0] == second[0] == "Overwriting mod4b.py\n"  # plain wrote it first
+    for run in (first_cells, second_cells):
+        assert "'%%writefile': not cached, ran as an ordinary cell" in _state(run[0])
+        assert "'!ls': not cached" in _state(run[2])
+    assert ": cached" in _state(second_cells[3]), _state(second_cells[3])

@@ -106,7 +106,7 @@ def test_ipython_lines(body, python, kinds):
 
 @pytest.mark.parametrize("body, fragment", [
     ("files = !ls", "assigns the result of IPython syntax"),
-    ("%%bash\necho hi", "put it in a cell of its own"),
+    ("%%bash\necho hi", "leave %%step off its cell"),
     ("x = (1,", "was never closed"),
 ])
 def test_refused_with_a_one_line_reason(body, fragment):
