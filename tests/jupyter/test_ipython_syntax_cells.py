@@ -99,3 +99,34 @@ def test_cell_magics_and_shell_assignments_run_as_ordinary_cells(tmp_path, monke
         assert "'%%writefile': not cached, ran as an ordinary cell" in _state(run[0])
         assert "'!ls': not cached" in _state(run[2])
     assert ": cached" in _state(second_cells[3]), _state(second_cells[3])
+
+
+def _shown(cell: nbformat.NotebookNode) -> list[str]:
+    """The text of what a cell displays (as the front end holds it after all updates),
+    without flowyml's status line."""
+    return [o.data.get("text/plain", "") for o in cell.outputs
+            if o.output_type in ("display_data", "execute_result")
+            and not o.data.get("text/plain", "").startswith("step '")]
+
+
+@pytest.mark.slow
+def test_updates_of_a_display_by_id_are_replayed_after_a_restart(tmp_path, monkeypatch):
+    """``display(x, display_id=...)`` then ``handle.update(...)`` / ``update_display(...)``
+    in later cells (Updating Displays.ipynb, a progress bar): the front end shows the last
+    update where the display was. A hit replayed the display without its id and not the
+    update, so after a restart the first cell showed 'x' again, and the bar 0/10."""
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+    cells = ["from IPython.display import display, update_display\nimport time",
+             "handle = display('x', display_id='upd4b')",
+             "handle.display('y')",
+             "handle.update('z')",
+             "shown = display('a', display_id=True)\nfor i in range(3):\n    shown.update(i)",
+             "display('p', display_id='here4b');",
+             "update_display('q', display_id='here4b')"]
+    plain = [_shown(c) for c in _kernel_run(tmp_path, cells, flowyml=False)]
+    first = [_shown(c) for c in _kernel_run(tmp_path, cells)]
+    second_cells = _kernel_run(tmp_path, cells)
+    second = [_shown(c) for c in second_cells]
+    assert plain[1:] == [["'z'"], ["'z'"], [], ["2"], ["'q'"], []]
+    assert plain == first == second
+    assert all(": cached" in _state(c) for c in second_cells), [_state(c) for c in second_cells]
