@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from flowyml.notebook.replay import Recording
+from flowyml.notebook.replay import Recording, literal_text
 
 
 class _Tee:
@@ -100,9 +100,17 @@ class OutputRecorder:
         hook = getattr(self.shell, "displayhook", None)
         if hook is not None:
             write, start, finish = hook.write_format_data, hook.start_displayhook, hook.finish_displayhook
+            update_ns = hook.update_user_ns
+            shown_value: list[Any] = []
+
+            def noting_update(result: Any) -> Any:  # IPython calls it just before the write
+                shown_value[:] = [result]
+                return update_ns(result)
 
             def recording_write(format_dict: Any, md_dict: Any = None) -> Any:
-                self.recording.display(format_dict, md_dict, kind="result")
+                value = literal_text(shown_value[0]) if shown_value else None
+                shown_value.clear()
+                self.recording.display(format_dict, md_dict, kind="result", value=value)
                 self.changed()
                 return write(format_dict, md_dict) if self.passthrough else None
 
@@ -116,6 +124,7 @@ class OutputRecorder:
                 finally:
                     self.paused = max(0, self.paused - 1)
 
+            self._patch(hook, "update_user_ns", noting_update)
             self._patch(hook, "write_format_data", recording_write)
             self._patch(hook, "start_displayhook", paused_start)
             self._patch(hook, "finish_displayhook", paused_finish)
@@ -194,9 +203,20 @@ class ReplayedResult:
         return str(self.data.get("text/plain", ""))
 
 
-def split_result(items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], ReplayedResult | None]:
-    """A recording whose last item is the cell's result: (the items before it, the result)."""
+def split_result(items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], Any]:
+    """A recording whose last item is the cell's result: (the items before it, the result).
+    The result is the value itself when it was a small builtin literal (``12``: IPython
+    shows it as it did and sets ``_`` and ``Out[n]`` to it, as after a run), else a
+    :class:`ReplayedResult` showing what was shown."""
     if items and items[-1].get("type") == "result" and items[-1].get("data"):
+        text = items[-1].get("value")
+        if isinstance(text, str):
+            import ast
+
+            try:
+                return items[:-1], ast.literal_eval(text)
+            except (ValueError, SyntaxError, MemoryError, RecursionError):
+                pass
         return items[:-1], ReplayedResult(items[-1])
     return items, None
 

@@ -40,6 +40,54 @@ def replay_limit() -> int:
         return DEFAULT_REPLAY_MAX
 
 
+#: the builtin types whose values a replayed result may be (see :func:`literal_text`)
+_LITERAL_TYPES = (int, float, complex, bool, str, bytes, type(None))
+
+
+def literal_text(value: Any, limit: int = 4096) -> str | None:
+    """``repr(value)`` when ``value`` is a small builtin literal (numbers, strings, ``None``,
+    and tuples, lists, dicts and sets of them) that :func:`ast.literal_eval` gives back equal
+    and of the same types; else ``None``. Kept with a cell's recorded result, so that on a
+    hit the cell's value (IPython's ``_``, ``Out[n]``) is the value itself, as after a run:
+    ``2 + 10`` then ``_ + 10`` is 22 after a restart too. Exact types only: an object whose
+    repr looks like a literal (a sympy ``Integer``) is not one."""
+    import ast
+
+    if not _literal_shaped(value, 0):
+        return None
+    text = repr(value)
+    if len(text) > limit:
+        return None
+    try:
+        back = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+    return text if back == value and _same_types(back, value) else None
+
+
+def _literal_shaped(value: Any, depth: int) -> bool:
+    kind = type(value)
+    if kind in _LITERAL_TYPES:
+        return True
+    if depth > 8 or kind not in (tuple, list, dict, set, frozenset):
+        return False
+    if kind is dict:
+        return all(_literal_shaped(k, depth + 1) and _literal_shaped(v, depth + 1)
+                   for k, v in value.items())
+    return all(_literal_shaped(v, depth + 1) for v in value)
+
+
+def _same_types(a: Any, b: Any) -> bool:
+    if type(a) is not type(b):
+        return False
+    if type(a) is dict:
+        return all(_same_types(k, k2) and _same_types(v, v2)
+                   for (k, v), (k2, v2) in zip(a.items(), b.items(), strict=False))
+    if type(a) in (tuple, list):
+        return all(_same_types(x, y) for x, y in zip(a, b, strict=False))
+    return True
+
+
 def _wire(value: Any) -> Any:
     """A mime value as the kernel sends it: binary data (a ``_repr_png_`` returning raw PNG
     bytes, as sympy's LaTeX images do) base64-encoded, as the Jupyter protocol carries it;
@@ -67,15 +115,18 @@ class Recording:
         self.size += len(text)
 
     def display(self, data: dict[str, Any], metadata: dict[str, Any] | None = None,
-                kind: str = "display", display_id: str | None = None) -> None:
+                kind: str = "display", display_id: str | None = None,
+                value: str | None = None) -> None:
         """A rich display (``kind`` "display", "result", or "update": an update of the
-        displays shown with ``display_id``)."""
+        displays shown with ``display_id``); ``value``: a result's :func:`literal_text`."""
         data = {k: _wire(v) for k, v in (data or {}).items() if k not in _DROPPED_MIME}
         if not data:
             return
         item = {"type": kind, "data": data, "metadata": dict(metadata or {})}
         if display_id is not None:
             item["display_id"] = str(display_id)
+        if value is not None:
+            item["value"] = value
         try:
             self.size += len(json.dumps(item, default=str))
         except (TypeError, ValueError):

@@ -130,3 +130,21 @@ def test_updates_of_a_display_by_id_are_replayed_after_a_restart(tmp_path, monke
     assert plain[1:] == [["'z'"], ["'z'"], [], ["2"], ["'q'"], []]
     assert plain == first == second
     assert all(": cached" in _state(c) for c in second_cells), [_state(c) for c in second_cells]
+
+
+@pytest.mark.slow
+def test_the_last_value_underscore_is_the_value_after_a_hit(tmp_path, monkeypatch):
+    """``2+10`` then ``_+10`` (Beyond Plain Python.ipynb): a hit returned a proxy showing
+    "12" as the cell's value, so IPython set ``_`` to the proxy and ``_+10`` failed after a
+    restart (TypeError). A small builtin value is returned as itself now."""
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+    cells = ["2+10", "_+10", "10+20;", "_", "print(type(_).__name__, __)",
+             "('a', [1.5, None], {2: b'x'})", "_[1]"]
+    plain = [_shown(c) + [_printed(c)] for c in _kernel_run(tmp_path, cells, flowyml=False)]
+    first = [_shown(c) + [_printed(c)] for c in _kernel_run(tmp_path, cells)]
+    second_cells = _kernel_run(tmp_path, cells)
+    second = [_shown(c) + [_printed(c)] for c in second_cells]
+    assert plain == [["12", ""], ["22", ""], [""], ["22", ""], ["int 22\n"],
+                     ["('a', [1.5, None], {2: b'x'})", ""], ["[1.5, None]", ""]]
+    assert plain == first == second
+    assert all(": cached" in _state(c) for c in second_cells), [_state(c) for c in second_cells]
