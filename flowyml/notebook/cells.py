@@ -135,6 +135,9 @@ def analyze(body: str, magic_lines: frozenset[int] = frozenset()) -> CellAnalysi
     by_ipython = [n for line in ipython for n in line.binds
                   if n not in outputs and n not in walk.defined_set]
     outputs, maybe = [*outputs, *by_ipython], [*maybe, *by_ipython]
+    if ipython and ipython[0].kind == "cell magic" and ipython[0].text.startswith("%%timeit"):
+        # IPython times the cell in a namespace of its own: it binds nothing in the notebook
+        outputs, maybe, incidental, defines, mutated = [], [], [], [], []
     return CellAnalysis(
         reads=reads, builtin_reads=builtin_reads, outputs=outputs, mutated=mutated, defines=defines,
         incidental=incidental, names_read=list(walk.reads), string_reads=_string_reads(tree),

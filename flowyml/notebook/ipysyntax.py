@@ -59,6 +59,9 @@ def python_source(body: str, magic_lines: frozenset[int] = frozenset()
     if _parses(body):  # plain Python (a `%d` line inside a string is not a magic)
         return body, []
     lines = body.split("\n")
+    timed = _timeit_cell(lines, magic_lines)
+    if timed is not None:
+        return timed
     found: list[IPythonLine] = []
     out: list[str] = []
     for number, line in enumerate(lines, 1):
@@ -104,6 +107,39 @@ def _left_out(text: str) -> str:
     return f"pass; {'IPython: ' + text!r}"
 
 
+_TIMEIT = re.compile(r"^%%timeit((?:\s+-[nrp]\s*\S+|\s+-[tcqo]+)*)\s*(.*)$")
+
+
+def _timeit_cell(lines: list[str], magic_lines: frozenset[int]
+                 ) -> tuple[str, list[IPythonLine]] | None:
+    """A cell opened by ``%%timeit [options] [setup]``: IPython runs the setup and the body
+    in a namespace of their own, many times, and binds nothing in the notebook's. So the
+    Python is the body under ``if not 'IPython: %%timeit ...':`` (never true): what it reads
+    from the notebook is an input, a name the setup binds (``%%timeit a = np.ones(9)`` /
+    ``np.sort(a)``) is not, nothing it binds is an output (it was, and the step failed:
+    "the cell did not assign output(s)"), and the exported module does not run it (as it
+    did not run the timing). ``None``: not such a cell."""
+    first = _first_code_line(lines)
+    stripped = lines[first - 1].strip()
+    match = _TIMEIT.match(stripped)
+    if match is None or lines[first - 1] != lines[first - 1].lstrip():
+        return None
+    setup = match.group(2).strip()
+    rest = "\n".join(lines[first:])
+    inner, found = python_source(rest, frozenset(n - first for n in magic_lines if n > first))
+    head = [*lines[: first - 1], f"if not {'IPython: ' + stripped!r}:"]
+    if setup:
+        if not _parses(setup):
+            raise CellPythonSyntaxError(f"line {first}: the %%timeit setup is not Python: {setup}")
+        head.append("    " + setup)
+    block = [("    " + line if line.strip() else line) for line in inner.split("\n")]
+    if not any(line.strip() for line in block):
+        block.append("    pass")
+    shift = first + (1 if setup else 0)
+    moved = [IPythonLine(ln.lineno + shift, ln.text, ln.kind, ln.binds) for ln in found]
+    return "\n".join([*head, *block]), [IPythonLine(first, stripped, "cell magic"), *moved]
+
+
 def _magic_binds(line: str) -> tuple[str, ...]:
     """The name ``%%capture [options] NAME`` stores its ``CapturedIO`` under, if any."""
     words = line.split()
@@ -114,8 +150,10 @@ def _magic_binds(line: str) -> tuple[str, ...]:
 
 
 def is_left_out(line: str) -> bool:
-    """Whether ``line`` is the neutral line :func:`python_source` put for an IPython line."""
-    return line.strip().startswith(("pass; 'IPython: ", 'pass; "IPython: '))
+    """Whether ``line`` is the neutral line :func:`python_source` put for an IPython line
+    (``pass; 'IPython: %env A=1'``, a ``%%timeit`` cell's ``if not 'IPython: %%timeit':``)."""
+    return line.strip().startswith(("pass; 'IPython: ", 'pass; "IPython: ',
+                                    "if not 'IPython: ", 'if not "IPython: '))
 
 
 def _first_code_line(lines: list[str]) -> int:

@@ -140,11 +140,28 @@ def test_the_last_value_underscore_is_the_value_after_a_hit(tmp_path, monkeypatc
     monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
     cells = ["2+10", "_+10", "10+20;", "_", "print(type(_).__name__, __)",
              "('a', [1.5, None], {2: b'x'})", "_[1]"]
-    plain = [_shown(c) + [_printed(c)] for c in _kernel_run(tmp_path, cells, flowyml=False)]
-    first = [_shown(c) + [_printed(c)] for c in _kernel_run(tmp_path, cells)]
+    plain = [[*_shown(c), _printed(c)] for c in _kernel_run(tmp_path, cells, flowyml=False)]
+    first = [[*_shown(c), _printed(c)] for c in _kernel_run(tmp_path, cells)]
     second_cells = _kernel_run(tmp_path, cells)
-    second = [_shown(c) + [_printed(c)] for c in second_cells]
+    second = [[*_shown(c), _printed(c)] for c in second_cells]
     assert plain == [["12", ""], ["22", ""], [""], ["22", ""], ["int 22\n"],
                      ["('a', [1.5, None], {2: b'x'})", ""], ["[1.5, None]", ""]]
     assert plain == first == second
     assert all(": cached" in _state(c) for c in second_cells), [_state(c) for c in second_cells]
+
+
+def test_a_timeit_cell_binds_nothing_and_its_setup_names_are_no_inputs(ip, session, here, capsys):
+    """``%%timeit a = np.random.rand(100, 100)`` / ``np.linalg.eigvals(a)`` (Cell
+    Magics.ipynb): IPython runs the setup and the body in a namespace of their own. The
+    setup's ``a`` was taken for an input nothing defines (the cell ran as an ordinary cell,
+    with a note plain IPython does not print), and ``%%timeit`` over ``x = 5`` made ``x`` an
+    output the cell never binds in the notebook (the step failed). Both are steps now."""
+    ip.run_cell("import numpy as np")
+    capsys.readouterr()
+    first = step_cell(ip, "", "%%timeit -n1 -r1 a = np.ones(3)\nnp.sort(a)")
+    second = step_cell(ip, "", "%%timeit -n1 -r1\nx = 5")
+    out = capsys.readouterr().out
+    assert first.success and second.success, (first.error_in_exec, second.error_in_exec)
+    assert out.count("per loop") == 2 and "ordinary cell" not in out
+    assert "x" not in ip.user_ns and "a" not in ip.user_ns
+    assert [rec.state for rec in session.steps.values()] == ["done", "done"]
