@@ -33,6 +33,7 @@ from flowyml.notebook.definitions import definitions_source
 from flowyml.notebook.ipysyntax import (
     CellPythonSyntaxError,
     IPythonLine,
+    is_interpolation,
     python_source,
 )
 from flowyml.notebook.scopes import (
@@ -297,6 +298,10 @@ class _Walk:
                 self.delete(target)
         elif isinstance(node, ast.Global | ast.Nonlocal | ast.Pass | ast.Break | ast.Continue):
             pass
+        elif isinstance(node, ast.Expr) and is_interpolation(node):
+            # `!echo $files {n + 1}`: IPython expands the names when it runs the line; a name
+            # the notebook defines is an input, one it does not (`$HOME`) is the shell's
+            self.nested_reads(free_names(node.value), deferred=True)
         elif isinstance(node, ast.Expr):
             self.expr(node.value)
         else:  # Return, Raise, Assert, type aliases...: just their expressions

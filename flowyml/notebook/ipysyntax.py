@@ -81,7 +81,7 @@ def python_source(body: str, magic_lines: frozenset[int] = frozenset()
             out.append(indent + stripped[6:].strip())
         elif stripped.startswith(("%", "!")) or (number in magic_lines and "=" not in stripped):
             found.append(IPythonLine(number, stripped, "shell" if stripped[0] == "!" else "magic"))
-            out.append(indent + _left_out(stripped))
+            out.append(indent + _left_out(stripped) + _expands(stripped))
         elif stripped.endswith("?") and stripped.rstrip("?").replace(".", "").isidentifier():
             found.append(IPythonLine(number, stripped, "help"))  # `np.array?`
             out.append(indent + _left_out(stripped))
@@ -138,6 +138,55 @@ def _timeit_cell(lines: list[str], magic_lines: frozenset[int]
     shift = first + (1 if setup else 0)
     moved = [IPythonLine(ln.lineno + shift, ln.text, ln.kind, ln.binds) for ln in found]
     return "\n".join([*head, *block]), [IPythonLine(first, stripped, "cell magic"), *moved]
+
+
+_DOLLAR = re.compile(r"(?<!\$)\$([A-Za-z_][\w.]*)")
+_BRACES = re.compile(r"(?<!\{)\{([^{}]+)\}")
+#: the first item of the tuple :func:`_expands` reads (how :func:`is_interpolation` knows it)
+_EXPANDS = "IPython expands"
+
+
+def _expands(line: str) -> str:
+    """``; (lambda: ('IPython expands', files, files[0].upper()))`` for a ``!cmd`` or
+    ``%magic`` line naming notebook values (``!echo $files {files[0].upper()}``: IPython
+    puts their values in the command when it runs it), else ``""``. The names are the
+    cell's reads (inputs when the notebook defines them, see :func:`is_interpolation`);
+    before, editing ``files`` left ``!echo $files`` a hit showing the old list. The lambda
+    is never called: the step's function evaluates nothing."""
+    exprs = [m.rstrip(".") for m in _DOLLAR.findall(line)]
+    for inner in _BRACES.findall(line):
+        for text in (inner, inner.split(":", 1)[0], inner.split("!", 1)[0]):
+            if text.strip() and _parses_expression(text):
+                exprs.append(text.strip())
+                break
+    exprs = [e for e in dict.fromkeys(exprs) if e and _parses_expression(e)]
+    if not exprs:
+        return ""
+    code = f"; (lambda: ({_EXPANDS!r}, {', '.join(f'({e})' for e in exprs)}))"
+    try:  # exactly one lambda over one tuple, or nothing (no text may escape it)
+        tree = ast.parse("pass" + code)
+    except SyntaxError:
+        return ""
+    if len(tree.body) != 2 or not is_interpolation(tree.body[1]) \
+            or len(tree.body[1].value.body.elts) != len(exprs) + 1:  # type: ignore[attr-defined]
+        return ""
+    return code
+
+
+def is_interpolation(node: ast.AST) -> bool:
+    """Whether ``node`` is the statement :func:`_expands` added for an IPython line."""
+    value = getattr(node, "value", None)
+    return (isinstance(node, ast.Expr) and isinstance(value, ast.Lambda)
+            and not value.args.args and isinstance(value.body, ast.Tuple) and bool(value.body.elts)
+            and isinstance(value.body.elts[0], ast.Constant) and value.body.elts[0].value == _EXPANDS)
+
+
+def _parses_expression(text: str) -> bool:
+    try:
+        ast.parse(text.strip(), mode="eval")
+        return True
+    except SyntaxError:
+        return False
 
 
 def _magic_binds(line: str) -> tuple[str, ...]:

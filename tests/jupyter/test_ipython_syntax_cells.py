@@ -165,3 +165,22 @@ def test_a_timeit_cell_binds_nothing_and_its_setup_names_are_no_inputs(ip, sessi
     assert out.count("per loop") == 2 and "ordinary cell" not in out
     assert "x" not in ip.user_ns and "a" not in ip.user_ns
     assert [rec.state for rec in session.steps.values()] == ["done", "done"]
+
+
+def test_names_a_shell_line_expands_are_inputs(ip, session, here, capfd):
+    """``files = !ls`` then ``!echo $files`` (Beyond Plain Python.ipynb): IPython puts the
+    value of ``files`` into the command. The line was a comment to flowyml, so after
+    ``files`` changed the step was a hit that showed the old list (the edit test found it:
+    the cache lied). ``$name`` and ``{expr}`` are reads now; a name the notebook does not
+    define (``$HOME``) is the shell's, no input."""
+    ip.run_cell("files = ['a.csv']")
+    step_cell(ip, "", "!echo listed $files {len(files)}")
+    first = capfd.readouterr().out
+    ip.run_cell("files = ['a.csv', 'b.csv']")
+    step_cell(ip, "", "!echo listed $files {len(files)}")
+    second = capfd.readouterr().out
+    assert "listed [a.csv] 1" in first
+    assert "listed [a.csv, b.csv] 2" in second, second
+    step_cell(ip, "", "!echo home $HOME")
+    assert f"home {os.environ['HOME']}" in capfd.readouterr().out
+    assert [rec.state for rec in session.steps.values()] == ["done", "done"]

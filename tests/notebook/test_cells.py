@@ -91,7 +91,8 @@ def test_settled_future_imports_are_no_ops_and_others_stay():
 
 @pytest.mark.parametrize("body, python, kinds", [
     ("%matplotlib inline\nx = 1", "pass; 'IPython: %matplotlib inline'\nx = 1", ["magic"]),
-    ("for i in r:\n    !echo {i}\ny = 2", "for i in r:\n    pass; 'IPython: !echo {i}'\ny = 2",
+    ("for i in r:\n    !echo {i}\ny = 2",
+     "for i in r:\n    pass; 'IPython: !echo {i}'; (lambda: ('IPython expands', (i)))\ny = 2",
      ["shell"]),
     ("%%time\nz = 3", "pass; 'IPython: %%time'\nz = 3", ["cell magic"]),
     ("%time w = 4", "w = 4", ["magic"]),
