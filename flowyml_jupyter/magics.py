@@ -27,6 +27,7 @@ from flowyml.notebook.session import (
     IPythonOnlyCellError,
     NotebookSession,
     StepDefinitionError,
+    StepRunError,
     UnknownInputsError,
 )
 from flowyml.notebook.tables import CacheTable, StatusTable
@@ -194,14 +195,20 @@ class FlowymlMagics(Magics):
             replay(before)
             shown.append(result)
 
+        body_errors: list[BaseException | None] = []
+
+        def run_body() -> tuple[BaseException | None, Any]:
+            error, recording = self._execute(cell, area)
+            body_errors.append(error)
+            return error, recording
+
         self._in_step += 1
         try:
-            if area is not None:
-                rec = self.session.run_cell_step(rec, lambda: self._execute(cell, area),
-                                                 replay=area.set)
-            else:
-                rec = self.session.run_cell_step(rec, lambda: self._execute(cell),
-                                                 replay=replay_outputs)
+            rec = self.session.run_cell_step(
+                rec, run_body, replay=area.set if area is not None else replay_outputs)
+        except StepRunError as exc:  # `%debug` after it debugs the body's error, as plain
+            exc.body_error = next((e for e in reversed(body_errors) if e is not None), None)
+            raise
         finally:
             self._in_step -= 1
             if line is not None and self._status_widgets.get(line.step_name) is line:

@@ -9,6 +9,7 @@ through nbclient for what must survive a restart.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import nbformat
@@ -184,3 +185,17 @@ def test_names_a_shell_line_expands_are_inputs(ip, session, here, capfd):
     step_cell(ip, "", "!echo home $HOME")
     assert f"home {os.environ['HOME']}" in capfd.readouterr().out
     assert [rec.state for rec in session.steps.values()] == ["done", "done"]
+
+
+def test_debug_after_a_failed_step_opens_the_frame_that_raised(ip, session, here):
+    """``mod.g(0)`` raising, then ``%debug`` (Beyond Plain Python.ipynb): the last error
+    IPython kept was flowyml's one-line report, so the debugger opened flowyml's own frame
+    (``cellrun.py``, ``report``). It is the body's error now, as after a plain cell."""
+    ip.run_cell("def f(x):\n    return 1.0 / (x - 1)")
+    failed = step_cell(ip, "", "y = f(1)")
+    assert not failed.success
+    assert isinstance(sys.last_value, ZeroDivisionError)
+    tb = sys.last_traceback
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    assert tb.tb_frame.f_code.co_name == "f"
