@@ -1,15 +1,16 @@
 """The corpus DATA-EDIT test (``python -m benchmarks.bench_corpus --edit-data``): after a data
 file a notebook reads is edited, every cell that (transitively) reads it re-runs, and no other.
 
-Per notebook of the corpus that names a file of ``corpus/data/`` in its code, in a scratch
-copy of the corpus folder:
+Per notebook of the corpus that names a file of ``corpus/data/`` (or a data file of
+``helpers/PREFIX/``, beside it) in its code, in a scratch copy of the corpus folder:
 
 1. **warm**: the stepped notebook (``%%step`` on every cell) on a fresh cache, then the same
    again in a fresh kernel (**baseline**: the cells that run again even with nothing edited
    -- uncacheable values, cells plain Python rejects -- are not counted as re-runs below);
 2. **plain, before**: the plain notebook on the original data;
-3. **edit**: one number of the data file changed (:func:`edit_csv`: the last numeric field
-   of its first data row, +1 for an int, x1.5 for a float), then
+3. **edit**: one number of the data file changed (:func:`edit_file`: the last numeric field
+   of its first data row, +1 for an int, x1.5 for a float; a digit of a fixed-width file,
+   also inside a ``.gz``), then
    - the stepped notebook in a *fresh kernel* on the warm cache,
    - the plain notebook, twice (cells whose two plain runs differ are not deterministic).
 
@@ -40,6 +41,35 @@ _REASON = re.compile(r"re-ran: (.*)")
 def data_files(source_text: str, data_dir: Path) -> list[str]:
     """The files of ``data_dir`` whose names appear in the notebook's code."""
     return sorted(f.name for f in data_dir.iterdir() if f.is_file() and f.name in source_text)
+
+
+def edit_file(path: Path) -> tuple[str, str]:
+    """Change one number of a data file (in place); (old, new). A CSV: :func:`edit_csv`; a
+    fixed-width file without commas (the NSFG's ``2002FemPreg.dat``): the last digit of its
+    second line, +1 mod 10 (the width stays); ``.gz``: the same inside the compressed file."""
+    if path.suffix == ".gz":
+        import gzip
+
+        inner = path.parent / f".{path.stem}.edit"
+        inner.write_bytes(gzip.decompress(path.read_bytes()))
+        try:
+            old, new = edit_file(inner)
+            path.write_bytes(gzip.compress(inner.read_bytes()))
+        finally:
+            inner.unlink()
+        return old, new
+    try:
+        return edit_csv(path)
+    except ValueError:
+        lines = path.read_text().split("\n")
+        digits = [i for i, ch in enumerate(lines[1] if len(lines) > 1 else "") if ch.isdigit()]
+        if not digits or "," in lines[1]:
+            raise
+        at, old = digits[-1], lines[1][digits[-1]]
+        new = str((int(old) + 1) % 10)
+        lines[1] = lines[1][:at] + new + lines[1][at + 1:]
+        path.write_text("\n".join(lines))
+        return old, new
 
 
 def edit_csv(path: Path) -> tuple[str, str]:
@@ -76,9 +106,9 @@ def _editable(path: Path) -> bool:
     try:
         copy = work / path.name
         shutil.copy(path, copy)
-        edit_csv(copy)
+        edit_file(copy)
         return True
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, OSError, EOFError):
         return False
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -159,6 +189,10 @@ def measure_data_edit(path: Path, timeout: float = 120.0) -> dict[str, Any] | No
     # data folders beside the notebook (``helpers/PREFIX/examples/``): named by their path
     files += [f"{d.name}/{f}" for d in bc.helpers(path) if d.is_dir()
               for f in data_files(code_text, d) if f.endswith(".csv") and _editable(d / f)]
+    # data files beside the notebook (``helpers/thinkstats2/2002FemPreg.dat.gz``, read by its
+    # helper modules): named by their name, edited in the notebook's folder
+    files += [f"./{f.name}" for f in bc.helpers(path) if f.suffix in (".csv", ".dat", ".gz")
+              and f.name in code_text and _editable(f)]
     if not files:
         return None
     target = files[-1]
@@ -171,7 +205,7 @@ def measure_data_edit(path: Path, timeout: float = 120.0) -> dict[str, Any] | No
         bc.execute(baseline, cwd, timeout, cache)
         before = ce._copy(nb)
         bc.execute(before, cwd, timeout)
-        old, new = edit_csv((cwd if "/" in target else work / "data") / target)
+        old, new = edit_file((cwd if "/" in target else work / "data") / target)
         after = ce._stepped(nb)
         bc.execute(after, cwd, timeout, cache)
         plain_a, plain_b = ce._copy(nb), ce._copy(nb)

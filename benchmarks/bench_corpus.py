@@ -150,15 +150,16 @@ def error_line(cell: Any) -> str | None:
 
 def helpers(path: Path) -> list[Path]:
     """The local modules and data folders a notebook uses from its own folder
-    (``helpers/PREFIX/*.py`` and ``helpers/PREFIX/FOLDER/`` for a notebook whose name starts
-    with ``PREFIX-``, as ``thinkplot.py`` sits beside the book's notebooks and ``examples/``
-    beside Python for Data Analysis's): copied next to it in the scratch folder, as in the
-    repository it comes from."""
+    (``helpers/PREFIX/*.py``, data files such as ``helpers/PREFIX/2002FemPreg.dat.gz`` and
+    ``helpers/PREFIX/FOLDER/`` for a notebook whose name starts with ``PREFIX-``, as
+    ``thinkplot.py`` sits beside the book's notebooks, ``examples/`` beside Python for Data
+    Analysis's and the NSFG files beside Think Stats'): copied next to it in the scratch
+    folder, as in the repository it comes from."""
     root = CORPUS / "helpers"
     if not root.is_dir():
         return []
     return sorted(f for d in root.iterdir() if d.is_dir() and path.stem.startswith(f"{d.name}-")
-                  for f in d.iterdir() if f.suffix == ".py" or f.is_dir())
+                  for f in d.iterdir() if not f.name.startswith((".", "__pycache__")))
 
 
 def prepare(path: Path, work: Path) -> Path:

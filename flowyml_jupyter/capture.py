@@ -128,9 +128,16 @@ class OutputRecorder:
             publish = pub.publish
 
             def recording_publish(data: Any, metadata: Any = None, *args: Any, **kwargs: Any) -> Any:
+                # a display_id (`display(x, display_id=...)`) is kept, and an update of one
+                # (`handle.update(...)`, `update_display`) recorded, so that a replay updates
+                # the displays it updated when it ran, in this cell or above
+                display_id = (kwargs.get("transient") or {}).get("display_id")
                 if not kwargs.get("update"):
                     self._note_widget(data)
-                    self.recording.display(data, metadata)
+                    self.recording.display(data, metadata, display_id=display_id)
+                    self.changed()
+                elif display_id is not None:
+                    self.recording.display(data, metadata, kind="update", display_id=display_id)
                     self.changed()
                 if not self.passthrough:
                     return None
@@ -218,11 +225,15 @@ def replay(items: list[dict[str, Any]]) -> None:
         elif kind == "flush":
             for name in item.get("names") or ():
                 (sys.stderr if name == "stderr" else sys.stdout).flush()
-        elif kind in ("display", "result"):
+        elif kind in ("display", "result", "update"):
             data = item.get("data") or {}
-            if data:
+            display_id = item.get("display_id")
+            if data and (kind != "update" or display_id):
                 sys.stdout.flush()
-                publish_display_data(data, metadata=item.get("metadata") or {})
+                extra: dict[str, Any] = {}
+                if display_id:
+                    extra = {"transient": {"display_id": display_id}, "update": kind == "update"}
+                publish_display_data(data, metadata=item.get("metadata") or {}, **extra)
         elif kind == "error":  # shown while the cell went on (a display formatter raising)
             _show_error(item)
 

@@ -23,10 +23,11 @@ from flowyml.core.context import parse_context_value
 from flowyml.events import Event, bus
 from flowyml.notebook.cellspec import OPTIONS, StepLineError, spec_from_namespace
 from flowyml.notebook.session import (
-    CellNotAStepError,
     CellNotPythonError,
+    IPythonOnlyCellError,
     NotebookSession,
     StepDefinitionError,
+    StepRunError,
     UnknownInputsError,
 )
 from flowyml.notebook.tables import CacheTable, StatusTable
@@ -132,24 +133,28 @@ class FlowymlMagics(Magics):
             spec = spec_from_namespace(args)
             rec = self.session.define(spec, cell, cell_id=self._cell_id,
                                       magic_lines=self._magic_lines(cell))
-        except (UnknownInputsError, CellNotPythonError, CellNotAStepError) as exc:
+        except (UnknownInputsError, CellNotPythonError, IPythonOnlyCellError) as exc:
             ordinary = exc
         except (StepLineError, StepDefinitionError, ValueError) as exc:
             raise UsageError(str(exc)) from None
         if ordinary is not None:
-            # as plain Python: the cell runs until the name is missing (its imports and
-            # prints happen), then NameError; if it defines the name some other way, fine.
-            # A syntax error: IPython shows its SyntaxError, with the line, as plain does
-            # (run outside the handler: the user's error is not chained to ours)
+            # The cell runs as it would without %%step, showing what plain shows:
+            # - `%%bash`, `%%writefile f.py`, `files = !ls`: IPython runs them (not cached:
+            #   their effects are another program's or IPython's);
+            # - a name nothing defines: the cell runs until it is missing (its imports and
+            #   prints happen), then NameError, as plain Python;
+            # - a syntax error: IPython shows its SyntaxError, with the line (run outside the
+            #   handler: the user's error is not chained to ours).
             error, _ = self._execute(cell)
             if error is not None:
                 raise UsageError(f"{ordinary} (ran it as an ordinary cell)") from None
-            # a status line, as a step's: what the cell printed stays what plain Python prints
-            label = next((ln.strip() for ln in cell.split("\n") if ln.strip()), "")[:40]
-            reason = str(ordinary).removeprefix("%%step: ")
-            display({"text/plain": f"step {label!r}: ordinary (ran as an ordinary cell, not a "
-                                   f"step: {reason})"}, raw=True)
-            return
+            # one status line says so (no stdout line: the cell's own output stays plain's)
+            what = getattr(ordinary, "what", None) or next(
+                (ln.strip() for ln in cell.split("\n") if ln.strip()), "")[:40]
+            reason = str(ordinary).removeprefix("%%step: ").removeprefix("the cell cannot be a step: ")
+            display({"text/plain": f"step '{what}': not cached, ran as an ordinary cell ({reason})"},
+                    raw=True)
+            return None
         if spec.accept:
             self._accept(rec)
         from flowyml_jupyter.capture import (
@@ -189,14 +194,20 @@ class FlowymlMagics(Magics):
             replay(before)
             shown.append(result)
 
+        body_errors: list[BaseException | None] = []
+
+        def run_body() -> tuple[BaseException | None, Any]:
+            error, recording = self._execute(cell, area)
+            body_errors.append(error)
+            return error, recording
+
         self._in_step += 1
         try:
-            if area is not None:
-                rec = self.session.run_cell_step(rec, lambda: self._execute(cell, area),
-                                                 replay=area.set)
-            else:
-                rec = self.session.run_cell_step(rec, lambda: self._execute(cell),
-                                                 replay=replay_outputs)
+            rec = self.session.run_cell_step(
+                rec, run_body, replay=area.set if area is not None else replay_outputs)
+        except StepRunError as exc:  # `%debug` after it debugs the body's error, as plain
+            exc.body_error = next((e for e in reversed(body_errors) if e is not None), None)
+            raise
         finally:
             self._in_step -= 1
             if line is not None and self._status_widgets.get(line.step_name) is line:

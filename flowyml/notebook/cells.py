@@ -33,6 +33,7 @@ from flowyml.notebook.definitions import definitions_source
 from flowyml.notebook.ipysyntax import (
     CellPythonSyntaxError,
     IPythonLine,
+    is_interpolation,
     python_source,
 )
 from flowyml.notebook.scopes import (
@@ -133,6 +134,15 @@ def analyze(body: str, magic_lines: frozenset[int] = frozenset()) -> CellAnalysi
     mutated = [n for n in walk.mutated if n in reads and n not in outputs]
     outputs = [n for n in outputs if n not in deleted]
     maybe = [n for n in outputs if n not in walk.bound] + [n for n in incidental if n not in outputs]
+    # a name IPython syntax binds (`%%capture out`): an output IPython makes when the cell
+    # runs in a kernel, so stored with the step; optional, as the step function (the
+    # exported module, no IPython) runs the line as `pass` and does not bind it
+    by_ipython = [n for line in ipython for n in line.binds
+                  if n not in outputs and n not in walk.defined_set]
+    outputs, maybe = [*outputs, *by_ipython], [*maybe, *by_ipython]
+    if ipython and ipython[0].kind == "cell magic" and ipython[0].text.startswith("%%timeit"):
+        # IPython times the cell in a namespace of its own: it binds nothing in the notebook
+        outputs, maybe, incidental, defines, mutated = [], [], [], [], []
     return CellAnalysis(
         reads=reads, builtin_reads=builtin_reads, outputs=outputs, mutated=mutated, defines=defines,
         incidental=incidental, names_read=list(walk.reads), string_reads=_string_reads(tree),
@@ -294,6 +304,10 @@ class _Walk:
                 self.delete(target)
         elif isinstance(node, ast.Global | ast.Nonlocal | ast.Pass | ast.Break | ast.Continue):
             pass
+        elif isinstance(node, ast.Expr) and is_interpolation(node):
+            # `!echo $files {n + 1}`: IPython expands the names when it runs the line; a name
+            # the notebook defines is an input, one it does not (`$HOME`) is the shell's
+            self.nested_reads(free_names(node.value), deferred=True)
         elif isinstance(node, ast.Expr):
             call = node.value
             if (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)

@@ -24,10 +24,13 @@ class CellPythonSyntaxError(CellSyntaxError):
     """The cell's Python has a syntax error: plain IPython raises ``SyntaxError`` for it too."""
 
 
-class IPythonOnlyError(CellSyntaxError):
-    """The cell is good IPython that a step cannot be: a cell magic other than ``%%time``
-    and friends (``%%writefile``, ``%%bash``), or a value taken from IPython syntax
-    (``files = !ls``). It runs as an ordinary cell."""
+class CellIPythonOnlyError(CellSyntaxError):
+    """IPython syntax a step cannot hold (a non-Python cell magic such as ``%%bash`` or
+    ``%%writefile``, ``x = !cmd``) but IPython runs: ``what`` is that syntax (``%%bash``)."""
+
+    def __init__(self, message: str, what: str) -> None:
+        super().__init__(message)
+        self.what = what
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,8 @@ class IPythonLine:
     lineno: int
     text: str
     kind: str  # "magic", "shell", "cell magic"
+    #: names the line binds when IPython runs it (``%%capture out`` binds ``out``)
+    binds: tuple[str, ...] = ()
 
 
 
@@ -54,6 +59,9 @@ def python_source(body: str, magic_lines: frozenset[int] = frozenset()
     if _parses(body):  # plain Python (a `%d` line inside a string is not a magic)
         return body, []
     lines = body.split("\n")
+    timed = _timeit_cell(lines, magic_lines)
+    if timed is not None:
+        return timed
     found: list[IPythonLine] = []
     out: list[str] = []
     for number, line in enumerate(lines, 1):
@@ -62,10 +70,10 @@ def python_source(body: str, magic_lines: frozenset[int] = frozenset()
         if stripped.startswith("%%"):
             magic = stripped.split()[0]
             if number != _first_code_line(lines) or magic not in ("%%time", "%%timeit", "%%capture"):
-                raise IPythonOnlyError(
-                    f"line {number}: the cell magic {magic} cannot run inside a %%step cell; "
-                    "put it in a cell of its own")
-            found.append(IPythonLine(number, stripped, "cell magic"))
+                raise CellIPythonOnlyError(
+                    f"line {number}: the cell magic {magic} is IPython's, not Python, and a "
+                    "step cannot cache what it does; leave %%step off its cell", magic)
+            found.append(IPythonLine(number, stripped, "cell magic", _magic_binds(stripped)))
             out.append(indent + _left_out(stripped))
         elif stripped.startswith(("%time ", "%time\t")) and _parses(stripped[6:].strip()):
             # `%time stmt` runs stmt once in the namespace: the step does the same
@@ -73,24 +81,128 @@ def python_source(body: str, magic_lines: frozenset[int] = frozenset()
             out.append(indent + stripped[6:].strip())
         elif stripped.startswith(("%", "!")) or (number in magic_lines and "=" not in stripped):
             found.append(IPythonLine(number, stripped, "shell" if stripped[0] == "!" else "magic"))
-            out.append(indent + _left_out(stripped))
+            out.append(indent + _left_out(stripped) + _expands(stripped))
         elif stripped.endswith("?") and stripped.rstrip("?").replace(".", "").isidentifier():
             found.append(IPythonLine(number, stripped, "help"))  # `np.array?`
             out.append(indent + _left_out(stripped))
         elif _MAGIC_ASSIGN.match(line) and not _parses(line.strip()):
-            raise IPythonOnlyError(
+            raise CellIPythonOnlyError(
                 f"line {number}: `{stripped}` assigns the result of IPython syntax, which a "
-                "step cannot store; compute it in Python (e.g. subprocess.run) or in its own cell")
+                "step cannot store; compute it in Python (e.g. subprocess.run) to cache it",
+                stripped.split("=", 1)[1].strip().split()[0])
         else:
             out.append(line)
     return "\n".join(out), found
 
 
 def _left_out(text: str) -> str:
-    """The neutral line standing for an IPython line (a comment does not change the code
-    fingerprint; it tells the reader of an exported module what ran in the notebook)."""
-    shown = text if text.isprintable() else repr(text)[1:-1]
-    return f"pass  # IPython: {shown}"
+    """The neutral line standing for an IPython line: ``pass; 'IPython: %env A=1'``. The
+    string constant does nothing when the step function runs, but it is in the normalised
+    AST, so the line's text is part of the code fingerprint (and of the cell's shape): a cell
+    whose magic changed (``%env A=1`` -> ``%env A=2``, ``%%capture`` -> ``%%capture out``) is
+    a new body, never a hit on what the old line did. (It was a comment, which the
+    fingerprint ignores: such an edit was a hit replaying the old line's effect.) ``pass``
+    first keeps the string from being read as a docstring; it also tells the reader of an
+    exported module what ran in the notebook."""
+    return f"pass; {'IPython: ' + text!r}"
+
+
+_TIMEIT = re.compile(r"^%%timeit((?:\s+-[nrp]\s*\S+|\s+-[tcqo]+)*)\s*(.*)$")
+
+
+def _timeit_cell(lines: list[str], magic_lines: frozenset[int]
+                 ) -> tuple[str, list[IPythonLine]] | None:
+    """A cell opened by ``%%timeit [options] [setup]``: IPython runs the setup and the body
+    in a namespace of their own, many times, and binds nothing in the notebook's. So the
+    Python is the body under ``if not 'IPython: %%timeit ...':`` (never true): what it reads
+    from the notebook is an input, a name the setup binds (``%%timeit a = np.ones(9)`` /
+    ``np.sort(a)``) is not, nothing it binds is an output (it was, and the step failed:
+    "the cell did not assign output(s)"), and the exported module does not run it (as it
+    did not run the timing). ``None``: not such a cell."""
+    first = _first_code_line(lines)
+    stripped = lines[first - 1].strip()
+    match = _TIMEIT.match(stripped)
+    if match is None or lines[first - 1] != lines[first - 1].lstrip():
+        return None
+    setup = match.group(2).strip()
+    rest = "\n".join(lines[first:])
+    inner, found = python_source(rest, frozenset(n - first for n in magic_lines if n > first))
+    head = [*lines[: first - 1], f"if not {'IPython: ' + stripped!r}:"]
+    if setup:
+        if not _parses(setup):
+            raise CellPythonSyntaxError(f"line {first}: the %%timeit setup is not Python: {setup}")
+        head.append("    " + setup)
+    block = [("    " + line if line.strip() else line) for line in inner.split("\n")]
+    if not any(line.strip() for line in block):
+        block.append("    pass")
+    shift = first + (1 if setup else 0)
+    moved = [IPythonLine(ln.lineno + shift, ln.text, ln.kind, ln.binds) for ln in found]
+    return "\n".join([*head, *block]), [IPythonLine(first, stripped, "cell magic"), *moved]
+
+
+_DOLLAR = re.compile(r"(?<!\$)\$([A-Za-z_][\w.]*)")
+_BRACES = re.compile(r"(?<!\{)\{([^{}]+)\}")
+#: the first item of the tuple :func:`_expands` reads (how :func:`is_interpolation` knows it)
+_EXPANDS = "IPython expands"
+
+
+def _expands(line: str) -> str:
+    """``; (lambda: ('IPython expands', files, files[0].upper()))`` for a ``!cmd`` or
+    ``%magic`` line naming notebook values (``!echo $files {files[0].upper()}``: IPython
+    puts their values in the command when it runs it), else ``""``. The names are the
+    cell's reads (inputs when the notebook defines them, see :func:`is_interpolation`);
+    before, editing ``files`` left ``!echo $files`` a hit showing the old list. The lambda
+    is never called: the step's function evaluates nothing."""
+    exprs = [m.rstrip(".") for m in _DOLLAR.findall(line)]
+    for inner in _BRACES.findall(line):
+        for text in (inner, inner.split(":", 1)[0], inner.split("!", 1)[0]):
+            if text.strip() and _parses_expression(text):
+                exprs.append(text.strip())
+                break
+    exprs = [e for e in dict.fromkeys(exprs) if e and _parses_expression(e)]
+    if not exprs:
+        return ""
+    code = f"; (lambda: ({_EXPANDS!r}, {', '.join(f'({e})' for e in exprs)}))"
+    try:  # exactly one lambda over one tuple, or nothing (no text may escape it)
+        tree = ast.parse("pass" + code)
+    except SyntaxError:
+        return ""
+    if len(tree.body) != 2 or not is_interpolation(tree.body[1]) \
+            or len(tree.body[1].value.body.elts) != len(exprs) + 1:  # type: ignore[attr-defined]
+        return ""
+    return code
+
+
+def is_interpolation(node: ast.AST) -> bool:
+    """Whether ``node`` is the statement :func:`_expands` added for an IPython line."""
+    value = getattr(node, "value", None)
+    return (isinstance(node, ast.Expr) and isinstance(value, ast.Lambda)
+            and not value.args.args and isinstance(value.body, ast.Tuple) and bool(value.body.elts)
+            and isinstance(value.body.elts[0], ast.Constant) and value.body.elts[0].value == _EXPANDS)
+
+
+def _parses_expression(text: str) -> bool:
+    try:
+        ast.parse(text.strip(), mode="eval")
+        return True
+    except SyntaxError:
+        return False
+
+
+def _magic_binds(line: str) -> tuple[str, ...]:
+    """The name ``%%capture [options] NAME`` stores its ``CapturedIO`` under, if any."""
+    words = line.split()
+    if words[0] != "%%capture":
+        return ()
+    names = [w for w in words[1:] if not w.startswith("-")]
+    return (names[0],) if names and names[0].isidentifier() else ()
+
+
+def is_left_out(line: str) -> bool:
+    """Whether ``line`` is the neutral line :func:`python_source` put for an IPython line
+    (``pass; 'IPython: %env A=1'``, a ``%%timeit`` cell's ``if not 'IPython: %%timeit':``)."""
+    return line.strip().startswith(("pass; 'IPython: ", 'pass; "IPython: ',
+                                    "if not 'IPython: ", 'if not "IPython: '))
 
 
 def _first_code_line(lines: list[str]) -> int:

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from flowyml.notebook.cells import CellAnalysis
+from flowyml.notebook.ipysyntax import is_left_out
 
 
 def default_step_name(analysis: CellAnalysis, taken: Iterable[str] = (),
@@ -45,7 +46,7 @@ def display_name(python: str) -> str | None:
     line of code, as an identifier."""
     for line in python.split("\n"):
         code = line.split("#", 1)[0].strip()
-        if not code or code == "pass":
+        if not code or code == "pass" or is_left_out(line):
             continue
         words = [w for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", code)
                  if not keyword.iskeyword(w) and not keyword.issoftkeyword(w)]

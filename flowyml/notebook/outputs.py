@@ -13,7 +13,7 @@ import html
 import re
 from typing import Any
 
-__all__ = ["strip_ansi", "to_html", "to_outputs", "to_text"]
+__all__ = ["strip_ansi", "to_html", "to_outputs", "to_text", "updated"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _PRE = "white-space:pre-wrap;margin:0 0 4px 0;font-family:var(--jp-code-font-family,monospace)"
@@ -24,11 +24,26 @@ def strip_ansi(text: str) -> str:
     return _ANSI.sub("", text)
 
 
+def updated(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``items`` with each ``update`` item applied to the displays above it with its
+    ``display_id`` (their data becomes its data), and dropped: what the front end shows
+    after the updates (an update of a display another cell made changes nothing here)."""
+    out: list[dict[str, Any]] = []
+    for item in items:
+        if item.get("type") != "update":
+            out.append(item)
+            continue
+        for i, shown in enumerate(out):
+            if shown.get("display_id") is not None and shown.get("display_id") == item.get("display_id"):
+                out[i] = {**shown, "data": item.get("data") or {}, "metadata": item.get("metadata") or {}}
+    return out
+
+
 def to_outputs(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """nbformat v4 outputs (``stream``, ``display_data``, ``error``) for recorded items;
     the last value (``result``) becomes a ``display_data`` (it has no prompt of its own)."""
     out: list[dict[str, Any]] = []
-    for item in items:
+    for item in updated(items):
         kind = item.get("type")
         if kind == "stream":
             out.append({"output_type": "stream", "name": item.get("name", "stdout"),
@@ -46,7 +61,7 @@ def to_outputs(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def to_text(items: list[dict[str, Any]]) -> str:
     """Everything shown, as plain text, in order."""
     parts = []
-    for item in items:
+    for item in updated(items):
         kind = item.get("type")
         if kind == "stream":
             parts.append(item.get("text", ""))
@@ -62,7 +77,7 @@ def to_html(items: list[dict[str, Any]], step: str = "") -> str:
     """Everything shown as one self-contained HTML block: printed text and tracebacks in
     ``<pre>``, HTML displays as they are, images inline (``data:`` URIs), SVG inline."""
     parts = []
-    for item in items:
+    for item in updated(items):
         kind = item.get("type")
         if kind == "stream":
             style = _PRE + (";background:#fdecea" if item.get("name") == "stderr" else "")

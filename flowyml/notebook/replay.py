@@ -3,6 +3,11 @@
 A recording is a list of plain JSON items, in the order the cell produced them:
 ``{"type": "stream", "name": "stdout", "text": ...}``, ``{"type": "display", "data": {mime:
 content}, "metadata": {...}}`` and ``{"type": "result", ...}`` for the last expression's value.
+A display made with a ``display_id`` (``display(x, display_id=...)``, a ``DisplayHandle``)
+keeps it (``"display_id": ...``), and ``{"type": "update", "display_id": ..., "data": ...}``
+is an ``update_display`` of it or of a display an earlier cell made: replayed as such, the
+front end updates those displays as it did when the cell ran (IPython's "Updating
+Displays": a later cell updates a progress bar or a value shown above).
 Widget views are dropped (their models die with the kernel); their text/HTML fallbacks stay.
 A recording over the size bound is not kept, and the step's status says so.
 
@@ -138,11 +143,15 @@ class Recording:
             self._pending.clear()
 
     def display(self, data: dict[str, Any], metadata: dict[str, Any] | None = None,
-                kind: str = "display") -> None:
+                kind: str = "display", display_id: str | None = None) -> None:
+        """A rich display (``kind`` "display", "result", or "update": an update of the
+        displays shown with ``display_id``)."""
         data = {k: _wire(v) for k, v in (data or {}).items() if k not in _DROPPED_MIME}
         if not data:
             return
         item = {"type": kind, "data": data, "metadata": dict(metadata or {})}
+        if display_id is not None:
+            item["display_id"] = str(display_id)
         try:
             self.size += len(json.dumps(item, default=str))
         except (TypeError, ValueError):

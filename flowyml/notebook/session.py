@@ -36,13 +36,13 @@ from flowyml.notebook.analysis import make_step_function
 from flowyml.notebook.cellrun import MISSING, CellRun, Execute
 from flowyml.notebook.cells import CellAnalysis, analyze
 from flowyml.notebook.cellspec import StepCellSpec
-from flowyml.notebook.ipysyntax import CellPythonSyntaxError, CellSyntaxError, IPythonOnlyError
+from flowyml.notebook.ipysyntax import CellIPythonOnlyError, CellPythonSyntaxError, CellSyntaxError
 from flowyml.notebook.naming import default_step_name, unique_name
 from flowyml.notebook.replay import replay_limit
 from flowyml.notebook.stepcells import (
     PRODUCED,
-    CellNotAStepError,
     CellNotPythonError,
+    IPythonOnlyCellError,
     NotebookStep,
     RunReport,
     StepDefinitionError,
@@ -67,8 +67,8 @@ from flowyml.tracking import state as _state
 #: the origin module of notebook steps (re-running a cell replaces its step)
 NOTEBOOK_ORIGIN = "__notebook__"
 
-__all__ = ["NOTEBOOK_ORIGIN", "PRODUCED", "CellNotAStepError", "CellNotPythonError", "NotebookSession",
-           "NotebookStep", "RunReport",
+__all__ = ["NOTEBOOK_ORIGIN", "PRODUCED", "CellNotPythonError", "IPythonOnlyCellError",
+           "NotebookSession", "NotebookStep", "RunReport",
            "StepDefinitionError", "StepRunError", "StepStatus", "UnknownInputsError", "is_code_dependency",
            "read_changed_note", "write_changed_note"]
 
@@ -158,9 +158,10 @@ class NotebookSession(PipelineView):
         """
         try:
             analysis = analyze(body, magic_lines)
+        except CellIPythonOnlyError as exc:
+            raise IPythonOnlyCellError(f"%%step: the cell cannot be a step: {exc}", exc.what) from None
         except CellSyntaxError as exc:
-            kind = (CellNotPythonError if isinstance(exc, CellPythonSyntaxError) else
-                    CellNotAStepError if isinstance(exc, IPythonOnlyError) else StepDefinitionError)
+            kind = CellNotPythonError if isinstance(exc, CellPythonSyntaxError) else StepDefinitionError
             raise kind(f"%%step: the cell cannot be a step: {exc}") from None
         code = [m for m in analysis.mutated if is_code_dependency(self.ns.get(m))]
         if code:  # `np.sort(x)` looks like `items.sort()`; a module is not data

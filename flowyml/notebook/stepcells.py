@@ -43,9 +43,15 @@ class CellNotPythonError(StepDefinitionError):
     its line), so the magic runs it as an ordinary cell, which shows just that."""
 
 
-class CellNotAStepError(StepDefinitionError):
-    """The cell is good IPython that a step cannot be (``%%writefile``, ``files = !ls``): as
-    in plain IPython it runs, as an ordinary cell, every time."""
+class IPythonOnlyCellError(StepDefinitionError):
+    """The cell holds IPython syntax a step cannot keep (``%%bash``, ``%%writefile``,
+    ``x = !cmd``): plain IPython runs it, so the magic runs it as an ordinary cell (not
+    cached, as it would be without ``%%step``) and says so in its status line. ``what`` is
+    that syntax."""
+
+    def __init__(self, message: str, what: str) -> None:
+        super().__init__(message)
+        self.what = what
 
 
 class UnknownInputsError(StepDefinitionError):
@@ -63,8 +69,16 @@ class StepRunError(RuntimeError):
     def __init__(self, step: str, state: str, message: str) -> None:
         super().__init__(message)
         self.step, self.state = step, state
+        #: the exception the cell's body raised, if it raised one (set by the magic)
+        self.body_error: BaseException | None = None
 
     def _render_traceback_(self) -> list[str]:
+        # IPython calls this right after it made this error the "last" one; the last one is
+        # the body's, as after a plain cell, so that `%debug` / `pdb.pm()` open the user's
+        # frame (they opened flowyml's, which raised this one-line report)
+        error = self.body_error
+        if error is not None and error.__traceback__ is not None:
+            sys.last_type, sys.last_value, sys.last_traceback = type(error), error, error.__traceback__
         return [f"flowyml: {self}"]
 
 

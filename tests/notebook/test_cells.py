@@ -90,12 +90,13 @@ def test_settled_future_imports_are_no_ops_and_others_stay():
 
 
 @pytest.mark.parametrize("body, python, kinds", [
-    ("%matplotlib inline\nx = 1", "pass  # IPython: %matplotlib inline\nx = 1", ["magic"]),
-    ("for i in r:\n    !echo {i}\ny = 2", "for i in r:\n    pass  # IPython: !echo {i}\ny = 2",
+    ("%matplotlib inline\nx = 1", "pass; 'IPython: %matplotlib inline'\nx = 1", ["magic"]),
+    ("for i in r:\n    !echo {i}\ny = 2",
+     "for i in r:\n    pass; 'IPython: !echo {i}'; (lambda: ('IPython expands', (i)))\ny = 2",
      ["shell"]),
-    ("%%time\nz = 3", "pass  # IPython: %%time\nz = 3", ["cell magic"]),
+    ("%%time\nz = 3", "pass; 'IPython: %%time'\nz = 3", ["cell magic"]),
     ("%time w = 4", "w = 4", ["magic"]),
-    ("np.array?\nq = 1", "pass  # IPython: np.array?\nq = 1", ["help"]),
+    ("np.array?\nq = 1", "pass; 'IPython: np.array?'\nq = 1", ["help"]),
     ('s = """\n%d\n"""', 's = """\n%d\n"""', []),
 ])
 def test_ipython_lines(body, python, kinds):
@@ -106,7 +107,7 @@ def test_ipython_lines(body, python, kinds):
 
 @pytest.mark.parametrize("body, fragment", [
     ("files = !ls", "assigns the result of IPython syntax"),
-    ("%%bash\necho hi", "put it in a cell of its own"),
+    ("%%bash\necho hi", "leave %%step off its cell"),
     ("x = (1,", "was never closed"),
 ])
 def test_refused_with_a_one_line_reason(body, fragment):

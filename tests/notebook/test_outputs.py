@@ -64,3 +64,17 @@ def test_a_results_value_is_kept_by_name_or_when_small():
     assert result_ref(object(), ns) is None and result_ref(None, ns) is None
     with pytest.raises(LookupError):
         result_value({"name": "gone"}, ns)
+
+
+def test_an_update_by_display_id_changes_the_display_it_names():
+    """A reactive area shows a step's outputs after its ``update_display`` calls, as the
+    front end shows a cell's: the update replaces the display with its id and is no output
+    of its own (an update of a display another cell made changes nothing here)."""
+    items = [{"type": "display", "data": {"text/plain": "0/10"}, "metadata": {}, "display_id": "bar"},
+             {"type": "stream", "name": "stdout", "text": "working\n"},
+             {"type": "update", "data": {"text/plain": "10/10"}, "metadata": {}, "display_id": "bar"},
+             {"type": "update", "data": {"text/plain": "elsewhere"}, "metadata": {}, "display_id": "x"}]
+    assert to_outputs(items) == [
+        {"output_type": "display_data", "data": {"text/plain": "10/10"}, "metadata": {}},
+        {"output_type": "stream", "name": "stdout", "text": "working\n"}]
+    assert to_text(items) == "10/10\nworking"
