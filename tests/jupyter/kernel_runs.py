@@ -25,14 +25,16 @@ def plain_cells(cells: list[str]) -> list[str]:
 
 
 def run_cells(folder: Path, cells: list[str], flowyml: bool = True,
-              allow_errors: bool = True) -> list[list[Any]]:
+              allow_errors: bool = True, write: bool = True) -> list[list[Any]]:
     """Each cell's outputs (nbformat nodes), from a fresh kernel working in ``folder``
-    (where the notebook is written too)."""
+    (where the notebook is written too, unless ``write`` is false: a cell listing the
+    folder then sees the same files in every run)."""
     first = "%load_ext flowyml" if flowyml else "pass"
     nb = new_notebook(cells=[new_code_cell(s) for s in
                              [first, *(cells if flowyml else plain_cells(cells))]])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, folder / f"nb-{uuid.uuid4().hex[:6]}.ipynb")
+    if write:
+        nbformat.write(nb, folder / f"nb-{uuid.uuid4().hex[:6]}.ipynb")
     NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=allow_errors,
                    resources={"metadata": {"path": str(folder)}}).execute()
     return [cell.outputs for cell in nb.cells[1:]]

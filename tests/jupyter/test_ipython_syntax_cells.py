@@ -10,39 +10,21 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
+from typing import Any
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
-from nbformat.v4 import new_code_cell, new_notebook
 
 from tests.jupyter.conftest import step_cell
+from tests.jupyter.kernel_runs import is_status, printed, run_cells, status, three_runs
 
 
-def _kernel_run(folder: Path, cells: list[str], flowyml: bool = True) -> list[nbformat.NotebookNode]:
-    """``cells`` in a fresh kernel in ``folder`` (with a bare ``%%step`` on each when
-    ``flowyml``); the executed code cells, without the ``%load_ext`` one."""
-    sources = ["%load_ext flowyml", *("%%step\n" + c for c in cells)] if flowyml else ["pass", *cells]
-    nb = new_notebook(cells=[new_code_cell(s) for s in sources])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": str(folder)}}).execute()
-    return nb.cells[1:]
+def _stepped(cells: list[str]) -> list[str]:
+    """The cells with a bare ``%%step`` on each."""
+    return [f"%%step\n{c}" for c in cells]
 
 
-def _printed(cell: nbformat.NotebookNode) -> str:
-    text = "".join(o.text for o in cell.outputs if o.output_type == "stream")
-    errors = "".join(f"ERROR {o.ename}" for o in cell.outputs if o.output_type == "error")
-    return text + errors
-
-
-def _state(cell: nbformat.NotebookNode) -> str:
-    for out in cell.outputs:
-        text = out.get("data", {}).get("text/plain", "")
-        if out.get("output_type") == "display_data" and text.startswith("step '"):
-            return text
-    return ""
+def _printed(outputs: list[Any]) -> str:
+    return printed(outputs, errors=True)
 
 
 def test_an_edited_magic_line_is_a_new_body_not_a_hit_on_the_old_line(ip, session, here,
@@ -69,13 +51,10 @@ def test_capture_into_a_name_binds_it_and_it_survives_a_restart(tmp_path, monkey
     cells = ["import sys\n", "%%capture\nprint('hi, stdout')\nprint('hi, stderr', file=sys.stderr)",
              "%%capture captured\nprint('hi, stdout')\nprint('hi, stderr', file=sys.stderr)",
              "print(repr(captured.stdout), repr(captured.stderr))"]
-    plain = [_printed(c) for c in _kernel_run(tmp_path, cells, flowyml=False)]
-    first = [_printed(c) for c in _kernel_run(tmp_path, cells)]
-    second_cells = _kernel_run(tmp_path, cells)
-    second = [_printed(c) for c in second_cells]
+    plain, first, second, states = three_runs(tmp_path, _stepped(cells), _printed)
     assert plain[3] == "'hi, stdout\\n' 'hi, stderr\\n'\n"
     assert plain == first == second
-    assert all(": cached" in _state(c) for c in second_cells[1:]), [_state(c) for c in second_cells]
+    assert all(": cached" in s for s in states[1:]), states
 
 
 @pytest.mark.slow
@@ -90,24 +69,23 @@ def test_cell_magics_and_shell_assignments_run_as_ordinary_cells(tmp_path, monke
              "import mod4b\nprint(mod4b.f(3))",
              "files = !ls\nprint(sorted(f for f in files if f.endswith('.py')))",
              "n_py = sum(f.endswith('.py') for f in files)\nprint(n_py)"]
-    plain = [_printed(c) for c in _kernel_run(tmp_path, cells, flowyml=False)]
-    first_cells = _kernel_run(tmp_path, cells)
-    second_cells = _kernel_run(tmp_path, cells)
-    first, second = [_printed(c) for c in first_cells], [_printed(c) for c in second_cells]
+    plain = [_printed(o) for o in run_cells(tmp_path, cells, flowyml=False, write=False)]
+    first_run = run_cells(tmp_path, _stepped(cells), write=False)
+    second_run = run_cells(tmp_path, _stepped(cells), write=False)
+    first, second = [_printed(o) for o in first_run], [_printed(o) for o in second_run]
     assert plain[1:] == first[1:] == second[1:] == ["6\n", "['mod4b.py']\n", "1\n"]
     assert first[0] == second[0] == "Overwriting mod4b.py\n"  # plain wrote it first
-    for run in (first_cells, second_cells):
-        assert "'%%writefile': not cached, ran as an ordinary cell" in _state(run[0])
-        assert "'!ls': not cached" in _state(run[2])
-    assert ": cached" in _state(second_cells[3]), _state(second_cells[3])
+    for run in (first_run, second_run):
+        assert "'%%writefile': not cached, ran as an ordinary cell" in status(run[0])
+        assert "'!ls': not cached" in status(run[2])
+    assert ": cached" in status(second_run[3]), status(second_run[3])
 
 
-def _shown(cell: nbformat.NotebookNode) -> list[str]:
+def _shown(outputs: list[Any]) -> list[str]:
     """The text of what a cell displays (as the front end holds it after all updates),
     without flowyml's status line."""
-    return [o.data.get("text/plain", "") for o in cell.outputs
-            if o.output_type in ("display_data", "execute_result")
-            and not o.data.get("text/plain", "").startswith("step '")]
+    return [o.data.get("text/plain", "") for o in outputs
+            if o.output_type in ("display_data", "execute_result") and not is_status(o)]
 
 
 @pytest.mark.slow
@@ -124,13 +102,10 @@ def test_updates_of_a_display_by_id_are_replayed_after_a_restart(tmp_path, monke
              "shown = display('a', display_id=True)\nfor i in range(3):\n    shown.update(i)",
              "display('p', display_id='here4b');",
              "update_display('q', display_id='here4b')"]
-    plain = [_shown(c) for c in _kernel_run(tmp_path, cells, flowyml=False)]
-    first = [_shown(c) for c in _kernel_run(tmp_path, cells)]
-    second_cells = _kernel_run(tmp_path, cells)
-    second = [_shown(c) for c in second_cells]
+    plain, first, second, states = three_runs(tmp_path, _stepped(cells), _shown)
     assert plain[1:] == [["'z'"], ["'z'"], [], ["2"], ["'q'"], []]
     assert plain == first == second
-    assert all(": cached" in _state(c) for c in second_cells), [_state(c) for c in second_cells]
+    assert all(": cached" in s for s in states), states
 
 
 @pytest.mark.slow
@@ -141,14 +116,12 @@ def test_the_last_value_underscore_is_the_value_after_a_hit(tmp_path, monkeypatc
     monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
     cells = ["2+10", "_+10", "10+20;", "_", "print(type(_).__name__, __)",
              "('a', [1.5, None], {2: b'x'})", "_[1]"]
-    plain = [[*_shown(c), _printed(c)] for c in _kernel_run(tmp_path, cells, flowyml=False)]
-    first = [[*_shown(c), _printed(c)] for c in _kernel_run(tmp_path, cells)]
-    second_cells = _kernel_run(tmp_path, cells)
-    second = [[*_shown(c), _printed(c)] for c in second_cells]
+    plain, first, second, states = three_runs(tmp_path, _stepped(cells),
+                                              lambda o: [*_shown(o), _printed(o)])
     assert plain == [["12", ""], ["22", ""], [""], ["22", ""], ["int 22\n"],
                      ["('a', [1.5, None], {2: b'x'})", ""], ["[1.5, None]", ""]]
     assert plain == first == second
-    assert all(": cached" in _state(c) for c in second_cells), [_state(c) for c in second_cells]
+    assert all(": cached" in s for s in states), states
 
 
 def test_a_timeit_cell_binds_nothing_and_its_setup_names_are_no_inputs(ip, session, here, capsys):
