@@ -34,6 +34,7 @@ from typing import Any
 
 from flowyml.events import StepFinished, StepRetrying, StepStarted
 from flowyml.executors.runner import backoff
+from flowyml.notebook.ipysyntax import outside_lines
 from flowyml.notebook.replay import Recording
 from flowyml.notebook.stepcells import (
     PRODUCED,
@@ -337,6 +338,11 @@ class CellRun:
         changed_state = _state.record(state_before, rec.body, shown=bool(shown),
                                       images=any(_shows_image(item) for item in shown))
         patched = patched_outside(rec.analysis.patched, session.ns)
+        outside = outside_lines(rec.analysis.ipython)
+        if outside:
+            shown = ", ".join(f"`{text}`" for text in outside[:2]) + (", ..." if len(outside) > 2 else "")
+            patched.append(f"what only IPython can do again ({shown}: packages installed, "
+                           "the kernel shown, an extension's magic)")
         if self.recording is not None and self.recording.live_widgets:
             patched.append("the widgets it shows (live: their models exist only in the kernel "
                            "that made them)")

@@ -45,6 +45,57 @@ class IPythonLine:
 
 
 
+#: IPython's own line magics (IPython 8-9 and its autoreload extension); a magic not among
+#: them is an extension's (``%sql ...``), whose effects and reads are out of flowyml's sight
+IPYTHON_MAGICS = frozenset((
+    "aimport", "alias", "alias_magic", "autoawait", "autocall", "automagic", "autoreload",
+    "autosave", "bookmark", "cat", "cd", "clear", "code_wrap", "colors", "conda", "config",
+    "connect_info", "cp", "debug", "dhist", "dirs", "doctest_mode", "ed", "edit", "env", "gui",
+    "hist", "history", "killbgscripts", "ldir", "less", "lf", "lk", "ll", "load", "load_ext",
+    "loadpy", "logoff", "logon", "logstart", "logstate", "logstop", "ls", "lsmagic", "lx",
+    "macro", "magic", "mamba", "man", "matplotlib", "micromamba", "mkdir", "more", "mv",
+    "notebook", "page", "pastebin", "pdb", "pdef", "pdoc", "pfile", "pinfo", "pinfo2", "pip",
+    "popd", "pprint", "precision", "prun", "psearch", "psource", "pushd", "pwd", "pycat",
+    "pylab", "qtconsole", "quickref", "recall", "rehashx", "reload_ext", "rep", "rerun",
+    "reset", "reset_selective", "rm", "rmdir", "run", "save", "sc", "set_env", "store", "sx",
+    "system", "tb", "time", "timeit", "unalias", "unload_ext", "uv", "who", "who_ls", "whos",
+    "xdel", "xmode",
+))
+#: magics a hit must not stand in for: they install packages (the environment is out of
+#: flowyml's sight: a hit on a fresh machine would leave the package missing), or show or
+#: change the kernel itself (``%whos``, ``%history``, ``%connect_info``, ``%reset``)
+_ALWAYS_RUN = frozenset((
+    "pip", "conda", "mamba", "micromamba", "uv", "who", "who_ls", "whos", "history", "hist",
+    "connect_info", "dhist", "dirs", "tb", "recall", "rerun", "reset", "xdel", "logstate",
+    "notebook", "save",
+))
+#: shell commands that install packages (``!pip install x``, ``!sudo apt-get install ...``)
+_INSTALLERS = frozenset(("pip", "pip3", "conda", "mamba", "micromamba", "uv", "apt", "apt-get",
+                         "yum", "dnf", "brew", "npm"))
+
+
+def outside_lines(lines: list[IPythonLine]) -> list[str]:
+    """The IPython lines of a cell that only running it can stand for: package installs
+    (``!pip install x``, ``%pip install x``), magics that show or change the kernel itself
+    (``%whos``, ``%history``, ``%connect_info``, a bare ``%env``, ``%reset``) and magics of
+    extensions (``%sql ...``). Other shell commands are cached, keyed by the files their
+    words name (see :mod:`flowyml.tracking.files`)."""
+    found = []
+    for line in lines:
+        words = line.text.lstrip("!%").split()
+        if line.kind == "shell":
+            command = [w for w in words if w != "sudo"]
+            if command[:1] and (command[0] in _INSTALLERS or (
+                    command[0].startswith("python") and command[1:3] == ["-m", "pip"])):
+                found.append(line.text)
+        elif line.kind == "magic" and line.text.startswith("%"):
+            name = words[0] if words else ""
+            if (name in _ALWAYS_RUN or name not in IPYTHON_MAGICS
+                    or (name == "env" and len(words) == 1)):
+                found.append(line.text)
+    return found
+
+
 def python_source(body: str, magic_lines: frozenset[int] = frozenset()
                   ) -> tuple[str, list[IPythonLine]]:
     """``body`` with each IPython line replaced by ``pass`` at its indentation, and the lines.

@@ -59,3 +59,22 @@ def test_a_cell_showing_a_live_widget_runs_again_and_a_progress_bar_does_not(tmp
     assert "re-ran" in status[0] and "widgets it shows" in status[0], status
     bar_status = [text for _, _, text in shown[1][1] if text.startswith("step '")]
     assert "cached" in bar_status[0], bar_status
+
+
+def test_installs_and_kernel_introspection_run_every_time_config_magics_stay_hits(tmp_path):
+    """``%pip install ...`` skipped by a hit on a fresh machine leaves the package missing;
+    ``%whos`` replayed shows the namespace of another kernel. What only IPython can do runs
+    every time, as plain IPython runs it; magics whose effect flowyml keeps (``%matplotlib
+    inline``, ``%precision``) and shell commands keyed by the files they name stay cached."""
+    cells = [
+        "%%step\n%matplotlib inline\n%precision 3\nk = 1",
+        "%%step\n%pip --version\nj = 2",
+        "%%step\n%whos",
+        "%%step\n!echo from-the-shell",
+    ]
+    _run(tmp_path, cells, flowyml=True)
+    again, states = _run(tmp_path, cells, flowyml=True)
+    assert "cached" in states[0] and "cached" in states[3], states
+    assert "re-ran" in states[1] and "`%pip --version`" in states[1], states
+    assert "re-ran" in states[2] and "`%whos`" in states[2], states
+    assert "pip " in again[1]

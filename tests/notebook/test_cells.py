@@ -169,3 +169,19 @@ def test_objects_a_cell_sets_attributes_or_items_of_and_which_are_modules_or_cla
     ns = {"pd": pd, "mpl": mpl, "df": object(), "mylib": types.ModuleType("mylib"),
           "A": type("A", (), {})}
     assert patched_outside(found, ns) == ["pd.DataFrame (a class)", "mylib (a module)", "A (a class)"]
+
+
+def test_ipython_lines_only_running_can_stand_for():
+    """Package installs, magics that show or change the kernel itself and extensions'
+    magics run every time; config magics and other shell commands do not."""
+    from flowyml.notebook.ipysyntax import outside_lines
+
+    def outside(body):
+        return outside_lines(python_source(body)[1])
+
+    assert outside("!pip install -q seaborn\n!sudo apt-get install -y x\n!python -m pip list") == [
+        "!pip install -q seaborn", "!sudo apt-get install -y x", "!python -m pip list"]
+    assert outside("%pip install x\n%whos\n%env\n%sql SELECT 1\n%reset -f") == [
+        "%pip install x", "%whos", "%env", "%sql SELECT 1", "%reset -f"]
+    assert outside("%matplotlib inline\n%config A.b = 1\n%env A=1\n%precision 2\n"
+                   "!head -2 data.csv\n%time x = 1\n%load_ext autoreload\n%autoreload 2") == []
