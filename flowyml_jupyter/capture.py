@@ -68,8 +68,9 @@ class _Tee:
             self.write(line)
 
     def flush(self) -> Any:
-        if not self._recorder.paused and not self._recorder.finished:
-            self._recorder.recording.flushed(self._name)
+        recorder = self._recorder
+        if not recorder.paused and not recorder.finished and recorder.passthrough:
+            recorder.recording.flushed(self._name)
         return self._target.flush()
 
     def __getattr__(self, attr: str) -> Any:  # flush, isatty, encoding, fileno...
@@ -119,7 +120,7 @@ class OutputRecorder:
         # a kernel's streams send what they hold this long after a write (ipykernel's
         # OutStream); the recording notes where, so replay shows the streams in that order
         interval = getattr(sys.stdout, "flush_interval", None)
-        if isinstance(interval, int | float):
+        if isinstance(interval, int | float) and self.passthrough:  # (else: into an area)
             self.recording.flush_interval = float(interval)
         sys.stdout = _Tee(sys.stdout, "stdout", self)  # type: ignore[assignment]
         sys.stderr = _Tee(sys.stderr, "stderr", self)  # type: ignore[assignment]
@@ -128,6 +129,9 @@ class OutputRecorder:
             publish = pub.publish
 
             def recording_publish(data: Any, metadata: Any = None, *args: Any, **kwargs: Any) -> Any:
+                own = sys.modules.get("flowyml_jupyter.widgets")
+                if own is not None and own.publishing_own():  # a status line, an area
+                    return publish(data, metadata, *args, **kwargs)
                 # a display_id (`display(x, display_id=...)`) is kept, and an update of one
                 # (`handle.update(...)`, `update_display`) recorded, so that a replay updates
                 # the displays it updated when it ran, in this cell or above

@@ -81,7 +81,7 @@ def can_skip_flush(pub: Any) -> bool:
 
 @contextlib.contextmanager
 def unflushed() -> Iterator[None]:
-    """Publish displays without ipykernel's stream flush before each one.
+    """Publish flowyml's own displays, without ipykernel's stream flush before each one.
 
     ipykernel flushes ``sys.stdout`` and ``sys.stderr`` before every display message, and
     each flush waits for a round trip through its IO thread (two per message, a few ms per
@@ -100,15 +100,29 @@ def unflushed() -> Iterator[None]:
         pub = getattr(get_ipython(), "display_pub", None)
     except ImportError:
         pub = None
-    if not can_skip_flush(pub):
-        yield
-        return
-    pub._flush_streams = _no_flush
+    _own[0] += 1
     try:
-        yield
+        if not can_skip_flush(pub):
+            yield
+            return
+        pub._flush_streams = _no_flush
+        try:
+            yield
+        finally:
+            with contextlib.suppress(AttributeError):
+                del pub._flush_streams  # the class's method again
     finally:
-        with contextlib.suppress(AttributeError):
-            del pub._flush_streams  # the class's method again
+        _own[0] -= 1
+
+
+#: how deep flowyml is in publishing its own displays (status lines, output areas): a step's
+#: recording leaves them out (they are not the cell's outputs)
+_own = [0]
+
+
+def publishing_own() -> bool:
+    """Whether the display being published now is flowyml's own (see :func:`unflushed`)."""
+    return _own[0] > 0
 
 
 def _no_flush() -> None:
