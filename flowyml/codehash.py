@@ -328,6 +328,12 @@ def _is_user_module(module_name: str | None) -> bool:
     return top == module_name or _is_user_module(top)  # a submodule a library made at run time
 
 
+def is_user_module(module_name: str | None) -> bool:
+    """Whether the module called ``module_name`` holds the user's code (a helper module
+    beside the notebook), not a library's, the standard library's or flowyml's."""
+    return _is_user_module(module_name)
+
+
 @functools.lru_cache(maxsize=4096)
 def _is_user_file(filename: str) -> bool:
     """Whether code compiled from ``filename`` (a code object's ``co_filename``) is user code.

@@ -32,6 +32,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+from flowyml.codehash import is_user_module
 from flowyml.events import StepFinished, StepRetrying, StepStarted
 from flowyml.executors.runner import backoff
 from flowyml.notebook.ipysyntax import outside_lines
@@ -89,13 +90,16 @@ def bound_unseen(analysis: Any, before: dict[str, Any], after: dict[str, Any]) -
 
 def patched_outside(owners: list[str], ns: dict[str, Any]) -> list[str]:
     """Which of ``owners`` (dotted names a cell set or deleted attributes or items of) are
-    modules or classes: ``pd.DataFrame.double = f``, ``mylib.LIMIT = 5``, ``A.x = 1``.
-    A step stores values, and a module or a class is stored by name, so its change would
-    be lost on a hit; instances (``df.a = 1``, ``mpl.rcParams[...]``) are not among them."""
+    modules or classes (``pd.DataFrame.double = f``, ``mylib.LIMIT = 5``, ``A.x = 1``) or
+    data held by a helper module of the notebook (``mylib.CONFIG['lr'] = 0.1``). A step
+    stores values, and a module or a class is stored by name, so its change would be lost
+    on a hit; instances (``df.a = 1``) and libraries' data (``mpl.rcParams[...]``: process
+    state) are not among them."""
     found = []
     for owner in owners:
         head, *attrs = owner.split(".")
         obj = ns.get(head, MISSING)
+        module = obj if isinstance(obj, types.ModuleType) else None
         try:
             for attr in attrs:
                 if not isinstance(obj, type | types.ModuleType):
@@ -105,6 +109,10 @@ def patched_outside(owners: list[str], ns: dict[str, Any]) -> list[str]:
             continue
         if isinstance(obj, type | types.ModuleType):
             found.append(f"{owner} (a {'module' if isinstance(obj, types.ModuleType) else 'class'})")
+        elif module is not None and attrs and is_user_module(module.__name__):
+            # `mylib.CONFIG['lr'] = 0.1`: a helper module's data, which a hit does not
+            # touch (a library's -- rcParams, pandas' options -- is process state)
+            found.append(f"{owner} (in the helper module {module.__name__})")
     return found
 
 

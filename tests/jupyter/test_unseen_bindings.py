@@ -78,3 +78,15 @@ def test_installs_and_kernel_introspection_run_every_time_config_magics_stay_hit
     assert "re-ran" in states[1] and "`%pip --version`" in states[1], states
     assert "re-ran" in states[2] and "`%whos`" in states[2], states
     assert "pip " in again[1]
+
+
+def test_a_helper_modules_data_a_cached_cell_changed_is_changed_after_a_restart(tmp_path):
+    """``cfg.CONFIG['lr'] = 5`` changes data a helper module holds, which no stored value
+    holds: the cell runs again after a restart, so the cells after it see 5, as in plain."""
+    (tmp_path / "cfg.py").write_text("CONFIG = {'lr': 1}\n")
+    cells = ["%%step\nimport cfg\ncfg.CONFIG['lr'] = 5\nk = 1", "print(cfg.CONFIG)"]
+    plain, _ = _run(tmp_path, cells, flowyml=False)
+    assert plain[1] == "stdout: {'lr': 5}\n"
+    _run(tmp_path, cells, flowyml=True)
+    again, states = _run(tmp_path, cells, flowyml=True)
+    assert again == plain and "helper module cfg" in states[0], states

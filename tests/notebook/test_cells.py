@@ -151,7 +151,7 @@ def test_a_value_from_outside_the_steps_is_version_zero_when_steps_also_make_it(
     assert only_outside.inputs["s"] == ["cfg"]
 
 
-def test_objects_a_cell_sets_attributes_or_items_of_and_which_are_modules_or_classes():
+def test_objects_a_cell_sets_attributes_or_items_of_and_which_are_modules_or_classes(monkeypatch):
     """``patched``: what a cell changes by attribute or item; among them, modules and
     classes are changed outside any value a step stores (they are stored by name)."""
     import types
@@ -164,7 +164,12 @@ def test_objects_a_cell_sets_attributes_or_items_of_and_which_are_modules_or_cla
     assert found == ["pd.DataFrame", "mpl.rcParams", "df", "mylib", "A"]
     pd = types.ModuleType("pd")
     pd.DataFrame = type("DataFrame", (), {})
-    mpl = types.ModuleType("mpl")
+    import sys
+    import sysconfig
+
+    mpl = types.ModuleType("flowyml_test_library_mpl")  # a library's module (in site-packages)
+    mpl.__file__ = f"{sysconfig.get_paths()['purelib']}/flowyml_test_library_mpl/__init__.py"
+    monkeypatch.setitem(sys.modules, mpl.__name__, mpl)
     mpl.rcParams = {}
     ns = {"pd": pd, "mpl": mpl, "df": object(), "mylib": types.ModuleType("mylib"),
           "A": type("A", (), {})}
@@ -185,3 +190,20 @@ def test_ipython_lines_only_running_can_stand_for():
         "%pip install x", "%whos", "%env", "%sql SELECT 1", "%reset -f"]
     assert outside("%matplotlib inline\n%config A.b = 1\n%env A=1\n%precision 2\n"
                    "!head -2 data.csv\n%time x = 1\n%load_ext autoreload\n%autoreload 2") == []
+
+
+def test_data_of_a_helper_module_a_cell_changes_is_outside_what_a_step_stores():
+    """``mylib.CONFIG['lr'] = 0.1`` changes a helper module's data, which a hit does not
+    touch; a library's data (``mpl.rcParams[...]``) is process state, recorded elsewhere."""
+    import json
+    import types
+
+    from flowyml.notebook.cellrun import patched_outside
+
+    helper = types.ModuleType("flowyml_test_helper_mod")  # not a library's: the user's
+    helper.CONFIG = {}
+    ns = {"mylib": helper, "json": json}
+    owners = analyze("mylib.CONFIG['lr'] = 0.1\njson.decoder.scanstring = None").patched
+    assert owners == ["mylib.CONFIG", "json.decoder"]
+    assert patched_outside(owners, ns) == [
+        "mylib.CONFIG (in the helper module flowyml_test_helper_mod)", "json.decoder (a module)"]
