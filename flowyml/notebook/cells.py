@@ -66,6 +66,12 @@ MUTATING_FUNCTIONS = frozenset({
 })
 
 
+#: methods that change their container in place (``cfg.CONFIG.update(lr=5)``)
+_MUTATING_METHODS = frozenset(("update", "append", "extend", "insert", "pop", "popitem",
+                               "remove", "clear", "setdefault", "add", "discard", "sort",
+                               "reverse", "appendleft", "extendleft"))
+
+
 @dataclass(frozen=True)
 class CellAnalysis:
     """Everything flowyml needs to know about one cell's names."""
@@ -314,6 +320,11 @@ class _Walk:
                     and call.func.id in ("setattr", "delattr") and call.args):
                 owner = _dotted(call.args[0])
                 if owner is not None:
+                    self.patched.setdefault(owner)
+            elif (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+                  and call.func.attr in _MUTATING_METHODS):
+                owner = _dotted(call.func.value)  # `cfg.CONFIG.update(lr=5)`
+                if owner is not None and "." in owner:
                     self.patched.setdefault(owner)
             self.expr(node.value)
         else:  # Return, Raise, Assert, type aliases...: just their expressions

@@ -203,7 +203,9 @@ def test_data_of_a_helper_module_a_cell_changes_is_outside_what_a_step_stores():
     helper = types.ModuleType("flowyml_test_helper_mod")  # not a library's: the user's
     helper.CONFIG = {}
     ns = {"mylib": helper, "json": json}
-    owners = analyze("mylib.CONFIG['lr'] = 0.1\njson.decoder.scanstring = None").patched
-    assert owners == ["mylib.CONFIG", "json.decoder"]
+    owners = analyze("mylib.CONFIG['lr'] = 0.1\njson.decoder.scanstring = None\n"
+                     "mylib.CONFIG.update(lr=5)\nitems.append(1)").patched
+    assert owners == ["mylib.CONFIG", "json.decoder"]  # items: a value, re-hashed as input
     assert patched_outside(owners, ns) == [
         "mylib.CONFIG (in the helper module flowyml_test_helper_mod)", "json.decoder (a module)"]
+    assert analyze("mylib.CONFIG.update(lr=5)").patched == ["mylib.CONFIG"]
