@@ -270,11 +270,29 @@ class ReplayedResult:
         return str(self.data.get("text/plain", ""))
 
 
-def split_result(items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], ReplayedResult | None]:
-    """A recording whose last item is the cell's result: (the items before it, the result)."""
-    if items and items[-1].get("type") == "result" and items[-1].get("data"):
-        return items[:-1], ReplayedResult(items[-1])
-    return items, None
+def split_result(items: list[dict[str, Any]]
+                 ) -> tuple[list[dict[str, Any]], ReplayedResult | None, list[dict[str, Any]]]:
+    """A recording as (what came before the cell's result, the result, what came after it).
+    After it come only displays made once the cell's code was done: the figures the inline
+    backend shows at the end of a cell (``sns.heatmap(corr)``: ``<Axes: >`` as ``Out[n]``,
+    then the figure)."""
+    last = next((i for i in range(len(items) - 1, -1, -1) if items[i].get("type") == "result"), None)
+    if last is None or not items[last].get("data") or any(
+            item.get("type") not in ("display", "flush") for item in items[last + 1:]):
+        return items, None, []
+    return items[:last], ReplayedResult(items[last]), items[last + 1:]
+
+
+def replay_after_result(shell: Any, items: list[dict[str, Any]]) -> None:
+    """Show ``items`` once the cell's result is shown, where the kernel showed them when
+    the cell ran: at the end of the cell (``post_execute``, where the inline backend shows
+    its figures)."""
+    def show(*_: Any) -> None:
+        shell.events.unregister("post_execute", show)
+        replay(items)
+
+    if items:
+        shell.events.register("post_execute", show)
 
 
 def open_figures() -> set[int]:

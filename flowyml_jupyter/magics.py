@@ -162,6 +162,7 @@ class FlowymlMagics(Magics):
             hold_result,
             open_figures,
             replay,
+            replay_after_result,
             split_result,
         )
         from flowyml_jupyter.widgets import RunningLine, in_kernel
@@ -190,9 +191,10 @@ class FlowymlMagics(Magics):
         shown: list[Any] = []
 
         def replay_outputs(items: list[dict[str, Any]]) -> None:
-            before, result = split_result(items)
+            before, result, after = split_result(items)
             replay(before)
             shown.append(result)
+            replay_after_result(self.shell, after)  # the figures shown below the value
 
         body_errors: list[BaseException | None] = []
 

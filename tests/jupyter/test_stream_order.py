@@ -16,7 +16,7 @@ import pytest
 
 from flowyml.notebook.replay import Recording
 
-from .kernel_runs import run_cells, statuses
+from .kernel_runs import is_status, run_cells, statuses, three_runs
 
 CELLS = [
     # long: the warning is sent between the prints
@@ -97,3 +97,23 @@ def test_a_long_printout_is_recorded_whole():
     assert rec.items[0]["text"].count("\n") == 200_000 and rec.size == len(rec.items[0]["text"])
     rec.stream("stdout", "more\n")  # reading items in between does not lose what follows
     assert rec.items[0]["text"].endswith("199999\nmore\n")
+
+
+@pytest.mark.slow
+def test_a_cells_value_then_its_figure_replay_as_execute_result_then_display(tmp_path):
+    """``df.plot()`` / ``sns.heatmap(...)`` as a cell's last line: plain shows the value as
+    ``Out[n]`` (an execute_result), then the figure the inline backend shows at the end of
+    the cell. A hit showed the value as a plain display, after nothing, and the figure."""
+    pytest.importorskip("matplotlib")
+    cells = ["%%step\nimport matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([1, 2])\nax",
+             "print(type(_).__name__)"]
+
+    def kinds(outputs):
+        return [(o.output_type, sorted(o.get("data", {}))) for o in outputs
+                if o.output_type != "stream" and not is_status(o)] + [
+            o.text for o in outputs if o.output_type == "stream"]
+
+    plain, first, again, states = three_runs(tmp_path, cells, kinds, allow_errors=False)
+    assert plain[0] == [("execute_result", ["text/plain"]), ("display_data", ["image/png", "text/plain"])]
+    assert "cached" in states[0], states
+    assert first == plain and again[0] == plain[0]
