@@ -163,13 +163,16 @@ def helpers(path: Path) -> list[Path]:
 
 
 def prepare(path: Path, work: Path) -> Path:
-    """Lay out a scratch folder for ``path`` and return the folder it runs in: ``work/nb``
-    with the notebook's helper modules beside it, and the corpus data both in ``work/data``
-    and (a link) in ``work/nb/data``, so a notebook reading ``data/x.csv`` (the Handbook) and
-    one reading ``../data/x.csv`` (notebooks kept in a folder beside the data) both find it."""
+    """Lay out a scratch folder for ``path`` and return the folder it runs in:
+    ``work/notebooks/nb`` with the notebook's helper modules beside it, and the corpus data in
+    ``work/data`` and (links) in ``work/notebooks/data`` and ``work/notebooks/nb/data``, so a
+    notebook reading ``data/x.csv`` (the Handbook), one reading ``../data/x.csv`` (notebooks
+    kept in a folder beside the data) and one reading ``../../data/x.csv`` (notebooks two
+    folders below the data, homemade-machine-learning's ``notebooks/k_means/``) all find it."""
     shutil.copytree(CORPUS / "data", work / "data")
-    cwd = work / "nb"
-    cwd.mkdir()
+    cwd = work / "notebooks" / "nb"
+    cwd.mkdir(parents=True)
+    (cwd.parent / "data").symlink_to(work / "data", target_is_directory=True)
     (cwd / "data").symlink_to(work / "data", target_is_directory=True)
     for helper in helpers(path):
         if helper.is_dir():

@@ -1,0 +1,3 @@
+"""Anomaly Detection Module"""
+
+from .gaussian_anomaly_detection import GaussianAnomalyDetection

@@ -1,0 +1,3 @@
+"""Logistic Regression Module"""
+
+from .logistic_regression import LogisticRegression
