@@ -22,6 +22,8 @@ and this module never imports it (it sits above this one).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import pickle
 import re
 import sys
@@ -241,7 +243,8 @@ class CellRun:
         session, rec, entry, store = self.session, self.rec, self.entry, self.session.store
         _state.replay(self.state_notes)  # first: its imports may need its sys.path, its cwd
         try:  # first: the outputs may be instances of classes the cell defines
-            session.restore_definitions(rec)
+            with _quiet():  # what its imports print is in the replay (see _quiet)
+                session.restore_definitions(rec)
         except Exception as exc:
             rec.error = f"restoring its imports and definitions failed: {type(exc).__name__}: {exc}"
             raise _Stop("failed", raise_error=True) from None
@@ -436,6 +439,16 @@ _IMAGE_TYPES = ("image/", "application/pdf")
 def _shows_image(item: dict[str, Any]) -> bool:
     """A recorded output that is a figure (matplotlib's style shaped it)."""
     return any(mime.startswith(_IMAGE_TYPES) for mime in item.get("data") or ())
+
+
+@contextlib.contextmanager
+def _quiet() -> Any:
+    """Streams dropped while a hit re-runs its cell's imports and definitions: a module
+    that prints (or warns) when it is imported -- a notebook loaded by an import hook, a
+    library's banner -- printed it when the body ran, so it is in the cell's recorded
+    output, which the hit replays; shown live as well it would appear twice."""
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        yield
 
 
 def _state_of(entry: Any) -> Any:

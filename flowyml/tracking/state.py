@@ -680,6 +680,27 @@ def _path_apply(sys_module: Any, change: Any) -> None:
             path.insert(min(index, len(path)), entry)
 
 
+def _hooks_capture(sys_module: Any) -> tuple[tuple[int, Any], ...]:
+    """The import system's finders and path hooks, each as (identity, module of its code)."""
+    return tuple((id(hook), getattr(hook, "__module__", None))
+                 for hook in (*sys_module.meta_path, *sys_module.path_hooks))
+
+
+def _hooks_change(before: tuple[tuple[int, Any], ...] | None,
+                  after: tuple[tuple[int, Any], ...]) -> Any:
+    """The finders or path hooks the notebook's own code added (a class of a cell:
+    ``sys.meta_path.append(NotebookFinder())``), or any removed: such an object cannot be
+    made again from data, so the step must run for the import system to be as plain
+    Python leaves it. Those a library adds when it is imported (``six``'s importer) are
+    not counted: a hit imports the library again, which adds them again."""
+    if before is None or before == after:
+        return None
+    added = [module for hook, module in after if (hook, module) not in before
+             and module == "__main__"]
+    removed = [module for hook, module in before if (hook, module) not in after]
+    return (added, removed) if added or removed else None
+
+
 def _environ_capture(os_module: Any) -> dict[Any, Any]:
     data = getattr(os_module.environ, "_data", None)  # the encoded mapping: a C-level copy
     return dict(data) if isinstance(data, dict) else dict(os_module.environ)
@@ -924,6 +945,8 @@ for _builtin in (
     StateItem("numpy.printoptions", "numpy", lambda np: np.get_printoptions(), _np_print_change,
               _np_print_apply),
     StateItem("sys.path", "sys", lambda m: list(m.path), _path_change, _path_apply),
+    StateItem("sys.meta_path", "sys", _hooks_capture, _hooks_change, lambda m, c: None,
+              stored=False),
     StateItem("os.environ", "os", _environ_capture, _environ_change, _environ_apply),
     StateItem("cwd", "os", lambda m: m.getcwd(), _cwd_change, _cwd_apply),
     StateItem("warnings.filters", "warnings", lambda m: list(m.filters), _filters_change,
