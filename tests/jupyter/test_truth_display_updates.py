@@ -10,15 +10,13 @@ through nbclient, which routes ``update_display_data`` to every output with that
 from __future__ import annotations
 
 import pytest
-from nbclient import NotebookClient
-from nbformat.v4 import new_code_cell, new_notebook
+
+from .kernel_runs import is_status, three_runs
 
 pytestmark = pytest.mark.slow
 
 
-def test_a_display_a_later_step_updates_shows_the_update_after_a_restart(tmp_path, monkeypatch):
-    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
-
+def test_a_display_a_later_step_updates_shows_the_update_after_a_restart(tmp_path):
     cells = [
         "%%step\nfrom IPython.display import display, update_display\n"
         "handle = display('x', display_id='update-me')\nshown = 1",
@@ -29,26 +27,12 @@ def test_a_display_a_later_step_updates_shows_the_update_after_a_restart(tmp_pat
         "%%step\nupdate_display('c', display_id='not-shown')\nprint('third')",
     ]
 
-    def run(flowyml: bool) -> tuple[list[list[str]], list[str]]:
-        sources = cells if flowyml else [c.split("\n", 1)[1] for c in cells]
-        nb = new_notebook(cells=[new_code_cell(s) for s in
-                                 ["%load_ext flowyml" if flowyml else "pass", *sources]])
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                     "language": "python"}
-        NotebookClient(nb, timeout=300, kernel_name="python3",
-                       resources={"metadata": {"path": str(tmp_path)}}).execute()
-        shown, states = [], []
-        for cell in nb.cells[1:]:
-            texts = [o.text if o.output_type == "stream" else o.data.get("text/plain", "")
-                     for o in cell.outputs]
-            states.append(next((t for t in texts if t.startswith("step '")), ""))
-            shown.append([t for t in texts if not t.startswith("step '")])
-        return shown, states
+    def texts(outputs):
+        return [o.text if o.output_type == "stream" else o.data.get("text/plain", "")
+                for o in outputs if not is_status(o)]
 
-    plain, _ = run(False)
+    plain, first, again, states = three_runs(tmp_path, cells, texts, allow_errors=False)
     assert plain[:5] == [["'z'"], ["'z'"], [], ["'b'"], []], plain
-    first, _ = run(True)
     assert first == plain
-    again, states = run(True)
     assert all("cached" in s for s in states), states
     assert again == plain, again
