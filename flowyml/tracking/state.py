@@ -513,6 +513,13 @@ def _mapping_change(before: dict[str, Any] | None, after: dict[str, Any]) -> Any
     return (changed, removed) if changed or removed else None
 
 
+def _settings_set(before: dict[str, Any], after: dict[str, Any]) -> Any:
+    """``(set, [])``: the settings a step set (new or different values); settings are set,
+    never removed, so what disappeared is not a change."""
+    change = _mapping_change(before, after)
+    return None if change is None or not change[0] else (change[0], [])
+
+
 def _random_apply(module: Any, state: Any) -> None:
     module.setstate(state)
 
@@ -637,10 +644,8 @@ def _pandas_baseline(pd: Any) -> dict[str, Any]:
 
 
 def _pandas_change(before: dict[str, Any] | None, after: dict[str, Any]) -> Any:
-    if before is None:  # pandas was imported by the step: against the registered defaults
-        before = _pandas_baseline(None)
-    change = _mapping_change(before, after)
-    return None if change is None or not change[0] else (change[0], [])
+    # pandas imported by the step: against the registered defaults
+    return _settings_set(_pandas_baseline(None) if before is None else before, after)
 
 
 def _pandas_apply(pd: Any, change: Any) -> None:
@@ -652,8 +657,7 @@ def _pandas_apply(pd: Any, change: Any) -> None:
 def _np_print_change(before: dict[str, Any] | None, after: dict[str, Any]) -> Any:
     if before is None:
         return None  # numpy imported by the step: its print options are the defaults
-    change = _mapping_change(before, after)
-    return None if change is None or not change[0] else (change[0], [])
+    return _settings_set(before, after)
 
 
 def _np_print_apply(np: Any, change: Any) -> None:
@@ -770,8 +774,7 @@ _NP_ERR_DEFAULT = {"divide": "warn", "over": "warn", "under": "ignore", "invalid
 
 def _np_err_change(before: dict[str, Any] | None, after: dict[str, Any]) -> Any:
     # numpy imported by the step (``import numpy as np; np.seterr(...)``): against its defaults
-    change = _mapping_change(_NP_ERR_DEFAULT if before is None else before, after)
-    return None if change is None or not change[0] else (change[0], [])
+    return _settings_set(_NP_ERR_DEFAULT if before is None else before, after)
 
 
 def _np_err_apply(np: Any, change: Any) -> None:
@@ -787,8 +790,7 @@ def _sklearn_baseline(sklearn: Any) -> dict[str, Any]:
 
 
 def _sklearn_change(before: dict[str, Any] | None, after: dict[str, Any]) -> Any:
-    change = _mapping_change(_sklearn_baseline(None) if before is None else before, after)
-    return None if change is None or not change[0] else (change[0], [])
+    return _settings_set(_sklearn_baseline(None) if before is None else before, after)
 
 
 def _sklearn_apply(sklearn: Any, change: Any) -> None:
@@ -804,9 +806,7 @@ def _decimal_capture(decimal: Any) -> dict[str, Any]:
 
 
 def _decimal_change(before: dict[str, Any] | None, after: dict[str, Any]) -> Any:
-    change = _mapping_change(_decimal_capture(_DefaultDecimal) if before is None else before,
-                             after)
-    return None if change is None or not change[0] else (change[0], [])
+    return _settings_set(_decimal_capture(_DefaultDecimal) if before is None else before, after)
 
 
 class _DefaultDecimal:
