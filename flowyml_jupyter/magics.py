@@ -8,10 +8,13 @@ on it and shows the results: a status widget under every step cell and the live 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
+import contextvars
 import os
 import shlex
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 from IPython.core import magic_arguments
@@ -21,6 +24,8 @@ from IPython.display import display
 
 from flowyml.core.context import parse_context_value
 from flowyml.events import Event, bus
+from flowyml.notebook.analysis import awaits
+from flowyml.notebook.cellrun import drive, drive_async
 from flowyml.notebook.cellspec import OPTIONS, StepLineError, spec_from_namespace
 from flowyml.notebook.session import (
     CellNotPythonError,
@@ -103,10 +108,31 @@ class FlowymlMagics(Magics):
         self._in_wave = False
         shell.events.register("pre_run_cell", self._pre_run_cell)
         shell.events.register("post_run_cell", self._post_run_cell)
+        shell.input_transformers_cleanup.append(self._await_cells)
 
     def _pre_run_cell(self, info: Any) -> None:
         if not self._in_step:
             self._cell_id = getattr(info, "cell_id", None)
+
+    def _await_cells(self, lines: list[str]) -> list[str]:
+        """IPython input transform: a ``%%step`` cell whose body awaits at top level becomes
+        ``await`` :meth:`step_async` (IPython then runs the cell in its event loop, as any
+        cell that awaits); any other cell is left to IPython's own ``%%`` transform."""
+        if not lines or not lines[0].startswith("%%step"):
+            return lines
+        # split as IPython's cell-magic transform does
+        magic, _, first_line = lines[0][2:].rstrip().partition(" ")
+        body = "".join(lines[1:])
+        if magic != "step" or ("await" not in body and "async" not in body):
+            return lines
+        try:
+            python = self.shell.transform_cell(body)
+        except Exception:  # IPython reports it when it runs the body
+            return lines
+        if not awaits(python):
+            return lines
+        return [f"await get_ipython().magics_manager.registry[{type(self).__name__!r}]"
+                f".step_async({first_line!r}, {body!r})\n"]
 
     def _post_run_cell(self, result: Any) -> None:
         """An ordinary cell ran: values it may have changed get re-hashed when next used."""
@@ -126,6 +152,17 @@ class FlowymlMagics(Magics):
         loaded without running it. Inputs (values the cell reads from other cells) and
         outputs (names it assigns) are inferred unless declared. See ``%flowyml status``.
         """
+        return drive(self._step_flow(line, cell))
+
+    async def step_async(self, line: str, cell: str) -> Any:
+        """``%%step`` for a cell whose body awaits at top level (``await``, ``async for``,
+        ``async with``): the cell is rewritten to ``await`` this (see :func:`await_cells`),
+        so that, as in any cell, the body runs in the shell's event loop -- the kernel's,
+        where objects of other cells (an async client, a queue) live."""
+        return await drive_async(self._step_flow(line, cell, awaits=True))
+
+    def _step_flow(self, line: str, cell: str, awaits: bool = False) -> Generator[Any, Any, Any]:
+        """The work of ``%%step``, yielding what must be awaited when the body ``awaits``."""
         ordinary: StepDefinitionError | None = None
         try:
             # shell-style quoting (IPython's parse_argstring keeps the quotes in values)
@@ -145,7 +182,7 @@ class FlowymlMagics(Magics):
             #   prints happen), then NameError, as plain Python;
             # - a syntax error: IPython shows its SyntaxError, with the line (run outside the
             #   handler: the user's error is not chained to ours).
-            error, _ = self._execute(cell)
+            error, _ = (yield self._execute_async(cell)) if awaits else self._execute(cell)
             if error is not None:
                 raise UsageError(f"{ordinary} (ran it as an ordinary cell)") from None
             # one status line says so (no stdout line: the cell's own output stays plain's)
@@ -203,10 +240,16 @@ class FlowymlMagics(Magics):
             body_errors.append(error)
             return error, recording
 
+        async def run_body_async() -> tuple[BaseException | None, Any]:
+            error, recording = await self._execute_async(cell, area)
+            body_errors.append(error)
+            return error, recording
+
         self._in_step += 1
         try:
-            rec = self.session.run_cell_step(
-                rec, run_body, replay=area.set if area is not None else replay_outputs)
+            rec = yield from self.session.run_cell_flow(
+                rec, run_body_async if awaits else run_body,
+                replay=area.set if area is not None else replay_outputs)
         except StepRunError as exc:  # `%debug` after it debugs the body's error, as plain
             exc.body_error = next((e for e in reversed(body_errors) if e is not None), None)
             raise
@@ -274,6 +317,40 @@ class FlowymlMagics(Magics):
 
     def _execute(self, body: str, area: Any = None) -> tuple[BaseException | None, Any]:
         """Run ``body`` as a cell; record what it shows (into ``area`` only, when given)."""
+        with self._recorded(body, area) as recorder:
+            # a leading newline keeps traceback line numbers equal to the cell's (line 1 = %%step)
+            if (("await" in body or "async" in body) and _loop_running()
+                    and awaits(self.shell.transform_cell(body))):
+                result = self._run_elsewhere("\n" + body)
+            else:
+                result = self.shell.run_cell("\n" + body, store_history=False)
+        return result.error_before_exec or result.error_in_exec, recorder.recording
+
+    def _run_elsewhere(self, raw_cell: str) -> Any:
+        """Run a cell that awaits from plain code while this thread's event loop runs (the
+        kernel's, which cannot be waited on from inside: a reactive wave re-running it, a
+        direct ``run_cell_magic`` call): in a helper thread, in an event loop of its own."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        saved = self.shell.loop_runner
+        self.shell.loop_runner = asyncio.run
+        try:
+            with ThreadPoolExecutor(1, thread_name_prefix="flowyml-await") as pool:
+                context = contextvars.copy_context()
+                return pool.submit(context.run, self.shell.run_cell, raw_cell,
+                                   store_history=False).result()
+        finally:
+            self.shell.loop_runner = saved
+
+    async def _execute_async(self, body: str, area: Any = None) -> tuple[BaseException | None, Any]:
+        """:meth:`_execute` for a body that awaits: run in the shell's event loop."""
+        with self._recorded(body, area) as recorder:
+            result = await run_cell_async(self.shell, "\n" + body)
+        return result.error_before_exec or result.error_in_exec, recorder.recording
+
+    @contextlib.contextmanager
+    def _recorded(self, body: str, area: Any = None) -> Iterator[Any]:
+        """What a body run inside shows, recorded (and passed on, or into ``area``)."""
         from flowyml_jupyter.capture import OutputRecorder, keep_result
 
         quiet = _ends_with_semicolon(body)  # `plt.plot(x);` shows no value, as in any cell
@@ -281,11 +358,10 @@ class FlowymlMagics(Magics):
         if quiet:
             self.shell.ast_node_interactivity = "none"
         try:
-            # a leading newline keeps traceback line numbers equal to the cell's (line 1 = %%step)
             recorder = (OutputRecorder(self.shell) if area is None else
                         OutputRecorder(self.shell, passthrough=False, on_change=area.live))
             with recorder:
-                result = self.shell.run_cell("\n" + body, store_history=False)
+                yield recorder
             keep_result(recorder, self.shell.user_ns)
         finally:
             # put back only what was set here: the cell may set it itself
@@ -296,7 +372,6 @@ class FlowymlMagics(Magics):
             area.set(recorder.recording.items)
             # a traceback shown in the area is not kept for replay
             recorder.recording.items = [i for i in recorder.recording.items if i["type"] != "error"]
-        return result.error_before_exec or result.error_in_exec, recorder.recording
 
     # -- %flowyml --------------------------------------------------------------------------
     @line_magic
@@ -661,12 +736,43 @@ class FlowymlMagics(Magics):
                                ("post_run_cell", self._post_run_cell)):
             with contextlib.suppress(ValueError):
                 self.shell.events.unregister(event, handler)
+        with contextlib.suppress(ValueError):
+            self.shell.input_transformers_cleanup.remove(self._await_cells)
         for widget in [*self._retired, *self._status_widgets.values(), *self._dags]:
             _close_widget(widget)
         self._retired.clear()
         self._dags.clear()
         self._status_widgets.clear()
         self._areas.clear()
+
+
+def _loop_running() -> bool:
+    """An event loop runs in this thread (in a kernel: its own)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+async def run_cell_async(shell: Any, raw_cell: str) -> Any:
+    """``shell.run_cell(raw_cell)`` (no history) awaited in the running event loop, for a
+    cell that awaits: its ``post_execute`` and ``post_run_cell`` events (the inline
+    backend shows its figures on the first) fire as for a cell run with ``run_cell``."""
+    error = None
+    try:
+        transformed = shell.transform_cell(raw_cell)
+    except Exception:
+        transformed, error = raw_cell, sys.exc_info()
+    result = None
+    try:
+        result = await shell.run_cell_async(raw_cell, store_history=False,
+                                            transformed_cell=transformed,
+                                            preprocessing_exc_tuple=error)
+    finally:
+        shell.events.trigger("post_execute")
+        shell.events.trigger("post_run_cell", result)
+    return result
 
 
 def _switch(text: str, what: str) -> bool:

@@ -7,6 +7,7 @@ list of a thousand runs one call.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import Any
 from flowyml.core.step import DEFAULT_RETRY_DELAY, Step, global_registry
 from flowyml.executors.runner import NOT_RUN
 from flowyml.hashing import hash_value
-from flowyml.timeouts import call_with_timeout
+from flowyml.timeouts import awaited, call_with_timeout
 
 
 @dataclass
@@ -125,8 +126,10 @@ class MapTaskStep(Step):
             if entry is not None:
                 return store.load(entry)["result"], True, 0
             t0 = time.perf_counter()
+            limit = self.map_config.timeout_per_item
+            func = awaited(self.func, limit)  # an `async def`: its limit a timer in its loop
             value, retries = self._call_item(lambda: call_with_timeout(
-                self.func, {**kwargs, self.map_param: item}, self.map_config.timeout_per_item))
+                func, {**kwargs, self.map_param: item}, None if func is not self.func else limit))
             if key is not None:
                 parts_of = getattr(key_for, "parts_of", None)  # the item key's parts: gc
                 if store.store(key, {"result": value}, output_hashes={},  # groups items by them
@@ -146,7 +149,8 @@ class MapTaskStep(Step):
 
         def one(item: Any) -> tuple[Any, bool, int]:
             value, retries = self._call_item(
-                lambda: call_with_timeout(lambda: self.func(item, *args, **kwargs), {}, timeout))
+                lambda: call_with_timeout(lambda: awaited(self.func, timeout)(item, *args, **kwargs), {},
+                                          None if inspect.iscoroutinefunction(self.func) else timeout))
             return value, False, retries
 
         return self._collect(items, one, threaded_mapper, in_pipeline=False)

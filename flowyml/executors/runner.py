@@ -35,7 +35,7 @@ from flowyml.executors.results import (
 from flowyml.hashing import UnhashableValueError, hash_value
 from flowyml.keys import key_digest, stored_name
 from flowyml.store import local as _cache
-from flowyml.timeouts import StepTimeoutError, call_with_timeout
+from flowyml.timeouts import StepTimeoutError, awaited, call_with_timeout
 
 if TYPE_CHECKING:
     from flowyml.tracking import files as _files
@@ -335,14 +335,18 @@ def _call_with_retries(step: Any, kwargs: dict[str, Any], key: str | None, store
 
     attempts = 1 + max(int(step.retry or 0), 0)
     tracking = _tracking(step, store) if key is not None else None
-    func = step.func if tracking is None else _files.Recorded(step.func, tracking)
+    # an `async def` step runs to its end inside the call, its time limit a timer in its loop
+    func, timeout = awaited(step.func, step.timeout), step.timeout
+    if func is not step.func:
+        timeout = None
+    func = func if tracking is None else _files.Recorded(func, tracking)
     observed = None
     before = _state.snapshot() if key is not None else None
     for attempt in range(1, attempts + 1):
         result.attempts = attempt
         t0 = time.perf_counter()
         try:
-            value = call_with_timeout(func, kwargs, step.timeout)
+            value = call_with_timeout(func, kwargs, timeout)
             if tracking is not None:
                 value, observed = value
             outputs = split_outputs(step, value)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import inspect
 import linecache
 import re
 import types
@@ -152,7 +153,23 @@ def step_function_source(name: str, params: list[str], outputs: list[str], body:
         ret = f"\n    return {values[0]}"
     else:
         ret = f"\n    return {', '.join(values)}"
-    return f"def {name}({', '.join(params)}):\n{indented}{ret}\n"
+    # a cell that awaits at top level (IPython runs it in the kernel's event loop) is a
+    # coroutine function: the runners await it (see flowyml.timeouts.awaited)
+    kind = "async def" if awaits(body) else "def"
+    return f"{kind} {name}({', '.join(params)}):\n{indented}{ret}\n"
+
+
+def awaits(body: str) -> bool:
+    """Whether Python code ``body`` awaits at top level (``await``, ``async for``, ``async
+    with``), as IPython's autoawait allows in a cell. False for code that does not compile."""
+    if "await" not in body and "async" not in body:
+        return False
+    try:
+        code = compile(body, "<cell>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT,
+                       dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return False
+    return bool(code.co_flags & inspect.CO_COROUTINE)
 
 
 _STAR = re.compile(r"^(\s*)from\s+([A-Za-z_][\w.]*)\s+import\s+\*\s*(#.*)?$")

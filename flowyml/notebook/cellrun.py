@@ -23,6 +23,7 @@ and this module never imports it (it sits above this one).
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import pickle
 import re
@@ -31,7 +32,7 @@ import time
 import types
 import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
 
 from flowyml.codehash import is_user_module
@@ -49,7 +50,7 @@ from flowyml.notebook.stepcells import (
 from flowyml.sizes import size_text
 from flowyml.store import entry as _entry
 from flowyml.store import explain as _explain
-from flowyml.timeouts import StepTimeoutError, time_limit
+from flowyml.timeouts import StepTimeoutError, time_limit, within
 from flowyml.tracking import files as _files
 from flowyml.tracking import state as _state
 
@@ -153,6 +154,16 @@ class CellRun:
     # -- the stages ----------------------------------------------------------------------
     def go(self) -> NotebookStep:
         """Run the stages; the step's record, with its state."""
+        return drive(self.flow())
+
+    async def go_async(self) -> NotebookStep:
+        """:meth:`go` for a body that awaits: ``execute()`` returns an awaitable, awaited in
+        the caller's event loop (IPython runs a cell that awaits at top level in the
+        kernel's loop, and so does a ``%%step`` cell)."""
+        return await drive_async(self.flow())
+
+    def flow(self) -> Generator[Any, Any, NotebookStep]:
+        """The stages, as a generator that yields what must be awaited (see :func:`drive`)."""
         rec = self.rec
         rec.error, rec.attempts, rec.time_saved = None, 0, 0.0
         rec.replay_note, rec.notes, rec.not_stored = None, [], None
@@ -164,7 +175,7 @@ class CellRun:
                 return self.report("cached")
             state_before = _state.snapshot()
             names_before = dict(self.session.ns) if may_bind_unseen(self.rec.analysis) else None
-            self.run_body()
+            yield from self.run_body()
             if names_before is not None:
                 self.unseen = bound_unseen(self.rec.analysis, names_before, self.session.ns)
             outputs, hashes, absent = self.record_versions()
@@ -270,9 +281,11 @@ class CellRun:
             self.replay(recorded)
         return True
 
-    def run_body(self) -> None:
+    def run_body(self) -> Generator[Any, Any, None]:
         """A miss: ``execute()`` runs the body, with retries (backing off), the time limit
-        and the files it reads and writes recorded."""
+        and the files it reads and writes recorded. An ``execute()`` that returns an
+        awaitable (a body that awaits) is yielded to the driver, with the time limit as a
+        timer in the event loop (``SIGALRM`` would land in the loop's own code)."""
         session, rec = self.session, self.rec
         step = rec.step
         attempts = 1 + max(int(step.retry or 0), 0)
@@ -285,12 +298,16 @@ class CellRun:
                     session.ns[param] = value
             t0 = time.perf_counter()
             try:
-                with time_limit(step.timeout):
+                with time_limit(None if rec.awaits else step.timeout):
                     if tracking is None:
                         outcome = self.execute()
+                        if inspect.isawaitable(outcome):
+                            outcome = yield within(outcome, step.timeout)
                     else:
                         with tracking.recording() as self.observed:
                             outcome = self.execute()
+                            if inspect.isawaitable(outcome):
+                                outcome = yield within(outcome, step.timeout)
             except StepTimeoutError as exc:  # fired outside the body's own frames
                 outcome = exc
             error, self.recording = outcome if isinstance(outcome, tuple) else (outcome, None)
@@ -418,6 +435,35 @@ class CellRun:
         if raise_error:
             raise StepRunError(rec.name, state, f"step '{rec.name}' {state}: {rec.error}")
         return rec
+
+
+def drive(flow: Generator[Any, Any, Any]) -> Any:
+    """Run ``flow`` (a generator of the stages) in plain code: it must not yield anything
+    to await (its ``execute()`` returned a plain outcome)."""
+    try:
+        pending = next(flow)
+    except StopIteration as stop:
+        return stop.value
+    if inspect.iscoroutine(pending):
+        pending.close()
+    flow.close()
+    raise TypeError("this body awaits: run it with go_async() in an event loop")
+
+
+async def drive_async(flow: Generator[Any, Any, Any]) -> Any:
+    """Run ``flow`` in an event loop: what it yields is awaited and sent back (an exception
+    raised while awaiting is thrown into it at the ``yield``)."""
+    sent: Any = None
+    thrown: BaseException | None = None
+    while True:
+        try:
+            pending = flow.throw(thrown) if thrown is not None else flow.send(sent)
+        except StopIteration as stop:
+            return stop.value
+        try:
+            sent, thrown = await pending, None
+        except BaseException as exc:  # handed to the flow, which decides
+            sent, thrown = None, exc
 
 
 def condition_holds(rec: NotebookStep, session: Any) -> bool:

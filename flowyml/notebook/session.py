@@ -20,7 +20,7 @@ import itertools
 import linecache
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -467,6 +467,14 @@ class NotebookSession(PipelineView):
         are :class:`flowyml.notebook.cellrun.CellRun`'s. Raises :class:`StepRunError` when
         the step did not produce its outputs (not for a false condition)."""
         return CellRun(self, rec, execute, replay).go()
+
+    def run_cell_flow(self, rec: NotebookStep, execute: Execute,
+                      replay: Callable[[list[dict[str, Any]]], None] | None = None,
+                      ) -> Generator[Any, Any, NotebookStep]:
+        """:meth:`run_cell_step` as a generator that yields what must be awaited: for a
+        body that awaits, whose ``execute()`` returns an awaitable (driven by
+        :func:`flowyml.notebook.cellrun.drive_async` in the shell's event loop)."""
+        return CellRun(self, rec, execute, replay).flow()
 
     def file_tracking(self, rec: NotebookStep) -> _files.Tracking | None:
         """How the cell's files are recorded (``None``: not at all; see

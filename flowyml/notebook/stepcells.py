@@ -110,6 +110,12 @@ class NotebookStep:
     notes: list[str] = field(default_factory=list)  # one-line notes for the user
     runs: int = 0  # how many times the body was executed in this session
 
+    @property
+    def awaits(self) -> bool:
+        """The body awaits at top level: its step function is a coroutine function, and in
+        a shell it runs in the shell's event loop."""
+        return inspect.iscoroutinefunction(self.step.func)
+
 
 @dataclass(frozen=True)
 class StepStatus:
