@@ -16,6 +16,7 @@ import pickle
 import struct
 import sys
 import types
+from array import array
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -174,21 +175,40 @@ def _(obj: list | tuple, h: Hasher) -> None:
 def _(obj: dict, h: Hasher) -> None:
     tag(h, b"d", _type_name(obj))
     h.update(len(obj).to_bytes(8, "little"))
-    items = None
-    if all(_totally_ordered(k) for k in obj):
+    keys = list(obj)
+    ordered = None
+    if all(map(_totally_ordered, keys)):
         try:
-            items = sorted(obj.items(), key=lambda kv: kv[0])
+            ordered = sorted(keys)
         except TypeError:
-            items = None
-    if items is None:
+            ordered = None
+    if ordered is None:
         # keys of mixed types, or keys whose ``<`` is not a total order (sets, NaN): the
         # order of sorted() would depend on insertion order, so order by each pair's digest
-        for digest in sorted(_sub_digest((k, v)) for k, v in obj.items()):
+        digests = [_sub_digest((k, v)) for k, v in obj.items()]
+        by_digest = sorted(digests)
+        for digest in by_digest:
             h.update(digest)
+        if digests != by_digest:
+            tag(h, b"o", b"")
+            h.update(b"".join(digests))
         return
-    for key, value in items:
+    values = obj if type(obj) is dict else dict(obj.items())  # a subclass's own __getitem__
+    for key in ordered:
         _feed(key, h)
-        _feed(value, h)
+        _feed(values[key], h)
+    # The insertion order is part of a dict's value: what iterating it, printing it or
+    # building a frame from it gives (a cell looping over `models` prints them in that
+    # order). The sorted order adds nothing, so such a dict keeps the digest it had when
+    # order was ignored; another order adds where each key sits in the sorted order.
+    if ordered != keys:
+        if len(keys) <= 32:  # (a search in a short list beats building an index)
+            positions = array("Q", map(ordered.index, keys))
+        else:
+            where = {id(key): i for i, key in enumerate(ordered)}
+            positions = array("Q", [where[id(key)] for key in keys])
+        tag(h, b"o", b"")
+        h.update(positions.tobytes())
 
 
 @fingerprint.register(set)

@@ -20,7 +20,10 @@ GOLDEN = {
     "str": ("flowyml", None),
     "bytes": (b"\x00\x01", None),
     "list": ([1, "a", 2.0], None),
-    "dict": ({"b": 2, "a": [1, 2]}, None),
+    "dict": ({"a": [1, 2], "b": 2}, None),
+    # another insertion order is another value (iterating, printing it); a dict in sorted
+    # order kept the digest it had when order was ignored, so its entries still hit
+    "dict_order": ({"b": 2, "a": [1, 2]}, None),
     "set": ({3, 1, 2}, None),
     "nested": ({"k": (1, {"x": None})}, None),
 }
@@ -38,6 +41,7 @@ PINNED = {
     "bytes": "3be03a110718d00b89ae86595fada308",
     "list": "b59b3d834683efaa1e4ce274bd7b6627",
     "dict": "e4716a3eb74714f8266468816cceacf5",
+    "dict_order": "0cefbd7c685a55c0d7559fbae4dc3387",
     "set": "af118afc0729baa20711a241ccbb1869",
     "nested": "6af158652f58faa04bb04a8768534554",
 }
@@ -47,9 +51,13 @@ def test_golden_digests_are_pinned():
     assert _golden_digests() == PINNED
 
 
-def test_equal_values_equal_hashes_and_order_insensitive_mappings():
-    assert hash_value({"a": 1, "b": 2}) == hash_value({"b": 2, "a": 1})
+def test_equal_values_equal_hashes_sets_ignore_order_dicts_keep_it():
+    assert hash_value({"a": 1, "b": 2}) == hash_value(dict([("a", 1), ("b", 2)]))
     assert hash_value({1, 2, 3}) == hash_value({3, 2, 1})
+    # a dict's order is what a loop over it sees: a reordered dict is another value
+    assert hash_value({"a": 1, "b": 2}) != hash_value({"b": 2, "a": 1})
+    assert hash_value({1: "x", "k": None}) != hash_value({"k": None, 1: "x"})  # mixed keys
+    assert hash_value(OrderedDict(a=1, b=2)) != hash_value(OrderedDict(b=2, a=1))
     assert hash_value([1, 2]) != hash_value((1, 2))
     assert hash_value(1) != hash_value(1.0) != hash_value("1")
     assert hash_value(OrderedDict(a=1)) != hash_value({"a": 1})

@@ -43,6 +43,16 @@ def test_a_builtin_shadowed_by_a_library_import_reruns_the_cell(ip, session, cap
     assert _out(capsys) == ["9"] and session.steps["r"].state == "cached"
 
 
+def test_a_reordered_dict_reruns_the_cell_that_loops_over_it(ip, session, capsys):
+    """Equal under ``==``, not to a loop: the reader of a reordered dict is no hit."""
+    step_cell(ip, "", "models = {'lr': 1, 'rf': 2}")
+    step_cell(ip, "", "for name in models:\n    print(name)")
+    ip.restart()
+    step_cell(ip, "", "models = {'rf': 2, 'lr': 1}")  # the user moved rf first
+    step_cell(ip, "", "for name in models:\n    print(name)")
+    assert _out(capsys) == ["lr", "rf", "rf", "lr"]  # before: lr, rf again, from the cache
+
+
 def test_a_builtin_name_bound_to_a_value_is_an_input(ip, session, capsys):
     ip.run_cell("max = 3")
     step_cell(ip, "", "print(max)")
