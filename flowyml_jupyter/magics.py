@@ -123,7 +123,8 @@ class FlowymlMagics(Magics):
         # split as IPython's cell-magic transform does
         magic, _, first_line = lines[0][2:].rstrip().partition(" ")
         body = "".join(lines[1:])
-        if magic != "step" or ("await" not in body and "async" not in body):
+        if (magic != "step" or ("await" not in body and "async" not in body)
+                or not getattr(self.shell, "autoawait", True)):  # `%autoawait off`: as plain
             return lines
         try:
             python = self.shell.transform_cell(body)

@@ -110,6 +110,11 @@ def test_step_cell_transform_leaves_other_cells_alone(ip):
     assert "step_async" in transform("%%step --timeout 2\nx = await g()\n")
     assert "step_async" not in transform("%%stepper\nx = await g()\n")
     assert transform("x = await g()\n") == "x = await g()\n"
+    ip.autoawait = False  # `%autoawait off`: a top-level await is plain's SyntaxError
+    try:
+        assert "step_async" not in transform("%%step\nx = await g()\n")
+    finally:
+        ip.autoawait = True
 
 
 def test_exported_awaiting_cells_keep_the_notebooks_keys(tmp_path):
