@@ -10,6 +10,10 @@ notebook's live namespace*, as running its cell again would bind it. (``cloudpic
 give it a frozen copy of the globals it read when it was stored, so a later ``scale = 3``
 in another cell would not reach it, unlike in plain Python.)
 
+A regular-expression match (``m = re.search(...)``, ``list(re.finditer(...))``, which
+``pickle`` refuses) is stored as its pattern, string and positions and found again on load
+(see :func:`_match_reduction`).
+
 Everything else is pickled as ``pickle`` pickles it: functions and classes a cell defines
 by name by reference (a hit re-runs the cell's definitions first), and a lambda of a module
 is still refused, as before. The code is stored in this Python's bytecode format, marked
@@ -21,8 +25,10 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import itertools
 import marshal
 import pickle
+import re
 import sys
 import types
 from collections import namedtuple
@@ -43,6 +49,8 @@ class _Pickler(pickle.Pickler):
             return _enum, (value.__name__, value.__bases__[0].__name__, enum_members(value))
         if isinstance(value, types.FunctionType) and _in_notebook(value) and not _by_name(value):
             return _rebuild, _parts(value)
+        if isinstance(value, re.Match):
+            return _match_reduction(value)
         if isinstance(value, types.CellType):
             # a cell object, memoised like any object: closures that shared it (a counter's
             # increment and read) share it again after loading
@@ -51,6 +59,34 @@ class _Pickler(pickle.Pickler):
             except ValueError:  # empty: a variable bound later in its scope
                 return _cell, ()
         return NotImplemented
+
+
+#: how a match is found again from its pattern, string, pos and endpos
+_FINDERS = ("search", "match", "fullmatch")
+#: how far into ``finditer``'s matches one is looked for (each is found again from the start)
+_MAX_ITER = 1000
+
+
+def _match_reduction(m: re.Match) -> Any:
+    """A regular-expression match (``m = re.search(...)``, which ``pickle`` refuses), stored
+    as its pattern, string, ``pos`` and ``endpos`` and found again on load: by ``search``,
+    ``match`` or ``fullmatch``, or as the n-th match of ``finditer`` (n < 1000), whichever
+    gives this very match (its span and groups); else refused, as ``pickle`` refuses it."""
+    for finder in _FINDERS:
+        again = getattr(m.re, finder)(m.string, m.pos, m.endpos)
+        if again is not None and again.regs == m.regs:
+            return _match, (m.re, m.string, m.pos, m.endpos, finder)
+    for n, again in enumerate(itertools.islice(m.re.finditer(m.string, m.pos, m.endpos), _MAX_ITER)):
+        if again.regs == m.regs:
+            return _match, (m.re, m.string, m.pos, m.endpos, "finditer", n)
+    raise pickle.PicklingError(f"cannot pickle {m!r}: its pattern does not find it again")
+
+
+def _match(pattern: re.Pattern, string: Any, pos: int, endpos: int, finder: str,
+           n: int = 0) -> re.Match:
+    if finder == "finditer":
+        return next(itertools.islice(pattern.finditer(string, pos, endpos), n, None))
+    return getattr(pattern, finder)(string, pos, endpos)
 
 
 def dumps(obj: Any, buffer_callback: Callable[[Any], Any] | None = None) -> bytes:

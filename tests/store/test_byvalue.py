@@ -52,3 +52,28 @@ def test_closures_sharing_a_cell_share_it_after_loading(notebook):
     inc()
     inc()
     assert get() == 2
+
+
+def test_regular_expression_matches_are_found_again_on_load():
+    import re
+
+    text = "qwret 8sfg12f5 fd09f_df"
+    found = [re.search(r"(\d+)f(\d)", text), re.match(r"\w+", text), re.fullmatch(r".*df", text),
+             re.compile(r"f(\d)").search(text, 12), *re.finditer(r"\d", text)]
+    with pytest.raises(TypeError):
+        pickle.dumps(found[0])  # what plain pickle says
+    loaded = pickle.loads(byvalue.dumps(found))
+    for m, again in zip(found, loaded, strict=True):
+        assert (again.regs, again.pos, again.endpos, again.re, again.string) == \
+               (m.regs, m.pos, m.endpos, m.re, m.string)
+
+
+def test_a_match_its_pattern_does_not_find_again_is_refused():
+    import re
+
+    m = re.search(r"\d+", "a 12 b")
+    many = list(re.finditer(r"\d", "1" * 1500))
+    assert pickle.loads(byvalue.dumps(many[10])).span() == (10, 11)
+    with pytest.raises(pickle.PicklingError, match="does not find it again"):
+        byvalue.dumps(many[1200])  # past the first 1,000 of finditer: not looked for
+    assert pickle.loads(byvalue.dumps(m)).group() == "12"
