@@ -14,5 +14,5 @@ def test_cells_keeping_regular_expression_matches_hit_after_a_restart(ip, capsys
              "digits = list(re.finditer(r'\\d', secret))\nprint(len(digits), digits[-1].span())"]
     (errors1, out1, _), (errors2, out2, states) = before_and_after_a_restart(ip, capsys, cells)
     assert not errors1 and not errors2
-    assert out1 == out2 == ["12 (10, 14)", "6 (17, 18)"]
+    assert out1 == out2 == ["12 (10, 14)", "6 (18, 19)"]
     assert set(states.values()) == {"cached"}, states
