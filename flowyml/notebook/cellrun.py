@@ -298,16 +298,12 @@ class CellRun:
                     session.ns[param] = value
             t0 = time.perf_counter()
             try:
-                with time_limit(None if rec.awaits else step.timeout):
-                    if tracking is None:
-                        outcome = self.execute()
-                        if inspect.isawaitable(outcome):
-                            outcome = yield within(outcome, step.timeout)
-                    else:
-                        with tracking.recording() as self.observed:
-                            outcome = self.execute()
-                            if inspect.isawaitable(outcome):
-                                outcome = yield within(outcome, step.timeout)
+                with time_limit(None if rec.awaits else step.timeout), (
+                        tracking.recording() if tracking is not None
+                        else contextlib.nullcontext(self.observed)) as self.observed:
+                    outcome = self.execute()
+                    if inspect.isawaitable(outcome):
+                        outcome = yield within(outcome, step.timeout)
             except StepTimeoutError as exc:  # fired outside the body's own frames
                 outcome = exc
             error, self.recording = outcome if isinstance(outcome, tuple) else (outcome, None)

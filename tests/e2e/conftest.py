@@ -26,9 +26,11 @@ def browser_missing_reason() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium() -> Iterator:
-    """A headless Debian Chromium driven by Playwright (never a downloaded browser)."""
+    """A headless Debian Chromium driven by Playwright (never a downloaded browser). Stopped
+    after the end-to-end tests: Playwright's sync API marks an event loop as running in the
+    main thread while it is open, which would refuse the IPython shells of later tests."""
     reason = browser_missing_reason()
     if reason:
         pytest.skip(reason)
