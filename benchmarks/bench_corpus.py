@@ -36,7 +36,10 @@ from typing import Any
 from benchmarks._common import row, scratch_dir, skipped
 
 NAME = "corpus"
-CORPUS = Path(__file__).resolve().parent / "corpus"
+#: the notebooks, ``data/`` and ``helpers/`` (``FLOWYML_CORPUS``, else ``benchmarks/corpus``).
+#: Public notebooks are not committed (fetched material stays out of the repository):
+#: SOURCES.md says where each comes from, at which commit, and where its files go
+CORPUS = Path(os.environ.get("FLOWYML_CORPUS") or Path(__file__).resolve().parent / "corpus")
 WIDGET = "application/vnd.jupyter.widget-view+json"
 #: notebooks of the quick run (small and fast)
 QUICK = ("jakevdp-02.02", "jakevdp-03.02", "handson-ml2-06")

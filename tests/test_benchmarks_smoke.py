@@ -49,34 +49,72 @@ def test_markdown_table_of_one_benchmark(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("flowyml-bench-*")), "scratch directories must be removed"
 
 
+def _notebook(path: Path, *cells: str) -> None:
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    nb = new_notebook(cells=[new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+@pytest.fixture
+def corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A small corpus laid out as the real one is (the public notebooks are not committed:
+    benchmarks/corpus/SOURCES.md): notebooks, ``data/``, a helper module beside the
+    ``tiny-`` notebooks, a data folder beside the ``tinyd-`` ones."""
+    from benchmarks import bench_corpus
+
+    root = tmp_path / "corpus"
+    (root / "data").mkdir(parents=True)
+    (root / "data" / "points.csv").write_text("a,b\n1,2\n3,4\n5,6\n")
+    (root / "helpers" / "tiny").mkdir(parents=True)
+    (root / "helpers" / "tiny" / "tinyhelp.py").write_text("def double(x):\n    return 2 * x\n")
+    (root / "helpers" / "tinyd" / "examples").mkdir(parents=True)
+    (root / "helpers" / "tinyd" / "examples" / "ex1.csv").write_text("x\n1\n")
+    _notebook(root / "tiny-01-basics.ipynb", "import numpy as np\nimport pandas as pd",
+              "n = 20\nxs = np.arange(n)\nprint(xs.sum())",
+              "df = pd.read_csv('data/points.csv')\ndf.describe()",
+              "total = int(df.a.sum()) + int(xs.max())\ntotal")
+    _notebook(root / "tiny-02-helper.ipynb", "from tinyhelp import double\nprint(double(21))")
+    _notebook(root / "tinyd-01-examples.ipynb", "print(open('examples/ex1.csv').read())")
+    _notebook(root / "other-01.ipynb", "print(1 + 1)")
+    monkeypatch.setattr(bench_corpus, "CORPUS", root)
+    monkeypatch.setenv("FLOWYML_CORPUS", str(root))
+    return root
+
+
 @pytest.mark.slow
-def test_corpus_benchmark_measures_one_real_notebook(tmp_path: Path) -> None:
-    """bench_corpus end to end on one small corpus notebook: plain, run 1, run 2 (fresh
-    kernel); the report has the per-notebook row and the totals (no figure asserted)."""
+def test_corpus_benchmark_measures_one_notebook(tmp_path: Path, corpus: Path) -> None:
+    """bench_corpus end to end on one small notebook: plain, run 1, run 2 (fresh kernel);
+    the report has the per-notebook row and the totals (no figure asserted)."""
     env = {**os.environ, "TMPDIR": str(tmp_path),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     out_json = tmp_path / "cells.json"
     proc = subprocess.run([sys.executable, "-m", "benchmarks.bench_corpus", "--only",
-                           "jakevdp-02.01", "--json", str(out_json)], cwd=tmp_path, env=env,
+                           "tiny-01", "--json", str(out_json)], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "| jakevdp-02.01-Understanding-Data-Types |" in proc.stdout
+    assert "| tiny-01-basics |" in proc.stdout
     assert "cells run unmodified:" in proc.stdout and "run 1 / plain:" in proc.stdout
     records = json.loads(out_json.read_text())
     assert len(records) == 1 and records[0]["cells"]
     assert {"plain_ok", "run1_error", "run2_state", "same_as_run1"} <= set(records[0]["cells"][0])
+    stepped = [c for c in records[0]["cells"] if c["run2_state"] is not None]
+    assert len(stepped) == 3 and all(c["run2_state"] == "cached" and c["same_as_plain"]
+                                     for c in stepped), stepped
     assert not list(tmp_path.glob("flowyml-bench-*")), "scratch directories must be removed"
 
 
 @pytest.mark.slow
-def test_corpus_edit_test_on_one_real_notebook(tmp_path: Path) -> None:
+def test_corpus_edit_test_on_one_notebook(tmp_path: Path, corpus: Path) -> None:
     """bench_corpus --edit --ids on one small notebook: a literal of an early cell edited,
     the stepped edited notebook in a fresh kernel on the warm cache equals plain."""
     env = {**os.environ, "TMPDIR": str(tmp_path),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     out_json = tmp_path / "edit.json"
     proc = subprocess.run([sys.executable, "-m", "benchmarks.bench_corpus", "--edit", "--ids",
-                           "--only", "jakevdp-02.01", "--json", str(out_json)], cwd=tmp_path,
+                           "--only", "tiny-01", "--json", str(out_json)], cwd=tmp_path,
                           env=env, capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     records = json.loads(out_json.read_text())
@@ -85,29 +123,27 @@ def test_corpus_edit_test_on_one_real_notebook(tmp_path: Path) -> None:
     assert any(c["edited"] for c in cells)
     deterministic = [c for c in cells if c["deterministic"]]
     assert deterministic and all(c["equal"] for c in deterministic), proc.stdout
-    assert any(c["state"] == "cached" for c in cells)  # the cells above the edit hit
+    assert any(c["state"] == "cached" for c in cells)  # the cell that reads only the csv hits
     assert not list(tmp_path.glob("flowyml-bench-*")), "scratch directories must be removed"
 
 
-def test_corpus_notebooks_get_their_helper_modules_and_only_theirs() -> None:
+def test_corpus_notebooks_get_their_helper_modules_and_only_theirs(corpus: Path) -> None:
     """A notebook that imports a module from its own folder (thinkdsp.py beside ThinkDSP's
     chapters) gets it copied beside it in the scratch folder; other notebooks get none."""
-    from benchmarks.bench_corpus import CORPUS, helpers
+    from benchmarks.bench_corpus import helpers
 
-    assert [p.name for p in helpers(CORPUS / "thinkdsp-chap03.ipynb")] == ["thinkdsp.py"]
-    assert [p.name for p in helpers(CORPUS / "thinkbayes2-chap04.ipynb")] == [
-        "thinkbayes2.py", "thinkplot.py"]
-    assert helpers(CORPUS / "jakevdp-02.01-Understanding-Data-Types.ipynb") == []
+    assert [p.name for p in helpers(corpus / "tiny-02-helper.ipynb")] == ["tinyhelp.py"]
+    assert helpers(corpus / "other-01.ipynb") == []
 
 
-def test_corpus_notebooks_get_their_data_folders(tmp_path: Path) -> None:
-    """Python for Data Analysis reads ``examples/ex1.csv`` from a folder beside its chapters,
-    sklearn_tutorial imports its ``fig_code`` package from one: ``helpers/PREFIX/FOLDER/``
-    is copied beside each ``PREFIX-`` notebook, and only beside those."""
-    from benchmarks.bench_corpus import CORPUS, helpers, prepare
+def test_corpus_notebooks_get_their_data_folders(tmp_path: Path, corpus: Path) -> None:
+    """Python for Data Analysis reads ``examples/ex1.csv`` from a folder beside its chapters:
+    ``helpers/PREFIX/FOLDER/`` is copied beside each ``PREFIX-`` notebook, and only beside
+    those; the corpus' ``data/`` is reachable as ``data/`` and ``../data/``."""
+    from benchmarks.bench_corpus import helpers, prepare
 
-    assert [p.name for p in helpers(CORPUS / "pydata-ch06.ipynb")] == ["examples"]
-    cwd = prepare(CORPUS / "pydata-ch06.ipynb", tmp_path / "work")
-    assert (cwd / "examples" / "ex1.csv").is_file() and (cwd / "data" / "beers.csv").is_file()
-    assert not (cwd / "fig_code").exists()
-    assert [p.name for p in helpers(CORPUS / "sklearntut-05-Validation.ipynb")] == ["fig_code"]
+    assert [p.name for p in helpers(corpus / "tinyd-01-examples.ipynb")] == ["examples"]
+    cwd = prepare(corpus / "tinyd-01-examples.ipynb", tmp_path / "work")
+    assert (cwd / "examples" / "ex1.csv").is_file() and (cwd / "data" / "points.csv").is_file()
+    assert (cwd.parent / "data" / "points.csv").is_file()
+    assert not (cwd / "tinyhelp.py").exists()

@@ -1,3 +1,0 @@
-"""Anomaly Detection Module"""
-
-from .gaussian_anomaly_detection import GaussianAnomalyDetection

@@ -1,3 +1,0 @@
-"""KMeans Module"""
-
-from .k_means import KMeans

@@ -1,3 +1,0 @@
-"""Linear Regression Module"""
-
-from .linear_regression import LinearRegression

@@ -1,3 +1,0 @@
-"""Logistic Regression Module"""
-
-from .logistic_regression import LogisticRegression

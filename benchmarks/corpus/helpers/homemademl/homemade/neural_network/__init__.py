@@ -1,3 +1,0 @@
-"""Neural Network Module"""
-
-from .multilayer_perceptron import MultilayerPerceptron

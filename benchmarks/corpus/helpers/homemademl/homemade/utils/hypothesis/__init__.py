@@ -1,4 +1,0 @@
-"""Dataset Hypothesis Related Utils"""
-
-from .sigmoid import sigmoid
-from .sigmoid_gradient import sigmoid_gradient
