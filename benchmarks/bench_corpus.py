@@ -102,9 +102,21 @@ def _png_size(data: str) -> tuple[int, int] | None:
     return struct.unpack(">II", raw[16:24])
 
 
+#: a progress bar's timing (tqdm: ``[00:01<00:00, 9.87it/s]``)
+_RATE = re.compile(r"\[(\d+:)?\d\d:\d\d<[^,\]]*(, *[^\]]*)?\]")
+#: what a carriage return hides: the text before it on its line (a progress bar redrawn)
+_OVERDRAWN = re.compile(r"[^\n]*\r(?!\n)")
+
+
 def _norm(text: str) -> str:
     text = _SLOWEST.sub("", _KERNEL_FILE.sub("<cell>", _ADDR.sub("0x", text)))
     return _TIMING.sub("<t>", text)
+
+
+def _norm_stream(text: str) -> str:
+    """A stream as a notebook shows it: a line redrawn through carriage returns is its last
+    drawing (how many a progress bar made depends on timing), its timing figures blanked."""
+    return _norm(_RATE.sub("[<t>]", _OVERDRAWN.sub("", text)))
 
 
 def shown(cell: Any) -> list[tuple[str, Any]]:
@@ -112,11 +124,11 @@ def shown(cell: Any) -> list[tuple[str, Any]]:
     items: list[tuple[str, Any]] = []
     for out in cell.get("outputs", []):
         kind = out.get("output_type")
-        if kind == "stream":
+        if kind == "stream":  # merged, then normalised (a redrawn line spans chunks)
             if items and items[-1][0] == f"stream:{out.name}":
-                items[-1] = (items[-1][0], items[-1][1] + _norm(out.text))
+                items[-1] = (items[-1][0], items[-1][1] + out.text)
             else:
-                items.append((f"stream:{out.name}", _norm(out.text)))
+                items.append((f"stream:{out.name}", out.text))
         elif kind == "error":
             items.append(("error", out.ename))
         elif kind in ("display_data", "execute_result"):
@@ -129,7 +141,8 @@ def shown(cell: Any) -> list[tuple[str, Any]]:
                 items.append(("text/html", _norm(data["text/html"])))
             elif "text/plain" in data:
                 items.append(("text/plain", _norm(data["text/plain"])))
-    return items
+    return [(kind, _norm_stream(value)) if kind.startswith("stream:") else (kind, value)
+            for kind, value in items]
 
 
 def status_of(cell: Any) -> str | None:

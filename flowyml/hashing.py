@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import math
 import pickle
+import re
 import struct
 import sys
 import types
@@ -77,6 +78,8 @@ def hash_value(obj: Any) -> str:
 
 
 _dispatch_cache: dict[type, Callable[[Any, Hasher], None]] = {}
+#: a memory address in a repr
+_ADDRESS_RE = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
 def consumable(obj: Any) -> bool:
@@ -377,6 +380,43 @@ def _register_optional_handlers() -> None:
         if hasattr(pd, "DataFrame") and hasattr(pd, "util"):
             _registered_optional.add("pandas")
             _register_pandas(pd)
+    if "pyarrow._dataset" in sys.modules and "pyarrow.dataset" not in _registered_optional:
+        dataset = getattr(sys.modules["pyarrow._dataset"], "FileSystemDataset", None)
+        if dataset is not None:
+            _registered_optional.add("pyarrow.dataset")
+            fingerprint.register(dataset, _hash_file_dataset)
+            _dispatch_cache.clear()
+
+
+def _hash_file_dataset(obj: Any, h: Hasher) -> None:
+    """A pyarrow dataset of local files (``ds.dataset('data/')``) by what it reads: its
+    files, schema, format and options, partitions and filter. Not its pickle, which holds
+    what reading it cached (each fragment's row groups): that changed the value's digest
+    under the cell that first read it (``dataset.to_table()``: "changed in place"). The
+    files' content is not the value's: a step that uses it reads them (they are its reads,
+    :func:`flowyml.tracking.files.value_sources`)."""
+    if type(getattr(obj, "filesystem", None)).__name__ != "LocalFileSystem":
+        _fingerprint_by_pickle(obj, h)
+        return
+    parts = (
+        list(obj.files),
+        obj.schema.serialize().to_pybytes(),
+        _ADDRESS_RE.sub("", repr(obj.format)),
+        str(obj.partition_expression),
+        _fragment_partitions(obj),
+        _ADDRESS_RE.sub("", repr(getattr(obj, "_scan_options", None))),
+    )
+    tag(h, b"pa-dataset", _type_name(obj))
+    _feed(parts, h)
+
+
+def _fragment_partitions(obj: Any) -> list[str]:
+    """Each file's partition (``Industry=Biotech``); a filtered dataset does not give its
+    fragments (its filter and schema are digested)."""
+    try:
+        return [str(fragment.partition_expression) for fragment in obj.get_fragments()]
+    except ValueError:
+        return ["<filtered>"]
 
 
 def _unhashable_artist(obj: Any, h: Hasher) -> None:

@@ -147,3 +147,21 @@ def test_corpus_notebooks_get_their_data_folders(tmp_path: Path, corpus: Path) -
     assert (cwd / "examples" / "ex1.csv").is_file() and (cwd / "data" / "points.csv").is_file()
     assert (cwd.parent / "data" / "points.csv").is_file()
     assert not (cwd / "tinyhelp.py").exists()
+
+
+def test_corpus_outputs_compare_progress_bars_as_a_notebook_shows_them() -> None:
+    """tqdm redraws its line through carriage returns, as often as time allows, with its
+    rates: two plain runs differ in those, never in what the notebook shows at the end."""
+    import nbformat
+
+    from benchmarks.bench_corpus import shown
+
+    def cell(*chunks: str) -> dict:
+        return {"outputs": [nbformat.v4.new_output("stream", name="stderr", text=c) for c in chunks]}
+
+    a = cell("\r  0%|          | 0/4 [00:00<?, ?it/s]", "\rProcessing a:  25%|██▌       | 1/4 "
+             "[00:00<00:00,  3.93it/s]", "\rProcessing d: 100%|██████████| 4/4 [00:01<00:00,  3.97it/s]\n")
+    b = cell("\r  0%|          | 0/4 [00:00<?, ?it/s]\rProcessing d: 100%|██████████| 4/4 "
+             "[00:01<00:00,  3.99it/s]\n")
+    assert shown(a) == shown(b) == [("stream:stderr", "Processing d: 100%|██████████| 4/4 [<t>]\n")]
+    assert shown(cell("\rProcessing c: 100%|██████████| 4/4 [00:01<00:00,  3.97it/s]\n")) != shown(b)

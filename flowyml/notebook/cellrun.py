@@ -299,11 +299,15 @@ class CellRun:
             t0 = time.perf_counter()
             try:
                 with time_limit(None if rec.awaits else step.timeout), (
-                        tracking.recording() if tracking is not None
+                        tracking.recording(self.values.values()) if tracking is not None
                         else contextlib.nullcontext(self.observed)) as self.observed:
                     outcome = self.execute()
                     if inspect.isawaitable(outcome):
                         outcome = yield within(outcome, step.timeout)
+                    if tracking is not None:
+                        # lazy frames and datasets read their files when computed, in C
+                        self.observed.lazy = [*self.values.values(),
+                                              *(session.ns.get(o) for o in rec.outputs)]
             except StepTimeoutError as exc:  # fired outside the body's own frames
                 outcome = exc
             error, self.recording = outcome if isinstance(outcome, tuple) else (outcome, None)

@@ -480,20 +480,24 @@ class Tracking:
         self.shell_words = tuple(dict.fromkeys(_command_words(commands)))
         self.step = step
 
-    def recording(self) -> _Recording:
+    def recording(self, inputs: Iterable[Any] = ()) -> _Recording:
         """``with tracking.recording() as observed:`` records what the block reads and
-        writes; ``observed`` is filled when it ends."""
-        return _Recording(self)
+        writes; ``observed`` is filled when it ends. ``inputs``: the step's input values
+        (the files their paths name are looked at before it runs: one it changed, written
+        in C, is a file it wrote)."""
+        return _Recording(self, inputs)
 
 
 class _Recording:
     """The context manager of :meth:`Tracking.recording` (a class: it runs around every
     step, and a step that touches no file should pay next to nothing for it)."""
 
-    __slots__ = ("cwd", "held", "observed", "rec", "started", "token", "tracking")
+    __slots__ = ("before", "cwd", "held", "inputs", "observed", "rec", "started", "token",
+                 "tracking")
 
-    def __init__(self, tracking: Tracking) -> None:
+    def __init__(self, tracking: Tracking, inputs: Iterable[Any] = ()) -> None:
         self.tracking = tracking
+        self.inputs = inputs
         self.token: Any = None
 
     def __enter__(self) -> Observed:
@@ -515,6 +519,14 @@ class _Recording:
                     self.held = _held_files(tracking.skip)
             except Exception:
                 self.held = None
+        # the files the code names or its inputs' paths name, as they are before it runs
+        self.before: dict[str, Any] | None = None
+        if self.rec is not None:
+            try:
+                with _paused():
+                    self.before = _signatures(self.cwd, tracking.literals, self.inputs)
+            except Exception:
+                self.before = None
         self.started = _now()
         return observed
 
@@ -532,13 +544,23 @@ class _Recording:
         _CURRENT.reset(self.token)
         _ended(self.rec)
         self.token = None
-        if not tracking.files and not tracking.literals and not tracking.words and (
-                rec is None or not (rec.reads or rec.writes or rec.listed or rec.through)):
+        sources: list[str] = []
+        folders: list[str] = []
+        lazy, self.observed.lazy = self.observed.lazy, None
+        if lazy and tracking.enabled:
+            try:
+                with _paused():
+                    sources, folders = value_sources(lazy)
+            except Exception:
+                sources, folders = [], []
+        if not tracking.files and not tracking.literals and not tracking.words and not sources \
+                and (rec is None or not (rec.reads or rec.writes or rec.listed or rec.through)):
             return  # touched no file (most steps): nothing to record
         try:
             with _paused():
                 self.observed.fill(tracking, rec, self.cwd,
-                                   hash_budget=hash_budget_from_env() * elapsed)
+                                   hash_budget=hash_budget_from_env() * elapsed, sources=sources,
+                                   folders=folders, before=self.before)
         except Exception as exc:  # never fail the step for its record
             self.observed.note = None
             self.observed.problem = f"its files could not be recorded ({type(exc).__name__}: {exc})"
@@ -552,12 +574,21 @@ class Observed:
         self.note: dict[str, Any] | None = None
         self.kept: dict[str, bytes] | None = None
         self.problem: str | None = None
+        #: the step's input and output values, set by its runner before the recording ends:
+        #: the files the lazy ones among them read are the step's reads (:func:`value_sources`)
+        self.lazy: list[Any] | None = None
 
     def fill(self, tracking: Tracking, rec: _Recorder | None, cwd: str, *,
-             hash_budget: float = float("inf")) -> None:
+             hash_budget: float = float("inf"), sources: Iterable[str] = (),
+             folders: Iterable[str] = (), before: dict[str, Any] | None = None) -> None:
         """Record what ``rec`` saw (and the declared files) relative to ``cwd``. The files
         the step read are hashed while the time spent hashing them stays within
-        ``hash_budget`` seconds; the rest are recorded by size and mtime only."""
+        ``hash_budget`` seconds; the rest are recorded by size and mtime only. ``sources``
+        and ``folders``: files its lazy values read and folders they scan
+        (:func:`value_sources`), reads and listings too. Of the files named in the code or by
+        those values, one that differs from ``before`` (:func:`_signatures`, taken when the
+        step started) was written by the step, in C (``df.write_parquet('out.parquet')``:
+        the audit hook sees no ``open``): a file it wrote, kept and put back on a hit."""
         skip = tracking.skip
         base = os.path.join(cwd, "")
         note: dict[str, Any] = {}
@@ -573,14 +604,30 @@ class Observed:
             written = {p: None for p in dict.fromkeys([*rec.writes, *rec.through])
                        if not skipped(p)}
             reads = {p: None for p in dict.fromkeys(rec.reads) if p not in written and not skipped(p)}
-            listed = {p: None for p in dict.fromkeys(rec.listed) if not skipped(p)}
+            # a listed path is a folder: tested as one (``/proc`` itself is under ``/proc/``)
+            listed = {p: None for p in dict.fromkeys(rec.listed)
+                      if not skipped(os.path.join(p, ""))}
             for lit in (*tracking.literals, *tracking.words):
                 if _URL.match(lit):
                     continue
                 path = os.path.abspath(os.path.join(cwd, lit))
                 if path not in written and path not in reads and not skipped(path) \
                         and os.path.isfile(path):
-                    reads[path] = None
+                    (written if _changed(path, before) else reads)[path] = None
+                elif lit in tracking.literals and _data_folder(path, cwd) \
+                        and not skipped(os.path.join(path, "")):
+                    # a folder named in the code (``pl.read_parquet('data/parts')``,
+                    # ``ds.dataset('data/')``): read in C, file by file
+                    folders = list(folders)
+                    sources = [*sources, *_expanded(path, folders)]
+            for source in sources:
+                path = os.path.abspath(os.path.join(cwd, source))
+                if path not in written and path not in reads and not skipped(path):
+                    (written if _changed(path, before) else reads)[path] = None
+            for folder in folders:
+                path = os.path.abspath(os.path.join(cwd, folder))
+                if not skipped(os.path.join(path, "")):
+                    listed[path] = None
         globs = {}
         declared: dict[str, list[Any]] = {}
         for pattern in tracking.files:
@@ -731,6 +778,178 @@ def _literals(code: types.CodeType) -> tuple[str, ...]:
     return tuple(dict.fromkeys(
         k for k in _strings(code) if 1 < len(k) < 1024 and "\n" not in k and "\0" not in k
         and ("." in k or "/" in k or os.sep in k)))
+
+
+#: the most files :func:`value_sources` takes from one lazy value (a folder of a dataset)
+_SOURCES_MAX = 10_000
+
+
+def value_sources(values: Iterable[Any]) -> tuple[list[str], list[str]]:
+    """The files that lazy ``values`` read when they are computed: a polars ``LazyFrame``'s
+    scans (``pl.scan_csv('data/*.csv')``, ``scan_parquet('folder/')``) and a pyarrow
+    dataset's files (``ds.dataset('data/')``). polars and pyarrow open them in Rust and C,
+    out of the audit hook's sight, and the value's digest is its plan (the paths), not the
+    files' content: a step that collects a lazy frame made by another cell, or makes one and
+    shows its head, names no file in its code. So do paths held by variables (a ``str`` or
+    ``Path`` naming a file, a matching glob or a data folder: ``pl.read_parquet(path)`` with
+    ``path`` set by another cell). Those files are its reads, so an edited file re-runs it.
+    Globs are expanded and folders walked (at most :data:`_SOURCES_MAX` files each):
+    ``(files, folders)``, the folders to list (a file added to a scanned folder or matching a
+    scanned glob changes what the value reads); paths as the plan holds them (relative to
+    the working directory)."""
+    out: list[str] = []
+    folders: list[str] = []
+    cwd = os.getcwd()
+    for value in values:
+        module = type(value).__module__
+        if isinstance(value, (str, os.PathLike)):
+            # a path held by a variable (``path = 'data/x.parquet'`` in another cell, then
+            # ``pl.read_parquet(path)``): the file, the glob's matches, the folder's files
+            try:
+                path = os.fsdecode(value)
+            except Exception:
+                continue
+            if not (1 < len(path) < 1024 and "\n" not in path and "\0" not in path
+                    and ("." in path or "/" in path or os.sep in path)) or _URL.match(path):
+                continue
+            if os.path.isfile(path) or _data_folder(os.path.abspath(path), cwd) or (
+                    any(c in path for c in "*?[") and _glob.glob(path, recursive=True)):
+                out.extend(_expanded(path, folders))  # (a pattern only when it matches)
+            continue
+        if module.startswith("polars") and type(value).__name__ == "LazyFrame":
+            paths = _lazyframe_paths(value)
+        elif _local_dataset(value):
+            paths = list(value.files)
+        else:
+            continue
+        for path in paths:
+            out.extend(_expanded(path, folders))
+    return list(dict.fromkeys(out)), list(dict.fromkeys(folders))
+
+
+def _signature(path: str) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def _signatures(cwd: str, literals: Iterable[str], inputs: Iterable[Any]) -> dict[str, Any]:
+    """``path -> (size, mtime, inode)`` (``None``: absent) of the files a step's code names
+    and its inputs' paths name (not globs, not folders), before it runs."""
+    paths = [p for p in literals if not _URL.match(p) and not any(c in p for c in "*?[")]
+    for value in inputs:
+        if isinstance(value, (str, os.PathLike)):
+            with contextlib.suppress(Exception):
+                path = os.fsdecode(value)
+                if 1 < len(path) < 1024 and "\n" not in path and "\0" not in path \
+                        and not _URL.match(path) and not any(c in path for c in "*?["):
+                    paths.append(path)
+    out = {}
+    for path in paths:
+        full = os.path.abspath(os.path.join(cwd, path))
+        out[full] = _signature(full)
+    return out
+
+
+def _changed(path: str, before: dict[str, Any] | None) -> bool:
+    """Whether the file at ``path`` (absolute) was made or changed since ``before`` was
+    taken (a path not looked at then: not known to be, so not)."""
+    if before is None or path not in before:
+        return False
+    return before[path] != _signature(path)
+
+
+def _data_folder(path: str, cwd: str) -> bool:
+    """A folder that may hold a step's data: not the working directory nor one above it
+    (``'.'``, ``'..'``: everything), not the file system's root."""
+    if not os.path.isdir(path):
+        return False
+    folder = os.path.join(path, "")
+    return folder != os.sep and not os.path.join(cwd, "").startswith(folder)
+
+
+def _local_dataset(value: Any) -> bool:
+    """A pyarrow dataset of this machine's files (not one in object storage)."""
+    return type(value).__module__.startswith("pyarrow") \
+        and type(value).__name__ == "FileSystemDataset" \
+        and type(getattr(value, "filesystem", None)).__name__ == "LocalFileSystem"
+
+
+def _python_scan_paths(options: Any) -> list[str]:
+    """The files of the pyarrow datasets a polars Python scan reads
+    (``pl.scan_pyarrow_dataset(dataset)``: its plan holds a pickled function of the
+    dataset, the notebook's own object)."""
+    import pickle
+
+    try:
+        data = bytes(options["scan_fn"])
+        start = data.find(b"\x80")
+        scan = pickle.loads(data[start:]) if start >= 0 else None
+    except Exception:
+        return []
+    found: list[str] = []
+    for arg in (*getattr(scan, "args", ()), *getattr(scan, "keywords", {}).values()):
+        if _local_dataset(arg):
+            found.extend(arg.files)
+    return found
+
+
+def _lazyframe_paths(lf: Any) -> list[str]:
+    """The paths a LazyFrame's plan scans (as given: files, globs, folders)."""
+    try:
+        plan = lf.explain(optimized=False)
+    except Exception:
+        return []
+    if " SCAN " not in plan and "SCAN " not in plan:
+        return []  # no file scan (a frame made in memory): nothing to serialise
+    import json
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the JSON form is deprecated, the binary one opaque
+        try:
+            tree = json.loads(lf.serialize(format="json"))
+        except Exception:
+            return []
+    found: list[str] = []
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key, item in node.items():
+                if key == "Paths" and isinstance(item, list):
+                    found.extend(p.get("inner", "") if isinstance(p, dict) else p
+                                 for p in item if isinstance(p, (dict, str)))
+                elif key == "PythonScan" and isinstance(item, dict):
+                    found.extend(_python_scan_paths(item.get("options") or {}))
+                else:
+                    stack.append(item)
+        elif isinstance(node, list):
+            stack.extend(node)
+    return [p for p in found if isinstance(p, str) and p and "://" not in p]
+
+
+def _expanded(path: str, folders: list[str]) -> list[str]:
+    """``path``'s files: a glob's matches, a folder's files (walked), or itself; the folders
+    whose listing says which files those are go into ``folders``."""
+    if any(c in path for c in "*?["):
+        matches = sorted(_glob.glob(path, recursive=True))
+        fixed = re.split(r"[*?\[]", path, maxsplit=1)[0]
+        folders.append(os.path.dirname(fixed) or ".")
+        folders.extend(os.path.dirname(m) for m in matches if "**" in path)
+        return [p for p in matches if os.path.isfile(p)][:_SOURCES_MAX]
+    if os.path.isdir(path):
+        files: list[str] = []
+        for root, dirs, names in os.walk(path):
+            folders.append(root)
+            dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
+            files.extend(os.path.join(root, n) for n in sorted(names)
+                         if not n.startswith((".", "_")))
+            if len(files) >= _SOURCES_MAX:
+                break
+        return files[:_SOURCES_MAX]
+    return [path] if os.path.isfile(path) else []
 
 
 # ---------------------------------------------------------------------------------------------

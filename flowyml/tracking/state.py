@@ -3,7 +3,9 @@
 Plain Python carries more from cell to cell than the user's variables: the global random
 generators, matplotlib's style, pandas and numpy display options, ``sys.path``, the
 environment, the working directory, the warnings filters, logging's configuration,
-numpy's floating-point error handling, scikit-learn's configuration, the decimal context. When a cached step's body is
+numpy's floating-point error handling, scikit-learn's configuration, the decimal context,
+polars' configuration, plotly's default renderer and template, methods a library added to
+pandas' classes (``tqdm.pandas()``). When a cached step's body is
 skipped, none of that would happen, and every cell after it would see a different world
 (``random.random()`` after a skipped ``random.seed(1)`` gives other numbers). So, around
 each step:
@@ -797,6 +799,118 @@ def _sklearn_apply(sklearn: Any, change: Any) -> None:
     sklearn.set_config(**change[0])
 
 
+# polars' configuration (``pl.Config.set_tbl_rows(5)``, ``set_fmt_str_lengths``,
+# ``set_float_precision``, or ``os.environ['POLARS_FMT_STR_LEN'] = '50'`` set directly): how
+# every later frame is shown. Most of it lives in ``POLARS_*`` environment variables (so
+# ``os.environ`` carries it too); the number formats live inside the library, only here.
+#: the settings polars keeps inside the library, at their defaults
+_POLARS_DIRECT = {"set_fmt_float": "mixed", "set_float_precision": None,
+                  "set_thousands_separator": "", "set_decimal_separator": ".",
+                  "set_trim_decimal_zeros": False}
+
+
+def _polars_capture(pl: Any) -> dict[str, Any]:
+    return dict(pl.Config.state(if_set=True))
+
+
+def _polars_baseline(pl: Any) -> dict[str, Any]:
+    """polars' configuration at import (no ``POLARS_*`` variable set by a cell)."""
+    return dict(_POLARS_DIRECT)
+
+
+def _polars_change(before: dict[str, Any] | None, after: dict[str, Any]) -> Any:
+    return _mapping_change(_polars_baseline(None) if before is None else before, after)
+
+
+def _polars_apply(pl: Any, change: Any) -> None:
+    changed, removed = change
+    for key in removed:
+        os.environ.pop(key, None)
+    for key, value in changed.items():
+        if key.startswith("set_"):
+            getattr(pl.Config, key)(value)
+        else:
+            os.environ[key] = value
+
+
+def _is_polars_display(key: str) -> bool:
+    return key.startswith(("set_", "POLARS_FMT_", "POLARS_TABLE_"))
+
+
+# methods a library adds to pandas' classes (``tqdm.pandas()``: ``Series.progress_apply``,
+# ``DataFrame.progress_map``...): a cell that registered them, cached, must leave them there
+#: where the classes live: (attribute of pandas or a submodule, class name)
+_PANDAS_CLASSES = (("", "DataFrame"), ("", "Series"),
+                   ("core.groupby.generic", "DataFrameGroupBy"),
+                   ("core.groupby.generic", "SeriesGroupBy"))
+#: class -> the names it has from pandas itself (taken once: the rest was added)
+_pandas_own: dict[type, frozenset[str]] = {}
+
+
+def _pandas_class(pd: Any, where: str, name: str) -> Any:
+    module = pd
+    for part in where.split(".") if where else ():
+        module = getattr(module, part)
+    return getattr(module, name)
+
+
+def _pandas_methods_capture(pd: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for where, name in _PANDAS_CLASSES:
+        cls = _pandas_class(pd, where, name)
+        attrs = vars(cls)
+        own = _pandas_own.get(cls)
+        if own is None:
+            own = _pandas_own[cls] = frozenset(
+                k for k, v in attrs.items()
+                if str(getattr(v, "__module__", None) or "pandas").startswith("pandas"))
+        for key in attrs.keys() - own:
+            out[f"{name}.{key}"] = attrs[key]
+    return out
+
+
+def _pandas_methods_change(before: dict[str, Any] | None, after: dict[str, Any]) -> Any:
+    return _mapping_change(before or {}, after)
+
+
+def _pandas_methods_apply(pd: Any, change: Any) -> None:
+    changed, removed = change
+    classes = {name: _pandas_class(pd, where, name) for where, name in _PANDAS_CLASSES}
+    for key in removed:
+        name, _, attr = key.partition(".")
+        if name in classes and attr in vars(classes[name]):
+            delattr(classes[name], attr)
+    for key, value in changed.items():
+        name, _, attr = key.partition(".")
+        if name in classes:
+            setattr(classes[name], attr, value)
+
+
+# plotly's defaults (``pio.renderers.default = 'notebook'``: how every later figure is shown;
+# ``pio.templates.default = 'plotly_white'``: the template every later figure is made with)
+# (keyed on the templates module, which ``import plotly.express`` loads; the renderers, which
+# plotly.io loads lazily at the first figure shown, only when loaded: nothing is imported)
+def _plotly_capture(templates: Any) -> dict[str, Any]:
+    out = {"template": templates.templates.default}
+    renderers = sys.modules.get("plotly.io._renderers")
+    if renderers is not None:
+        out["renderer"] = renderers.renderers.default
+    return out
+
+
+def _plotly_change(before: dict[str, Any] | None, after: dict[str, Any]) -> Any:
+    # plotly.io imported by the step: its defaults (the renderer depends on where the kernel
+    # runs) are stored as set, and set again to the same values on a hit
+    return _settings_set(before or {}, after)
+
+
+def _plotly_apply(templates: Any, change: Any) -> None:
+    if "renderer" in change[0]:  # (plotly.io is loaded: its templates module is)
+        sys.modules["plotly.io"].renderers.default = change[0]["renderer"]
+    if "template" in change[0]:
+        templates.templates.default = change[0]["template"]
+
+
 # the decimal module's context (``getcontext().prec = 6``): every later Decimal result
 def _decimal_capture(decimal: Any) -> dict[str, Any]:
     context = decimal.getcontext()
@@ -956,6 +1070,11 @@ for _builtin in (
     StateItem("sklearn.config", "sklearn", lambda sk: sk.get_config(), _sklearn_change,
               _sklearn_apply),
     StateItem("decimal.context", "decimal", _decimal_capture, _decimal_change, _decimal_apply),
+    StateItem("polars.config", "polars", _polars_capture, _polars_change, _polars_apply),
+    StateItem("plotly.io", "plotly.io._templates", _plotly_capture, _plotly_change,
+              _plotly_apply),
+    StateItem("pandas' classes", "pandas", _pandas_methods_capture, _pandas_methods_change,
+              _pandas_methods_apply),
 ):
     register(_builtin)
 del _builtin
@@ -982,6 +1101,12 @@ for _amb in (
             lambda k: not _is_sklearn_display(k), _sklearn_baseline),
     Ambient("the decimal context", "decimal.context", "always",
             baseline=lambda decimal: _decimal_capture(_DefaultDecimal)),
+    Ambient("polars' display settings", "polars.config", "shown", _is_polars_display,
+            _polars_baseline),
+    Ambient("polars' settings", "polars.config", "always",
+            lambda k: not _is_polars_display(k), _polars_baseline),
+    Ambient("plotly's default renderer", "plotly.io", "shown", lambda k: k == "renderer"),
+    Ambient("plotly's default template", "plotly.io", "always", lambda k: k == "template"),
 ):
     register_ambient(_amb)
 del _amb

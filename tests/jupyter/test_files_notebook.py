@@ -3,6 +3,7 @@ real kernel (nbclient). SPEC §9."""
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from pathlib import Path
@@ -147,6 +148,98 @@ def test_a_deleted_file_is_a_miss_saying_it_is_gone(ip, session, here):
     assert any("data.csv is gone" in n for n in session.steps["df"].notes)
 
 
+def test_a_listing_of_the_kernels_pseudo_file_systems_is_not_data(ip, session, here):
+    """``os.listdir('/proc')`` (psutil's ``pids()``, called by libraries a step uses while a
+    plotly figure is first shown) lists processes, not data: a process started since must
+    not make the cell run again (after a restart the kernel's own process number is new)."""
+    import subprocess
+
+    if not os.path.isdir("/proc"):
+        pytest.skip("no /proc here")
+    code = "import os\nprocs = len([p for p in os.listdir('/proc') if p.isdigit()]) > 0"
+    step_cell(ip, "", code)
+    child = subprocess.Popen(["sleep", "30"])  # a new entry in /proc
+    try:
+        step_cell(ip, "", code)
+        rec = session.steps["procs"]
+        assert rec.state == "cached", rec.notes
+    finally:
+        child.kill()
+        child.wait()
+
+
+LAZY_CELLS = [
+    "import polars as pl\nimport pyarrow.dataset as ds\nlf = pl.scan_csv('data.csv')\n"
+    "lp = pl.scan_parquet('x.parquet')\ndset = ds.dataset('parts/', partitioning='hive')\n"
+    "gl = pl.scan_csv('g/*.csv')\npq_path = 'x.parquet'",
+    "lfd = pl.scan_pyarrow_dataset(dset)\nlfd.head(1).collect()",
+    "total_pd = lfd.select(pl.col('a').sum()).collect().item()",
+    "total = lf.select(pl.col('a').sum()).collect().item()",
+    "rows_p = pl.read_parquet(pq_path).height",
+    "rows_d = pl.read_parquet('parts/').height",
+    "total_p = lp.select(pl.col('a').sum()).collect().item()",
+    "total_d = sorted(dset.to_table()['a'].to_pylist())",
+    "total_g = gl.select(pl.col('a').sum()).collect().item()",
+]
+
+
+def test_lazy_frames_and_datasets_read_their_files_in_the_cell_that_computes_them(
+        ip, session, here):
+    """``lf = pl.scan_csv(...)`` in one cell, ``lf.collect()`` in another: polars (and pyarrow
+    for ``ds.dataset('parts/')``) opens the files in Rust and C when the value is computed,
+    out of the audit hook's sight, and the value's digest is its plan. The files its lazy
+    inputs scan are the cell's reads: an edited file, a file added to a scanned folder or
+    glob, re-runs it (it kept the old sums before, also after a restart). So does a file a
+    variable names (``pl.read_parquet(pq_path)``) and a folder the code names."""
+    import flowyml_jupyter
+
+    pl = pytest.importorskip("polars")
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    pl.DataFrame({"a": [1, 2]}).write_parquet(here / "x.parquet")
+    (here / "parts" / "k=1").mkdir(parents=True)
+    pq.write_table(pa.table({"a": [1, 2]}), here / "parts" / "k=1" / "p0.parquet")
+    (here / "g").mkdir()
+    (here / "g" / "a.csv").write_text("a\n1\n2\n")
+
+    def run() -> dict[str, object]:
+        for cell in LAZY_CELLS:
+            assert step_cell(ip, "", cell).success
+        return {n: ip.user_ns[n] for n in ("total", "total_p", "total_d", "total_g", "rows_p",
+                                           "rows_d", "total_pd")}
+
+    assert run() == {"total": 3, "total_p": 3, "total_d": [1, 2], "total_g": 3, "rows_p": 2,
+                     "rows_d": 2, "total_pd": 3}
+    assert not any("changed in place" in n for n in session.steps["total_d"].notes)
+    run()
+    assert {n: session.steps[n].state for n in ("total", "total_p", "total_d", "total_g")} \
+        == dict.fromkeys(("total", "total_p", "total_d", "total_g"), "cached")
+
+    # new files in the scanned folder and glob: the cell that made the dataset runs again
+    pq.write_table(pa.table({"a": [5]}), here / "parts" / "k=1" / "p1.parquet")
+    (here / "g" / "b.csv").write_text("a\n100\n")
+    assert run() == {"total": 3, "total_p": 3, "total_d": [1, 2, 5], "total_g": 103,
+                     "rows_p": 2, "rows_d": 3, "total_pd": 8}
+    assert "the listing of" in " ".join(session.steps["lf"].notes)
+    assert session.steps["total"].state == "cached"
+    # edited files: the cells computing the frames run again, saying which file changed
+    _edit(here / "data.csv", "a\n1\n2\n10\n")
+    pl.DataFrame({"a": [1, 2, 10]}).write_parquet(here / "x.parquet")
+    # and a file of the dataset, read through pl.scan_pyarrow_dataset (a Python scan)
+    pq.write_table(pa.table({"a": [1, 4]}), here / "parts" / "k=1" / "p0.parquet")
+    assert run() == {"total": 13, "total_p": 13, "total_d": [1, 4, 5], "total_g": 103,
+                     "rows_p": 3, "rows_d": 3, "total_pd": 10}
+    notes = {n: " ".join(session.steps[n].notes) for n in ("total", "total_p")}
+    assert "data.csv changed" in notes["total"] and "x.parquet changed" in notes["total_p"], notes
+
+    ip.restart()
+    assert run() == {"total": 13, "total_p": 13, "total_d": [1, 4, 5], "total_g": 103,
+                     "rows_p": 3, "rows_d": 3, "total_pd": 10}
+    session = flowyml_jupyter._LOADED[id(ip)].session  # the restarted kernel's
+    assert {n: session.steps[n].state for n in ("total", "total_p", "total_d", "total_g")} \
+        == dict.fromkeys(("total", "total_p", "total_d", "total_g"), "cached")
+
+
 def test_open_a_glob_listing_and_a_downstream_step(ip, session, here):
     (here / "data").mkdir()
     (here / "data" / "a.csv").write_text("x\n1\n")
@@ -190,6 +283,34 @@ def test_a_written_file_is_put_back_on_a_hit_after_a_restart(ip, session, here):
     assert (here / "out" / "model.pkl").read_bytes() == saved
     # a file written and then read by the same step is an output, not an input
     assert not rec.made.files.get("read")
+
+
+def test_a_file_written_in_c_is_put_back_on_a_hit_after_a_restart(ip, session, here):
+    """``df.write_parquet('out.parquet')`` and ``pq.write_table(t, path)`` write in Rust and
+    C: the audit hook sees no ``open``. A file the code names (or a variable holds) that
+    changed while the cell ran is one it wrote: kept with its entry and put back on a hit
+    (it was taken for a read, and the cell re-ran after a restart: "out.parquet is gone")."""
+    import flowyml_jupyter
+
+    pytest.importorskip("polars")
+    pytest.importorskip("pyarrow")
+    cells = ["import polars as pl\nout_path = 'out/table.parquet'\nimport os\n"
+             "os.makedirs('out', exist_ok=True)",
+             "df = pl.DataFrame({'a': [1, 2, 3]})\ndf.write_parquet('out.parquet')",
+             "import pyarrow.parquet as pq\npq.write_table(df.to_arrow(), out_path)\nn = df.height"]
+    for cell in cells:
+        step_cell(ip, "", cell)
+    saved = {p: (here / p).read_bytes() for p in ("out.parquet", "out/table.parquet")}
+    for p in saved:
+        (here / p).unlink()
+    ip.restart()
+    for cell in cells:
+        step_cell(ip, "", cell)
+    steps = flowyml_jupyter._LOADED[id(ip)].session.steps
+    assert steps["df"].state == "cached" and steps["n"].state == "cached", (
+        steps["df"].notes, steps["n"].notes)
+    assert {p: (here / p).read_bytes() for p in saved} == saved
+    assert not steps["df"].made.files.get("read")
 
 
 def test_written_files_over_the_bound_are_not_kept_and_the_step_re_runs(ip, session, here,

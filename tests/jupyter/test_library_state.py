@@ -160,3 +160,74 @@ def test_underscore_and_out_hold_a_cached_cells_value_as_in_plain_python(tmp_pat
     assert plain[5] == "stdout: 31 31\n", plain
     assert all("cached" in s for s in states if s), states
     assert first == plain and again == plain
+
+
+def test_polars_display_settings_a_cached_cell_set_are_set_again_and_matter_to_a_hit(
+        tmp_path):
+    """polars' configuration is process-wide: ``pl.Config.set_tbl_rows``/``set_thousands_separator``
+    (the latter kept inside the library, not in an environment variable) and
+    ``os.environ['POLARS_FMT_STR_LEN']`` set by a cached cell are set again after a restart;
+    and a cell that showed a frame is not a hit under other display settings (the same cell
+    again after them, as the Polars Cookbook's chapter 4 reads the same CSV twice, must show
+    the frame as they make it, not the stored picture of the first one)."""
+    pytest.importorskip("polars")
+    frame = ("%%step\ndf = pl.DataFrame({'name': ['a' * 40, 'b' * 40], 'n': [1234567, 2]})\n"
+             "df")
+    cells = [
+        "import os\nimport polars as pl",
+        frame,
+        "%%step\nos.environ['POLARS_FMT_STR_LEN'] = '50'\npl.Config.set_tbl_rows(1)\n"
+        "pl.Config.set_thousands_separator(',')\nready = True",
+        frame,
+        "print(pl.DataFrame({'x': [1234567, 2, 3]}))",
+    ]
+    plain, first, again, states = _three(tmp_path, cells)
+    assert "a" * 40 not in plain[1] and "a" * 40 in plain[3] and "1,234,567" in plain[4], plain
+    assert "cached" in states[2], states
+    assert first == plain, (first, plain)
+    assert again == plain, (again, plain)
+
+
+def test_plotly_renderer_and_template_a_cached_cell_set_are_set_again(tmp_path):
+    """``pio.renderers.default = 'notebook'`` and ``pio.templates.default`` in a cached cell:
+    after a restart a figure shown by a cell that runs is drawn by that renderer with that
+    template, as in plain Python (it was shown as the kernel's default mime bundle, with
+    plotly's default template). The renderer's one-time plotly.js (shown by the first
+    figure, a hit here) comes once more with the next figure drawn: harmless in a page."""
+    pytest.importorskip("plotly")
+    cells = [
+        "%%step\nimport plotly.io as pio\npio.renderers.default = 'notebook'\n"
+        "pio.templates.default = 'plotly_white'\nready = 1",
+        "%%step\nimport plotly.express as px\nfig = px.scatter(x=[1, 2], y=[3, 4])\nfig.show()",
+        "fig2 = px.scatter(x=[1, 2], y=[3, 5])\nfig2.show()\n"
+        "print(pio.renderers.default, fig2.layout.template.layout.paper_bgcolor)",
+    ]
+
+    def view(outputs: list) -> list:
+        return [(o.output_type, sorted(o.get("data", {})) or o.get("text", ""))
+                for o in outputs if o.output_type != "execute_result"
+                and "application/vnd.jupyter.widget-view+json" not in o.get("data", {})]
+
+    plain, _, again, states = three_runs(tmp_path, cells, view, allow_errors=False)
+    assert plain[2] == [("display_data", ["text/html"]), ("stream", "notebook white\n")], plain
+    assert "cached" in states[0] and "cached" in states[1], states
+    assert again[2][-2:] == plain[2], again
+
+
+def test_methods_tqdm_pandas_added_to_pandas_classes_in_a_cached_cell_are_there_again(
+        tmp_path):
+    """``tqdm.pandas()`` adds ``progress_apply``/``progress_map`` to pandas' classes (from
+    inside tqdm: no assignment in the cell to see). After a restart, with that cell a hit,
+    ``df.progress_apply`` in a later cell failed (AttributeError) where plain Python works."""
+    pytest.importorskip("tqdm")
+    cells = [
+        "%%step\nfrom tqdm import tqdm\ntqdm.pandas(desc='bar')\nimport pandas as pd\n"
+        "df = pd.DataFrame({'a': range(5)})",
+        "print(df['a'].progress_apply(lambda x: x * 2).tolist())\n"
+        "print(df.groupby(df['a'] % 2)['a'].progress_apply(sum).tolist())",
+    ]
+    plain, first, again, states = three_runs(
+        tmp_path, cells, lambda o: printed(o, errors=True, streams=("stdout",)))
+    assert plain[1] == "[0, 2, 4, 6, 8]\n[6, 4]\n", plain
+    assert "cached" in states[0], states
+    assert first == plain and again == plain, (first, again)
