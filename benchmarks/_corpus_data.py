@@ -1,7 +1,8 @@
 """The corpus DATA-EDIT test (``python -m benchmarks.bench_corpus --edit-data``): after a data
 file a notebook reads is edited, every cell that (transitively) reads it re-runs, and no other.
 
-Per notebook of the corpus that names a file of ``corpus/data/`` (or a data file of
+Per notebook of the corpus that names a file of ``corpus/data/`` (a seaborn data set it loads
+by name, ``load_dataset("tips")``: ``data/seaborn/tips.csv``; or a data file of
 ``helpers/PREFIX/``, beside it) in its code, in a scratch copy of the corpus folder:
 
 1. **warm**: the stepped notebook (``%%step`` on every cell) on a fresh cache, then the same
@@ -36,6 +37,7 @@ from typing import Any
 from benchmarks._common import scratch_dir
 
 _REASON = re.compile(r"re-ran: (.*)")
+_LOAD_DATASET = re.compile(r"load_dataset\(\s*[\"'](\w+)[\"']")
 
 
 def data_files(source_text: str, data_dir: Path) -> list[str]:
@@ -193,6 +195,10 @@ def measure_data_edit(path: Path, timeout: float = 120.0) -> dict[str, Any] | No
     # helper modules): named by their name, edited in the notebook's folder
     files += [f"./{f.name}" for f in bc.helpers(path) if f.suffix in (".csv", ".dat", ".gz")
               and f.name in code_text and _editable(f)]
+    # seaborn's ``load_dataset("tips")`` reads ``$SEABORN_DATA/tips.csv`` (data/seaborn/)
+    seaborn = bc.CORPUS / "data" / "seaborn"
+    files += sorted({f"data/seaborn/{name}.csv" for name in _LOAD_DATASET.findall(code_text)
+                     if (seaborn / f"{name}.csv").is_file() and _editable(seaborn / f"{name}.csv")})
     if not files:
         return None
     target = files[-1]

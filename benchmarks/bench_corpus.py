@@ -47,6 +47,9 @@ QUICK = ("jakevdp-02.02", "jakevdp-03.02", "handson-ml2-06")
 _ADDR = re.compile(r"0x[0-9a-fA-F]+")
 _KERNEL_FILE = re.compile(r"/tmp/ipykernel_\d+/\d+\.py|<ipython-input-\d+-[0-9a-f]+>")
 _TIMING = re.compile(r"\d+(\.\d+)?\s*(ns|µs|μs|us|ms|s)\b")
+#: the clock in statsmodels' ``summary()`` tables (``Date: Mon, 07 Dec 2026``, ``Time: 11:32:26``):
+#: when the summary was printed, as a timing figure is
+_SUMMARY_CLOCK = re.compile(r"^((?:Date|Time):\s+)(?:\w{3}, \d\d \w{3} \d{4}|\d\d:\d\d:\d\d)", re.M)
 _STATUS = re.compile(r"^step '([^']*)': (\w+)")
 #: ``%timeit``'s notice when its runs' times spread (timing, as its figures)
 _SLOWEST = re.compile(r"The slowest run took [\d.]+ times longer than the fastest\. This could "
@@ -79,6 +82,9 @@ def execute(nb: Any, cwd: Path, timeout: float, env: dict[str, str] | None = Non
     from flowyml_jupyter.kernels import LocalKernelManager
 
     saved = dict(os.environ)
+    # seaborn's ``load_dataset(name)`` reads ``$SEABORN_DATA/<name>.csv`` before it tries to
+    # download (offline here): the csv files the seaborn tutorials load are in data/seaborn/
+    os.environ["SEABORN_DATA"] = str(cwd / "data" / "seaborn")
     os.environ.update(env or {})
     try:
         t0 = time.perf_counter()
@@ -110,7 +116,7 @@ _OVERDRAWN = re.compile(r"[^\n]*\r(?!\n)")
 
 def _norm(text: str) -> str:
     text = _SLOWEST.sub("", _KERNEL_FILE.sub("<cell>", _ADDR.sub("0x", text)))
-    return _TIMING.sub("<t>", text)
+    return _TIMING.sub("<t>", _SUMMARY_CLOCK.sub(r"\1<clock>", text))
 
 
 def _norm_stream(text: str) -> str:

@@ -165,3 +165,30 @@ def test_corpus_outputs_compare_progress_bars_as_a_notebook_shows_them() -> None
              "[00:01<00:00,  3.99it/s]\n")
     assert shown(a) == shown(b) == [("stream:stderr", "Processing d: 100%|██████████| 4/4 [<t>]\n")]
     assert shown(cell("\rProcessing c: 100%|██████████| 4/4 [00:01<00:00,  3.97it/s]\n")) != shown(b)
+
+
+def test_seaborn_notebooks_load_their_data_sets_offline(tmp_path: Path, corpus: Path) -> None:
+    """seaborn's ``load_dataset("points")`` reads ``$SEABORN_DATA/points.csv`` before it
+    downloads: the runners set ``SEABORN_DATA`` to the corpus' ``data/seaborn/`` for every
+    kernel, and the data-edit test edits the data set a notebook loads by name."""
+    pytest.importorskip("seaborn")
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from benchmarks import _corpus_data
+    from benchmarks.bench_corpus import execute, prepare
+
+    (corpus / "data" / "seaborn").mkdir()
+    (corpus / "data" / "seaborn" / "points.csv").write_text("total_bill,tip\n10.0,1.5\n20.0,3.0\n")
+    _notebook(corpus / "tiny-03-seaborn.ipynb", "import seaborn as sns",
+              "tips = sns.load_dataset('tips')\nsns.regplot(data=tips, x='total_bill', y='tip')",
+              "ans = sns.load_dataset(\"anscombe\")")
+    cwd = prepare(corpus / "tiny-03-seaborn.ipynb", tmp_path / "work")
+    nb = new_notebook(cells=[new_code_cell("import seaborn as sns\nsns.load_dataset('points').shape")])
+    execute(nb, cwd, 120)
+    shown = [o for o in nb.cells[0].outputs if o.output_type == "execute_result"]
+    assert shown and shown[0]["data"]["text/plain"] == "(2, 2)", nb.cells[0].outputs
+    assert "SEABORN_DATA" not in os.environ  # set for the kernel only
+    code = nbformat.read(corpus / "tiny-03-seaborn.ipynb", as_version=4)
+    assert sorted(_corpus_data._LOAD_DATASET.findall(
+        "\n".join(c.source for c in code.cells if c.cell_type == "code"))) == ["anscombe", "tips"]

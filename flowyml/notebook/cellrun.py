@@ -96,22 +96,33 @@ def patched_outside(owners: list[str], ns: dict[str, Any]) -> list[str]:
     modules or classes (``pd.DataFrame.double = f``, ``mylib.LIMIT = 5``, ``A.x = 1``) or
     data held by a helper module of the notebook (``mylib.CONFIG['lr'] = 0.1``). A step
     stores values, and a module or a class is stored by name, so its change would be lost
-    on a hit; instances (``df.a = 1``) and libraries' data (``mpl.rcParams[...]``: process
-    state) are not among them."""
+    on a hit; so is data a class holds (``so.Plot.config.theme.update(...)``); instances
+    (``df.a = 1``) and libraries' data (``mpl.rcParams[...]``: process state) are not
+    among them."""
     found = []
     for owner in owners:
         head, *attrs = owner.split(".")
         obj = ns.get(head, MISSING)
         module = obj if isinstance(obj, types.ModuleType) else None
+        holder = None  # the class whose attribute holds the data (`so.Plot.config.theme`)
         try:
             for attr in attrs:
                 if not isinstance(obj, type | types.ModuleType):
-                    break
+                    if holder is None:
+                        break
+                    obj = getattr(obj, attr)  # deeper into what the class holds
+                    continue
+                if isinstance(obj, type):
+                    holder = obj
                 obj = getattr(obj, attr)
         except Exception:
             continue
         if isinstance(obj, type | types.ModuleType):
             found.append(f"{owner} (a {'module' if isinstance(obj, types.ModuleType) else 'class'})")
+        elif holder is not None:
+            # `so.Plot.config.theme.update(...)`, `Model.registry.append(x)`: data a class
+            # holds, which a hit does not change either (the class is stored by name)
+            found.append(f"{owner} (held by the class {holder.__name__})")
         elif module is not None and attrs and is_user_module(module.__name__):
             # `mylib.CONFIG['lr'] = 0.1`: a helper module's data, which a hit does not
             # touch (a library's -- rcParams, pandas' options -- is process state)
@@ -259,8 +270,9 @@ class CellRun:
         except Exception as exc:
             rec.error = f"restoring its imports and definitions failed: {type(exc).__name__}: {exc}"
             raise _Stop("failed", raise_error=True) from None
-        try:
-            outputs = store.load(entry)
+        try:  # from the namespace, as a user's pickle.loads would (see loading_into)
+            with _entry.loading_into(session.ns):
+                outputs = store.load(entry)
         except _entry.CacheLoadError as exc:  # removed since the lookup: recompute
             warnings.warn(str(exc), _entry.CacheWarning, stacklevel=2)
             outputs = {}
@@ -366,6 +378,8 @@ class CellRun:
         changed_state = _state.record(state_before, rec.body, shown=bool(shown),
                                       images=any(_shows_image(item) for item in shown))
         patched = patched_outside(rec.analysis.patched, session.ns)
+        if patched:  # what it patched is part of every later step's key (Session.cache_key)
+            session.patches[rec.name] = self.key or uuid.uuid4().hex
         outside = outside_lines(rec.analysis.ipython)
         if outside:
             shown = ", ".join(f"`{text}`" for text in outside[:2]) + (", ..." if len(outside) > 2 else "")

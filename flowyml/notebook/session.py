@@ -58,6 +58,7 @@ from flowyml.notebook.stepcells import (
     write_changed_note,
 )
 from flowyml.notebook.view import PipelineView
+from flowyml.store import entry as _entry
 from flowyml.store import explain as _explain
 from flowyml.store import lifecycle
 from flowyml.store import local as _cache
@@ -113,6 +114,10 @@ class NotebookSession(PipelineView):
         self._latest: dict[str, tuple[str, Any]] = {}
         # name -> (object, digest, epoch): digests known without hashing again
         self._memo: dict[str, tuple[Any, str, int]] = {}
+        #: step -> its key (a random token when it had none), for each step cell run in this
+        #: kernel that changed a class or a module (``mpl.colors.Colormap._repr_png_ = f``):
+        #: part of every other step's key (see cache_key)
+        self.patches: dict[str, str] = {}
 
     # -- cache -----------------------------------------------------------------------------
     @property
@@ -420,7 +425,8 @@ class NotebookSession(PipelineView):
         entry = self.store.lookup(up.cache_key) if up.cache_key else None
         if entry is not None:
             try:
-                return self.store.load(entry)[param]
+                with _entry.loading_into(self.ns):  # as take_hit loads
+                    return self.store.load(entry)[param]
             except (KeyError, _cache.CacheLoadError):
                 pass
         by = f" (step '{latest[0]}' made a later one)" if latest else ""
@@ -444,6 +450,13 @@ class NotebookSession(PipelineView):
         code = None if rec.step.cache == "input_hash" else rec.step.get_code_hash()
         params = {p: d for p, d in digests.items() if d is not None}
         parts = _keys.key_parts(rec.name, code, params)
+        patches = {name: key for name, key in self.patches.items() if name != rec.name}
+        if patches:
+            # a class or module a step cell changed (a method set on a library's class)
+            # changes what later cells compute and show without being one of their inputs:
+            # the patching cell runs every time (a hit could not patch again), and which
+            # version of it ran is part of every other key, so an edited patch is no hit
+            parts["patched"] = dict(sorted(patches.items()))
         return _keys.key_from_parts(rec.name, parts), parts
 
     def current_keys(self) -> dict[str, str | None]:

@@ -8,6 +8,8 @@ by the local store (:mod:`flowyml.store.local`) and object storage (:mod:`flowym
 from __future__ import annotations
 
 import bisect
+import contextlib
+import functools
 import itertools
 import json
 import mmap
@@ -16,6 +18,8 @@ import pickle
 import stat
 import struct
 import sys
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,7 +115,48 @@ def pack(value: Any) -> Any:
 def unpack(outputs: Any) -> Any:
     if not isinstance(outputs, dict):
         return outputs
-    return {n: pickle.loads(v.data) if type(v) is _Pickled else v for n, v in outputs.items()}
+    return {n: loads(v.data) if type(v) is _Pickled else v for n, v in outputs.items()}
+
+
+#: the namespace a notebook loads a hit's outputs into, while it loads them (see loading_into)
+_NAMESPACE: ContextVar[dict[str, Any] | None] = ContextVar("flowyml_load_namespace", default=None)
+#: two frames whose globals are that namespace, around the unpickling (see loads)
+_IN_NAMESPACE = compile(
+    "def __flowyml_loads__(load=__flowyml_loads__):\n"
+    "    return load()\n"
+    "__flowyml_value__ = __flowyml_loads__()\n",
+    "<flowyml: unpickled in the notebook's namespace>", "exec")
+
+
+@contextlib.contextmanager
+def loading_into(namespace: dict[str, Any]) -> Iterator[None]:
+    """Unpickle what is loaded in this block from frames whose globals are ``namespace``.
+
+    Some objects re-evaluate code in their *caller's* namespace when they are unpickled:
+    a statsmodels model fitted from a formula (``smf.ols("y ~ np.log(x) + f(z)", df)``)
+    rebuilds its design from the formula in ``__setstate__``, looking its names up in the
+    frames that called ``pickle.loads`` (patsy's ``EvalEnvironment.capture``: up to four
+    frames up). A user who unpickles one in a notebook does it from the notebook's namespace;
+    flowyml's loader sits in its own modules, where the notebook's ``f`` (restored by the hit
+    before its outputs load) is not found: the entry would never load. Plain ``pickle.loads``
+    outside such a block."""
+    token = _NAMESPACE.set(namespace)
+    try:
+        yield
+    finally:
+        _NAMESPACE.reset(token)
+
+
+def loads(data: Any, **kwargs: Any) -> Any:
+    """``pickle.loads(data, **kwargs)``; inside :func:`loading_into`, called from two frames
+    (the nearest callers an unpickled object's ``__setstate__`` sees) whose globals are the
+    notebook's namespace, and whose locals hold only flowyml's dunder names."""
+    namespace = _NAMESPACE.get()
+    if type(namespace) is not dict:
+        return pickle.loads(data, **kwargs)
+    local = {"__flowyml_loads__": functools.partial(pickle.loads, data, **kwargs)}
+    exec(_IN_NAMESPACE, namespace, local)
+    return local["__flowyml_value__"]
 
 
 def plain_arrays(outputs: Any) -> Any:
@@ -372,7 +417,7 @@ def unpickle(data: Any, meta: dict[str, Any]) -> dict[str, Any]:
     buffers are views of ``data``, so arrays are not copied."""
     view = memoryview(data)
     buffers = [view[offset: offset + length] for offset, length in meta["buffers"]]
-    return pickle.loads(view[: meta["stream"]], buffers=buffers)
+    return loads(view[: meta["stream"]], buffers=buffers)
 
 
 def read_meta(path: str | os.PathLike[str]) -> dict[str, Any] | None:

@@ -244,6 +244,10 @@ def differences(now: dict[str, Any], then: dict[str, Any], facts: Mapping[str, A
                 else:
                     named.append(f"helper `{part}` changed")
         reasons += named or ["its code changed"]
+    new_patched, old_patched = now.get("patched") or {}, then.get("patched") or {}
+    if new_patched != old_patched:  # see NotebookSession.cache_key
+        steps = sorted(n for n in {*new_patched, *old_patched} if new_patched.get(n) != old_patched.get(n))
+        reasons.append(f"a class or module patched by step {', '.join(repr(n) for n in steps)} changed")
     new_params, old_params = now.get("params") or {}, then.get("params") or {}
     new_vals, old_vals = facts.get("values") or {}, old_facts.get("values") or {}
     for name in sorted(set(new_params) | set(old_params)):
