@@ -44,7 +44,9 @@ WIDGET = "application/vnd.jupyter.widget-view+json"
 #: notebooks of the quick run (small and fast)
 QUICK = ("jakevdp-02.02", "jakevdp-03.02", "handson-ml2-06")
 
-_ADDR = re.compile(r"0x[0-9a-fA-F]+")
+#: an object's address, whole (``0x7f3a...``) or cut short in scikit-learn's HTML table of an
+#: estimator's parameters (``<sklearn.tree...x7fe74a0e1d10>``): another in every process
+_ADDR = re.compile(r"(?:0|\.\.\.)x[0-9a-fA-F]+")
 _KERNEL_FILE = re.compile(r"/tmp/ipykernel_\d+/\d+\.py|<ipython-input-\d+-[0-9a-f]+>")
 _TIMING = re.compile(r"\d+(\.\d+)?\s*(ns|µs|μs|us|ms|s)\b")
 #: the clock in statsmodels' ``summary()`` tables (``Date: Mon, 07 Dec 2026``, ``Time: 11:32:26``):

@@ -139,6 +139,13 @@ def _class_part(cls: type) -> str:
     return digest
 
 
+def class_fingerprint(cls: type) -> str:
+    """Digest of a user class's code: its methods, its user bases and the user code they use
+    (as :func:`code_fingerprint` for a function). Values holding the class (its instances,
+    pickled by the class's name) are hashed with it, so editing a method moves them."""
+    return _class_part(cls)
+
+
 def _still(made_from: tuple[Any, ...]) -> bool:
     deps, classes, files = made_from
     return (all(g.get(name, _MISSING) is obj for g, name, obj in deps)

@@ -347,10 +347,54 @@ def _canonical_hasher_for(base: type) -> type:
             digests = tuple(sorted(_sub_digest(item) for item in obj))
             self.save(("flowyml-set", type(obj).__qualname__, digests))
 
+        def save_reduce(self, func: Any, args: Any, state: Any = None, *rest: Any, **kwargs: Any) -> None:
+            if isinstance(state, dict) and _ADDRESS_STATE.keys() & state.keys():
+                state = _without_addresses(kwargs.get("obj"), state)
+            base.save_reduce(self, func, args, state, *rest, **kwargs)
+
+        def save_global(self, obj: Any, name: Any = None, *args: Any) -> None:
+            base.save_global(self, obj, name)
+            code = _user_code_part(obj)
+            if code is not None:
+                self.save(("flowyml-code", code))
+
         dispatch[set] = save_set
         dispatch[frozenset] = save_set
+        dispatch[types.FunctionType] = save_global
+        dispatch[type] = save_global
 
     return CanonicalHasher
+
+
+#: attributes a library keeps the ``id()`` of an object in, by the module of the class that
+#: sets them: scikit-learn's text vectorizers remember ``id(self.stop_words)`` once checked
+#: (``_stop_words_id``), an address that is another in every process, so a fitted
+#: ``CountVectorizer`` had a new digest after every restart and its readers missed
+_ADDRESS_STATE = {"_stop_words_id": "sklearn.feature_extraction.text"}
+
+
+def _without_addresses(obj: Any, state: dict) -> dict:
+    """``state`` (an object's pickled ``__dict__``) without the addresses its library keeps
+    as a cache (:data:`_ADDRESS_STATE`): they say where an object lived, not what it holds."""
+    modules = {getattr(c, "__module__", None) for c in type(obj).__mro__}
+    drop = {k for k, module in _ADDRESS_STATE.items() if k in state and module in modules}
+    return {k: v for k, v in state.items() if k not in drop} if drop else state
+
+
+def _user_code_part(obj: Any) -> str | None:
+    """The code digest of a function or class of the user's (written in the notebook or a
+    helper module beside it) that a value holds, ``None`` for library code. Pickle knows
+    both by name only: a ``FunctionTransformer(ratio)`` or a fitted instance of a notebook
+    class kept its digest when ``ratio`` or the class's methods were edited, so the cells
+    reading it were hits showing what the old code computed."""
+    module = getattr(obj, "__module__", None)
+    if not isinstance(module, str) or not isinstance(obj, types.FunctionType | type):
+        return None
+    from flowyml.codehash import class_fingerprint, code_fingerprint, is_user_module
+
+    if not is_user_module(module):
+        return None
+    return code_fingerprint(obj) if isinstance(obj, types.FunctionType) else class_fingerprint(obj)
 
 
 def _canonical_hasher() -> type:
