@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import io
+import os
 import pickle
 import re
 import sys
@@ -317,9 +318,12 @@ class CellRun:
                     if inspect.isawaitable(outcome):
                         outcome = yield within(outcome, step.timeout)
                     if tracking is not None:
-                        # lazy frames and datasets read their files when computed, in C
-                        self.observed.lazy = [*self.values.values(),
-                                              *(session.ns.get(o) for o in rec.outputs)]
+                        # lazy frames and datasets read their files when computed, in C; a
+                        # path is read by the cells it is an input of, not the one naming it
+                        # (`IMAGES = Path("images")` then figures saved into it elsewhere)
+                        self.observed.lazy = [*self.values.values(), *(
+                            v for o in rec.outputs
+                            if not isinstance(v := session.ns.get(o), str | os.PathLike))]
             except StepTimeoutError as exc:  # fired outside the body's own frames
                 outcome = exc
             error, self.recording = outcome if isinstance(outcome, tuple) else (outcome, None)

@@ -812,8 +812,9 @@ def value_sources(values: Iterable[Any]) -> tuple[list[str], list[str]]:
             if not (1 < len(path) < 1024 and "\n" not in path and "\0" not in path
                     and ("." in path or "/" in path or os.sep in path)) or _URL.match(path):
                 continue
-            if os.path.isfile(path) or _data_folder(os.path.abspath(path), cwd) or (
-                    any(c in path for c in "*?[") and _glob.glob(path, recursive=True)):
+            if os.path.isfile(path) or (_c_readers() and (
+                    _data_folder(os.path.abspath(path), cwd)
+                    or (any(c in path for c in "*?[") and _glob.glob(path, recursive=True)))):
                 out.extend(_expanded(path, folders))  # (a pattern only when it matches)
             continue
         if module.startswith("polars") and type(value).__name__ == "LazyFrame":
@@ -825,6 +826,16 @@ def value_sources(values: Iterable[Any]) -> tuple[list[str], list[str]]:
         for path in paths:
             out.extend(_expanded(path, folders))
     return list(dict.fromkeys(out)), list(dict.fromkeys(folders))
+
+
+def _c_readers() -> bool:
+    """Whether a library that reads a whole folder or a glob in C is loaded (polars, pyarrow's
+    datasets, which ``pl.read_parquet``, ``ds.dataset`` and ``pd.read_parquet`` use): only
+    then is a folder a path variable names read whole by the step it is an input of. Python
+    readers' opens are seen one by one (``pd.read_csv(datapath / "x.csv")`` reads one file of
+    ``datapath``: a file another cell adds there is no change for it). pandas loads
+    ``pyarrow`` itself, not its datasets."""
+    return "polars" in sys.modules or "pyarrow.dataset" in sys.modules
 
 
 def _signature(path: str) -> tuple[int, int, int] | None:

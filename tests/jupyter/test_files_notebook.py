@@ -489,3 +489,24 @@ def test_a_real_kernel_re_runs_on_a_file_edit_and_puts_a_written_file_back(tmp_p
     assert "done" in states[1] and "done" in states[2], states  # downstream re-keyed
     assert "cached" in states[3], states  # reads nothing that changed: not re-run
     assert (tmp_path / "out" / "summary.json").read_text() == '{"t": 33}'
+
+
+
+def test_cells_naming_folders_that_later_cells_write_into_stay_hits(tmp_path):
+    """handson-ml3's notebooks: ``IMAGES_PATH = Path() / "images" / ...`` with a ``mkdir``,
+    a data folder path (``datapath``) whose one CSV a cell reads with pandas, then later cells
+    saving figures into the first and a file into the second. Neither folder is read whole
+    (pandas' open of the one file is seen): after a restart every cell is a hit."""
+    from .kernel_runs import printed, three_runs
+
+    (tmp_path / "datasets" / "lifesat").mkdir(parents=True)
+    (tmp_path / "datasets" / "lifesat" / "bli.csv").write_text("a\n1\n2\n")
+    cells = ["%%step\nfrom pathlib import Path\nimport pandas as pd\n"
+             "IMAGES_PATH = Path() / 'images' / 'ch1'\nIMAGES_PATH.mkdir(parents=True, exist_ok=True)\n"
+             "datapath = Path() / 'datasets' / 'lifesat'",
+             "%%step\nbli = pd.read_csv(datapath / 'bli.csv')\nprint(int(bli.a.sum()))",
+             "%%step\n(IMAGES_PATH / 'fig1.txt').write_text('drawn')\n"
+             "(datapath / 'notes.txt').write_text('seen')\nprint('saved')"]
+    plain, first, again, statuses = three_runs(tmp_path, cells, view=printed)
+    assert plain == first == again == ["", "3\n", "saved\n"], (plain, first, again)
+    assert all("cached" in s for s in statuses), statuses
