@@ -17,6 +17,11 @@ Two items of :mod:`flowyml.tracking.state` cover this:
   step that shows something (its numbers were printed under them);
 - ``IPython.extensions``: the extensions a cell loaded (``%load_ext autoreload``) and
   autoreload's mode (``%autoreload 2``), loaded and set again on a hit;
+- ``IPython.inline_backend``: the inline backend's settings
+  (``%config InlineBackend.figure_format = 'retina'``), set again on a hit as ``%config``
+  sets them: the backend registers its figure printers from them when a later cell first
+  draws, which would otherwise undo the printers replayed above; they are also ambient
+  settings of a step that draws (a figure is shown in the format set when it ran);
 - ``IPython.shell``: which expressions of a cell show their value
   (``%config InteractiveShell.ast_node_interactivity = 'all'``) and how tracebacks look
   (``%xmode Minimal``), set again on a hit.
@@ -95,10 +100,12 @@ def _tables(formatter: Any) -> tuple[Any, Any, Any, bool]:
 
 def _capture_figures(ipython_module: Any) -> tuple[Any, ...] | None:
     """``(mime, printer name, keywords)`` of each figure printer."""
-    figure = _figure_class()
-    formatters = _formatters(ipython_module) if figure is not None else None
+    formatters = _formatters(ipython_module)
     if formatters is None:
         return None
+    figure = _figure_class()
+    if figure is None:
+        return ()  # matplotlib not loaded yet: no figure printer (a step loading it may add one)
     found = []
     for mime, f in formatters.items():
         printer = _tables(f)[0].get(figure)
@@ -157,6 +164,26 @@ def _apply_plain_text(ipython_module: Any, change: dict[str, Any]) -> None:
         setattr(formatter, name, value)
 
 
+def _capture_inline(ipython_module: Any) -> dict[str, Any] | None:
+    """The inline backend's settings made with ``%config InlineBackend.x = ...``: IPython
+    keeps them in the shell's configuration (the backend's instance, made when the first
+    figure is drawn, reads them from there)."""
+    shell = _SHELL[0] if _SHELL else ipython_module.get_ipython()
+    config = getattr(shell, "config", None)
+    if config is None:
+        return None
+    section = config.get("InlineBackend") if "InlineBackend" in config else None
+    return dict(section) if section else {}
+
+
+def _apply_inline(ipython_module: Any, change: dict[str, Any]) -> None:
+    """As the user did: ``%config InlineBackend.name = value`` for each changed setting
+    (it updates the backend's instance, when there is one, and the shell's configuration)."""
+    shell = _SHELL[0] if _SHELL else ipython_module.get_ipython()
+    for name, value in change.items():
+        shell.run_line_magic("config", f"InlineBackend.{name} = {value!r}")
+
+
 def register(shell: Any) -> None:
     """Add the items to the process-state registry for ``shell``'s formatters and
     extensions (idempotent: by name)."""
@@ -174,6 +201,10 @@ def register(shell: Any) -> None:
                                    _changed, _apply_figures))
     state.register(state.StateItem("IPython.display_formatters", "IPython", _capture_printers,
                                    _changed, _cannot_apply, stored=False))
+    state.register(state.StateItem("IPython.inline_backend", "IPython", _capture_inline,
+                                   _plain_text_change, _apply_inline))
+    state.register_ambient(state.Ambient("the inline backend's figure settings",
+                                         "IPython.inline_backend", "plots"))
 
 
 # -- extensions ------------------------------------------------------------------------------

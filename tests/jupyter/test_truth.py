@@ -415,6 +415,50 @@ def test_display_formatters_a_cached_cell_set_are_set_again(tmp_path, monkeypatc
     assert "cached" in status[1]  # figure formats are data: a hit registers them again
 
 
+@pytest.mark.slow
+def test_the_inline_backends_figure_format_a_cached_cell_set_holds_after_a_restart(tmp_path, monkeypatch):
+    """``%config InlineBackend.figure_format = 'svg'`` (most often 'retina') in a notebook's
+    first cell is kept in the shell's configuration; the backend registers its figure
+    printers from there when the first figure is drawn. After a restart that cell is a hit:
+    a new plot cell must still show SVG as plain Python does, and editing the setting back
+    to PNG must re-run the plot cell that showed SVG (what it showed was drawn under it).
+    The same for ``set_matplotlib_formats('svg')`` in the cell that first loads
+    matplotlib."""
+    pytest.importorskip("matplotlib")
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+    config = "%%step\nimport matplotlib.pyplot as plt\n%config InlineBackend.figure_format = 'svg'"
+    plot = "%%step\nplt.plot([1, 2])\nplt.show()"
+    _displays(_cells_notebook(tmp_path, [config, plot], flowyml=True))
+
+    def mimes(shown: list[list[tuple[str, ...]]]) -> list[list[tuple[str, ...]]]:
+        return [[item[:-1] for item in cell] for cell in shown]
+
+    # a restart, and a new plot cell
+    edited = [config, "%%step\nplt.plot([2, 1])\nplt.show()"]
+    plain, _ = _displays(_cells_notebook(tmp_path, edited, flowyml=False))
+    assert mimes(plain)[1] == [("image/svg+xml", "text/plain")]
+    again, status = _displays(_cells_notebook(tmp_path, edited, flowyml=True))
+    assert "cached" in status[0]
+    assert mimes(again) == mimes(plain)
+    # the setting edited back: the unchanged plot cell is drawn again, as PNG
+    edited = [config.replace("'svg'", "'png'"), plot]
+    plain, _ = _displays(_cells_notebook(tmp_path, edited, flowyml=False))
+    again, status = _displays(_cells_notebook(tmp_path, edited, flowyml=True))
+    assert mimes(plain)[1] == [("image/png", "text/plain")]
+    assert mimes(again) == mimes(plain)
+    assert "cached" not in status[1] and "figure settings" in status[1]
+
+    formats = ("%%step\nimport matplotlib.pyplot as plt\n"
+               "from matplotlib_inline.backend_inline import set_matplotlib_formats\n"
+               "set_matplotlib_formats('svg')")
+    _displays(_cells_notebook(tmp_path, [formats, plot], flowyml=True))
+    edited = [formats, "%%step\nplt.plot([3, 1])\nplt.show()"]
+    plain, _ = _displays(_cells_notebook(tmp_path, edited, flowyml=False))
+    again, status = _displays(_cells_notebook(tmp_path, edited, flowyml=True))
+    assert "cached" in status[0]
+    assert mimes(plain)[1] == [("image/svg+xml", "text/plain")] and mimes(again) == mimes(plain)
+
+
 def test_a_cell_registering_a_display_printer_runs_every_time(ip, session, capsys):
     ip.run_cell("class Money:\n    def __init__(self, v):\n        self.v = v")
     body = ("get_ipython().display_formatter.formatters['text/plain'].for_type(\n"
