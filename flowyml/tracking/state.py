@@ -783,6 +783,21 @@ def _np_err_apply(np: Any, change: Any) -> None:
     np.seterr(**change[0])
 
 
+# the interpreter's limits (``sys.setrecursionlimit(10**5)`` for a deep recursion,
+# ``sys.set_int_max_str_digits(0)`` to print a huge integer): set in a first cell, a hit
+# must set them again or a later cell raises RecursionError / ValueError
+def _limits_capture(sys_module: Any) -> dict[str, Any]:
+    out = {"recursionlimit": sys_module.getrecursionlimit()}
+    if hasattr(sys_module, "get_int_max_str_digits"):
+        out["int_max_str_digits"] = sys_module.get_int_max_str_digits()
+    return out
+
+
+def _limits_apply(sys_module: Any, change: Any) -> None:
+    for name, value in change[0].items():
+        getattr(sys_module, f"set{'_' if name != 'recursionlimit' else ''}{name}")(value)
+
+
 # scikit-learn's configuration (``set_config(transform_output="pandas")`` makes every later
 # transformer return DataFrames)
 def _sklearn_baseline(sklearn: Any) -> dict[str, Any]:
@@ -1066,6 +1081,9 @@ for _builtin in (
     StateItem("warnings.filters", "warnings", lambda m: list(m.filters), _filters_change,
               _filters_apply),
     StateItem("logging", "logging", _logging_capture, _logging_change, _logging_apply),
+    StateItem("sys.limits", "sys", _limits_capture,
+              lambda before, after: None if before is None else _settings_set(before, after),
+              _limits_apply),
     StateItem("numpy.errstate", "numpy", lambda np: np.geterr(), _np_err_change, _np_err_apply),
     StateItem("sklearn.config", "sklearn", lambda sk: sk.get_config(), _sklearn_change,
               _sklearn_apply),

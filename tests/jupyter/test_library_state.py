@@ -83,6 +83,21 @@ def test_numpy_error_handling_sklearn_config_and_the_decimal_context_are_set_aga
     assert again == plain
 
 
+def test_the_interpreters_limits_a_cached_cell_raised_are_raised_again(tmp_path):
+    """``sys.setrecursionlimit`` and ``sys.set_int_max_str_digits`` in a first cell: after a
+    restart that cell is a hit, and a later cell recursing 3,000 deep or printing a
+    5,001-digit number must work as in plain Python (RecursionError / ValueError before)."""
+    cells = [
+        "%%step\nimport sys\nsys.setrecursionlimit(10_000)\nsys.set_int_max_str_digits(0)",
+        "def depth(n):\n    return 0 if n == 0 else 1 + depth(n - 1)\n"
+        "print(depth(3000))\nprint(len(str(10 ** 5000)))",
+    ]
+    plain, first, again, states = _three(tmp_path, cells)
+    assert plain[1] == "stdout: 3000\n5001\n", plain
+    assert "cached" in states[0], states
+    assert first == plain and again == plain
+
+
 def test_a_cell_run_again_after_a_plain_cell_changed_sklearn_output_type_gives_the_new_type(
         tmp_path):
     """The configuration is also what a step's results depend on: the same transform cell
