@@ -17,8 +17,10 @@ from flowyml.notebook.replay import Recording
 _WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 #: widgets that only show (a progress bar: tqdm's is an HBox of HTML and FloatProgress): their
 #: text stands in for them well enough on a hit; any other widget is live
-_DECORATIVE = frozenset(("FloatProgress", "IntProgress", "HTML", "HTMLMath", "Label"))
-_BOXES = frozenset(("Box", "HBox", "VBox", "GridBox"))
+#: (by the model a widget's class declares: tqdm's bar is ``TqdmHBox``, an ``HBoxModel``)
+_DECORATIVE = frozenset(("FloatProgressModel", "IntProgressModel", "HTMLModel", "HTMLMathModel",
+                         "LabelModel"))
+_BOXES = frozenset(("BoxModel", "HBoxModel", "VBoxModel", "GridBoxModel"))
 
 
 def _decorative_widget(model_id: Any, depth: int = 0) -> bool:
@@ -30,7 +32,10 @@ def _decorative_widget(model_id: Any, depth: int = 0) -> bool:
         else model_id
     if widget is None or isinstance(widget, str):
         return False
-    kind = type(widget).__name__
+    kind = getattr(widget, "_model_name", None)
+    if type(getattr(widget, "_view_name", None)) is not str or getattr(widget, "_view_module", None) \
+            != "@jupyter-widgets/controls":
+        return False  # a custom front-end view (an anywidget, a plot): live
     if kind in _DECORATIVE:
         return True
     if kind in _BOXES and depth < 5:

@@ -61,6 +61,30 @@ def test_a_cell_showing_a_live_widget_runs_again_and_a_progress_bar_does_not(tmp
     assert "cached" in bar_status[0], bar_status
 
 
+def test_cells_looping_under_tqdms_notebook_bars_are_hits_after_a_restart(tmp_path):
+    """``tqdm.auto`` / ``tqdm.notebook`` in a kernel show a ``TqdmHBox`` (an HBox subclass
+    of HTML and FloatProgress): a progress bar, which only shows. Those cells (every
+    training loop, every ``progress_apply``) re-ran after every restart, the bar taken for
+    a live widget because of its class name; the bar's text is replayed."""
+    pytest.importorskip("tqdm")
+    cells = [
+        "%%step\nfrom tqdm.auto import tqdm\ntotal = 0\nfor i in tqdm(range(100)):\n    total += i",
+        "%%step\nfrom tqdm.notebook import trange\ns = sum(x for x in trange(50, desc='work'))",
+        "%%step\nprint(total, s)",
+    ]
+    plain = run_cells(tmp_path, cells, flowyml=False, allow_errors=False)
+    assert any(WIDGET in o.get("data", {}) for o in plain[0])  # a widget in this kernel
+    run_cells(tmp_path, cells, allow_errors=False)
+    again = run_cells(tmp_path, cells, allow_errors=False)
+    for before, after in zip(plain, again, strict=True):
+        texts = [o.get("data", {}).get("text/plain", o.get("text", "")) for o in before]
+        replayed = [o.get("data", {}).get("text/plain", o.get("text", "")) for o in after]
+        assert [t for t in replayed if not t.startswith("step '")] == texts
+    status = [o.data["text/plain"] for outputs in again for o in outputs
+              if o.get("data", {}).get("text/plain", "").startswith("step '")]
+    assert all("cached" in s for s in status), status
+
+
 def test_installs_and_kernel_introspection_run_every_time_config_magics_stay_hits(tmp_path):
     """``%pip install ...`` skipped by a hit on a fresh machine leaves the package missing;
     ``%whos`` replayed shows the namespace of another kernel. What only IPython can do runs
