@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import pickle
 import re
 import struct
@@ -424,6 +425,10 @@ def _register_optional_handlers() -> None:
         if hasattr(pd, "DataFrame") and hasattr(pd, "util"):
             _registered_optional.add("pandas")
             _register_pandas(pd)
+    if "sqlite3" in sys.modules and "sqlite3" not in _registered_optional:
+        _registered_optional.add("sqlite3")
+        fingerprint.register(sys.modules["sqlite3"].Connection, _hash_sqlite_connection)
+        _dispatch_cache.clear()
     if "pyarrow._dataset" in sys.modules and "pyarrow.dataset" not in _registered_optional:
         dataset = getattr(sys.modules["pyarrow._dataset"], "FileSystemDataset", None)
         if dataset is not None:
@@ -452,6 +457,37 @@ def _hash_file_dataset(obj: Any, h: Hasher) -> None:
     )
     tag(h, b"pa-dataset", _type_name(obj))
     _feed(parts, h)
+
+
+def sqlite_database(con: Any) -> str | None:
+    """The file of a ``sqlite3`` connection's main database, relative to the working
+    directory when under it; ``None`` for a database in memory or a temporary one, or a
+    connection that cannot say (closed, made in another thread)."""
+    try:
+        rows = con.execute("PRAGMA database_list").fetchall()
+    except Exception:
+        return None
+    path = next((row[2] for row in rows if row[1] == "main"), None)
+    if not path:
+        return None
+    path = os.path.realpath(path)
+    cwd = os.path.join(os.path.realpath(os.getcwd()), "")
+    return path[len(cwd):] if path.startswith(cwd) else path
+
+
+def _hash_sqlite_connection(obj: Any, h: Hasher) -> None:
+    """A connection to a database file (``con = sqlite3.connect('data.sqlite')``) by what
+    it reads: the file and the connection's settings. The file's content is not the
+    value's: a step that uses it reads the file (:func:`flowyml.tracking.files.value_sources`),
+    so an edited database re-runs it. A database in memory has nothing outside the process
+    to be known by: not hashable, as before."""
+    path = sqlite_database(obj)
+    if path is None:
+        raise UnhashableValueError(
+            "a sqlite3 connection to a database in memory (or closed) cannot be hashed by "
+            "content; connect to a file to cache the steps that use it")
+    tag(h, b"sqlite", _type_name(obj))
+    _feed((path, obj.isolation_level, obj.row_factory, obj.text_factory), h)
 
 
 def _fragment_partitions(obj: Any) -> list[str]:

@@ -12,7 +12,8 @@ in another cell would not reach it, unlike in plain Python.)
 
 A regular-expression match (``m = re.search(...)``, ``list(re.finditer(...))``, which
 ``pickle`` refuses) is stored as its pattern, string and positions and found again on load
-(see :func:`_match_reduction`).
+(see :func:`_match_reduction`); a ``sqlite3`` connection to a database file as the file and
+its settings, connected again on load (see :func:`_sqlite_reduction`).
 
 Everything else is pickled as ``pickle`` pickles it: functions and classes a cell defines
 by name by reference (a hit re-runs the cell's definitions first), and a lambda of a module
@@ -51,6 +52,8 @@ class _Pickler(pickle.Pickler):
             return _rebuild, _parts(value)
         if isinstance(value, re.Match):
             return _match_reduction(value)
+        if type(value).__module__ == "sqlite3" and type(value).__name__ == "Connection":
+            return _sqlite_reduction(value)
         if isinstance(value, types.CellType):
             # a cell object, memoised like any object: closures that shared it (a counter's
             # increment and read) share it again after loading
@@ -80,6 +83,38 @@ def _match_reduction(m: re.Match) -> Any:
         if again.regs == m.regs:
             return _match, (m.re, m.string, m.pos, m.endpos, "finditer", n)
     raise pickle.PicklingError(f"cannot pickle {m!r}: its pattern does not find it again")
+
+
+def _sqlite_reduction(con: Any) -> Any:
+    """A connection to a database file (``con = sqlite3.connect('data.sqlite')``), stored as
+    the file (relative to the working directory when under it) and its settings, and
+    connected again on load -- as the cell's ``connect`` would. Refused, as ``pickle``
+    refuses it, when reconnecting would not give the same connection: a database in memory,
+    a transaction not committed, temporary tables, attached databases."""
+    from flowyml.hashing import sqlite_database
+
+    path = sqlite_database(con)
+    why = "its database is in memory" if path is None else \
+        "it has a transaction not committed" if con.in_transaction else None
+    if why is None:
+        try:
+            names = [row[1] for row in con.execute("PRAGMA database_list").fetchall()]
+            temp = con.execute("SELECT count(*) FROM sqlite_temp_master").fetchone()[0]
+        except Exception as exc:  # closed since, another thread's
+            raise pickle.PicklingError(f"cannot pickle {con!r}: {exc}") from None
+        why = "it has attached databases" if set(names) - {"main", "temp"} else \
+            "it has temporary tables" if temp else None
+    if why is not None:
+        raise pickle.PicklingError(f"cannot pickle a sqlite3 connection: {why}")
+    return _sqlite_connect, (path, con.isolation_level, con.row_factory, con.text_factory)
+
+
+def _sqlite_connect(path: str, isolation_level: Any, row_factory: Any, text_factory: Any) -> Any:
+    import sqlite3
+
+    con = sqlite3.connect(path, isolation_level=isolation_level)
+    con.row_factory, con.text_factory = row_factory, text_factory
+    return con
 
 
 def _match(pattern: re.Pattern, string: Any, pos: int, endpos: int, finder: str,

@@ -786,10 +786,11 @@ _SOURCES_MAX = 10_000
 
 def value_sources(values: Iterable[Any]) -> tuple[list[str], list[str]]:
     """The files that lazy ``values`` read when they are computed: a polars ``LazyFrame``'s
-    scans (``pl.scan_csv('data/*.csv')``, ``scan_parquet('folder/')``) and a pyarrow
-    dataset's files (``ds.dataset('data/')``). polars and pyarrow open them in Rust and C,
-    out of the audit hook's sight, and the value's digest is its plan (the paths), not the
-    files' content: a step that collects a lazy frame made by another cell, or makes one and
+    scans (``pl.scan_csv('data/*.csv')``, ``scan_parquet('folder/')``), a pyarrow
+    dataset's files (``ds.dataset('data/')``) and a ``sqlite3`` connection's database
+    file. polars, pyarrow and SQLite open them in Rust and C, out of the audit hook's
+    sight, and the value's digest is its plan (the paths), not the files' content: a step
+    that collects a lazy frame made by another cell, or makes one and
     shows its head, names no file in its code. So do paths held by variables (a ``str`` or
     ``Path`` naming a file, a matching glob or a data folder: ``pl.read_parquet(path)`` with
     ``path`` set by another cell). Those files are its reads, so an edited file re-runs it.
@@ -821,6 +822,11 @@ def value_sources(values: Iterable[Any]) -> tuple[list[str], list[str]]:
             paths = _lazyframe_paths(value)
         elif _local_dataset(value):
             paths = list(value.files)
+        elif module == "sqlite3" and type(value).__name__ == "Connection":
+            # a connection another cell opened: what the step reads through it is its file
+            from flowyml.hashing import sqlite_database
+
+            paths = [path] if (path := sqlite_database(value)) else []
         else:
             continue
         for path in paths:

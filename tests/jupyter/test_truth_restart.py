@@ -81,6 +81,37 @@ def test_rows_a_cell_inserts_through_a_connection_an_earlier_cell_opened_are_the
 
 
 @pytest.mark.slow
+def test_a_cell_keeping_a_connection_to_a_database_file_is_a_hit_and_reads_it_again_when_edited(
+        tmp_path, monkeypatch):
+    """The pandas cookbook, chapter 9: ``con = sqlite3.connect('weather.sqlite')`` and
+    ``pd.read_sql(..., con)`` in one cell, more queries through ``con`` in later ones. The
+    connection could not be stored, so those cells ran after every restart. It is stored as
+    its file and connected again on load; the file is what the cells using it read, so an
+    edited database re-runs them and they show its new rows, as plain Python does."""
+    import sqlite3
+
+    pytest.importorskip("pandas")
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+    db = sqlite3.connect(tmp_path / "w.sqlite")
+    db.execute("CREATE TABLE t (a INTEGER)")
+    db.executemany("INSERT INTO t VALUES (?)", [(1,), (2,)])
+    db.commit()
+    cells = ["%%step\nimport sqlite3\nimport pandas as pd\ncon = sqlite3.connect('w.sqlite')\n"
+             "df = pd.read_sql('SELECT * FROM t', con)\nprint(df.a.sum())",
+             "%%step\nn = con.execute('SELECT count(*) FROM t').fetchone()[0]\nprint(n)"]
+    plain, first, second, states = _three(tmp_path, cells)
+    assert plain == first == second == ["3\n", "2\n"]
+    assert all(": cached" in s for s in states), states
+    db.execute("INSERT INTO t VALUES (5)")
+    db.commit()
+    db.close()
+    assert [printed(o) for o in run_cells(tmp_path, cells, False)] == ["8\n", "3\n"]
+    runs = run_cells(tmp_path, cells)
+    assert [printed(o) for o in runs] == ["8\n", "3\n"]
+    assert all("w.sqlite changed" in s for s in statuses(runs)), statuses(runs)
+
+
+@pytest.mark.slow
 def test_values_a_cell_writes_into_a_memory_map_are_in_the_file_after_a_restart(
         tmp_path, monkeypatch):
     """Python for Data Analysis, appendix A: ``mmap = np.memmap(..., mode='w+')``, ``section =
