@@ -8,13 +8,14 @@ module-level constants it reads, transitively; run-time state is left out
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import inspect
 import os
 import sys
 import types
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import xxhash
@@ -464,11 +465,7 @@ class _CodeWalker:
             if _is_user_class(obj):
                 tag(h, b"dep-cls", name.encode())
                 self.feed_class(obj, h, seen)
-        elif isinstance(obj, _SIMPLE_CONSTANTS) or (
-            isinstance(obj, tuple | frozenset)
-            and len(obj) <= 64
-            and all(isinstance(x, _SIMPLE_CONSTANTS) for x in obj)
-        ):
+        elif _fingerprinted_constant(obj):
             tag(h, b"const", name.encode() + b"=" + hash_value(obj).encode())
         elif name in _BUILTIN_NAMES and obj is not _BUILTIN_NAMES[name]:
             # a builtin's name bound to something else (``from numpy import *`` binds
@@ -562,6 +559,87 @@ def _global_reads(code: types.CodeType) -> frozenset[str]:
         if isinstance(const, types.CodeType):
             names |= _global_reads(const)
     return frozenset(n for n in names if isinstance(n, str))
+
+
+#: names IPython puts in a notebook's namespace: not the notebook's data
+_SHELL_NAMES = frozenset(("In", "Out", "get_ipython", "exit", "quit"))
+
+
+def notebook_globals(roots: Iterable[Any], ns: dict[str, Any], limit: int = 500) -> list[str]:
+    """The data names of the notebook namespace ``ns`` that the notebook's functions among
+    ``roots`` -- and the notebook functions and classes they reach through ``ns``, and the
+    classes of notebook instances among them -- look up as globals or bind with
+    ``global``, sorted. A cell calling ``total()`` that sums a global ``results`` depends
+    on ``results`` without reading it: its key must (a hit showed the old sum after
+    ``results`` was edited), and a cell calling ``add(x)`` that appends to it changes it
+    out of the cell's sight. Functions, classes and modules are left out (code: the code
+    fingerprint covers them), and so are names of IPython's and names starting with ``_``.
+    Only functions whose globals are ``ns`` count (a helper module's state is its own,
+    see :func:`module_state`)."""
+    seen: set[int] = set()
+    stack = list(roots)
+    rebound: set[str] = set()  # names a walked function binds with `global`: state
+    candidates: set[str] = set()
+    while stack and len(seen) < limit:
+        obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, types.ModuleType):
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, functools.partial):
+            stack.append(obj.func)
+            continue
+        if isinstance(obj, types.MethodType):
+            stack.append(obj.__func__)
+            continue
+        if isinstance(obj, types.FunctionType):
+            funcs = [obj]
+        elif isinstance(obj, type):
+            funcs = [f for value in vars(obj).values() for f in _methods(value)]
+        else:  # an instance: its class, when the notebook made it
+            cls = type(obj)
+            if cls.__module__ == "__main__" or any(
+                    f.__globals__ is ns for value in vars(cls).values() for f in _methods(value)):
+                stack.append(cls)
+            continue
+        for func in funcs:
+            if func.__globals__ is not ns:
+                continue
+            rebound |= _global_stores(func.__code__)
+            for name in _global_reads(func.__code__):
+                if name.startswith("_") or name in _SHELL_NAMES:
+                    continue
+                value = ns.get(name, _MISSING)
+                if isinstance(value, types.FunctionType | type | functools.partial):
+                    stack.append(value)
+                elif value is not _MISSING and not isinstance(value, types.ModuleType):
+                    candidates.add(name)  # (not: a name not bound yet, a builtin)
+            for cell in func.__closure__ or ():
+                with contextlib.suppress(ValueError):
+                    stack.append(cell.cell_contents)
+    # a constant the code fingerprint holds is no data to add, unless a function rebinds it
+    found = {n for n in candidates if n in rebound or not _fingerprinted_constant(ns[n])}
+    return sorted(found)
+
+
+@functools.lru_cache(maxsize=4096)
+def _global_stores(code: types.CodeType) -> frozenset[str]:
+    """Names ``code`` (and the code nested in it) binds or deletes as globals (``global``)."""
+    import dis
+
+    names = {ins.argval for ins in dis.get_instructions(code)
+             if ins.opname in ("STORE_GLOBAL", "DELETE_GLOBAL")}
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_stores(const)
+    return frozenset(n for n in names if isinstance(n, str))
+
+
+def _fingerprinted_constant(obj: Any) -> bool:
+    """A value a function's code fingerprint holds when the function reads it as a global
+    (see :meth:`_CodeWalker._feed_object`)."""
+    return isinstance(obj, _SIMPLE_CONSTANTS) or (
+        isinstance(obj, tuple | frozenset) and len(obj) <= 64
+        and all(isinstance(x, _SIMPLE_CONSTANTS) for x in obj))
 
 
 def _code_names(code: types.CodeType) -> list[str]:

@@ -39,6 +39,7 @@ from typing import Any
 from flowyml.codehash import is_user_module
 from flowyml.events import StepFinished, StepRetrying, StepStarted
 from flowyml.executors.runner import backoff
+from flowyml.hashing import UnhashableValueError, hash_value
 from flowyml.notebook.ipysyntax import outside_lines
 from flowyml.notebook.replay import Recording
 from flowyml.notebook.stepcells import (
@@ -90,6 +91,25 @@ def bound_unseen(analysis: Any, before: dict[str, Any], after: dict[str, Any]) -
     found += [name for name in before if name not in after and not name.startswith("_")
               and name not in known]
     return found
+
+
+def changed_through_functions(values: dict[str, Any], digests: dict[str, str],
+                              ns: dict[str, Any]) -> list[str]:
+    """Which notebook data the functions a cell called read (``values``, by name, with the
+    ``digests`` they had) the body rebound (``global counter; counter += 1``) or changed in
+    place (``results.append(x)``) through them: a hit could not do that again."""
+    changed = []
+    for name, value in values.items():
+        now = ns.get(name, MISSING)
+        if now is not value:
+            changed.append(name)
+        elif name in digests:
+            try:
+                if hash_value(now) != digests[name]:
+                    changed.append(name)
+            except UnhashableValueError:
+                continue
+    return changed
 
 
 def patched_outside(owners: list[str], ns: dict[str, Any]) -> list[str]:
@@ -160,6 +180,11 @@ class CellRun:
         #: names the body bound or removed out of the analysis' sight (``globals()[...]``,
         #: ``exec``, ``%run script.py``, ``%pylab``)
         self.unseen: list[str] = []
+        #: notebook data the functions it calls read (``total()`` summing ``results``), their
+        #: digests (part of the key), and those the body changed through them
+        self.helpers: dict[str, Any] = {}
+        self.helper_digests: dict[str, str] = {}
+        self.helpers_changed: list[str] = []
         self.observed = _files.Observed()
         self.compute = 0.0
 
@@ -190,6 +215,8 @@ class CellRun:
             yield from self.run_body()
             if names_before is not None:
                 self.unseen = bound_unseen(self.rec.analysis, names_before, self.session.ns)
+            self.helpers_changed = changed_through_functions(
+                self.helpers, self.helper_digests, self.session.ns)
             outputs, hashes, absent = self.record_versions()
             self.store_result(outputs, hashes, absent, state_before)
             return self.report("done")
@@ -228,7 +255,9 @@ class CellRun:
 
     def make_key(self) -> None:
         """The cache key (``None``: not cached) and its decodable parts."""
-        self.key, self.parts = self.session.cache_key(self.rec, self.digests)
+        self.helpers = self.session.helper_globals(self.rec)
+        self.helper_digests = self.session.helper_digests(self.helpers)
+        self.key, self.parts = self.session.cache_key(self.rec, self.digests, self.helper_digests)
         self.rec.cache_key = None
         self.session._emit(StepStarted(run_id=self.run_id, step=self.rec.name, attempt=1))
 
@@ -357,7 +386,7 @@ class CellRun:
         changed = session.changed_inputs(self.rec, self.values, self.digests)
         if changed:
             self.rec = session.add_changed_outputs(self.rec, changed)
-            self.key, self.parts = session.cache_key(self.rec, self.digests)
+            self.key, self.parts = session.cache_key(self.rec, self.digests, self.helper_digests)
         rec = self.rec
         outputs = {o: session.ns[o] for o in rec.outputs if o in session.ns}
         absent = [o for o in rec.outputs if o not in outputs]
@@ -392,6 +421,9 @@ class CellRun:
         if self.recording is not None and self.recording.live_widgets:
             patched.append("the widgets it shows (live: their models exist only in the kernel "
                            "that made them)")
+        if self.helpers_changed:
+            patched.append(f"the notebook's {', '.join(self.helpers_changed[:5])} (through the "
+                           "functions it calls, out of flowyml's sight)")
         if self.unseen:
             patched.append(f"the namespace (it binds {', '.join(self.unseen[:5])}"
                            f"{', ...' if len(self.unseen) > 5 else ''} out of flowyml's sight)")

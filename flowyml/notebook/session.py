@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from flowyml import keys as _keys
-from flowyml.codehash import evaluates_strings
+from flowyml.codehash import evaluates_strings, notebook_globals
 from flowyml.core.step import Step, global_registry
 from flowyml.events import Event, bus
 from flowyml.hashing import UnhashableValueError, consumable, hash_value
@@ -438,9 +438,37 @@ class NotebookSession(PipelineView):
         """The value a parameter receives (see :meth:`resolve_input`)."""
         return self.resolve_input(rec, param)[0]
 
-    def cache_key(self, rec: NotebookStep, digests: dict[str, str | None]
-                  ) -> tuple[str | None, dict[str, Any] | None]:
-        """(key, decodable parts) for these parameter digests; ``None`` when uncacheable."""
+    def helper_globals(self, rec: NotebookStep) -> dict[str, Any]:
+        """The notebook data the functions step ``rec`` calls read or rebind without the
+        cell naming it (``total()`` summing a global ``results``), by name: not its own
+        inputs and outputs (see :func:`flowyml.codehash.notebook_globals`)."""
+        ns = self.ns
+        # (not what the cell defines itself: the analysis sees what its own functions read,
+        # and the namespace holds the previous run's definitions until the body runs)
+        own_code = {*rec.analysis.defines, *rec.analysis.produces}
+        roots = [ns[n] for n in rec.analysis.names_read if n in ns and n not in own_code]
+        if not roots:
+            return {}
+        own = {*rec.params, *rec.outputs}
+        return {n: ns[n] for n in notebook_globals(roots, ns) if n not in own and n in ns}
+
+    def helper_digests(self, values: dict[str, Any]) -> dict[str, str]:
+        """Digests of :meth:`helper_globals`' values, part of the step's key: a hit on
+        ``t = total()`` showed the old sum after ``results`` was edited. A value that cannot
+        be hashed by content is left out (as before: it does not make the step uncached)."""
+        out = {}
+        for name, value in values.items():
+            try:
+                out[name] = self.digest_of(name, value)
+            except UnhashableValueError:
+                continue
+        return out
+
+    def cache_key(self, rec: NotebookStep, digests: dict[str, str | None],
+                  helpers: dict[str, str] | None = None) -> tuple[str | None, dict[str, Any] | None]:
+        """(key, decodable parts) for these parameter digests and the digests of the
+        notebook data its functions read (:meth:`helper_digests`, found now when not given);
+        ``None`` when uncacheable."""
         unhashable = [p for p, d in digests.items() if d is None]
         rec.uncacheable_reason = (
             f"input '{unhashable[0]}' cannot be hashed by content, so the step is not cached"
@@ -457,6 +485,10 @@ class NotebookSession(PipelineView):
             # the patching cell runs every time (a hit could not patch again), and which
             # version of it ran is part of every other key, so an edited patch is no hit
             parts["patched"] = dict(sorted(patches.items()))
+        if helpers is None:
+            helpers = self.helper_digests(self.helper_globals(rec))
+        if helpers:
+            parts["globals"] = dict(sorted(helpers.items()))
         return _keys.key_from_parts(rec.name, parts), parts
 
     def current_keys(self) -> dict[str, str | None]:

@@ -1,0 +1,57 @@
+"""Notebook data a cell reaches only through the functions it calls (SPEC §7, §9: an edited,
+restarted notebook shows what plain Python shows). ``def total(): return sum(results)`` in
+one cell, ``t = total()`` in another: the second depends on ``results`` without naming it.
+Its key did not hold ``results``, so after ``results`` was edited it stayed a hit showing
+the old sum (with a DataFrame and ``df[c].mean()`` the same); and a cell calling
+``add(x)``, which appends to a global list, or ``bump()``, which rebinds a global with
+``global``, was a hit after a restart that did neither, so a later cell saw the list empty
+and the counter at zero. Real kernels through nbclient."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .kernel_runs import printed, run_cells, statuses
+
+pytestmark = pytest.mark.slow
+
+
+def _edited(folder: Path, cells: list[str], edited: list[str]) -> tuple[list[str], list[str], list[str]]:
+    """``cells`` run with flowyml; then ``edited`` in plain Python and with flowyml in a
+    fresh kernel (the cache warm): what each cell of the two printed, and the statuses."""
+    run_cells(folder, cells)
+    plain = [printed(o) for o in run_cells(folder, edited, flowyml=False)]
+    runs = run_cells(folder, edited)
+    return plain, [printed(o) for o in runs], statuses(runs)
+
+
+def test_a_cell_calling_a_function_that_reads_notebook_data_re_runs_when_the_data_is_edited(tmp_path):
+    pytest.importorskip("pandas")
+    cells = ["%%step\nimport pandas as pd\ndef total():\n    return sum(results)\n"
+             "def col_mean(c):\n    return df[c].mean()",
+             "%%step\nresults = [1, 2]\ndf = pd.DataFrame({'a': [1, 2]})",
+             "%%step\nt = total()\nm = col_mean('a')\nprint(t, m)"]
+    edited = [cells[0], "%%step\nresults = [1, 2, 3]\ndf = pd.DataFrame({'a': [1, 5]})", cells[2]]
+    plain, stepped, status = _edited(tmp_path, cells, edited)
+    assert plain[2] == "6 3.0\n"
+    assert stepped == plain
+    assert "cached" in status[0] and "cached" not in status[2], status
+    # unchanged, it stays a hit after a restart
+    again = run_cells(tmp_path, edited)
+    assert all("cached" in s for s in statuses(again)), statuses(again)
+
+
+def test_a_cell_changing_notebook_data_through_a_function_leaves_it_changed_after_a_restart(tmp_path):
+    cells = ["%%step\ndef add(x):\n    results.append(x)\ndef bump():\n    global counter\n"
+             "    counter += 1",
+             "%%step\nresults = []\ncounter = 0",
+             "%%step\nadd(1)\nadd(2)\nbump()\nbump()",
+             "%%step\nprint(results, counter)"]
+    edited = [*cells[:3], "%%step\nprint(results, counter, len(results))"]
+    plain, stepped, status = _edited(tmp_path, cells, edited)
+    assert plain[3] == "[1, 2] 2 2\n"
+    assert stepped == plain
+    assert "cached" not in status[2] and "through the functions it calls" in status[2], status
+    assert "cached" in status[0] and "cached" in status[1], status
