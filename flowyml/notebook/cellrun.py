@@ -181,7 +181,8 @@ class CellRun:
         #: ``exec``, ``%run script.py``, ``%pylab``)
         self.unseen: list[str] = []
         #: notebook data the functions it calls read (``total()`` summing ``results``), their
-        #: digests (part of the key), and those the body changed through them
+        #: digests (part of the key), and those the body changed through them that cannot
+        #: become a new version (not hashable by content, or outputs declared with -o)
         self.helpers: dict[str, Any] = {}
         self.helper_digests: dict[str, str] = {}
         self.helpers_changed: list[str] = []
@@ -384,6 +385,14 @@ class CellRun:
         session = self.session
         session.epoch += 1
         changed = session.changed_inputs(self.rec, self.values, self.digests)
+        if self.helpers_changed and self.rec.spec.outputs is None:
+            # data changed through the functions it called (`add(x)` appending to `results`):
+            # like an input changed in place, an input (keyed as it was) and a new version
+            moved = [n for n in self.helpers_changed if n in self.helper_digests]
+            for name in moved:
+                self.digests[name] = self.helper_digests.pop(name)
+            changed += [n for n in moved if n not in changed]
+            self.helpers_changed = [n for n in self.helpers_changed if n not in moved]
         if changed:
             self.rec = session.add_changed_outputs(self.rec, changed)
             self.key, self.parts = session.cache_key(self.rec, self.digests, self.helper_digests)
