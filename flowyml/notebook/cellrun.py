@@ -94,10 +94,12 @@ def bound_unseen(analysis: Any, before: dict[str, Any], after: dict[str, Any]) -
 
 
 def changed_through_functions(values: dict[str, Any], digests: dict[str, str],
-                              ns: dict[str, Any]) -> list[str]:
+                              ns: dict[str, Any],
+                              remember: Callable[[str, Any, str], None] | None = None) -> list[str]:
     """Which notebook data the functions a cell called read (``values``, by name, with the
     ``digests`` they had) the body rebound (``global counter; counter += 1``) or changed in
-    place (``results.append(x)``) through them: a hit could not do that again."""
+    place (``results.append(x)``) through them: a hit could not do that again.
+    ``remember(name, value, digest)`` keeps each digest computed (the next key needs it)."""
     changed = []
     for name, value in values.items():
         now = ns.get(name, MISSING)
@@ -105,10 +107,13 @@ def changed_through_functions(values: dict[str, Any], digests: dict[str, str],
             changed.append(name)
         elif name in digests:
             try:
-                if hash_value(now) != digests[name]:
-                    changed.append(name)
+                digest = hash_value(now)
             except UnhashableValueError:
                 continue
+            if remember is not None:
+                remember(name, now, digest)
+            if digest != digests[name]:
+                changed.append(name)
     return changed
 
 
@@ -216,8 +221,6 @@ class CellRun:
             yield from self.run_body()
             if names_before is not None:
                 self.unseen = bound_unseen(self.rec.analysis, names_before, self.session.ns)
-            self.helpers_changed = changed_through_functions(
-                self.helpers, self.helper_digests, self.session.ns)
             outputs, hashes, absent = self.record_versions()
             self.store_result(outputs, hashes, absent, state_before)
             return self.report("done")
@@ -385,6 +388,8 @@ class CellRun:
         session = self.session
         session.epoch += 1
         changed = session.changed_inputs(self.rec, self.values, self.digests)
+        self.helpers_changed = changed_through_functions(self.helpers, self.helper_digests,
+                                                         session.ns, session.remember_digest)
         if self.helpers_changed and self.rec.spec.outputs is None:
             # data changed through the functions it called (`add(x)` appending to `results`):
             # like an input changed in place, an input (keyed as it was) and a new version

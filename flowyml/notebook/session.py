@@ -370,6 +370,10 @@ class NotebookSession(PipelineView):
         self._memo[name] = (value, digest, self.epoch)
         return digest
 
+    def remember_digest(self, name: str, value: Any, digest: str) -> None:
+        """``value``'s digest, just computed: :meth:`digest_of` need not hash it again."""
+        self._memo[name] = (value, digest, self.epoch)
+
     def resolve_input(self, rec: NotebookStep, param: str, load: bool = True) -> tuple[Any, str | None]:
         """The value a parameter receives and its digest (``None``: cannot be hashed).
 
