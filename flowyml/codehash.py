@@ -591,6 +591,9 @@ def notebook_globals(roots: Iterable[Any], ns: dict[str, Any], limit: int = 500)
         if isinstance(obj, types.MethodType):
             stack.append(obj.__func__)
             continue
+        wrapped = getattr(obj, "__wrapped__", None) if not isinstance(obj, type) else None
+        if wrapped is not None and callable(wrapped):  # `@lru_cache`, `@functools.wraps`
+            stack.append(wrapped)
         if isinstance(obj, types.FunctionType):
             funcs = [obj]
         elif isinstance(obj, type):
@@ -609,7 +612,8 @@ def notebook_globals(roots: Iterable[Any], ns: dict[str, Any], limit: int = 500)
                 if name.startswith("_") or name in _SHELL_NAMES:
                     continue
                 value = ns.get(name, _MISSING)
-                if isinstance(value, types.FunctionType | type | functools.partial):
+                if isinstance(value, types.FunctionType | type | functools.partial) \
+                        or getattr(value, "__wrapped__", None) is not None:
                     stack.append(value)
                 elif value is not _MISSING and not isinstance(value, types.ModuleType):
                     candidates.add(name)  # (not: a name not bound yet, a builtin)
