@@ -565,7 +565,8 @@ def _global_reads(code: types.CodeType) -> frozenset[str]:
 _SHELL_NAMES = frozenset(("In", "Out", "get_ipython", "exit", "quit"))
 
 
-def notebook_globals(roots: Iterable[Any], ns: dict[str, Any], limit: int = 500) -> list[str]:
+def notebook_globals(roots: Iterable[Any], ns: dict[str, Any], limit: int = 500,
+                     classes: list[type] | None = None) -> list[str]:
     """The data names of the notebook namespace ``ns`` that the notebook's functions among
     ``roots`` -- and the notebook functions and classes they reach through ``ns``, and the
     classes of notebook instances among them -- look up as globals or bind with
@@ -575,7 +576,8 @@ def notebook_globals(roots: Iterable[Any], ns: dict[str, Any], limit: int = 500)
     out of the cell's sight. Functions, classes and modules are left out (code: the code
     fingerprint covers them), and so are names of IPython's and names starting with ``_``.
     Only functions whose globals are ``ns`` count (a helper module's state is its own,
-    see :func:`module_state`)."""
+    see :func:`module_state`). The notebook's classes reached are appended to ``classes``
+    (when given): a function setting ``Config.lr`` changes what later cells read."""
     seen: set[int] = set()
     stack = list(roots)
     rebound: set[str] = set()  # names a walked function binds with `global`: state
@@ -598,6 +600,9 @@ def notebook_globals(roots: Iterable[Any], ns: dict[str, Any], limit: int = 500)
             funcs = [obj]
         elif isinstance(obj, type):
             funcs = [f for value in vars(obj).values() for f in _methods(value)]
+            if classes is not None and (obj.__module__ == "__main__"
+                                        or any(f.__globals__ is ns for f in funcs)):
+                classes.append(obj)
         else:  # an instance: its class, when the notebook made it
             cls = type(obj)
             if cls.__module__ == "__main__" or any(

@@ -117,6 +117,24 @@ def changed_through_functions(values: dict[str, Any], digests: dict[str, str],
     return changed
 
 
+def class_attributes(classes: list[type]) -> list[tuple[type, dict[str, Any]]]:
+    """Each class with its public attributes as they are (see :func:`changed_classes`)."""
+    return [(cls, {k: v for k, v in vars(cls).items() if not k.startswith("_")})
+            for cls in classes]
+
+
+def changed_classes(before: list[tuple[type, dict[str, Any]]]) -> list[str]:
+    """The classes (by name) whose public attributes a body set, added or deleted, compared
+    with ``before`` (:func:`class_attributes`): through a function (``set_lr(0.5)`` doing
+    ``Config.lr = v``), a change a hit could not make again."""
+    out = []
+    for cls, attrs in before:
+        now = {k: v for k, v in vars(cls).items() if not k.startswith("_")}
+        if now.keys() != attrs.keys() or any(now[k] is not v for k, v in attrs.items()):
+            out.append(cls.__qualname__)
+    return out
+
+
 def patched_outside(owners: list[str], ns: dict[str, Any]) -> list[str]:
     """Which of ``owners`` (dotted names a cell set or deleted attributes or items of) are
     modules or classes (``pd.DataFrame.double = f``, ``mylib.LIMIT = 5``, ``A.x = 1``) or
@@ -191,6 +209,10 @@ class CellRun:
         self.helpers: dict[str, Any] = {}
         self.helper_digests: dict[str, str] = {}
         self.helpers_changed: list[str] = []
+        #: the notebook classes those functions reach, and those whose attributes the body
+        #: set through them (``set_lr(0.5)`` setting ``Config.lr``)
+        self.helper_classes: list[type] = []
+        self.classes_changed: list[str] = []
         self.observed = _files.Observed()
         self.compute = 0.0
 
@@ -217,10 +239,12 @@ class CellRun:
             if self.look_up() is not None and self.take_hit():
                 return self.report("cached")
             state_before = _state.snapshot()
+            classes_before = class_attributes(self.helper_classes)
             names_before = dict(self.session.ns) if may_bind_unseen(self.rec.analysis) else None
             yield from self.run_body()
             if names_before is not None:
                 self.unseen = bound_unseen(self.rec.analysis, names_before, self.session.ns)
+            self.classes_changed = changed_classes(classes_before)
             outputs, hashes, absent = self.record_versions()
             self.store_result(outputs, hashes, absent, state_before)
             return self.report("done")
@@ -259,7 +283,8 @@ class CellRun:
 
     def make_key(self) -> None:
         """The cache key (``None``: not cached) and its decodable parts."""
-        self.helpers = self.session.helper_globals(self.rec)
+        self.helper_classes: list[type] = []
+        self.helpers = self.session.helper_globals(self.rec, self.helper_classes)
         self.helper_digests = self.session.helper_digests(self.helpers)
         self.key, self.parts = self.session.cache_key(self.rec, self.digests, self.helper_digests)
         self.rec.cache_key = None
@@ -425,6 +450,7 @@ class CellRun:
         changed_state = _state.record(state_before, rec.body, shown=bool(shown),
                                       images=any(_shows_image(item) for item in shown))
         patched = patched_outside(rec.analysis.patched, session.ns)
+        patched += [c for c in self.classes_changed if c not in patched]
         if patched:  # what it patched is part of every later step's key (Session.cache_key)
             session.patches[rec.name] = self.key or uuid.uuid4().hex
         outside = outside_lines(rec.analysis.ipython)

@@ -442,10 +442,11 @@ class NotebookSession(PipelineView):
         """The value a parameter receives (see :meth:`resolve_input`)."""
         return self.resolve_input(rec, param)[0]
 
-    def helper_globals(self, rec: NotebookStep) -> dict[str, Any]:
+    def helper_globals(self, rec: NotebookStep, classes: list[type] | None = None) -> dict[str, Any]:
         """The notebook data the functions step ``rec`` calls read or rebind without the
         cell naming it (``total()`` summing a global ``results``), by name: not its own
-        inputs and outputs (see :func:`flowyml.codehash.notebook_globals`)."""
+        inputs and outputs (see :func:`flowyml.codehash.notebook_globals`, which also
+        gives the notebook classes they reach, into ``classes``)."""
         ns = self.ns
         # (not what the cell defines itself: the analysis sees what its own functions read,
         # and the namespace holds the previous run's definitions until the body runs)
@@ -454,7 +455,8 @@ class NotebookSession(PipelineView):
         if not roots:
             return {}
         own = {*rec.params, *rec.outputs}
-        return {n: ns[n] for n in notebook_globals(roots, ns) if n not in own and n in ns}
+        return {n: ns[n] for n in notebook_globals(roots, ns, classes=classes)
+                if n not in own and n in ns}
 
     def helper_digests(self, values: dict[str, Any]) -> dict[str, str]:
         """Digests of :meth:`helper_globals`' values, part of the step's key: a hit on

@@ -62,3 +62,17 @@ def test_a_cell_changing_notebook_data_through_a_function_leaves_it_changed_afte
     runs = run_cells(tmp_path, edited)
     assert plain[3] == "[7, 1, 2] 12 3\n" and [printed(o) for o in runs] == plain
     assert "cached" not in statuses(runs)[2], statuses(runs)
+
+
+def test_a_cell_setting_a_class_attribute_through_a_function_runs_again_after_a_restart(tmp_path):
+    """``def set_lr(v): Config.lr = v`` and a cell ``set_lr(0.5)``: a hit after a restart
+    left ``Config.lr`` at 0.1 for every later cell. A class is stored by name, so the change
+    cannot be kept: the cell runs again every time (as a cell assigning ``Config.lr`` itself
+    does), and which run of it ran is part of later keys."""
+    cells = ["%%step\nclass Config:\n    lr = 0.1\ndef set_lr(v):\n    Config.lr = v",
+             "%%step\nset_lr(0.5)",
+             "%%step\nprint(Config.lr)"]
+    edited = [*cells[:2], "%%step\nprint(Config.lr, 'edited')"]
+    plain, stepped, status = _edited(tmp_path, cells, edited)
+    assert plain[2] == "0.5 edited\n" and stepped == plain
+    assert "cached" not in status[1] and "Config" in status[1], status
