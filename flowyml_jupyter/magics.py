@@ -88,28 +88,6 @@ def _flowyml_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _as_raised(error: BaseException | None, held: list[tuple[Any, ...]]) -> BaseException | None:
-    """``error`` (the body's), ready to be raised by the step cell with the traceback
-    IPython rendered when the body raised it (held, see
-    :meth:`FlowymlMagics._holding_tracebacks`); ``None`` when that is not the held one or it
-    cannot carry the rendering (the cell then raises flowyml's one-line error)."""
-    if error is None or not held or held[-1][1] is not error:
-        return None
-    stb = held[-1][2]
-
-    def render() -> list[str]:  # once: the error object is the user's
-        with contextlib.suppress(AttributeError):
-            del error._render_traceback_  # type: ignore[union-attr]
-        return stb
-
-    try:
-        error._render_traceback_ = render  # type: ignore[attr-defined]
-    except (AttributeError, TypeError):
-        return None
-    held.pop()
-    return error
-
-
 @magics_class
 class FlowymlMagics(Magics):
     """A shell around :class:`NotebookSession` for one IPython shell."""
@@ -257,17 +235,14 @@ class FlowymlMagics(Magics):
             replay_after_result(self.shell, after)  # the figures shown below the value
 
         body_errors: list[BaseException | None] = []
-        held: list[tuple[Any, ...]] = []  # the body's traceback, shown by the error raised
 
         def run_body() -> tuple[BaseException | None, Any]:
-            self._show_held(held)  # a retry: the failed attempt's error first
-            error, recording = self._execute(cell, area, held)
+            error, recording = self._execute(cell, area)
             body_errors.append(error)
             return error, recording
 
         async def run_body_async() -> tuple[BaseException | None, Any]:
-            self._show_held(held)
-            error, recording = await self._execute_async(cell, area, held)
+            error, recording = await self._execute_async(cell, area)
             body_errors.append(error)
             return error, recording
 
@@ -280,12 +255,11 @@ class FlowymlMagics(Magics):
         except StepRunError as exc:  # `%debug` after it debugs the body's error, as plain
             exc.body_error = next((e for e in reversed(body_errors) if e is not None), None)
             # the body's own error, as plain; a time limit or an interrupt is flowyml's to say
-            reraise = _as_raised(exc.body_error, held) if exc.state == "failed" else None
-            if reraise is None:
+            if exc.state != "failed" or exc.body_error is None or exc.body_error.__traceback__ is None:
                 raise
+            reraise = exc.body_error
         finally:
             self._in_step -= 1
-            self._show_held(held)
             if line is not None and self._status_widgets.get(line.step_name) is line:
                 del self._status_widgets[line.step_name]
             current = self.session.steps.get(rec.name)
@@ -299,9 +273,11 @@ class FlowymlMagics(Magics):
                 display(widget)
             self._refresh_dags()
         if reraise is not None:
-            # the body failed: its own error, shown once with the traceback a plain cell
-            # shows (not that traceback and then a second error of flowyml's); raised out of
-            # the handler above, so that nothing is chained to it
+            # the body failed: the cell fails with the body's own error, whose traceback
+            # IPython showed where the body raised it, as under a plain cell (before the
+            # figures the cell drew); not shown a second time, nor followed by an error of
+            # flowyml's. Raised out of the handler above, so that nothing is chained to it.
+            self._shown_already(reraise)
             raise reraise
         if area is not None and area.step != rec.name:  # renamed (changed an input in place)
             self._areas[rec.name] = self._areas.pop(area.step)
@@ -351,20 +327,16 @@ class FlowymlMagics(Magics):
         transformed = self.shell.transform_cell(source)
         return self.shell.compile.cache(transformed, self.shell.execution_count, raw_code=source)
 
-    def _execute(self, body: str, area: Any = None,
-                 held: list[tuple[Any, ...]] | None = None) -> tuple[BaseException | None, Any]:
-        """Run ``body`` as a cell; record what it shows (into ``area`` only, when given). With
-        ``held``, the traceback of an error it raises is held there instead of shown (see
-        :meth:`_holding_tracebacks`)."""
-        with self._recorded(body, area) as recorder, self._holding_tracebacks(held) as ended:
+    def _execute(self, body: str, area: Any = None) -> tuple[BaseException | None, Any]:
+        """Run ``body`` as a cell; record what it shows (into ``area`` only, when given)."""
+        with self._recorded(body, area) as recorder:
             # a leading newline keeps traceback line numbers equal to the cell's (line 1 = %%step)
             if (("await" in body or "async" in body) and _loop_running()
                     and awaits(self.shell.transform_cell(body))):
                 result = self._run_elsewhere("\n" + body)
             else:
                 result = self.shell.run_cell("\n" + body, store_history=False)
-            ended.append(result.error_before_exec or result.error_in_exec)
-        return ended[0], recorder.recording
+        return result.error_before_exec or result.error_in_exec, recorder.recording
 
     def _run_elsewhere(self, raw_cell: str) -> Any:
         """Run a cell that awaits from plain code while this thread's event loop runs (the
@@ -382,60 +354,31 @@ class FlowymlMagics(Magics):
         finally:
             self.shell.loop_runner = saved
 
-    async def _execute_async(self, body: str, area: Any = None, held: list[tuple[Any, ...]] | None = None
-                             ) -> tuple[BaseException | None, Any]:
+    async def _execute_async(self, body: str, area: Any = None) -> tuple[BaseException | None, Any]:
         """:meth:`_execute` for a body that awaits: run in the shell's event loop."""
-        with self._recorded(body, area) as recorder, self._holding_tracebacks(held) as ended:
+        with self._recorded(body, area) as recorder:
             result = await run_cell_async(self.shell, "\n" + body)
-            ended.append(result.error_before_exec or result.error_in_exec)
-        return ended[0], recorder.recording
+        return result.error_before_exec or result.error_in_exec, recorder.recording
 
-    @contextlib.contextmanager
-    def _holding_tracebacks(self, held: list[tuple[Any, ...]] | None) -> Iterator[list[Any]]:
-        """While a body runs, the traceback IPython shows for the error the body ends with
-        (``run_code``'s, ``running_compiled_code=True``) is held in ``held`` instead of
-        shown: the step cell raises that error with it, one error as under a plain cell
-        (see :func:`_as_raised`). Any other traceback (a display formatter that raised
-        while the body went on) is shown and recorded at once, as it was. The caller puts
-        the error the body ended with into the yielded list."""
-        ended: list[Any] = []
-        if held is None:
-            yield ended
-            return
+    def _shown_already(self, error: BaseException) -> None:
+        """The next display of ``error``'s traceback (IPython's, as the cell raises it) is
+        not sent: it was shown when the body raised it. It is still the kernel's last
+        traceback (the reply to the front end carries it); another error is shown as ever."""
         shell = self.shell
-        saved = {name: vars(shell).get(name) for name in ("showtraceback", "_showtraceback")}
-        showtraceback, show = shell.showtraceback, shell._showtraceback
-        final: list[bool] = []
+        own = vars(shell).get("_showtraceback")
+        show = shell._showtraceback
 
-        def marked(*args: Any, **kwargs: Any) -> Any:
-            final.append(bool(kwargs.get("running_compiled_code")))
-            try:
-                return showtraceback(*args, **kwargs)
-            finally:
-                final.pop()
+        def once(etype: Any, evalue: Any, stb: Any) -> Any:
+            if own is None:
+                vars(shell).pop("_showtraceback", None)
+            else:
+                shell._showtraceback = own
+            if evalue is not error:
+                return show(etype, evalue, stb)
+            shell._last_traceback = stb
+            return None
 
-        def hold(etype: Any, evalue: Any, stb: Any) -> Any:
-            if final and final[-1]:
-                held.append((etype, evalue, stb))
-                return None
-            return show(etype, evalue, stb)
-
-        shell.showtraceback, shell._showtraceback = marked, hold
-        try:
-            yield ended
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    vars(shell).pop(name, None)
-                else:
-                    setattr(shell, name, value)
-            if held and not (ended and held[-1][1] is ended[0]):
-                show(*held.pop())  # not the error it ended with after all: as it was
-
-    def _show_held(self, held: list[tuple[Any, ...]]) -> None:
-        """Show the tracebacks still held (a retried attempt's, when a later one succeeded)."""
-        while held:
-            self.shell._showtraceback(*held.pop(0))
+        shell._showtraceback = once
 
     @contextlib.contextmanager
     def _recorded(self, body: str, area: Any = None) -> Iterator[Any]:

@@ -10,6 +10,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from .kernel_runs import run_cells, status
 
 _COUNT = re.compile(r"In\[\d+\]")  # the execution count: flowyml's notebook has one more cell
@@ -42,6 +44,23 @@ def test_a_failing_step_cell_shows_the_error_of_a_plain_cell_and_nothing_more(tm
     assert "failed" in status(stepped[0]) and "KeyError" in status(stepped[0])
     # `%debug` / `sys.last_value` after it: the body's error, as after a plain cell
     assert _shown(stepped[1]) == [("stdout", "KeyError 'k'\n")]
+
+
+def test_a_step_cell_failing_after_it_drew_shows_the_error_then_the_figure_as_plain(tmp_path: Path):
+    """The inline backend shows a cell's figures after its error (at the end of the cell):
+    the error is shown where the body raised it, not after the step ended."""
+    pytest.importorskip("matplotlib")
+    cells = ["%%step\nimport matplotlib.pyplot as plt\nplt.plot([1, 2])\nv = undefined_name"]
+    (plain,) = run_cells(tmp_path, cells, flowyml=False)
+    (stepped,) = run_cells(tmp_path, cells, flowyml=True)
+
+    def kinds(outputs: list[Any]) -> list[str]:
+        return [o.output_type if o.output_type == "error" else next(iter(sorted(o.get("data", {}))), "")
+                for o in outputs if o.output_type in ("error", "display_data")
+                and not o.get("data", {}).get("text/plain", "").startswith("step '")]
+
+    assert kinds(plain) == ["error", "image/png"], kinds(plain)
+    assert kinds(stepped) == kinds(plain)
 
 
 def test_a_retried_step_cell_shows_each_attempts_error_the_last_as_the_cells(tmp_path: Path):
