@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import pickle
 import re
 import struct
@@ -342,6 +341,8 @@ def _canonical_hasher_for(base: type) -> type:
             if np is not None and isinstance(obj, np.ndarray):
                 # by content, as at top level: not by memory layout (C / Fortran / strides)
                 obj = ("flowyml-ndarray", _sub_digest(obj))
+            elif (name := global_generator(obj)) is not None:
+                obj = ("flowyml-global-generator", name)
             base.save(self, obj, *args, **kwargs)
 
         def save_set(self, obj: set | frozenset) -> None:
@@ -365,6 +366,24 @@ def _canonical_hasher_for(base: type) -> type:
         dispatch[type] = save_global
 
     return CanonicalHasher
+
+
+def global_generator(obj: Any) -> str | None:
+    """The name of the process-wide random generator ``obj`` is -- numpy's legacy global
+    ``RandomState`` (what ``np.random.seed``/``np.random.rand`` use) or ``random``'s
+    ``Random`` -- else ``None``. A value holding one (every ``scipy.stats`` distribution,
+    ``t`` and a frozen ``t(df, loc, scale)`` alike, keeps numpy's as its ``random_state``)
+    is hashed with the generator's name, not its state: that state is the process's (another
+    in every kernel, moved by every draw), so a cell reading ``t`` missed after every
+    restart. The generator is process state, which steps record and re-apply on their own
+    (``flowyml.tracking.state``); a generator of the value's own is hashed by content."""
+    np_random = sys.modules.get("numpy.random")
+    if np_random is not None and obj is getattr(getattr(np_random, "mtrand", None), "_rand", None):
+        return "numpy.random"
+    std_random = sys.modules.get("random")
+    if std_random is not None and obj is getattr(std_random, "_inst", None):
+        return "random"
+    return None
 
 
 #: attributes a library keeps the ``id()`` of an object in, by the module of the class that
@@ -459,28 +478,14 @@ def _hash_file_dataset(obj: Any, h: Hasher) -> None:
     _feed(parts, h)
 
 
-def sqlite_database(con: Any) -> str | None:
-    """The file of a ``sqlite3`` connection's main database, relative to the working
-    directory when under it; ``None`` for a database in memory or a temporary one, or a
-    connection that cannot say (closed, made in another thread)."""
-    try:
-        rows = con.execute("PRAGMA database_list").fetchall()
-    except Exception:
-        return None
-    path = next((row[2] for row in rows if row[1] == "main"), None)
-    if not path:
-        return None
-    path = os.path.realpath(path)
-    cwd = os.path.join(os.path.realpath(os.getcwd()), "")
-    return path[len(cwd):] if path.startswith(cwd) else path
-
-
 def _hash_sqlite_connection(obj: Any, h: Hasher) -> None:
     """A connection to a database file (``con = sqlite3.connect('data.sqlite')``) by what
     it reads: the file and the connection's settings. The file's content is not the
     value's: a step that uses it reads the file (:func:`flowyml.tracking.files.value_sources`),
     so an edited database re-runs it. A database in memory has nothing outside the process
     to be known by: not hashable, as before."""
+    from flowyml.handles import sqlite_database
+
     path = sqlite_database(obj)
     if path is None:
         raise UnhashableValueError(

@@ -79,7 +79,8 @@ def may_bind_unseen(analysis: Any) -> bool:
 def bound_unseen(analysis: Any, before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     """Names the body bound, rebound or removed that the analysis does not know of (IPython's
     own ``_`` names aside, and what a ``from m import *`` the hit runs again binds)."""
-    known = {*analysis.produces, *analysis.defines, *analysis.deleted, *analysis.maybe}
+    known = {*analysis.produces, *analysis.defines, *analysis.deleted, *analysis.maybe,
+             *analysis.futures}
     star = [sys.modules.get(m) for m in _STAR_IMPORT.findall(analysis.python)]
 
     def from_star(name: str, value: Any) -> bool:
@@ -322,7 +323,7 @@ class CellRun:
         namespace and what the cell showed replayed. False when the entry no longer loads
         (removed since the lookup: the body runs)."""
         session, rec, entry, store = self.session, self.rec, self.entry, self.session.store
-        _state.replay(self.state_notes)  # first: its imports may need its sys.path, its cwd
+        first = _state.replay(self.state_notes)  # first: its imports may need its sys.path, its cwd
         try:  # first: the outputs may be instances of classes the cell defines
             with _quiet():  # what its imports print is in the replay (see _quiet)
                 session.restore_definitions(rec)
@@ -337,7 +338,7 @@ class CellRun:
             outputs = {}
         if not set(session.definite_outputs(rec)) <= set(outputs):
             return False
-        failed = _state.replay(self.state_notes)  # again: for modules its imports loaded
+        failed = _state.replay(self.state_notes, again=first)  # again: for modules its imports loaded
         if failed:
             rec.notes.append(f"could not apply again what it changed: {', '.join(failed)}")
         made = [o for o in rec.outputs if o in outputs]

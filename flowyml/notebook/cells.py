@@ -93,6 +93,9 @@ class CellAnalysis:
     deleted: list[str] = field(default_factory=list)     # `del name` at top level
     maybe: list[str] = field(default_factory=list)       # outputs bound on some paths only
     definitions: str = ""                                # source to re-run on a cache hit
+    #: names a ``from __future__ import division, print_function`` binds (the body runs it
+    #: as ``pass``; IPython binds them, and so does a hit, from ``definitions``)
+    futures: list[str] = field(default_factory=list)
     star_import: bool = False                            # `from m import *`: names unknown
     ipython: list[IPythonLine] = field(default_factory=list)
     python: str = ""                                     # the body with IPython lines neutral
@@ -121,6 +124,7 @@ def analyze(body: str, magic_lines: frozenset[int] = frozenset()) -> CellAnalysi
         tree = ast.parse(python)
     except SyntaxError as exc:
         raise CellPythonSyntaxError(f"line {exc.lineno}: {exc.msg}") from None
+    full_python, full_tree = python, tree
     python, tree = _without_settled_futures(python, tree)
     walk = _Walk()
     walk.bound_anywhere = _top_level_bindings(tree) | {
@@ -146,14 +150,19 @@ def analyze(body: str, magic_lines: frozenset[int] = frozenset()) -> CellAnalysi
     by_ipython = [n for line in ipython for n in line.binds
                   if n not in outputs and n not in walk.defined_set]
     outputs, maybe = [*outputs, *by_ipython], [*maybe, *by_ipython]
+    futures = [a.asname or a.name for node in full_tree.body if _settled_future(node)
+               for a in node.names] if full_tree is not tree else []
     if ipython and ipython[0].kind == "cell magic" and ipython[0].text.startswith("%%timeit"):
         # IPython times the cell in a namespace of its own: it binds nothing in the notebook
         outputs, maybe, incidental, defines, mutated = [], [], [], [], []
     return CellAnalysis(
         reads=reads, builtin_reads=builtin_reads, outputs=outputs, mutated=mutated, defines=defines,
         incidental=incidental, names_read=list(walk.reads), string_reads=_string_reads(tree),
-        evaluates=evaluates, deleted=deleted, maybe=maybe, definitions=definitions_source(tree, python),
-        star_import=walk.star, ipython=ipython, python=python, deferred=deferred,
+        evaluates=evaluates, deleted=deleted, maybe=maybe,
+        # with the settled future imports: IPython runs them and binds their names
+        # (`division`), and so must a hit (they open the cell, so the source compiles)
+        definitions=definitions_source(full_tree if futures else tree, full_python if futures else python),
+        futures=futures, star_import=walk.star, ipython=ipython, python=python, deferred=deferred,
         patched=list(walk.patched))
 
 
@@ -459,14 +468,19 @@ _SETTLED_FUTURES = frozenset({"nested_scopes", "generators", "division", "absolu
                               "generator_stop"})
 
 
+def _settled_future(node: ast.stmt) -> bool:
+    """``from __future__ import ...`` of features that are always on (:data:`_SETTLED_FUTURES`)."""
+    return (isinstance(node, ast.ImportFrom) and node.module == "__future__"
+            and all(a.name in _SETTLED_FUTURES for a in node.names))
+
+
 def _without_settled_futures(python: str, tree: ast.Module) -> tuple[str, ast.Module]:
     """``from __future__ import print_function, division`` (a Python 2 era notebook's first
     line) as ``pass``: every feature it names is always on in Python 3, so it does nothing --
     but inside a step function it is a SyntaxError (it must open a file). A future that
     changes something (``annotations``) stays."""
     lines = python.splitlines(keepends=True)
-    settled = [node for node in tree.body if isinstance(node, ast.ImportFrom)
-               and node.module == "__future__" and all(a.name in _SETTLED_FUTURES for a in node.names)]
+    settled = [node for node in tree.body if _settled_future(node)]
     if not settled:
         return python, tree
     for node in settled:

@@ -24,6 +24,8 @@ and is computed again.
 
 from __future__ import annotations
 
+import copyreg
+import importlib
 import importlib.util
 import io
 import itertools
@@ -36,7 +38,7 @@ from collections import namedtuple
 from collections.abc import Callable
 from typing import Any
 
-from flowyml.hashing import enum_members, notebook_enum, notebook_namedtuple
+from flowyml.hashing import enum_members, global_generator, notebook_enum, notebook_namedtuple
 
 #: this interpreter's bytecode version, stored before each code object
 _MAGIC = importlib.util.MAGIC_NUMBER
@@ -54,6 +56,8 @@ class _Pickler(pickle.Pickler):
             return _match_reduction(value)
         if type(value).__module__ == "sqlite3" and type(value).__name__ == "Connection":
             return _sqlite_reduction(value)
+        if isinstance(value, property):
+            return _property_reduction(value)
         if isinstance(value, types.CellType):
             # a cell object, memoised like any object: closures that shared it (a counter's
             # increment and read) share it again after loading
@@ -91,7 +95,7 @@ def _sqlite_reduction(con: Any) -> Any:
     connected again on load -- as the cell's ``connect`` would. Refused, as ``pickle``
     refuses it, when reconnecting would not give the same connection: a database in memory,
     a transaction not committed, temporary tables, attached databases."""
-    from flowyml.hashing import sqlite_database
+    from flowyml.handles import sqlite_database
 
     path = sqlite_database(con)
     why = "its database is in memory" if path is None else \
@@ -117,6 +121,39 @@ def _sqlite_connect(path: str, isolation_level: Any, row_factory: Any, text_fact
     return con
 
 
+def _property_reduction(prop: property) -> Any:
+    """A property of a class (``pickle`` refuses ``property`` objects) stored by where it is
+    defined, its getter's module and qualified name (``KalmanFilter.mahalanobis``), and
+    found there again on load: filterpy's ``Saver(kf)`` keeps the filter class's properties
+    (``inspect.getmembers``), so every cell that made one ran again after each restart.
+    A property that is not found again by that name is refused, as ``pickle`` refuses it."""
+    fget = prop.fget
+    module, qualname = getattr(fget, "__module__", None), getattr(fget, "__qualname__", "")
+    if isinstance(module, str) and "." in qualname and "<" not in qualname:
+        try:
+            if _property(module, qualname) is prop:
+                return _property, (module, qualname)
+        except Exception:
+            pass
+    return NotImplemented
+
+
+def _property(module: str, qualname: str) -> property:
+    """The property ``qualname`` (``Class.name``) of ``module``'s class, as the class holds
+    it (a notebook's class: from the notebook's namespace)."""
+    *path, name = qualname.split(".")
+    owner: Any = _namespace() if module == "__main__" else vars(importlib.import_module(module))
+    owner = owner[path[0]]
+    for part in path[1:]:
+        owner = getattr(owner, part)
+    for klass in owner.__mro__:
+        if name in vars(klass):
+            found = vars(klass)[name]
+            if isinstance(found, property):
+                return found
+    raise pickle.UnpicklingError(f"{module}.{qualname} is no longer a property")
+
+
 def _match(pattern: re.Pattern, string: Any, pos: int, endpos: int, finder: str,
            n: int = 0) -> re.Match:
     if finder == "finditer":
@@ -128,8 +165,61 @@ def dumps(obj: Any, buffer_callback: Callable[[Any], Any] | None = None) -> byte
     """``obj`` pickled (protocol 5) with notebook functions by value; raises what pickling
     raises when even that cannot store it (a lock, an open file, a generator)."""
     out = io.BytesIO()
-    _Pickler(out, protocol=5, buffer_callback=buffer_callback).dump(obj)
+    pickler = _Pickler(out, protocol=5, buffer_callback=buffer_callback)
+    table = _generator_table()
+    if table:
+        pickler.dispatch_table = {**copyreg.dispatch_table, **table}
+    pickler.dump(obj)
     return out.getvalue()
+
+
+def dumps_plain(obj: Any, buffer_callback: Callable[[Any], Any] | None = None) -> bytes:
+    """``pickle.dumps(obj, protocol=5)``, with the process-wide random generators it holds
+    stored by name (see :func:`_generator_table`)."""
+    table = _generator_table()
+    if not table:
+        return pickle.dumps(obj, protocol=5, buffer_callback=buffer_callback)
+    out = io.BytesIO()
+    pickler = pickle.Pickler(out, protocol=5, buffer_callback=buffer_callback)
+    pickler.dispatch_table = {**copyreg.dispatch_table, **table}
+    pickler.dump(obj)
+    return out.getvalue()
+
+
+def _generator_table() -> dict[type, Callable[[Any], Any]]:
+    """How the process-wide random generators' types reduce: numpy's global ``RandomState``
+    (``np.random.seed``) and ``random``'s ``Random`` instance, stored *by name* and found
+    again on load (:func:`_process_generator`); other instances of those types as usual.
+
+    Every ``scipy.stats`` distribution holds numpy's global generator as its
+    ``random_state``. Pickled as a value, a loaded ``dist = norm(0, 1)`` drew from a frozen
+    copy of that generator instead of the process's: ``dist.rvs()`` in a cell edited after
+    a restart left ``np.random`` where it was, so the next cell drawing from it printed
+    other numbers than plain Python (and ``dist`` looked changed in place)."""
+    table: dict[type, Callable[[Any], Any]] = {}
+    np_random = sys.modules.get("numpy.random")
+    rand = getattr(getattr(np_random, "mtrand", None), "_rand", None)
+    if rand is not None:
+        table[type(rand)] = _reduce_generator
+    std_random = sys.modules.get("random")
+    inst = getattr(std_random, "_inst", None)
+    if inst is not None:
+        table[type(inst)] = _reduce_generator
+    return table
+
+
+def _reduce_generator(obj: Any) -> Any:
+    name = global_generator(obj)
+    if name is not None:
+        return _process_generator, (name,)
+    return obj.__reduce_ex__(5)
+
+
+def _process_generator(name: str) -> Any:
+    """The process's own generator named ``name`` (``numpy.random``, ``random``)."""
+    if name == "numpy.random":
+        return importlib.import_module("numpy.random").mtrand._rand
+    return importlib.import_module("random")._inst
 
 
 def needs_by_value(outputs: Any) -> bool:

@@ -103,7 +103,7 @@ def pack(value: Any) -> Any:
         return value
     try:
         if not _byvalue.needs_by_value(value):
-            return _Pickled(pickle.dumps(value, protocol=5))
+            return _Pickled(_byvalue.dumps_plain(value))
     except Exception:
         pass
     try:  # a lambda or closure made in the notebook, or an object holding one
@@ -225,7 +225,7 @@ def serialise(outputs: dict[str, Any]) -> tuple[list[Any], int, int, list[list[i
     try:
         if _byvalue.needs_by_value(outputs):  # a namedtuple class the cell made
             raise pickle.PicklingError("by value")
-        stream = pickle.dumps(outputs, protocol=5, buffer_callback=in_band)
+        stream = _byvalue.dumps_plain(outputs, buffer_callback=in_band)
     except Exception:  # a lambda or closure made in the notebook, or an object holding one
         apart.clear()
         stream = _byvalue.dumps(outputs, buffer_callback=in_band)

@@ -824,7 +824,7 @@ def value_sources(values: Iterable[Any]) -> tuple[list[str], list[str]]:
             paths = list(value.files)
         elif module == "sqlite3" and type(value).__name__ == "Connection":
             # a connection another cell opened: what the step reads through it is its file
-            from flowyml.hashing import sqlite_database
+            from flowyml.handles import sqlite_database
 
             paths = [path] if (path := sqlite_database(value)) else []
         else:

@@ -86,6 +86,9 @@ class StateItem:
     apply: Callable[[Any, Any], None]
     generator: bool = False
     stored: bool = True
+    #: a counter a library numbers what it shows with: its change is how far the step moved
+    #: it, applied as an advance; moved beside other steps, it is no reason to run again
+    counter: bool = False
 
 
 @dataclass(frozen=True)
@@ -405,7 +408,7 @@ def untracked(before: dict[str, Any], source: str | Callable[[], str]) -> dict[s
     moved: list[str] = []
     generators: list[str] = []
     for item in _REGISTRY:
-        if item.name not in after:
+        if item.name not in after or item.counter:
             continue
         try:
             change = item.change(before.get(item.name), after[item.name])
@@ -458,9 +461,11 @@ def _ambient_refusal(notes: dict[str, Any]) -> str | None:
     return None
 
 
-def replay(notes: dict[str, Any] | None) -> list[str]:
+def replay(notes: dict[str, Any] | None, again: list[str] | None = None) -> list[str]:
     """Apply again, in order, what the stored step changed; returns the items that could
-    not be applied (their module is not loaded, or applying failed)."""
+    not be applied (their module is not loaded, or applying failed). ``again``: this is a
+    second pass over the same notes (after the step's imports ran), and these items failed
+    the first: a counter (advanced, not set) is applied only if it is among them."""
     if not notes or "data" not in notes:
         return []
     try:
@@ -471,6 +476,8 @@ def replay(notes: dict[str, Any] | None) -> list[str]:
     failed = []
     for name, change in changes:
         item = items.get(name)
+        if again is not None and item is not None and item.counter and name not in again:
+            continue
         module = sys.modules.get(item.module) if item is not None else None
         if item is None or module is None:
             failed.append(name)
@@ -814,6 +821,29 @@ def _sklearn_apply(sklearn: Any, change: Any) -> None:
     sklearn.set_config(**change[0])
 
 
+# scikit-learn's HTML ids: every diagram an estimator shows (``pipe`` as a cell's value) takes
+# the next ``sk-container-id-N`` and ``sk-estimator-id-N`` from two counters of its module.
+# A hit replays its diagram without taking them, so after a restart an edited cell's diagram
+# got ``sk-container-id-1`` again, the id of the first diagram on the page: its styles and
+# the labels that fold its steps open reached the other diagram (plain Python's ids are
+# unique in the notebook). What a step took is re-applied as an advance of the counters.
+_SK_COUNTERS = ("_CONTAINER_ID_COUNTER", "_ESTIMATOR_ID_COUNTER")
+
+
+def _sk_ids_capture(module: Any) -> tuple[int, ...]:
+    return tuple(int(getattr(module, name).count) for name in _SK_COUNTERS)
+
+
+def _sk_ids_change(before: tuple[int, ...] | None, after: tuple[int, ...]) -> Any:
+    taken = tuple(a - b for a, b in zip(after, before or (0,) * len(after), strict=True))
+    return taken if any(n > 0 for n in taken) else None
+
+
+def _sk_ids_apply(module: Any, taken: tuple[int, ...]) -> None:
+    for name, n in zip(_SK_COUNTERS, taken, strict=True):
+        getattr(module, name).count += max(n, 0)
+
+
 # polars' configuration (``pl.Config.set_tbl_rows(5)``, ``set_fmt_str_lengths``,
 # ``set_float_precision``, or ``os.environ['POLARS_FMT_STR_LEN'] = '50'`` set directly): how
 # every later frame is shown. Most of it lives in ``POLARS_*`` environment variables (so
@@ -1087,6 +1117,8 @@ for _builtin in (
     StateItem("numpy.errstate", "numpy", lambda np: np.geterr(), _np_err_change, _np_err_apply),
     StateItem("sklearn.config", "sklearn", lambda sk: sk.get_config(), _sklearn_change,
               _sklearn_apply),
+    StateItem("sklearn's HTML ids", "sklearn.utils._repr_html.estimator", _sk_ids_capture,
+              _sk_ids_change, _sk_ids_apply, counter=True),
     StateItem("decimal.context", "decimal", _decimal_capture, _decimal_change, _decimal_apply),
     StateItem("polars.config", "polars", _polars_capture, _polars_change, _polars_apply),
     StateItem("plotly.io", "plotly.io._templates", _plotly_capture, _plotly_change,
