@@ -286,7 +286,7 @@ class CellRun:
         """The cache key (``None``: not cached) and its decodable parts."""
         self.helper_classes: list[type] = []
         self.helpers = self.session.helper_globals(self.rec, self.helper_classes)
-        self.helper_digests = self.session.helper_digests(self.helpers)
+        self.helper_digests = self.session.helper_digests(self.helpers, self.rec)
         self.key, self.parts = self.session.cache_key(self.rec, self.digests, self.helper_digests)
         self.rec.cache_key = None
         self.session._emit(StepStarted(run_id=self.run_id, step=self.rec.name, attempt=1))

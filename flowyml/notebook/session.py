@@ -382,6 +382,9 @@ class NotebookSession(PipelineView):
         With ``load=False`` an older version is not loaded from the cache (the value is then
         ``None``; its digest is what its step recorded): enough for keys and staleness.
         """
+        before = self._changed_by_its_functions(rec, param)
+        if before is not None:
+            return self.ns[param], before
         producer = self.wiring().producers.get(rec.name, {}).get(param)
         if producer is None:
             if param in self.context:
@@ -444,9 +447,10 @@ class NotebookSession(PipelineView):
 
     def helper_globals(self, rec: NotebookStep, classes: list[type] | None = None) -> dict[str, Any]:
         """The notebook data the functions step ``rec`` calls read or rebind without the
-        cell naming it (``total()`` summing a global ``results``), by name: not its own
-        inputs and outputs (see :func:`flowyml.codehash.notebook_globals`, which also
-        gives the notebook classes they reach, into ``classes``)."""
+        cell naming it (``total()`` summing a global ``results``), by name: made by a step
+        cell above, not its own inputs and outputs (see
+        :func:`flowyml.codehash.notebook_globals`, which also gives the notebook classes
+        they reach, into ``classes``)."""
         ns = self.ns
         # (not what the cell defines itself: the analysis sees what its own functions read,
         # and the namespace holds the previous run's definitions until the body runs)
@@ -455,15 +459,34 @@ class NotebookSession(PipelineView):
         if not roots:
             return {}
         own = {*rec.params, *rec.outputs}
+        # data a step cell above makes (its versions are flowyml's): what an ordinary cell
+        # holds is the namespace's (a `calls` list a test's `tick()` appends to, as before)
+        made = {o for r in self.steps.values() if r.position < rec.position for o in r.outputs}
         return {n: ns[n] for n in notebook_globals(roots, ns, classes=classes)
-                if n not in own and n in ns}
+                if n not in own and n in ns and n in made}
 
-    def helper_digests(self, values: dict[str, Any]) -> dict[str, str]:
+    def _changed_by_its_functions(self, rec: NotebookStep, name: str) -> str | None:
+        """The digest ``name`` had when step ``rec`` last took it, when ``rec`` changed it
+        only through the functions it calls (``tick()`` appending to a list) and the name
+        still holds what it left: the cell run again unchanged is then a hit, as a cell
+        whose functions change nothing is (its entry gives back the version it made). Data
+        made anew since (a cell above reset it) is keyed by what it is now."""
+        mine = self._latest.get(name)
+        if (mine is None or mine[0] != rec.name or rec.made is None
+                or name in rec.analysis.names_read or self.ns.get(name, MISSING) is not mine[1]):
+            return None
+        return rec.made.inputs.get(name)
+
+    def helper_digests(self, values: dict[str, Any], rec: NotebookStep | None = None) -> dict[str, str]:
         """Digests of :meth:`helper_globals`' values, part of the step's key: a hit on
         ``t = total()`` showed the old sum after ``results`` was edited. A value that cannot
         be hashed by content is left out (as before: it does not make the step uncached)."""
         out = {}
         for name, value in values.items():
+            before = self._changed_by_its_functions(rec, name) if rec is not None else None
+            if before is not None:
+                out[name] = before
+                continue
             try:
                 out[name] = self.digest_of(name, value)
             except UnhashableValueError:
@@ -483,6 +506,11 @@ class NotebookSession(PipelineView):
             return None, None
         code = None if rec.step.cache == "input_hash" else rec.step.get_code_hash()
         params = {p: d for p, d in digests.items() if d is not None}
+        if helpers is None:
+            helpers = self.helper_digests(self.helper_globals(rec), rec)
+        # keyed as inputs are: a name the cell reaches through its functions keys it the
+        # same way before and after the cell is found to change it (an input from then on)
+        params.update((n, d) for n, d in helpers.items() if n not in params)
         parts = _keys.key_parts(rec.name, code, params)
         patches = {name: key for name, key in self.patches.items() if name != rec.name}
         if patches:
@@ -491,10 +519,6 @@ class NotebookSession(PipelineView):
             # the patching cell runs every time (a hit could not patch again), and which
             # version of it ran is part of every other key, so an edited patch is no hit
             parts["patched"] = dict(sorted(patches.items()))
-        if helpers is None:
-            helpers = self.helper_digests(self.helper_globals(rec))
-        if helpers:
-            parts["globals"] = dict(sorted(helpers.items()))
         return _keys.key_from_parts(rec.name, parts), parts
 
     def current_keys(self) -> dict[str, str | None]:

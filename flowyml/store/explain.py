@@ -248,10 +248,6 @@ def differences(now: dict[str, Any], then: dict[str, Any], facts: Mapping[str, A
     if new_patched != old_patched:  # see NotebookSession.cache_key
         steps = sorted(n for n in {*new_patched, *old_patched} if new_patched.get(n) != old_patched.get(n))
         reasons.append(f"a class or module patched by step {', '.join(repr(n) for n in steps)} changed")
-    new_globals, old_globals = now.get("globals") or {}, then.get("globals") or {}
-    if new_globals != old_globals:  # see NotebookSession.helper_digests
-        names = sorted(n for n in {*new_globals, *old_globals} if new_globals.get(n) != old_globals.get(n))
-        reasons.append(f"notebook data its functions read changed: {', '.join(f'`{n}`' for n in names)}")
     new_params, old_params = now.get("params") or {}, then.get("params") or {}
     new_vals, old_vals = facts.get("values") or {}, old_facts.get("values") or {}
     for name in sorted(set(new_params) | set(old_params)):

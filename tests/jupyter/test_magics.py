@@ -13,12 +13,10 @@ import flowyml
 from flowyml.core.step import global_registry
 from tests.jupyter.conftest import step_cell
 
-# (`_seen`: a name starting with "_" is not notebook data a cell calling `tick` depends on,
-# so the probe does not change what it counts; see codehash.notebook_globals)
 SETUP = """
-_seen = []
+calls = []
 def tick(tag):
-    _seen.append(tag)
+    calls.append(tag)
 n = 4
 def helper(x):
     return x * 2
@@ -30,7 +28,7 @@ def _setup(ip):
 
 
 def _calls(ip):
-    return list(ip.user_ns["_seen"])
+    return list(ip.user_ns["calls"])
 
 
 def _pipeline_cells(ip):
@@ -365,7 +363,7 @@ def test_run_touches_only_stale_steps(ip, session, capsys):
     step_cell(ip, "", "tick('a')\nxs = list(range(n))")
     step_cell(ip, "", "tick('b')\ntotal = sum(xs)")
     step_cell(ip, "", "tick('u')\nunrelated = 'x' * 3")
-    ip.user_ns["_seen"].clear()
+    ip.user_ns["calls"].clear()
     ip.run_cell("n = 10")
     capsys.readouterr()
     ip.run_line_magic("flowyml", "run")
@@ -385,7 +383,7 @@ def test_run_target_runs_only_what_it_needs(ip, session):
     step_cell(ip, "", "tick('a')\nxs = list(range(n))")
     step_cell(ip, "", "tick('b')\ntotal = sum(xs)")
     step_cell(ip, "", "tick('m')\nbiggest = max(xs)")
-    ip.user_ns["_seen"].clear()
+    ip.user_ns["calls"].clear()
     ip.run_cell("n = 3")
     ip.run_line_magic("flowyml", "run total")
     assert _calls(ip) == ["a", "b"]
