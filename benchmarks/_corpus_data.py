@@ -48,7 +48,9 @@ def data_files(source_text: str, data_dir: Path) -> list[str]:
 def edit_file(path: Path) -> tuple[str, str]:
     """Change one number of a data file (in place); (old, new). A CSV: :func:`edit_csv`; a
     fixed-width file without commas (the NSFG's ``2002FemPreg.dat``): the last digit of its
-    second line, +1 mod 10 (the width stays); ``.gz``: the same inside the compressed file."""
+    second line, +1 mod 10 (the width stays; a Sudoku grid per line); a word list (``.txt``,
+    one word a line): its second word with a letter more; ``.gz``: the same inside the
+    compressed file."""
     if path.suffix == ".gz":
         import gzip
 
@@ -65,6 +67,12 @@ def edit_file(path: Path) -> tuple[str, str]:
     except ValueError:
         lines = path.read_text().split("\n")
         digits = [i for i, ch in enumerate(lines[1] if len(lines) > 1 else "") if ch.isdigit()]
+        if not digits and path.suffix == ".txt" and len(lines) > 1 and lines[1].isalpha():
+            # a word list (pytudes' enable1.txt): its second word gets a letter more
+            old = lines[1]
+            lines[1] = old + ("z" if old.islower() else "Z")
+            path.write_text("\n".join(lines))
+            return old, lines[1]
         if not digits or "," in lines[1]:
             raise
         at, old = digits[-1], lines[1][digits[-1]]
@@ -116,9 +124,16 @@ def _editable(path: Path) -> bool:
         shutil.rmtree(work, ignore_errors=True)
 
 
+#: a ``%time``/``%timeit`` line (options left out): the statement it runs
+_TIMED = re.compile(r"^(\s*)%time(?:it)?(?:\s+-\S+(?:\s+\d+)?)*\s+")
+
+
 def _names(source: str) -> tuple[set[str], set[str]]:
-    """(names the cell loads, names it binds), by ``ast`` (IPython syntax lines dropped)."""
-    kept = [ln for ln in source.split("\n") if not ln.lstrip().startswith(("%", "!"))]
+    """(names the cell loads, names it binds), by ``ast`` (IPython syntax lines dropped; the
+    statement a ``%time``/``%timeit`` line runs kept: ``%time top_honeycomb2(big)`` reads
+    ``big``)."""
+    kept = [_TIMED.sub(r"\1", ln) for ln in source.split("\n")]
+    kept = [ln for ln in kept if not ln.lstrip().startswith(("%", "!"))]
     try:
         tree = ast.parse("\n".join(kept))
     except SyntaxError:
@@ -193,7 +208,7 @@ def measure_data_edit(path: Path, timeout: float = 120.0) -> dict[str, Any] | No
               for f in data_files(code_text, d) if f.endswith(".csv") and _editable(d / f)]
     # data files beside the notebook (``helpers/thinkstats2/2002FemPreg.dat.gz``, read by its
     # helper modules): named by their name, edited in the notebook's folder
-    files += [f"./{f.name}" for f in bc.helpers(path) if f.suffix in (".csv", ".dat", ".gz")
+    files += [f"./{f.name}" for f in bc.helpers(path) if f.suffix in (".csv", ".dat", ".gz", ".txt")
               and f.name in code_text and _editable(f)]
     # seaborn's ``load_dataset("tips")`` reads ``$SEABORN_DATA/tips.csv`` (data/seaborn/)
     seaborn = bc.CORPUS / "data" / "seaborn"

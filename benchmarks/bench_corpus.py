@@ -87,6 +87,9 @@ def execute(nb: Any, cwd: Path, timeout: float, env: dict[str, str] | None = Non
     # seaborn's ``load_dataset(name)`` reads ``$SEABORN_DATA/<name>.csv`` before it tries to
     # download (offline here): the csv files the seaborn tutorials load are in data/seaborn/
     os.environ["SEABORN_DATA"] = str(cwd / "data" / "seaborn")
+    # one hash seed for every kernel: a set of strings iterates (prints, breaks ties in
+    # `max`) in an order each process draws anew, so plain Python differs from itself there
+    os.environ["PYTHONHASHSEED"] = "0"
     os.environ.update(env or {})
     try:
         t0 = time.perf_counter()
@@ -116,6 +119,11 @@ _RATE = re.compile(r"\[(\d+:)?\d\d:\d\d<[^,\]]*(, *[^\]]*)?\]")
 _OVERDRAWN = re.compile(r"[^\n]*\r(?!\n)")
 
 
+#: ``%%writefile``'s notice: "Writing f" where ``f`` is new, "Overwriting f" where it is not. The
+#: three runs share one folder, so the plain run wrote every file before the step runs do
+_WRITEFILE = re.compile(r"(?m)^(?:Over)?[Ww]riting (\S[^\n]*)$")
+
+
 def _norm(text: str) -> str:
     text = _SLOWEST.sub("", _KERNEL_FILE.sub("<cell>", _ADDR.sub("0x", text)))
     return _TIMING.sub("<t>", _SUMMARY_CLOCK.sub(r"\1<clock>", text))
@@ -124,7 +132,7 @@ def _norm(text: str) -> str:
 def _norm_stream(text: str) -> str:
     """A stream as a notebook shows it: a line redrawn through carriage returns is its last
     drawing (how many a progress bar made depends on timing), its timing figures blanked."""
-    return _norm(_RATE.sub("[<t>]", _OVERDRAWN.sub("", text)))
+    return _norm(_WRITEFILE.sub(r"<writefile> \1", _RATE.sub("[<t>]", _OVERDRAWN.sub("", text))))
 
 
 def shown(cell: Any) -> list[tuple[str, Any]]:

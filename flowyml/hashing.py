@@ -18,6 +18,7 @@ import struct
 import sys
 import types
 from array import array
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -178,6 +179,12 @@ def _(obj: list | tuple, h: Hasher) -> None:
 def _(obj: dict, h: Hasher) -> None:
     tag(h, b"d", _type_name(obj))
     h.update(len(obj).to_bytes(8, "little"))
+    if isinstance(obj, defaultdict):
+        # what a missing key gives is part of the value: an empty ``defaultdict(object)``
+        # and an empty ``defaultdict(lambda: 0)`` had one digest, so ``d['one']`` after the
+        # first was a hit for the second's ``0`` (the Python bootcamp's collections notebook)
+        tag(h, b"df", b"")
+        _feed(obj.default_factory, h)
     keys = list(obj)
     ordered = None
     if all(map(_totally_ordered, keys)):
@@ -222,6 +229,19 @@ def _(obj: set | frozenset, h: Hasher) -> None:
     h.update(len(obj).to_bytes(8, "little"))
     for digest in sorted(_sub_digest(item) for item in obj):
         h.update(digest)
+
+
+@fingerprint.register(functools._lru_cache_wrapper)
+def _(obj: Any, h: Hasher) -> None:
+    # pickle stores a wrapper by its name, which is also the name of what it wraps once
+    # rebound (`H = functools.lru_cache(None)(H)`): the wrapper and the bare class had one
+    # digest, so a cell reading the one was a hit for the other
+    tag(h, b"lru", repr(sorted(obj.cache_parameters().items())).encode())
+    wrapped = getattr(obj, "__wrapped__", None)
+    if isinstance(wrapped, type):  # by its name (pickle's, which refuses the rebound name)
+        tag(h, b"cls", f"{wrapped.__module__}.{wrapped.__qualname__}".encode())
+    else:
+        _feed(wrapped, h)
 
 
 @fingerprint.register(types.FunctionType)

@@ -190,6 +190,12 @@ class FlowymlMagics(Magics):
             what = getattr(ordinary, "what", None) or next(
                 (ln.strip() for ln in cell.split("\n") if ln.strip()), "")[:40]
             reason = str(ordinary).removeprefix("%%step: ").removeprefix("the cell cannot be a step: ")
+            automagic = sorted(self._magic_lines(cell)) if isinstance(ordinary, UnknownInputsError) else []
+            if automagic:  # `pwd`, `ls` alone: IPython runs them as %pwd, %ls (not a name read)
+                line = cell.split("\n")[automagic[0] - 1].strip()
+                what = line[:40]
+                reason = (f"line {automagic[0]}: `{line}` is IPython's automagic "
+                          f"%{line.split()[0]}, not Python; IPython runs it as it is")
             display({"text/plain": f"step '{what}': not cached, ran as an ordinary cell ({reason})"},
                     raw=True)
             return None

@@ -75,7 +75,9 @@ def corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     _notebook(root / "tiny-01-basics.ipynb", "import numpy as np\nimport pandas as pd",
               "n = 20\nxs = np.arange(n)\nprint(xs.sum())",
               "df = pd.read_csv('data/points.csv')\ndf.describe()",
-              "total = int(df.a.sum()) + int(xs.max())\ntotal")
+              "total = int(df.a.sum()) + int(xs.max())\ntotal",
+              # in an order each process's hash seed draws: the runs share one seed
+              "words = {'alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta', 'eta'}\nprint(list(words))")
     _notebook(root / "tiny-02-helper.ipynb", "from tinyhelp import double\nprint(double(21))")
     _notebook(root / "tinyd-01-examples.ipynb", "print(open('examples/ex1.csv').read())")
     _notebook(root / "other-01.ipynb", "print(1 + 1)")
@@ -101,7 +103,7 @@ def test_corpus_benchmark_measures_one_notebook(tmp_path: Path, corpus: Path) ->
     assert len(records) == 1 and records[0]["cells"]
     assert {"plain_ok", "run1_error", "run2_state", "same_as_run1"} <= set(records[0]["cells"][0])
     stepped = [c for c in records[0]["cells"] if c["run2_state"] is not None]
-    assert len(stepped) == 3 and all(c["run2_state"] == "cached" and c["same_as_plain"]
+    assert len(stepped) == 4 and all(c["run2_state"] == "cached" and c["same_as_plain"]
                                      for c in stepped), stepped
     assert not list(tmp_path.glob("flowyml-bench-*")), "scratch directories must be removed"
 
@@ -167,6 +169,20 @@ def test_corpus_outputs_compare_progress_bars_as_a_notebook_shows_them() -> None
     assert shown(cell("\rProcessing c: 100%|██████████| 4/4 [00:01<00:00,  3.97it/s]\n")) != shown(b)
 
 
+def test_corpus_outputs_compare_writefile_notices_whether_the_file_was_there() -> None:
+    """``%%writefile test.txt`` says "Writing" in the plain run and "Overwriting" in the
+    step runs after it (the same folder): the notebook shows the same file written."""
+    import nbformat
+
+    from benchmarks.bench_corpus import shown
+
+    def cell(text: str) -> dict:
+        return {"outputs": [nbformat.v4.new_output("stream", name="stdout", text=text)]}
+
+    assert shown(cell("Writing test.txt\n")) == shown(cell("Overwriting test.txt\n"))
+    assert shown(cell("Writing test.txt\n")) != shown(cell("Writing other.txt\n"))
+
+
 def test_seaborn_notebooks_load_their_data_sets_offline(tmp_path: Path, corpus: Path) -> None:
     """seaborn's ``load_dataset("points")`` reads ``$SEABORN_DATA/points.csv`` before it
     downloads: the runners set ``SEABORN_DATA`` to the corpus' ``data/seaborn/`` for every
@@ -192,3 +208,27 @@ def test_seaborn_notebooks_load_their_data_sets_offline(tmp_path: Path, corpus: 
     code = nbformat.read(corpus / "tiny-03-seaborn.ipynb", as_version=4)
     assert sorted(_corpus_data._LOAD_DATASET.findall(
         "\n".join(c.source for c in code.cells if c.cell_type == "code"))) == ["anscombe", "tips"]
+
+
+def test_data_edit_changes_word_lists_and_puzzle_lines(tmp_path: Path) -> None:
+    """pytudes reads a word list (``enable1.txt``) and Sudoku grids (``hardest.txt``) beside
+    its notebooks: the data-edit test changes a word and a digit of the second line."""
+    from benchmarks._corpus_data import edit_file
+
+    words = tmp_path / "enable1.txt"
+    words.write_text("aa\naah\naahed\n")
+    assert edit_file(words) == ("aah", "aahz") and words.read_text() == "aa\naahz\naahed\n"
+    grids = tmp_path / "hardest.txt"
+    grids.write_text("85...24..72......9\n..53.....8......2..7..1.5..4\n")
+    assert edit_file(grids) == ("4", "5")
+    assert grids.read_text().split("\n")[1] == "..53.....8......2..7..1.5..5"
+
+
+def test_data_edit_downstream_reads_through_timed_lines() -> None:
+    """``%time top_honeycomb2(big)`` reads ``big``: a cell downstream of the file's reader,
+    not an "other" re-run (the line was dropped as IPython syntax)."""
+    from benchmarks._corpus_data import downstream
+
+    cells = ["big = open('enable1.txt').read().split()", "%time len(big)",
+             "%timeit -n 3 sorted(big)", "%matplotlib inline\nx = 1"]
+    assert downstream(cells, {0}) == {1, 2}

@@ -34,7 +34,7 @@ import types
 import uuid
 import warnings
 from collections.abc import Callable, Generator
-from typing import Any
+from typing import Any, NoReturn
 
 from flowyml.codehash import is_user_module
 from flowyml.events import StepFinished, StepRetrying, StepStarted
@@ -324,18 +324,30 @@ class CellRun:
         (removed since the lookup: the body runs)."""
         session, rec, entry, store = self.session, self.rec, self.entry, self.session.store
         first = _state.replay(self.state_notes)  # first: its imports may need its sys.path, its cwd
+        outputs = None
         try:  # first: the outputs may be instances of classes the cell defines
             with _quiet():  # what its imports print is in the replay (see _quiet)
                 session.restore_definitions(rec)
+        except NameError as exc:
+            # a definition reads a value the cell binds itself: a default, a decorator, a
+            # class attribute (Norvig's Boggle: `PREFIXES = word_prefixes(WORDS)`, then
+            # `def find_words(board, words=WORDS, prefixes=PREFIXES)`). Its outputs go into
+            # the namespace first, as the body had bound them by then; then the definitions
+            if exc.name not in rec.outputs:
+                self._definitions_failed(exc)
+            outputs = self._load_outputs()
+            for name in rec.outputs:
+                if name in outputs:
+                    session.ns[name] = outputs[name]
+            try:
+                with _quiet():
+                    session.restore_definitions(rec)
+            except Exception as again:
+                self._definitions_failed(again)
         except Exception as exc:
-            rec.error = f"restoring its imports and definitions failed: {type(exc).__name__}: {exc}"
-            raise _Stop("failed", raise_error=True) from None
-        try:  # from the namespace, as a user's pickle.loads would (see loading_into)
-            with _entry.loading_into(session.ns):
-                outputs = store.load(entry)
-        except _entry.CacheLoadError as exc:  # removed since the lookup: recompute
-            warnings.warn(str(exc), _entry.CacheWarning, stacklevel=2)
-            outputs = {}
+            self._definitions_failed(exc)
+        if outputs is None:
+            outputs = self._load_outputs()
         if not set(session.definite_outputs(rec)) <= set(outputs):
             return False
         failed = _state.replay(self.state_notes, again=first)  # again: for modules its imports loaded
@@ -352,6 +364,19 @@ class CellRun:
         if recorded and self.replay is not None:
             self.replay(recorded)
         return True
+
+    def _load_outputs(self) -> dict[str, Any]:
+        """The entry's outputs (``{}`` when it was removed since the lookup: recompute)."""
+        try:  # from the namespace, as a user's pickle.loads would (see loading_into)
+            with _entry.loading_into(self.session.ns):
+                return self.session.store.load(self.entry)
+        except _entry.CacheLoadError as exc:
+            warnings.warn(str(exc), _entry.CacheWarning, stacklevel=2)
+            return {}
+
+    def _definitions_failed(self, exc: Exception) -> NoReturn:
+        self.rec.error = f"restoring its imports and definitions failed: {type(exc).__name__}: {exc}"
+        raise _Stop("failed", raise_error=True) from None
 
     def run_body(self) -> Generator[Any, Any, None]:
         """A miss: ``execute()`` runs the body, with retries (backing off), the time limit

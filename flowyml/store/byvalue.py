@@ -10,6 +10,11 @@ notebook's live namespace*, as running its cell again would bind it. (``cloudpic
 give it a frozen copy of the globals it read when it was stored, so a later ``scale = 3``
 in another cell would not reach it, unlike in plain Python.)
 
+A decorator ``functools.lru_cache(maxsize)`` returned (``cache = functools.lru_cache(None)``)
+is stored as that call, a class or function of the notebook it wrapped in the name it had
+(``H = functools.lru_cache(None)(H)``) as that call on what the name holds on load, and a
+quoted name in a type alias (``typing.ForwardRef``) as its text.
+
 A regular-expression match (``m = re.search(...)``, ``list(re.finditer(...))``, which
 ``pickle`` refuses) is stored as its pattern, string and positions and found again on load
 (see :func:`_match_reduction`); a ``sqlite3`` connection to a database file as the file and
@@ -25,6 +30,7 @@ and is computed again.
 from __future__ import annotations
 
 import copyreg
+import functools
 import importlib
 import importlib.util
 import io
@@ -34,6 +40,7 @@ import pickle
 import re
 import sys
 import types
+import typing
 from collections import namedtuple
 from collections.abc import Callable
 from typing import Any
@@ -52,12 +59,26 @@ class _Pickler(pickle.Pickler):
             return _enum, (value.__name__, value.__bases__[0].__name__, enum_members(value))
         if isinstance(value, types.FunctionType) and _in_notebook(value) and not _by_name(value):
             return _rebuild, _parts(value)
+        if isinstance(value, types.FunctionType) and _lru_cache_decorator(value):
+            # `cache = functools.lru_cache(None)` (Norvig's notebooks): the decorator it
+            # returns is a closure of functools, rebuilt from its two settings
+            return functools.lru_cache, tuple(c.cell_contents for c in value.__closure__)
         if isinstance(value, re.Match):
             return _match_reduction(value)
         if type(value).__module__ == "sqlite3" and type(value).__name__ == "Connection":
             return _sqlite_reduction(value)
         if isinstance(value, property):
             return _property_reduction(value)
+        if _rebound_lru_wrapper(value):
+            # `Honeycomb = functools.lru_cache(None)(Honeycomb)` (Norvig's Spelling Bee):
+            # pickle stores the wrapper by its name, which finds the bare class on load
+            params = value.cache_parameters()
+            return _lru_rewrap, (value.__qualname__, params["maxsize"], params["typed"])
+        if isinstance(value, typing.ForwardRef):
+            # a quoted name in a type alias (`Tree = Union['Weighing', Set[int]]`, Norvig's
+            # TwelveBalls) keeps its compiled code, which pickle refuses: stored as its text
+            return _forward_ref, (value.__forward_arg__, value.__forward_is_argument__,
+                                  value.__forward_module__, value.__forward_is_class__)
         if isinstance(value, types.CellType):
             # a cell object, memoised like any object: closures that shared it (a counter's
             # increment and read) share it again after loading
@@ -154,6 +175,10 @@ def _property(module: str, qualname: str) -> property:
     raise pickle.UnpicklingError(f"{module}.{qualname} is no longer a property")
 
 
+def _forward_ref(arg: str, is_argument: bool, module: Any, is_class: bool) -> typing.ForwardRef:
+    return typing.ForwardRef(arg, is_argument, module, is_class=is_class)
+
+
 def _match(pattern: re.Pattern, string: Any, pos: int, endpos: int, finder: str,
            n: int = 0) -> re.Match:
     if finder == "finditer":
@@ -229,7 +254,28 @@ def needs_by_value(outputs: Any) -> bool:
     which a fresh kernel does not have when it loads the entry (a ``class`` statement is
     re-run first; a call is not)."""
     values = outputs.values() if isinstance(outputs, dict) else (outputs,)
-    return any(isinstance(v, type) and (notebook_namedtuple(v) or notebook_enum(v)) for v in values)
+    return any((isinstance(v, type) and (notebook_namedtuple(v) or notebook_enum(v)))
+               or _rebound_lru_wrapper(v) for v in values)
+
+
+def _rebound_lru_wrapper(value: Any) -> bool:
+    """Whether ``value`` is ``functools.lru_cache(...)(X)`` for a class or function ``X`` of
+    the notebook, bound to ``X``'s own name (``H = functools.lru_cache(None)(H)``)."""
+    if not isinstance(value, functools._lru_cache_wrapper):
+        return False
+    wrapped = getattr(value, "__wrapped__", None)
+    return (getattr(wrapped, "__module__", None) == "__main__"
+            and "<" not in value.__qualname__ and _namespace().get(value.__qualname__) is value)
+
+
+def _lru_rewrap(qualname: str, maxsize: int | None, typed: bool) -> Any:
+    """The class or function the notebook's name ``qualname`` holds on load (its cell's
+    definitions run first), wrapped again as the stored wrapper wrapped it."""
+    target = _namespace().get(qualname)
+    if target is None or isinstance(target, functools._lru_cache_wrapper):
+        raise pickle.UnpicklingError(
+            f"'{qualname}' is not the class or function it wrapped; its step runs again")
+    return functools.lru_cache(maxsize, typed)(target)
 
 
 def _namedtuple(name: str, fields: tuple[str, ...], defaults: tuple[tuple[str, Any], ...]) -> type:
@@ -256,6 +302,13 @@ def _enum(name: str, base: str, members: tuple[tuple[str, Any], ...]) -> type:
 
 def _in_notebook(func: types.FunctionType) -> bool:
     return func.__globals__.get("__name__") == "__main__"
+
+
+def _lru_cache_decorator(func: types.FunctionType) -> bool:
+    """Whether ``func`` is what ``functools.lru_cache(maxsize, typed)`` returns."""
+    return (func.__module__ == "functools"
+            and func.__qualname__ == "lru_cache.<locals>.decorating_function"
+            and func.__code__.co_freevars == ("maxsize", "typed"))
 
 
 def _by_name(func: types.FunctionType) -> bool:

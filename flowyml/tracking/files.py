@@ -477,7 +477,11 @@ class Tracking:
         self.words = tuple(dict.fromkeys(_command_words(
             [*commands, *(_commands_in(code) if code is not None else ())]))) if enabled else ()
         #: of those, the words of its IPython ``!`` lines: a folder one names is listed
-        self.shell_words = tuple(dict.fromkeys(_command_words(commands)))
+        listings = _listed_folders(commands)
+        self.shell_words = tuple(dict.fromkeys([*_command_words(commands),
+                                                *(w for w in listings if w != ".")]))
+        #: a listing naming no folder (``!ls``, ``%ls -l``): the working folder's names
+        self.lists_cwd = "." in listings
         self.step = step
 
     def recording(self, inputs: Iterable[Any] = ()) -> _Recording:
@@ -553,7 +557,9 @@ class _Recording:
                     sources, folders = value_sources(lazy)
             except Exception:
                 sources, folders = [], []
-        if not tracking.files and not tracking.literals and not tracking.words and not sources \
+        if not tracking.files and not tracking.literals and not tracking.words \
+                and not tracking.shell_words and not getattr(tracking, "lists_cwd", False) \
+                and not sources \
                 and (rec is None or not (rec.reads or rec.writes or rec.listed or rec.through)):
             return  # touched no file (most steps): nothing to record
         try:
@@ -607,6 +613,8 @@ class Observed:
             # a listed path is a folder: tested as one (``/proc`` itself is under ``/proc/``)
             listed = {p: None for p in dict.fromkeys(rec.listed)
                       if not skipped(os.path.join(p, ""))}
+            if getattr(tracking, "lists_cwd", False):
+                listed[cwd] = None
             for lit in (*tracking.literals, *tracking.words):
                 if _URL.match(lit):
                     continue
@@ -768,6 +776,25 @@ def _command_words(commands: Iterable[str]) -> list[str]:
             if len(word) > 1 and ("." in word or "/" in word) and not word.startswith("-") \
                     and any(ch.isalnum() for ch in word):  # not an operator ("x // 2 =")
                 out.append(word)
+    return out
+
+
+#: IPython's and the shell's folder listings (``!ls``, ``%ls``, ``ls`` by automagic, ``%ll``)
+_LISTINGS = frozenset(("ls", "ll", "lf", "lk", "lx", "ldir", "dir", "tree"))
+
+
+def _listed_folders(commands: Iterable[str]) -> list[str]:
+    """The folders a listing command shows (``!ls sub``, ``%ls -l``; ``"."`` for one naming
+    none: the working folder): their entries are what it read, so a file added since re-runs
+    it (a hit showed the old listing; words without a ``.`` or ``/`` are no file words). The
+    working folder is recorded by its names (as ``os.listdir()`` is): the cache's own folder
+    may be in it, changing with every step stored."""
+    out: list[str] = []
+    for command in commands:
+        words = command.lstrip("!% \t").split()
+        if words and words[0] in _LISTINGS:
+            named = [w.strip("'\"") for w in words[1:] if not w.startswith("-")]
+            out.extend(named or ["."])
     return out
 
 

@@ -113,6 +113,9 @@ _REGISTRY: list[StateItem] = []
 _AMBIENT: list[Ambient] = []
 #: generator item name -> whether its current state is known (seeded in this process)
 _determined: dict[str, bool] = {}
+#: generator item name -> digests of the unseeded states steps drew from in this process (a
+#: stored draw from one of them was shown here already: plain Python would draw new numbers)
+_drawn_from: dict[str, set[str]] = {}
 
 
 def register(item: StateItem) -> None:
@@ -206,6 +209,7 @@ def record(before: dict[str, Any], source: str | Callable[[], str], *, shown: bo
                                      "known_after": seeds or known}
             if not seeds and old is not None:  # it drew numbers from the state before
                 facts["before"] = _digest(old)
+                _drawn_from.setdefault(item.name, set()).add(facts["before"])
             generators[item.name] = facts
             _determined[item.name] = seeds or known
     started = _started(before, dict(changes), shown, images, code)
@@ -357,16 +361,42 @@ def refusal(notes: dict[str, Any] | None, *, plain: bool = True) -> str | None:
 
 
 def ambient_variant(notes: dict[str, Any] | None) -> str | None:
-    """When the only reason an entry is refused is its ambient settings: a digest of the
-    settings now (the entry made under them is stored beside it,
-    :func:`flowyml.keys.variant_key`); else ``None``."""
-    if not notes or _fixed_refusal(notes) or not _ambient_refusal(notes):
+    """When the only reason an entry is refused is its ambient settings or the state of a
+    generator it draws from: a digest of the settings and generator states now (the entry
+    made under them is stored beside it, :func:`flowyml.keys.variant_key`); else ``None``.
+    Two cells ``do(puzzle12)`` in a row drawing from a seeded generator are one step: each
+    keeps its entry, instead of each replacing the other's so neither hits after a restart."""
+    if not notes or _held_refusal(notes):
+        return None
+    if _generator_refusal(notes):
+        now = {**_ambient_now(notes), **_generators_now(notes)}
+        return xxhash.xxh3_64_hexdigest(repr(sorted(now.items())).encode())
+    if not _ambient_refusal(notes):
         return None
     now = _ambient_now(notes)
     return xxhash.xxh3_64_hexdigest(repr(sorted(now.items())).encode()) if now else None
 
 
+def _generators_now(notes: dict[str, Any]) -> dict[str, str]:
+    """``"generator NAME" -> digest`` of the state now of each generator the entry drew from."""
+    out = {}
+    for name, facts in notes.get("generators", {}).items():
+        item = _item(name)
+        module = _loaded(item) if "before" in facts else None
+        if module is None:
+            continue
+        try:
+            out[f"generator {name}"] = _digest(item.capture(module))  # type: ignore[union-attr]
+        except Exception:
+            continue
+    return out
+
+
 def _fixed_refusal(notes: dict[str, Any], plain: bool = True) -> str | None:
+    return _held_refusal(notes, plain) or _generator_refusal(notes)
+
+
+def _held_refusal(notes: dict[str, Any], plain: bool = True) -> str | None:
     if notes.get("unstored"):
         return (f"it changes {', '.join(notes['unstored'])} in a way that cannot be stored, "
                 "so only running it leaves the kernel as plain Python would")
@@ -377,8 +407,19 @@ def _fixed_refusal(notes: dict[str, Any], plain: bool = True) -> str | None:
         if matter:
             return (f"it ran beside other steps, so what it changed in {', '.join(matter)} "
                     "was not recorded")
+    return None
+
+
+def _generator_refusal(notes: dict[str, Any]) -> str | None:
     for name, facts in notes.get("generators", {}).items():
-        if "before" not in facts or not _determined.get(name, False):
+        if "before" not in facts:
+            continue
+        known = _determined.get(name, False)
+        # an unseeded generator: any draw is as good as the stored one, unless this kernel
+        # drew from the state the entry started from already (the same unseeded cell run
+        # twice, `random.randint(0, 100)` in two cells): a hit would show those numbers again
+        drawn = facts["before"] in _drawn_from.get(name, ())
+        if not known and not drawn:
             continue
         item = _item(name)
         module = _loaded(item)
@@ -388,9 +429,12 @@ def _fixed_refusal(notes: dict[str, Any], plain: bool = True) -> str | None:
             now = _digest(item.capture(module))  # type: ignore[union-attr]
         except Exception:
             continue
-        if not facts.get("known_before") or now != facts["before"]:
+        if known and (not facts.get("known_before") or now != facts["before"]):
             return (f"it draws from the global {name} generator, which is not in the state "
                     "it started from when it was stored")
+        if not known and now != facts["before"]:
+            return (f"it draws from the global {name} generator (not seeded), and this kernel "
+                    "drew the numbers it stored already: plain Python would draw new ones")
     return None
 
 
@@ -490,6 +534,8 @@ def replay(notes: dict[str, Any] | None, again: list[str] | None = None) -> list
         facts = notes.get("generators", {}).get(name)
         if facts is not None:
             _determined[name] = bool(facts.get("known_after"))
+            if "before" in facts:  # its numbers are shown in this kernel now
+                _drawn_from.setdefault(name, set()).add(facts["before"])
     return failed
 
 

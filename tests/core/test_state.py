@@ -20,6 +20,7 @@ def _clean_process_state(monkeypatch):
     monkeypatch.setattr(sys, "path", list(sys.path))
     monkeypatch.chdir(os.getcwd())
     monkeypatch.setattr(state, "_determined", {})
+    monkeypatch.setattr(state, "_drawn_from", {})
     saved_filters = list(warnings.filters)
     yield
     warnings.filters[:] = saved_filters
@@ -65,6 +66,20 @@ def test_a_draw_from_an_unseeded_generator_may_hit_from_any_state():
     notes = state.record(before, "x = random.random()")
     assert notes["generators"]["random"]["known_before"] is False
     random.seed()
+    state._drawn_from.clear()  # another process (a kernel restarted): any state will do
+    assert state.refusal(notes) is None
+
+
+def test_an_unseeded_draw_already_shown_in_this_process_is_not_shown_again():
+    """The same unseeded cell run twice (or two cells ``random.randint(0, 100)``): the
+    entry's numbers were drawn here already, so a hit would repeat them; from the state it
+    started in (nothing drawn since) it may still hit."""
+    random.seed()
+    before = state.snapshot()
+    random.random()
+    notes = state.record(before, "x = random.random()")
+    assert "not seeded" in state.refusal(notes)
+    random.setstate(before["random"])
     assert state.refusal(notes) is None
 
 

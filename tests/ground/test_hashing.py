@@ -66,6 +66,19 @@ def test_equal_values_equal_hashes_sets_ignore_order_dicts_keep_it():
     assert hash_value(float("nan")) == hash_value(float("nan"))
 
 
+def test_a_defaultdicts_factory_is_part_of_its_value():
+    """What a missing key gives is part of a defaultdict (an empty ``defaultdict(object)``
+    and ``defaultdict(lambda: 0)`` had one digest); a plain dict keeps its digest (pinned above)."""
+    from collections import defaultdict
+
+    digests = {hash_value(defaultdict(f)) for f in (object, int, list, None, lambda: 0, lambda: 1)}
+    assert len(digests) == 6
+    assert hash_value(defaultdict(int, a=1)) == hash_value(defaultdict(int, a=1))
+    assert hash_value(defaultdict(int, a=1)) != hash_value(defaultdict(float, a=1))
+    assert hash_value(defaultdict(int, a=1)) != hash_value({"a": 1})
+    assert hash_value({1: "x", "k": None}) != hash_value(defaultdict(str, {1: "x", "k": None}))
+
+
 def test_no_ambiguity_between_nested_shapes():
     assert hash_value(["ab", "c"]) != hash_value(["a", "bc"])
     assert hash_value([[1], 2]) != hash_value([1, [2]])

@@ -67,6 +67,37 @@ def test_a_folder_a_shell_command_lists_re_runs_the_cell_when_a_file_in_it_chang
     assert any("the files in data changed" in n for n in rec.notes), rec.notes
 
 
+def test_a_listing_naming_no_folder_or_one_without_a_slash_re_runs_when_a_file_is_added(
+        ip, here, capfd):
+    """``!ls``, ``%ls -l``, ``!ls sub`` (the bootcamp's file lessons list the folder): only
+    words with a ``.`` or ``/`` counted as file words, so these named nothing and a restart
+    was a hit showing the old listing. A listing shows the working folder or the folders
+    it names."""
+    import flowyml_jupyter
+
+    (here / "sub").mkdir()
+    cells = ["!ls", "%ls -l", "!ls sub"]
+
+    def states() -> set[str]:
+        return {r.state for r in flowyml_jupyter._LOADED[id(ip)].session.steps.values()}
+
+    for cell in cells:
+        step_cell(ip, "", cell)
+    ip.restart()
+    for cell in cells:
+        step_cell(ip, "", cell)
+    assert states() == {"cached"}
+    capfd.readouterr()
+    ip.restart()
+    (here / "new.txt").write_text("x")
+    (here / "sub" / "inner.txt").write_text("x")
+    for cell in cells:
+        step_cell(ip, "", cell)
+    out = capfd.readouterr().out
+    assert out.count("new.txt") == 2 and "inner.txt" in out, out
+    assert states() == {"done"}
+
+
 def test_an_operator_in_a_printed_message_names_no_folder(ip, session, here, capfd):
     """``"x // 2 ="`` holds spaces like a command, but ``//`` is no folder to list (the
     root would change between any two runs: the cell would never hit)."""

@@ -395,6 +395,17 @@ def test_automagic_lines_run_as_ipython_would(ip, session, capsys, tmp_path):
     assert "hi there" in capsys.readouterr().out  # replayed
 
 
+def test_a_bare_automagic_name_says_it_is_ipythons_magic(ip, capsys, tmp_path):
+    """The bootcamp's file lesson has a cell ``pwd``: valid Python (a name) that IPython runs
+    as ``%pwd``. It ran as an ordinary cell, as it should, but its status line said the cell
+    read ``pwd``, "which no cell run above defines" (define it, declare --inputs)."""
+    ip.run_line_magic("cd", str(tmp_path))
+    assert step_cell(ip, "", "pwd").success
+    out = capsys.readouterr().out
+    assert str(tmp_path) in out
+    assert "`pwd` is IPython's automagic %pwd" in out and "no cell run above" not in out, out
+
+
 def test_loop_and_with_targets_are_kept_for_later_cells(ip, session, tmp_path):
     pytest.importorskip("matplotlib")
     path = tmp_path / "t.txt"
