@@ -70,6 +70,11 @@ def printed(outputs: list[Any], labelled: bool = False, results: bool = False,
     return "".join(parts)
 
 
+def everything(outputs: list[Any]) -> str:
+    """All a cell showed but its status line: its streams (labelled), values and errors."""
+    return printed(outputs, labelled=True, results=True, errors=True)
+
+
 def three_runs(folder: Path, cells: list[str], view: Any = printed,
                allow_errors: bool = True) -> tuple[list[Any], list[Any], list[Any], list[str]]:
     """``view`` of each cell's outputs in plain Python, in flowyml on the cache as it is,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from .kernel_runs import printed, three_runs
+from .kernel_runs import everything, three_runs
 
 pytestmark = pytest.mark.slow
 
@@ -22,8 +22,7 @@ def test_a_settled_future_import_cell_is_a_hit_and_binds_its_names_after_a_resta
         "%%step\nfrom __future__ import absolute_import\nhalf = 1 / 2",
         "print(type(division).__name__, print_function.compiler_flag > 0, absolute_import.optional, half)",
     ]
-    plain, first, again, states = three_runs(
-        tmp_path, cells, lambda o: printed(o, labelled=True, results=True, errors=True))
+    plain, first, again, states = three_runs(tmp_path, cells, everything)
     assert plain[2] == "stdout: _Feature True (2, 5, 0, 'alpha', 1) 0.5\n", plain
     assert first == plain and again == plain
     assert ": cached" in states[0] and ": cached" in states[1], states

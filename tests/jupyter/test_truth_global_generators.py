@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from .kernel_runs import printed, run_cells, status, three_runs
+from .kernel_runs import everything, printed, run_cells, status, three_runs
 
 pytestmark = pytest.mark.slow
 
@@ -25,8 +25,7 @@ def test_cells_reading_a_scipy_distribution_are_hits_after_a_restart(tmp_path):
         "%%step\nprint(f'{post.cdf(0):.4f}', [round(x, 4) for x in post.interval(0.5)])",
         "%%step\nnoise = np.random.rand(2)\nbetter = 1 - post.cdf(0)\nprint(f'{better:.4f}')",
     ]
-    plain, first, again, states = three_runs(
-        tmp_path, cells, lambda o: printed(o, labelled=True, results=True, errors=True))
+    plain, first, again, states = three_runs(tmp_path, cells, everything)
     assert plain[1] == "stdout: 0.1647\n" and plain[4] == "stdout: 0.8353\n", plain
     assert first == plain and again == plain
     assert all(": cached" in s for s in states), states

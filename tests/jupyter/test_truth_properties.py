@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from .kernel_runs import printed, three_runs
+from .kernel_runs import everything, three_runs
 
 pytestmark = pytest.mark.slow
 
@@ -29,8 +29,7 @@ def test_cells_keeping_properties_of_a_library_and_a_notebook_class_are_hits(tmp
         "props = dict(inspect.getmembers(Track, lambda o: isinstance(o, property)))",
         "print(s.x.round(3).tolist(), s._kf is kf, props['last'].fget(track), props['last'] is Track.last)",
     ]
-    plain, first, again, states = three_runs(
-        tmp_path, cells, lambda o: printed(o, labelled=True, results=True, errors=True))
+    plain, first, again, states = three_runs(tmp_path, cells, everything)
     assert plain[3] == "stdout: [[1.15, 1.05], [1.96, 0.93], [3.062, 1.019]] True 3.062 True\n", plain
     assert first == plain and again == plain
     assert ": cached" in states[1] and ": cached" in states[2], states
