@@ -1,12 +1,79 @@
-"""Where the data behind an open handle lives: the file of a ``sqlite3`` connection. Both
-the hashing of values (a connection is hashed by its file, :mod:`flowyml.hashing`) and the
-record of the files a step reads (:mod:`flowyml.tracking.files`) ask, so it sits below
-both."""
+"""Where the data behind an open handle lives: the file of a ``sqlite3`` connection, the
+file and position of a Python file object (``f = open('notes.txt')`` kept for later
+cells). The hashing of values (a handle is hashed by what it reads, :mod:`flowyml.hashing`),
+its storage (:mod:`flowyml.store.byvalue`) and the record of the files a step reads
+(:mod:`flowyml.tracking.files`) ask, so it sits below them."""
 
 from __future__ import annotations
 
+import io
 import os
-from typing import Any
+from typing import Any, NamedTuple
+
+#: the file objects ``open`` returns with its default buffering: text, binary
+_FILE_TYPES = (io.TextIOWrapper, io.BufferedReader, io.BufferedWriter)
+
+
+class FileHandle(NamedTuple):
+    """What a Python file object is, for hashing and for opening it again: the file (as
+    ``open`` was given it, so it names the same file again from the same folder, as running
+    the cell again would), ``open``'s mode, encoding and
+    errors (``None`` for binary), and the position ``tell`` gives (``None`` when closed)."""
+
+    path: str
+    mode: str
+    encoding: str | None
+    errors: str | None
+    position: int | None
+
+
+def file_handle(f: Any) -> FileHandle | None:
+    """``f`` as a :class:`FileHandle` when it is one ``open`` made from a path and opening
+    it again gives the same object: open for reading only (``'r'``, ``'rb'``), or closed
+    (any mode: nothing can be done with it but look at it). ``None`` for anything else: a
+    file open for writing (its unwritten buffer and the truncation a new ``open`` would do),
+    one opened from a descriptor, a text file partway through a ``for line in f`` loop
+    (Python cannot tell its position then)."""
+    if type(f) not in _FILE_TYPES:
+        return None
+    try:
+        name, mode, closed = f.name, f.mode, f.closed
+    except (AttributeError, ValueError):  # a raw file detached from its wrapper
+        return None
+    if not isinstance(name, str) or not isinstance(mode, str):
+        return None
+    text = isinstance(f, io.TextIOWrapper)
+    if closed:
+        if not text and set(mode) - set("rb"):
+            return None  # a closed binary writer: its mode cannot be given back (see _closed)
+        position = None
+    else:
+        if set(mode) - set("rbt") or not f.readable() or not os.path.isfile(name):
+            return None  # (``sys.stdin`` is named ``'<stdin>'``)
+        try:
+            position = f.tell()
+        except (OSError, ValueError):
+            return None
+    return FileHandle(name, mode, f.encoding if text else None, f.errors if text else None,
+                      position)
+
+
+def reopen(handle: FileHandle) -> Any:
+    """The file object ``handle`` describes, opened again: at its position when it was
+    open, closed when it was (opened for reading, so a closed writer never truncates its
+    file again; a text file gets its mode back: a closed file shows only its name and
+    mode)."""
+    path, mode, encoding, errors, position = handle
+    if position is None:
+        # (a file gone since fails the load: the entry is dropped and its step runs)
+        f = open(path, "rb" if "b" in mode else "r", encoding=encoding, errors=errors)  # noqa: SIM115
+        if isinstance(f, io.TextIOWrapper):
+            f.mode = mode
+        f.close()
+        return f
+    f = open(path, mode, encoding=encoding, errors=errors)  # noqa: SIM115
+    f.seek(position)
+    return f
 
 
 def sqlite_database(con: Any) -> str | None:

@@ -11,6 +11,7 @@ must only change together with :data:`FINGERPRINT_VERSION`.
 from __future__ import annotations
 
 import functools
+import io
 import math
 import pickle
 import re
@@ -242,6 +243,31 @@ def _(obj: Any, h: Hasher) -> None:
         tag(h, b"cls", f"{wrapped.__module__}.{wrapped.__qualname__}".encode())
     else:
         _feed(wrapped, h)
+
+
+@fingerprint.register(io.TextIOWrapper)
+@fingerprint.register(io.BufferedReader)
+@fingerprint.register(io.BufferedWriter)
+def _(obj: Any, h: Hasher) -> None:
+    # a file kept open for later cells (`f = open('notes.txt')`, then `f.readline()`) by
+    # what it reads: the file, how it decodes it, where it stands (a cell reading from it
+    # changes it in place). The file's content is not the value's: a step that uses it
+    # reads the file (flowyml.tracking.files.value_sources), so an edited file re-runs it.
+    from flowyml.handles import file_handle
+
+    handle = file_handle(obj)
+    if handle is None and not obj.closed and set(str(getattr(obj, "mode", ""))) & set("wax+"):
+        raise UnhashableValueError(
+            f"{obj!r} is open for writing and cannot be hashed by content (its buffer may "
+            "hold what it has not written yet); write and close it in one cell (`with "
+            "open(path, 'w') as f: ...`) to cache the steps that write it")
+    if handle is None:
+        raise UnhashableValueError(
+            f"{obj!r} cannot be hashed by content: only a file opened by its path for "
+            "reading (or closed) can, and not partway through a `for line in f` loop; read "
+            "what you need into a variable (`lines = f.readlines()`) to cache the steps using it")
+    tag(h, b"file", _type_name(obj))
+    _feed(tuple(handle), h)
 
 
 @fingerprint.register(types.FunctionType)

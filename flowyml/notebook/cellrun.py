@@ -23,6 +23,7 @@ and this module never imports it (it sits above this one).
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import io
 import os
@@ -50,6 +51,7 @@ from flowyml.notebook.stepcells import (
     unstorable_output,
 )
 from flowyml.sizes import size_text
+from flowyml.store import byvalue as _byvalue
 from flowyml.store import entry as _entry
 from flowyml.store import explain as _explain
 from flowyml.timeouts import StepTimeoutError, time_limit, within
@@ -174,6 +176,18 @@ def patched_outside(owners: list[str], ns: dict[str, Any]) -> list[str]:
             found.append(f"{owner} (in the helper module {module.__name__})")
     return found
 
+
+
+def _storable(value: Any) -> bool:
+    """Whether the cache can store ``value``: as ``pickle`` does, or by value (a closed
+    file, a notebook function; :mod:`flowyml.store.byvalue`)."""
+    for dumps in (functools.partial(pickle.dumps, protocol=5), _byvalue.dumps):
+        try:
+            dumps(value)
+            return True
+        except Exception:
+            continue
+    return False
 
 class _Stop(Exception):
     """A stage ended the run in ``state`` (raising :class:`StepRunError` after the report
@@ -456,9 +470,7 @@ class CellRun:
         outputs = {o: session.ns[o] for o in rec.outputs if o in session.ns}
         absent = [o for o in rec.outputs if o not in outputs]
         for out in [o for o in outputs if o in rec.analysis.maybe]:
-            try:  # a loop or `with` target that cannot be stored (a closed file) is left out
-                pickle.dumps(outputs[out], protocol=5)
-            except Exception:
+            if not _storable(outputs[out]):  # a loop or `with` target (a lock) is left out
                 absent.append(out)
                 del outputs[out]
         hashes = session.output_digests(rec, outputs, self.key)

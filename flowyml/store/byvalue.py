@@ -18,7 +18,9 @@ quoted name in a type alias (``typing.ForwardRef``) as its text.
 A regular-expression match (``m = re.search(...)``, ``list(re.finditer(...))``, which
 ``pickle`` refuses) is stored as its pattern, string and positions and found again on load
 (see :func:`_match_reduction`); a ``sqlite3`` connection to a database file as the file and
-its settings, connected again on load (see :func:`_sqlite_reduction`).
+its settings, connected again on load (see :func:`_sqlite_reduction`); a file object open
+for reading (``f = open('notes.txt')``) as its path, mode and position, opened again there
+on load, and a closed one as a closed file (see :func:`_file_reduction`).
 
 Everything else is pickled as ``pickle`` pickles it: functions and classes a cell defines
 by name by reference (a hit re-runs the cell's definitions first), and a lambda of a module
@@ -67,6 +69,8 @@ class _Pickler(pickle.Pickler):
             return _match_reduction(value)
         if type(value).__module__ == "sqlite3" and type(value).__name__ == "Connection":
             return _sqlite_reduction(value)
+        if isinstance(value, (io.TextIOWrapper, io.BufferedReader, io.BufferedWriter)):
+            return _file_reduction(value)
         if isinstance(value, property):
             return _property_reduction(value)
         if _rebound_lru_wrapper(value):
@@ -140,6 +144,22 @@ def _sqlite_connect(path: str, isolation_level: Any, row_factory: Any, text_fact
     con = sqlite3.connect(path, isolation_level=isolation_level)
     con.row_factory, con.text_factory = row_factory, text_factory
     return con
+
+
+def _file_reduction(f: Any) -> Any:
+    """A file kept open for reading by later cells (``f = open('notes.txt')``), stored as
+    its path, mode, encoding and position and opened again there on load -- what the cell's
+    ``open`` and the reads since did; a closed one (``f.close()``) as a closed file of that
+    name and mode. A file open for writing is refused, as ``pickle`` refuses it: its buffer
+    may hold what it has not written, and opening it again would truncate the file."""
+    from flowyml.handles import file_handle, reopen
+
+    handle = file_handle(f)
+    if handle is None:
+        raise pickle.PicklingError(
+            f"cannot pickle {f!r}: only a file opened by its path for reading, or closed, "
+            "is stored (opened again on load)")
+    return reopen, (handle,)
 
 
 def _property_reduction(prop: property) -> Any:

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import sqlite3
 import subprocess
 import sys
@@ -127,3 +128,37 @@ def test_tool_folders_named_by_the_environment_and_database_journals_are_not_dat
         history.close()
     finally:
         files._skip_prefixes.cache_clear()
+
+
+def test_a_file_object_is_stored_only_where_opening_it_again_gives_the_same_file(here):
+    """A file kept open for reading is stored as its path, mode and position (opened again
+    there on load); a closed one as a closed file, without opening its file for writing
+    again (which would truncate it); one partway through ``for line in f`` (Python cannot
+    tell its position) or open for writing is refused, as ``pickle`` refuses it."""
+    from flowyml.handles import FileHandle, file_handle
+    from flowyml.hashing import UnhashableValueError, hash_value
+    from flowyml.store import byvalue
+
+    (here / "t.txt").write_text("a\nb\nc\n")
+    with open("t.txt") as f:
+        f.readline()
+        assert file_handle(f) == FileHandle("t.txt", "r", f.encoding, "strict", 2)
+        again = pickle.loads(byvalue.dumps(f))
+        assert (again.read(), again.name, again.mode) == ("b\nc\n", "t.txt", "r")
+        again.close()
+        moved = hash_value(f)
+        f.seek(0)
+        assert hash_value(f) != moved  # where it stands is part of the value
+        next(iter(f))
+        assert file_handle(f) is None  # partway through a `for line in f` loop
+        with pytest.raises(UnhashableValueError, match="for line in f"):
+            hash_value(f)
+    with open("out.txt", "w") as w:
+        w.write("kept")
+        with pytest.raises(UnhashableValueError, match="open for writing"):
+            hash_value(w)
+        with pytest.raises(pickle.PicklingError):
+            byvalue.dumps(w)
+    closed = pickle.loads(byvalue.dumps(w))
+    assert (closed.closed, closed.name, closed.mode) == (True, "out.txt", "w")
+    assert (here / "out.txt").read_text() == "kept"

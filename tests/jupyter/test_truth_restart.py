@@ -112,6 +112,53 @@ def test_a_cell_keeping_a_connection_to_a_database_file_is_a_hit_and_reads_it_ag
 
 
 @pytest.mark.slow
+def test_a_file_kept_open_for_later_cells_is_a_hit_where_it_stood_and_reads_it_again_when_edited(
+        tmp_path, monkeypatch):
+    """The Python bootcamp's Files lesson: ``f = open('test.txt')`` in one cell, then
+    ``f.readline()``, ``f.read()``, ``f.seek(0)`` in later ones, and ``g = open(...)`` read
+    and closed in one cell. A file object could not be stored, so all of them ran after
+    every restart. It is stored as its path, mode, encoding and position and opened again
+    there on load; the file is what the cells using it read, so an edited file re-runs
+    them and they show its new text, as plain Python does."""
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "t.txt").write_text("a\nb\nc\n")
+    (tmp_path / "t.bin").write_bytes(bytes(range(6)))
+    cells = ["%%step\nf = open('t.txt')\nb = open('t.bin', 'rb')",
+             "%%step\nprint(repr(f.readline()), b.read(2))",
+             "%%step\nprint(repr(f.read()), f.tell(), b.read(), b.tell())",
+             "%%step\nf.seek(0)\nprint(f.readlines(), f.name, f.mode, f.encoding)",
+             "%%step\ng = open('t.txt')\nhead = g.read(1)\ng.close()",
+             "%%step\nprint(head, g.closed, g.name, g.mode)"]
+    expected = ["'a\\n' b'\\x00\\x01'\n", "'b\\nc\\n' 6 b'\\x02\\x03\\x04\\x05' 6\n",
+                "['a\\n', 'b\\n', 'c\\n'] t.txt r UTF-8\n", "", "a True t.txt r\n"]
+    plain, first, second, states = _three(tmp_path, cells)
+    assert plain == first == second == ["", *expected]
+    assert all(": cached" in s for s in states), states
+    (tmp_path / "t.txt").write_text("x\ny\n")
+    edited = ["'x\\n' b'\\x00\\x01'\n", "'y\\n' 4 b'\\x02\\x03\\x04\\x05' 6\n",
+              "['x\\n', 'y\\n'] t.txt r UTF-8\n", "", "x True t.txt r\n"]
+    assert [printed(o) for o in run_cells(tmp_path, cells, False)] == ["", *edited]
+    runs = run_cells(tmp_path, cells)
+    assert [printed(o) for o in runs] == ["", *edited]
+    states = statuses(runs)
+    assert not any(": cached" in s for s in states), states
+    assert "t.txt changed" in states[0] and "t.txt changed" in states[4], states
+
+
+@pytest.mark.slow
+def test_a_file_kept_open_for_writing_runs_every_time_and_says_why(tmp_path, monkeypatch):
+    """A file open for writing is not stored (its buffer may hold what it has not written,
+    and opening it again would truncate the file): the cells using it run every time, and
+    the status line says how to cache them."""
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+    cells = ["%%step\nw = open('o.txt', 'w')", "%%step\nw.write('hi')\nw.close()",
+             "%%step\nprint(open('o.txt').read())"]
+    plain, first, second, states = _three(tmp_path, cells)
+    assert plain == first == second == ["", "", "hi\n"]
+    assert "open for writing" in states[0] and "with open(" in states[0], states
+
+
+@pytest.mark.slow
 def test_values_a_cell_writes_into_a_memory_map_are_in_the_file_after_a_restart(
         tmp_path, monkeypatch):
     """Python for Data Analysis, appendix A: ``mmap = np.memmap(..., mode='w+')``, ``section =
