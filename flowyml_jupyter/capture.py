@@ -234,6 +234,8 @@ def replay(items: list[dict[str, Any]]) -> None:
         elif kind == "flush":
             for name in item.get("names") or ():
                 (sys.stderr if name == "stderr" else sys.stdout).flush()
+        elif kind == "result" and item.get("data") and _show_as_result(item):
+            pass
         elif kind in ("display", "result", "update"):
             data = item.get("data") or {}
             display_id = item.get("display_id")
@@ -245,6 +247,24 @@ def replay(items: list[dict[str, Any]]) -> None:
                 publish_display_data(data, metadata=item.get("metadata") or {}, **extra)
         elif kind == "error":  # shown while the cell went on (a display formatter raising)
             _show_error(item)
+
+
+def _show_as_result(item: dict[str, Any]) -> bool:
+    """Show an expression's value that is not the cell's last (``ast_node_interactivity =
+    'all'`` shows each) as the shell showed it: an ``Out[n]`` result, not a display. The
+    namespace's ``_`` is left to the cell's last value, as it ends in plain Python."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    hook = getattr(shell, "displayhook", None)
+    if hook is None or not hasattr(hook, "write_format_data"):
+        return False
+    sys.stdout.flush()
+    hook.start_displayhook()
+    hook.write_output_prompt()
+    hook.write_format_data(dict(item.get("data") or {}), dict(item.get("metadata") or {}))
+    hook.finish_displayhook()
+    return True
 
 
 def _show_error(item: dict[str, Any]) -> None:

@@ -41,6 +41,7 @@ from flowyml.codehash import is_user_module
 from flowyml.events import StepFinished, StepRetrying, StepStarted
 from flowyml.executors.runner import backoff
 from flowyml.hashing import UnhashableValueError, hash_value
+from flowyml.notebook.cells import CellAnalysis
 from flowyml.notebook.ipysyntax import outside_lines
 from flowyml.notebook.replay import Recording
 from flowyml.notebook.stepcells import (
@@ -176,6 +177,52 @@ def patched_outside(owners: list[str], ns: dict[str, Any]) -> list[str]:
             found.append(f"{owner} (in the helper module {module.__name__})")
     return found
 
+
+
+def attributes_set(analysis: CellAnalysis, ns: dict[str, Any]) -> tuple[list[tuple[str, str, str, Any]], list[str]]:
+    """What a cell set by name on classes and modules found by their names
+    (``InteractiveShell.ast_node_interactivity = 'all'``, ``mylib.LIMIT = 5``,
+    ``pd.DataFrame.double = double``), as ``(module, qualname, attribute, value)`` to
+    store and set again on a hit, and the rest of the owners it patched (changed any other
+    way, or a class of the notebook or made in a function: :func:`patched_outside`)."""
+    stored: list[tuple[str, str, str, Any]] = []
+    rest: list[str] = []
+    for owner in analysis.patched:
+        attrs = analysis.attr_sets.get(owner)
+        where = _named_owner(owner, ns) if attrs else None
+        held = vars(where[2]) if where is not None else {}
+        if where is None or any(a not in held for a in attrs or ()):
+            rest.append(owner)
+            continue
+        stored.extend((where[0], where[1], a, held[a]) for a in attrs or ())
+    return stored, rest
+
+
+def _named_owner(owner: str, ns: dict[str, Any]) -> tuple[str, str, Any] | None:
+    """``(module, qualname, object)`` when the dotted name ``owner`` holds a module or a
+    class that its module and qualified name find again (not the notebook's own)."""
+    head, *attrs = owner.split(".")
+    obj = ns.get(head, MISSING)
+    try:
+        for attr in attrs:
+            obj = getattr(obj, attr)
+    except Exception:
+        return None
+    if isinstance(obj, types.ModuleType):
+        name = obj.__name__
+        return (name, "", obj) if name != "__main__" and sys.modules.get(name) is obj else None
+    if not isinstance(obj, type):
+        return None
+    module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", "")
+    if not isinstance(module, str) or module == "__main__" or module not in sys.modules:
+        return None
+    found: Any = sys.modules[module]
+    try:
+        for part in qualname.split("."):
+            found = getattr(found, part)
+    except Exception:
+        return None
+    return (module, qualname, obj) if found is obj else None
 
 
 def _storable(value: Any) -> bool:
@@ -367,6 +414,8 @@ class CellRun:
         failed = _state.replay(self.state_notes, again=first)  # again: for modules its imports loaded
         if failed:
             rec.notes.append(f"could not apply again what it changed: {', '.join(failed)}")
+        if _state.ATTRIBUTES in (self.state_notes or {}).get("changed", ()):
+            session.patches[rec.name] = self.key  # as when it ran: later steps keyed on it
         made = [o for o in rec.outputs if o in outputs]
         hashes = {o: entry.output_hashes.get(o) for o in made}
         session.record_produced(rec, {o: outputs[o] for o in made}, hashes, self.digests,
@@ -485,11 +534,14 @@ class CellRun:
         session, rec, store = self.session, self.rec, self.session.store
         notes: dict[str, Any] = {"absent": absent} if absent else {}
         shown = self.recording.items if self.recording is not None else []
+        attributes, owners = attributes_set(rec.analysis, session.ns)
         changed_state = _state.record(state_before, rec.body, shown=bool(shown),
-                                      images=any(_shows_image(item) for item in shown))
-        patched = patched_outside(rec.analysis.patched, session.ns)
-        patched += [c for c in self.classes_changed if c not in patched]
-        if patched:  # what it patched is part of every later step's key (Session.cache_key)
+                                      images=any(_shows_image(item) for item in shown),
+                                      attributes=attributes)
+        patched = patched_outside(owners, session.ns)
+        patched += [c for c in self.classes_changed
+                    if not any(p == c or p.startswith(f"{c} (") for p in patched)]
+        if patched or attributes:  # part of every later step's key (Session.cache_key)
             session.patches[rec.name] = self.key or uuid.uuid4().hex
         outside = outside_lines(rec.analysis.ipython)
         if outside:

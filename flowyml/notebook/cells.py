@@ -106,6 +106,10 @@ class CellAnalysis:
     #: (``pd.DataFrame.double = f`` -> ``pd.DataFrame``; ``setattr(mod, "x", 1)`` -> ``mod``):
     #: a module or a class among them is changed outside the values a step stores
     patched: list[str] = field(default_factory=list)
+    #: of ``patched``, the owners the cell changes only by setting attributes by name
+    #: (``InteractiveShell.ast_node_interactivity = 'all'``, ``mylib.LIMIT = 5``): owner ->
+    #: the attributes; what they hold after the body can be stored and set again on a hit
+    attr_sets: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def produces(self) -> list[str]:
@@ -163,7 +167,8 @@ def analyze(body: str, magic_lines: frozenset[int] = frozenset()) -> CellAnalysi
         # (`division`), and so must a hit (they open the cell, so the source compiles)
         definitions=definitions_source(full_tree if futures else tree, full_python if futures else python),
         futures=futures, star_import=walk.star, ipython=ipython, python=python, deferred=deferred,
-        patched=list(walk.patched))
+        patched=list(walk.patched),
+        attr_sets={o: list(a) for o, a in walk.attr_sets.items() if a is not None and o in walk.patched})
 
 
 class _Walk:
@@ -178,6 +183,8 @@ class _Walk:
         self.defined_set: set[str] = set()
         self.mutated: dict[str, None] = {}
         self.patched: dict[str, None] = {}
+        #: owner -> attributes set by name; ``None`` once it is changed any other way
+        self.attr_sets: dict[str, dict[str, None] | None] = {}
         self.deleted: dict[str, None] = {}
         self.star = False
         self.bound_anywhere: set[str] = set()
@@ -330,11 +337,13 @@ class _Walk:
                 owner = _dotted(call.args[0])
                 if owner is not None:
                     self.patched.setdefault(owner)
+                    self.attr_sets[owner] = None
             elif (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
                   and call.func.attr in _MUTATING_METHODS):
                 owner = _dotted(call.func.value)  # `cfg.CONFIG.update(lr=5)`
                 if owner is not None and "." in owner:
                     self.patched.setdefault(owner)
+                    self.attr_sets[owner] = None
             self.expr(node.value)
         else:  # Return, Raise, Assert, type aliases...: just their expressions
             for child in ast.iter_child_nodes(node):
@@ -354,6 +363,10 @@ class _Walk:
             owner = _dotted(node.value)
             if owner is not None:
                 self.patched.setdefault(owner)
+                if isinstance(node, ast.Attribute) and self.attr_sets.get(owner, {}) is not None:
+                    self.attr_sets.setdefault(owner, {})[node.attr] = None  # type: ignore[index]
+                else:
+                    self.attr_sets[owner] = None
             if isinstance(node, ast.Subscript):
                 self.expr(node.slice)
             self.expr(node.value)  # the object (and its base name) is read...
@@ -372,6 +385,8 @@ class _Walk:
                 self.delete(elt)
         else:
             self.target(node, "value")
+            if (owner := _dotted(getattr(node, "value", None))) is not None:
+                self.attr_sets[owner] = None  # `del Cls.attr`: not a value to set again
 
     def pattern(self, node: ast.pattern) -> None:
         for sub in ast.walk(node):

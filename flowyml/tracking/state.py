@@ -168,12 +168,15 @@ def snapshot() -> dict[str, Any]:
 
 
 def record(before: dict[str, Any], source: str | Callable[[], str], *, shown: bool = False,
-           images: bool = False) -> dict[str, Any] | None:
+           images: bool = False, attributes: list[tuple[str, str, str, Any]] | None = None,
+           ) -> dict[str, Any] | None:
     """What the step changed and consumed since ``before`` (:func:`snapshot`), and the
     ambient settings it started from, as notes for its entry (``None`` when nothing).
     ``source`` is the step's code (or a function giving it, called only when needed): code
     that seeds a generator did not consume it. ``shown``: the step showed something (a
-    stream, a display); ``images``: it showed a figure.
+    stream, a display); ``images``: it showed a figure. ``attributes``: what the step set
+    on classes and modules by name, ``(module, qualname or "", attribute, value)``
+    (``InteractiveShell.ast_node_interactivity = 'all'``; see :func:`_attributes_apply`).
     """
     after = snapshot()
     text: list[str] = []
@@ -212,6 +215,8 @@ def record(before: dict[str, Any], source: str | Callable[[], str], *, shown: bo
                 _drawn_from.setdefault(item.name, set()).add(facts["before"])
             generators[item.name] = facts
             _determined[item.name] = seeds or known
+    if attributes:
+        changes.append((ATTRIBUTES, attributes))
     started = _started(before, dict(changes), shown, images, code)
     if not changes and not started and not kept_out:
         return None
@@ -1140,6 +1145,26 @@ def _logging_apply(logging: Any, change: dict[str, Any]) -> None:
                 logger.addHandler(handler)
 
 
+#: the item of what steps set on classes and modules by name (see :func:`record`)
+ATTRIBUTES = "attributes of classes and modules"
+
+
+def _attributes_apply(_sys: Any, change: list[tuple[str, str, str, Any]]) -> None:
+    """Set again what a step set on classes and modules by name: each owner is found by its
+    module (imported again if need be: it was importable when the step ran) and qualified
+    name; all are found before any is set."""
+    import importlib
+
+    found = []
+    for module, qualname, attr, value in change:
+        owner: Any = sys.modules.get(module) or importlib.import_module(module)
+        for part in filter(None, qualname.split(".")):
+            owner = getattr(owner, part)
+        found.append((owner, attr, value))
+    for owner, attr, value in found:
+        setattr(owner, attr, value)
+
+
 for _builtin in (
     StateItem("random", "random", lambda m: m.getstate(), _whole, _random_apply, generator=True),
     StateItem("numpy.random", "numpy", _np_capture, _whole, _np_apply, generator=True),
@@ -1171,6 +1196,8 @@ for _builtin in (
               _plotly_apply),
     StateItem("pandas' classes", "pandas", _pandas_methods_capture, _pandas_methods_change,
               _pandas_methods_apply),
+    # never captured: its changes come from the step's code (record(attributes=...))
+    StateItem(ATTRIBUTES, "sys", lambda m: None, lambda before, after: None, _attributes_apply),
 ):
     register(_builtin)
 del _builtin

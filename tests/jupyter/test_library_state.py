@@ -137,10 +137,13 @@ def test_extensions_autoreload_and_precision_a_cached_cell_set_are_set_again(tmp
 
 
 def test_a_patched_library_class_interactivity_and_xmode_after_a_restart(tmp_path):
-    """``pd.DataFrame.double = double`` changes a class, which a step stores by name: the
-    cell runs again after a restart (saying why) so later cells find the method; the shell's
-    own settings a cached cell set (``ast_node_interactivity = 'all'``, ``%xmode Minimal``)
-    hold in run 1 and again after a restart."""
+    """``pd.DataFrame.double = double`` changes a class, which a step stores by name: what
+    the cell set on it is stored with its entry and set again on a hit, so later cells find
+    the method after a restart; so is ``InteractiveShell.ast_node_interactivity = 'all'``
+    set on the class (a first cell of many notebooks). The shell's own settings a cached
+    cell set (``%config ... = 'all'``, ``%xmode Minimal``) hold in run 1 and again after a
+    restart. A class of the notebook's own (``A.x = 2``) is found by no module: that cell
+    runs again after a restart, saying why."""
     pytest.importorskip("pandas")
     cells = [
         "%%step\n%config InteractiveShell.ast_node_interactivity = 'all'\nimport pandas as pd",
@@ -150,12 +153,36 @@ def test_a_patched_library_class_interactivity_and_xmode_after_a_restart(tmp_pat
         "pd.DataFrame({'a': [1]}).double().a.tolist()",
         "print(len(get_ipython().InteractiveTB.structured_traceback(ZeroDivisionError, "
         "ZeroDivisionError('x'), None)))",
+        "%%step\nclass A:\n    x = 1",
+        "%%step\nA.x = 2",
+        "print(A.x)",
     ]
     plain, first, again, states = _three(tmp_path, cells)
     assert plain[3] == "out: 1\nout: 2\n" and plain[4] == "out: [2]\n", plain
-    assert "cached" in states[0] and "cached" in states[2], states
-    assert "cached" not in states[1] and "pd.DataFrame (a class)" in states[1], states
+    assert plain[8] == "stdout: 2\n", plain
+    assert all(": cached" in states[i] for i in (0, 1, 2, 6)), states
+    assert ": cached" not in states[7] and "A (a class)" in states[7], states
     assert first == plain and again == plain
+
+
+def test_a_class_attribute_a_first_cell_sets_holds_after_a_restart(tmp_path):
+    """``from IPython.core.interactiveshell import InteractiveShell`` then
+    ``InteractiveShell.ast_node_interactivity = "all"``, the first cell of many Kaggle
+    notebooks: it ran after every restart ("changes InteractiveShell (a class) in a way that
+    cannot be stored"). It is a hit now, and every later cell still shows each expression;
+    a helper module's setting (``json.MY_LIMIT = 5``) likewise, and an edited value re-runs
+    the cells after it."""
+    cells = ["%%step\nfrom IPython.core.interactiveshell import InteractiveShell\n"
+             "InteractiveShell.ast_node_interactivity = 'all'\nimport json\njson.MY_LIMIT = 5",
+             "%%step\nx = json.MY_LIMIT\nx\nx + 1"]
+    plain, first, again, states = _three(tmp_path, cells)
+    assert plain[1] == "out: 5\nout: 6\n", plain
+    assert first == plain and again == plain
+    assert all(": cached" in s for s in states), states
+    edited = [cells[0].replace("= 5", "= 7"), cells[1]]
+    runs = run_cells(tmp_path, edited, True)
+    assert [printed(o, labelled=True, results=True) for o in runs][1] == "out: 7\nout: 8\n"
+    assert ": cached" not in statuses(runs)[1], statuses(runs)
 
 
 def test_underscore_and_out_hold_a_cached_cells_value_as_in_plain_python(tmp_path):

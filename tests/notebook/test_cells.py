@@ -209,3 +209,29 @@ def test_data_of_a_helper_module_a_cell_changes_is_outside_what_a_step_stores():
     assert patched_outside(owners, ns) == [
         "mylib.CONFIG (in the helper module flowyml_test_helper_mod)", "json.decoder (a module)"]
     assert analyze("mylib.CONFIG.update(lr=5)").patched == ["mylib.CONFIG"]
+
+
+def test_attributes_a_cell_sets_by_name_on_classes_and_modules_found_by_name():
+    """``attributes_set``: an owner changed only by setting attributes by name, and found
+    again by its module and qualified name, is stored as what it holds after the body;
+    anything else (an item, a deletion, a mutating call, the notebook's own class) is
+    left to :func:`patched_outside` (the step runs every time)."""
+    import json
+    import types
+
+    from flowyml.notebook.cellrun import attributes_set
+
+    analysis = analyze("json.LIMIT = 5\njson.JSONDecoder.mode = 'x'\njson.JSONDecoder.mode += 'y'\n"
+                       "A.x = 1\nmylib.CONFIG['a'] = 1\ndel json.decoder.X\n"
+                       "json.encoder.FLAG = 1\njson.encoder.items.append(1)")
+    assert analysis.attr_sets == {"json": ["LIMIT"], "json.JSONDecoder": ["mode"], "A": ["x"],
+                                  "json.encoder": ["FLAG"]}
+    ns = {"json": json, "A": type("A", (), {"x": 1, "__module__": "__main__"}),
+          "mylib": types.ModuleType("mylib")}
+    json.LIMIT, json.JSONDecoder.mode = 5, "xy"
+    try:
+        stored, rest = attributes_set(analysis, ns)
+    finally:
+        del json.LIMIT, json.JSONDecoder.mode
+    assert stored == [("json", "", "LIMIT", 5), ("json.decoder", "JSONDecoder", "mode", "xy")]
+    assert rest == ["A", "mylib.CONFIG", "json.decoder", "json.encoder", "json.encoder.items"]
