@@ -480,15 +480,23 @@ class NotebookSession(PipelineView):
     def helper_digests(self, values: dict[str, Any], rec: NotebookStep | None = None) -> dict[str, str]:
         """Digests of :meth:`helper_globals`' values, part of the step's key: a hit on
         ``t = total()`` showed the old sum after ``results`` was edited. A value that cannot
-        be hashed by content is left out (as before: it does not make the step uncached)."""
+        be hashed by content (a matplotlib line an animation's function moves) is keyed by
+        the version its step recorded while the name holds it, as an input is -- not by a
+        digest remembered only until the next cell ran, which keyed it in one kernel and
+        left it out in another (the animation cell missed after every restart) -- and is
+        left out when there is none (it does not make the step uncached)."""
         out = {}
         for name, value in values.items():
             before = self._changed_by_its_functions(rec, name) if rec is not None else None
             if before is not None:
                 out[name] = before
                 continue
+            latest, known = self._latest.get(name), None
+            if latest is not None and latest[1] is value and latest[0] in self.steps:
+                made = self.steps[latest[0]].made
+                known = made.outputs.get(name) if made is not None else None
             try:
-                out[name] = self.digest_of(name, value)
+                out[name] = self.digest_of(name, value, known)
             except UnhashableValueError:
                 continue
         return out

@@ -76,3 +76,23 @@ def test_a_cell_setting_a_class_attribute_through_a_function_runs_again_after_a_
     plain, stepped, status = _edited(tmp_path, cells, edited)
     assert plain[2] == "0.5 edited\n" and stepped == plain
     assert "cached" not in status[1] and "Config" in status[1], status
+
+
+def test_an_animation_cell_whose_function_moves_lines_a_cell_above_drew_is_a_hit_after_a_restart(tmp_path):
+    """Hands-On ML 3's gradient descent comparison: ``[p] = ax.plot(...)`` in one cell,
+    ``def animate(i): p.set_data(...)`` in the next, ``FuncAnimation(fig, animate, ...)`` in
+    a third. The line cannot be hashed by content; its digest was remembered only until the
+    next cell ran, so the third cell's key held it after a restart (where the cell before
+    was a hit) but not in the first run (where it ran): a miss after every restart, 24 s of
+    animation. It is keyed by the version its step recorded, in both."""
+    pytest.importorskip("matplotlib")
+    cells = ["%%step\nimport matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
+             "from matplotlib.animation import FuncAnimation\nxs = [0, 1, 2, 3]",
+             "%%step\nfig, ax = plt.subplots()\n[p] = ax.plot(xs, xs)",
+             "%%step\ndef animate(i):\n    p.set_data(xs[:i], xs[:i])\n    return [p]",
+             "%%step\nmatplotlib.rc('animation', html='jshtml')\nFuncAnimation(fig, animate, frames=3)"]
+    run_cells(tmp_path, cells)
+    runs = run_cells(tmp_path, cells)
+    assert all(": cached" in s for s in statuses(runs)), statuses(runs)
+    shown = [o for o in runs[3] if o.output_type == "execute_result"]
+    assert shown and "Animation" in shown[0].data.get("text/html", ""), runs[3]
