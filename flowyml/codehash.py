@@ -266,6 +266,47 @@ def _function_facts(func: Any, files: dict[str, Any] | None = None) -> tuple[str
     return facts
 
 
+def _computed_defaults(func: Any, files: dict[str, Any] | None = None) -> list[Any]:
+    """The values of ``func``'s defaults that its source does not write as literals
+    (``k=k``, ``n=len(xs)``, ``df=df``): evaluated when the ``def`` ran, they are part of
+    the function but not of its code. All of a lambda's (its source is not looked up); none
+    of code made at run time, whose defaults come from a source hashed with its class."""
+    if not isinstance(func, types.FunctionType):
+        return []
+    defaults, kwdefaults = func.__defaults__ or (), func.__kwdefaults__ or {}
+    if not defaults and not kwdefaults:
+        return []
+    args = _arguments(func, files)
+    if args is None and func.__name__ != "<lambda>":
+        return []  # code made at run time (a dataclass's __init__): its defaults are in a source
+    if args is None or len(args.defaults) != len(defaults):
+        return [*defaults, *(kwdefaults[k] for k in sorted(kwdefaults))]
+    out = [v for v, e in zip(defaults, args.defaults, strict=True) if not _literal(e)]
+    out += [kwdefaults[a.arg] for a, e in zip(args.kwonlyargs, args.kw_defaults, strict=False)
+            if e is not None and a.arg in kwdefaults and not _literal(e)]
+    return out
+
+
+def _arguments(func: types.FunctionType, files: dict[str, Any] | None) -> ast.arguments | None:
+    code = func.__code__
+    defs = files.get(code.co_filename) if files is not None else None
+    if defs is None:
+        defs = _defs_of(code.co_filename, func.__globals__)
+    node = defs.get((func.__name__, code.co_firstlineno))
+    if node is not None:
+        return node.args  # type: ignore[attr-defined]
+    stripped = _function_node(func)
+    return None if stripped is None else stripped.body[0].value  # type: ignore[attr-defined]
+
+
+def _literal(node: ast.expr) -> bool:
+    try:
+        ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+    return True
+
+
 def _strip(node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.AST:
     body = list(node.body)
     if (
@@ -423,6 +464,16 @@ class _CodeWalker:
             outside = _global_reads(func.__code__) | set(func.__code__.co_freevars)
             names = [n for n in reads if n.partition(".")[0] in outside]
         self._feed_names(func, names, h, seen)
+        computed = _computed_defaults(func, self.files)
+        if computed:
+            # `def f(x, k=k)`: the value k had when the cell ran is the function's own, and
+            # the code does not show it (a cell calling f(3) was a hit after k was edited)
+            tag(h, b"defaults")
+            for value in computed:
+                try:
+                    tag(h, b"d", hash_value(value).encode())
+                except UnhashableValueError:
+                    tag(h, b"d?", f"{type(value).__module__}.{type(value).__qualname__}".encode())
 
     def _feed_names(self, func: Any, names: list[str], h: Hasher, seen: set[int]) -> None:
         g = func.__globals__

@@ -26,6 +26,7 @@ from __future__ import annotations
 import ast
 import builtins
 import re
+import string
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -142,9 +143,14 @@ def analyze(body: str, magic_lines: frozenset[int] = frozenset()) -> CellAnalysi
     reads = [n for n in walk.reads if n not in BUILTINS]
     builtin_reads = [n for n in walk.reads if n in BUILTINS and n not in _IPYTHON_NAMES]
     deferred = [n for n in reads if n in walk.deferred and n not in walk.now]
+    # `globals()['thr']`, `'{name}'.format(**globals())`, `'%(n)s' % vars()`: the namespace
+    # read as a dict, by the names its strings give (as an evaluated string's)
     evaluates = bool({"eval", "exec"} & set(builtin_reads)) or any(
-        isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-        and node.func.attr in ("query", "eval") for node in ast.walk(tree))
+        isinstance(node, ast.Call) and (
+            (isinstance(node.func, ast.Attribute) and node.func.attr in ("query", "eval"))
+            or (isinstance(node.func, ast.Name) and node.func.id in ("globals", "vars", "locals")
+                and not node.args and node.func.id in builtin_reads))
+        for node in ast.walk(tree))
     mutated = [n for n in walk.mutated if n in reads and n not in outputs]
     outputs = [n for n in outputs if n not in deleted]
     maybe = [n for n in outputs if n not in walk.bound] + [n for n in incidental if n not in outputs]
@@ -514,6 +520,9 @@ def _string_reads(tree: ast.AST) -> list[str]:
     for node in ast.walk(tree):
         if not (isinstance(node, ast.Constant) and isinstance(node.value, str)) or len(node.value) > 300:
             continue
+        for name in _format_fields(node.value):  # `{name}!` formatted from globals()
+            if name not in BUILTINS:
+                found.setdefault(name)
         text = re.sub(r"@(?=[A-Za-z_])", "", node.value.strip())
         try:
             expr = ast.parse(text, mode="eval")
@@ -523,6 +532,26 @@ def _string_reads(tree: ast.AST) -> list[str]:
             if isinstance(sub, ast.Name) and sub.id not in BUILTINS:
                 found.setdefault(sub.id)
     return list(found)
+
+
+#: a ``%``-format's named field (``'%(name)s'``)
+_PERCENT_FIELD = re.compile(r"%\(([A-Za-z_][A-Za-z0-9_]*)\)")
+
+
+def _format_fields(text: str) -> list[str]:
+    """The names a format string's fields start with (``'{name.attr}'``, ``'{df[0]}'``,
+    ``'%(name)s'``)."""
+    names = _PERCENT_FIELD.findall(text) if "%(" in text else []
+    if "{" in text:
+        try:
+            parsed = list(string.Formatter().parse(text))
+        except ValueError:
+            parsed = []
+        for _, field, _, _ in parsed:
+            head = re.match(r"[A-Za-z_][A-Za-z0-9_]*", field or "")
+            if head:
+                names.append(head.group())
+    return names
 
 
 def _always(test: ast.expr) -> bool:

@@ -342,3 +342,18 @@ def test_a_matplotlib_figure_is_not_hashed_by_content():
         assert hash_value([1.5, "x"]) == hash_value([1.5, "x"])  # other values: as before
     finally:
         plt.close("all")
+
+
+def test_a_default_computed_when_the_def_ran_is_part_of_the_code_fingerprint():
+    """``def f(x, k=thr)``: the value ``thr`` had is the function's own and its source does
+    not show it; a literal default (in the source already) adds nothing."""
+    from tests.conftest import run_cell
+
+    prints = {}
+    for thr in (1, 5):
+        ns = {"__name__": "__main__", "thr": thr}
+        run_cell(ns, "def f(x, k=thr):\n    return x * k\ng = lambda x, *, k=thr: x + k\n"
+                     "def h(x, k=2):\n    return x * k\n")
+        prints[thr] = [code_fingerprint(ns[n]) for n in ("f", "g", "h")]
+    assert prints[1][0] != prints[5][0] and prints[1][1] != prints[5][1]
+    assert prints[1][2] == prints[5][2]

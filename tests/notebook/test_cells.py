@@ -235,3 +235,14 @@ def test_attributes_a_cell_sets_by_name_on_classes_and_modules_found_by_name():
         del json.LIMIT, json.JSONDecoder.mode
     assert stored == [("json", "", "LIMIT", 5), ("json.decoder", "JSONDecoder", "mode", "xy")]
     assert rest == ["A", "mylib.CONFIG", "json.decoder", "json.encoder", "json.encoder.items"]
+
+
+def test_a_cell_reading_the_namespace_as_a_dict_reads_the_names_its_strings_give():
+    """``globals()['thr']``, ``'{name}!'.format(**globals())``, ``'%(name)s' % vars()``:
+    the names come from strings, as an evaluated string's do (they were no inputs, and an
+    edited ``thr`` left the cell a hit showing the old value); ``vars(obj)`` is no such read."""
+    for body in ("print(globals()['thr'])", "print('{thr.real}!'.format(**globals()))",
+                 "print('%(thr)s' % vars())", "print(locals().get('thr'))"):
+        found = analyze(body)
+        assert found.evaluates and "thr" in found.string_reads, body
+    assert not analyze("print(vars(obj)['thr'])").evaluates
