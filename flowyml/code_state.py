@@ -8,7 +8,10 @@ constants and class attributes a function reads (numbers, strings, tuples of the
 * a helper module's ``LEGEND = True`` that its ``config(legend=False)`` rebinds with
   ``global LEGEND`` (a plotting helper's options, a counter, a colour cycle's position);
 * a class attribute ``count = 0`` that the class's own methods change through the class
-  (``Agent.count += 1``, ``cls.count = ...``, ``type(self).count = ...``).
+  (``Agent.count += 1``, ``cls.count = ...``, ``type(self).count = ...``);
+* a container that the code fills as it runs: a helper module's ``_memo = {}`` that its
+  functions store into (``_memo[key] = value``), a class's ``tricks = []`` that its methods
+  append to (``self.tricks.append(t)``).
 
 Their value at the moment a key is computed depends on which cells ran before in this
 kernel, and after a restart the cells that changed them are cache hits that do not run: the
@@ -49,9 +52,16 @@ def module_state(module_globals: dict[str, Any]) -> frozenset[str]:
     names: set[str] = set()
     for node in ast.walk(tree) if tree is not None else ():
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            local = {a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)}
+            local |= {sub.id for sub in ast.walk(node)
+                      if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store)}
             for sub in ast.walk(node):
                 if isinstance(sub, ast.Global):
                     names.update(sub.names)
+                # a module's cache its functions fill (`_memo[key] = value`, `SEEN.add(x)`)
+                base = _mutated(sub)
+                if isinstance(base, ast.Name) and base.id not in local:
+                    names.add(base.id)
     if len(_file_state) >= 512:
         _file_state.clear()
     state = frozenset(names)
@@ -87,10 +97,48 @@ def class_state(cls: type, methods: list[types.FunctionType],
                 for part in ast.walk(target):
                     if isinstance(part, ast.Attribute) and _is_the_class(part.value, cls.__name__):
                         names.add(part.attr)
+            # a class attribute its methods fill (`Dog.tricks.append(t)`, and through an
+            # instance, `self.tricks.append(t)`: the list is the class's)
+            base = _mutated(sub)
+            if isinstance(base, ast.Attribute) and (
+                    _is_the_class(base.value, cls.__name__)
+                    or (isinstance(base.value, ast.Name) and base.value.id == "self")):
+                names.add(base.attr)
     state = frozenset(names)
     with contextlib.suppress(TypeError):  # not weakly referenceable: not remembered
         _class_state[cls] = (ident, state)
     return state
+
+
+#: methods that change the container they are called on
+_MUTATORS = frozenset(("append", "extend", "insert", "pop", "popitem", "remove", "clear",
+                       "update", "setdefault", "add", "discard", "sort", "reverse",
+                       "appendleft", "extendleft", "popleft", "__setitem__"))
+
+
+def _mutated(node: ast.AST) -> ast.expr | None:
+    """What ``node`` changes in place, when it is a statement or call that does:
+    ``x[k] = v`` / ``del x[k]`` / ``x[k] += v`` and ``x.append(v)`` give ``x``."""
+    if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign | ast.Delete):
+        targets = node.targets if isinstance(node, ast.Assign | ast.Delete) else [node.target]
+        for target in targets:
+            if isinstance(target, ast.Subscript):
+                return target.value
+    elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+          and node.func.attr in _MUTATORS):
+        return node.func.value
+    return None
+
+
+def filled_names(node: ast.AST | None) -> frozenset[str]:
+    """The names whose containers the code of ``node`` fills as it runs (``calls.append(x)``,
+    ``cache[key] = v``): a closure's list a function appends to is its state, not code."""
+    found = set()
+    for sub in ast.walk(node) if node is not None else ():
+        base = _mutated(sub)
+        if isinstance(base, ast.Name):
+            found.add(base.id)
+    return frozenset(found)
 
 
 def _is_the_class(node: ast.expr, name: str) -> bool:

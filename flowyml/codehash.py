@@ -20,7 +20,7 @@ from typing import Any
 
 import xxhash
 
-from flowyml.code_state import class_state, module_state
+from flowyml.code_state import class_state, filled_names, module_state
 from flowyml.hashing import FINGERPRINT_VERSION, Hasher, UnhashableValueError, hash_value, tag
 from flowyml.sources import source_tree
 
@@ -463,7 +463,9 @@ class _CodeWalker:
             # that shares a module-level name is not a dependency on that global
             outside = _global_reads(func.__code__) | set(func.__code__.co_freevars)
             names = [n for n in reads if n.partition(".")[0] in outside]
-        self._feed_names(func, names, h, seen)
+        # (code made at run time, a dataclass's __init__, holds its maker's sentinels)
+        self._feed_names(func, names, h, seen,
+                         hold=facts is not None or getattr(func, "__name__", "") == "<lambda>")
         computed = _computed_defaults(func, self.files)
         if computed:
             # `def f(x, k=k)`: the value k had when the cell ran is the function's own, and
@@ -475,7 +477,8 @@ class _CodeWalker:
                 except UnhashableValueError:
                     tag(h, b"d?", f"{type(value).__module__}.{type(value).__qualname__}".encode())
 
-    def _feed_names(self, func: Any, names: list[str], h: Hasher, seen: set[int]) -> None:
+    def _feed_names(self, func: Any, names: list[str], h: Hasher, seen: set[int],
+                    hold: bool = True) -> None:
         g = func.__globals__
         state = self.module_state(g)  # a helper module's `global` names: state, not constants
         closure = {}
@@ -485,10 +488,16 @@ class _CodeWalker:
                     closure[var] = cell.cell_contents
                 except ValueError:  # empty cell
                     continue
+        filled: frozenset[str] | None = None
         for dotted in names:
             name, _, attr = dotted.partition(".")
+            held = False  # a value the code holds itself (not the notebook's data: keyed apart)
             if name in closure:
-                obj = closure[name]
+                obj, held = closure[name], hold
+                if held and _is_state_value(obj) and not _fingerprinted_constant(obj):
+                    if filled is None:  # (a list it appends to as it runs is its state)
+                        filled = filled_names(_function_node(func))
+                    held = name not in filled
             elif name in g and not (name in state and _is_state_value(g[name])):
                 obj = g[name]
                 self.deps.append((g, name, obj))
@@ -503,10 +512,17 @@ class _CodeWalker:
                                           and _is_state_value(member)):
                     continue
                 self.deps.append((vars(obj), attr.split(".")[0], member))
-                name, obj = f"{name}.{attr.split('.')[0]}", member
-            self._feed_object(name, obj, h, seen)
+                name, obj, held = f"{name}.{attr.split('.')[0]}", member, True
+            elif hold and name not in closure and g.get("__name__") != "__main__":
+                held = True  # a helper module's data (read by its own functions)
+            self._feed_object(name, obj, h, seen, held)
 
-    def _feed_object(self, name: str, obj: Any, h: Hasher, seen: set[int]) -> None:
+    def _feed_object(self, name: str, obj: Any, h: Hasher, seen: set[int], held: bool = False) -> None:
+        """``obj``, reached by ``name``: code by its code, a constant by its value, a
+        builtin's name by what it is bound to. ``held``: a value the code holds itself --
+        a closure's cell (``make(thr)``), a class attribute (``lr = LR``), a helper module's
+        data (``mymod.DATA`` read from a file at import) -- is fed by its content too:
+        nothing else keys it (the notebook's own data is keyed as inputs are)."""
         obj = _unwrap(obj) if hasattr(obj, "func") and not isinstance(obj, type) else obj
         if isinstance(obj, types.FunctionType):
             if _is_user_function(obj):
@@ -522,6 +538,8 @@ class _CodeWalker:
             # a builtin's name bound to something else (``from numpy import *`` binds
             # ``sum``): what the name means now is part of the code
             tag(h, b"shadow", name.encode() + b"=" + _binding(obj).encode())
+        elif held and not isinstance(obj, types.ModuleType) and not callable(obj):
+            tag(h, b"held", name.encode() + b"=" + _binding(obj).encode())
 
     def feed_class(self, cls: type, h: Hasher, seen: set[int]) -> None:
         if id(cls) in seen:
@@ -554,7 +572,8 @@ class _CodeWalker:
                 tag(h, b"meth", attr.encode())
                 self.feed_function(value, h, seen)
             else:
-                self._feed_object(attr, value, h, seen)
+                # (not what Python or a decorator made: `__dataclass_fields__`, annotations)
+                self._feed_object(attr, value, h, seen, held=not attr.startswith("__"))
 
 
 #: the interpreter's builtins by name (a global of the same name shadows them)

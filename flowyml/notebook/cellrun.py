@@ -22,6 +22,7 @@ and this module never imports it (it sits above this one).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import inspect
@@ -122,19 +123,38 @@ def changed_through_functions(values: dict[str, Any], digests: dict[str, str],
 
 
 def class_attributes(classes: list[type]) -> list[tuple[type, dict[str, Any]]]:
-    """Each class with its public attributes as they are (see :func:`changed_classes`)."""
-    return [(cls, {k: v for k, v in vars(cls).items() if not k.startswith("_")})
+    """Each class with its public attributes as they are, a container's with its content's
+    digest (see :func:`changed_classes`)."""
+    return [(cls, {k: (v, _content(v)) for k, v in vars(cls).items() if not k.startswith("_")})
             for cls in classes]
 
 
+#: the longest container a class holds whose content is compared (else its length)
+_CONTENT_MAX = 10_000
+
+
+def _content(value: Any) -> Any:
+    """A container's content, cheaply: its digest (its length when long or unhashable)."""
+    if not isinstance(value, list | dict | set | bytearray | collections.deque):
+        return None
+    if len(value) > _CONTENT_MAX:
+        return len(value)
+    try:
+        return hash_value(value)
+    except Exception:
+        return len(value)
+
+
 def changed_classes(before: list[tuple[type, dict[str, Any]]]) -> list[str]:
-    """The classes (by name) whose public attributes a body set, added or deleted, compared
-    with ``before`` (:func:`class_attributes`): through a function (``set_lr(0.5)`` doing
-    ``Config.lr = v``), a change a hit could not make again."""
+    """The classes (by name) whose public attributes a body set, added or deleted, or
+    filled, compared with ``before`` (:func:`class_attributes`): through a function
+    (``set_lr(0.5)`` doing ``Config.lr = v``) or a method (``Dog('sit')`` appending to the
+    class's ``tricks`` list), a change a hit could not make again."""
     out = []
     for cls, attrs in before:
         now = {k: v for k, v in vars(cls).items() if not k.startswith("_")}
-        if now.keys() != attrs.keys() or any(now[k] is not v for k, v in attrs.items()):
+        if now.keys() != attrs.keys() or any(
+                now[k] is not v or _content(v) != content for k, (v, content) in attrs.items()):
             out.append(cls.__qualname__)
     return out
 

@@ -34,3 +34,35 @@ def test_cells_reading_a_value_through_a_default_or_the_namespace_dict_re_run_wh
     states = statuses(runs)
     assert all(": cached" not in s for s in states[:4]), states
     assert all(": cached" in s for s in states[4:]), states  # a literal default: as before
+
+
+def test_values_code_holds_itself_are_part_of_its_key(tmp_path):
+    """A class attribute computed from a notebook value (``lr = LR``), a closure's cell
+    (``make(thr)``), a helper module's data read from a file when it was imported: the code
+    fingerprint counted only constants among them, so a cell reading ``Cfg.lr``, calling
+    ``f(3)`` or summing ``mymod.DATA`` stayed a hit showing the old value after ``LR``,
+    ``thr`` or the file was edited. And a cell whose methods fill a class's list
+    (``Dog('sit')`` appending to ``Dog.tricks``) was a hit that filled nothing: a later
+    cell counted fewer tricks than plain Python. They are keyed by their content now, and
+    the filling cell runs again after a restart, saying why."""
+    module = ("with open('mymod.py', 'w') as fh:\n"
+              "    fh.write('with open(\"d.txt\") as f:\\n    DATA = [int(x) for x in f.read().split()]\\n')\n"
+              "with open('d.txt', 'w') as fh:\n    fh.write({!r})")
+    cells = [module.format("1 2 3"),
+             "%%step\nLR = [0.1]\nthr = [2]\nimport mymod",
+             "%%step\nclass Cfg:\n    lr = LR\ndef make(k):\n    def inner(x):\n        return x * k[0]\n"
+             "    return inner",
+             "%%step\nf = make(thr)",
+             "%%step\nprint(Cfg.lr, f(3), sum(mymod.DATA))",
+             "%%step\nclass Dog:\n    tricks = []\n    def __init__(self, t):\n        self.tricks.append(t)",
+             "%%step\nd = Dog('sit')",
+             "%%step\nprint(len(Dog('roll').tricks))"]
+    edited = [module.format("1 2 3 4"), "%%step\nLR = [0.5]\nthr = [5]\nimport mymod", *cells[2:7],
+              "%%step\nprint(len(Dog('roll').tricks), 1)"]
+    run_cells(tmp_path, cells)
+    plain = [printed(o) for o in run_cells(tmp_path, edited, flowyml=False)]
+    runs = run_cells(tmp_path, edited)
+    assert plain[4] == "[0.5] 15 10\n" and plain[7] == "2 1\n", plain
+    assert [printed(o) for o in runs] == plain
+    states = statuses(runs)
+    assert "changes Dog" in states[6] and ": cached" in states[5], states
