@@ -723,8 +723,8 @@ class NotebookSession(PipelineView):
 
     def _holders(self, rec: NotebookStep, values: dict[str, Any],
                  touched: list[Any]) -> list[tuple[str, str, Any]]:
-        """Names bound by earlier steps (not inputs of this one) whose value holds an object
-        the body changed in place, or is held by one: ``ensemble = [m]`` then ``m.fit()``
+        """Names bound by earlier steps (not inputs of this one) whose value is an object the
+        body changed in place (``b = a``, then ``a.append(2)``), holds one, or is held by one: ``ensemble = [m]`` then ``m.fit()``
         changes ``ensemble`` too; ``for c in all_clf: c.fit(...)`` changes ``pipe1``, held by
         ``all_clf``. Each step's outputs are stored on their own, so after a restart
         ``ensemble[0]`` would be a copy of the unfitted ``m``: such a name is a changed
@@ -768,9 +768,10 @@ class NotebookSession(PipelineView):
             inside |= reach(root, None)  # type: ignore[arg-type]
         found: list[tuple[str, str, Any]] = []
         for name, (producer, obj) in list(self._latest.items()):
-            if (name in rec.outputs or name in values or id(obj) in wanted
+            if (name in rec.outputs or name in values
                     or self.ns.get(name, MISSING) is not obj or isinstance(obj, opaque)):
                 continue
+            # (another name for the very object it changed, `b = a` then `a.append(2)`, too)
             if id(obj) in inside or (budget[0] > 0 and gc.is_tracked(obj) and reach(obj, wanted)):
                 found.append((name, producer, obj))
         return found

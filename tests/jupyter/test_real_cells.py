@@ -298,6 +298,17 @@ def test_a_change_through_a_holder_survives_a_restart(ip, session):
     assert session.steps["m_2"].outputs == ["m", "ensemble"]
 
 
+def test_a_change_through_another_name_for_the_same_object_survives_a_restart(ip, session):
+    """``a = [1]; b = a``, then ``a.append(2)`` in a later cell: plain Python's ``b`` is
+    ``a``. Another name for the very object the body changed was left out of the holders,
+    so after a restart ``b`` was the stored ``[1]`` and ``b is a`` was False (a wrong
+    result, found by probing)."""
+    cells = ["a = [1]\nb = a", "c = a", "a.append(2)", "seen = (b, c, b is a, c is a)"]
+    session = _three_runs(ip, session, cells, ["seen"])
+    assert ip.user_ns["seen"] == ([1, 2], [1, 2], True, True)
+    assert session.steps["a_2"].outputs == ["a", "b", "c"]
+
+
 def test_a_change_to_a_member_of_a_changed_input_survives_a_restart(ip, session):
     """rasbt's ch07 ROC cell: ``for clf in all_clf: clf.fit(...)`` changes ``pipe1``,
     ``clf2``... (bound by earlier cells) through the list: after a restart they were the
