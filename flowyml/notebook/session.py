@@ -724,14 +724,14 @@ class NotebookSession(PipelineView):
     def _holders(self, rec: NotebookStep, values: dict[str, Any],
                  touched: list[Any]) -> list[tuple[str, str, Any]]:
         """Names bound by earlier steps (not inputs of this one) whose value is an object the
-        body changed in place (``b = a``, then ``a.append(2)``), holds one, or is held by
-        one: ``ensemble = [m]`` then ``m.fit()`` changes ``ensemble`` too; ``for c in
-        all_clf: c.fit(...)`` changes ``pipe1``, held by ``all_clf``. Each step's outputs
-        are stored on their own, so after a restart ``ensemble[0]`` would be a copy of the unfitted ``m``: such a name is a changed
-        output of the step as well (stored with ``m``, in one pickle, so the two stay one
-        object). Found by walking references (``gc.get_referents``, containers only, a
-        bounded number of objects in all: a value too big to walk is not followed); only run
-        when the body changed something in place."""
+        body changed in place (``b = a``, then ``a.append(2)``), holds one, or is held by one:
+        ``ensemble = [m]`` then ``m.fit()`` changes ``ensemble`` too; ``for c in all_clf:
+        c.fit(...)`` changes ``pipe1``, held by ``all_clf``. Each step's outputs are stored on
+        their own, so after a restart ``ensemble[0]`` would be a copy of the unfitted ``m``:
+        such a name is a changed output of the step as well (stored with ``m``, in one pickle,
+        so the two stay one object). Found by walking references (``gc.get_referents``,
+        containers only, a bounded number of objects in all: a value too big to walk is not
+        followed); only run when the body changed something in place."""
         import gc
         import types
 
