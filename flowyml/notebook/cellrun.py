@@ -211,11 +211,24 @@ def attributes_set(analysis: CellAnalysis, ns: dict[str, Any]) -> tuple[list[tup
         attrs = analysis.attr_sets.get(owner)
         where = _named_owner(owner, ns) if attrs else None
         held = vars(where[2]) if where is not None else {}
-        if where is None or any(a not in held for a in attrs or ()):
+        if where is None or any(a not in held or not _small(held[a]) for a in attrs or ()):
             rest.append(owner)
             continue
         stored.extend((where[0], where[1], a, held[a]) for a in attrs or ())
     return stored, rest
+
+
+#: the largest value set on a class or module that is stored with the entry's notes
+_ATTRIBUTE_MAX = 1 << 20
+
+
+def _small(value: Any) -> bool:
+    """Whether ``value`` pickles within :data:`_ATTRIBUTE_MAX` (it goes into the entry's
+    metadata, read at every lookup); a bigger one is left to running the cell again."""
+    try:
+        return len(pickle.dumps(value, protocol=5)) <= _ATTRIBUTE_MAX
+    except Exception:
+        return True  # stored by value or refused, as the state's other changes are
 
 
 def _named_owner(owner: str, ns: dict[str, Any]) -> tuple[str, str, Any] | None:
