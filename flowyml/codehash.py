@@ -11,7 +11,6 @@ import ast
 import contextlib
 import functools
 import inspect
-import os
 import sys
 import types
 import weakref
@@ -22,6 +21,7 @@ import xxhash
 
 from flowyml.code_state import class_state, filled_names, module_state
 from flowyml.hashing import FINGERPRINT_VERSION, Hasher, UnhashableValueError, hash_value, tag
+from flowyml.sources import in_library as _in_library
 from flowyml.sources import source_tree
 
 # ---------------------------------------------------------------------------------------------
@@ -325,21 +325,6 @@ def _strip(node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.AST:
 
 def _dump(node: ast.AST) -> str:
     return ast.dump(node, annotate_fields=False, include_attributes=False)
-
-
-@functools.cache
-def _library_roots() -> tuple[str, ...]:
-    """Folders of library code: the standard library and site-packages (each ends in a separator)."""
-    import sysconfig
-
-    paths = sysconfig.get_paths()
-    roots = {paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
-    roots.update(p for p in sys.path if p.endswith(("site-packages", "dist-packages")))
-    return tuple(sorted(os.path.join(r, "") for r in roots if r))
-
-
-def _in_library(path: str) -> bool:
-    return os.path.abspath(path).startswith(_library_roots())
 
 
 #: flowyml's own code and the interpreter's: never part of a user's code fingerprint

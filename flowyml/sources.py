@@ -1,12 +1,16 @@
 """Source files as ``linecache`` holds them (as ``inspect.getsource`` reads them), parsed once
 per version of the file: the code fingerprint (:mod:`flowyml.codehash`) and the search for
 run-time state (:mod:`flowyml.code_state`) read the same helper modules and notebook cells,
-and each parse is shared."""
+and each parse is shared. Also which files are library code (the standard library and
+site-packages), which the code fingerprint and the record of a step's environment ask."""
 
 from __future__ import annotations
 
 import ast
+import functools
 import linecache
+import os
+import sys
 from typing import Any
 
 #: filename -> (the lines it was parsed from, its tree or None when it does not parse)
@@ -32,3 +36,19 @@ def source_tree(filename: str, module_globals: dict[str, Any] | None = None
         _trees.clear()
     _trees[filename] = (lines, tree)
     return lines, tree
+
+
+@functools.lru_cache(maxsize=1)
+def _library_roots() -> tuple[str, ...]:
+    """Folders of library code: the standard library and site-packages (each ends in a separator)."""
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    roots = {paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    roots.update(p for p in sys.path if p.endswith(("site-packages", "dist-packages")))
+    return tuple(sorted(os.path.join(r, "") for r in roots if r))
+
+
+def in_library(path: str) -> bool:
+    """Whether ``path`` is in the standard library or site-packages."""
+    return os.path.abspath(path).startswith(_library_roots())

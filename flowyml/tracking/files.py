@@ -75,6 +75,8 @@ from typing import Any
 
 import xxhash
 
+from flowyml.tracking import environ as _environ
+
 #: the output name under which the bytes of the files a step wrote are stored with its entry
 #: (not an identifier, so it never meets a variable or output of the step)
 FILES_OUTPUT = "<files>"
@@ -496,8 +498,8 @@ class _Recording:
     """The context manager of :meth:`Tracking.recording` (a class: it runs around every
     step, and a step that touches no file should pay next to nothing for it)."""
 
-    __slots__ = ("before", "cwd", "held", "inputs", "observed", "rec", "started", "token",
-                 "tracking")
+    __slots__ = ("before", "cwd", "environ", "held", "inputs", "observed", "rec", "started",
+                 "token", "tracking")
 
     def __init__(self, tracking: Tracking, inputs: Iterable[Any] = ()) -> None:
         self.tracking = tracking
@@ -514,6 +516,7 @@ class _Recording:
         self.cwd = os.getcwd()
         self.rec = _Recorder() if tracking.enabled else None
         self.token = _CURRENT.set(self.rec if self.rec is not None else _OFF)
+        self.environ = _environ.begin() if tracking.enabled else None
         _began(self.rec)
         # files written through handles are the step's only while it is alone
         self.held = None
@@ -548,6 +551,7 @@ class _Recording:
         _CURRENT.reset(self.token)
         _ended(self.rec)
         self.token = None
+        environ = _environ.end(self.environ) if self.environ is not None else {}
         sources: list[str] = []
         folders: list[str] = []
         lazy, self.observed.lazy = self.observed.lazy, None
@@ -561,6 +565,8 @@ class _Recording:
                 and not tracking.shell_words and not getattr(tracking, "lists_cwd", False) \
                 and not sources \
                 and (rec is None or not (rec.reads or rec.writes or rec.listed or rec.through)):
+            if environ:  # environment variables its code read: its only record
+                self.observed.note = {"environ": environ}
             return  # touched no file (most steps): nothing to record
         try:
             with _paused():
@@ -570,6 +576,8 @@ class _Recording:
         except Exception as exc:  # never fail the step for its record
             self.observed.note = None
             self.observed.problem = f"its files could not be recorded ({type(exc).__name__}: {exc})"
+        if environ:
+            self.observed.note = {**(self.observed.note or {}), "environ": environ}
 
 
 class Observed:
@@ -1247,7 +1255,7 @@ def stale_reason(note: dict[str, Any] | None, *, outputs: bool = True,
     try:
         with _paused():
             if not recorded:
-                note = {k: note[k] for k in ("declared", "globs") if k in note}
+                note = {k: note[k] for k in ("declared", "globs", "environ") if k in note}
                 outputs = False
             return _stale(note, outputs)
     except Exception as exc:
@@ -1263,6 +1271,9 @@ _FOLDER_CHECKS: tuple[tuple[str, Callable[[str], str], str], ...] = (
 
 
 def _stale(note: dict[str, Any], outputs: bool) -> str | None:
+    changed = _environ.stale_reason(note.get("environ"))
+    if changed:
+        return changed
     for name, rec in (*records(note, "declared").items(), *records(note, "read").items()):
         same = _same(name, rec)
         if same is None:

@@ -66,3 +66,25 @@ def test_values_code_holds_itself_are_part_of_its_key(tmp_path):
     assert [printed(o) for o in runs] == plain
     states = statuses(runs)
     assert "changes Dog" in states[6] and ": cached" in states[5], states
+
+
+def test_a_cell_reading_an_environment_variable_re_runs_when_it_changes(tmp_path, monkeypatch):
+    """``os.environ.get('MY_DATA_DIR', 'data')``, ``os.getenv(...)``: started again with
+    another value, plain Python reads it; the hit showed what the old one gave. The
+    variables the cell's own code reads are recorded (a digest of the value) and checked at
+    lookup; one the cell set itself, and what libraries read, are not."""
+    cells = ["%%step\nimport os\nd = os.environ.get('MY_DATA_DIR', 'data')\nprint(d)",
+             "%%step\nos.environ['MY_OWN'] = 'x'\nprint(os.getenv('MY_FLAG'), os.environ['MY_OWN'])",
+             "%%step\nimport json\nprint(json.dumps([1]))"]
+    monkeypatch.setenv("MY_DATA_DIR", "one")
+    monkeypatch.setenv("MY_FLAG", "a")
+    run_cells(tmp_path, cells)
+    monkeypatch.setenv("MY_FLAG", "b")
+    runs = run_cells(tmp_path, cells)
+    assert [printed(o) for o in runs] == ["one\n", "b x\n", "[1]\n"]
+    states = statuses(runs)
+    assert ": cached" in states[0] and ": cached" in states[2], states
+    assert "the environment variable MY_FLAG changed" in states[1], states
+    monkeypatch.delenv("MY_DATA_DIR")
+    runs = run_cells(tmp_path, cells)
+    assert printed(runs[0]) == "data\n" and "MY_DATA_DIR changed" in statuses(runs)[0]
