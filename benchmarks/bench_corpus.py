@@ -48,7 +48,8 @@ QUICK = ("jakevdp-02.02", "jakevdp-03.02", "handson-ml2-06")
 #: estimator's parameters (``<sklearn.tree...x7fe74a0e1d10>``): another in every process
 _ADDR = re.compile(r"(?:0|\.\.\.)x[0-9a-fA-F]+")
 _KERNEL_FILE = re.compile(r"/tmp/ipykernel_\d+/\d+\.py|<ipython-input-\d+-[0-9a-f]+>")
-_TIMING = re.compile(r"\d+(\.\d+)?\s*(ns|µs|μs|us|ms|s)\b")
+#: a timing figure: ``%timeit``'s ``1.2 ms``, a notebook's own timer decorator's ``1.0012 sec``
+_TIMING = re.compile(r"\d+(\.\d+)?\s*(ns|µs|μs|us|ms|s|secs?|seconds?)\b")
 #: the clock in statsmodels' ``summary()`` tables (``Date: Mon, 07 Dec 2026``, ``Time: 11:32:26``):
 #: when the summary was printed, as a timing figure is
 _SUMMARY_CLOCK = re.compile(r"^((?:Date|Time):\s+)(?:\w{3}, \d\d \w{3} \d{4}|\d\d:\d\d:\d\d)", re.M)

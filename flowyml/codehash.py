@@ -81,7 +81,7 @@ def code_fingerprint(func: Callable) -> str:
     walker = _CodeWalker(deps)
     walker.feed_function(func, h, set())
     digest = h.hexdigest()
-    if _weakrefable(func):
+    if _weakrefable(func) and not walker.discovers:
         own = walker.own_source
         _memo_put(func, digest, deps,
                   None if own is None else xxhash.xxh3_64_hexdigest(own.encode()))
@@ -134,6 +134,8 @@ def _class_part(cls: type) -> str:
     digest = h.hexdigest()[:16]
     made_from = (tuple(deps), tuple((c, tuple(map(id, vars(c).values()))) for c in walker.classes),
                  tuple(walker.files.items()))
+    if walker.discovers:  # what it finds in the namespace may differ next time
+        return digest
     if len(_class_parts) >= 256:
         _class_parts.clear()
     _class_parts[id(cls)] = (weakref.ref(cls), digest, made_from)
@@ -419,6 +421,9 @@ class _CodeWalker:
         self.files: dict[str, Any] = {}  # file name -> its definitions, for this walk
         self.states: dict[int, frozenset[str]] = {}  # id(module globals) -> module_state
         self.classes: list[type] = []  # the user classes walked, in order
+        #: the code calls a test runner that finds its tests in a namespace (``unittest.main``):
+        #: its digest depends on what is defined there, so it is not remembered
+        self.discovers = False
 
     def module_state(self, module_globals: dict[str, Any]) -> frozenset[str]:
         """:func:`module_state`, once per module a walk (it checks the file's version)."""
@@ -465,6 +470,7 @@ class _CodeWalker:
     def _feed_names(self, func: Any, names: list[str], h: Hasher, seen: set[int],
                     hold: bool = True) -> None:
         g = func.__globals__
+        docs = _reads_docstrings(func.__code__)
         state = self.module_state(g)  # a helper module's `global` names: state, not constants
         closure = {}
         if func.__closure__:
@@ -489,6 +495,9 @@ class _CodeWalker:
             else:  # a builtin, or not defined yet: binding it later must change the digest
                 self.deps.append((g, name, _MISSING))
                 continue
+            runner = _test_runner(obj, attr)
+            if runner is not None:
+                self._feed_discovered(runner, g, h, seen)
             if isinstance(obj, types.ModuleType) and attr:
                 if not _is_user_module(obj.__name__):
                     continue
@@ -500,7 +509,34 @@ class _CodeWalker:
                 name, obj, held = f"{name}.{attr.split('.')[0]}", member, True
             elif hold and name not in closure and g.get("__name__") != "__main__":
                 held = True  # a helper module's data (read by its own functions)
+            if docs:
+                _feed_docstrings(name, obj, h, source=docs == 2)
             self._feed_object(name, obj, h, seen, held)
+
+    def _feed_discovered(self, runner: str, g: dict[str, Any], h: Hasher, seen: set[int]) -> None:
+        """The tests ``runner`` finds in the namespace ``g`` (see :func:`_test_runner`): its
+        ``unittest.TestCase`` classes, or (``doctest``) its functions and classes with their
+        docstrings, which are the tests. ``unittest.main(argv=[...], exit=False)`` names no
+        test class, so a cell running it kept its stored "OK" after the test it runs was
+        edited to fail (Chris Albon's mocking notebook, restarted)."""
+        self.discovers = True
+        test_case = getattr(sys.modules.get("unittest"), "TestCase", None)
+        for key in sorted(k for k in list(g) if isinstance(k, str) and not k.startswith("_")):
+            value = g.get(key)
+            if isinstance(value, type) and _is_user_class(value):
+                found = runner == "doctest" or (test_case is not None and issubclass(value, test_case))
+            else:
+                found = runner == "doctest" and isinstance(value, types.FunctionType) \
+                    and _is_user_function(value)
+            if not found:
+                continue
+            self.deps.append((g, key, value))
+            tag(h, b"discovered", key.encode())
+            if runner == "doctest":
+                docs = [value.__doc__, *(f.__doc__ for v in vars(value).values() for f in _methods(v))] \
+                    if isinstance(value, type) else [value.__doc__]
+                tag(h, b"doc", repr(docs).encode())
+            self._feed_object(key, value, h, seen)
 
     def _feed_object(self, name: str, obj: Any, h: Hasher, seen: set[int], held: bool = False) -> None:
         """``obj``, reached by ``name``: code by its code, a constant by its value, a
@@ -559,6 +595,71 @@ class _CodeWalker:
             else:
                 # (not what Python or a decorator made: `__dataclass_fields__`, annotations)
                 self._feed_object(attr, value, h, seen, held=not attr.startswith("__"))
+
+
+#: what code reads docstrings and names through: ``f.__doc__``, ``help(f)``,
+#: ``inspect.getdoc(f)``, ``f.__name__`` (a decorator's wrapper without ``functools.wraps``)
+_DOC_READERS = frozenset(("__doc__", "help", "getdoc", "__name__", "__qualname__"))
+
+
+#: what code reads source text through (comments and formatting included)
+_SOURCE_READERS = frozenset(("getsource", "getsourcelines", "getcomments"))
+
+
+@functools.lru_cache(maxsize=4096)
+def _reads_docstrings(code: types.CodeType) -> int:
+    """Whether ``code`` (or code nested in it) may read a docstring or name
+    (:data:`_DOC_READERS`: 1) or source text (:data:`_SOURCE_READERS`: 2); 0 for neither."""
+    found = 2 if not _SOURCE_READERS.isdisjoint(code.co_names) else \
+        1 if not _DOC_READERS.isdisjoint(code.co_names) else 0
+    for const in code.co_consts:
+        if found == 2:
+            break
+        if isinstance(const, types.CodeType):
+            found = max(found, _reads_docstrings(const))
+    return found
+
+
+def _feed_docstrings(name: str, obj: Any, h: Hasher, source: bool = False) -> None:
+    """The docstrings of the user function or class ``obj`` (a class's and its methods'),
+    and its name, for code that reads them: the fingerprint leaves both out (editing a
+    docstring re-runs nothing), so ``print(get_text.__doc__)`` and ``help(get_text)`` kept
+    showing the old text after it was edited and the notebook restarted, and
+    ``get_text.__name__`` the old name of a decorator's wrapper after it was renamed.
+    ``source``: its source text too, comments included, for ``inspect.getsource(area)``."""
+    if isinstance(obj, type) and _is_user_class(obj):
+        docs = [obj.__doc__, *(f.__doc__ for value in vars(obj).values() for f in _methods(value))]
+    elif isinstance(obj, types.FunctionType) and _is_user_function(_unwrap(obj)):
+        docs = [obj.__doc__]
+    else:
+        return
+    names = (getattr(obj, "__name__", None), getattr(obj, "__qualname__", None))
+    tag(h, b"docs", name.encode() + b"=" + repr((docs, names)).encode())
+    if source:
+        try:
+            text = inspect.getsource(obj)
+        except (OSError, TypeError):
+            return
+        tag(h, b"source", text.encode())
+
+
+def _test_runner(obj: Any, attr: str = "") -> str | None:
+    """``"unittest"`` or ``"doctest"`` when ``obj`` (``.attr``) is a library call that runs
+    the tests it finds in the calling module's namespace: ``unittest.main`` (which is
+    ``unittest.TestProgram``) and ``doctest.testmod``; else ``None``."""
+    if isinstance(obj, types.ModuleType):
+        first = attr.split(".")[0]
+        if obj.__name__ == "unittest" and first in ("main", "TestProgram"):
+            return "unittest"
+        if obj.__name__ == "doctest" and first == "testmod":
+            return "doctest"
+        return None
+    unittest, doctest = sys.modules.get("unittest"), sys.modules.get("doctest")
+    if unittest is not None and obj is getattr(unittest, "TestProgram", None):
+        return "unittest"
+    if doctest is not None and obj is getattr(doctest, "testmod", None):
+        return "doctest"
+    return None
 
 
 #: the interpreter's builtins by name (a global of the same name shadows them)

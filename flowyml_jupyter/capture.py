@@ -9,7 +9,10 @@ ordinary ``display_data``, so a saved notebook holds them as ordinary outputs.
 
 from __future__ import annotations
 
+import select
 import sys
+import threading
+import time
 from typing import Any
 
 from flowyml.notebook.replay import Recording
@@ -62,7 +65,8 @@ class _Tee:
             now = getattr(sys, self._name)
             return (now if now is not self else self._target).write(text)
         if not recorder.paused:
-            recorder.recording.stream(self._name, str(text))
+            with recorder.lock:
+                recorder.recording.stream(self._name, str(text))
             recorder.changed()
         if not recorder.passthrough:
             return len(text)
@@ -103,6 +107,10 @@ class OutputRecorder:
         #: the last value the cell showed as its result (``None``: none)
         self.result: Any = None
         self._saved: list[tuple[Any, str, Any, bool]] = []
+        #: the recording is written from the cell's thread and from the kernel's threads that
+        #: forward what is written to the process's file descriptors 1 and 2
+        self.lock = threading.Lock()
+        self._pipes: list[int] = []
 
     def changed(self) -> None:
         if self.on_change is not None:
@@ -127,6 +135,8 @@ class OutputRecorder:
         interval = getattr(sys.stdout, "flush_interval", None)
         if isinstance(interval, int | float) and self.passthrough:  # (else: into an area)
             self.recording.flush_interval = float(interval)
+        for stream, name in ((sys.stdout, "stdout"), (sys.stderr, "stderr")):
+            self._watch_descriptor(stream, name)
         sys.stdout = _Tee(sys.stdout, "stdout", self)  # type: ignore[assignment]
         sys.stderr = _Tee(sys.stderr, "stderr", self)  # type: ignore[assignment]
         pub = getattr(self.shell, "display_pub", None)
@@ -207,7 +217,48 @@ class OutputRecorder:
             self._patch(self.shell, "_showtraceback", recording_traceback)
         return self
 
+    def _watch_descriptor(self, stream: Any, name: str) -> None:
+        """Record what reaches the cell's output through the process's file descriptor
+        (``stream``'s: 1 or 2) rather than through ``sys.stdout``/``sys.stderr``: ipykernel
+        forwards it from a thread of its own (``watch_fd_thread``) by calling the stream's
+        ``write``. Worker processes print there (scikit-learn's ``GridSearchCV(n_jobs=-1)``:
+        each fit's warnings), and so do C libraries; the hit left all of it out."""
+        watcher = getattr(stream, "watch_fd_thread", None)
+        pipe = getattr(stream, "_fid", None)
+        if not isinstance(watcher, threading.Thread) or not watcher.is_alive() \
+                or not isinstance(pipe, int):
+            return
+        write = stream.write  # (IPython's own tee of it, in IPython 9)
+
+        def recording_write(text: Any) -> Any:
+            if threading.current_thread() is watcher and not self.finished and text:
+                with self.lock:
+                    self.recording.stream(name, str(text))
+                self.changed()
+            return write(text)
+
+        self._patch(stream, "write", recording_write)
+        self._pipes.append(pipe)
+
+    def _drain(self, limit: float = 0.5) -> None:
+        """Wait (up to ``limit`` seconds) until the kernel's watcher threads have read what
+        the cell wrote to the file descriptors, so that it is recorded as the cell's."""
+        deadline, waited = time.monotonic() + limit, False
+        while self._pipes and time.monotonic() < deadline:
+            try:
+                ready, _, _ = select.select(self._pipes, [], [], 0)
+            except (OSError, ValueError):
+                return
+            if not ready:
+                break
+            waited = True
+            time.sleep(0.005)
+        if waited:  # read, and being handed to ``write``
+            time.sleep(0.01)
+
     def __exit__(self, *exc: Any) -> None:
+        self._drain()
+        self._pipes.clear()
         sys.stdout, sys.stderr = self._streams
         self.finished = True
         self.recording.finish()

@@ -183,6 +183,22 @@ def test_corpus_outputs_compare_writefile_notices_whether_the_file_was_there() -
     assert shown(cell("Writing test.txt\n")) != shown(cell("Writing other.txt\n"))
 
 
+def test_corpus_outputs_compare_timings_a_notebook_prints_in_seconds() -> None:
+    """A timer decorator of the notebook's own (ethen8181's ``@timer``: ``ran in: 1.0012
+    sec``) prints another figure in every run, as ``%timeit`` does: compared as a timing."""
+    import nbformat
+
+    from benchmarks.bench_corpus import shown
+
+    def cell(text: str) -> dict:
+        return {"outputs": [nbformat.v4.new_output("stream", name="stdout", text=text)]}
+
+    assert shown(cell("display_info ran in: 1.0012 sec\n")) == shown(cell("display_info ran in: 1.0009 sec\n"))
+    assert shown(cell("took 2.5 seconds\n")) == shown(cell("took 2.7 seconds\n"))
+    assert shown(cell("display_info ran in: 1.0012 sec\n")) != shown(cell("other ran in: 1.0012 sec\n"))
+    assert shown(cell("3 sections\n")) != shown(cell("4 sections\n"))
+
+
 def test_seaborn_notebooks_load_their_data_sets_offline(tmp_path: Path, corpus: Path) -> None:
     """seaborn's ``load_dataset("points")`` reads ``$SEABORN_DATA/points.csv`` before it
     downloads: the runners set ``SEABORN_DATA`` to the corpus' ``data/seaborn/`` for every

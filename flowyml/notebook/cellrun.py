@@ -593,6 +593,9 @@ class CellRun:
         if patched:  # a hit could not do it again: the step runs every time
             changed_state = dict(changed_state or {})
             changed_state["unstored"] = [*changed_state.get("unstored", []), *patched]
+        if rec.analysis.namespace_reads:  # what it lists changes with any cell: runs every time
+            changed_state = dict(changed_state or {})
+            changed_state["namespace_reads"] = list(rec.analysis.namespace_reads)
         if changed_state:
             notes["state"] = changed_state
         items: list[dict[str, Any]] | None = None

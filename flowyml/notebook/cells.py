@@ -111,6 +111,9 @@ class CellAnalysis:
     #: (``InteractiveShell.ast_node_interactivity = 'all'``, ``mylib.LIMIT = 5``): owner ->
     #: the attributes; what they hold after the body can be stored and set again on a hit
     attr_sets: dict[str, list[str]] = field(default_factory=dict)
+    #: calls through which the cell reads the whole namespace (``dir()``, ``globals()``):
+    #: what they list changes with every name any cell binds, named or not
+    namespace_reads: list[str] = field(default_factory=list)
 
     @property
     def produces(self) -> list[str]:
@@ -173,7 +176,7 @@ def analyze(body: str, magic_lines: frozenset[int] = frozenset()) -> CellAnalysi
         # (`division`), and so must a hit (they open the cell, so the source compiles)
         definitions=definitions_source(full_tree if futures else tree, full_python if futures else python),
         futures=futures, star_import=walk.star, ipython=ipython, python=python, deferred=deferred,
-        patched=list(walk.patched),
+        patched=list(walk.patched), namespace_reads=_namespace_reads(tree, walk.bound_anywhere),
         attr_sets={o: list(a) for o, a in walk.attr_sets.items() if a is not None and o in walk.patched})
 
 
@@ -552,6 +555,46 @@ def _format_fields(text: str) -> list[str]:
             if head:
                 names.append(head.group())
     return names
+
+
+#: builtins that, called without arguments in the cell's own code, give the namespace
+_SCOPE_READERS = ("dir", "vars", "locals")
+#: methods of the namespace that only write to it (``globals().update(...)``)
+_NAMESPACE_WRITES = frozenset(("update", "__setitem__", "__delitem__"))
+
+
+def _namespace_reads(tree: ast.AST, bound: set[str]) -> list[str]:
+    """Calls through which the cell reads the notebook's whole namespace: ``globals()``
+    anywhere in it (a function it defines reads the module's too) and ``dir()``, ``vars()``,
+    ``locals()`` without arguments in its own code (in a function they give its locals);
+    a name the cell binds itself is not the builtin."""
+    found: dict[str, None] = {}
+
+    def reader(node: ast.AST, top: bool) -> bool:
+        return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.args \
+            and not node.keywords and node.func.id not in bound and (
+                node.func.id == "globals" or (top and node.func.id in _SCOPE_READERS))
+
+    # `globals()[name] = v`, `globals().update(...)`: writes, not reads; `globals()['thr']`,
+    # `globals().get('thr')`: one name, read as an evaluated string's (`string_reads`)
+    written = {id(n.value) for n in ast.walk(tree)
+               if isinstance(n, ast.Subscript) and (isinstance(n.ctx, ast.Store | ast.Del) or (
+                   isinstance(n.slice, ast.Constant) and isinstance(n.slice.value, str)))}
+    written |= {id(n.func.value) for n in ast.walk(tree) if isinstance(n, ast.Call)
+                and isinstance(n.func, ast.Attribute) and (n.func.attr in _NAMESPACE_WRITES or (
+                    n.func.attr == "get" and n.args and isinstance(n.args[0], ast.Constant)
+                    and isinstance(n.args[0].value, str)))}
+
+    def visit(node: ast.AST, top: bool) -> None:
+        if reader(node, top) and id(node) not in written:
+            found.setdefault(f"{node.func.id}()")  # type: ignore[attr-defined]
+        inner = top and not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef
+                                       | ast.Lambda | ast.ClassDef)
+        for child in ast.iter_child_nodes(node):
+            visit(child, inner)
+
+    visit(tree, True)
+    return list(found)
 
 
 def _always(test: ast.expr) -> bool:

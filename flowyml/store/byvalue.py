@@ -20,7 +20,8 @@ A regular-expression match (``m = re.search(...)``, ``list(re.finditer(...))``, 
 (see :func:`_match_reduction`); a ``sqlite3`` connection to a database file as the file and
 its settings, connected again on load (see :func:`_sqlite_reduction`); a file object open
 for reading (``f = open('notes.txt')``) as its path, mode and position, opened again there
-on load, and a closed one as a closed file (see :func:`_file_reduction`).
+on load, and a closed one as a closed file (see :func:`_file_reduction`); a ``queue.Queue``
+no thread is using as its items, made again with a new lock (see :func:`_queue_reduction`).
 
 Everything else is pickled as ``pickle`` pickles it: functions and classes a cell defines
 by name by reference (a hit re-runs the cell's definitions first), and a lambda of a module
@@ -73,6 +74,8 @@ class _Pickler(pickle.Pickler):
             return _file_reduction(value)
         if isinstance(value, property):
             return _property_reduction(value)
+        if _is_queue(value):
+            return _queue_reduction(value)
         if _rebound_lru_wrapper(value):
             # `Honeycomb = functools.lru_cache(None)(Honeycomb)` (Norvig's Spelling Bee):
             # pickle stores the wrapper by its name, which finds the bare class on load
@@ -160,6 +163,43 @@ def _file_reduction(f: Any) -> Any:
             f"cannot pickle {f!r}: only a file opened by its path for reading, or closed, "
             "is stored (opened again on load)")
     return reopen, (handle,)
+
+
+#: the attributes of a ``queue.Queue`` that hold its lock and conditions (made again on load)
+_QUEUE_LOCKS = ("mutex", "not_empty", "not_full", "all_tasks_done")
+
+
+def _is_queue(value: Any) -> bool:
+    queue = sys.modules.get("queue")
+    return queue is not None and isinstance(value, queue.Queue)
+
+
+def _queue_reduction(q: Any) -> Any:
+    """A ``queue.Queue`` (``PriorityQueue``, ``LifoQueue``, a subclass) that no thread is using
+    (``q = PriorityQueue()``, items put and taken in one cell, as Python 3 Cookbook notebooks
+    do), stored as its class, its items and its other attributes, and made again on load
+    with a new lock and conditions, as ``Queue()`` makes them: ``pickle`` refuses its lock, so
+    every cell making one ran again after each restart. Refused, as ``pickle`` refuses it,
+    while a thread holds its lock or waits on it (its state is then that thread's)."""
+    conditions = [getattr(q, name, None) for name in _QUEUE_LOCKS[1:]]
+    mutex = getattr(q, "mutex", None)
+    busy = mutex is None or (hasattr(mutex, "locked") and mutex.locked()) or any(
+        c is None or getattr(c, "_waiters", None) for c in conditions)
+    if busy:
+        raise pickle.PicklingError(f"cannot pickle {type(q).__name__}: a thread is using it")
+    state = {k: v for k, v in vars(q).items() if k not in _QUEUE_LOCKS}
+    return _queue, (type(q), state)
+
+
+def _queue(cls: type, state: dict[str, Any]) -> Any:
+    """A queue of class ``cls`` made as ``Queue.__init__`` makes one (its own lock and
+    conditions), then given the stored items and attributes."""
+    import queue
+
+    q = cls.__new__(cls)
+    queue.Queue.__init__(q, state.get("maxsize", 0))
+    vars(q).update(state)
+    return q
 
 
 def _property_reduction(prop: property) -> Any:

@@ -405,6 +405,10 @@ def _held_refusal(notes: dict[str, Any], plain: bool = True) -> str | None:
     if notes.get("unstored"):
         return (f"it changes {', '.join(notes['unstored'])} in a way that cannot be stored, "
                 "so only running it leaves the kernel as plain Python would")
+    if notes.get("namespace_reads"):
+        return (f"it reads the whole namespace ({', '.join(notes['namespace_reads'])}), which "
+                "changes with every name a cell binds, so only running it shows what plain "
+                "Python shows")
     if plain and "untracked" in notes:
         generators = set(notes.get("untracked_generators", ()))
         matter = [name for name in notes["untracked"] if name not in generators

@@ -1,0 +1,31 @@
+"""What a cell's code writes to the process's file descriptors 1 and 2 rather than through
+``sys.stdout``/``sys.stderr`` (a child process it starts, a C library, the workers of
+scikit-learn's ``GridSearchCV(n_jobs=-1)`` warning once a fit) reaches the notebook through
+ipykernel's own thread; it is part of what the cell showed, so a hit shows it too (it left
+it out: Chris Albon's grid search notebook showed one warning of some 300 after a restart).
+Real kernels through nbclient, compared with plain Python (SPEC §9)."""
+
+from __future__ import annotations
+
+import pytest
+
+from .kernel_runs import everything, three_runs
+
+pytestmark = pytest.mark.slow
+
+
+def test_output_written_to_the_descriptors_is_shown_again_on_a_hit(tmp_path, monkeypatch):
+    # ipykernel forwards the descriptors unless it runs under pytest (it looks for this
+    # variable, which its kernels inherit): a notebook server's kernels always do
+    monkeypatch.delenv("PYTEST_CURRENT_TEST", raising=False)
+    cells = [
+        "%%step\nimport subprocess, sys\n"
+        "done = subprocess.run([sys.executable, '-c', 'print(\"from a child\", 6 * 7)'])\n"
+        "code = done.returncode",
+        "%%step\nimport os\nos.write(2, b'straight to fd 2\\n')\nwritten = True",
+        "%%step\nprint(code, written)",
+    ]
+    plain, first, again, states = three_runs(tmp_path, cells, everything)
+    assert plain == ["stdout: from a child 42\n", "stderr: straight to fd 2\n", "stdout: 0 True\n"], plain
+    assert first == plain and again == plain, (first, again)
+    assert all(": cached" in s for s in states), states
