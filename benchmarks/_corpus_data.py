@@ -41,7 +41,10 @@ _LOAD_DATASET = re.compile(r"load_dataset\(\s*[\"'](\w+)[\"']")
 
 
 def data_files(source_text: str, data_dir: Path) -> list[str]:
-    """The files of ``data_dir`` whose names appear in the notebook's code."""
+    """The files of ``data_dir`` whose names appear in the notebook's code (none when the
+    corpus has no ``data/``: its notebooks' files are in ``helpers/``)."""
+    if not data_dir.is_dir():
+        return []
     return sorted(f.name for f in data_dir.iterdir() if f.is_file() and f.name in source_text)
 
 
@@ -67,12 +70,15 @@ def edit_file(path: Path) -> tuple[str, str]:
     except ValueError:
         lines = path.read_text().split("\n")
         digits = [i for i, ch in enumerate(lines[1] if len(lines) > 1 else "") if ch.isdigit()]
-        if not digits and path.suffix == ".txt" and len(lines) > 1 and lines[1].isalpha():
-            # a word list (pytudes' enable1.txt): its second word gets a letter more
-            old = lines[1]
-            lines[1] = old + ("z" if old.islower() else "Z")
+        words = [i for i, line in enumerate(lines[1:101], start=1) if line.isalpha()]
+        if not digits and path.suffix in (".txt", "") and words:
+            # a word list (pytudes' enable1.txt, DSIRP's american-english): its first plain
+            # word after the first line gets a letter more
+            at = words[0]
+            old = lines[at]
+            lines[at] = old + ("z" if old.islower() else "Z")
             path.write_text("\n".join(lines))
-            return old, lines[1]
+            return old, lines[at]
         if not digits or "," in lines[1]:
             raise
         at, old = digits[-1], lines[1][digits[-1]]
@@ -208,8 +214,8 @@ def measure_data_edit(path: Path, timeout: float = 120.0) -> dict[str, Any] | No
               for f in data_files(code_text, d) if f.endswith(".csv") and _editable(d / f)]
     # data files beside the notebook (``helpers/thinkstats2/2002FemPreg.dat.gz``, read by its
     # helper modules): named by their name, edited in the notebook's folder
-    files += [f"./{f.name}" for f in bc.helpers(path) if f.suffix in (".csv", ".dat", ".gz", ".txt")
-              and f.name in code_text and _editable(f)]
+    files += [f"./{f.name}" for f in bc.helpers(path) if f.suffix in (".csv", ".dat", ".gz", ".txt", "")
+              and f.is_file() and f.name in code_text and _editable(f)]
     # seaborn's ``load_dataset("tips")`` reads ``$SEABORN_DATA/tips.csv`` (data/seaborn/)
     seaborn = bc.CORPUS / "data" / "seaborn"
     files += sorted({f"data/seaborn/{name}.csv" for name in _LOAD_DATASET.findall(code_text)

@@ -125,7 +125,14 @@ _OVERDRAWN = re.compile(r"[^\n]*\r(?!\n)")
 _WRITEFILE = re.compile(r"(?m)^(?:Over)?[Ww]riting (\S[^\n]*)$")
 
 
+#: flowyml's own magics in ``%lsmagic``'s list: the step runs load the extension, the plain
+#: run does not (the IPython Cookbook lists the magics)
+_OWN_MAGICS = re.compile(r"  %%?(?:flowyml|step)(?=\s|\\n|')")
+
+
 def _norm(text: str) -> str:
+    if "Available line magics" in text:
+        text = _OWN_MAGICS.sub("", text)
     text = _SLOWEST.sub("", _KERNEL_FILE.sub("<cell>", _ADDR.sub("0x", text)))
     return _TIMING.sub("<t>", _SUMMARY_CLOCK.sub(r"\1<clock>", text))
 
@@ -202,7 +209,10 @@ def prepare(path: Path, work: Path) -> Path:
     notebook reading ``data/x.csv`` (the Handbook), one reading ``../data/x.csv`` (notebooks
     kept in a folder beside the data) and one reading ``../../data/x.csv`` (notebooks two
     folders below the data, homemade-machine-learning's ``notebooks/k_means/``) all find it."""
-    shutil.copytree(CORPUS / "data", work / "data")
+    if (CORPUS / "data").is_dir():
+        shutil.copytree(CORPUS / "data", work / "data")
+    else:  # a corpus whose notebooks read no shared data (their files are in helpers/)
+        (work / "data").mkdir(parents=True)
     cwd = work / "notebooks" / "nb"
     cwd.mkdir(parents=True)
     (cwd.parent / "data").symlink_to(work / "data", target_is_directory=True)

@@ -199,6 +199,34 @@ def test_corpus_outputs_compare_timings_a_notebook_prints_in_seconds() -> None:
     assert shown(cell("3 sections\n")) != shown(cell("4 sections\n"))
 
 
+def test_corpus_outputs_compare_lsmagic_without_flowymls_own_magics() -> None:
+    """``%lsmagic`` lists ``%flowyml`` and ``%%step`` in the step runs, which load the
+    extension, not in the plain run: the same magics otherwise."""
+    import nbformat
+
+    from benchmarks.bench_corpus import shown
+
+    def cell(line: str, cell_magics: str) -> dict:
+        text = repr(f"Available line magics:\n{line}\n\nAvailable cell magics:\n{cell_magics}")
+        return {"outputs": [nbformat.v4.new_output("execute_result", data={"text/plain": text})]}
+
+    plain = cell("%alias  %env  %gui", "%%sh  %%svg")
+    assert shown(cell("%alias  %env  %flowyml  %gui", "%%sh  %%step  %%svg")) == shown(plain)
+    assert shown(cell("%alias  %env  %flowyml  %gui  %hello", "%%sh  %%step  %%svg")) != shown(plain)
+
+
+def test_corpus_layout_without_a_data_folder(tmp_path: Path, corpus: Path) -> None:
+    """A corpus whose notebooks read no shared data (theirs is in ``helpers/``) has no
+    ``data/``: the scratch folder still gets an empty one."""
+    import shutil
+
+    from benchmarks.bench_corpus import prepare
+
+    shutil.rmtree(corpus / "data")
+    cwd = prepare(corpus / "tiny-02-helper.ipynb", tmp_path / "work")
+    assert (cwd / "tinyhelp.py").is_file() and (cwd / "data").is_dir()
+
+
 def test_seaborn_notebooks_load_their_data_sets_offline(tmp_path: Path, corpus: Path) -> None:
     """seaborn's ``load_dataset("points")`` reads ``$SEABORN_DATA/points.csv`` before it
     downloads: the runners set ``SEABORN_DATA`` to the corpus' ``data/seaborn/`` for every
@@ -238,6 +266,10 @@ def test_data_edit_changes_word_lists_and_puzzle_lines(tmp_path: Path) -> None:
     grids.write_text("85...24..72......9\n..53.....8......2..7..1.5..4\n")
     assert edit_file(grids) == ("4", "5")
     assert grids.read_text().split("\n")[1] == "..53.....8......2..7..1.5..5"
+    # DSIRP's american-english: no suffix, possessives first; the first plain word changes
+    english = tmp_path / "american-english"
+    english.write_text("A\nA's\nAMD\nAMD's\n")
+    assert edit_file(english) == ("AMD", "AMDZ") and english.read_text() == "A\nA's\nAMDZ\nAMD's\n"
 
 
 def test_data_edit_downstream_reads_through_timed_lines() -> None:

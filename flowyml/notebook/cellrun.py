@@ -35,7 +35,7 @@ import time
 import types
 import uuid
 import warnings
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any, NoReturn
 
 from flowyml.codehash import is_user_module
@@ -68,23 +68,19 @@ ABSENT = "absent"
 MISSING = object()
 
 
-#: builtins through which code binds names the analysis cannot see
-_BINDING_BUILTINS = frozenset(("globals", "vars", "locals", "exec", "eval", "get_ipython"))
 _STAR_IMPORT = re.compile(r"^\s*from\s+([\w.]+)\s+import\s+\*", re.MULTILINE)
 
 
-def may_bind_unseen(analysis: Any) -> bool:
-    """Whether the cell may bind names without assigning them: it reaches the namespace
-    (``globals()``, ``vars()``, ``exec``, ``get_ipython()``) or has IPython lines
-    (``%run script.py``, ``%pylab``)."""
-    return bool(analysis.ipython) or not _BINDING_BUILTINS.isdisjoint(analysis.names_read)
-
-
-def bound_unseen(analysis: Any, before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+def bound_unseen(analysis: Any, before: dict[str, Any], after: dict[str, Any],
+                 handled: Iterable[str] = ()) -> list[str]:
     """Names the body bound, rebound or removed that the analysis does not know of (IPython's
-    own ``_`` names aside, and what a ``from m import *`` the hit runs again binds)."""
+    own ``_`` names aside, what a ``from m import *`` the hit runs again binds, and the
+    ``handled`` names the step stores anyway): through the namespace (``globals()[...]``,
+    ``exec``, ``%run script.py``) or through a function it called, which binds in its
+    caller's globals (sympy's ``var('x y')`` through the frame, a notebook function's
+    ``global CONFIG``). Every step cell is checked: a call gives no sign of it."""
     known = {*analysis.produces, *analysis.defines, *analysis.deleted, *analysis.maybe,
-             *analysis.futures}
+             *analysis.futures, *handled}
     star = [sys.modules.get(m) for m in _STAR_IMPORT.findall(analysis.python)]
 
     def from_star(name: str, value: Any) -> bool:
@@ -96,6 +92,51 @@ def bound_unseen(analysis: Any, before: dict[str, Any], after: dict[str, Any]) -
     found += [name for name in before if name not in after and not name.startswith("_")
               and name not in known]
     return found
+
+
+@contextlib.contextmanager
+def recorded_warnings() -> Iterator[list[warnings.WarningMessage]]:
+    """Every warning raised inside, recorded instead of shown (as ``catch_warnings(record=True)``
+    with an ``"always"`` filter), without resetting what Python remembers of the warnings it
+    has shown: ``catch_warnings`` marks the filters changed when it exits, which clears every
+    module's record, so a library's warning shown once per place in plain Python (networkx's
+    "No data for colormapping" from two cells drawing graphs) was shown again by the next
+    cell after each stored step. The filter is put in the list and taken out in place, and
+    the warnings raised under it are not recorded as shown."""
+    module = warnings
+    impl = getattr(module, "_showwarnmsg_impl", None)
+    if impl is None:  # another warnings implementation: the plain way
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield caught
+        return
+    caught: list[warnings.WarningMessage] = []
+    always = ("always", None, Warning, None, 0)
+    shown = module.showwarning
+    module.filters.insert(0, always)
+    module._showwarnmsg_impl = caught.append  # type: ignore[attr-defined]
+    module.showwarning = module._showwarning_orig  # type: ignore[attr-defined]
+    try:
+        yield caught
+    finally:
+        module._showwarnmsg_impl = impl  # type: ignore[attr-defined]
+        module.showwarning = shown
+        for index, entry in enumerate(module.filters):
+            if entry is always:
+                del module.filters[index]
+                break
+
+
+def registered_from_notebook(name: str, ns: dict[str, Any]) -> bool:
+    """Whether the kernel's line magic ``name`` is the notebook's own function of that name
+    (``@register_line_magic def hello(line)``): the IPython shell is looked up, never
+    imported, and asked which function the magic runs."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    find = getattr(shell, "find_line_magic", None)
+    func = find(name) if find is not None else None
+    return (isinstance(func, types.FunctionType) and ns.get(name) is func
+            and func.__globals__ is ns)
 
 
 def changed_through_functions(values: dict[str, Any], digests: dict[str, str],
@@ -335,12 +376,14 @@ class CellRun:
                 return self.report("cached")
             state_before = _state.snapshot()
             classes_before = class_attributes(self.helper_classes)
-            names_before = dict(self.session.ns) if may_bind_unseen(self.rec.analysis) else None
+            names_before = dict(self.session.ns)
             yield from self.run_body()
-            if names_before is not None:
-                self.unseen = bound_unseen(self.rec.analysis, names_before, self.session.ns)
             self.classes_changed = changed_classes(classes_before)
             outputs, hashes, absent = self.record_versions()
+            # names the step stores (inputs found changed become outputs) or that its functions
+            # changed (said once, below) are not out of sight
+            self.unseen = bound_unseen(self.rec.analysis, names_before, self.session.ns,
+                                       handled={*self.rec.outputs, *self.helpers})
             self.store_result(outputs, hashes, absent, state_before)
             return self.report("done")
         except _Stop as stop:
@@ -576,7 +619,8 @@ class CellRun:
                     if not any(p == c or p.startswith(f"{c} (") for p in patched)]
         if patched or attributes:  # part of every later step's key (Session.cache_key)
             session.patches[rec.name] = self.key or uuid.uuid4().hex
-        outside = outside_lines(rec.analysis.ipython)
+        outside = outside_lines(rec.analysis.ipython,
+                                lambda name: registered_from_notebook(name, session.ns))
         if outside:
             shown = ", ".join(f"`{text}`" for text in outside[:2]) + (", ..." if len(outside) > 2 else "")
             patched.append(f"what only IPython can do again ({shown}: packages installed, "
@@ -616,8 +660,7 @@ class CellRun:
             rec.notes.append(observed.problem)
         rec.not_stored = unstorable_output(outputs)
         if self.key is not None and None not in hashes.values() and rec.not_stored is None:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
+            with recorded_warnings() as caught:
                 done = store.store(self.key, stored, output_hashes=hashes, parts=self.parts,
                                    duration=self.compute, replay=items, notes=notes or None,
                                    explain=_explain.explain_facts(rec.step.func, self.values))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 _MAGIC_ASSIGN = re.compile(r"^\s*[\w.,\s\[\]()*]+=\s*[%!]")
@@ -63,23 +64,29 @@ IPYTHON_MAGICS = frozenset((
 ))
 #: magics a hit must not stand in for: they install packages (the environment is out of
 #: flowyml's sight: a hit on a fresh machine would leave the package missing), or show or
-#: change the kernel itself (``%whos``, ``%history``, ``%connect_info``, ``%reset``)
+#: change the kernel itself (``%whos``, ``%history``, ``%connect_info``, ``%reset``; ``%lsmagic``
+#: and ``%magic`` list the magics registered now, ``%psearch`` the namespace's names)
 _ALWAYS_RUN = frozenset((
     "pip", "conda", "mamba", "micromamba", "uv", "who", "who_ls", "whos", "history", "hist",
     "connect_info", "dhist", "dirs", "tb", "recall", "rerun", "reset", "xdel", "logstate",
-    "notebook", "save",
+    "notebook", "save", "lsmagic", "magic", "psearch",
 ))
 #: shell commands that install packages (``!pip install x``, ``!sudo apt-get install ...``)
 _INSTALLERS = frozenset(("pip", "pip3", "conda", "mamba", "micromamba", "uv", "apt", "apt-get",
                          "yum", "dnf", "brew", "npm"))
 
 
-def outside_lines(lines: list[IPythonLine]) -> list[str]:
+def outside_lines(lines: list[IPythonLine],
+                  notebook_magic: Callable[[str], bool] | None = None) -> list[str]:
     """The IPython lines of a cell that only running it can stand for: package installs
     (``!pip install x``, ``%pip install x``), magics that show or change the kernel itself
     (``%whos``, ``%history``, ``%connect_info``, a bare ``%env``, ``%reset``) and magics of
     extensions (``%sql ...``). Other shell commands are cached, keyed by the files their
-    words name (see :mod:`flowyml.tracking.files`)."""
+    words name (see :mod:`flowyml.tracking.files`). ``notebook_magic(name)`` tells a line
+    magic the notebook registered from its own function of that name (``@register_line_magic
+    def hello(line)``, then ``%hello french``): a call of that function, whose code is part of
+    the cell's fingerprint (:func:`python_source` makes the line read the name), so it is
+    cached like one."""
     found = []
     for line in lines:
         words = line.text.lstrip("!%").split()
@@ -89,8 +96,9 @@ def outside_lines(lines: list[IPythonLine]) -> list[str]:
                     command[0].startswith("python") and command[1:3] == ["-m", "pip"])):
                 found.append(line.text)
         elif line.kind == "magic" and line.text.startswith("%"):
-            name = words[0] if words else ""
-            if (name in _ALWAYS_RUN or name not in IPYTHON_MAGICS
+            name = words[0].rstrip("?") if words else ""  # `%run?`: the help of %run
+            if (name in _ALWAYS_RUN or (name not in IPYTHON_MAGICS and not (
+                    notebook_magic is not None and name.isidentifier() and notebook_magic(name)))
                     or (name == "env" and len(words) == 1)):
                 found.append(line.text)
     return found
@@ -115,9 +123,16 @@ def python_source(body: str, magic_lines: frozenset[int] = frozenset()
         return timed
     found: list[IPythonLine] = []
     out: list[str] = []
+    continued = 0  # lines left of a magic or shell line continued with backslashes
     for number, line in enumerate(lines, 1):
         stripped = line.strip()
         indent = line[: len(line) - len(line.lstrip())]
+        if continued:
+            continued -= 1
+            out.append("")  # part of the line above, which IPython runs as one
+            continue
+        if stripped.startswith(("%", "!")) and not stripped.startswith("%%") and stripped.endswith("\\"):
+            stripped, continued = _continued_line(lines, number)
         if stripped.startswith("%%"):
             magic = stripped.split()[0]
             if number != _first_code_line(lines) or magic not in ("%%time", "%%timeit", "%%capture"):
@@ -132,7 +147,7 @@ def python_source(body: str, magic_lines: frozenset[int] = frozenset()
             out.append(indent + stripped[6:].strip())
         elif stripped.startswith(("%", "!")) or (number in magic_lines and "=" not in stripped):
             found.append(IPythonLine(number, stripped, "shell" if stripped[0] == "!" else "magic"))
-            out.append(indent + _left_out(stripped) + _expands(stripped))
+            out.append(indent + _left_out(stripped) + _expands(stripped, _foreign_magic(stripped)))
         elif stripped.endswith("?") and stripped.rstrip("?").replace(".", "").isidentifier():
             found.append(IPythonLine(number, stripped, "help"))  # `np.array?`
             out.append(indent + _left_out(stripped))
@@ -144,6 +159,19 @@ def python_source(body: str, magic_lines: frozenset[int] = frozenset()
         else:
             out.append(line)
     return "\n".join(out), found
+
+
+def _continued_line(lines: list[str], number: int) -> tuple[str, int]:
+    """The magic or shell line starting at line ``number`` (1-based) with the lines its
+    trailing backslashes continue it with, joined as IPython joins them before it runs the
+    line (each backslash dropped, the parts joined by a space: ``%timeit [f(i) \\`` over
+    ``for i in r]``), and how many lines after the first it takes."""
+    end = number - 1
+    while lines[end].rstrip().endswith("\\") and end + 1 < len(lines):
+        end += 1
+    parts = [lines[number - 1].strip(), *lines[number:end + 1]]
+    text = " ".join([p.rstrip()[:-1] for p in parts[:-1]] + [parts[-1].rstrip()])
+    return text.strip(), end - (number - 1)
 
 
 def _left_out(text: str) -> str:
@@ -197,14 +225,28 @@ _BRACES = re.compile(r"(?<!\{)\{([^{}]+)\}")
 _EXPANDS = "IPython expands"
 
 
-def _expands(line: str) -> str:
+def _foreign_magic(line: str) -> str | None:
+    """The name of the line magic ``line`` calls when it is not one of IPython's own
+    (``%hello french`` -> ``hello``): an extension's, or the notebook's own function
+    registered as a magic, whose code the cell then runs (see :func:`outside_lines`)."""
+    if not line.startswith("%") or line.startswith("%%"):
+        return None
+    words = line[1:].split()
+    name = words[0] if words else ""
+    return name if name.isidentifier() and name not in IPYTHON_MAGICS else None
+
+
+def _expands(line: str, magic: str | None = None) -> str:
     """``; (lambda: ('IPython expands', files, files[0].upper()))`` for a ``!cmd`` or
     ``%magic`` line naming notebook values (``!echo $files {files[0].upper()}``: IPython
     puts their values in the command when it runs it), else ``""``. The names are the
     cell's reads (inputs when the notebook defines them, see :func:`is_interpolation`);
     before, editing ``files`` left ``!echo $files`` a hit showing the old list. The lambda
-    is never called: the step's function evaluates nothing."""
-    exprs = [m.rstrip(".") for m in _DOLLAR.findall(line)]
+    is never called: the step's function evaluates nothing. ``magic``: the name of a line
+    magic that is not IPython's, read too (a function of the notebook registered as that
+    magic is then code the cell calls; an extension's name the notebook does not bind is
+    no input)."""
+    exprs = [*([magic] if magic else []), *(m.rstrip(".") for m in _DOLLAR.findall(line))]
     for inner in _BRACES.findall(line):
         for text in (inner, inner.split(":", 1)[0], inner.split("!", 1)[0]):
             if text.strip() and _parses_expression(text):

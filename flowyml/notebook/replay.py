@@ -17,10 +17,12 @@ Pure: the IPython side (:mod:`flowyml_jupyter.capture`) feeds and replays it.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import pickle
 import time
+import types
 from typing import Any
 
 from flowyml.sizes import parse_size
@@ -223,11 +225,8 @@ def result_ref(value: Any, ns: dict[str, Any]) -> dict[str, str] | None:
             return {"name": name}
     if not _small(value):
         return None
-    try:
-        data = pickle.dumps(value, protocol=4)
-    except Exception:
-        return None
-    if len(data) > RESULT_VALUE_MAX:
+    data = _bounded_pickle(value)
+    if data is None:
         return None
     return {"pickle": base64.b64encode(data).decode("ascii")}
 
@@ -244,9 +243,54 @@ def result_value(ref: dict[str, str] | None, ns: dict[str, Any]) -> Any:
         raise LookupError(f"the value does not load: {exc}") from None
 
 
+class _TooBig(Exception):
+    pass
+
+
+class _BoundedFile(io.BytesIO):
+    """Takes a pickle's bytes until they pass :data:`RESULT_VALUE_MAX`, then stops the pickler."""
+
+    def write(self, data: Any) -> int:
+        if self.tell() + len(memoryview(data)) > RESULT_VALUE_MAX:
+            raise _TooBig
+        return super().write(data)
+
+
+def _bounded_pickle(value: Any) -> bytes | None:
+    """``value``'s pickle when it is at most :data:`RESULT_VALUE_MAX` bytes, else ``None``
+    (also when it cannot be pickled). Its size is measured first without copying its big
+    buffers (protocol 5 leaves an array's data out of band: only counted), and the pickling
+    stops as soon as it passes the bound, so a big value costs little to turn down."""
+    total = 0
+
+    def count(buffer: pickle.PickleBuffer) -> bool:
+        nonlocal total
+        total += buffer.raw().nbytes
+        if total > RESULT_VALUE_MAX:
+            raise _TooBig
+        return True  # out of band: counted, not copied
+
+    try:
+        measure = _BoundedFile()
+        pickle.Pickler(measure, protocol=5, buffer_callback=count).dump(value)
+        if measure.tell() + total > RESULT_VALUE_MAX:
+            return None
+        data = pickle.dumps(value, protocol=4)
+    except Exception:  # too big, or it cannot be pickled
+        return None
+    return data if len(data) <= RESULT_VALUE_MAX else None
+
+
+#: libraries whose values are drawing or live state, never kept as a result: a matplotlib
+#: artist (``[<Line2D>]``, ``<Axes: >``, a cell's usual last line) pickles its whole figure
+_LIVE_MODULES = ("matplotlib", "ipywidgets", "IPython", "ipykernel")
+
+
 def _small(value: Any, depth: int = 0) -> bool:
     """A value cheap to pickle and safe to keep: numbers, short strings, short containers of
-    them, small numpy arrays and pandas objects."""
+    them, small numpy arrays and pandas objects, and any other library's or notebook's value
+    (a sympy expression, a ``Fraction``, a namedtuple) whose pickle turns out small
+    (:func:`_bounded_pickle` decides), but no drawing or live state."""
     if isinstance(value, _SCALARS):
         return True
     if isinstance(value, str | bytes):
@@ -266,4 +310,5 @@ def _small(value: Any, depth: int = 0) -> bool:
     if isinstance(value, dict):
         return len(value) <= 100 and all(_small(k, depth + 1) and _small(v, depth + 1)
                                          for k, v in value.items())
-    return False
+    return not module.startswith(_LIVE_MODULES) and not isinstance(
+        value, types.FunctionType | types.ModuleType | types.GeneratorType | type)

@@ -47,6 +47,12 @@ def test_strip_ansi():
 
 def test_a_results_value_is_kept_by_name_or_when_small():
     """What a hit needs to put the value of a cell's result back into ``_``."""
+    import collections
+    import datetime
+    import threading
+    from decimal import Decimal
+    from fractions import Fraction
+
     import numpy as np
 
     from flowyml.notebook.replay import RESULT_VALUE_MAX, result_ref, result_value
@@ -61,7 +67,12 @@ def test_a_results_value_is_kept_by_name_or_when_small():
         assert ref is not None and "pickle" in ref
         again = result_value(ref, ns)
         assert type(again) is type(value) and repr(again) == repr(value)
-    assert result_ref(object(), ns) is None and result_ref(None, ns) is None
+    assert result_ref(threading.Lock(), ns) is None and result_ref(None, ns) is None
+    # another library's small value is kept too (a sympy Rational, a Fraction), not a big one
+    for value in (Fraction(9, 4), Decimal("2.25"), datetime.date(2026, 12, 7)):
+        ref = result_ref(value, ns)
+        assert ref is not None and result_value(ref, ns) == value
+    assert result_ref(collections.UserList(range(RESULT_VALUE_MAX)), ns) is None
     with pytest.raises(LookupError):
         result_value({"name": "gone"}, ns)
 
