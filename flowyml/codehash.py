@@ -559,7 +559,7 @@ class _CodeWalker:
             # a builtin's name bound to something else (``from numpy import *`` binds
             # ``sum``): what the name means now is part of the code
             tag(h, b"shadow", name.encode() + b"=" + _binding(obj).encode())
-        elif held and not isinstance(obj, types.ModuleType) and not callable(obj):
+        elif held and _is_data(obj):
             tag(h, b"held", name.encode() + b"=" + _binding(obj).encode())
 
     def feed_class(self, cls: type, h: Hasher, seen: set[int]) -> None:
@@ -680,6 +680,18 @@ def _binding(obj: Any) -> str:
         return "value:" + hash_value(obj)
     except UnhashableValueError:
         return f"instance:{type(obj).__module__}.{type(obj).__qualname__}"
+
+
+#: what a value the code holds must be to count by content: data, not an object whose state
+#: its calls move (``itertools.cycle``, a random generator, an instance a method changes)
+_DATA_TYPES = (list, tuple, dict, set, frozenset, str, bytes, bytearray, int, float, complex)
+_DATA_CLASSES = frozenset(("numpy.ndarray", "pandas.core.frame.DataFrame",
+                           "pandas.core.series.Series"))
+
+
+def _is_data(value: Any) -> bool:
+    return type(value) in _DATA_TYPES or \
+        f"{type(value).__module__}.{type(value).__qualname__}" in _DATA_CLASSES
 
 
 def _is_state_value(value: Any) -> bool:
