@@ -371,20 +371,37 @@ class FlowymlMagics(Magics):
         not sent: it was shown when the body raised it. It is still the kernel's last
         traceback (the reply to the front end carries it); another error is shown as ever."""
         shell = self.shell
-        own = vars(shell).get("_showtraceback")
-        show = shell._showtraceback
+
+        def same(evalue: Any) -> bool:
+            # a StopIteration raised out of the (async) magic comes out as the RuntimeError
+            # PEP 479 makes of it: still the body's error, which plain Python shows alone
+            return evalue is error or (isinstance(evalue, RuntimeError) and evalue.__cause__ is error)
+
+        def restore(attr: str, own: Any) -> None:
+            if own is None:
+                vars(shell).pop(attr, None)
+            else:
+                setattr(shell, attr, own)
+
+        own_show, show = vars(shell).get("_showtraceback"), shell._showtraceback
+        own_usage, usage = vars(shell).get("show_usage_error"), shell.show_usage_error
 
         def once(etype: Any, evalue: Any, stb: Any) -> Any:
-            if own is None:
-                vars(shell).pop("_showtraceback", None)
-            else:
-                shell._showtraceback = own
-            if evalue is not error:
+            restore("_showtraceback", own_show)
+            restore("show_usage_error", own_usage)
+            if not same(evalue):
                 return show(etype, evalue, stb)
             shell._last_traceback = stb
             return None
 
+        def usage_once(exc: Any) -> Any:
+            # a UsageError (`% matplotlib inline`) is printed, not shown as a traceback
+            restore("_showtraceback", own_show)
+            restore("show_usage_error", own_usage)
+            return None if same(exc) else usage(exc)
+
         shell._showtraceback = once
+        shell.show_usage_error = usage_once
 
     @contextlib.contextmanager
     def _recorded(self, body: str, area: Any = None) -> Iterator[Any]:

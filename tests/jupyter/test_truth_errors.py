@@ -46,6 +46,23 @@ def test_a_failing_step_cell_shows_the_error_of_a_plain_cell_and_nothing_more(tm
     assert _shown(stepped[1]) == [("stdout", "KeyError 'k'\n")]
 
 
+def test_a_stop_iteration_and_a_usage_error_are_shown_once_as_plain(tmp_path: Path):
+    """Found by the edit test on 155 notebooks: ``print(next(g))`` on a spent generator
+    showed its StopIteration and then a RuntimeError (PEP 479 makes one of a StopIteration
+    raised out of the async magic), and a misspelt magic in a step cell (``% matplotlib
+    inline``, ThinkBayes2's first cells; ``store["obj1"]`` read as ``%store``) printed its
+    UsageError twice."""
+    cells = ["%%step\ng = iter([])", "%%step\nprint(next(g))",
+             "%%step\nx = 1\n% matplotlib inline\n", "%%step\nimport sys\nprint(type(sys.last_value).__name__)"]
+    plain = run_cells(tmp_path, cells, flowyml=False)
+    stepped = run_cells(tmp_path, cells, flowyml=True)
+    for p, s in zip(plain, stepped, strict=True):
+        assert _shown(s) == _shown(p)
+    assert [o.ename for o in stepped[1] if o.output_type == "error"] == ["StopIteration"]
+    assert [o.text for o in stepped[2] if o.output_type == "stream"] == [
+        "UsageError: Line magic function `%` not found.\n"]
+
+
 def test_a_step_cell_failing_after_it_drew_shows_the_error_then_the_figure_as_plain(tmp_path: Path):
     """The inline backend shows a cell's figures after its error (at the end of the cell):
     the error is shown where the body raised it, not after the step ended."""
