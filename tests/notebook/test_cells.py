@@ -156,7 +156,7 @@ def test_objects_a_cell_sets_attributes_or_items_of_and_which_are_modules_or_cla
     classes are changed outside any value a step stores (they are stored by name)."""
     import types
 
-    from flowyml.notebook.cellrun import patched_outside
+    from flowyml.notebook.outside import patched_outside
 
     found = analyze("pd.DataFrame.double = f\nmpl.rcParams['a'] = 1\ndf.a = 1\n"
                     "setattr(mylib, 'LIMIT', 5)\nf().b = 2\ndel A.x\n"
@@ -198,7 +198,7 @@ def test_data_of_a_helper_module_a_cell_changes_is_outside_what_a_step_stores():
     import json
     import types
 
-    from flowyml.notebook.cellrun import patched_outside
+    from flowyml.notebook.outside import patched_outside
 
     helper = types.ModuleType("flowyml_test_helper_mod")  # not a library's: the user's
     helper.CONFIG = {}
@@ -219,7 +219,7 @@ def test_attributes_a_cell_sets_by_name_on_classes_and_modules_found_by_name():
     import json
     import types
 
-    from flowyml.notebook.cellrun import attributes_set
+    from flowyml.notebook.outside import attributes_set
 
     analysis = analyze("json.LIMIT = 5\njson.JSONDecoder.mode = 'x'\njson.JSONDecoder.mode += 'y'\n"
                        "A.x = 1\nmylib.CONFIG['a'] = 1\ndel json.decoder.X\n"
