@@ -373,3 +373,27 @@ def test_a_large_quiet_file_is_hashed_through_a_map_and_a_fresh_one_is_read(tmp_
     then = time.time() - 60
     os.utime(big, (then, then))
     assert files.file_record(str(big))[2] == expected and mapped == [big.stat().st_size]
+
+
+def test_a_pipeline_step_reading_an_environment_variable_re_runs_when_it_changes(here, cache_dir, monkeypatch):
+    """The record of what a step read holds the environment variables its own code read
+    (a digest of each value): started again with another value, the step runs again and
+    says why; a variable it set itself and what libraries read are not in it."""
+    @step(outputs=["d"], register=False)
+    def read_env() -> str:
+        os.environ["MY_OWN_SETTING"] = "x"
+        return os.environ.get("MY_DATA_DIR", "data") + os.getenv("MY_OWN_SETTING", "")
+
+    def run() -> tuple[str, str, str | None]:
+        result = Pipeline("env", cache_dir=cache_dir).add_steps([read_env]).run()
+        res = result.step_results["read_env"]
+        return result["d"], res.state, res.rerun_reason
+
+    monkeypatch.setenv("MY_DATA_DIR", "one")
+    assert run()[:2] == ("onex", "done")
+    assert run()[:2] == ("onex", "cached")
+    monkeypatch.setenv("MY_DATA_DIR", "two")
+    assert run() == ("twox", "done", "the environment variable MY_DATA_DIR changed")
+    monkeypatch.delenv("MY_DATA_DIR")
+    assert run() == ("datax", "done", "the environment variable MY_DATA_DIR changed")
+    assert run()[1] == "cached"
