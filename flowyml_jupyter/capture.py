@@ -9,10 +9,11 @@ ordinary ``display_data``, so a saved notebook holds them as ordinary outputs.
 
 from __future__ import annotations
 
-import select
+import os
 import sys
 import threading
 import time
+import uuid
 from typing import Any
 
 from flowyml.notebook.replay import Recording
@@ -110,7 +111,7 @@ class OutputRecorder:
         #: the recording is written from the cell's thread and from the kernel's threads that
         #: forward what is written to the process's file descriptors 1 and 2
         self.lock = threading.Lock()
-        self._pipes: list[int] = []
+        self._descriptors: list[_Descriptor] = []
 
     def changed(self) -> None:
         if self.on_change is not None:
@@ -224,41 +225,29 @@ class OutputRecorder:
         ``write``. Worker processes print there (scikit-learn's ``GridSearchCV(n_jobs=-1)``:
         each fit's warnings), and so do C libraries; the hit left all of it out."""
         watcher = getattr(stream, "watch_fd_thread", None)
-        pipe = getattr(stream, "_fid", None)
+        fd = getattr(stream, "_original_stdstream_fd", None)
         if not isinstance(watcher, threading.Thread) or not watcher.is_alive() \
-                or not isinstance(pipe, int):
+                or not isinstance(fd, int):
             return
-        write = stream.write  # (IPython's own tee of it, in IPython 9)
+        descriptor = _Descriptor(self, name, watcher, fd, stream.write)
+        self._patch(stream, "write", descriptor.write)
+        self._descriptors.append(descriptor)
 
-        def recording_write(text: Any) -> Any:
-            if threading.current_thread() is watcher and not self.finished and text:
-                with self.lock:
-                    self.recording.stream(name, str(text))
-                self.changed()
-            return write(text)
-
-        self._patch(stream, "write", recording_write)
-        self._pipes.append(pipe)
-
-    def _drain(self, limit: float = 0.5) -> None:
-        """Wait (up to ``limit`` seconds) until the kernel's watcher threads have read what
-        the cell wrote to the file descriptors, so that it is recorded as the cell's."""
-        deadline, waited = time.monotonic() + limit, False
-        while self._pipes and time.monotonic() < deadline:
-            try:
-                ready, _, _ = select.select(self._pipes, [], [], 0)
-            except (OSError, ValueError):
-                return
-            if not ready:
-                break
-            waited = True
-            time.sleep(0.005)
-        if waited:  # read, and being handed to ``write``
-            time.sleep(0.01)
+    def _drain(self, limit: float = 2.0) -> None:
+        """Wait (up to ``limit`` seconds) until the kernel's watcher threads have handed on
+        all the cell wrote to the file descriptors, so that it is recorded as the cell's: a
+        marker written after it comes through last. (Waiting for the pipe to be empty was
+        not enough: under load a watcher holding a chunk it had read lost a child's line.)"""
+        for descriptor in self._descriptors:
+            descriptor.send_marker()
+        deadline = time.monotonic() + limit
+        for descriptor in self._descriptors:
+            if not descriptor.seen.wait(max(0.0, deadline - time.monotonic())):
+                descriptor.give_up()
 
     def __exit__(self, *exc: Any) -> None:
         self._drain()
-        self._pipes.clear()
+        self._descriptors.clear()
         sys.stdout, sys.stderr = self._streams
         self.finished = True
         self.recording.finish()
@@ -268,6 +257,54 @@ class OutputRecorder:
             else:
                 delattr(obj, attr)
         self._saved.clear()
+
+
+class _Descriptor:
+    """One of the process's file descriptors 1 and 2 while a step runs, as ipykernel's
+    watcher thread hands on what reaches it: recorded up to the end marker
+    :meth:`send_marker` writes after the cell, which is not shown; what comes after it is
+    passed on unrecorded."""
+
+    def __init__(self, recorder: OutputRecorder, name: str, watcher: threading.Thread,
+                 fd: int, write: Any) -> None:
+        self.recorder, self.name, self.watcher, self.fd = recorder, name, watcher, fd
+        self.forward = write  # (IPython's own tee of the stream's write, in IPython 9)
+        # an APC escape sequence: the watcher echoes what it reads to the kernel's terminal
+        # too, and terminals show nothing for one
+        self.marker = f"\x1b_flowyml-end-{uuid.uuid4().hex[:12]}\x1b\\"
+        self.seen = threading.Event()
+        self.held = ""  # a chunk's tail that may be the start of the marker
+
+    def send_marker(self) -> None:
+        try:
+            os.write(self.fd, self.marker.encode())
+        except OSError:
+            self.seen.set()
+
+    def give_up(self) -> None:
+        """The watcher did not come to the marker in time: pass on what it held back."""
+        self.seen.set()
+        held, self.held = self.held, ""
+        if held:
+            self.forward(held)
+
+    def write(self, text: Any) -> Any:
+        if threading.current_thread() is not self.watcher or not text or self.seen.is_set():
+            return self.forward(text)
+        text, self.held = self.held + str(text), ""
+        before, found, after = text.partition(self.marker)
+        if not found:
+            keep = next((n for n in range(min(len(text), len(self.marker) - 1), 0, -1)
+                         if self.marker.startswith(text[-n:])), 0)
+            before, self.held = (text[:-keep], text[-keep:]) if keep else (text, "")
+        if before:
+            with self.recorder.lock:
+                self.recorder.recording.stream(self.name, before)
+            self.recorder.changed()
+        if found:
+            self.seen.set()
+        shown = before + after
+        return self.forward(shown) if shown else 0
 
 
 def replay(items: list[dict[str, Any]]) -> None:

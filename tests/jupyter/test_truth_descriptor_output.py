@@ -43,3 +43,26 @@ def test_output_written_to_the_descriptors_is_shown_again_on_a_hit(tmp_path, mon
     assert plain == ["stdout: from a child 42\n", "stderr: straight to fd 2\n", "stdout: 0 True\n"], plain
     assert first == plain and again == plain, (first, again)
     assert all(": cached" in s for s in states), states
+
+
+def test_a_watcher_slow_to_hand_on_what_it_read_still_gives_it_to_the_cell(tmp_path, monkeypatch):
+    # Under load ipykernel's watcher thread may read a child's line from its pipe and only
+    # later pass it to ``write``; the pipe is then empty while the line is still in flight.
+    # The first cell makes that gap 0.3 s, as a loaded machine did (CI lost the line).
+    monkeypatch.delenv("PYTEST_CURRENT_TEST", raising=False)
+    slow = ("import sys, threading, time\n"
+            "def _gap(stream):\n"  # run by the watcher after its read, before its write
+            "    if threading.current_thread() is getattr(stream, 'watch_fd_thread', None):\n"
+            "        time.sleep(0.3)\n"
+            "    return stream.__dict__.get('_should_watch', True)\n"
+            "type(sys.stdout)._should_watch = property(\n"
+            "    _gap, lambda stream, value: stream.__dict__.__setitem__('_should_watch', value))")
+    cells = [
+        slow,
+        "%%step\nimport subprocess, sys\n"
+        "done = subprocess.run([sys.executable, '-c', 'print(\"from a child\", 6 * 7)'])\n"
+        "code = done.returncode",
+    ]
+    _, first, again, states = three_runs(tmp_path, cells, _joined)
+    assert first[1] == again[1] == "stdout: from a child 42\n", (first, again)
+    assert ": cached" in states[1], states
