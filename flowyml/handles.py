@@ -11,7 +11,10 @@ import os
 from typing import Any, NamedTuple
 
 #: the file objects ``open`` returns with its default buffering: text, binary
-_FILE_TYPES = (io.TextIOWrapper, io.BufferedReader, io.BufferedWriter)
+_FILE_TYPES = (io.TextIOWrapper, io.BufferedReader, io.BufferedWriter, io.BufferedRandom)
+#: ``os.open`` flags a file object opened again must not have: it would empty the file, or
+#: fail on a file that exists (the step that opened it made it; a hit puts it back first)
+_FRESH_FLAGS = os.O_TRUNC | os.O_CREAT | os.O_EXCL
 
 
 class FileHandle(NamedTuple):
@@ -27,13 +30,35 @@ class FileHandle(NamedTuple):
     position: int | None
 
 
+def writing(f: Any) -> bool:
+    """Whether ``f`` is an open Python file object that writes to its file (a mode with
+    ``w``, ``a``, ``x`` or ``+``)."""
+    try:
+        return (type(f) in _FILE_TYPES and not f.closed
+                and bool(set(str(f.mode)) & set("wax+")))
+    except (AttributeError, ValueError):
+        return False
+
+
+def flush(f: Any) -> bool:
+    """Write out what a file object open for writing holds in its buffers, so that its file
+    is what it has written (a step's end, before its files are recorded); ``False`` when it
+    cannot (the disk is full, it was detached)."""
+    try:
+        f.flush()
+    except (OSError, ValueError, AttributeError):
+        return False
+    return True
+
+
 def file_handle(f: Any) -> FileHandle | None:
     """``f`` as a :class:`FileHandle` when it is one ``open`` made from a path and opening
-    it again gives the same object: open for reading only (``'r'``, ``'rb'``), or closed
-    (any mode: nothing can be done with it but look at it). ``None`` for anything else: a
-    file open for writing (its unwritten buffer and the truncation a new ``open`` would do),
-    one opened from a descriptor, a text file partway through a ``for line in f`` loop
-    (Python cannot tell its position then)."""
+    it again gives the same object: open for reading, open for writing into a file that is
+    there (``open('test.txt', 'w+')`` kept for later cells: flushed first, so that its file
+    holds all it wrote, and opened again without emptying it), or closed (any mode: nothing
+    can be done with it but look at it). ``None`` for anything else: one opened from a
+    descriptor (``sys.stdout``), a text file partway through a ``for line in f`` loop
+    (Python cannot tell its position then), a writer whose buffer cannot be written out."""
     if type(f) not in _FILE_TYPES:
         return None
     try:
@@ -48,8 +73,10 @@ def file_handle(f: Any) -> FileHandle | None:
             return None  # a closed binary writer: its mode cannot be given back (see _closed)
         position = None
     else:
-        if set(mode) - set("rbt") or not f.readable() or not os.path.isfile(name):
+        if not os.path.isfile(name):
             return None  # (``sys.stdin`` is named ``'<stdin>'``)
+        if set(mode) & set("wax+") and not flush(f):
+            return None
         try:
             position = f.tell()
         except (OSError, ValueError):
@@ -58,11 +85,16 @@ def file_handle(f: Any) -> FileHandle | None:
                       position)
 
 
+def _opener(path: str, flags: int) -> int:
+    return os.open(path, flags & ~_FRESH_FLAGS)
+
+
 def reopen(handle: FileHandle) -> Any:
     """The file object ``handle`` describes, opened again: at its position when it was
-    open, closed when it was (opened for reading, so a closed writer never truncates its
-    file again; a text file gets its mode back: a closed file shows only its name and
-    mode)."""
+    open (a writer without emptying or creating its file: the file is what it wrote, put
+    back by its step's hit), closed when it was (opened for reading, so a closed writer
+    never truncates its file again; a text file gets its mode back: a closed file shows
+    only its name and mode)."""
     path, mode, encoding, errors, position = handle
     if position is None:
         # (a file gone since fails the load: the entry is dropped and its step runs)
@@ -71,7 +103,7 @@ def reopen(handle: FileHandle) -> Any:
             f.mode = mode
         f.close()
         return f
-    f = open(path, mode, encoding=encoding, errors=errors)  # noqa: SIM115
+    f = open(path, mode, encoding=encoding, errors=errors, opener=_opener)  # noqa: SIM115
     f.seek(position)
     return f
 

@@ -248,6 +248,7 @@ def _(obj: Any, h: Hasher) -> None:
 @fingerprint.register(io.TextIOWrapper)
 @fingerprint.register(io.BufferedReader)
 @fingerprint.register(io.BufferedWriter)
+@fingerprint.register(io.BufferedRandom)
 def _(obj: Any, h: Hasher) -> None:
     # a file kept open for later cells (`f = open('notes.txt')`, then `f.readline()`) by
     # what it reads: the file, how it decodes it, where it stands (a cell reading from it
@@ -256,16 +257,11 @@ def _(obj: Any, h: Hasher) -> None:
     from flowyml.handles import file_handle
 
     handle = file_handle(obj)
-    if handle is None and not obj.closed and set(str(getattr(obj, "mode", ""))) & set("wax+"):
-        raise UnhashableValueError(
-            f"{obj!r} is open for writing and cannot be hashed by content (its buffer may "
-            "hold what it has not written yet); write and close it in one cell (`with "
-            "open(path, 'w') as f: ...`) to cache the steps that write it")
     if handle is None:
         raise UnhashableValueError(
-            f"{obj!r} cannot be hashed by content: only a file opened by its path for "
-            "reading (or closed) can, and not partway through a `for line in f` loop; read "
-            "what you need into a variable (`lines = f.readlines()`) to cache the steps using it")
+            f"{obj!r} cannot be hashed by content: only a file opened by its path (or "
+            "closed) can, and not partway through a `for line in f` loop; read what you "
+            "need into a variable (`lines = f.readlines()`) to cache the steps using it")
     tag(h, b"file", _type_name(obj))
     _feed(tuple(handle), h)
 

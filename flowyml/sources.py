@@ -7,6 +7,7 @@ site-packages), which the code fingerprint and the record of a step's environmen
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import linecache
 import os
@@ -40,11 +41,21 @@ def source_tree(filename: str, module_globals: dict[str, Any] | None = None
 
 @functools.lru_cache(maxsize=1)
 def _library_roots() -> tuple[str, ...]:
-    """Folders of library code: the standard library and site-packages (each ends in a separator)."""
-    import sysconfig
+    """Folders of library code: the standard library and site-packages (each ends in a separator).
 
-    paths = sysconfig.get_paths()
-    roots = {paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    Not from ``sysconfig`` unless it is imported already: importing it here, from inside a
+    step's audit hook or environment record, reads the environment it records (the import
+    came back to this function half done: ``sysconfig`` partly initialised)."""
+    roots = {os.path.dirname(os.__file__), os.path.dirname(functools.__file__)}
+    sysconfig = sys.modules.get("sysconfig")
+    get_paths = getattr(sysconfig, "get_paths", None)
+    if get_paths is not None:
+        with contextlib.suppress(Exception):
+            paths = get_paths()
+            roots.update(paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib"))
+    site = sys.modules.get("site")
+    with contextlib.suppress(Exception):
+        roots.update(site.getsitepackages() if site is not None else ())
     roots.update(p for p in sys.path if p.endswith(("site-packages", "dist-packages")))
     return tuple(sorted(os.path.join(r, "") for r in roots if r))
 

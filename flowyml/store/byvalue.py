@@ -70,7 +70,8 @@ class _Pickler(pickle.Pickler):
             return _match_reduction(value)
         if type(value).__module__ == "sqlite3" and type(value).__name__ == "Connection":
             return _sqlite_reduction(value)
-        if isinstance(value, (io.TextIOWrapper, io.BufferedReader, io.BufferedWriter)):
+        if isinstance(value, (io.TextIOWrapper, io.BufferedReader, io.BufferedWriter,
+                              io.BufferedRandom)):
             return _file_reduction(value)
         if isinstance(value, property):
             return _property_reduction(value)
@@ -150,18 +151,20 @@ def _sqlite_connect(path: str, isolation_level: Any, row_factory: Any, text_fact
 
 
 def _file_reduction(f: Any) -> Any:
-    """A file kept open for reading by later cells (``f = open('notes.txt')``), stored as
-    its path, mode, encoding and position and opened again there on load -- what the cell's
-    ``open`` and the reads since did; a closed one (``f.close()``) as a closed file of that
-    name and mode. A file open for writing is refused, as ``pickle`` refuses it: its buffer
-    may hold what it has not written, and opening it again would truncate the file."""
+    """A file kept open by later cells (``f = open('notes.txt')``, ``log = open('out.txt',
+    'w+')``), stored as its path, mode, encoding and position and opened again there on load
+    -- what the cell's ``open`` and the reads and writes since did (a writer is flushed
+    first and opened again without emptying its file, which its step's hit puts back); a
+    closed one (``f.close()``) as a closed file of that name and mode. Refused, as
+    ``pickle`` refuses it, where opening it again would not give the same object (see
+    :func:`flowyml.handles.file_handle`)."""
     from flowyml.handles import file_handle, reopen
 
     handle = file_handle(f)
     if handle is None:
         raise pickle.PicklingError(
-            f"cannot pickle {f!r}: only a file opened by its path for reading, or closed, "
-            "is stored (opened again on load)")
+            f"cannot pickle {f!r}: only a file opened by its path, at a position Python can "
+            "tell, or closed, is stored (opened again on load)")
     return reopen, (handle,)
 
 

@@ -253,6 +253,67 @@ def _held_files(skip: tuple[str, ...]) -> dict[str, tuple[int, int]] | None:
     return out
 
 
+def _writers_before(inputs: Iterable[Any]) -> dict[str, tuple[int, int, str]]:
+    """``path -> (size, mtime_ns, digest)`` of the files that file objects open for writing
+    among a step's inputs write (``f = open('test.txt', 'w+')`` in another cell, then
+    ``f.write(...)``, ``f.seek(0)``, ``f.read()``), flushed first, before the step runs."""
+    from flowyml.handles import flush, writing
+
+    out = {}
+    for value in inputs:
+        if writing(value) and flush(value) and isinstance(value.name, str):
+            path = os.path.abspath(value.name)
+            with contextlib.suppress(OSError):
+                out[path] = file_record(path)
+    return out
+
+
+def _flush_writers(values: Iterable[Any]) -> None:
+    """Flush the file objects open for writing among a step's input and output values."""
+    from flowyml.handles import flush, writing
+
+    for value in values:
+        if writing(value):
+            flush(value)
+
+
+def _written_by_writers(rec: _Recorder, writers: dict[str, tuple[int, int, str]]
+                        ) -> dict[str, list[Any]]:
+    """Of the files written through the step's input file objects (``writers``, as
+    :func:`_writers_before` took them), those that changed are files it wrote, kept with its
+    entry like one it opened (put back on a hit, before the file object is opened again
+    there), and read, as they were before it ran (a hit needs that content): ``path ->
+    record`` of those."""
+    out: dict[str, list[Any]] = {}
+    for path, record in writers.items():
+        st = _signature(path)
+        if st is None or st[:2] == record[:2]:
+            continue
+        out[path] = list(record)
+        if path in rec.through:
+            rec.through = [p for p in rec.through if p != path]
+        if path not in rec.writes:
+            rec.writes.append(path)
+    return out
+
+
+#: a file opened to be changed is hashed first up to this size (a larger one, a long log,
+#: is recorded by size and mtime)
+_CHANGE_HASH_MAX = 16 * 2**20
+
+
+def _record_before_change(path: str) -> list[Any] | None:
+    try:
+        st = os.stat(path)
+        if not _S_ISREG(st.st_mode):
+            return None
+        if st.st_size > _CHANGE_HASH_MAX:
+            return [st.st_size, st.st_mtime_ns, UNHASHED]
+        return list(file_record(path))
+    except OSError:
+        return None  # not there yet: made, as ``'w'`` makes it
+
+
 def _written_through(before: dict[str, tuple[int, int]] | None,
                      after: dict[str, tuple[int, int]] | None) -> list[str]:
     """The files held before the step whose size or mtime moved while it ran. (A handle the
@@ -389,14 +450,23 @@ def _skip_test(extra: tuple[str, ...]) -> Callable[[str], bool]:
 class _Recorder:
     """What one running step opened and listed (paths only; stat and hash come after)."""
 
-    __slots__ = ("listed", "reads", "through", "writes")
+    __slots__ = ("changes", "listed", "reads", "through", "writes")
 
     def __init__(self) -> None:
         self.reads: list[str] = []
         self.writes: list[str] = []
+        #: files it opened to change rather than replace (``'a'``, ``'r+'``): ``path ->
+        #: [size, mtime_ns, digest]`` as they were then (what it wrote depends on them)
+        self.changes: dict[str, list[Any]] = {}
         self.listed: list[str] = []
         #: files written through handles held from before (see :func:`_held_files`)
         self.through: list[str] = []
+
+    def _before_change(self, path: str) -> None:
+        with _paused():
+            record = _record_before_change(path)
+        if record is not None:
+            self.changes[path] = record
 
     def event(self, event: str, args: tuple[Any, ...]) -> None:
         try:
@@ -416,6 +486,10 @@ class _Recorder:
                 if not (_POSIX and path[:1] == "/" and "/." not in path and "//" not in path
                         and path[-1:] != "/"):
                     path = os.path.abspath(path)
+                if write and path not in self.writes and path not in self.changes and (
+                        ("a" in mode or ("+" in mode and "w" not in mode)) if mode is not None
+                        else not flags & os.O_TRUNC):
+                    self._before_change(path)
                 (self.writes if write else self.reads).append(path)
             elif event == "os.listdir" or event == "os.scandir":
                 path = args[0]
@@ -499,7 +573,7 @@ class _Recording:
     step, and a step that touches no file should pay next to nothing for it)."""
 
     __slots__ = ("before", "cwd", "environ", "held", "inputs", "observed", "rec", "started",
-                 "token", "tracking")
+                 "token", "tracking", "writers")
 
     def __init__(self, tracking: Tracking, inputs: Iterable[Any] = ()) -> None:
         self.tracking = tracking
@@ -534,6 +608,14 @@ class _Recording:
                     self.before = _signatures(self.cwd, tracking.literals, self.inputs)
             except Exception:
                 self.before = None
+        # files open for writing that other cells opened, as they are before it runs
+        self.writers: dict[str, tuple[int, int, str]] = {}
+        if self.rec is not None:
+            try:
+                with _paused():
+                    self.writers = _writers_before(self.inputs)
+            except Exception:
+                self.writers = {}
         self.started = _now()
         return observed
 
@@ -542,12 +624,17 @@ class _Recording:
             return
         elapsed = _now() - self.started
         tracking, rec = self.tracking, self.rec
+        if rec is not None and self.observed.lazy:
+            _flush_writers(self.observed.lazy)  # what they wrote is in their files now
         if self.held is not None and _sole is rec and rec is not None:
             try:
                 with _paused():
                     rec.through = _written_through(self.held, _held_files(tracking.skip))
             except Exception:
                 pass
+        pre_read: dict[str, list[Any]] = dict(rec.changes) if rec is not None else {}
+        if rec is not None and self.writers:
+            pre_read.update(_written_by_writers(rec, self.writers))
         _CURRENT.reset(self.token)
         _ended(self.rec)
         self.token = None
@@ -572,7 +659,7 @@ class _Recording:
             with _paused():
                 self.observed.fill(tracking, rec, self.cwd,
                                    hash_budget=hash_budget_from_env() * elapsed, sources=sources,
-                                   folders=folders, before=self.before)
+                                   folders=folders, before=self.before, pre_read=pre_read)
         except Exception as exc:  # never fail the step for its record
             self.observed.note = None
             self.observed.problem = f"its files could not be recorded ({type(exc).__name__}: {exc})"
@@ -594,7 +681,8 @@ class Observed:
 
     def fill(self, tracking: Tracking, rec: _Recorder | None, cwd: str, *,
              hash_budget: float = float("inf"), sources: Iterable[str] = (),
-             folders: Iterable[str] = (), before: dict[str, Any] | None = None) -> None:
+             folders: Iterable[str] = (), before: dict[str, Any] | None = None,
+             pre_read: dict[str, list[Any]] | None = None) -> None:
         """Record what ``rec`` saw (and the declared files) relative to ``cwd``. The files
         the step read are hashed while the time spent hashing them stays within
         ``hash_budget`` seconds; the rest are recorded by size and mtime only. ``sources``
@@ -661,6 +749,9 @@ class Observed:
         if declared:
             note["declared"] = pack(declared)
         read = _read_records(reads, base, hash_budget)
+        for path, record in (pre_read or {}).items():  # a writer's file, as it was before
+            if path in written:
+                read[name_of(path)] = record
         if read:
             note["read"] = pack(read)
         dirs: dict[str, str] = {}

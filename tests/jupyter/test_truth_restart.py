@@ -146,16 +146,70 @@ def test_a_file_kept_open_for_later_cells_is_a_hit_where_it_stood_and_reads_it_a
 
 
 @pytest.mark.slow
-def test_a_file_kept_open_for_writing_runs_every_time_and_says_why(tmp_path, monkeypatch):
-    """A file open for writing is not stored (its buffer may hold what it has not written,
-    and opening it again would truncate the file): the cells using it run every time, and
-    the status line says how to cache them."""
+def test_a_file_kept_open_for_writing_is_a_hit_and_its_file_is_what_it_wrote(
+        tmp_path, monkeypatch):
+    """The Python bootcamp's Files lesson, second half: ``my_file = open('test.txt', 'w+')``
+    in one cell, ``my_file.write(...)`` in the next, ``seek(0)`` and ``read()`` in a third,
+    ``close()`` in a fourth, then the same with ``'a+'``. A file object open for writing
+    could not be stored, so these cells ran after every restart. It is stored as its path,
+    mode and position (flushed first) and opened again there without emptying the file, and
+    the file it writes is kept with the entry of each cell writing through it, so a hit
+    leaves the file and the object as the run did; an edit re-runs the cells after it."""
     monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
-    cells = ["%%step\nw = open('o.txt', 'w')", "%%step\nw.write('hi')\nw.close()",
-             "%%step\nprint(open('o.txt').read())"]
-    plain, first, second, states = _three(tmp_path, cells)
-    assert plain == first == second == ["", "", "hi\n"]
-    assert "open for writing" in states[0] and "with open(" in states[0], states
+
+    def cells(line: str) -> list[str]:
+        return ["%%step\nmy_file = open('test.txt', 'w+')",
+                f"%%step\nn = my_file.write({line!r})",
+                "%%step\nmy_file.seek(0)\nprint(my_file.read(), n, my_file.mode)",
+                "%%step\nmy_file.close()",
+                "%%step\ng = open('test.txt', 'a+')\ng.write('\\nappended')",
+                "%%step\ng.seek(0)\nprint(g.read())",
+                "%%step\nb = open('raw.bin', 'wb')\nb.write(bytes(3))",
+                "%%step\nb.write(b'xy')\nb.close()\n"
+                "print(open('raw.bin', 'rb').read(), open('test.txt').read())"]
+
+    plain, first, second, states = _three(tmp_path, cells("This is a new line"))
+    assert plain == first == second == [
+        "", "", "This is a new line 18 w+\n", "", "", "This is a new line\nappended\n", "",
+        "b'\\x00\\x00\\x00xy' This is a new line\nappended\n"], (plain, first, second)
+    assert all(": cached" in s for s in states), states
+    (tmp_path / "test.txt").unlink()
+    (tmp_path / "raw.bin").unlink()
+    edited = cells("Another line")
+    expected = [printed(o) for o in run_cells(tmp_path, edited, False)]
+    assert expected[2] == "Another line 12 w+\n", expected
+    runs = run_cells(tmp_path, edited)
+    assert [printed(o) for o in runs] == expected
+    states = statuses(runs)
+    assert ": cached" in states[0] and ": cached" in states[6], states
+    assert not any(": cached" in s for s in states[1:6]), states
+
+
+@pytest.mark.slow
+def test_a_cell_appending_to_a_file_another_cell_wrote_re_runs_when_that_cell_is_edited(
+        tmp_path, monkeypatch):
+    """A file opened to be added to or changed (``'a'``, ``'r+'``), not replaced: what the
+    cell leaves in it depends on what was there. It counted as written only, and its hit put
+    back the file as the first run left it: after an edit upstream, the notebook read the
+    old text where plain Python reads the new one."""
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+
+    def cells(first: str) -> list[str]:
+        return [f"%%step\nwith open('notes.txt', 'w') as f:\n    f.write({first!r})",
+                "%%step\nwith open('notes.txt', 'a') as f:\n    f.write('second\\n')",
+                "%%step\nwith open('notes.txt', 'r+') as f:\n    f.write('#')",
+                "%%step\nprint(open('notes.txt').read())"]
+
+    plain, first, second, states = _three(tmp_path, cells("first\n"))
+    assert plain == first == second == ["", "", "", "#irst\nsecond\n\n"]
+    assert all(": cached" in s for s in states), states
+    edited = cells("FIRST\n")
+    expected = [printed(o) for o in run_cells(tmp_path, edited, False)]
+    assert expected[3] == "#IRST\nsecond\n\n"
+    (tmp_path / "notes.txt").write_text("first\nsecond\n")  # as the earlier Run All left it
+    runs = run_cells(tmp_path, edited)
+    assert [printed(o) for o in runs] == expected
+    assert "notes.txt changed" in statuses(runs)[1], statuses(runs)
 
 
 @pytest.mark.slow
