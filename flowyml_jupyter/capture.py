@@ -259,6 +259,11 @@ class OutputRecorder:
         self._saved.clear()
 
 
+#: C0 control characters a terminal neither shows nor acts on (not the bell, backspace, tab,
+#: line and page controls, shift in/out, XON/XOFF, ENQ or escape)
+_SILENT = "\x01\x02\x03\x04\x06\x10\x12\x14\x15\x16\x17\x19\x1c\x1d\x1e\x1f"
+
+
 class _Descriptor:
     """One of the process's file descriptors 1 and 2 while a step runs, as ipykernel's
     watcher thread hands on what reaches it: recorded up to the end marker
@@ -269,9 +274,9 @@ class _Descriptor:
                  fd: int, write: Any) -> None:
         self.recorder, self.name, self.watcher, self.fd = recorder, name, watcher, fd
         self.forward = write  # (IPython's own tee of the stream's write, in IPython 9)
-        # an APC escape sequence: the watcher echoes what it reads to the kernel's terminal
-        # too, and terminals show nothing for one
-        self.marker = f"\x1b_flowyml-end-{uuid.uuid4().hex[:12]}\x1b\\"
+        # the watcher echoes what it reads to the kernel's terminal too: control characters
+        # that terminals show nothing for and do nothing with
+        self.marker = "\x00" + "".join(_SILENT[int(c, 16)] for c in uuid.uuid4().hex[:16]) + "\x00"
         self.seen = threading.Event()
         self.held = ""  # a chunk's tail that may be the start of the marker
 
