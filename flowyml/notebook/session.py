@@ -416,6 +416,14 @@ class NotebookSession(PipelineView):
         if current is not MISSING and (latest is None or current is not latest[1]):
             # changed by an ordinary cell after its step made it: the namespace wins
             return current, self._try_digest(param, current, None)
+        if latest is not None and current is latest[1] and latest[0] != producer \
+                and (by := self.steps.get(latest[0])) is not None \
+                and up.position < by.position < rec.position:
+            # changed in place by a step between its maker and this one whose later run
+            # changed nothing, so that it is no longer a maker of the name (the bootcamp's
+            # `my_file.read()` cell, repeated: the same cell without ids): what the name
+            # holds now, as in plain Python, not the maker's older version
+            return current, self._try_digest(param, current, None)
         if not load:
             return None, recorded
         return self._load_version(rec, up, param, latest), recorded

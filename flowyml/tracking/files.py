@@ -207,12 +207,17 @@ def _held_files(skip: tuple[str, ...]) -> dict[str, tuple[int, int]] | None:
         skipped = _skip_test(skip)
         paths = set()
         streams = set()  # where stdout and stderr go (`flowyml run > log.txt`): a log
+        # (in a kernel, fds 1 and 2 are pipes to ipykernel's threads, which keep the
+        # process's own stdout and stderr at copies: `jupyter lab > server.log`)
+        standard = {"0", "1", "2", *(
+            str(fd) for s in (sys.stdout, sys.stderr)
+            if isinstance(fd := getattr(s, "_original_stdstream_copy", None), int))}
         for fd in fds:
             try:
                 path = os.readlink(f"/proc/self/fd/{fd}")
             except OSError:
                 continue
-            if fd in ("0", "1", "2"):
+            if fd in standard:
                 streams.add(path)
                 continue
             if path[:1] != "/" or path.endswith(" (deleted)") or skipped(path):

@@ -69,6 +69,23 @@ def test_a_cell_consuming_an_iterator_run_three_times(ip, session, capsys, ids):
     assert _out(capsys) == ["2", "4", "6"]
 
 
+def test_a_value_a_repeated_cell_changed_in_place_is_what_later_cells_read(ip, tmp_path, monkeypatch,
+                                                                           capsys):
+    """Without cell ids a repeated cell (the same code, other comments) is the same step run
+    again. Its second run changed nothing, so it no longer made the name, and the next cell
+    got an older version back from the cache: the bootcamp's ``my_file.seek(0)`` moved a
+    copy, and the ``my_file.read()`` after it read nothing where plain Python reads the file
+    again. The value a later step reads is what the name holds."""
+    (tmp_path / "test.txt").write_text("Hello\n")
+    monkeypatch.chdir(tmp_path)
+    step_cell(ip, "", "my_file = open('test.txt')")
+    step_cell(ip, "", "# We can now read the file\nprint(repr(my_file.read()))")
+    step_cell(ip, "", "# But what happens if we try to read it again?\nprint(repr(my_file.read()))")
+    step_cell(ip, "", "my_file.seek(0)")
+    step_cell(ip, "", "# Now read again\nprint(repr(my_file.read()))")
+    assert _out(capsys) == ["'Hello\\n'", "''", "Out[0]: 0", "'Hello\\n'"]
+
+
 def test_an_iterator_made_by_a_step_and_consumed_by_another_after_a_restart(ip, session, capsys):
     for _ in range(2):  # the second time: a fresh kernel, everything cached
         step_cell(ip, "", "I = iter([2, 4, 6])")
