@@ -9,6 +9,26 @@ import pytest
 import flowyml
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _patient_kernels():
+    """Kernels get five minutes to start, not nbclient's one: on a loaded machine (CI beside
+    other jobs on two cores) a kernel once took longer, and the test failed for it."""
+    try:
+        from nbclient import NotebookClient
+    except ImportError:
+        yield
+        return
+    init = NotebookClient.__init__
+
+    def patient(self, *args, **kwargs):
+        kwargs.setdefault("startup_timeout", 300)
+        init(self, *args, **kwargs)
+
+    NotebookClient.__init__ = patient
+    yield
+    NotebookClient.__init__ = init
+
+
 @pytest.fixture(autouse=True)
 def _isolate(tmp_path, monkeypatch):
     monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
