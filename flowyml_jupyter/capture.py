@@ -10,6 +10,7 @@ ordinary ``display_data``, so a saved notebook holds them as ordinary outputs.
 from __future__ import annotations
 
 import os
+import select
 import sys
 import threading
 import time
@@ -229,7 +230,9 @@ class OutputRecorder:
         if not isinstance(watcher, threading.Thread) or not watcher.is_alive() \
                 or not isinstance(fd, int):
             return
-        descriptor = _Descriptor(self, name, watcher, fd, stream.write)
+        pipe = getattr(stream, "_fid", None)
+        descriptor = _Descriptor(self, name, watcher, fd, stream.write,
+                                 pipe if isinstance(pipe, int) else None)
         self._patch(stream, "write", descriptor.write)
         self._descriptors.append(descriptor)
 
@@ -264,6 +267,22 @@ class OutputRecorder:
 _SILENT = "\x01\x02\x03\x04\x06\x10\x12\x14\x15\x16\x17\x19\x1c\x1d\x1e\x1f"
 
 
+def _switches(thread: threading.Thread) -> tuple[int, int] | None:
+    """How many times ``thread`` has given up the CPU (Linux: ``/proc``): it changes when
+    a thread blocked in ``read`` wakes up. ``None`` where it cannot be told."""
+    tid = getattr(thread, "native_id", None)
+    if tid is None:
+        return None
+    try:
+        with open(f"/proc/self/task/{tid}/status", "rb") as fh:
+            text = fh.read()
+    except OSError:
+        return None
+    counts = [int(line.split()[1]) for line in text.splitlines()
+              if line.startswith((b"voluntary_ctxt_switches", b"nonvoluntary_ctxt_switches"))]
+    return (counts[0], counts[1]) if len(counts) == 2 else None
+
+
 class _Descriptor:
     """One of the process's file descriptors 1 and 2 while a step runs, as ipykernel's
     watcher thread hands on what reaches it: recorded up to the end marker
@@ -271,8 +290,10 @@ class _Descriptor:
     passed on unrecorded."""
 
     def __init__(self, recorder: OutputRecorder, name: str, watcher: threading.Thread,
-                 fd: int, write: Any) -> None:
+                 fd: int, write: Any, pipe: int | None = None) -> None:
         self.recorder, self.name, self.watcher, self.fd = recorder, name, watcher, fd
+        self.pipe = pipe  # the end the watcher reads
+        self.switches = _switches(watcher)
         self.forward = write  # (IPython's own tee of the stream's write, in IPython 9)
         # the watcher echoes what it reads to the kernel's terminal too: control characters
         # that terminals show nothing for and do nothing with
@@ -281,6 +302,18 @@ class _Descriptor:
         self.held = ""  # a chunk's tail that may be the start of the marker
 
     def send_marker(self) -> None:
+        """Write the end marker, unless nothing can be in flight: the pipe is empty and the
+        watcher has not woken since the step began (most cells; the marker, echoed, would
+        add bytes to a log the kernel's output goes to)."""
+        if self.switches is not None and self.pipe is not None \
+                and _switches(self.watcher) == self.switches:
+            try:
+                ready, _, _ = select.select([self.pipe], [], [], 0)
+            except (OSError, ValueError):
+                ready = [True]
+            if not ready:
+                self.seen.set()
+                return
         try:
             os.write(self.fd, self.marker.encode())
         except OSError:

@@ -382,9 +382,6 @@ class NotebookSession(PipelineView):
         With ``load=False`` an older version is not loaded from the cache (the value is then
         ``None``; its digest is what its step recorded): enough for keys and staleness.
         """
-        before = self._changed_by_its_functions(rec, param)
-        if before is not None:
-            return self.ns[param], before
         producer = self.wiring().producers.get(rec.name, {}).get(param)
         if producer is None:
             if param in self.context:
@@ -473,18 +470,6 @@ class NotebookSession(PipelineView):
         return {n: ns[n] for n in notebook_globals(roots, ns, classes=classes)
                 if n not in own and n in ns and n in made}
 
-    def _changed_by_its_functions(self, rec: NotebookStep, name: str) -> str | None:
-        """The digest ``name`` had when step ``rec`` last took it, when ``rec`` changed it
-        only through the functions it calls (``tick()`` appending to a list) and the name
-        still holds what it left: the cell run again unchanged is then a hit, as a cell
-        whose functions change nothing is (its entry gives back the version it made). Data
-        made anew since (a cell above reset it) is keyed by what it is now."""
-        mine = self._latest.get(name)
-        if (mine is None or mine[0] != rec.name or rec.made is None
-                or name in rec.analysis.names_read or self.ns.get(name, MISSING) is not mine[1]):
-            return None
-        return rec.made.inputs.get(name)
-
     def helper_digests(self, values: dict[str, Any], rec: NotebookStep | None = None) -> dict[str, str]:
         """Digests of :meth:`helper_globals`' values, part of the step's key: a hit on
         ``t = total()`` showed the old sum after ``results`` was edited. A value that cannot
@@ -495,10 +480,6 @@ class NotebookSession(PipelineView):
         left out when there is none (it does not make the step uncached)."""
         out = {}
         for name, value in values.items():
-            before = self._changed_by_its_functions(rec, name) if rec is not None else None
-            if before is not None:
-                out[name] = before
-                continue
             latest, known = self._latest.get(name), None
             if latest is not None and latest[1] is value and latest[0] in self.steps:
                 made = self.steps[latest[0]].made

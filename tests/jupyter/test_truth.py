@@ -86,6 +86,21 @@ def test_a_value_a_repeated_cell_changed_in_place_is_what_later_cells_read(ip, t
     assert _out(capsys) == ["'Hello\\n'", "''", "Out[0]: 0", "'Hello\\n'"]
 
 
+@pytest.mark.parametrize("ids", [False, True], ids=["no cell ids", "cell ids"])
+def test_a_cell_run_again_after_its_functions_changed_notebook_data(ip, capsys, ids):
+    """A cell whose functions advance a counter or append to a list, run again unchanged:
+    plain Python counts on. It was a hit, keyed by the data as the cell first took it, and
+    showed its first output again (``print(nid())`` twice printed 0, 0)."""
+    for _ in range(2):  # the second time after a restart: hits but the last
+        step_cell(ip, "", "import itertools\nc = itertools.count()\n"
+                          "def nid():\n    return next(c)")
+        for _ in range(3):
+            step_cell(ip, "", "print(nid())", cell_id="same" if ids else None)
+        ip.run_cell("print(nid())")
+        assert _out(capsys) == ["0", "1", "2", "3"]
+        ip.restart()
+
+
 def test_an_iterator_made_by_a_step_and_consumed_by_another_after_a_restart(ip, session, capsys):
     for _ in range(2):  # the second time: a fresh kernel, everything cached
         step_cell(ip, "", "I = iter([2, 4, 6])")
