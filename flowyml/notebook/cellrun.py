@@ -44,8 +44,11 @@ from flowyml.notebook.outside import (
     attributes_set,
     bound_unseen,
     changed_classes,
+    changed_defaults,
     changed_through_functions,
     class_attributes,
+    defaults_set,
+    mutable_defaults,
     patched_outside,
 )
 from flowyml.notebook.replay import Recording
@@ -166,6 +169,8 @@ class CellRun:
         #: set through them (``set_lr(0.5)`` setting ``Config.lr``)
         self.helper_classes: list[type] = []
         self.classes_changed: list[str] = []
+        #: notebook functions whose container defaults the body filled (``acc=[]``)
+        self.defaults_changed: list[Any] = []
         self.observed = _files.Observed()
         self.compute = 0.0
 
@@ -193,9 +198,11 @@ class CellRun:
                 return self.report("cached")
             state_before = _state.snapshot()
             classes_before = class_attributes(self.helper_classes)
+            defaults_before = mutable_defaults(self.session.ns)
             names_before = dict(self.session.ns)
             yield from self.run_body()
             self.classes_changed = changed_classes(classes_before)
+            self.defaults_changed = changed_defaults(defaults_before)
             outputs, hashes, absent = self.record_versions()
             # names the step stores (inputs found changed become outputs) or that its functions
             # changed (said once, below) are not out of sight
@@ -428,6 +435,9 @@ class CellRun:
         notes: dict[str, Any] = {"absent": absent} if absent else {}
         shown = self.recording.items if self.recording is not None else []
         attributes, owners = attributes_set(rec.analysis, session.ns)
+        # (a notebook function's filled defaults are set again as attributes are)
+        filled, unstored_defaults = defaults_set(self.defaults_changed, session.ns)
+        attributes = [*attributes, *filled]
         changed_state = _state.record(state_before, rec.body, shown=bool(shown),
                                       images=any(_shows_image(item) for item in shown),
                                       attributes=attributes)
@@ -445,6 +455,9 @@ class CellRun:
         if self.recording is not None and self.recording.live_widgets:
             patched.append("the widgets it shows (live: their models exist only in the kernel "
                            "that made them)")
+        if unstored_defaults:
+            patched.append(f"the default values of {', '.join(unstored_defaults[:5])} "
+                           "(a container every call shares, filled by its calls)")
         if self.helpers_changed:
             patched.append(f"the notebook's {', '.join(self.helpers_changed[:5])} (through the "
                            "functions it calls, out of flowyml's sight)")

@@ -102,6 +102,65 @@ def _content(value: Any) -> Any:
         return len(value)
 
 
+def _filled_defaults(func: types.FunctionType) -> list[Any]:
+    """The containers among a function's default values (``def add(x, acc=[])``)."""
+    defaults = [*(func.__defaults__ or ()), *(func.__kwdefaults__ or {}).values()]
+    return [d for d in defaults if isinstance(d, list | dict | set | bytearray | collections.deque)]
+
+
+def mutable_defaults(ns: dict[str, Any]) -> list[tuple[types.FunctionType, list[Any]]]:
+    """The notebook's functions (and its classes' methods) whose default values hold a
+    container, each with those containers' content (see :func:`changed_defaults`)."""
+    out = []
+    for value in list(ns.values()):
+        if isinstance(value, type) and getattr(value, "__module__", None) == "__main__":
+            funcs = [f for f in vars(value).values() if isinstance(f, types.FunctionType)]
+        elif isinstance(value, types.FunctionType) and value.__module__ == "__main__":
+            funcs = [value]
+        else:
+            continue
+        for func in funcs:
+            filled = _filled_defaults(func)
+            if filled:
+                out.append((func, [_content(d) for d in filled]))
+    return out
+
+
+def changed_defaults(before: list[tuple[types.FunctionType, list[Any]]]
+                     ) -> list[types.FunctionType]:
+    """The functions whose container defaults a body filled, compared with ``before``
+    (:func:`mutable_defaults`): ``add(1)`` appending to ``def add(x, acc=[])``'s ``acc``,
+    which every later call shares, or a ``memo={}`` filled by its calls."""
+    return [func for func, contents in before
+            if [_content(d) for d in _filled_defaults(func)] != contents]
+
+
+def defaults_set(funcs: list[types.FunctionType], ns: dict[str, Any]
+                 ) -> tuple[list[tuple[str, str, str, Any]], list[str]]:
+    """The default values of ``funcs`` (see :func:`changed_defaults`) as attributes to set
+    again on a hit, ``("__main__", qualname, "__defaults__", value)`` (as
+    :func:`attributes_set` gives them), for those found again by their qualified name in the
+    notebook and small enough; the names of the rest (their steps run every time)."""
+    stored: list[tuple[str, str, str, Any]] = []
+    rest: list[str] = []
+    for func in funcs:
+        found: Any = ns
+        try:
+            head, *parts = func.__qualname__.split(".")
+            found = ns[head]
+            for part in parts:
+                found = vars(found)[part]
+        except Exception:
+            found = None
+        values = [("__defaults__", func.__defaults__), ("__kwdefaults__", func.__kwdefaults__)]
+        if found is not func or not all(_small(v) for _, v in values):
+            rest.append(func.__qualname__)
+            continue
+        stored.extend(("__main__", func.__qualname__, attr, value) for attr, value in values
+                      if value is not None)
+    return stored, rest
+
+
 def changed_classes(before: list[tuple[type, dict[str, Any]]]) -> list[str]:
     """The classes (by name) whose public attributes a body set, added or deleted, or
     filled, compared with ``before`` (:func:`class_attributes`): through a function

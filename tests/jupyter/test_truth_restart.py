@@ -213,6 +213,25 @@ def test_a_cell_appending_to_a_file_another_cell_wrote_re_runs_when_that_cell_is
 
 
 @pytest.mark.slow
+def test_a_functions_container_default_its_calls_fill_is_filled_again_by_a_hit(
+        tmp_path, monkeypatch):
+    """``def add(x, acc=[])``: the default list is shared by every call (Python's mutable
+    default). The cells calling ``add`` were hits that filled nothing, so after a restart a
+    later call returned ``[3]`` where plain Python returns ``[1, 2, 3]``. What its calls
+    left in the default is set again by their hits; so is a ``memo={}`` cache's content."""
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+    cells = ["%%step\ndef add(x, acc=[]):\n    acc.append(x)\n    return acc",
+             "%%step\nprint(add(1))", "%%step\nprint(add(2))",
+             "%%step\ndef fib(n, memo={}):\n    if n not in memo:\n"
+             "        memo[n] = n if n < 2 else fib(n - 1) + fib(n - 2)\n    return memo[n]",
+             "%%step\nprint(fib(20))",
+             "print(add(3), len(fib.__defaults__[0]))"]
+    plain, first, second, states = _three(tmp_path, cells)
+    assert plain == first == second == ["", "[1]\n", "[1, 2]\n", "", "6765\n", "[1, 2, 3] 21\n"]
+    assert all(": cached" in s for s in states[:5]), states
+
+
+@pytest.mark.slow
 def test_values_a_cell_writes_into_a_memory_map_are_in_the_file_after_a_restart(
         tmp_path, monkeypatch):
     """Python for Data Analysis, appendix A: ``mmap = np.memmap(..., mode='w+')``, ``section =
