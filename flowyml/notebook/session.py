@@ -638,9 +638,13 @@ class NotebookSession(PipelineView):
         return [o for o in rec.outputs if o not in rec.analysis.maybe]
 
     def restore_definitions(self, rec: NotebookStep) -> None:
-        """Re-run the cell's imports, ``def``s and ``class``es (a cache hit skips the body)."""
+        """Re-run the cell's imports, ``def``s and ``class``es (a cache hit skips the body),
+        and delete the names it deletes (``del x``)."""
         source = rec.analysis.definitions
         if not source.strip():
+            # (a cell that only deletes names: `del x` -- a hit deletes them as well)
+            for name in rec.analysis.deleted:
+                self.ns.pop(name, None)
             return
         filename = None
         if self.code_name is not None:  # the file a run of the body gets (see magics)

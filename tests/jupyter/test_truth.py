@@ -101,6 +101,16 @@ def test_a_cell_run_again_after_its_functions_changed_notebook_data(ip, capsys, 
         ip.restart()
 
 
+def test_a_cell_that_only_deletes_a_name_deletes_it_on_a_hit(ip, capsys):
+    """``del x`` alone in a step cell: its hit after a restart left ``x`` as the cell above
+    made it, where plain Python has no ``x`` (a cell with definitions deleted them)."""
+    for _ in range(2):  # the second time after a restart: hits
+        step_cell(ip, "", "x = 1\ny = 2")
+        step_cell(ip, "", "del x")
+        assert "x" not in ip.user_ns and ip.user_ns["y"] == 2
+        ip.restart()
+
+
 def test_an_iterator_made_by_a_step_and_consumed_by_another_after_a_restart(ip, session, capsys):
     for _ in range(2):  # the second time: a fresh kernel, everything cached
         step_cell(ip, "", "I = iter([2, 4, 6])")
