@@ -14,12 +14,14 @@ reads from :mod:`flowyml.notebook.versions`; what it showed is kept by :mod:`flo
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import itertools
 import linecache
 import sys
 import time
+import types
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
@@ -679,7 +681,11 @@ class NotebookSession(PipelineView):
             self._memo[param] = (value, now, self.epoch)
             if now != digests[param]:
                 changed.append(param)
-        touched = [self.ns[n] for n in [*changed, *rec.analysis.mutated] if n in self.ns]
+        # (an output that is still the object it was given was changed in place: `A += 1`
+        # on an array, `df.loc[...] = ...`)
+        same = [n for n in rec.outputs if n in values and self.ns.get(n, MISSING) is values[n]]
+        touched = [self.ns[n] for n in dict.fromkeys([*changed, *rec.analysis.mutated, *same])
+                   if n in self.ns]
         np = sys.modules.get("numpy")
         arrays = [a for a in touched if np is not None and isinstance(a, np.ndarray)]
         for name, (producer, obj) in list(self._latest.items()) if arrays else ():
@@ -704,7 +710,9 @@ class NotebookSession(PipelineView):
             now = hash_value(obj)
         except UnhashableValueError:
             return
-        if before is not None and now != before:
+        # (a function is hashed by its code: one whose closure holds what changed is taken
+        # as changed, so that it is stored with it)
+        if before is not None and (now != before or isinstance(obj, types.FunctionType)):
             changed.append(name)
             values[name], digests[name] = obj, before
             self._memo[name] = (obj, now, self.epoch)
@@ -726,7 +734,6 @@ class NotebookSession(PipelineView):
         containers only, a bounded number of objects in all: a value too big to walk is not
         followed); only run when the body changed something in place."""
         import gc
-        import types
 
         opaque = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType)
         budget = [self._HOLDER_LIMIT]
@@ -762,7 +769,21 @@ class NotebookSession(PipelineView):
         found: list[tuple[str, str, Any]] = []
         for name, (producer, obj) in list(self._latest.items()):
             if (name in rec.outputs or name in values
-                    or self.ns.get(name, MISSING) is not obj or isinstance(obj, opaque)):
+                    or self.ns.get(name, MISSING) is not obj):
+                continue
+            if isinstance(obj, types.FunctionType):
+                # a closure over it (`f = make(m)`, then `m.w = 3`): stored with it, so that
+                # after a restart `f` still reads the `m` the notebook holds
+                held = []
+                for cell in obj.__closure__ or ():
+                    with contextlib.suppress(ValueError):  # an empty cell
+                        held.append(cell.cell_contents)
+                if any(id(h) in wanted or (budget[0] > 0 and not isinstance(h, opaque)
+                                           and gc.is_tracked(h) and reach(h, wanted))
+                       for h in held):
+                    found.append((name, producer, obj))
+                continue
+            if isinstance(obj, opaque):
                 continue
             # (another name for the very object it changed, `b = a` then `a.append(2)`, too)
             if id(obj) in inside or (budget[0] > 0 and gc.is_tracked(obj) and reach(obj, wanted)):

@@ -32,6 +32,8 @@ and is computed again.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import copyreg
 import functools
 import importlib
@@ -45,7 +47,7 @@ import sys
 import types
 import typing
 from collections import namedtuple
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from flowyml.hashing import enum_members, global_generator, notebook_enum, notebook_namedtuple
@@ -249,27 +251,180 @@ def _match(pattern: re.Pattern, string: Any, pos: int, endpos: int, finder: str,
     return getattr(pattern, finder)(string, pos, endpos)
 
 
+#: while a step's outputs are pickled: the values it was given (``id -> (name, value)``)
+#: that an output may hold (see :func:`sharing`)
+_SHARING: contextvars.ContextVar[dict[int, tuple[str, Any]] | None] = contextvars.ContextVar(
+    "flowyml_sharing", default=None)
+#: while an entry loads: the values its references to them name (see :func:`shared`)
+_SHARED: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "flowyml_shared", default=None)
+#: the tag of a reference to a value the step was given
+_SHARED_TAG = "flowyml.shared"
+
+
+@contextlib.contextmanager
+def sharing(values: dict[str, Any]) -> Iterator[None]:
+    """Pickle what this block stores so that an object of ``values`` (a step's input, by
+    name) held by an output is a reference to it, with a copy of it for loads that do not
+    give it (:func:`shared`): ``models = {'lr': lr}`` stored apart from ``lr`` came back
+    after a restart holding a copy of ``lr``, and a later ``lr.fit(...)`` left
+    ``models['lr']`` unfitted. Values whose identity does not matter (numbers, strings,
+    tuples, classes, modules, functions) are left out."""
+    table = {id(v): (n, v) for n, v in values.items() if _shareable(v)}
+    token = _SHARING.set(table or None)
+    try:
+        yield
+    finally:
+        _SHARING.reset(token)
+
+
+@contextlib.contextmanager
+def shared(values: dict[str, Any]) -> Iterator[None]:
+    """Load what this block loads with its references (see :func:`sharing`) bound to
+    ``values``' objects, by name: the step's inputs as a hit gives them."""
+    token = _SHARED.set(values)
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+_ATOMS = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset, range, type,
+          types.ModuleType, types.FunctionType, types.BuiltinFunctionType)
+
+
+def _shareable(value: Any) -> bool:
+    return not isinstance(value, _ATOMS)
+
+
+def _holds_any(obj: Any, table: dict[int, tuple[str, Any]], limit: int = 50_000) -> bool:
+    """Whether ``obj`` holds one of ``table``'s objects (a bounded walk of references, into
+    a function's closure and defaults, not its globals): only then is it pickled with
+    references, which costs a call for every object."""
+    import gc
+
+    seen = {id(obj)}
+    level = [obj]
+    while level and limit > 0:
+        below = []
+        refs: list[Any] = []
+        for item in level:
+            if isinstance(item, types.FunctionType):
+                for cell in item.__closure__ or ():
+                    with contextlib.suppress(ValueError):  # an empty cell
+                        refs.append(cell.cell_contents)
+                refs.extend(item.__defaults__ or ())
+            else:
+                refs.extend(gc.get_referents(item))
+        for ref in refs:
+            if id(ref) in table:
+                return True
+            if id(ref) in seen or isinstance(ref, _LEAVES):
+                continue
+            seen.add(id(ref))
+            if gc.is_tracked(ref) or isinstance(ref, types.FunctionType):
+                below.append(ref)
+        limit -= len(below)
+        level = below
+    return False
+
+
+#: what holds no other object, or is stored by name (not walked into)
+_LEAVES = (int, float, complex, str, bytes, bool, type(None), type, types.ModuleType,
+           types.BuiltinFunctionType)
+
+
+class _Sharing:
+    """What a pickler does to store the values of :func:`sharing` as references: the first
+    time one is met, ``(tag, name, value)`` (the value pickled inside, as a copy for loads
+    without the values); later, ``(tag, name, None)``."""
+
+    def _start_sharing(self, table: dict[int, tuple[str, Any]]) -> None:
+        self._table, self._met, self._inside = table, set(), None
+
+    def persistent_id(self, obj: Any) -> Any:
+        ref = self._table.get(id(obj))
+        if ref is None or ref[1] is not obj:
+            return None
+        if self._inside == id(obj):  # the copy inside its first reference
+            self._inside = None
+            return None
+        if id(obj) in self._met:
+            return (_SHARED_TAG, ref[0], None)
+        self._met.add(id(obj))
+        self._inside = id(obj)
+        return (_SHARED_TAG, ref[0], obj)
+
+
+class _SharingPickler(_Sharing, _Pickler):
+    pass
+
+
+class _PlainSharingPickler(_Sharing, pickle.Pickler):
+    pass
+
+
+class _Unpickler(pickle.Unpickler):
+    """``pickle``'s unpickler, binding references to shared values (see :func:`shared`)."""
+
+    def persistent_load(self, pid: Any) -> Any:
+        if not (isinstance(pid, tuple) and len(pid) == 3 and pid[0] == _SHARED_TAG):
+            raise pickle.UnpicklingError(f"unknown persistent id {pid!r}")
+        _, name, copy = pid
+        values = _SHARED.get()
+        if values is not None and name in values:
+            return values[name]
+        copies = self.__dict__.setdefault("_copies", {})
+        if copy is not None:
+            copies[name] = copy
+            return copy
+        return copies[name]
+
+
+def loads(data: Any, **kwargs: Any) -> Any:
+    """``pickle.loads(data, **kwargs)``, binding references to shared values."""
+    return _Unpickler(io.BytesIO(data) if not isinstance(data, io.IOBase) else data,
+                      **kwargs).load()
+
+
+def _sharing_table(obj: Any) -> dict[int, tuple[str, Any]] | None:
+    table = _SHARING.get()
+    return table if table and _holds_any(obj, table) else None
+
+
 def dumps(obj: Any, buffer_callback: Callable[[Any], Any] | None = None) -> bytes:
     """``obj`` pickled (protocol 5) with notebook functions by value; raises what pickling
     raises when even that cannot store it (a lock, an open file, a generator)."""
     out = io.BytesIO()
-    pickler = _Pickler(out, protocol=5, buffer_callback=buffer_callback)
-    table = _generator_table()
-    if table:
-        pickler.dispatch_table = {**copyreg.dispatch_table, **table}
+    table = _sharing_table(obj)
+    if table is not None:
+        pickler: Any = _SharingPickler(out, protocol=5, buffer_callback=buffer_callback)
+        pickler._start_sharing(table)
+    else:
+        pickler = _Pickler(out, protocol=5, buffer_callback=buffer_callback)
+    generators = _generator_table()
+    if generators:
+        pickler.dispatch_table = {**copyreg.dispatch_table, **generators}
     pickler.dump(obj)
     return out.getvalue()
 
 
 def dumps_plain(obj: Any, buffer_callback: Callable[[Any], Any] | None = None) -> bytes:
     """``pickle.dumps(obj, protocol=5)``, with the process-wide random generators it holds
-    stored by name (see :func:`_generator_table`)."""
-    table = _generator_table()
-    if not table:
+    stored by name (see :func:`_generator_table`) and the values of :func:`sharing` it
+    holds as references."""
+    generators = _generator_table()
+    table = _sharing_table(obj)
+    if not generators and table is None:
         return pickle.dumps(obj, protocol=5, buffer_callback=buffer_callback)
     out = io.BytesIO()
-    pickler = pickle.Pickler(out, protocol=5, buffer_callback=buffer_callback)
-    pickler.dispatch_table = {**copyreg.dispatch_table, **table}
+    if table is not None:
+        pickler: Any = _PlainSharingPickler(out, protocol=5, buffer_callback=buffer_callback)
+        pickler._start_sharing(table)
+    else:
+        pickler = pickle.Pickler(out, protocol=5, buffer_callback=buffer_callback)
+    if generators:
+        pickler.dispatch_table = {**copyreg.dispatch_table, **generators}
     pickler.dump(obj)
     return out.getvalue()
 

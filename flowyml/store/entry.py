@@ -153,8 +153,8 @@ def loads(data: Any, **kwargs: Any) -> Any:
     notebook's namespace, and whose locals hold only flowyml's dunder names."""
     namespace = _NAMESPACE.get()
     if type(namespace) is not dict:
-        return pickle.loads(data, **kwargs)
-    local = {"__flowyml_loads__": functools.partial(pickle.loads, data, **kwargs)}
+        return _byvalue.loads(data, **kwargs)
+    local = {"__flowyml_loads__": functools.partial(_byvalue.loads, data, **kwargs)}
     exec(_IN_NAMESPACE, namespace, local)
     return local["__flowyml_value__"]
 

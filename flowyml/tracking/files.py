@@ -460,7 +460,7 @@ class _Recorder:
     def __init__(self) -> None:
         self.reads: list[str] = []
         self.writes: list[str] = []
-        #: files it opened to change rather than replace (``'a'``, ``'r+'``): ``path ->
+        #: files it opened to change rather than replace (``'r+'``, ``'a+'``): ``path ->
         #: [size, mtime_ns, digest]`` as they were then (what it wrote depends on them)
         self.changes: dict[str, list[Any]] = {}
         self.listed: list[str] = []
@@ -491,9 +491,11 @@ class _Recorder:
                 if not (_POSIX and path[:1] == "/" and "/." not in path and "//" not in path
                         and path[-1:] != "/"):
                     path = os.path.abspath(path)
+                # (not a write-only append, `'a'`: a log or a probe that steps append a
+                # line to would make each depend on all the others' lines)
                 if write and path not in self.writes and path not in self.changes and (
-                        ("a" in mode or ("+" in mode and "w" not in mode)) if mode is not None
-                        else not flags & os.O_TRUNC):
+                        ("+" in mode and "w" not in mode)
+                        if mode is not None else not flags & (os.O_TRUNC | os.O_APPEND)):
                     self._before_change(path)
                 (self.writes if write else self.reads).append(path)
             elif event == "os.listdir" or event == "os.scandir":

@@ -186,17 +186,17 @@ def test_a_file_kept_open_for_writing_is_a_hit_and_its_file_is_what_it_wrote(
 
 
 @pytest.mark.slow
-def test_a_cell_appending_to_a_file_another_cell_wrote_re_runs_when_that_cell_is_edited(
+def test_a_cell_changing_a_file_another_cell_wrote_re_runs_when_that_cell_is_edited(
         tmp_path, monkeypatch):
-    """A file opened to be added to or changed (``'a'``, ``'r+'``), not replaced: what the
-    cell leaves in it depends on what was there. It counted as written only, and its hit put
-    back the file as the first run left it: after an edit upstream, the notebook read the
-    old text where plain Python reads the new one."""
+    """A file opened to be changed (``'r+'``, ``'a+'``), not replaced: what the cell leaves
+    in it depends on what was there. It counted as written only, and its hit put back the
+    file as the first run left it: after an edit upstream, the notebook read the old text
+    where plain Python reads the new one. Its content before is now one of its reads."""
     monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
 
     def cells(first: str) -> list[str]:
         return [f"%%step\nwith open('notes.txt', 'w') as f:\n    f.write({first!r})",
-                "%%step\nwith open('notes.txt', 'a') as f:\n    f.write('second\\n')",
+                "%%step\nwith open('notes.txt', 'a+') as f:\n    f.write('second\\n')",
                 "%%step\nwith open('notes.txt', 'r+') as f:\n    f.write('#')",
                 "%%step\nprint(open('notes.txt').read())"]
 
@@ -206,10 +206,11 @@ def test_a_cell_appending_to_a_file_another_cell_wrote_re_runs_when_that_cell_is
     edited = cells("FIRST\n")
     expected = [printed(o) for o in run_cells(tmp_path, edited, False)]
     assert expected[3] == "#IRST\nsecond\n\n"
-    (tmp_path / "notes.txt").write_text("first\nsecond\n")  # as the earlier Run All left it
+    (tmp_path / "notes.txt").write_text("#irst\nsecond\n")  # as the earlier Run All left it
     runs = run_cells(tmp_path, edited)
     assert [printed(o) for o in runs] == expected
-    assert "notes.txt changed" in statuses(runs)[1], statuses(runs)
+    states = statuses(runs)
+    assert "notes.txt changed" in states[1] and "notes.txt changed" in states[2], states
 
 
 @pytest.mark.slow
@@ -229,6 +230,38 @@ def test_a_functions_container_default_its_calls_fill_is_filled_again_by_a_hit(
     plain, first, second, states = _three(tmp_path, cells)
     assert plain == first == second == ["", "[1]\n", "[1, 2]\n", "", "6765\n", "[1, 2, 3] 21\n"]
     assert all(": cached" in s for s in states[:5]), states
+
+
+@pytest.mark.slow
+def test_an_object_held_by_a_value_another_cell_made_stays_one_object_after_a_restart(
+        tmp_path, monkeypatch):
+    """Each step's outputs are stored apart: ``models = {'lr': lr}`` came back after a
+    restart holding a copy of ``lr``, so when an edit upstream re-ran ``lr.fit(K)`` the
+    dictionary still held the unfitted copy (``None`` where plain Python shows the
+    coefficient); the same with ``parts = [A]`` then ``A += 2``, and with a closure ``f =
+    make(m)`` whose ``m`` a later cell changed. An input an output holds is stored as a
+    reference to it, and a closure over a value a cell changes is stored with it."""
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+
+    def cells(k: int) -> list[str]:
+        return ["%%step\nclass Est:\n    def __init__(self):\n        self.coef = None\n"
+                "    def fit(self, k):\n        self.coef = k\n        return self",
+                f"%%step\nK = {k}\nimport numpy as np\nA = np.zeros(2)",
+                "%%step\nlr = Est()\nparts = [A]",
+                "%%step\nmodels = {'lr': lr}\ndef make(est):\n    return lambda: est.coef\n"
+                "coef = make(lr)",
+                "%%step\nlr.fit(K)\nA += K",
+                "%%step\nprint(models['lr'].coef, models['lr'] is lr, parts[0], coef())",
+                "lr.coef = 7\nprint(coef(), models['lr'].coef)"]
+
+    plain, first, second, states = _three(tmp_path, cells(2))
+    assert plain == first == second, (plain, first, second)
+    assert plain[5:] == ["2 True [2. 2.] 2\n", "7 7\n"], plain
+    assert all(": cached" in s for s in states[:6]), states
+    edited = cells(3)
+    expected = [printed(o) for o in run_cells(tmp_path, edited, False)]
+    assert expected[5:] == ["3 True [3. 3.] 3\n", "7 7\n"], expected
+    assert [printed(o) for o in run_cells(tmp_path, edited)] == expected
 
 
 @pytest.mark.slow

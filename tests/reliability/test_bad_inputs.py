@@ -127,20 +127,20 @@ def test_bad_outputs_fail_the_step_by_name(tmp_path, returned, message):
 def test_non_serialisable_context_only_matters_to_steps_that_receive_it(tmp_path):
     @step(outputs=["x"], register=False)
     def uses_handle(handle) -> int:
-        return len(handle.name)
+        return int(handle.locked())
 
     @step(outputs=["y"], register=False)
     def plain(k: int) -> int:
         return k + 1
 
     cache_dir = tmp_path / "cache"
-    with open(tmp_path / "f.txt", "w") as handle:
-        pipe = Pipeline("p", cache_dir=cache_dir, context={"handle": handle, "k": 1})
-        pipe.add_steps([uses_handle, plain])
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            first = pipe.run()
-            second = pipe.run()
+    handle = threading.Lock()  # (a file open for writing is stored now: flushed, opened again)
+    pipe = Pipeline("p", cache_dir=cache_dir, context={"handle": handle, "k": 1})
+    pipe.add_steps([uses_handle, plain])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first = pipe.run()
+        second = pipe.run()
     assert first.success and second.success
     assert second.step_results["plain"].state == "cached"
     assert second.step_results["uses_handle"].state == "done"

@@ -118,6 +118,9 @@ def script_env(s3_endpoint: str, **extra: str) -> dict[str, str]:
     env.update(AWS_ENV)
     env["FSSPEC_S3_ENDPOINT_URL"] = s3_endpoint
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    # the loopback server answers in milliseconds; eight processes at once on a loaded
+    # machine once took longer than the 10 s a real store gets (CI)
+    env["FLOWYML_CACHE_CHECK_TIMEOUT"] = "60"
     env.update(extra)
     return env
 
