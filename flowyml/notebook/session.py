@@ -385,6 +385,11 @@ class NotebookSession(PipelineView):
         ``None``; its digest is what its step recorded): enough for keys and staleness.
         """
         producer = self.wiring().producers.get(rec.name, {}).get(param)
+        if (not load and param not in self.ns and param in rec.analysis.deleted
+                and rec.made is not None and rec.made.inputs.get(param) is not None):
+            # the step deleted its own input when it last ran (`total = sum(data); del
+            # data`): where it stands is what it was given then
+            return None, rec.made.inputs[param]
         if producer is None:
             if param in self.context:
                 value = self.context[param]
