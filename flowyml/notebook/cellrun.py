@@ -227,7 +227,7 @@ class CellRun:
                 # the value was never made: as plain Python, the cell runs until it misses
                 # it (a NameError, or one it catches itself); "absent" is part of its key
                 self.digests[param] = ABSENT
-                rec.notes.append(f"ran without '{param}', which was never made")
+                rec.notes.append(f"ran without '{param}', which is not defined (never made, or deleted)")
         if rec.step.condition is not None:
             try:
                 holds = condition_holds(rec, session)

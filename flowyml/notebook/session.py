@@ -390,6 +390,8 @@ class NotebookSession(PipelineView):
             # the step deleted its own input when it last ran (`total = sum(data); del
             # data`): where it stands is what it was given then
             return None, rec.made.inputs[param]
+        if producer is not None and self._deleted_since(rec, param, producer):
+            producer = None  # `del x` in a step after the one making it: plain Python has none
         if producer is None:
             if param in self.context:
                 value = self.context[param]
@@ -431,6 +433,13 @@ class NotebookSession(PipelineView):
         if not load:
             return None, recorded
         return self._load_version(rec, up, param, latest), recorded
+
+    def _deleted_since(self, rec: NotebookStep, param: str, producer: str) -> bool:
+        """A step between ``producer`` and ``rec`` deletes ``param`` (``del x, y``): ``rec``
+        reads the namespace, as plain Python, not the version ``producer`` made."""
+        low, high = self.steps[producer].position, rec.position
+        return any(low < other.position < high and param in other.analysis.deleted
+                   for other in self.steps.values())
 
     def _try_digest(self, name: str, value: Any, known: str | None) -> str | None:
         try:
@@ -646,13 +655,17 @@ class NotebookSession(PipelineView):
 
     def restore_definitions(self, rec: NotebookStep) -> None:
         """Re-run the cell's imports, ``def``s and ``class``es (a cache hit skips the body),
-        and delete the names it deletes (``del x``)."""
+        and delete the names its ``del`` statements delete (also when it defines nothing:
+        ``del x, y`` of values an earlier cell bound)."""
         source = rec.analysis.definitions
-        if not source.strip():
-            # (a cell that only deletes names: `del x` -- a hit deletes them as well)
-            for name in rec.analysis.deleted:
-                self.ns.pop(name, None)
-            return
+        if source.strip():
+            self._exec_definitions(rec, source)
+        for name in rec.analysis.deleted:
+            self.ns.pop(name, None)
+
+    def _exec_definitions(self, rec: NotebookStep, source: str) -> None:
+        """Run ``source`` (the cell's definitions) in the namespace, under the file name a
+        run of the body gets (tracebacks and ``inspect`` find its lines)."""
         filename = None
         if self.code_name is not None:  # the file a run of the body gets (see magics)
             try:
@@ -664,8 +677,6 @@ class NotebookSession(PipelineView):
             linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True),
                                          filename)
         exec(compile(source, filename, "exec"), self.ns)
-        for name in rec.analysis.deleted:
-            self.ns.pop(name, None)
 
     def changed_inputs(self, rec: NotebookStep, values: dict[str, Any],
                         digests: dict[str, str | None]) -> list[str]:

@@ -321,3 +321,40 @@ def test_cells_aggregating_a_groupby_are_hits_after_a_restart(ip, session, capsy
                        "(4, 2)", "(4, 2)", "(4, 1)"]
     states = rounds[1][2]
     assert set(states.values()) == {"cached"}, states  # the second time: a fresh kernel
+
+
+def test_a_hit_on_a_cell_deleting_names_an_earlier_cell_bound_deletes_them(ip, session):
+    """NumPy's tutorial "Save and load arrays": ``x = ...; y = ...`` in one cell, ``del x, y``
+    in the next, then ``%whos`` to show they are gone. The hit on the ``del`` cell after a
+    restart left them in the namespace (the cell binds nothing and defines nothing, and the
+    names it deletes were only dropped along with the definitions a hit runs again), so the
+    cells after it saw the values plain Python had deleted."""
+    import flowyml_jupyter
+
+    from .conftest import step_cell
+
+    for again in (False, True):
+        assert step_cell(ip, "", "x = [1, 2]\ny = [3, 4]").success
+        assert step_cell(ip, "", "del x, y").success
+        assert "x" not in ip.user_ns and "y" not in ip.user_ns, again
+        assert not ip.run_cell("x").success  # NameError, as in plain Python
+        states = {n: r.state for n, r in flowyml_jupyter._LOADED[id(ip)].session.steps.items()}
+        assert states == ({"x": "cached", "x_y": "cached"} if again else
+                          {"x": "done", "x_y": "done"}), states
+        ip.restart()
+
+
+def test_a_cell_after_one_deleting_a_name_does_not_get_the_deleted_value(ip, session, capsys):
+    """After ``del x`` in a step, a later cell reading ``x`` (catching the ``NameError``, or
+    asking ``'x' in globals()``) got the value the step before the ``del`` made, loaded back
+    from the cache: plain Python has no ``x`` there."""
+    from .conftest import before_and_after_a_restart
+
+    cells = ["x = [1, 2]", "del x",
+             "try:\n    print(x)\nexcept NameError:\n    print('gone')"]
+    rounds = before_and_after_a_restart(ip, capsys, cells)
+    for errors, out, _ in rounds:
+        assert not errors and out == ["gone"], (errors, out)
+    assert set(rounds[1][2].values()) == {"cached"}, rounds[1][2]
+    note = next(r.notes for n, r in session.steps.items() if n not in ("x", "x_2"))
+    assert "ran without 'x', which is not defined (never made, or deleted)" in note, note
