@@ -54,6 +54,9 @@ _TIMING = re.compile(r"\d+(\.\d+)?\s*(ns|µs|μs|us|ms|s|secs?|seconds?)\b")
 #: when the summary was printed, as a timing figure is
 _SUMMARY_CLOCK = re.compile(r"^((?:Date|Time):\s+)(?:\w{3}, \d\d \w{3} \d{4}|\d\d:\d\d:\d\d)", re.M)
 _STATUS = re.compile(r"^step '([^']*)': (\w+)")
+#: the id pandas gives a ``Styler``'s table (``<table id="T_4f2a1">``, ``#T_4f2a1_row0_col1``):
+#: five random hex digits of a ``uuid4`` (another in every run of the plain notebook too)
+_STYLER_ID = re.compile(r"\bT_[0-9a-f]{5}(?![0-9a-f])")
 #: ``%timeit``'s notice when its runs' times spread (timing, as its figures)
 _SLOWEST = re.compile(r"The slowest run took [\d.]+ times longer than the fastest\. This could "
                       r"mean that an intermediate result is being cached\.\n")
@@ -134,6 +137,7 @@ def _norm(text: str) -> str:
     if "Available line magics" in text:
         text = _OWN_MAGICS.sub("", text)
     text = _SLOWEST.sub("", _KERNEL_FILE.sub("<cell>", _ADDR.sub("0x", text)))
+    text = _STYLER_ID.sub("T_<id>", text)
     return _TIMING.sub("<t>", _SUMMARY_CLOCK.sub(r"\1<clock>", text))
 
 

@@ -581,8 +581,32 @@ def _register_numpy(np: Any) -> None:
         else:
             h.update(obj.tobytes())
 
+    def _hash_npz(obj: Any, h: Hasher) -> None:
+        # `dem = np.load('topo.npz')`: a lazy reader by what it reads, its file and keys (not
+        # where its file stands: reading an array moves it). The file's content is not the
+        # value's: a step that uses it reads the file (flowyml.tracking.files.value_sources),
+        # so an edited file re-runs it. Its pickle was refused (an open file, a lock), and
+        # the digest of the step that made it stood for it: after the file changed, that
+        # step ran again and a cell printing `dem['topo']` was still a hit, on the old data.
+        from flowyml.handles import file_handle
+
+        fid = getattr(obj, "fid", None)
+        path = None
+        if getattr(obj, "zip", None) is not None:
+            handle = file_handle(fid) if fid is not None else None
+            if handle is None:
+                raise UnhashableValueError(
+                    f"{obj!r} cannot be hashed by content: it reads a file object the notebook "
+                    "opened (np.load(f)); pass np.load the file's path to cache the steps using it")
+            path = handle.path
+        tag(h, b"npz", _type_name(obj))
+        _feed((path, list(obj.files), bool(obj.allow_pickle)), h)
+
     fingerprint.register(np.ndarray, _hash_ndarray)
     fingerprint.register(np.generic, _hash_generic)
+    npz = getattr(getattr(np, "lib", None), "npyio", None)
+    if npz is not None and hasattr(npz, "NpzFile"):
+        fingerprint.register(npz.NpzFile, _hash_npz)
     _dispatch_cache.clear()
 
 

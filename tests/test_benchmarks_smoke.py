@@ -199,6 +199,25 @@ def test_corpus_outputs_compare_timings_a_notebook_prints_in_seconds() -> None:
     assert shown(cell("3 sections\n")) != shown(cell("4 sections\n"))
 
 
+def test_corpus_outputs_compare_pandas_styler_tables_without_their_random_id() -> None:
+    """A ``Styler``'s HTML (``results.style.apply(...)``, scikit-learn's lasso example) names
+    its table by five random hex digits, another in every run of the plain notebook: the
+    same table otherwise."""
+    import nbformat
+    import pandas as pd
+
+    from benchmarks.bench_corpus import shown
+
+    def cell(html: str) -> dict:
+        return {"outputs": [nbformat.v4.new_output("execute_result", data={"text/html": html})]}
+
+    frame = pd.DataFrame({"a": [1, 2]})
+    one, two = frame.style.highlight_max().to_html(), frame.style.highlight_max().to_html()
+    assert one != two
+    assert shown(cell(one)) == shown(cell(two))
+    assert shown(cell(one)) != shown(cell(pd.DataFrame({"a": [1, 3]}).style.highlight_max().to_html()))
+
+
 def test_corpus_outputs_compare_lsmagic_without_flowymls_own_magics() -> None:
     """``%lsmagic`` lists ``%flowyml`` and ``%%step`` in the step runs, which load the
     extension, not in the plain run: the same magics otherwise."""

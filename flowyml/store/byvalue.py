@@ -21,7 +21,9 @@ A regular-expression match (``m = re.search(...)``, ``list(re.finditer(...))``, 
 its settings, connected again on load (see :func:`_sqlite_reduction`); a file object open
 for reading (``f = open('notes.txt')``) as its path, mode and position, opened again there
 on load, and a closed one as a closed file (see :func:`_file_reduction`); a ``queue.Queue``
-no thread is using as its items, made again with a new lock (see :func:`_queue_reduction`).
+no thread is using as its items, made again with a new lock (see :func:`_queue_reduction`);
+numpy's ``.npz`` reader (``data = np.load('x.npz')``) as its file, read again on load, and
+a closed one as a closed reader (see :func:`_npz_reduction`).
 
 Everything else is pickled as ``pickle`` pickles it: functions and classes a cell defines
 by name by reference (a hit re-runs the cell's definitions first), and a lambda of a module
@@ -79,6 +81,8 @@ class _Pickler(pickle.Pickler):
             return _property_reduction(value)
         if _is_queue(value):
             return _queue_reduction(value)
+        if _is_npz(value):
+            return _npz_reduction(value)
         if _rebound_lru_wrapper(value):
             # `Honeycomb = functools.lru_cache(None)(Honeycomb)` (Norvig's Spelling Bee):
             # pickle stores the wrapper by its name, which finds the bare class on load
@@ -205,6 +209,45 @@ def _queue(cls: type, state: dict[str, Any]) -> Any:
     queue.Queue.__init__(q, state.get("maxsize", 0))
     vars(q).update(state)
     return q
+
+
+def _is_npz(value: Any) -> bool:
+    npyio = sys.modules.get("numpy.lib.npyio")
+    return npyio is not None and isinstance(value, npyio.NpzFile)
+
+
+def _npz_reduction(npz: Any) -> Any:
+    """What ``np.load`` returns for an ``.npz`` file (``dem = np.load('topo.npz')``, or
+    matplotlib's ``cbook.get_sample_data('topobathy.npz')``): a lazy reader holding the open
+    file, its ``ZipFile`` and a lock, which ``pickle`` refuses, so every cell loading one ran
+    again after each restart. Stored as its file (through :func:`_file_reduction`: opened
+    again by path on load, as ``np.load`` opened it) and its settings, and read again there
+    on load; a closed one (``with np.load(...) as data:``) as a closed reader of those keys.
+    Refused, as ``pickle`` refuses it, when it reads a file object the notebook opened and
+    passed in (``np.load(f)``: the file is that object's, not the reader's)."""
+    state = {k: v for k, v in vars(npz).items() if k not in ("zip", "f", "fid")}
+    if getattr(npz, "zip", None) is None:
+        return _npz_closed, (type(npz), state)
+    fid = getattr(npz, "fid", None)
+    if fid is None:
+        raise pickle.PicklingError(
+            f"cannot pickle {npz!r}: it reads a file object the notebook opened (np.load(f))")
+    return _npz_open, (type(npz), fid, state)
+
+
+def _npz_open(cls: type, fid: Any, state: dict[str, Any]) -> Any:
+    """The reader ``np.load`` gives for the (reopened) file ``fid``, with its settings."""
+    return cls(fid, own_fid=True, allow_pickle=state.get("allow_pickle", False),
+               pickle_kwargs=state.get("pickle_kwargs"),
+               max_header_size=state.get("max_header_size", 10000))
+
+
+def _npz_closed(cls: type, state: dict[str, Any]) -> Any:
+    """A closed ``.npz`` reader: its keys and settings, no file (as ``close()`` leaves it)."""
+    npz = cls.__new__(cls)
+    vars(npz).update(state)
+    npz.zip = npz.f = npz.fid = None
+    return npz
 
 
 def _property_reduction(prop: property) -> Any:

@@ -919,13 +919,13 @@ _SOURCES_MAX = 10_000
 
 def value_sources(values: Iterable[Any]) -> tuple[list[str], list[str]]:
     """The files that lazy ``values`` read when they are computed: a polars ``LazyFrame``'s
-    scans (``pl.scan_csv('data/*.csv')``, ``scan_parquet('folder/')``), a pyarrow
-    dataset's files (``ds.dataset('data/')``), a ``sqlite3`` connection's database
-    file and the file of a file object another cell opened. polars, pyarrow and SQLite open
-    them in Rust and C, and a file object was opened before the step, out of the audit
-    hook's sight, and the value's digest is its plan (the paths), not the files' content: a step
-    that collects a lazy frame made by another cell, or makes one and
-    shows its head, names no file in its code. So do paths held by variables (a ``str`` or
+    scans (``pl.scan_csv('data/*.csv')``, ``scan_parquet('folder/')``), a pyarrow dataset's
+    files (``ds.dataset('data/')``), a ``sqlite3`` connection's database file, the file of a
+    file object another cell opened and of numpy's ``.npz`` reader (``np.load('x.npz')``).
+    polars, pyarrow and SQLite open them in Rust and C, and a file object was opened before
+    the step, out of the audit hook's sight, and the value's digest is its plan (the paths),
+    not the files' content: a step that collects a lazy frame made by another cell, or makes
+    one and shows its head, names no file in its code. So do paths held by variables (a ``str`` or
     ``Path`` naming a file, a matching glob or a data folder: ``pl.read_parquet(path)`` with
     ``path`` set by another cell). Those files are its reads, so an edited file re-runs it.
     Globs are expanded and folders walked (at most :data:`_SOURCES_MAX` files each):
@@ -961,6 +961,14 @@ def value_sources(values: Iterable[Any]) -> tuple[list[str], list[str]]:
             from flowyml.handles import sqlite_database
 
             paths = [path] if (path := sqlite_database(value)) else []
+        elif module.startswith("numpy") and type(value).__name__ == "NpzFile":
+            # `dem = np.load('topo.npz')` in another cell, then `dem['topo']`: read through
+            # the file np.load opened
+            from flowyml.handles import file_handle
+
+            fid = getattr(value, "fid", None)
+            handle = file_handle(fid) if fid is not None and value.zip is not None else None
+            paths = [handle.path] if handle is not None else []
         elif module == "_io":
             # a file another cell opened (`f = open('notes.txt')`, then `f.readline()`)
             from flowyml.handles import file_handle

@@ -1,12 +1,12 @@
 """Process-wide state a step changes or consumes: part of the step, like its outputs.
 
 Plain Python carries more from cell to cell than the user's variables: the global random
-generators, matplotlib's style, pandas and numpy display options, ``sys.path``, the
-environment, the working directory, the warnings filters, logging's configuration,
-numpy's floating-point error handling, scikit-learn's configuration, the decimal context,
-polars' configuration, plotly's default renderer and template, methods a library added to
-pandas' classes (``tqdm.pandas()``). When a cached step's body is
-skipped, none of that would happen, and every cell after it would see a different world
+generators, matplotlib's style and the colormaps registered with it, pandas and numpy
+display options, ``sys.path``, the environment, the working directory, the warnings
+filters, logging's configuration, numpy's floating-point error handling, scikit-learn's
+configuration, the decimal context, polars' configuration, plotly's default renderer and
+template, methods a library added to pandas' classes (``tqdm.pandas()``). When a cached
+step's body is skipped, none of that would happen, and every cell after it would see a different world
 (``random.random()`` after a skipped ``random.seed(1)`` gives other numbers). So, around
 each step:
 
@@ -631,6 +631,48 @@ def _rc_apply(mpl: Any, change: Any) -> None:
     mpl.rcParams.update(changed)
 
 
+# matplotlib's colormap registry (``mpl.colormaps.register(cmap=my_cmap)``, then
+# ``imshow(data, cmap='my_cmap')`` in later cells: matplotlib's colormap tutorial): the
+# colormaps registered beyond matplotlib's own, by name. A hit that skipped the register left
+# the name unknown after a restart: an edited cell using it failed where plain Python drew.
+_builtin_cmaps: dict[int, frozenset[str]] = {}
+
+
+def _cmaps_capture(mpl: Any) -> dict[str, Any] | None:
+    registry = getattr(mpl, "colormaps", None)
+    cmaps = getattr(registry, "_cmaps", None)
+    if not isinstance(cmaps, dict):  # matplotlib being imported, or another registry
+        return None
+    own = _builtin_cmaps.get(id(registry))
+    if own is None:
+        own = _builtin_cmaps[id(registry)] = frozenset(getattr(registry, "_builtin_cmaps", ()))
+    return {name: cmap for name, cmap in cmaps.items() if name not in own}
+
+
+def _cmaps_change(before: dict[str, Any] | None, after: dict[str, Any] | None) -> Any:
+    if after is None:
+        return None
+    return _mapping_change(before or {}, after)
+
+
+def _cmaps_apply(mpl: Any, change: Any) -> None:
+    changed, removed = change
+    registry = mpl.colormaps
+    for name in removed:
+        if name in registry:
+            registry.unregister(name)
+    for name, cmap in changed.items():
+        current = registry._cmaps.get(name)
+        if current is not None:
+            try:
+                if current is cmap or bool(current == cmap):
+                    continue  # (applied already: the hit's second pass)
+            except Exception:
+                pass
+            registry.unregister(name)  # (not with force=True: that warns, plain Python did not)
+        registry.register(cmap, name=name)
+
+
 _INLINE = "module://matplotlib_inline.backend_inline"
 
 
@@ -1175,6 +1217,7 @@ for _builtin in (
     StateItem("matplotlib.rcParams", "matplotlib", _rc_capture, _rc_change, _rc_apply),
     StateItem("matplotlib.backend", "matplotlib", _backend_capture, _backend_change,
               _backend_apply),
+    StateItem("matplotlib.colormaps", "matplotlib", _cmaps_capture, _cmaps_change, _cmaps_apply),
     StateItem("pandas.options", "pandas", _pandas_capture, _pandas_change, _pandas_apply),
     StateItem("numpy.printoptions", "numpy", lambda np: np.get_printoptions(), _np_print_change,
               _np_print_apply),
