@@ -14,7 +14,6 @@ reads from :mod:`flowyml.notebook.versions`; what it showed is kept by :mod:`flo
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import difflib
 import itertools
@@ -60,6 +59,7 @@ from flowyml.notebook.stepcells import (
     write_changed_note,
 )
 from flowyml.notebook.view import PipelineView
+from flowyml.references import LEAVES, Walker
 from flowyml.store import entry as _entry
 from flowyml.store import explain as _explain
 from flowyml.store import lifecycle
@@ -749,39 +749,15 @@ class NotebookSession(PipelineView):
         so the two stay one object). Found by walking references (``gc.get_referents``,
         containers only, a bounded number of objects in all: a value too big to walk is not
         followed); only run when the body changed something in place."""
-        import gc
-
-        opaque = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType)
-        budget = [self._HOLDER_LIMIT]
-        atoms = {int, float, str, bytes, bool, complex, type(None)}
-
-        def reach(root: Any, wanted: set[int] | None) -> set[int] | bool:
-            """Ids reachable from ``root`` (``wanted`` None), or whether one of ``wanted`` is."""
-            seen = {id(root)}
-            level = [root]
-            for _ in range(self._HOLDER_DEPTH):
-                below = []
-                for ref in gc.get_referents(*level):
-                    if wanted is not None and id(ref) in wanted:
-                        return True
-                    if type(ref) in atoms or id(ref) in seen or isinstance(ref, opaque):
-                        continue
-                    seen.add(id(ref))
-                    if gc.is_tracked(ref):  # else it holds atoms only: nothing to follow
-                        below.append(ref)
-                budget[0] -= len(below)
-                if not below or budget[0] <= 0:
-                    break
-                level = below
-            return False if wanted is not None else seen
-
+        walker = Walker(self._HOLDER_LIMIT, self._HOLDER_DEPTH)
+        opaque = (*LEAVES, types.FunctionType)
         roots = [o for o in touched if not isinstance(o, opaque)]
         if not roots:
             return []
         wanted = {id(o) for o in roots}
         inside: set[int] = set()
         for root in roots:
-            inside |= reach(root, None)  # type: ignore[arg-type]
+            inside |= walker.reach(root)  # type: ignore[arg-type]
         found: list[tuple[str, str, Any]] = []
         for name, (producer, obj) in list(self._latest.items()):
             if (name in rec.outputs or name in values
@@ -790,19 +766,13 @@ class NotebookSession(PipelineView):
             if isinstance(obj, types.FunctionType):
                 # a closure over it (`f = make(m)`, then `m.w = 3`): stored with it, so that
                 # after a restart `f` still reads the `m` the notebook holds
-                held = []
-                for cell in obj.__closure__ or ():
-                    with contextlib.suppress(ValueError):  # an empty cell
-                        held.append(cell.cell_contents)
-                if any(id(h) in wanted or (budget[0] > 0 and not isinstance(h, opaque)
-                                           and gc.is_tracked(h) and reach(h, wanted))
-                       for h in held):
+                if walker.reach(obj, wanted, into_functions=True):
                     found.append((name, producer, obj))
                 continue
             if isinstance(obj, opaque):
                 continue
             # (another name for the very object it changed, `b = a` then `a.append(2)`, too)
-            if id(obj) in inside or (budget[0] > 0 and gc.is_tracked(obj) and reach(obj, wanted)):
+            if id(obj) in inside or walker.reach(obj, wanted):
                 found.append((name, producer, obj))
         return found
 

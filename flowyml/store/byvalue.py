@@ -53,6 +53,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from flowyml.hashing import enum_members, global_generator, notebook_enum, notebook_namedtuple
+from flowyml.references import Walker
 
 #: this interpreter's bytecode version, stored before each code object
 _MAGIC = importlib.util.MAGIC_NUMBER
@@ -340,41 +341,11 @@ def _shareable(value: Any) -> bool:
     return not isinstance(value, _ATOMS)
 
 
-def _holds_any(obj: Any, table: dict[int, tuple[str, Any]], limit: int = 50_000) -> bool:
-    """Whether ``obj`` holds one of ``table``'s objects (a bounded walk of references, into
-    a function's closure and defaults, not its globals): only then is it pickled with
-    references, which costs a call for every object."""
-    import gc
-
-    seen = {id(obj)}
-    level = [obj]
-    while level and limit > 0:
-        below = []
-        refs: list[Any] = []
-        for item in level:
-            if isinstance(item, types.FunctionType):
-                for cell in item.__closure__ or ():
-                    with contextlib.suppress(ValueError):  # an empty cell
-                        refs.append(cell.cell_contents)
-                refs.extend(item.__defaults__ or ())
-            else:
-                refs.extend(gc.get_referents(item))
-        for ref in refs:
-            if id(ref) in table:
-                return True
-            if id(ref) in seen or isinstance(ref, _LEAVES):
-                continue
-            seen.add(id(ref))
-            if gc.is_tracked(ref) or isinstance(ref, types.FunctionType):
-                below.append(ref)
-        limit -= len(below)
-        level = below
-    return False
-
-
-#: what holds no other object, or is stored by name (not walked into)
-_LEAVES = (int, float, complex, str, bytes, bool, type(None), type, types.ModuleType,
-           types.BuiltinFunctionType)
+def _holds_any(obj: Any, table: dict[int, tuple[str, Any]]) -> bool:
+    """Whether ``obj`` holds one of ``table``'s objects (into a function's closure and
+    defaults, not its globals): only then is it pickled with references, which costs a call
+    for every object."""
+    return bool(Walker().reach(obj, table, into_functions=True))
 
 
 class _Sharing:
