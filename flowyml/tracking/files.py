@@ -554,6 +554,9 @@ class Tracking:
         #: None: FLOWYML_FILES_MAX, read when a step wrote something
         self.max_bytes = max_bytes
         self.literals = _literals(code) if code is not None and enabled else ()
+        #: its code tests whether paths exist (``os.path.exists('marker.txt')``): the
+        #: paths it names that are absent are part of what it saw
+        self.probes = _tests_existence(code) if code is not None and enabled else False
         #: words of its shell commands (IPython ``!`` lines, string constants with spaces):
         #: files and folders another process reads, out of the audit hook's sight
         commands = tuple(commands) if enabled else ()
@@ -755,7 +758,17 @@ class Observed:
             note["globs"] = globs
         if declared:
             note["declared"] = pack(declared)
-        read = _read_records(reads, base, hash_budget)
+        # files it looked for and did not find (an open that failed, a path its code tests
+        # for): a file there later would change what it does
+        absent: dict[str, None] = {}
+        read = _read_records(reads, base, hash_budget, absent)
+        if getattr(tracking, "probes", False) and before:
+            for path, signature in before.items():
+                if signature is None and path not in written and path not in reads \
+                        and not skipped(path) and not os.path.lexists(path):
+                    absent[path] = None
+        if absent:
+            note["absent"] = sorted(name_of(p) for p in absent)
         for path, record in (pre_read or {}).items():  # a writer's file, as it was before
             if path in written:
                 read[name_of(path)] = record
@@ -902,6 +915,23 @@ def _listed_folders(commands: Iterable[str]) -> list[str]:
             named = [w.strip("'\"") for w in words[1:] if not w.startswith("-")]
             out.extend(named or ["."])
     return out
+
+
+#: the calls that test whether a path is there
+_EXISTENCE_TESTS = frozenset(("exists", "lexists", "isfile", "isdir", "is_file", "is_dir",
+                              "access"))
+
+
+@functools.lru_cache(maxsize=512)
+def _tests_existence(code: types.CodeType) -> bool:
+    """Whether ``code`` (or code nested in it) calls a test of a path's existence."""
+    stack = [code]
+    while stack:
+        c = stack.pop()
+        if not _EXISTENCE_TESTS.isdisjoint(c.co_names):
+            return True
+        stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+    return False
 
 
 @functools.lru_cache(maxsize=512)
@@ -1122,27 +1152,35 @@ def _expanded(path: str, folders: list[str]) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _read_records(paths: Iterable[str], base: str, budget: float) -> dict[str, list[Any]]:
+def _read_records(paths: Iterable[str], base: str, budget: float,
+                  absent: dict[str, None] | None = None) -> dict[str, list[Any]]:
     """``name -> [size, mtime_ns, digest]`` of the files a step read (absolute ``paths``;
     names relative to ``base``, the working directory with a separator, when under it), in
     the order it read them: each is hashed when its estimated cost fits what is left of
     ``budget`` (seconds; the time actually spent is taken off), else recorded with the
     digest :data:`UNHASHED`. Files gone again (temporary files) and what is not a regular
-    file are left out."""
+    file are left out; those not there (an open that failed) are added to ``absent``."""
     out: dict[str, list[Any]] = {}
     cut = len(base)
     if budget == float("inf"):
         for path in paths:
             try:
                 out[path[cut:] if path.startswith(base) else path] = list(file_record(path))
+            except _NOT_THERE:
+                if absent is not None:
+                    absent[path] = None
             except OSError:
-                continue  # gone again (a temporary file): not an input now
+                continue  # unreadable: not an input now
         return out
     left = budget
     stat = os.stat
     for path in paths:
         try:
             st = stat(path)
+        except _NOT_THERE:
+            if absent is not None:
+                absent[path] = None
+            continue
         except OSError:
             continue
         if not _S_ISREG(st.st_mode):
@@ -1158,6 +1196,10 @@ def _read_records(paths: Iterable[str], base: str, budget: float) -> dict[str, l
         else:
             out[name] = [st.st_size, st.st_mtime_ns, UNHASHED]
     return out
+
+
+#: what opening or stat'ing a path that is not there raises
+_NOT_THERE = (FileNotFoundError, NotADirectoryError)
 
 
 def file_record(path: str) -> tuple[int, int, str]:
@@ -1386,6 +1428,9 @@ def _stale(note: dict[str, Any], outputs: bool) -> str | None:
             return f"{name} is gone" if not os.path.lexists(name) else f"{name} is unreadable"
         if not same:
             return f"{name} changed" if rec[2] != UNHASHED else _unhashed_reason(name, rec)
+    for name in note.get("absent") or ():
+        if os.path.exists(name):
+            return f"{name} appeared (it was not there when the step ran)"
     for key, digest_of, change in _FOLDER_CHECKS:
         for name, digest in (note.get(key) or {}).items():
             try:
@@ -1481,7 +1526,8 @@ def describe(note: dict[str, Any] | None) -> str:
     if not note:
         return "no files"
     parts = []
-    for key, what in (("read", "read"), ("declared", "declared"), ("dirs", "listed"),
+    for key, what in (("read", "read"), ("absent", "looked for, absent"),
+                      ("declared", "declared"), ("dirs", "listed"),
                       ("folders", "named by a command"),
                       ("urls", "url"), ("wrote", "written")):
         if note.get(key):

@@ -397,3 +397,54 @@ def test_a_pipeline_step_reading_an_environment_variable_re_runs_when_it_changes
     monkeypatch.delenv("MY_DATA_DIR")
     assert run() == ("datax", "done", "the environment variable MY_DATA_DIR changed")
     assert run()[1] == "cached"
+
+
+def test_a_file_a_step_looked_for_and_did_not_find_re_runs_it_when_it_appears(here, cache_dir):
+    """What a step did because a file was not there (an open that failed, a path its code
+    tests for) changes when the file appears: plain Python reads the new settings, so the
+    entry made without them is no longer valid, and ``why`` says which file appeared."""
+    @step(outputs=["cfg"], register=False)
+    def settings() -> str:
+        try:
+            with open("settings.ini") as fh:
+                return fh.read()
+        except FileNotFoundError:
+            return "default"
+
+    @step(outputs=["flag"], register=False)
+    def marker() -> bool:
+        return os.path.exists("ready/marker.txt")
+
+    def run() -> dict:
+        result = Pipeline("absent", cache_dir=cache_dir).add_steps([settings, marker]).run()
+        return {n: (r.state, r.rerun_reason) for n, r in result.step_results.items()} | {
+            "values": (result["cfg"], result["flag"])}
+
+    assert run()["values"] == ("default", False)
+    assert run()["settings"][0] == run()["marker"][0] == "cached"
+    (here / "settings.ini").write_text("custom")
+    out = run()
+    assert out["values"] == ("custom", False)
+    assert out["settings"] == ("done", "settings.ini appeared (it was not there when the step ran)")
+    assert out["marker"][0] == "cached"  # only the step that looked for it
+    (here / "ready").mkdir()
+    (here / "ready" / "marker.txt").write_text("")
+    out = run()
+    assert out["values"] == ("custom", True)
+    assert out["marker"][0] == "done" and "ready/marker.txt appeared" in out["marker"][1]
+    assert run()["marker"][0] == "cached"
+    (here / "ready" / "marker.txt").unlink()  # now it was there: gone is a change too
+    out = run()
+    assert out["values"] == ("custom", False) and out["marker"][0] == "done"
+
+
+def test_literals_are_recorded_as_absent_only_by_code_that_tests_existence(here):
+    def names_an_output() -> str:
+        return "results/out.csv"  # written by a later step: its appearing changes nothing here
+
+    def tests_it() -> bool:
+        return os.path.isfile("results/out.csv")
+
+    assert "absent" not in (_record(names_an_output)[1] or {})
+    assert _record(tests_it)[1]["absent"] == ["results/out.csv"]
+    assert "looked for, absent" in files.describe(_record(tests_it)[1])

@@ -179,6 +179,22 @@ def test_a_deleted_file_is_a_miss_saying_it_is_gone(ip, session, here):
     assert any("data.csv is gone" in n for n in session.steps["df"].notes)
 
 
+def test_a_file_the_cell_looked_for_and_did_not_find_is_part_of_it(ip, session, here):
+    """``os.path.exists('marker.txt')`` gave False; the file appears: plain Python gives
+    True, so the cell is stale before it runs and runs again, saying which file appeared."""
+    cell = "import os\nflag = os.path.exists('marker.txt')"
+    step_cell(ip, "", cell)
+    step_cell(ip, "", cell)
+    assert ip.user_ns["flag"] is False and session.steps["flag"].state == "cached"
+    (here / "marker.txt").write_text("here")
+    rows = {r.name: r for r in session.status()}
+    assert rows["flag"].state == "stale" and "marker.txt appeared" in rows["flag"].why
+    assert "marker.txt appeared" in session.why("flag")
+    step_cell(ip, "", cell)
+    assert ip.user_ns["flag"] is True and session.steps["flag"].state == "done"
+    assert any("marker.txt appeared" in n for n in session.steps["flag"].notes)
+
+
 def test_a_listing_of_the_kernels_pseudo_file_systems_is_not_data(ip, session, here):
     """``os.listdir('/proc')`` (psutil's ``pids()``, called by libraries a step uses while a
     plotly figure is first shown) lists processes, not data: a process started since must
