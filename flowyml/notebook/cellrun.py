@@ -368,9 +368,11 @@ class CellRun:
                         # lazy frames and datasets read their files when computed, in C; a
                         # path is read by the cells it is an input of, not the one naming it
                         # (`IMAGES = Path("images")` then figures saved into it elsewhere)
+                        # (so are files a list of paths names: `names = glob.glob(...)`)
                         self.observed.lazy = [*self.values.values(), *(
-                            v for o in rec.outputs
-                            if not isinstance(v := session.ns.get(o), str | os.PathLike))]
+                            v for o in rec.outputs if not isinstance(
+                                v := session.ns.get(o), str | os.PathLike | list | tuple | set
+                                | frozenset | dict))]
             except StepTimeoutError as exc:  # fired outside the body's own frames
                 outcome = exc
             error, self.recording = outcome if isinstance(outcome, tuple) else (outcome, None)

@@ -89,7 +89,8 @@ DEFAULT_MAX = 64 * 2**20
 _CHUNK = 2**20
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^\s]+$")
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-_CODE_SUFFIXES = (".py", ".pyc", ".pyo", ".pyd", ".so", ".pyi")
+#: compiled code and extension modules: never a step's data
+_CODE_SUFFIXES = (".pyc", ".pyo", ".pyd", ".so", ".pyi")
 #: a database's transient companions (SQLite's rollback journal and shared-memory index):
 #: they come and go with each transaction; the database file itself is the data
 _TRANSIENT_SUFFIXES = ("-journal", "-shm")
@@ -432,6 +433,7 @@ def _skip_test(extra: tuple[str, ...]) -> Callable[[str], bool]:
     inside = (f"{sep}__pycache__{sep}", f"{sep}.flowyml{sep}", f"{sep}dask-scratch-space{sep}",
               f"{sep}dask-worker-space{sep}")
     dirs: dict[str, bool] = {}
+    modules: list[frozenset[str]] = []
 
     def skipped(path: str) -> bool:
         folder, _, name = path.rpartition(sep)
@@ -440,11 +442,28 @@ def _skip_test(extra: tuple[str, ...]) -> Callable[[str], bool]:
             folder_ = folder + sep  # the prefixes end with a separator
             hit = dirs[folder] = folder_.startswith(prefixes) or any(
                 part in folder_ for part in inside)
-        # Python code: the code fingerprint covers it
-        return hit or name.endswith(_CODE_SUFFIXES) or name.endswith(_TRANSIENT_SUFFIXES) \
-            or name == ".flowyml"
+        if hit or name.endswith(_CODE_SUFFIXES) or name.endswith(_TRANSIENT_SUFFIXES) \
+                or name == ".flowyml":
+            return True
+        if name.endswith(".py"):
+            # an imported module's source: the code fingerprint covers it; another is
+            # data (`open('helper.py').read()`, `exec(open('setup.py').read())`)
+            if not modules:
+                modules.append(_module_files())
+            return path in modules[0]
+        return False
 
     return skipped
+
+
+def _module_files() -> frozenset[str]:
+    """The source files of the modules imported in this process."""
+    out = set()
+    for module in list(sys.modules.values()):
+        file = getattr(module, "__file__", None)
+        if isinstance(file, str):
+            out.add(os.path.abspath(file))
+    return frozenset(out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -970,17 +989,17 @@ def value_sources(values: Iterable[Any]) -> tuple[list[str], list[str]]:
         if isinstance(value, (str, os.PathLike)):
             # a path held by a variable (``path = 'data/x.parquet'`` in another cell, then
             # ``pl.read_parquet(path)``): the file, the glob's matches, the folder's files
-            try:
-                path = os.fsdecode(value)
-            except Exception:
-                continue
-            if not (1 < len(path) < 1024 and "\n" not in path and "\0" not in path
-                    and ("." in path or "/" in path or os.sep in path)) or _URL.match(path):
-                continue
-            if os.path.isfile(path) or (_c_readers() and (
+            path = _path_like(value)
+            if path is not None and (os.path.isfile(path) or (_c_readers() and (
                     _data_folder(os.path.abspath(path), cwd)
-                    or (any(c in path for c in "*?[") and _glob.glob(path, recursive=True)))):
+                    or (any(c in path for c in "*?[") and _glob.glob(path, recursive=True))))):
                 out.extend(_expanded(path, folders))  # (a pattern only when it matches)
+            continue
+        if isinstance(value, (list, tuple, set, frozenset, dict)):
+            # files named by a list of paths (`names = glob.glob(...)`, a config dict): read
+            # where the audit hook does not see it, in the processes of a `Pool`, a
+            # `ProcessPoolExecutor` or joblib's workers
+            out.extend(_listed_paths(value))
             continue
         if module.startswith("polars") and type(value).__name__ == "LazyFrame":
             paths = _lazyframe_paths(value)
@@ -1010,6 +1029,40 @@ def value_sources(values: Iterable[Any]) -> tuple[list[str], list[str]]:
         for path in paths:
             out.extend(_expanded(path, folders))
     return list(dict.fromkeys(out)), list(dict.fromkeys(folders))
+
+
+#: the most strings of a container value looked at as paths (each costs a stat)
+_LISTED_MAX = 1_000
+
+
+def _path_like(value: Any) -> str | None:
+    """``value`` as a path, if it may name a file (not a URL, not a sentence)."""
+    try:
+        path = os.fsdecode(value)
+    except Exception:
+        return None
+    if not (1 < len(path) < 1024 and "\n" not in path and "\0" not in path
+            and ("." in path or "/" in path or os.sep in path)) or _URL.match(path):
+        return None
+    return path
+
+
+def _listed_paths(value: list[Any] | tuple[Any, ...] | set[Any] | frozenset[Any] | dict[Any, Any]
+                  ) -> list[str]:
+    """The existing files that a container's strings (a dict's values) name, one level
+    deep, at most :data:`_LISTED_MAX` strings looked at."""
+    out = []
+    looked = 0
+    for item in value.values() if isinstance(value, dict) else value:
+        if not isinstance(item, (str, os.PathLike)):
+            continue
+        looked += 1
+        if looked > _LISTED_MAX:
+            break
+        path = _path_like(item)
+        if path is not None and os.path.isfile(path):
+            out.append(path)
+    return out
 
 
 def _c_readers() -> bool:

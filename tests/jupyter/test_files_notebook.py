@@ -195,6 +195,44 @@ def test_a_file_the_cell_looked_for_and_did_not_find_is_part_of_it(ip, session, 
     assert any("marker.txt appeared" in n for n in session.steps["flag"].notes)
 
 
+def test_files_a_list_of_paths_names_are_read_by_the_cells_it_is_an_input_of(
+        ip, session, here, capfd):
+    """Another process reads them (``subprocess``, a ``Pool``, joblib's workers), out of
+    the audit hook's sight: a list (or dict) of paths another cell made is like a path
+    held by a variable, its files are the reading cell's. Before, the cell stayed a hit
+    showing the old contents after a file changed."""
+    (here / "parts").mkdir()
+    for name, text in (("a.txt", "1\n"), ("b.txt", "2\n")):
+        (here / "parts" / name).write_text(text)
+    make = "import glob\nnames = sorted(glob.glob('parts/*.txt'))"
+    read = ("import subprocess\n"
+            "out = subprocess.run(['cat', *names], capture_output=True, text=True).stdout\n"
+            "total = sum(int(v) for v in out.split())")
+    for expected, state in ((3, "done"), (3, "cached"), (9, "done")):
+        if expected == 9:
+            _edit(here / "parts" / "b.txt", "8\n")
+        step_cell(ip, "", make)
+        step_cell(ip, "", read)
+        assert ip.user_ns["total"] == expected
+        rec = next(r for r in session.steps.values() if "subprocess" in r.body)
+        assert rec.state == state, (rec.state, rec.notes)
+    assert any("parts/b.txt changed" in n for n in rec.notes), rec.notes
+    # the cell making the list does not read the files: it stays a hit
+    assert next(r for r in session.steps.values() if "glob" in r.body).state == "cached"
+
+
+def test_a_python_file_read_as_data_is_a_read(ip, session, here):
+    """Only imported modules' sources are left to the code fingerprint: ``helper.py``
+    read as text (or executed with ``exec(open(...).read())``) is the cell's data."""
+    (here / "helper.py").write_text("K = 2\n")
+    cell = "n = len(open('helper.py').read().splitlines())"
+    step_cell(ip, "", cell)
+    _edit(here / "helper.py", "K = 2\nJ = 3\n")
+    step_cell(ip, "", cell)
+    assert ip.user_ns["n"] == 2 and session.steps["n"].state == "done"
+    assert any("helper.py changed" in n for n in session.steps["n"].notes)
+
+
 def test_a_listing_of_the_kernels_pseudo_file_systems_is_not_data(ip, session, here):
     """``os.listdir('/proc')`` (psutil's ``pids()``, called by libraries a step uses while a
     plotly figure is first shown) lists processes, not data: a process started since must
