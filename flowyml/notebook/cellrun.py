@@ -63,6 +63,7 @@ from flowyml.sizes import size_text
 from flowyml.store import byvalue as _byvalue
 from flowyml.store import entry as _entry
 from flowyml.store import explain as _explain
+from flowyml.store import sharing as _sharing
 from flowyml.timeouts import StepTimeoutError, time_limit, within
 from flowyml.tracking import files as _files
 from flowyml.tracking import state as _state
@@ -331,7 +332,7 @@ class CellRun:
     def _load_outputs(self) -> dict[str, Any]:
         """The entry's outputs (``{}`` when it was removed since the lookup: recompute)."""
         try:  # from the namespace, as a user's pickle.loads would (see loading_into)
-            with _entry.loading_into(self.session.ns), _byvalue.shared(self.values):
+            with _entry.loading_into(self.session.ns), _sharing.shared(self.values):
                 return self.session.store.load(self.entry)
         except _entry.CacheLoadError as exc:
             warnings.warn(str(exc), _entry.CacheWarning, stacklevel=2)
@@ -493,9 +494,9 @@ class CellRun:
         rec.not_stored = unstorable_output(outputs)
         if self.key is not None and None not in hashes.values() and rec.not_stored is None:
             # an input an output holds (`models = {'lr': lr}`) is stored as a reference to
-            # it: a hit binds it to the input's object, as the body did (see byvalue.sharing)
+            # it: a hit binds it to the input's object, as the body did (see store.sharing)
             given = {n: v for n, v in self.values.items() if n not in outputs}
-            with recorded_warnings() as caught, _byvalue.sharing(given):
+            with recorded_warnings() as caught, _sharing.sharing(given):
                 done = store.store(self.key, stored, output_hashes=hashes, parts=self.parts,
                                    duration=self.compute, replay=items, notes=notes or None,
                                    explain=_explain.explain_facts(rec.step.func, self.values))

@@ -34,8 +34,6 @@ and is computed again.
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import copyreg
 import functools
 import importlib
@@ -49,11 +47,11 @@ import sys
 import types
 import typing
 from collections import namedtuple
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from flowyml.hashing import enum_members, global_generator, notebook_enum, notebook_namedtuple
-from flowyml.references import Walker
+from flowyml.store import sharing as _sharing
 
 #: this interpreter's bytecode version, stored before each code object
 _MAGIC = importlib.util.MAGIC_NUMBER
@@ -295,122 +293,19 @@ def _match(pattern: re.Pattern, string: Any, pos: int, endpos: int, finder: str,
     return getattr(pattern, finder)(string, pos, endpos)
 
 
-#: while a step's outputs are pickled: the values it was given (``id -> (name, value)``)
-#: that an output may hold (see :func:`sharing`)
-_SHARING: contextvars.ContextVar[dict[int, tuple[str, Any]] | None] = contextvars.ContextVar(
-    "flowyml_sharing", default=None)
-#: while an entry loads: the values its references to them name (see :func:`shared`)
-_SHARED: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
-    "flowyml_shared", default=None)
-#: the tag of a reference to a value the step was given
-_SHARED_TAG = "flowyml.shared"
-
-
-@contextlib.contextmanager
-def sharing(values: dict[str, Any]) -> Iterator[None]:
-    """Pickle what this block stores so that an object of ``values`` (a step's input, by
-    name) held by an output is a reference to it, with a copy of it for loads that do not
-    give it (:func:`shared`): ``models = {'lr': lr}`` stored apart from ``lr`` came back
-    after a restart holding a copy of ``lr``, and a later ``lr.fit(...)`` left
-    ``models['lr']`` unfitted. Values whose identity does not matter (numbers, strings,
-    tuples, classes, modules, functions) are left out."""
-    table = {id(v): (n, v) for n, v in values.items() if _shareable(v)}
-    token = _SHARING.set(table or None)
-    try:
-        yield
-    finally:
-        _SHARING.reset(token)
-
-
-@contextlib.contextmanager
-def shared(values: dict[str, Any]) -> Iterator[None]:
-    """Load what this block loads with its references (see :func:`sharing`) bound to
-    ``values``' objects, by name: the step's inputs as a hit gives them."""
-    token = _SHARED.set(values)
-    try:
-        yield
-    finally:
-        _SHARED.reset(token)
-
-
-_ATOMS = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset, range, type,
-          types.ModuleType, types.FunctionType, types.BuiltinFunctionType)
-
-
-def _shareable(value: Any) -> bool:
-    return not isinstance(value, _ATOMS)
-
-
-def _holds_any(obj: Any, table: dict[int, tuple[str, Any]]) -> bool:
-    """Whether ``obj`` holds one of ``table``'s objects (into a function's closure and
-    defaults, not its globals): only then is it pickled with references, which costs a call
-    for every object."""
-    return bool(Walker().reach(obj, table, into_functions=True))
-
-
-class _Sharing:
-    """What a pickler does to store the values of :func:`sharing` as references: the first
-    time one is met, ``(tag, name, value)`` (the value pickled inside, as a copy for loads
-    without the values); later, ``(tag, name, None)``."""
-
-    def _start_sharing(self, table: dict[int, tuple[str, Any]]) -> None:
-        self._table, self._met, self._inside = table, set(), None
-
-    def persistent_id(self, obj: Any) -> Any:
-        ref = self._table.get(id(obj))
-        if ref is None or ref[1] is not obj:
-            return None
-        if self._inside == id(obj):  # the copy inside its first reference
-            self._inside = None
-            return None
-        if id(obj) in self._met:
-            return (_SHARED_TAG, ref[0], None)
-        self._met.add(id(obj))
-        self._inside = id(obj)
-        return (_SHARED_TAG, ref[0], obj)
-
-
-class _SharingPickler(_Sharing, _Pickler):
+class _SharingPickler(_sharing.Sharing, _Pickler):
     pass
 
 
-class _PlainSharingPickler(_Sharing, pickle.Pickler):
+class _PlainSharingPickler(_sharing.Sharing, pickle.Pickler):
     pass
-
-
-class _Unpickler(pickle.Unpickler):
-    """``pickle``'s unpickler, binding references to shared values (see :func:`shared`)."""
-
-    def persistent_load(self, pid: Any) -> Any:
-        if not (isinstance(pid, tuple) and len(pid) == 3 and pid[0] == _SHARED_TAG):
-            raise pickle.UnpicklingError(f"unknown persistent id {pid!r}")
-        _, name, copy = pid
-        values = _SHARED.get()
-        if values is not None and name in values:
-            return values[name]
-        copies = self.__dict__.setdefault("_copies", {})
-        if copy is not None:
-            copies[name] = copy
-            return copy
-        return copies[name]
-
-
-def loads(data: Any, **kwargs: Any) -> Any:
-    """``pickle.loads(data, **kwargs)``, binding references to shared values."""
-    return _Unpickler(io.BytesIO(data) if not isinstance(data, io.IOBase) else data,
-                      **kwargs).load()
-
-
-def _sharing_table(obj: Any) -> dict[int, tuple[str, Any]] | None:
-    table = _SHARING.get()
-    return table if table and _holds_any(obj, table) else None
 
 
 def dumps(obj: Any, buffer_callback: Callable[[Any], Any] | None = None) -> bytes:
     """``obj`` pickled (protocol 5) with notebook functions by value; raises what pickling
     raises when even that cannot store it (a lock, an open file, a generator)."""
     out = io.BytesIO()
-    table = _sharing_table(obj)
+    table = _sharing.table_for(obj)
     if table is not None:
         pickler: Any = _SharingPickler(out, protocol=5, buffer_callback=buffer_callback)
         pickler._start_sharing(table)
@@ -428,7 +323,7 @@ def dumps_plain(obj: Any, buffer_callback: Callable[[Any], Any] | None = None) -
     stored by name (see :func:`_generator_table`) and the values of :func:`sharing` it
     holds as references."""
     generators = _generator_table()
-    table = _sharing_table(obj)
+    table = _sharing.table_for(obj)
     if not generators and table is None:
         return pickle.dumps(obj, protocol=5, buffer_callback=buffer_callback)
     out = io.BytesIO()

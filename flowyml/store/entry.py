@@ -27,6 +27,7 @@ from typing import Any
 import xxhash
 
 from flowyml.store import byvalue as _byvalue
+from flowyml.store import sharing as _sharing
 from flowyml.store import signing as _signing
 
 FORMAT_VERSION = 1
@@ -153,8 +154,8 @@ def loads(data: Any, **kwargs: Any) -> Any:
     notebook's namespace, and whose locals hold only flowyml's dunder names."""
     namespace = _NAMESPACE.get()
     if type(namespace) is not dict:
-        return _byvalue.loads(data, **kwargs)
-    local = {"__flowyml_loads__": functools.partial(_byvalue.loads, data, **kwargs)}
+        return _sharing.loads(data, **kwargs)
+    local = {"__flowyml_loads__": functools.partial(_sharing.loads, data, **kwargs)}
     exec(_IN_NAMESPACE, namespace, local)
     return local["__flowyml_value__"]
 

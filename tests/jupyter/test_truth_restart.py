@@ -265,6 +265,30 @@ def test_an_object_held_by_a_value_another_cell_made_stays_one_object_after_a_re
 
 
 @pytest.mark.slow
+def test_a_numpy_view_another_cell_made_still_views_its_array_after_a_restart(
+        tmp_path, monkeypatch):
+    """``X, y = data[:, :2], data[:, 2]`` in one cell, ``X -= X.mean(axis=0)`` in another:
+    plain Python changes ``data`` through the view. Stored apart, ``X`` came back from a
+    hit as a copy, so after an edit downstream ``data`` kept its old numbers. A view into
+    an input's memory is stored as its place in it and rebuilt into the input on a hit."""
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+
+    def cells(k: int) -> list[str]:
+        return ["%%step\nimport numpy as np\ndata = np.arange(12.0).reshape(4, 3)",
+                "%%step\nX, y = data[:, :2], data[:, 2]\nrow = data[1]",
+                f"%%step\nX -= X.mean(axis=0) * {k}\nrow[2] = {k}",
+                "%%step\nprint(data.sum(), data[1].tolist(), y.tolist())"]
+
+    plain, first, second, _ = _three(tmp_path, cells(1))
+    assert plain == first == second, (plain, first, second)
+    edited = cells(2)
+    expected = [printed(o) for o in run_cells(tmp_path, edited, False)]
+    got = run_cells(tmp_path, edited)
+    assert [printed(o) for o in got] == expected
+    assert ": cached" in statuses(got)[1], statuses(got)  # the view came from the cache
+
+
+@pytest.mark.slow
 def test_values_a_cell_writes_into_a_memory_map_are_in_the_file_after_a_restart(
         tmp_path, monkeypatch):
     """Python for Data Analysis, appendix A: ``mmap = np.memmap(..., mode='w+')``, ``section =
