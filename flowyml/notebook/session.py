@@ -725,6 +725,11 @@ class NotebookSession(PipelineView):
         try:
             now = hash_value(obj)
         except UnhashableValueError:
+            # drawing state (the figure holding the axes the body drew on) is keyed by the
+            # step that made it: a change through an object it holds makes it this step's
+            if before is not None and not consumable(obj):
+                changed.append(name)
+                values[name], digests[name] = obj, before
             return
         # (a function is hashed by its code: one whose closure holds what changed is taken
         # as changed, so that it is stored with it)
@@ -736,7 +741,7 @@ class NotebookSession(PipelineView):
     #: how deep into another name's value a change in place is looked for
     _HOLDER_DEPTH = 8
     #: at most this many objects visited in all while looking
-    _HOLDER_LIMIT = 50_000
+    _HOLDER_LIMIT = 200_000
 
     def _holders(self, rec: NotebookStep, values: dict[str, Any],
                  touched: list[Any]) -> list[tuple[str, str, Any]]:

@@ -304,34 +304,32 @@ class _PlainSharingPickler(_sharing.Sharing, pickle.Pickler):
 def dumps(obj: Any, buffer_callback: Callable[[Any], Any] | None = None) -> bytes:
     """``obj`` pickled (protocol 5) with notebook functions by value; raises what pickling
     raises when even that cannot store it (a lock, an open file, a generator)."""
-    out = io.BytesIO()
-    table = _sharing.table_for(obj)
-    if table is not None:
-        pickler: Any = _SharingPickler(out, protocol=5, buffer_callback=buffer_callback)
-        pickler._start_sharing(table)
-    else:
-        pickler = _Pickler(out, protocol=5, buffer_callback=buffer_callback)
-    generators = _generator_table()
-    if generators:
-        pickler.dispatch_table = {**copyreg.dispatch_table, **generators}
-    pickler.dump(obj)
-    return out.getvalue()
+    return _dump(obj, False, buffer_callback)
 
 
 def dumps_plain(obj: Any, buffer_callback: Callable[[Any], Any] | None = None) -> bytes:
     """``pickle.dumps(obj, protocol=5)``, with the process-wide random generators it holds
-    stored by name (see :func:`_generator_table`) and the values of :func:`sharing` it
-    holds as references."""
+    stored by name (see :func:`_generator_table`) and the values of
+    :func:`flowyml.store.sharing.sharing` it holds as references."""
+    return _dump(obj, True, buffer_callback)
+
+
+def _dump(obj: Any, plain: bool, buffer_callback: Callable[[Any], Any] | None,
+          share: bool = True) -> bytes:
     generators = _generator_table()
-    table = _sharing.table_for(obj)
-    if not generators and table is None:
+    table = _sharing.table_for(obj) if share else None
+    if plain and not generators and table is None:
         return pickle.dumps(obj, protocol=5, buffer_callback=buffer_callback)
     out = io.BytesIO()
     if table is not None:
-        pickler: Any = _PlainSharingPickler(out, protocol=5, buffer_callback=buffer_callback)
-        pickler._start_sharing(table)
+        cls: Any = _PlainSharingPickler if plain else _SharingPickler
+        pickler: Any = cls(out, protocol=5, buffer_callback=buffer_callback)
+        # (a shared value's copy, for loads without it: pickled on its own, in band)
+        pickler._start_sharing(table, functools.partial(_dump, plain=plain,
+                                                        buffer_callback=None, share=False))
     else:
-        pickler = pickle.Pickler(out, protocol=5, buffer_callback=buffer_callback)
+        pickler = (pickle.Pickler if plain else _Pickler)(out, protocol=5,
+                                                         buffer_callback=buffer_callback)
     if generators:
         pickler.dispatch_table = {**copyreg.dispatch_table, **generators}
     pickler.dump(obj)

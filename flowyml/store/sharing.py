@@ -15,10 +15,11 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import io
+import itertools
 import pickle
 import sys
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from flowyml.references import Walker
@@ -30,7 +31,9 @@ _SHARING: contextvars.ContextVar[dict[int, tuple[str, Any]] | None] = contextvar
 #: while an entry loads: the values its references to them name (see :func:`shared`)
 _SHARED: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "flowyml_shared", default=None)
-#: the tag of a reference to a value the step was given
+#: the tag of a reference to a value the step was given (or an object in one)
+_REF_TAG = "flowyml.ref"
+#: the same, as an earlier version wrote it (the copy pickled inside)
 _SHARED_TAG = "flowyml.shared"
 #: the tag of a numpy view into an array the step was given
 _VIEW_TAG = "flowyml.view"
@@ -117,23 +120,109 @@ def _views_in(obj: Any, arrays: list[tuple[str, Any]]) -> bool:
     return any(_view_into(o, arrays) is not None for o in (obj, *items))
 
 
-def table_for(obj: Any) -> dict[int, tuple[str, Any]] | None:
-    """The inputs of :func:`sharing` to store ``obj`` with as references (``None``: it
-    holds none of them, the usual case)."""
+#: at most this many objects of the inputs are looked through for those an output took
+#: from them, at most this deep, at most this many items of one container
+_LOCATE_LIMIT = 5_000
+_LOCATE_DEPTH = 4
+_LOCATE_ITEMS = 500
+
+
+def _children(obj: Any) -> Iterator[tuple[tuple[str, Any], Any]]:
+    """``(step, item)`` for what ``obj`` holds that a path can name: a dict's values by
+    key, a list's items by index, an object array's by index, an object's attributes."""
+    np = sys.modules.get("numpy")
+    if isinstance(obj, dict):
+        for key, value in itertools.islice(obj.items(), _LOCATE_ITEMS):
+            if type(key) in (str, int):
+                yield ("k", key), value
+    elif isinstance(obj, list):
+        yield from ((("i", i), v) for i, v in enumerate(itertools.islice(obj, _LOCATE_ITEMS)))
+    elif np is not None and type(obj) is np.ndarray and obj.dtype == object:
+        for index in itertools.islice(np.ndindex(obj.shape), _LOCATE_ITEMS):
+            yield ("n", index), obj[index]
+    elif not isinstance(obj, _ATOMS) and not isinstance(obj, type):
+        attributes = getattr(obj, "__dict__", None)
+        if type(attributes) is dict:
+            for key, value in itertools.islice(attributes.items(), _LOCATE_ITEMS):
+                yield ("a", key), value
+
+
+def _locate(obj: Any, table: dict[int, tuple[Any, Any]]) -> dict[int, tuple[Any, Any]]:
+    """Where in the inputs ``obj`` (the outputs), or an item of them, is: ``id -> ((input
+    name, path), object)`` for those found (``first = frames[0]``, ``ax = axes[0]``, ``clf =
+    pipe.named_steps['clf']``). An input is walked for paths only when a walk of its
+    references (fast: ``gc.get_referents``) reaches one of them; both walks are bounded."""
+    wanted = {id(obj): obj} if _shareable(obj) else {}
+    level = [obj]
+    for _ in range(2):  # the outputs (``obj`` is a dict of them) and their items
+        below = []
+        for holder in level:
+            if not isinstance(holder, dict | list):
+                continue  # (an object's attributes: found only as an output, or an item)
+            for _, item in _children(holder):
+                if _shareable(item) and id(item) not in wanted and len(wanted) < _LOCATE_LIMIT:
+                    wanted[id(item)] = item
+                    below.append(item)
+        level = below
+    for key in table:
+        wanted.pop(key, None)  # an input itself: referred to by its name already
+    found: dict[int, tuple[Any, Any]] = {}
+    if not wanted:
+        return found
+    walker = Walker(limit=_LOCATE_LIMIT * 4)
+    inputs = [ref for ref in table.values() if isinstance(ref[0], str)
+              and walker.reach(ref[1], wanted)]
+    seen = set(table)
+    left = _LOCATE_LIMIT
+    for name, value in inputs:
+        level_paths: list[tuple[Any, tuple[Any, ...]]] = [(value, ())]
+        for _ in range(_LOCATE_DEPTH):
+            below_paths = []
+            for holder, path in level_paths:
+                for step, item in _children(holder):
+                    if id(item) in seen or isinstance(item, _ATOMS):
+                        continue
+                    seen.add(id(item))
+                    if id(item) in wanted:
+                        found[id(item)] = ((name, (*path, step)), item)
+                        if len(found) == len(wanted):
+                            return found
+                    below_paths.append((item, (*path, step)))
+            left -= len(below_paths)
+            if not below_paths or left <= 0:
+                break
+            level_paths = below_paths
+        if left <= 0:
+            break
+    return found
+
+
+def table_for(obj: Any) -> dict[int, tuple[Any, Any]] | None:
+    """The inputs of :func:`sharing` (and objects found in them) to store ``obj`` with as
+    references (``None``: it holds none of them, the usual case)."""
     table = _SHARING.get()
     if not table:
         return None
+    try:
+        located = _locate(obj, table)
+    except Exception:  # a container changed meanwhile: stored as it is
+        located = {}
+    if located:
+        return {**table, **located}
     return table if _holds_any(obj, table) or _views_in(obj, _arrays(table)) else None
 
 
 class Sharing:
-    """What a pickler does to store the values of :func:`sharing` as references: the first
-    time one is met, ``(tag, name, value)`` (the value pickled inside, as a copy for loads
-    without the values); later, ``(tag, name, None)``. An array viewing an input's memory is
-    ``(view tag, name, offset, shape, strides, dtype, copy)``."""
+    """What a pickler does to store the values of :func:`sharing` (and objects found in
+    them) as references: the first time one is met, ``(tag, ref, copy, type name)``, the
+    copy pickled on its own (``copy(obj)``: it may hold the value again, and is only loaded
+    when a load cannot bind the reference); later, ``(tag, ref, None, None)``. ``ref`` is an
+    input's name or ``(name, path)``. An array viewing an input's memory is ``(view tag,
+    name, offset, shape, strides, dtype, copy)``."""
 
-    def _start_sharing(self, table: dict[int, tuple[str, Any]]) -> None:
-        self._table, self._met, self._inside = table, set(), None
+    def _start_sharing(self, table: dict[int, tuple[Any, Any]],
+                       copy: Callable[[Any], bytes]) -> None:
+        self._table, self._met, self._copy = table, set(), copy
         self._arrays = _arrays(table)
 
     def persistent_id(self, obj: Any) -> Any:
@@ -145,14 +234,15 @@ class Sharing:
                     return (_VIEW_TAG, view[0], view[1], obj.shape, obj.strides, obj.dtype,
                             obj.copy())
             return None
-        if self._inside == id(obj):  # the copy inside its first reference
-            self._inside = None
-            return None
         if id(obj) in self._met:
-            return (_SHARED_TAG, ref[0], None)
+            return (_REF_TAG, ref[0], None, None)
         self._met.add(id(obj))
-        self._inside = id(obj)
-        return (_SHARED_TAG, ref[0], obj)
+        return (_REF_TAG, ref[0], self._copy(obj), _type_name(obj))
+
+
+def _type_name(obj: Any) -> str:
+    kind = type(obj)
+    return f"{kind.__module__}.{kind.__qualname__}"
 
 
 class _Unpickler(pickle.Unpickler):
@@ -161,25 +251,65 @@ class _Unpickler(pickle.Unpickler):
     def persistent_load(self, pid: Any) -> Any:
         if isinstance(pid, tuple) and len(pid) == 7 and pid[0] == _VIEW_TAG:
             return _view(*pid[1:])
-        if not (isinstance(pid, tuple) and len(pid) == 3 and pid[0] == _SHARED_TAG):
-            raise pickle.UnpicklingError(f"unknown persistent id {pid!r}")
-        _, name, copy = pid
-        values = _SHARED.get()
-        if values is not None and name in values:
-            return values[name]
         copies = self.__dict__.setdefault("_copies", {})
-        if copy is not None:
-            copies[name] = copy
-            return copy
-        return copies[name]
+        if isinstance(pid, tuple) and len(pid) == 4 and pid[0] == _REF_TAG:
+            _, ref, copy, kind = pid
+            key = repr(ref)
+            if copy is not None:
+                copies[key] = (copy, kind)
+            found = _resolve(ref, _SHARED.get())
+            # (an object found at its path must be of the kind stored: else the copy)
+            if found is not _MISSING and (isinstance(ref, str)
+                                         or _type_name(found) == copies[key][1]):
+                return found
+            stored = copies[key][0]
+            if isinstance(stored, bytes):  # loaded once, when first needed
+                stored = copies[key] = (loads(stored), kind)
+                stored = stored[0]
+            return stored
+        if isinstance(pid, tuple) and len(pid) == 3 and pid[0] == _SHARED_TAG:
+            # (written by an earlier flowyml: the copy pickled inside the reference)
+            _, name, copy = pid
+            values = _SHARED.get()
+            if values is not None and name in values:
+                return values[name]
+            if copy is not None:
+                copies[name] = copy
+                return copy
+            return copies[name]
+        raise pickle.UnpicklingError(f"unknown persistent id {pid!r}")
+
+
+_MISSING = object()
+
+
+def _resolve(ref: Any, values: dict[str, Any] | None) -> Any:
+    """The object a reference names among the given values: an input by its name, or an
+    object at a path in one (``('frames', (('k', 0),))``); :data:`_MISSING` if not there."""
+    if values is None:
+        return _MISSING
+    name, path = (ref, ()) if isinstance(ref, str) else ref
+    if name not in values:
+        return _MISSING
+    obj = values[name]
+    try:
+        for kind, key in path:
+            if kind == "a":
+                obj = vars(obj)[key]
+            elif kind == "n":
+                obj = obj[tuple(key)]
+            else:
+                obj = obj[key]
+    except Exception:
+        return _MISSING
+    return obj
 
 
 def _view(name: str, offset: int, shape: tuple[int, ...], strides: tuple[int, ...],
           dtype: Any, copy: Any) -> Any:
     """The view into the given input ``name``'s memory, or ``copy`` when the load does not
     give it or it no longer has room for the view."""
-    values = _SHARED.get()
-    base = values.get(name) if values is not None else None
+    base = _resolve(name, _SHARED.get())
     np = sys.modules.get("numpy")
     if np is not None and type(base) is np.ndarray and base.flags.c_contiguous \
             and base.flags.writeable and base.dtype != object:

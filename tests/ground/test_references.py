@@ -62,3 +62,15 @@ def test_depth_and_budget_bound_the_walk() -> None:
     assert walker.left <= 0
     assert walker.reach([m], {id(m)}) is False  # nothing left to walk with
     assert Walker(limit=1_000).reach([m], {id(m)}) is True
+
+
+def test_object_arrays_are_walked_and_a_huge_level_is_looked_at_from_both_ends() -> None:
+    m = Model()
+    axes = np.empty(2, dtype=object)
+    axes[0], axes[1] = Model(), m  # plt.subplots' axes: items hidden from gc
+    assert Walker().reach({"axes": axes}, {id(m)}) is True
+    assert id(m) in Walker().reach(axes)
+    big = [[i] for i in range(10_000)]
+    assert Walker(limit=1_000).reach(big, {id(big[0])}) is True
+    assert Walker(limit=1_000).reach(big, {id(big[-1])}) is True
+    assert Walker(limit=1_000).reach(big, {id(big[5_000])}) is False

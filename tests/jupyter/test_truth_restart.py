@@ -289,6 +289,40 @@ def test_a_numpy_view_another_cell_made_still_views_its_array_after_a_restart(
 
 
 @pytest.mark.slow
+def test_an_object_a_cell_took_from_another_value_is_still_in_it_after_a_restart(
+        tmp_path, monkeypatch):
+    """``ax = axes[0]``, ``m = models['lr']``, ``its = box.items`` in a cell of their own,
+    then a change through it in another: plain Python changes the figure, the dictionary's
+    model, the object's list. Stored apart, each came back from a hit as a copy, so after an
+    edit downstream the figure kept its old title (a hit showing it) and ``models['lr']``
+    stayed unfitted. An output found in an input (by key, index or attribute) is stored as
+    its path there and found again on a hit; a figure holding the changed axes is a changed
+    output too (it cannot be hashed by content)."""
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+
+    def cells(k: int) -> list[str]:
+        return ["%%step\nimport matplotlib.pyplot as plt\nfig, axes = plt.subplots(1, 2)\n"
+                "class Box:\n    def __init__(self):\n        self.items = [1]\n"
+                "class Est:\n    coef = None\n    def fit(self, k):\n        self.coef = k\n"
+                "box, models = Box(), {'lr': Est()}",
+                "%%step\nax = axes[0]\nm = models['lr']\nits = box.items",
+                f"%%step\nax.set_title('t{k}')\nm.fit({k})\nits.append({k})",
+                "%%step\nprint([a.get_title() for a in fig.axes], models['lr'].coef, box.items)"]
+
+    plain, first, second, states = _three(tmp_path, cells(1))
+    assert plain == first == second, (plain, first, second)
+    assert plain[3] == "['t1', ''] 1 [1, 1]\n", plain
+    assert all(": cached" in s for s in states), states
+    edited = cells(2)
+    expected = [printed(o) for o in run_cells(tmp_path, edited, False)]
+    assert expected[3] == "['t2', ''] 2 [1, 2]\n", expected
+    got = run_cells(tmp_path, edited)
+    assert [printed(o) for o in got] == expected
+    assert ": cached" in statuses(got)[1], statuses(got)  # taken from the cache, not re-run
+
+
+@pytest.mark.slow
 def test_values_a_cell_writes_into_a_memory_map_are_in_the_file_after_a_restart(
         tmp_path, monkeypatch):
     """Python for Data Analysis, appendix A: ``mmap = np.memmap(..., mode='w+')``, ``section =

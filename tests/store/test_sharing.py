@@ -55,3 +55,70 @@ def test_a_view_of_an_array_laid_out_otherwise_is_stored_as_a_copy():
         got = sharing.loads(data)["v"]
     np.testing.assert_array_equal(got, base[:2])
     assert got.base is None or not np.shares_memory(got, base)
+
+
+class Box:
+    def __init__(self, items=None):
+        self.items = items if items is not None else []
+        self.me = self  # a value holding itself: its copy must load on its own
+
+
+def test_an_object_an_output_took_from_an_input_is_found_there_again():
+    frames = {"train": [1, 2], "test": [3]}
+    box = Box([Model()])
+    grid = np.empty(2, dtype=object)
+    grid[0], grid[1] = Model(), Model()
+    inputs = {"frames": frames, "box": box, "grid": grid}
+    outputs = {"first": frames["train"], "its": box.items, "m": box.items[0], "g": grid[1]}
+    data = _store(outputs, inputs)
+    again = {"frames": {"train": [1, 2], "test": [3]}, "box": Box([Model()])}
+    again["grid"] = np.array([Model(), Model()], dtype=object)
+    with sharing.shared(again):
+        got = sharing.loads(data)
+    assert got["first"] is again["frames"]["train"]
+    assert got["its"] is again["box"].items and got["m"] is again["box"].items[0]
+    assert got["g"] is again["grid"][1]
+    # not there (another value under the name), or of another kind there: the copy
+    with sharing.shared({"frames": {"train": (1, 2)}, "box": Box(), "grid": np.zeros(1)}):
+        got = sharing.loads(data)
+    assert got["first"] == [1, 2] and isinstance(got["m"], Model) and isinstance(got["g"], Model)
+    alone = sharing.loads(data)  # no inputs (a command reading the entry): copies
+    assert alone["first"] == [1, 2] and isinstance(alone["g"], Model)
+
+
+def test_a_shared_value_holding_itself_loads_without_the_inputs():
+    box = Box([1])
+    data = _store({"b": box, "pair": [box, box.items]}, {"box": box})
+    alone = sharing.loads(data)
+    assert alone["b"].me is alone["b"] and alone["b"].items == [1]
+    assert alone["pair"][0] is alone["b"]
+    with sharing.shared({"box": box}):
+        bound = sharing.loads(data)
+    assert bound["b"] is box and bound["pair"][0] is box and bound["pair"][1] is box.items
+
+
+def test_an_entry_an_earlier_version_wrote_with_references_still_loads():
+    import io
+    import pickle
+
+    class Earlier(pickle.Pickler):  # the copy pickled inside the first reference
+        def __init__(self, *args, obj, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.obj, self.met = obj, 0
+
+        def persistent_id(self, value):
+            if value is not self.obj:
+                return None
+            self.met += 1
+            if self.met == 2:  # the copy inside the first reference
+                return None
+            return ("flowyml.shared", "lr", value if self.met == 1 else None)
+
+    lr = Model()
+    out = io.BytesIO()
+    Earlier(out, protocol=5, obj=lr).dump({"models": [lr, lr]})
+    again = Model()
+    with sharing.shared({"lr": again}):
+        got = sharing.loads(out.getvalue())
+    assert got["models"][0] is again and got["models"][1] is again
+    assert isinstance(sharing.loads(out.getvalue())["models"][0], Model)
