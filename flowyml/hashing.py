@@ -127,6 +127,18 @@ def _(obj: None, h: Hasher) -> None:
     h.update(b"N")
 
 
+@fingerprint.register(types.GeneratorType)
+def _(obj: types.GeneratorType, h: Hasher) -> None:
+    # a used-up generator yields nothing, whatever made it (`G = (x for x in xs)` then
+    # `list(G)` in the same cell): that is all there is to it; a live one cannot be
+    # hashed (reading it changes it)
+    if obj.gi_frame is not None:
+        raise UnhashableValueError(
+            f"generator {obj.__qualname__} is not used up: it cannot be hashed by content "
+            "(reading it changes it)")
+    tag(h, b"gen-done", obj.__qualname__.encode())
+
+
 @fingerprint.register(bool)
 def _(obj: bool, h: Hasher) -> None:
     h.update(b"T" if obj else b"F")

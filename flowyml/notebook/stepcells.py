@@ -167,7 +167,8 @@ def unstorable_output(outputs: dict[str, Any]) -> str | None:
     in xs)``, ``G = gen()``) is consumed as it is read and cannot be pickled, by design. In
     the status line's words; ``None`` when nothing is known to be unstorable."""
     for name, value in outputs.items():
-        if isinstance(value, types.GeneratorType | types.AsyncGeneratorType):
+        if isinstance(value, types.GeneratorType | types.AsyncGeneratorType) \
+                and not used_up(value):
             return (f"output '{name}' is a generator, which cannot be stored (it is used up as "
                     f"it is read): {_NOT_STORED_TAIL}")
         mapped = _writable_map(value)
@@ -176,6 +177,12 @@ def unstorable_output(outputs: dict[str, Any]) -> str | None:
                     "(np.memmap), which a stored copy would not write to: "
                     f"{_NOT_STORED_TAIL}")
     return None
+
+
+def used_up(value: Any) -> bool:
+    """A generator that yields nothing more (run to its end, or closed): it is stored as
+    one, and a hit gives one back."""
+    return isinstance(value, types.GeneratorType) and value.gi_frame is None
 
 
 def _writable_map(value: Any) -> str | None:

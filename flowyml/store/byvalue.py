@@ -47,7 +47,7 @@ import sys
 import types
 import typing
 from collections import namedtuple
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from flowyml.hashing import enum_members, global_generator, notebook_enum, notebook_namedtuple
@@ -69,6 +69,8 @@ class _Pickler(pickle.Pickler):
             # `cache = functools.lru_cache(None)` (Norvig's notebooks): the decorator it
             # returns is a closure of functools, rebuilt from its two settings
             return functools.lru_cache, tuple(c.cell_contents for c in value.__closure__)
+        if isinstance(value, types.GeneratorType) and value.gi_frame is None:
+            return _used_up_generator, (value.__name__, value.__qualname__)
         if isinstance(value, re.Match):
             return _match_reduction(value)
         if type(value).__module__ == "sqlite3" and type(value).__name__ == "Connection":
@@ -380,7 +382,21 @@ def needs_by_value(outputs: Any) -> bool:
     re-run first; a call is not)."""
     values = outputs.values() if isinstance(outputs, dict) else (outputs,)
     return any((isinstance(v, type) and (notebook_namedtuple(v) or notebook_enum(v)))
-               or _rebound_lru_wrapper(v) for v in values)
+               or _rebound_lru_wrapper(v)
+               or (isinstance(v, types.GeneratorType) and v.gi_frame is None) for v in values)
+
+
+def _used_up_generator(name: str, qualname: str) -> types.GeneratorType:
+    """A generator that yields nothing more, named as the stored one was (``G = (x for x
+    in xs)`` after ``list(G)``: a later ``list(G)`` gives ``[]``, ``next(G)`` raises
+    ``StopIteration``, as in plain Python)."""
+    def used_up() -> Iterator[Any]:
+        yield from ()
+
+    gen = used_up()
+    gen.close()
+    gen.__name__, gen.__qualname__ = name, qualname
+    return gen  # type: ignore[return-value]
 
 
 def _rebound_lru_wrapper(value: Any) -> bool:
