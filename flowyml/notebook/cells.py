@@ -210,6 +210,10 @@ class _Walk:
         self.bound.add(name)
         self.deleted.pop(name, None)
         if kind == "value":
+            # a value bound after a def/class/import of the name replaces it (`def greet(...)`
+            # then `greet = compose()`): the value is what the cell leaves, an output
+            self.defined.pop(name, None)
+            self.defined_set.discard(name)
             self.assigned.setdefault(name)
         elif kind == "soft":
             self.soft.setdefault(name)
