@@ -118,7 +118,7 @@ def _png_size(data: str) -> tuple[int, int] | None:
 
 
 #: a progress bar's timing (tqdm: ``[00:01<00:00, 9.87it/s]``)
-_RATE = re.compile(r"\[(\d+:)?\d\d:\d\d<[^,\]]*(, *[^\]]*)?\]")
+_RATE = re.compile(r"\[(\d+:)?\d\d:\d\d(<[^,\]]*)?(, *[^\]]*)?\]")
 #: what a carriage return hides: the text before it on its line (a progress bar redrawn)
 _OVERDRAWN = re.compile(r"[^\n]*\r(?!\n)")
 

@@ -167,6 +167,8 @@ def test_corpus_outputs_compare_progress_bars_as_a_notebook_shows_them() -> None
              "[00:01<00:00,  3.99it/s]\n")
     assert shown(a) == shown(b) == [("stream:stderr", "Processing d: 100%|██████████| 4/4 [<t>]\n")]
     assert shown(cell("\rProcessing c: 100%|██████████| 4/4 [00:01<00:00,  3.97it/s]\n")) != shown(b)
+    # a bar without a total (`seq 9999 | tqdm --bytes`) shows no `<`: its rate is timing too
+    assert shown(cell("\r75.2MB [00:00, 202MB/s]\n")) == shown(cell("\r75.2MB [00:01, 97.1MB/s]\n"))
 
 
 def test_corpus_outputs_compare_writefile_notices_whether_the_file_was_there() -> None:
