@@ -122,3 +122,87 @@ def sqlite_database(con: Any) -> str | None:
     path = os.path.realpath(path)
     cwd = os.path.join(os.path.realpath(os.getcwd()), "")
     return path[len(cwd):] if path.startswith(cwd) else path
+
+
+def sqlite_closed(con: Any) -> bool:
+    """Whether a ``sqlite3`` connection is closed (``con.close()``, as tutorials end each
+    cell that queries): it then only refuses to work (every use raises "Cannot operate on a
+    closed database"), whatever file it was connected to."""
+    try:
+        con.total_changes  # noqa: B018 (checks the connection only: no thread check)
+    except Exception as exc:  # sqlite3.ProgrammingError
+        return "closed database" in str(exc)
+    return False
+
+
+class SqliteCursor(NamedTuple):
+    """What a ``sqlite3`` cursor of a closed connection still shows (``cur =
+    con.cursor(); cur.execute(...); con.close()``): its last statement's columns (names), row
+    count and last row id, its ``arraysize`` and ``row_factory``, and whether it was closed
+    itself (it says "closed cursor" rather than "closed database" then)."""
+
+    columns: tuple[str, ...] | None
+    rowcount: int
+    lastrowid: int | None
+    arraysize: int
+    row_factory: Any
+    closed: bool
+
+
+def sqlite_cursor(cur: Any) -> SqliteCursor | None:
+    """``cur`` as a :class:`SqliteCursor` when its connection is closed; ``None`` while it
+    is open (its rows still to be fetched are the database's, and fetching them is a use)."""
+    con = getattr(cur, "connection", None)
+    if con is None or not sqlite_closed(con):
+        return None
+    try:
+        cur.fetchone()  # refused: the connection is closed (nothing is read)
+    except Exception as exc:
+        closed = "closed cursor" in str(exc)
+    else:  # pragma: no cover - a closed connection always refuses
+        return None
+    description = cur.description
+    columns = None if description is None else tuple(d[0] for d in description)
+    return SqliteCursor(columns, cur.rowcount, cur.lastrowid, cur.arraysize, cur.row_factory,
+                        closed)
+
+
+def sqlite_closed_connection(row_factory: Any, text_factory: Any) -> Any:
+    """A closed ``sqlite3`` connection with these factories: what any closed one is."""
+    import sqlite3
+
+    con = sqlite3.connect(":memory:")
+    con.row_factory, con.text_factory = row_factory, text_factory
+    con.close()
+    return con
+
+
+def sqlite_closed_cursor(state: SqliteCursor) -> Any:
+    """A cursor of a closed connection showing ``state``: made on a database in memory by a
+    statement with those columns (a ``SELECT NULL AS ...``; one changing ``rowcount`` rows,
+    or a ``CREATE``, when there were none) after an insert giving its last row id, then the
+    connection closed. ``None`` when that does not give ``state`` back."""
+    import sqlite3
+
+    mem = sqlite3.connect(":memory:", isolation_level=None)
+    cur = mem.cursor()
+    if state.columns is not None or state.rowcount != -1 or state.lastrowid is not None:
+        if state.columns is None and state.rowcount >= 0:
+            rows = int(state.rowcount)  # (a table made by a select sets no last row id)
+            mem.execute("CREATE TABLE r AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT "
+                        f"i + 1 FROM n WHERE i < {rows}) SELECT i AS x FROM n WHERE i <= {rows}")
+        if state.lastrowid:
+            mem.execute("CREATE TABLE l (x)")
+            mem.execute("INSERT INTO l (rowid) VALUES (?)", (state.lastrowid,))
+        if state.columns is not None:
+            names = ", ".join('NULL AS "{}"'.format(n.replace('"', '""')) for n in state.columns)
+            cur.execute(f"SELECT {names}")
+        elif state.rowcount >= 0:
+            cur.execute("UPDATE r SET x = x")
+        else:
+            cur.execute("CREATE TABLE d (x)")
+    cur.arraysize, cur.row_factory = state.arraysize, state.row_factory
+    if state.closed:
+        cur.close()
+    mem.close()
+    return cur if sqlite_cursor(cur) == state else None

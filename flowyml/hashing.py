@@ -501,6 +501,7 @@ def _register_optional_handlers() -> None:
     if "sqlite3" in sys.modules and "sqlite3" not in _registered_optional:
         _registered_optional.add("sqlite3")
         fingerprint.register(sys.modules["sqlite3"].Connection, _hash_sqlite_connection)
+        fingerprint.register(sys.modules["sqlite3"].Cursor, _hash_sqlite_cursor)
         _dispatch_cache.clear()
     if "pyarrow._dataset" in sys.modules and "pyarrow.dataset" not in _registered_optional:
         dataset = getattr(sys.modules["pyarrow._dataset"], "FileSystemDataset", None)
@@ -536,10 +537,16 @@ def _hash_sqlite_connection(obj: Any, h: Hasher) -> None:
     """A connection to a database file (``con = sqlite3.connect('data.sqlite')``) by what
     it reads: the file and the connection's settings. The file's content is not the
     value's: a step that uses it reads the file (:func:`flowyml.tracking.files.value_sources`),
-    so an edited database re-runs it. A database in memory has nothing outside the process
-    to be known by: not hashable, as before."""
-    from flowyml.handles import sqlite_database
+    so an edited database re-runs it. A closed one (``con.close()`` at the end of the cell
+    that queried, as tutorials teach) by its factories: it refuses all else, whatever it
+    was connected to. A database in memory has nothing outside the process to be known by:
+    not hashable, as before."""
+    from flowyml.handles import sqlite_closed, sqlite_database
 
+    if sqlite_closed(obj):
+        tag(h, b"sqlite-closed", _type_name(obj))
+        _feed((obj.row_factory, obj.text_factory), h)
+        return
     path = sqlite_database(obj)
     if path is None:
         raise UnhashableValueError(
@@ -547,6 +554,23 @@ def _hash_sqlite_connection(obj: Any, h: Hasher) -> None:
             "content; connect to a file to cache the steps that use it")
     tag(h, b"sqlite", _type_name(obj))
     _feed((path, obj.isolation_level, obj.row_factory, obj.text_factory), h)
+
+
+def _hash_sqlite_cursor(obj: Any, h: Hasher) -> None:
+    """A cursor of a closed connection (``cur = con.cursor()``, queries, ``con.close()``)
+    by what it still shows (:func:`flowyml.handles.sqlite_cursor`) and its connection. One
+    of an open connection holds rows still to be read from the database: not hashable."""
+    from flowyml.handles import sqlite_cursor
+
+    state = sqlite_cursor(obj)
+    if state is None:
+        raise UnhashableValueError(
+            "a sqlite3 cursor of an open connection cannot be hashed by content (its rows "
+            "are read from the database); read them in the cell that queries, or close the "
+            "connection there")
+    tag(h, b"sqlite-cursor", _type_name(obj))
+    _feed(tuple(state), h)
+    _hash_sqlite_connection(obj.connection, h)
 
 
 def _fragment_partitions(obj: Any) -> list[str]:

@@ -75,6 +75,8 @@ class _Pickler(pickle.Pickler):
             return _match_reduction(value)
         if type(value).__module__ == "sqlite3" and type(value).__name__ == "Connection":
             return _sqlite_reduction(value)
+        if type(value).__module__ == "sqlite3" and type(value).__name__ == "Cursor":
+            return _sqlite_cursor_reduction(value)
         if isinstance(value, (io.TextIOWrapper, io.BufferedReader, io.BufferedWriter,
                               io.BufferedRandom)):
             return _file_reduction(value)
@@ -130,9 +132,12 @@ def _sqlite_reduction(con: Any) -> Any:
     the file (relative to the working directory when under it) and its settings, and
     connected again on load -- as the cell's ``connect`` would. Refused, as ``pickle``
     refuses it, when reconnecting would not give the same connection: a database in memory,
-    a transaction not committed, temporary tables, attached databases."""
-    from flowyml.handles import sqlite_database
+    a transaction not committed, temporary tables, attached databases. A closed one
+    (``con.close()``) is stored as a closed connection with its factories."""
+    from flowyml.handles import sqlite_closed, sqlite_closed_connection, sqlite_database
 
+    if sqlite_closed(con):
+        return sqlite_closed_connection, (con.row_factory, con.text_factory)
     path = sqlite_database(con)
     why = "its database is in memory" if path is None else \
         "it has a transaction not committed" if con.in_transaction else None
@@ -147,6 +152,31 @@ def _sqlite_reduction(con: Any) -> Any:
     if why is not None:
         raise pickle.PicklingError(f"cannot pickle a sqlite3 connection: {why}")
     return _sqlite_connect, (path, con.isolation_level, con.row_factory, con.text_factory)
+
+
+def _sqlite_cursor_reduction(cur: Any) -> Any:
+    """A cursor of a closed connection (``cur = con.cursor()``, queries, ``con.close()`` in
+    one cell), stored as what it still shows and made again on load as a cursor showing
+    that, of a closed connection of its own (see :func:`flowyml.handles.sqlite_closed_cursor`:
+    ``cur.connection is con`` is no longer true; all either does is refuse to work). Refused,
+    as ``pickle`` refuses it, while its connection is open (its rows are the database's) or
+    where it cannot be made again."""
+    from flowyml.handles import sqlite_closed_cursor, sqlite_cursor
+
+    state = sqlite_cursor(cur)
+    if state is None or sqlite_closed_cursor(state) is None:
+        raise pickle.PicklingError(f"cannot pickle {cur!r}: its connection is open")
+    return _sqlite_cursor, (tuple(state),)
+
+
+def _sqlite_cursor(state: tuple[Any, ...]) -> Any:
+    """The cursor :func:`_sqlite_cursor_reduction` stored."""
+    from flowyml.handles import SqliteCursor, sqlite_closed_cursor
+
+    cur = sqlite_closed_cursor(SqliteCursor(*state))
+    if cur is None:
+        raise pickle.UnpicklingError("a sqlite3 cursor that cannot be made again")
+    return cur
 
 
 def _sqlite_connect(path: str, isolation_level: Any, row_factory: Any, text_factory: Any) -> Any:

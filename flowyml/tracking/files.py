@@ -474,7 +474,7 @@ def _module_files() -> frozenset[str]:
 class _Recorder:
     """What one running step opened and listed (paths only; stat and hash come after)."""
 
-    __slots__ = ("changes", "listed", "reads", "through", "writes")
+    __slots__ = ("changes", "listed", "listings", "reads", "through", "writes")
 
     def __init__(self) -> None:
         self.reads: list[str] = []
@@ -483,6 +483,10 @@ class _Recorder:
         #: [size, mtime_ns, digest]`` as they were then (what it wrote depends on them)
         self.changes: dict[str, list[Any]] = {}
         self.listed: list[str] = []
+        #: each folder's names when it first listed it (``path -> digest``): what it saw,
+        #: before it made or removed any there itself (``if 'out' not in os.listdir('.'):
+        #: os.mkdir('out')``; ``glob('out/*.csv')`` then ``to_csv('out/b.csv')``)
+        self.listings: dict[str, str] = {}
         #: files written through handles held from before (see :func:`_held_files`)
         self.through: list[str] = []
 
@@ -527,7 +531,11 @@ class _Recorder:
                 if caller.startswith("<frozen importlib") or any(
                         part in caller for part in _IMPORT_LISTERS):
                     return
-                self.listed.append(os.path.abspath(os.fsdecode(path if path is not None else ".")))
+                path = os.path.abspath(os.fsdecode(path if path is not None else "."))
+                self.listed.append(path)
+                if path not in self.listings:
+                    with _paused():
+                        self.listings[path] = _listing(path)
             elif event == "mmap.__new__":
                 _note_map(args)
         except Exception:
@@ -576,6 +584,9 @@ class Tracking:
         #: its code tests whether paths exist (``os.path.exists('marker.txt')``): the
         #: paths it names that are absent are part of what it saw
         self.probes = _tests_existence(code) if code is not None and enabled else False
+        #: and the bare names it holds, which may be such paths too (``os.path.exists('out')``,
+        #: ``'level_data' in os.listdir('.')``): looked at before it runs, as the literals are
+        self.probe_names = _bare_names(code) if self.probes else ()
         #: words of its shell commands (IPython ``!`` lines, string constants with spaces):
         #: files and folders another process reads, out of the audit hook's sight
         commands = tuple(commands) if enabled else ()
@@ -634,7 +645,9 @@ class _Recording:
         if self.rec is not None:
             try:
                 with _paused():
-                    self.before = _signatures(self.cwd, tracking.literals, self.inputs)
+                    self.before = _signatures(
+                        self.cwd, (*tracking.literals, *getattr(tracking, "probe_names", ())),
+                        self.inputs)
             except Exception:
                 self.before = None
         # files open for writing that other cells opened, as they are before it runs
@@ -678,8 +691,8 @@ class _Recording:
             except Exception:
                 sources, folders = [], []
         if not tracking.files and not tracking.literals and not tracking.words \
-                and not tracking.shell_words and not getattr(tracking, "lists_cwd", False) \
-                and not sources \
+                and not getattr(tracking, "probe_names", ()) and not tracking.shell_words \
+                and not getattr(tracking, "lists_cwd", False) and not sources \
                 and (rec is None or not (rec.reads or rec.writes or rec.listed or rec.through)):
             if environ:  # environment variables its code read: its only record
                 self.observed.note = {"environ": environ}
@@ -780,23 +793,32 @@ class Observed:
         # files it looked for and did not find (an open that failed, a path its code tests
         # for): a file there later would change what it does
         absent: dict[str, None] = {}
+        present: dict[str, None] = {}  # and those it found there, gone later
         read = _read_records(reads, base, hash_budget, absent)
         if getattr(tracking, "probes", False) and before:
+            # absent when it started, whether or not it made the path since: a run that
+            # finds it there takes the other branch (``if os.path.exists('out'): print('out
+            # exists') else: os.mkdir('out')``, run again after a restart)
             for path, signature in before.items():
-                if signature is None and path not in written and path not in reads \
-                        and not skipped(path) and not os.path.lexists(path):
+                if signature is None and not skipped(path):
                     absent[path] = None
+                elif signature is not None and path not in reads and path not in written \
+                        and not skipped(path):
+                    present[path] = None  # (a folder: a file it read is in its reads)
         if absent:
             note["absent"] = sorted(name_of(p) for p in absent)
+        if present:
+            note["present"] = sorted(name_of(p) for p in present)
         for path, record in (pre_read or {}).items():  # a writer's file, as it was before
             if path in written:
                 read[name_of(path)] = record
         if read:
             note["read"] = pack(read)
         dirs: dict[str, str] = {}
+        seen = rec.listings if rec is not None else {}
         for path in listed:
             with contextlib.suppress(OSError):
-                dirs[name_of(path) or "."] = _listing(path)
+                dirs[name_of(path) or "."] = seen.get(path) or _listing(path)
         if dirs:
             note["dirs"] = dirs
         shown: dict[str, str] = {}  # folders a command names (`!ls -l data`): names and stats
@@ -951,6 +973,15 @@ def _tests_existence(code: types.CodeType) -> bool:
             return True
         stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
     return False
+
+
+@functools.lru_cache(maxsize=512)
+def _bare_names(code: types.CodeType) -> tuple[str, ...]:
+    """String constants of ``code`` that may name a file or folder in the working folder
+    without a dot or a slash (``'out'``, ``'dir_name_here'``): one word, no glob."""
+    return tuple(dict.fromkeys(
+        k for k in _strings(code) if 0 < len(k) < 256 and k not in (".", "..")
+        and not any(c.isspace() or c in "\0*?[/" for c in k) and "." not in k))
 
 
 @functools.lru_cache(maxsize=512)
@@ -1484,6 +1515,9 @@ def _stale(note: dict[str, Any], outputs: bool) -> str | None:
     for name in note.get("absent") or ():
         if os.path.exists(name):
             return f"{name} appeared (it was not there when the step ran)"
+    for name in note.get("present") or ():
+        if not os.path.lexists(name):
+            return f"{name} is gone (it was there when the step ran)"
     for key, digest_of, change in _FOLDER_CHECKS:
         for name, digest in (note.get(key) or {}).items():
             try:
@@ -1580,6 +1614,7 @@ def describe(note: dict[str, Any] | None) -> str:
         return "no files"
     parts = []
     for key, what in (("read", "read"), ("absent", "looked for, absent"),
+                      ("present", "looked for, there"),
                       ("declared", "declared"), ("dirs", "listed"),
                       ("folders", "named by a command"),
                       ("urls", "url"), ("wrote", "written")):

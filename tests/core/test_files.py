@@ -448,3 +448,69 @@ def test_literals_are_recorded_as_absent_only_by_code_that_tests_existence(here)
     assert "absent" not in (_record(names_an_output)[1] or {})
     assert _record(tests_it)[1]["absent"] == ["results/out.csv"]
     assert "looked for, absent" in files.describe(_record(tests_it)[1])
+
+
+def test_a_path_a_step_tested_for_and_then_made_re_runs_it_when_it_is_there(here, cache_dir):
+    """``if os.path.isdir('out'): ... else: os.mkdir('out')`` (Data Carpentry's ``if
+    'dir_name_here' in os.listdir('.')``, DSIRP's ``level_data``): the step makes the path it
+    tested for, so it was absent when the step ran even though it is there at its end. Run
+    again, plain Python finds it and takes the other branch: so must the pipeline (it stayed
+    a hit showing "made"). A bare name (no dot, no slash) is such a path too; one there when
+    the step ran and gone since re-runs it as well."""
+    @step(outputs=["said"], register=False)
+    def make_out() -> str:
+        if os.path.isdir("out"):
+            return "out exists"
+        os.mkdir("out")
+        return "made out"
+
+    def run() -> tuple[str, str, str | None]:
+        result = Pipeline("made", cache_dir=cache_dir).add_steps([make_out]).run()
+        r = result.step_results["make_out"]
+        return result["said"], r.state, r.rerun_reason
+
+    assert run()[:2] == ("made out", "done")
+    assert run() == ("out exists", "done", "out appeared (it was not there when the step ran)")
+    assert run()[:2] == ("out exists", "cached")
+    (here / "out").rmdir()
+    assert run() == ("made out", "done", "out is gone (it was there when the step ran)")
+    assert files.describe(_record(make_out.func)[1]) == "1 looked for, there"
+    (here / "out").rmdir()
+    assert files.describe(_record(make_out.func)[1]) == "1 looked for, absent"
+
+
+def test_a_folder_a_step_listed_and_then_changed_is_recorded_as_it_listed_it(here, cache_dir):
+    """Data Carpentry's ``if 'dir_name_here' in os.listdir('.'): print('exists') else:
+    os.mkdir('dir_name_here')``, a ``glob('out/*.csv')`` before a ``to_csv('out/b.csv')``:
+    the listing the step saw is the one before its own change. Recorded at the step's end,
+    it held the new name, so a run after a restart stayed a hit showing "made" where plain
+    Python, finding the name there, takes the other branch."""
+    (here / "work").mkdir()
+    (here / "out").mkdir()
+    (here / "out" / "a.csv").write_text("a\n")
+
+    @step(outputs=["said"], register=False)
+    def make_sub() -> str:
+        if "sub" in os.listdir("work"):
+            return "sub exists"
+        os.mkdir(os.path.join("work", "sub"))
+        return "made sub"
+
+    @step(outputs=["seen"], register=False)
+    def glob_then_write() -> list:
+        import glob
+
+        seen = sorted(glob.glob(os.path.join("out", "*.csv")))
+        with open(os.path.join("out", "b.csv"), "w") as fh:
+            fh.write("b\n")
+        return seen
+
+    def run() -> tuple:
+        result = Pipeline("listed", cache_dir=cache_dir).add_steps([make_sub, glob_then_write]).run()
+        r, g = result.step_results["make_sub"], result.step_results["glob_then_write"]
+        return result["said"], r.state, result["seen"], g.state
+
+    assert run() == ("made sub", "done", [os.path.join("out", "a.csv")], "done")
+    assert run() == ("sub exists", "done",
+                     [os.path.join("out", "a.csv"), os.path.join("out", "b.csv")], "done")
+    assert run()[1::2] == ("cached", "cached")

@@ -416,3 +416,46 @@ def test_a_cell_after_one_deleting_a_name_does_not_get_the_deleted_value(ip, ses
     assert set(rounds[1][2].values()) == {"cached"}, rounds[1][2]
     note = next(r.notes for n, r in session.steps.items() if n not in ("x", "x_2"))
     assert "ran without 'x', which is not defined (never made, or deleted)" in note, note
+
+
+@pytest.mark.slow
+def test_a_cell_that_queries_then_closes_its_connection_is_a_hit_and_reads_the_file_again_when_edited(
+        tmp_path, monkeypatch):
+    """Data Carpentry's SQL lesson (and most sqlite3 tutorials): ``con = sqlite3.connect(...)``,
+    ``cur = con.cursor()``, queries, ``con.close()`` in one cell. A closed connection and a
+    cursor of one could not be stored (nor the cursor hashed), so every such cell ran after
+    each restart. A closed connection is stored as a closed one, a cursor of a closed
+    connection as what it still shows (its columns, row count, last row id): later cells
+    see them as plain Python does, and an edited database still re-runs the cell."""
+    import sqlite3
+
+    monkeypatch.setenv("FLOWYML_CACHE_DIR", str(tmp_path / "cache"))
+    db = sqlite3.connect(tmp_path / "s.sqlite")
+    db.execute("CREATE TABLE species (id TEXT, genus TEXT)")
+    db.executemany("INSERT INTO species VALUES (?, ?)", [("AB", "Amphispiza"), ("DM", "Dipodomys")])
+    db.commit()
+    cells = ["%%step\nimport sqlite3\ncon = sqlite3.connect('s.sqlite')\ncur = con.cursor()\n"
+             "for row in cur.execute('SELECT * FROM species'):\n    print(row)\ncon.close()",
+             "%%step\nprint(cur.description, cur.rowcount, cur.lastrowid, cur.arraysize)\n"
+             "for use in (cur.fetchone, lambda: con.execute('SELECT 1'), con.cursor):\n"
+             "    try:\n        use()\n    except sqlite3.ProgrammingError as e:\n"
+             "        print(e)",
+             "%%step\nc2 = sqlite3.connect('s.sqlite')\nk = c2.cursor()\n"
+             "k.execute(\"UPDATE species SET genus = genus WHERE id = 'DM'\")\n"
+             "n = k.rowcount\nc2.commit()\nk.close()\nc2.close()\nprint(n)",
+             "%%step\nprint(k.rowcount, k.description, k.lastrowid)\ntry:\n    k.fetchall()\n"
+             "except sqlite3.ProgrammingError as e:\n    print(e)"]
+    closed = "Cannot operate on a closed database.\n"
+    expected = ["('AB', 'Amphispiza')\n('DM', 'Dipodomys')\n",
+                "(('id', None, None, None, None, None, None), ('genus', None, None, None, None, "
+                f"None, None)) -1 0 1\n{closed * 3}",
+                "1\n", "1 None 0\nCannot operate on a closed cursor.\n"]
+    plain, first, second, states = _three(tmp_path, cells)
+    assert plain == first == second == expected
+    assert all(": cached" in s for s in states[:2] + states[3:]), states
+    db.execute("INSERT INTO species VALUES ('PE', 'Peromyscus')")
+    db.commit()
+    db.close()
+    runs = run_cells(tmp_path, cells)
+    assert printed(runs[0]) == expected[0] + "('PE', 'Peromyscus')\n"
+    assert "s.sqlite changed" in statuses(runs)[0], statuses(runs)
