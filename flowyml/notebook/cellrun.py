@@ -66,6 +66,7 @@ from flowyml.store import explain as _explain
 from flowyml.store import sharing as _sharing
 from flowyml.timeouts import StepTimeoutError, time_limit, within
 from flowyml.tracking import files as _files
+from flowyml.tracking import slotnames as _slotnames
 from flowyml.tracking import state as _state
 
 #: ``execute()`` runs the cell's body in the namespace: the exception it raised (or
@@ -192,6 +193,11 @@ class CellRun:
         rec.error, rec.attempts, rec.time_saved = None, 0, 0.0
         rec.replay_note, rec.notes, rec.not_stored = None, [], None
         self.session._last = rec.name
+        # hashing and storing pickle values: no `__slotnames__` left on their classes
+        with _slotnames.own_pickling():
+            return (yield from self._stages())
+
+    def _stages(self) -> Generator[Any, Any, NotebookStep]:
         try:
             self.gather_inputs()
             self.make_key()
@@ -362,9 +368,10 @@ class CellRun:
                 with time_limit(None if rec.awaits else step.timeout), (
                         tracking.recording(self.values.values()) if tracking is not None
                         else contextlib.nullcontext(self.observed)) as self.observed:
-                    outcome = self.execute()
-                    if inspect.isawaitable(outcome):
-                        outcome = yield within(outcome, step.timeout)
+                    with _slotnames.users_code():
+                        outcome = self.execute()
+                        if inspect.isawaitable(outcome):
+                            outcome = yield within(outcome, step.timeout)
                     if tracking is not None:
                         # lazy frames and datasets read their files when computed, in C; a
                         # path is read by the cells it is an input of, not the one naming it
