@@ -43,22 +43,20 @@ def _slotnames(cls: type) -> Any:
 
 
 @contextlib.contextmanager
-def own_pickling() -> Iterator[None]:
+def _using(slotnames: Any) -> Iterator[None]:
+    saved = copyreg._slotnames  # type: ignore[attr-defined]
+    copyreg._slotnames = slotnames  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        copyreg._slotnames = saved  # type: ignore[attr-defined]
+
+
+def own_pickling() -> contextlib.AbstractContextManager[None]:
     """flowyml's machinery pickles without caching slot names on classes."""
-    saved = copyreg._slotnames  # type: ignore[attr-defined]
-    copyreg._slotnames = _slotnames  # type: ignore[attr-defined]
-    try:
-        yield
-    finally:
-        copyreg._slotnames = saved  # type: ignore[attr-defined]
+    return _using(_slotnames)
 
 
-@contextlib.contextmanager
-def users_code() -> Iterator[None]:
+def users_code() -> contextlib.AbstractContextManager[None]:
     """The notebook's code (a step's body) pickles as in plain Python."""
-    saved = copyreg._slotnames  # type: ignore[attr-defined]
-    copyreg._slotnames = _PYTHONS  # type: ignore[attr-defined]
-    try:
-        yield
-    finally:
-        copyreg._slotnames = saved  # type: ignore[attr-defined]
+    return _using(_PYTHONS)
